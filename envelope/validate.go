@@ -1,0 +1,194 @@
+package envelope
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Limits on an envelope's content. The wire form must fit in one NATS
+// message (1 MiB with headers) with room for the signature and chain.
+const (
+	MaxSubject     = 2000      // bytes
+	MaxBody        = 256 << 10 // bytes
+	MaxRecipients  = 1000
+	MaxAttachments = 500
+	MaxName        = 255 // attachment name, bytes
+	MaxField       = 4096
+)
+
+// ErrInvalid is matched (errors.Is) by every validation error.
+var ErrInvalid = errors.New("invalid envelope")
+
+// ValidationError names the field that is wrong.
+type ValidationError struct {
+	Field  string
+	Reason string
+	Err    error // underlying cause, if any
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("invalid envelope: %s: %s", e.Field, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalid) and the cause's sentinels match.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+func (e *ValidationError) Unwrap() error { return e.Err }
+
+func invalid(field, format string, args ...any) *ValidationError {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// ValidateOption adjusts Validate.
+type ValidateOption func(*validateOptions)
+
+type validateOptions struct {
+	extra func(code string) bool
+}
+
+// AllowCodes accepts non-standard agency codes for which known returns true
+// (codes an operator registered explicitly).
+func AllowCodes(known func(code string) bool) ValidateOption {
+	return func(o *validateOptions) { o.extra = known }
+}
+
+var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// Validate checks e and returns the first problem as a *ValidationError.
+func (e *Envelope) Validate(opts ...ValidateOption) error {
+	var o validateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	checkCode := func(field, code string) error {
+		if IsStandardCode(code) {
+			return nil
+		}
+		if o.extra != nil && CheckNonStandardCode(code) == nil && o.extra(code) {
+			return nil
+		}
+		err := CheckCode(code)
+		return &ValidationError{Field: field, Reason: err.Error(), Err: err}
+	}
+	if e == nil {
+		return invalid("envelope", "missing")
+	}
+	if u, err := uuid.Parse(e.ID); err != nil || u.String() != e.ID {
+		return invalid("id", "%q is not a UUID in canonical form", e.ID)
+	}
+	if !e.Kind.Valid() {
+		return invalid("kind", "unknown kind %q", e.Kind)
+	}
+	if err := checkCode("from", e.From); err != nil {
+		return err
+	}
+	if len(e.To) == 0 {
+		return invalid("to", "no recipients")
+	}
+	if len(e.To) > MaxRecipients {
+		return invalid("to", "%d recipients, at most %d", len(e.To), MaxRecipients)
+	}
+	seen := make(map[string]bool, len(e.To))
+	for i, to := range e.To {
+		field := fmt.Sprintf("to[%d]", i)
+		if err := checkCode(field, to); err != nil {
+			return err
+		}
+		if seen[to] {
+			return invalid(field, "duplicate recipient %s", to)
+		}
+		seen[to] = true
+		if to == e.From && e.Kind != KindStatus {
+			return invalid(field, "addressed to itself (%s)", to)
+		}
+	}
+	if e.Created.IsZero() {
+		return invalid("created", "missing")
+	}
+	if e.Created.After(time.Now().Add(10 * time.Minute)) {
+		return invalid("created", "%s is in the future", e.Created.Format(time.RFC3339))
+	}
+	if e.Subject == "" {
+		return invalid("subject", "empty")
+	}
+	if len(e.Subject) > MaxSubject {
+		return invalid("subject", "%d bytes, at most %d", len(e.Subject), MaxSubject)
+	}
+	if !utf8.ValidString(e.Subject) || !utf8.ValidString(e.Body) {
+		return invalid("subject", "not valid UTF-8")
+	}
+	if len(e.Body) > MaxBody {
+		return invalid("body", "%d bytes, at most %d", len(e.Body), MaxBody)
+	}
+	switch e.Kind {
+	case KindRevoke, KindUpdate, KindReplace:
+		if _, err := uuid.Parse(e.Refers); err != nil {
+			return invalid("refers", "%s needs the id of the envelope it acts on, got %q", e.Kind, e.Refers)
+		}
+	case KindStatus:
+		if e.Status == nil {
+			return invalid("status", "missing in a status envelope")
+		}
+		if _, err := uuid.Parse(e.Status.Of); err != nil {
+			return invalid("status.of", "%q is not an envelope id", e.Status.Of)
+		}
+		if !e.Status.State.Valid() {
+			return invalid("status.state", "unknown state %q", e.Status.State)
+		}
+		if len(e.To) != 1 {
+			return invalid("to", "a status goes to exactly one agency, got %d", len(e.To))
+		}
+	}
+	if e.Kind != KindStatus && e.Status != nil {
+		return invalid("status", "only status envelopes carry a status")
+	}
+	if len(e.Attachments) > MaxAttachments {
+		return invalid("attachments", "%d attachments, at most %d", len(e.Attachments), MaxAttachments)
+	}
+	names := make(map[string]bool, len(e.Attachments))
+	for i, a := range e.Attachments {
+		field := fmt.Sprintf("attachments[%d]", i)
+		if err := CheckAttachmentName(a.Name); err != nil {
+			return invalid(field+".name", "%v", err)
+		}
+		if names[a.Name] {
+			return invalid(field+".name", "duplicate name %q", a.Name)
+		}
+		names[a.Name] = true
+		if a.Size < 0 {
+			return invalid(field+".size", "negative")
+		}
+		if !hexSHA256.MatchString(a.SHA256) {
+			return invalid(field+".sha256", "%q is not 64 lower-case hex digits", a.SHA256)
+		}
+		if a.Key == "" || len(a.Key) > MaxField {
+			return invalid(field+".key", "missing storage key")
+		}
+	}
+	return nil
+}
+
+// CheckAttachmentName refuses names that could escape a save folder or
+// confuse a file system: empty, path separators, "." and "..", control
+// characters, over-long.
+func CheckAttachmentName(name string) error {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return fmt.Errorf("name %q not allowed", name)
+	case len(name) > MaxName:
+		return fmt.Errorf("name is %d bytes, at most %d", len(name), MaxName)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("name is not valid UTF-8")
+	}
+	for _, r := range name {
+		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
+			return fmt.Errorf("name %q contains %q", name, r)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package signing
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"time"
+)
+
+// KeyType selects the algorithm of a new key.
+type KeyType string
+
+const (
+	KeyECDSA   KeyType = "ecdsa" // P-256, ES256: the default
+	KeyEd25519 KeyType = "ed25519"
+	KeyRSA     KeyType = "rsa" // 2048-bit, RS256
+)
+
+// NewKey generates a key of type t.
+func NewKey(t KeyType) (crypto.Signer, error) {
+	switch t {
+	case KeyECDSA, "":
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case KeyEd25519:
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
+	case KeyRSA:
+		return rsa.GenerateKey(rand.Reader, 2048)
+	}
+	return nil, fmt.Errorf("unknown key type %q (ecdsa, ed25519, rsa)", t)
+}
+
+// CA is a certificate authority that issues agency certificates. The
+// development CA lives under the home directory; production buses import
+// their agencies' existing certificates instead.
+type CA struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+}
+
+// NewCA creates a self-signed root valid for validity.
+func NewCA(name string, validity time.Duration) (*CA, error) {
+	key, err := NewKey(KeyECDSA)
+	if err != nil {
+		return nil, fmt.Errorf("create CA key: %w", err)
+	}
+	now := time.Now().Add(-time.Hour)
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"docaxis"}},
+		NotBefore:             now,
+		NotAfter:              now.Add(validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("create CA certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &CA{Cert: cert, Key: key}, nil
+}
+
+// IssueOptions adjusts Issue.
+type IssueOptions struct {
+	KeyType   KeyType
+	NotBefore time.Time     // default: now minus an hour of clock skew
+	Validity  time.Duration // default: two years
+}
+
+// Issue creates a key and a certificate binding agency (SAN URI
+// urn:docaxis:agency:CODE, subject serialNumber CODE) for an agency named
+// name.
+func (ca *CA) Issue(agency, name string, o IssueOptions) (*Identity, error) {
+	key, err := NewKey(o.KeyType)
+	if err != nil {
+		return nil, err
+	}
+	if o.NotBefore.IsZero() {
+		o.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if o.Validity == 0 {
+		o.Validity = 2 * 365 * 24 * time.Hour
+	}
+	cn := name
+	if cn == "" {
+		cn = agency
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: cn, SerialNumber: agency, Organization: []string{"docaxis"}},
+		NotBefore:    o.NotBefore,
+		NotAfter:     o.NotBefore.Add(o.Validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageEmailProtection},
+		URIs:         []*url.URL{agencyURI(agency)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("issue certificate for %s: %w", agency, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &Identity{Agency: agency, Key: key, Chain: []*x509.Certificate{cert, ca.Cert}}, nil
+}
+
+// IssueServer creates a TLS server certificate for hosts (names or IPs).
+func (ca *CA) IssueServer(hosts []string, validity time.Duration) (*x509.Certificate, crypto.Signer, error) {
+	key, err := NewKey(KeyECDSA)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now().Add(-time.Hour)
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: "docaxis server", Organization: []string{"docaxis"}},
+		NotBefore:    now,
+		NotAfter:     now.Add(validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("issue server certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	return cert, key, err
+}
+
+func serial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return n
+}

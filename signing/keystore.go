@@ -1,0 +1,164 @@
+package signing
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+)
+
+// Keystore keeps the development CA and agency identities in a directory:
+//
+//	DIR/ca/ca.crt, DIR/ca/ca.key
+//	DIR/agencies/<code>/cert.pem (chain, leaf first), DIR/agencies/<code>/key.pem
+//
+// Keys are written with mode 0600.
+type Keystore struct {
+	Dir string
+	mu  sync.Mutex
+}
+
+// OpenKeystore returns the keystore in dir, creating the directory.
+func OpenKeystore(dir string) (*Keystore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open keystore %s: %w", dir, err)
+	}
+	return &Keystore{Dir: dir}, nil
+}
+
+// CA loads the development CA, creating it on first use.
+func (k *Keystore) CA() (*CA, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	certPath := filepath.Join(k.Dir, "ca", "ca.crt")
+	keyPath := filepath.Join(k.Dir, "ca", "ca.key")
+	if _, err := os.Stat(certPath); errors.Is(err, fs.ErrNotExist) {
+		ca, err := NewCA("docaxis development CA", 10*365*24*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		kp, err := EncodeKey(ca.Key)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFiles(filepath.Join(k.Dir, "ca"), map[string][]byte{"ca.key": kp, "ca.crt": EncodeCerts(ca.Cert)}); err != nil {
+			return nil, fmt.Errorf("save CA: %w", err)
+		}
+		return ca, nil
+	}
+	certs, err := readCerts(certPath)
+	if err != nil {
+		return nil, err
+	}
+	kb, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("load CA key: %w", err)
+	}
+	key, err := ParseKey(kb)
+	if err != nil {
+		return nil, fmt.Errorf("load CA key %s: %w", keyPath, err)
+	}
+	return &CA{Cert: certs[0], Key: key}, nil
+}
+
+// CACert returns the CA certificate if one exists, without creating it.
+func (k *Keystore) CACert() (*x509.Certificate, error) {
+	certs, err := readCerts(filepath.Join(k.Dir, "ca", "ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	return certs[0], nil
+}
+
+// Save stores id under its agency code.
+func (k *Keystore) Save(id *Identity) error {
+	kp, err := EncodeKey(id.Key)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(k.Dir, "agencies", id.Agency)
+	if err := writeFiles(dir, map[string][]byte{"key.pem": kp, "cert.pem": EncodeCerts(id.Chain...)}); err != nil {
+		return fmt.Errorf("save identity %s: %w", id.Agency, err)
+	}
+	return nil
+}
+
+// Identity loads the identity of agency.
+func (k *Keystore) Identity(agency string) (*Identity, error) {
+	if err := envelope.CheckNonStandardCode(agency); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(k.Dir, "agencies", agency)
+	kb, err := os.ReadFile(filepath.Join(dir, "key.pem"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w %s: no key in %s (run 'docaxis agency add %s')", ErrNoIdentity, agency, dir, agency)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load identity %s: %w", agency, err)
+	}
+	key, err := ParseKey(kb)
+	if err != nil {
+		return nil, fmt.Errorf("load identity %s: %w", agency, err)
+	}
+	chain, err := readCerts(filepath.Join(dir, "cert.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("load identity %s: %w", agency, err)
+	}
+	return NewIdentity(agency, key, chain)
+}
+
+// Agencies lists the agencies with a stored identity.
+func (k *Keystore) Agencies() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(k.Dir, "agencies"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func readCerts(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read certificates: %w", err)
+	}
+	certs, err := ParseCerts(b)
+	if err != nil {
+		return nil, fmt.Errorf("read certificates %s: %w", path, err)
+	}
+	return certs, nil
+}
+
+// writeFiles writes files into dir atomically (temp file + rename) so a
+// crash never leaves half a key.
+func writeFiles(dir string, files map[string][]byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for name, data := range files {
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
