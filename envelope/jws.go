@@ -370,3 +370,22 @@ func parseChain(x5c []string) ([]*x509.Certificate, error) {
 }
 
 func asn1Unmarshal(der []byte, v any) ([]byte, error) { return asn1.Unmarshal(der, v) }
+
+// Peek decodes the envelope inside raw WITHOUT checking its signature. It
+// is for routing and diagnostics only (naming the sender of a bad message,
+// recording that a copy was stored); never act on its content as trusted.
+func Peek(raw []byte) (*Envelope, error) {
+	if len(raw) > MaxWireSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(raw), MaxWireSize)
+	}
+	first := bytes.IndexByte(raw, '.')
+	last := bytes.LastIndexByte(raw, '.')
+	if first < 0 || first == last {
+		return nil, malformed("want three base64url parts separated by '.'")
+	}
+	p, err := decodeSegment(raw[first+1 : last])
+	if err != nil {
+		return nil, malformed("payload: %v", err)
+	}
+	return DecodePayload(p)
+}

@@ -1,0 +1,213 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/docaxis/docaxis/storage"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Client is a DMS's connection to the bus: it sends envelopes, reads
+// mailboxes, reports statuses and reads tracking state. It is safe for
+// concurrent use.
+type Client struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	ownConn bool
+	opts    options
+
+	trust    *signing.Trust
+	verifier *signing.Verifier
+	store    storage.Store
+
+	track    jetstream.KeyValue
+	received jetstream.KeyValue
+	dir      *directory
+}
+
+// Option configures a Client.
+type Option func(*options) error
+
+type options struct {
+	identities map[string]*signing.Identity
+	keystore   *signing.Keystore
+	trust      *signing.Trust
+	store      storage.Store
+	natsOpts   []nats.Option
+	logger     *slog.Logger
+	timeout    time.Duration
+}
+
+// WithIdentity gives the client agencies' signing identities.
+func WithIdentity(ids ...*signing.Identity) Option {
+	return func(o *options) error {
+		for _, id := range ids {
+			o.identities[id.Agency] = id
+		}
+		return nil
+	}
+}
+
+// WithKeystore lets the client load identities from a keystore on demand.
+func WithKeystore(ks *signing.Keystore) Option {
+	return func(o *options) error { o.keystore = ks; return nil }
+}
+
+// WithTrust sets the roots and bindings used to verify envelopes. Without
+// it the client trusts the roots published in the bus directory.
+func WithTrust(t *signing.Trust) Option {
+	return func(o *options) error { o.trust = t; return nil }
+}
+
+// WithStore sets the attachment store. Without it the client uses the
+// embedded store on the same NATS system.
+func WithStore(s storage.Store) Option {
+	return func(o *options) error { o.store = s; return nil }
+}
+
+// WithNATSOptions passes options to nats.Connect.
+func WithNATSOptions(opts ...nats.Option) Option {
+	return func(o *options) error { o.natsOpts = append(o.natsOpts, opts...); return nil }
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error { o.logger = l; return nil }
+}
+
+// WithTimeout bounds each JetStream request (default 10s).
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) error { o.timeout = d; return nil }
+}
+
+// Connect dials url and returns a client.
+func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	natsOpts := append([]nats.Option{nats.Name("docaxis client"), nats.MaxReconnects(-1)}, o.natsOpts...)
+	nc, err := nats.Connect(url, natsOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to bus at %s: %w", url, err)
+	}
+	c, err := newClient(ctx, nc, o)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c.ownConn = true
+	return c, nil
+}
+
+// New returns a client on an existing connection; Close leaves nc open.
+func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Client, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(ctx, nc, o)
+}
+
+func buildOptions(opts []Option) (options, error) {
+	o := options{identities: map[string]*signing.Identity{}, logger: slog.Default(), timeout: 10 * time.Second}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(o.timeout))
+	if err != nil {
+		return nil, fmt.Errorf("open JetStream: %w", err)
+	}
+	c := &Client{nc: nc, js: js, opts: o}
+	if c.track, err = js.KeyValue(ctx, TrackBucket); err != nil {
+		return nil, fmt.Errorf("open tracking bucket %s (is 'docaxis serve' running on this bus?): %w", TrackBucket, err)
+	}
+	if c.received, err = js.KeyValue(ctx, ReceivedBucket); err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", ReceivedBucket, err)
+	}
+	c.trust = o.trust
+	if c.trust == nil {
+		c.trust = signing.NewTrust()
+	}
+	if c.dir, err = openDirectory(ctx, js, c.trust, o.trust == nil, o.logger); err != nil {
+		return nil, err
+	}
+	c.verifier = &signing.Verifier{Trust: c.trust, Validate: []envelope.ValidateOption{envelope.AllowCodes(c.dir.known)}}
+	c.store = o.store
+	if c.store == nil {
+		if c.store, err = storage.NewJetStream(ctx, js, storage.JetStreamConfig{}); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Close stops the client's watchers and, if Connect opened it, the
+// connection (after flushing what is pending).
+func (c *Client) Close() {
+	c.dir.stop()
+	if c.ownConn {
+		_ = c.nc.Drain()
+	}
+}
+
+// Conn returns the NATS connection.
+func (c *Client) Conn() *nats.Conn { return c.nc }
+
+// JetStream returns the JetStream context.
+func (c *Client) JetStream() jetstream.JetStream { return c.js }
+
+// Store returns the attachment store.
+func (c *Client) Store() storage.Store { return c.store }
+
+// Trust returns the trust the client verifies with.
+func (c *Client) Trust() *signing.Trust { return c.trust }
+
+// Verifier returns the client's verifier.
+func (c *Client) Verifier() *signing.Verifier { return c.verifier }
+
+var identityMu sync.Mutex
+
+// Identity returns the signing identity of agency.
+func (c *Client) Identity(agency string) (*signing.Identity, error) {
+	identityMu.Lock()
+	defer identityMu.Unlock()
+	if id, ok := c.opts.identities[agency]; ok {
+		return id, nil
+	}
+	if c.opts.keystore == nil {
+		return nil, fmt.Errorf("%w %s: the client holds no key for it", signing.ErrNoIdentity, agency)
+	}
+	id, err := c.opts.keystore.Identity(agency)
+	if err != nil {
+		return nil, err
+	}
+	c.opts.identities[agency] = id
+	return id, nil
+}
+
+func isTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+}
+
+func newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open JetStream: %w", err)
+	}
+	return js, nil
+}

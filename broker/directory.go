@@ -1,0 +1,208 @@
+package broker
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Agency is a directory entry: an agency served by the bus, with the
+// certificate chain recipients verify its signatures against.
+type Agency struct {
+	Code        string    `json:"code"`
+	Name        string    `json:"name"`
+	NonStandard bool      `json:"nonstandard,omitempty"`
+	Certificate string    `json:"certificate"` // PEM chain, leaf first
+	Added       time.Time `json:"added"`
+	Bus         string    `json:"bus,omitempty"`
+}
+
+// directory keeps a live copy of the directory bucket: recipients are
+// checked and certificates bound without a round trip per send.
+type directory struct {
+	kv       jetstream.KeyValue
+	trust    *signing.Trust
+	useRoots bool
+	mu       sync.RWMutex
+	agencies map[string]Agency
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+func openDirectory(ctx context.Context, js jetstream.JetStream, trust *signing.Trust, useRoots bool, log *slog.Logger) (*directory, error) {
+	kv, err := js.KeyValue(ctx, DirectoryBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open directory bucket %s (is 'docaxis serve' running on this bus?): %w", DirectoryBucket, err)
+	}
+	d := &directory{kv: kv, trust: trust, useRoots: useRoots, agencies: map[string]Agency{}, done: make(chan struct{})}
+	wctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	w, err := kv.WatchAll(wctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("watch directory: %w", err)
+	}
+	// Apply the initial values before returning, then keep following.
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil {
+				go d.follow(w, log)
+				return d, nil
+			}
+			d.apply(e, log)
+		case <-ctx.Done():
+			cancel()
+			return nil, fmt.Errorf("load directory: %w", ctx.Err())
+		}
+	}
+}
+
+func (d *directory) follow(w jetstream.KeyWatcher, log *slog.Logger) {
+	defer close(d.done)
+	defer w.Stop()
+	for e := range w.Updates() {
+		if e != nil {
+			d.apply(e, log)
+		}
+	}
+}
+
+func (d *directory) stop() {
+	d.cancel()
+}
+
+func (d *directory) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
+	key := e.Key()
+	switch {
+	case strings.HasPrefix(key, "agency."):
+		if e.Operation() != jetstream.KeyValuePut {
+			d.mu.Lock()
+			delete(d.agencies, envelope.CodeFromToken(strings.TrimPrefix(key, "agency.")))
+			d.mu.Unlock()
+			return
+		}
+		var a Agency
+		if err := json.Unmarshal(e.Value(), &a); err != nil {
+			log.Warn("directory: bad agency entry", "key", key, "err", err)
+			return
+		}
+		if certs, err := signing.ParseCerts([]byte(a.Certificate)); err == nil && signing.AgencyOf(certs[0]) == "" {
+			d.trust.Bind(a.Code, certs[0])
+		}
+		d.mu.Lock()
+		d.agencies[a.Code] = a
+		d.mu.Unlock()
+	case strings.HasPrefix(key, "root.") && d.useRoots && e.Operation() == jetstream.KeyValuePut:
+		certs, err := signing.ParseCerts(e.Value())
+		if err != nil {
+			log.Warn("directory: bad root entry", "key", key, "err", err)
+			return
+		}
+		d.trust.AddRoot(certs[0])
+	}
+}
+
+func (d *directory) lookup(code string) (Agency, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	a, ok := d.agencies[code]
+	return a, ok
+}
+
+// known reports whether a (possibly non-standard) code is registered.
+func (d *directory) known(code string) bool {
+	_, ok := d.lookup(code)
+	return ok
+}
+
+// RegisterAgency adds or replaces an agency in the directory and creates
+// its mailbox. Non-standard codes must be flagged NonStandard explicitly.
+func (c *Client) RegisterAgency(ctx context.Context, a Agency) error {
+	if a.NonStandard {
+		if err := envelope.CheckNonStandardCode(a.Code); err != nil {
+			return err
+		}
+	} else if err := envelope.CheckCode(a.Code); err != nil {
+		return fmt.Errorf("%w (register it with NonStandard set to keep it as it is)", err)
+	}
+	certs, err := signing.ParseCerts([]byte(a.Certificate))
+	if err != nil {
+		return fmt.Errorf("register %s: %w", a.Code, err)
+	}
+	if bound := signing.AgencyOf(certs[0]); bound != "" && bound != a.Code {
+		return fmt.Errorf("register %s: %w: certificate is bound to %s", a.Code, signing.ErrAgencyMismatch, bound)
+	}
+	if a.Added.IsZero() {
+		a.Added = time.Now().UTC()
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	if _, err := c.dir.kv.Put(ctx, directoryKey(a.Code), b); err != nil {
+		return fmt.Errorf("register %s in the directory: %w", a.Code, err)
+	}
+	if _, err := EnsureMailbox(ctx, c.js, a.Code); err != nil {
+		return err
+	}
+	c.dir.mu.Lock()
+	c.dir.agencies[a.Code] = a
+	c.dir.mu.Unlock()
+	if signing.AgencyOf(certs[0]) == "" {
+		c.trust.Bind(a.Code, certs[0])
+	}
+	return nil
+}
+
+// PublishRoot publishes a CA certificate that every client of the bus
+// trusts when it was not given a Trust of its own.
+func (c *Client) PublishRoot(ctx context.Context, root *x509.Certificate) error {
+	if _, err := c.dir.kv.Put(ctx, "root."+envelope.Fingerprint(root), signing.EncodeCerts(root)); err != nil {
+		return fmt.Errorf("publish root certificate: %w", err)
+	}
+	return nil
+}
+
+// Agencies lists the directory, sorted by code.
+func (c *Client) Agencies(ctx context.Context) ([]Agency, error) {
+	c.dir.mu.RLock()
+	out := make([]Agency, 0, len(c.dir.agencies))
+	for _, a := range c.dir.agencies {
+		out = append(out, a)
+	}
+	c.dir.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
+	return out, nil
+}
+
+// LookupAgency returns the directory entry of code.
+func (c *Client) LookupAgency(ctx context.Context, code string) (*Agency, error) {
+	if a, ok := c.dir.lookup(code); ok {
+		return &a, nil
+	}
+	// The watcher may lag a registration made a moment ago elsewhere.
+	e, err := c.dir.kv.Get(ctx, directoryKey(code))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("%w %s: not registered on this bus (docaxis agency add %s)", ErrUnknownAgency, code, code)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up agency %s: %w", code, err)
+	}
+	var a Agency
+	if err := json.Unmarshal(e.Value(), &a); err != nil {
+		return nil, fmt.Errorf("look up agency %s: %w", code, err)
+	}
+	return &a, nil
+}

@@ -1,0 +1,17 @@
+// Package broker wires docaxis onto NATS JetStream: the embedded server,
+// the streams that keep the record, the per-agency mailboxes, signed
+// receipts and statuses, the tracking state clerks look at, the agency
+// directory and the quarantine.
+//
+// Layout on JetStream (see names.go):
+//
+//	stream AXIS            axis.doc.<to>.<from>        one copy of an envelope per recipient
+//	                       axis.status.<sender>.<reporter>  receipts and statuses
+//	stream AXIS_QUARANTINE axis.quarantine.<agency>    messages that could not be processed, with the reason
+//	KV AXIS_TRACK          <sender>.<envelope>.<recipient> -> Tracking (latest state, with history)
+//	KV AXIS_DIRECTORY      agency.<code> -> Agency, root.<fingerprint> -> CA certificate
+//	KV AXIS_RECEIVED       <recipient>.<envelope> -> when it was handed to the application
+//	object store AXIS_FILES   attachments (embedded store)
+//
+// Agency codes become subject tokens through envelope.Token.
+package broker

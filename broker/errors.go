@@ -1,0 +1,21 @@
+package broker
+
+import "errors"
+
+var (
+	// ErrUnknownAgency: the agency is not registered in the directory.
+	ErrUnknownAgency = errors.New("unknown agency")
+	// ErrDuplicate: an envelope with this id was sent before; nothing was
+	// sent again. A DMS retrying a send may treat it as success.
+	ErrDuplicate = errors.New("envelope already sent")
+	// ErrNotFound: no tracking record for that envelope (and agency).
+	ErrNotFound = errors.New("envelope not found")
+	// ErrNotRecipient: the agency is not a recipient of the envelope.
+	ErrNotRecipient = errors.New("agency is not a recipient of the envelope")
+	// ErrAttachment: an attachment could not be stored, fetched or verified.
+	ErrAttachment = errors.New("attachment problem")
+	// ErrReject is wrapped by a Handler's error to refuse an envelope for
+	// good: the sender gets an invalid receipt with the reason and the
+	// envelope goes to quarantine instead of being redelivered.
+	ErrReject = errors.New("envelope refused by the recipient")
+)

@@ -1,0 +1,451 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/docaxis/docaxis/storage"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Handler is the application's part of receiving: it is called once per
+// verified envelope. Returning nil acknowledges the envelope and sends the
+// signed delivered receipt; an error wrapping ErrReject refuses it for good
+// (invalid receipt, quarantine); any other error redelivers it later with
+// back-off, up to MaxDeliver times, then quarantines it.
+type Handler func(ctx context.Context, d *Delivery) error
+
+// Delivery is one verified envelope handed to the application.
+type Delivery struct {
+	Envelope *envelope.Envelope
+	Signed   *envelope.Signed
+	// Digest is the SHA-256 of the exact signed bytes, as the receipt says.
+	Digest string
+	// Seq is the envelope's sequence in the record; NumDelivered counts
+	// deliveries of this copy (more than 1 after a redelivery).
+	Seq          uint64
+	NumDelivered uint64
+	// Saved lists the attachments written with SaveAttachments.
+	Saved []SavedAttachment
+	// Details, set by attachment checks or the handler, travel in the
+	// delivered receipt (per attachment name).
+	Details map[string]any
+
+	mb *Mailbox
+}
+
+// SavedAttachment is an attachment written to disk and verified.
+type SavedAttachment struct {
+	envelope.Attachment
+	Path string `json:"path"`
+}
+
+// Open streams attachment name from the store; the reader fails at the end
+// if the size or SHA-256 differs from the manifest.
+func (d *Delivery) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	for _, a := range d.Envelope.Attachments {
+		if a.Name == name {
+			return d.mb.c.OpenAttachment(ctx, a)
+		}
+	}
+	return nil, fmt.Errorf("%w: envelope %s has no attachment %q", ErrAttachment, d.Envelope.ID, name)
+}
+
+// OpenAttachment streams a manifest entry from the store, verifying size
+// and SHA-256 as it goes.
+func (c *Client) OpenAttachment(ctx context.Context, a envelope.Attachment) (io.ReadCloser, error) {
+	rc, _, err := c.store.Get(ctx, a.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrAttachment, a.Name, err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{storage.NewVerifyingReader(rc, a.Name, a.Size, a.SHA256), rc}, nil
+}
+
+// Outcome reports what happened to one message of a mailbox.
+type Outcome struct {
+	ID      string `json:"id"`
+	From    string `json:"from"`
+	Subject string `json:"subject"`
+	// Verified is true for an envelope that passed every check and was
+	// handed to the application.
+	Verified bool `json:"verified"`
+	// Duplicate is true for a redelivered envelope the application had
+	// already handled: acknowledged without calling the handler again.
+	Duplicate   bool   `json:"duplicate,omitempty"`
+	Quarantined bool   `json:"quarantined,omitempty"`
+	Retry       bool   `json:"retry,omitempty"`
+	Error       string `json:"error,omitempty"`
+	Delivery    *Delivery
+}
+
+// MailboxOption configures a Mailbox.
+type MailboxOption func(*mailboxOptions)
+
+type mailboxOptions struct {
+	saveDir   string
+	verifyAtt bool
+	checks    []AttachmentCheck
+	onOutcome func(Outcome)
+	batch     int
+}
+
+// AttachmentCheck inspects a saved attachment (e.g. a PDF's signatures).
+// It returns details for the delivered receipt; an error wrapping
+// ErrReject makes the envelope invalid.
+type AttachmentCheck func(ctx context.Context, a envelope.Attachment, path string) (details any, err error)
+
+// SaveAttachments writes each attachment to DIR/<envelope id>/<name>,
+// verified, before the handler runs.
+func SaveAttachments(dir string) MailboxOption {
+	return func(o *mailboxOptions) { o.saveDir = dir }
+}
+
+// SkipAttachmentVerification hands envelopes over without streaming their
+// attachments first (the application reads them with Delivery.Open, which
+// still verifies).
+func SkipAttachmentVerification() MailboxOption {
+	return func(o *mailboxOptions) { o.verifyAtt = false }
+}
+
+// WithAttachmentCheck adds a check run on every saved attachment.
+func WithAttachmentCheck(check AttachmentCheck) MailboxOption {
+	return func(o *mailboxOptions) { o.checks = append(o.checks, check) }
+}
+
+// OnOutcome is called for every message processed, verified or not.
+func OnOutcome(fn func(Outcome)) MailboxOption {
+	return func(o *mailboxOptions) { o.onOutcome = fn }
+}
+
+// BatchSize sets how many messages one fetch asks for (default 64).
+func BatchSize(n int) MailboxOption {
+	return func(o *mailboxOptions) { o.batch = n }
+}
+
+// Mailbox reads an agency's mailbox: verify, hand to the application,
+// answer with a signed receipt, acknowledge.
+type Mailbox struct {
+	c      *Client
+	agency string
+	id     *signing.Identity
+	cons   jetstream.Consumer
+	opts   mailboxOptions
+}
+
+// Mailbox opens the mailbox of agency; the client must hold its identity
+// (receipts are signed).
+func (c *Client) Mailbox(ctx context.Context, agency string, opts ...MailboxOption) (*Mailbox, error) {
+	id, err := c.Identity(agency)
+	if err != nil {
+		return nil, fmt.Errorf("open mailbox of %s: %w", agency, err)
+	}
+	cons, err := EnsureMailbox(ctx, c.js, agency)
+	if err != nil {
+		return nil, err
+	}
+	o := mailboxOptions{verifyAtt: true, batch: 64}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Mailbox{c: c, agency: agency, id: id, cons: cons, opts: o}, nil
+}
+
+// Fetch processes messages until wait passes with none arriving, or max
+// messages were processed (max <= 0: no limit), and returns how many
+// envelopes were handed to h.
+func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Handler) (int, error) {
+	handed := 0
+	processed := 0
+	for max <= 0 || processed < max {
+		n := m.opts.batch
+		if max > 0 && max-processed < n {
+			n = max - processed
+		}
+		batch, err := m.cons.Fetch(n, jetstream.FetchMaxWait(wait))
+		if err != nil {
+			return handed, fmt.Errorf("fetch mailbox of %s: %w", m.agency, err)
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			processed++
+			if m.process(ctx, msg, h).Verified {
+				handed++
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			return handed, fmt.Errorf("fetch mailbox of %s: %w", m.agency, err)
+		}
+		if got == 0 {
+			return handed, ctx.Err()
+		}
+	}
+	return handed, nil
+}
+
+// Consume processes messages as they arrive until ctx ends.
+func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
+	cc, err := m.cons.Consume(func(msg jetstream.Msg) { m.process(ctx, msg, h) },
+		jetstream.PullMaxMessages(m.opts.batch))
+	if err != nil {
+		return fmt.Errorf("consume mailbox of %s: %w", m.agency, err)
+	}
+	<-ctx.Done()
+	cc.Drain()
+	<-cc.Closed()
+	return nil
+}
+
+func (m *Mailbox) report(o Outcome) Outcome {
+	if m.opts.onOutcome != nil {
+		m.opts.onOutcome(o)
+	}
+	return o
+}
+
+// process handles one message from the mailbox. It never drops one: every
+// path ends in an ack after the envelope was handled, a term after it was
+// quarantined, or a nak for a later retry.
+func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Outcome {
+	meta, err := msg.Metadata()
+	if err != nil {
+		_ = msg.Nak()
+		return m.report(Outcome{Error: "no JetStream metadata: " + err.Error(), Retry: true})
+	}
+	raw := msg.Data()
+	s, err := envelope.Open(raw)
+	if err == nil {
+		err = m.c.verifier.Check(s)
+	}
+	if err == nil {
+		err = m.checkAddress(msg.Subject(), s.Envelope)
+	}
+	if err != nil {
+		return m.refuse(ctx, msg, meta, s, err)
+	}
+	e := s.Envelope
+	out := Outcome{ID: e.ID, From: e.From, Subject: e.Subject}
+	if _, err := m.c.received.Get(ctx, receivedKey(m.agency, e.ID)); err == nil {
+		// Handled before a crash that came ahead of the ack.
+		if err := msg.DoubleAck(ctx); err != nil {
+			out.Error, out.Retry = "ack: "+err.Error(), true
+		}
+		out.Duplicate = true
+		return m.report(out)
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		_ = msg.NakWithDelay(time.Second)
+		out.Error, out.Retry = "check received marker: "+err.Error(), true
+		return m.report(out)
+	}
+	d := &Delivery{Envelope: e, Signed: s, Digest: s.Digest(), Seq: meta.Sequence.Stream, NumDelivered: meta.NumDelivered, mb: m}
+	if err := m.attachments(ctx, d); err != nil {
+		if errors.Is(err, storage.ErrUnavailable) {
+			return m.retry(ctx, msg, meta, s, out, err)
+		}
+		return m.refuse(ctx, msg, meta, s, err)
+	}
+	if err := h(ctx, d); err != nil {
+		if errors.Is(err, ErrReject) {
+			return m.refuse(ctx, msg, meta, s, err)
+		}
+		return m.retry(ctx, msg, meta, s, out, err)
+	}
+	if err := m.receipt(ctx, e, envelope.StateDelivered, d.Digest, "", d.Details); err != nil {
+		// The application has it; the receipt will go out on redelivery,
+		// where the marker below is found missing only if it was not set.
+		_ = msg.NakWithDelay(time.Second)
+		out.Error, out.Retry = "send receipt: "+err.Error(), true
+		return m.report(out)
+	}
+	if _, err := m.c.received.Put(ctx, receivedKey(m.agency, e.ID), []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+		out.Error = "record receipt marker: " + err.Error()
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		out.Error = "ack: " + err.Error()
+	}
+	out.Verified = true
+	out.Delivery = d
+	return m.report(out)
+}
+
+func (m *Mailbox) checkAddress(subject string, e *envelope.Envelope) error {
+	kind, to, from, ok := parseSubject(subject)
+	switch {
+	case !ok || kind != "doc":
+		return fmt.Errorf("%w: unexpected subject %s", ErrReject, subject)
+	case e.Kind == envelope.KindStatus:
+		return fmt.Errorf("%w: a status envelope on a mailbox subject", ErrReject)
+	case to != m.agency || !slices.Contains(e.To, m.agency):
+		return fmt.Errorf("%w: misaddressed: envelope is for %v, mailbox of %s", ErrReject, e.To, m.agency)
+	case from != e.From:
+		return fmt.Errorf("%w: %w: published as %s, envelope says from %s", ErrReject, signing.ErrAgencyMismatch, from, e.From)
+	}
+	return nil
+}
+
+// attachments saves or verifies every attachment before the handler runs,
+// so nothing is acknowledged whose content does not match its manifest.
+func (m *Mailbox) attachments(ctx context.Context, d *Delivery) error {
+	e := d.Envelope
+	if len(e.Attachments) == 0 || (!m.opts.verifyAtt && m.opts.saveDir == "") {
+		return nil
+	}
+	dir := m.opts.saveDir
+	if dir == "" && len(m.opts.checks) == 0 {
+		for _, a := range e.Attachments {
+			rc, err := m.c.OpenAttachment(ctx, a)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, rc)
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrAttachment, err)
+			}
+		}
+		return nil
+	}
+	temp := dir == ""
+	if temp {
+		var err error
+		if dir, err = os.MkdirTemp("", "docaxis-check-"); err != nil {
+			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	folder := filepath.Join(dir, e.ID)
+	for _, a := range e.Attachments {
+		path, err := m.c.SaveAttachment(ctx, a, folder)
+		if err != nil {
+			return err
+		}
+		for _, check := range m.opts.checks {
+			det, err := check(ctx, a, path)
+			if det != nil {
+				if d.Details == nil {
+					d.Details = map[string]any{}
+				}
+				d.Details[a.Name] = det
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if !temp {
+			d.Saved = append(d.Saved, SavedAttachment{Attachment: a, Path: path})
+		}
+	}
+	return nil
+}
+
+// SaveAttachment streams a into folder/<name> through a temporary file,
+// checks size and SHA-256, and only then moves it into place.
+func (c *Client) SaveAttachment(ctx context.Context, a envelope.Attachment, folder string) (string, error) {
+	if err := envelope.CheckAttachmentName(a.Name); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrAttachment, err)
+	}
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		return "", fmt.Errorf("save %s: %w", a.Name, err)
+	}
+	rc, err := c.OpenAttachment(ctx, a)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(folder, "."+a.Name+".*.part")
+	if err != nil {
+		return "", fmt.Errorf("save %s: %w", a.Name, err)
+	}
+	_, err = io.Copy(tmp, rc)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		if errors.Is(err, storage.ErrDigestMismatch) || errors.Is(err, storage.ErrSizeMismatch) {
+			return "", fmt.Errorf("%w: %w", ErrAttachment, err)
+		}
+		return "", fmt.Errorf("%w: save %s: %w", ErrAttachment, a.Name, err)
+	}
+	path := filepath.Join(folder, a.Name)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("save %s: %w", a.Name, err)
+	}
+	return path, nil
+}
+
+// retry naks for a later redelivery, or quarantines after the last one.
+func (m *Mailbox) retry(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, s *envelope.Signed, out Outcome, cause error) Outcome {
+	if meta.NumDelivered >= MaxDeliver {
+		return m.refuse(ctx, msg, meta, s, fmt.Errorf("failed %d deliveries, last: %w", meta.NumDelivered, cause))
+	}
+	_ = msg.Nak() // the consumer's back-off schedule spaces the retries
+	out.Error, out.Retry = cause.Error(), true
+	return m.report(out)
+}
+
+// refuse answers an invalid receipt when the sender can be named, moves the
+// message with its reason to the quarantine, and only then terminates it.
+func (m *Mailbox) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, s *envelope.Signed, cause error) Outcome {
+	var e *envelope.Envelope
+	if s != nil {
+		e = s.Envelope
+	} else if peeked, err := envelope.Peek(msg.Data()); err == nil {
+		e = peeked // unverified: used only to address the invalid receipt
+	}
+	out := Outcome{Error: cause.Error(), Quarantined: true}
+	if e != nil {
+		out.ID, out.From, out.Subject = e.ID, e.From, e.Subject
+		if IsValidCode(e.From) && validID(e.ID) {
+			if err := m.receipt(ctx, e, envelope.StateInvalid, envelope.Digest(msg.Data()), cause.Error(), nil); err != nil {
+				m.c.opts.logger.Warn("invalid receipt not sent", "envelope", e.ID, "err", err)
+			}
+		}
+	}
+	if err := m.c.Quarantine(ctx, m.agency, msg, meta, out.ID, cause.Error()); err != nil {
+		_ = msg.NakWithDelay(5 * time.Second)
+		out.Quarantined, out.Retry = false, true
+		out.Error += "; quarantine failed: " + err.Error()
+		return m.report(out)
+	}
+	_ = msg.Term()
+	return m.report(out)
+}
+
+// Quarantine stores a message that could not be processed, with its
+// reason, so it stays on record and can be re-driven.
+func (c *Client) Quarantine(ctx context.Context, agency string, msg jetstream.Msg, meta *jetstream.MsgMetadata, id, reason string) error {
+	q := &nats.Msg{Subject: QuarantineSubject(agency), Data: msg.Data(), Header: nats.Header{}}
+	q.Header.Set(HeaderReason, reason)
+	q.Header.Set(HeaderOriginSubject, msg.Subject())
+	q.Header.Set(HeaderAgency, agency)
+	if id != "" {
+		q.Header.Set(HeaderEnvelope, id)
+	}
+	if meta != nil {
+		q.Header.Set(HeaderOriginSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
+		q.Header.Set(HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
+		q.Header.Set(jetstream.MsgIDHeader, "q."+strconv.FormatUint(meta.Sequence.Stream, 10)+"."+envelope.Token(agency))
+	}
+	if _, err := c.js.PublishMsg(ctx, q); err != nil {
+		return fmt.Errorf("quarantine message for %s: %w", agency, err)
+	}
+	return nil
+}

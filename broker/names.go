@@ -1,0 +1,74 @@
+package broker
+
+import (
+	"strings"
+
+	"github.com/docaxis/docaxis/envelope"
+)
+
+// Stream, bucket and subject names.
+const (
+	StreamName       = "AXIS"
+	QuarantineStream = "AXIS_QUARANTINE"
+	TrackBucket      = "AXIS_TRACK"
+	DirectoryBucket  = "AXIS_DIRECTORY"
+	ReceivedBucket   = "AXIS_RECEIVED"
+
+	docPrefix        = "axis.doc."
+	statusPrefix     = "axis.status."
+	quarantinePrefix = "axis.quarantine."
+	trackerDurable   = "tracker"
+)
+
+// Message headers set by docaxis.
+const (
+	HeaderReason        = "Docaxis-Reason"
+	HeaderOriginSubject = "Docaxis-Origin-Subject"
+	HeaderOriginSeq     = "Docaxis-Origin-Seq"
+	HeaderDeliveries    = "Docaxis-Deliveries"
+	HeaderEnvelope      = "Docaxis-Envelope"
+	HeaderAgency        = "Docaxis-Agency"
+)
+
+// DocSubject is the subject of the copy of an envelope for recipient to.
+func DocSubject(to, from string) string {
+	return docPrefix + envelope.Token(to) + "." + envelope.Token(from)
+}
+
+// StatusSubject is the subject of a status reported by reporter to sender.
+func StatusSubject(sender, reporter string) string {
+	return statusPrefix + envelope.Token(sender) + "." + envelope.Token(reporter)
+}
+
+// MailboxFilter matches every envelope addressed to agency.
+func MailboxFilter(agency string) string { return docPrefix + envelope.Token(agency) + ".*" }
+
+// StatusFilter matches every status addressed to agency (as sender).
+func StatusFilter(agency string) string { return statusPrefix + envelope.Token(agency) + ".*" }
+
+// MailboxDurable is the durable consumer of an agency's mailbox.
+func MailboxDurable(agency string) string { return "mbox_" + envelope.Token(agency) }
+
+// StatusDurable is the durable consumer of an agency's status box.
+func StatusDurable(agency string) string { return "sbox_" + envelope.Token(agency) }
+
+// QuarantineSubject is where messages an agency could not process go.
+func QuarantineSubject(agency string) string { return quarantinePrefix + envelope.Token(agency) }
+
+// trackKey is the tracking key of (envelope, recipient).
+func trackKey(sender, id, recipient string) string {
+	return envelope.Token(sender) + "." + id + "." + envelope.Token(recipient)
+}
+
+func receivedKey(recipient, id string) string { return envelope.Token(recipient) + "." + id }
+
+func directoryKey(code string) string { return "agency." + envelope.Token(code) }
+
+// parseSubject splits axis.<kind>.<a>.<b> into its agency codes.
+func parseSubject(subject string) (kind, a, b string, ok bool) {
+	parts := strings.Split(subject, ".")
+	if len(parts) != 4 || parts[0] != "axis" {
+		return "", "", "", false
+	}
+	return parts[1], envelope.CodeFromToken(parts[2]), envelope.CodeFromToken(parts[3]), true
+}

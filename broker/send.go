@@ -1,0 +1,161 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"path/filepath"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/storage"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// File is an attachment to send: its bytes are streamed to the store
+// before the envelope is published.
+type File struct {
+	Name      string
+	MediaType string // guessed from the name when empty
+	Reader    io.Reader
+	Size      int64 // -1 when unknown
+	// Progress, if set, is called with the bytes uploaded so far.
+	Progress func(done int64)
+}
+
+// SendResult tells what Send did.
+type SendResult struct {
+	ID         string   `json:"id"`
+	Digest     string   `json:"digest"` // SHA-256 of the signed bytes
+	Recipients []string `json:"recipients"`
+	// Signed is the exact signed envelope that was published.
+	Signed []byte `json:"-"`
+}
+
+// Send uploads files to the attachment store, fills e's manifest, signs e
+// with the identity of e.From and stores one copy in each recipient's
+// mailbox. Attachments go first and the envelope last: if storage fails,
+// nothing is published. Sending an envelope id again returns ErrDuplicate
+// (with the result) and stores nothing twice.
+func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) (*SendResult, error) {
+	id, err := c.Identity(e.From)
+	if err != nil {
+		return nil, fmt.Errorf("send as %s: %w", e.From, err)
+	}
+	if err := c.checkRecipients(ctx, e); err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		a, err := c.PutAttachment(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("send %s: %w", e.ID, err)
+		}
+		e.Attachments = append(e.Attachments, a)
+	}
+	raw, err := id.Seal(e, envelope.AllowCodes(c.dir.known))
+	if err != nil {
+		return nil, fmt.Errorf("send %s: %w", e.ID, err)
+	}
+	return c.publishEnvelope(ctx, e, raw)
+}
+
+// SendSigned publishes an envelope a DMS signed itself, unchanged, after
+// verifying it as a recipient would.
+func (c *Client) SendSigned(ctx context.Context, raw []byte) (*SendResult, error) {
+	s, err := c.verifier.Verify(raw)
+	if err != nil {
+		return nil, fmt.Errorf("send signed envelope: %w", err)
+	}
+	if err := c.checkRecipients(ctx, s.Envelope); err != nil {
+		return nil, err
+	}
+	for _, a := range s.Envelope.Attachments {
+		obj, err := c.store.Stat(ctx, a.Key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrAttachment, a.Name, err)
+		}
+		if obj.SHA256 != a.SHA256 || obj.Size != a.Size {
+			return nil, fmt.Errorf("%w: %s: stored object is %d bytes with SHA-256 %s, manifest says %d bytes %s",
+				ErrAttachment, a.Name, obj.Size, obj.SHA256, a.Size, a.SHA256)
+		}
+	}
+	return c.publishEnvelope(ctx, s.Envelope, raw)
+}
+
+// PutAttachment streams one file into the store and returns its manifest
+// entry.
+func (c *Client) PutAttachment(ctx context.Context, f File) (envelope.Attachment, error) {
+	if err := envelope.CheckAttachmentName(f.Name); err != nil {
+		return envelope.Attachment{}, fmt.Errorf("%w: %v", ErrAttachment, err)
+	}
+	mt := f.MediaType
+	if mt == "" {
+		mt = mime.TypeByExtension(filepath.Ext(f.Name))
+		if mt == "" {
+			mt = "application/octet-stream"
+		}
+	}
+	obj, err := c.store.Put(ctx, f.Reader, storage.PutOptions{Size: f.Size, MediaType: mt, Progress: f.Progress})
+	if err != nil {
+		return envelope.Attachment{}, fmt.Errorf("%w: store %s: %w", ErrAttachment, f.Name, err)
+	}
+	return envelope.Attachment{Name: f.Name, MediaType: mt, Size: obj.Size, SHA256: obj.SHA256, Key: obj.Key}, nil
+}
+
+func (c *Client) checkRecipients(ctx context.Context, e *envelope.Envelope) error {
+	if err := e.Validate(envelope.AllowCodes(c.dir.known)); err != nil {
+		return err
+	}
+	for _, to := range e.To {
+		if _, err := c.LookupAgency(ctx, to); err != nil {
+			return fmt.Errorf("send %s to %s: %w", e.ID, to, err)
+		}
+	}
+	return nil
+}
+
+// publishEnvelope fans one signed envelope out to its recipients' mailboxes
+// with per-recipient dedup ids, publishing asynchronously and waiting for
+// every ack.
+func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw []byte) (*SendResult, error) {
+	res := &SendResult{ID: e.ID, Digest: envelope.Digest(raw), Recipients: e.To, Signed: raw}
+	subjectFor := func(to string) string {
+		if e.Kind == envelope.KindStatus {
+			return StatusSubject(to, e.From)
+		}
+		return DocSubject(to, e.From)
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(e.To))
+	for _, to := range e.To {
+		msg := &nats.Msg{Subject: subjectFor(to), Data: raw, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, e.ID+"."+envelope.Token(to))
+		f, err := c.js.PublishMsgAsync(msg, jetstream.WithExpectStream(StreamName))
+		if err != nil {
+			return nil, fmt.Errorf("send %s to %s: %w", e.ID, to, err)
+		}
+		futures = append(futures, f)
+	}
+	dups := 0
+	var errs []error
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				dups++
+			}
+		case err := <-f.Err():
+			errs = append(errs, fmt.Errorf("send %s to %s: %w", e.ID, e.To[i], err))
+		case <-ctx.Done():
+			return nil, fmt.Errorf("send %s: %w (some copies may be stored; sending again is safe)", e.ID, ctx.Err())
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w (sending again with the same id is safe)", errors.Join(errs...))
+	}
+	if dups == len(e.To) {
+		return res, fmt.Errorf("%w: %s", ErrDuplicate, e.ID)
+	}
+	return res, nil
+}

@@ -1,0 +1,111 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// BusConfig sets how the bus keeps its record.
+type BusConfig struct {
+	// Replicas of every stream and bucket: 1 embedded, 3 on a cluster.
+	Replicas int
+	// Retention of the record (envelopes and statuses). Default ten years:
+	// the record is what auditors replay.
+	Retention time.Duration
+	// DuplicateWindow for Nats-Msg-Id dedup of sends. Default two hours.
+	DuplicateWindow time.Duration
+}
+
+func (c *BusConfig) defaults() {
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Retention == 0 {
+		c.Retention = 10 * 365 * 24 * time.Hour
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = 2 * time.Hour
+	}
+}
+
+// Setup creates or updates the streams and buckets of the bus. It is
+// idempotent and run by `docaxis serve` at start.
+func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
+	cfg.defaults()
+	streams := []jetstream.StreamConfig{{
+		Name:        StreamName,
+		Description: "docaxis record: every envelope and every status",
+		Subjects:    []string{docPrefix + ">", statusPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      cfg.Retention,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.DuplicateWindow,
+		MaxMsgSize:  1 << 20,
+		Discard:     jetstream.DiscardOld,
+	}, {
+		Name:        QuarantineStream,
+		Description: "docaxis quarantine: messages that could not be processed, with the reason",
+		Subjects:    []string{quarantinePrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      cfg.Retention,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.DuplicateWindow,
+	}}
+	for _, sc := range streams {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("set up stream %s: %w", sc.Name, err)
+		}
+	}
+	kvs := []jetstream.KeyValueConfig{
+		{Bucket: TrackBucket, Description: "docaxis tracking: latest state per (envelope, recipient)", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
+		{Bucket: DirectoryBucket, Description: "docaxis agency directory and trusted roots", History: 16, Storage: jetstream.FileStorage, Replicas: cfg.Replicas},
+		{Bucket: ReceivedBucket, Description: "docaxis idempotent receive: envelopes handed to each recipient's application", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
+	}
+	for _, kc := range kvs {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("set up bucket %s: %w", kc.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// MailboxConsumerConfig is the durable consumer of an agency's mailbox:
+// explicit ack, bounded redelivery with back-off. MaxAckPending is large so
+// that a slow application does not stall the mailbox, and the mailbox code
+// never holds more than one fetch batch unacknowledged.
+func MailboxConsumerConfig(agency string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       MailboxDurable(agency),
+		Description:   "mailbox of " + agency,
+		FilterSubject: MailboxFilter(agency),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       30 * time.Second,
+		MaxDeliver:    MaxDeliver,
+		BackOff:       []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute},
+		MaxAckPending: 10000,
+	}
+}
+
+// MaxDeliver bounds redelivery; after the last attempt a message goes to
+// the quarantine with its reason.
+const MaxDeliver = 6
+
+// EnsureMailbox creates the agency's mailbox consumer if it is missing.
+func EnsureMailbox(ctx context.Context, js jetstream.JetStream, agency string) (jetstream.Consumer, error) {
+	cfg := MailboxConsumerConfig(agency)
+	c, err := js.Consumer(ctx, StreamName, cfg.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		c, err = js.CreateOrUpdateConsumer(ctx, StreamName, cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mailbox of %s: %w", agency, err)
+	}
+	return c, nil
+}

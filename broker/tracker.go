@@ -1,0 +1,267 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Tracker follows the record and keeps the tracking bucket: a copy stored
+// in a mailbox makes its pair "sent", and each verified status moves the
+// pair through the state machine. It runs inside `docaxis serve`; it is the
+// only writer of the tracking bucket.
+type Tracker struct {
+	js       jetstream.JetStream
+	kv       jetstream.KeyValue
+	verifier *signing.Verifier
+	log      *slog.Logger
+	cc       jetstream.ConsumeContext
+	// OnChange, if set, is called after a pair's tracking changed.
+	OnChange func(t *Tracking, prev envelope.State)
+}
+
+// NewTracker returns a tracker; verifier checks statuses before they count.
+func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.Verifier, log *slog.Logger) (*Tracker, error) {
+	kv, err := js.KeyValue(ctx, TrackBucket)
+	if err != nil {
+		return nil, fmt.Errorf("tracker: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Tracker{js: js, kv: kv, verifier: verifier, log: log}, nil
+}
+
+// Start consumes the record from where the tracker left off.
+func (t *Tracker) Start(ctx context.Context) error {
+	cons, err := t.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+		Durable:       trackerDurable,
+		Description:   "docaxis tracker: keeps AXIS_TRACK from the record",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 20000,
+	})
+	if err != nil {
+		return fmt.Errorf("tracker consumer: %w", err)
+	}
+	t.cc, err = cons.Consume(func(msg jetstream.Msg) {
+		if err := t.handle(context.Background(), msg); err != nil {
+			t.log.Warn("tracker: retry later", "subject", msg.Subject(), "err", err)
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+		_ = msg.Ack()
+	}, jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return fmt.Errorf("tracker consume: %w", err)
+	}
+	return nil
+}
+
+// Stop stops consuming after the message in hand.
+func (t *Tracker) Stop() {
+	if t.cc != nil {
+		t.cc.Drain()
+		<-t.cc.Closed()
+	}
+}
+
+// handle returns an error only for a transient problem worth a retry; a
+// message that can never count is logged and acknowledged (it stays in the
+// record, and the recipient's side quarantines bad envelopes).
+func (t *Tracker) handle(ctx context.Context, msg jetstream.Msg) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return err
+	}
+	kind, a, b, ok := parseSubject(msg.Subject())
+	if !ok {
+		return nil
+	}
+	switch kind {
+	case "doc":
+		return t.onDocument(ctx, msg.Data(), a, b, meta)
+	case "status":
+		return t.onStatus(ctx, msg.Data(), a, b, meta)
+	}
+	return nil
+}
+
+func (t *Tracker) onDocument(ctx context.Context, raw []byte, to, from string, meta *jetstream.MsgMetadata) error {
+	// The recipient verifies and answers invalid when needed; here the
+	// stored copy only has to be named, so the payload is read unverified
+	// but must agree with the subject it was published on.
+	e, err := envelope.Peek(raw)
+	if err != nil || e.From != from || !slices.Contains(e.To, to) || !validID(e.ID) {
+		t.log.Info("tracker: copy not tracked (undecodable or not matching its subject)", "seq", meta.Sequence.Stream, "err", err)
+		return nil
+	}
+	at := meta.Timestamp.UTC()
+	due := ""
+	if e.Document != nil {
+		due = e.Document.DueDate
+	}
+	_, err = t.update(ctx, trackKey(from, e.ID, to), func(tr *Tracking, exists bool) (bool, error) {
+		if exists && tr.Subject != "" {
+			return false, nil // a redelivered copy
+		}
+		tr.Envelope, tr.Sender, tr.Recipient = e.ID, from, to
+		tr.Kind, tr.Refers, tr.Subject, tr.Created, tr.DueDate = e.Kind, e.Refers, e.Subject, e.Created, due
+		tr.Digest, tr.Seq = envelope.Digest(raw), meta.Sequence.Stream
+		ev := Event{State: envelope.StateSent, At: at, By: from, Seq: meta.Sequence.Stream}
+		if !exists {
+			tr.State, tr.Updated = envelope.StateSent, at
+			tr.History = []Event{ev}
+		} else {
+			tr.History = append([]Event{ev}, tr.History...)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if e.Kind == envelope.KindUpdate || e.Kind == envelope.KindReplace || e.Kind == envelope.KindRevoke {
+		return t.onBusiness(ctx, e, to, at, meta)
+	}
+	return nil
+}
+
+// onBusiness records on the referenced envelope's tracking that it was
+// updated, replaced, or asked to be recalled.
+func (t *Tracker) onBusiness(ctx context.Context, e *envelope.Envelope, to string, at time.Time, meta *jetstream.MsgMetadata) error {
+	_, err := t.update(ctx, trackKey(e.From, e.Refers, to), func(tr *Tracking, exists bool) (bool, error) {
+		if !exists {
+			return false, nil
+		}
+		switch e.Kind {
+		case envelope.KindUpdate:
+			if slices.Contains(tr.UpdatedBy, e.ID) {
+				return false, nil
+			}
+			tr.UpdatedBy = append(tr.UpdatedBy, e.ID)
+		case envelope.KindReplace:
+			if slices.Contains(tr.ReplacedBy, e.ID) {
+				return false, nil
+			}
+			tr.ReplacedBy = append(tr.ReplacedBy, e.ID)
+		case envelope.KindRevoke:
+			t.apply(tr, Event{State: envelope.StateRecallRequested, Code: envelope.StateRecallRequested.Code(), At: at, By: e.From, Reason: e.Reason, Status: e.ID, Seq: meta.Sequence.Stream})
+		}
+		return true, nil
+	})
+	return err
+}
+
+func (t *Tracker) onStatus(ctx context.Context, raw []byte, sender, reporter string, meta *jetstream.MsgMetadata) error {
+	s, err := t.verifier.Verify(raw)
+	if err != nil {
+		t.log.Warn("tracker: status not counted", "seq", meta.Sequence.Stream, "reporter", reporter, "err", err)
+		return nil
+	}
+	e := s.Envelope
+	if e.Kind != envelope.KindStatus || e.From != reporter || e.To[0] != sender {
+		t.log.Warn("tracker: status does not match its subject", "seq", meta.Sequence.Stream, "subject_sender", sender, "subject_reporter", reporter)
+		return nil
+	}
+	st := e.Status
+	ev := Event{State: st.State, Code: st.State.Code(), At: e.Created, By: reporter, Note: st.Note, Reason: st.Reason, Staff: st.Staff, Status: e.ID, Seq: meta.Sequence.Stream}
+	_, err = t.update(ctx, trackKey(sender, st.Of, reporter), func(tr *Tracking, exists bool) (bool, error) {
+		if !exists {
+			if st.State != envelope.StateDelivered && st.State != envelope.StateInvalid {
+				t.log.Warn("tracker: status for an envelope never sent to the reporter", "envelope", st.Of, "reporter", reporter)
+				return false, nil
+			}
+			tr.Envelope, tr.Sender, tr.Recipient, tr.State = st.Of, sender, reporter, envelope.StateSent
+		}
+		for _, h := range tr.History {
+			if h.Status == e.ID {
+				return false, nil // the same signed status seen again
+			}
+		}
+		if err := envelope.CheckTransition(tr.State, st.State); err != nil {
+			ev.Reason = err.Error()
+			tr.Refused = append(tr.Refused, ev)
+			return true, nil
+		}
+		if tr.State == st.State && st.State == envelope.StateDelivered {
+			return false, nil // a receipt for a redelivered copy
+		}
+		if st.State == envelope.StateDelivered && st.Details != nil {
+			tr.Details = st.Details
+		}
+		t.apply(tr, ev)
+		return true, nil
+	})
+	return err
+}
+
+func (t *Tracker) apply(tr *Tracking, ev Event) {
+	tr.State, tr.Code, tr.Updated = ev.State, ev.Code, ev.At
+	if ev.State == envelope.StateInvalid || ev.State == envelope.StateRejected {
+		tr.Reason = ev.Reason
+		if tr.Reason == "" {
+			tr.Reason = ev.Note
+		}
+	}
+	tr.History = append(tr.History, ev)
+}
+
+// update reads, changes and writes one tracking entry with optimistic
+// concurrency, so that two trackers (several serve processes on a cluster)
+// never lose each other's changes.
+func (t *Tracker) update(ctx context.Context, key string, fn func(tr *Tracking, exists bool) (bool, error)) (*Tracking, error) {
+	for attempt := 0; attempt < 10; attempt++ {
+		var tr Tracking
+		var rev uint64
+		exists := false
+		prev := envelope.State("")
+		e, err := t.kv.Get(ctx, key)
+		switch {
+		case err == nil:
+			if err := json.Unmarshal(e.Value(), &tr); err != nil {
+				return nil, fmt.Errorf("decode tracking %s: %w", key, err)
+			}
+			rev, exists, prev = e.Revision(), true, tr.State
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		default:
+			return nil, fmt.Errorf("read tracking %s: %w", key, err)
+		}
+		changed, err := fn(&tr, exists)
+		if err != nil || !changed {
+			return &tr, err
+		}
+		b, err := json.Marshal(&tr)
+		if err != nil {
+			return nil, err
+		}
+		if exists {
+			_, err = t.kv.Update(ctx, key, b, rev)
+		} else {
+			_, err = t.kv.Create(ctx, key, b)
+		}
+		if err == nil {
+			if t.OnChange != nil {
+				t.OnChange(&tr, prev)
+			}
+			return &tr, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return nil, fmt.Errorf("write tracking %s: %w", key, err)
+		}
+	}
+	return nil, fmt.Errorf("write tracking %s: too many concurrent updates", key)
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}

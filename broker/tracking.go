@@ -1,0 +1,265 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Tracking is the state of one (envelope, recipient) pair, as the bus's
+// tracker keeps it from the record.
+type Tracking struct {
+	Envelope  string         `json:"envelope"`
+	Sender    string         `json:"sender"`
+	Recipient string         `json:"agency"`
+	Kind      envelope.Kind  `json:"kind,omitempty"`
+	Refers    string         `json:"refers,omitempty"`
+	Subject   string         `json:"subject,omitempty"`
+	Created   time.Time      `json:"created"`
+	DueDate   string         `json:"due_date,omitempty"`
+	Digest    string         `json:"digest,omitempty"`
+	Seq       uint64         `json:"seq,omitempty"`
+	State     envelope.State `json:"state"`
+	Code      string         `json:"code,omitempty"`
+	Updated   time.Time      `json:"updated"`
+	Reason    string         `json:"reason,omitempty"`
+	Overdue   bool           `json:"overdue,omitempty"`
+	// Details from the delivered receipt (e.g. PDF signature checks).
+	Details map[string]any `json:"details,omitempty"`
+	// UpdatedBy / ReplacedBy name the envelopes that updated or replaced
+	// this one.
+	UpdatedBy  []string `json:"updated_by,omitempty"`
+	ReplacedBy []string `json:"replaced_by,omitempty"`
+	History    []Event  `json:"history"`
+	// Refused keeps statuses that arrived but were not allowed from the
+	// state at the time: they are on record, so they are shown, not hidden.
+	Refused []Event `json:"refused,omitempty"`
+	// Revision of the tracking entry (for watchers).
+	Revision uint64 `json:"revision,omitempty"`
+}
+
+// Event is one step of a pair's history.
+type Event struct {
+	State  envelope.State  `json:"state"`
+	Code   string          `json:"code,omitempty"`
+	At     time.Time       `json:"at"`
+	By     string          `json:"by,omitempty"`
+	Note   string          `json:"note,omitempty"`
+	Reason string          `json:"reason,omitempty"`
+	Staff  *envelope.Staff `json:"staff,omitempty"`
+	Status string          `json:"status,omitempty"` // id of the signed status envelope
+	Seq    uint64          `json:"seq,omitempty"`
+}
+
+// DocumentStatus is an envelope's tracking across all its recipients.
+type DocumentStatus struct {
+	ID         string     `json:"id"`
+	Sender     string     `json:"sender"`
+	Subject    string     `json:"subject"`
+	Created    time.Time  `json:"created"`
+	DueDate    string     `json:"due_date,omitempty"`
+	Recipients []Tracking `json:"recipients"`
+}
+
+func decodeTracking(e jetstream.KeyValueEntry) (*Tracking, error) {
+	var t Tracking
+	if err := json.Unmarshal(e.Value(), &t); err != nil {
+		return nil, fmt.Errorf("decode tracking %s: %w", e.Key(), err)
+	}
+	t.Revision = e.Revision()
+	t.Overdue = overdue(&t, time.Now())
+	return &t, nil
+}
+
+// vnZone is Vietnam time: due dates are calendar days there.
+var vnZone = time.FixedZone("ICT", 7*3600)
+
+func overdue(t *Tracking, now time.Time) bool {
+	if t.DueDate == "" {
+		return false
+	}
+	switch t.State {
+	case envelope.StateDone, envelope.StateRejected, envelope.StateInvalid, envelope.StateRecallAccepted:
+		return false
+	}
+	due, err := time.ParseInLocation("2006-01-02", t.DueDate, vnZone)
+	if err != nil {
+		return false
+	}
+	return now.After(due.Add(24 * time.Hour))
+}
+
+func validID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
+}
+
+// IsValidCode reports whether code has the standard form.
+func IsValidCode(code string) bool { return envelope.IsStandardCode(code) }
+
+// Status returns the tracking of envelope id for every recipient.
+func (c *Client) Status(ctx context.Context, id string) (*DocumentStatus, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("status: %q is not an envelope id (a UUID)", id)
+	}
+	entries, err := c.trackEntries(ctx, "*."+id+".*")
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	ds := &DocumentStatus{ID: id}
+	for _, t := range entries {
+		if ds.Subject == "" {
+			ds.Sender, ds.Subject, ds.Created, ds.DueDate = t.Sender, t.Subject, t.Created, t.DueDate
+		}
+		ds.Recipients = append(ds.Recipients, *t)
+	}
+	sort.Slice(ds.Recipients, func(i, j int) bool { return ds.Recipients[i].Recipient < ds.Recipients[j].Recipient })
+	return ds, nil
+}
+
+// Tracking returns the tracking of envelope id for one recipient.
+func (c *Client) Tracking(ctx context.Context, id, recipient string) (*Tracking, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("%q is not an envelope id (a UUID)", id)
+	}
+	entries, err := c.trackEntries(ctx, "*."+id+"."+envelope.Token(recipient))
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("%w: %s for recipient %s", ErrNotFound, id, recipient)
+	}
+	return entries[0], nil
+}
+
+func (c *Client) trackEntries(ctx context.Context, filter string) ([]*Tracking, error) {
+	lister, err := c.track.ListKeysFiltered(ctx, filter)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list tracking %s: %w", filter, err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	_ = lister.Stop()
+	var out []*Tracking
+	for _, k := range keys {
+		e, err := c.track.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read tracking %s: %w", k, err)
+		}
+		t, err := decodeTracking(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Sent lists the tracking of every envelope agency sent (all recipients).
+func (c *Client) Sent(ctx context.Context, agency string) ([]*Tracking, error) {
+	return c.trackEntries(ctx, envelope.Token(agency)+".*.*")
+}
+
+// Received lists the tracking of every envelope addressed to agency.
+func (c *Client) Received(ctx context.Context, agency string) ([]*Tracking, error) {
+	return c.trackEntries(ctx, "*.*."+envelope.Token(agency))
+}
+
+// Watch streams the current state, then every change, of the documents
+// agency sent or received, until ctx ends. The channel is closed then.
+func (c *Client) Watch(ctx context.Context, agency string) (<-chan *Tracking, error) {
+	tok := envelope.Token(agency)
+	w, err := c.track.WatchFiltered(ctx, []string{tok + ".*.*", "*.*." + tok})
+	if err != nil {
+		return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
+	}
+	out := make(chan *Tracking, 64)
+	go func() {
+		defer close(out)
+		defer w.Stop()
+		for {
+			select {
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil || e.Operation() != jetstream.KeyValuePut {
+					continue
+				}
+				t, err := decodeTracking(e)
+				if err != nil {
+					c.opts.logger.Warn("watch: skip entry", "err", err)
+					continue
+				}
+				select {
+				case out <- t:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// WaitState waits until the tracking of (id, recipient) reaches state or
+// ctx ends.
+func (c *Client) WaitState(ctx context.Context, id, recipient string, state envelope.State) (*Tracking, error) {
+	w, err := c.track.Watch(ctx, "*."+id+"."+envelope.Token(recipient))
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	var last *Tracking
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			t, err := decodeTracking(e)
+			if err != nil {
+				return nil, err
+			}
+			last = t
+			if t.State == state {
+				return t, nil
+			}
+		case <-ctx.Done():
+			if last != nil {
+				return last, fmt.Errorf("%s for %s is %s, not %s: %w", id, recipient, last.State, state, ctx.Err())
+			}
+			return nil, fmt.Errorf("no tracking for %s at %s: %w", id, recipient, ctx.Err())
+		}
+	}
+}
+
+// trackKeyOf parses a tracking key.
+func trackKeyOf(key string) (sender, id, recipient string, ok bool) {
+	p := strings.Split(key, ".")
+	if len(p) != 3 {
+		return "", "", "", false
+	}
+	return envelope.CodeFromToken(p[0]), p[1], envelope.CodeFromToken(p[2]), true
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+)
+
+// serveHooks run once the bus is up (HTTP API, metrics, federation...);
+// each returns a stop function called at shutdown.
+var serveHooks []func(ctx context.Context, s *serveEnv) (stop func(), err error)
+
+// serveEnv is what serve hands to its hooks.
+type serveEnv struct {
+	Cmd      *cobra.Command
+	Service  *broker.Service
+	Server   *broker.Server // nil with --nats
+	Keystore *signing.Keystore
+	Trust    *signing.Trust
+	Log      *slog.Logger
+	HTTP     string
+}
+
+var serveFlags struct {
+	listen    string
+	http      string
+	nats      string
+	replicas  int
+	retention time.Duration
+	logLevel  string
+}
+
+var serveCmd = &cobra.Command{
+	Use:   "serve",
+	Short: "run the bus: embedded NATS with JetStream, the tracker, the HTTP API",
+	Long: `Run the bus. By default everything is embedded: a NATS server with JetStream
+storing under --home, the attachment store in the same server, the HTTP API
+and the clerks' page. With --nats it joins an external NATS cluster instead.`,
+	Args: cobra.NoArgs,
+	RunE: runServe,
+}
+
+func init() {
+	f := serveCmd.Flags()
+	f.StringVar(&serveFlags.listen, "listen", "127.0.0.1:4222", "embedded NATS listen address HOST:PORT")
+	f.StringVar(&serveFlags.http, "http", "127.0.0.1:8080", "HTTP API and web page address HOST:PORT (empty: off)")
+	f.StringVar(&serveFlags.nats, "nats", "", "external NATS cluster URLs (comma separated); no embedded server then")
+	f.IntVar(&serveFlags.replicas, "replicas", 0, "stream replicas (default 1 embedded, 3 with --nats)")
+	f.DurationVar(&serveFlags.retention, "retention", 10*365*24*time.Hour, "how long the record (envelopes, statuses) is kept")
+	f.StringVar(&serveFlags.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	rootCmd.AddCommand(serveCmd)
+}
+
+func runServe(cmd *cobra.Command, _ []string) error {
+	ctx := cmd.Context()
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(serveFlags.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ks, err := keystore()
+	if err != nil {
+		return err
+	}
+	ca, err := ks.CA()
+	if err != nil {
+		return err
+	}
+	trust := signing.NewTrust(ca.Cert)
+
+	env := &serveEnv{Cmd: cmd, Keystore: ks, Trust: trust, Log: log, HTTP: serveFlags.http}
+	url := serveFlags.nats
+	replicas := serveFlags.replicas
+	if url == "" {
+		if _, _, err := net.SplitHostPort(serveFlags.listen); err != nil {
+			return fmt.Errorf("--listen %q: %w", serveFlags.listen, err)
+		}
+		srv, err := broker.StartServer(broker.ServerConfig{Dir: dataDir(), Listen: serveFlags.listen, Configure: serverConfigure(env)})
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		env.Server = srv
+		url = srv.ClientURL()
+		log.Info("embedded NATS server ready", "url", url, "store", dataDir())
+	} else if replicas == 0 {
+		replicas = 3
+	}
+	nc, err := nats.Connect(strings.TrimSpace(url), append([]nats.Option{nats.Name("docaxis serve"), nats.MaxReconnects(-1)}, serveNATSOptions(env)...)...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	defer nc.Drain()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	svc, err := broker.StartService(sctx, nc, broker.ServiceConfig{
+		Bus:    broker.BusConfig{Replicas: replicas, Retention: serveFlags.retention},
+		Trust:  trust,
+		Logger: log,
+	})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer svc.Stop()
+	env.Service = svc
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+	for _, h := range serveHooks {
+		stop, err := h(ctx, env)
+		if err != nil {
+			return err
+		}
+		if stop != nil {
+			stops = append(stops, stop)
+		}
+	}
+	log.Info("docaxis bus serving", "nats", url, "http", serveFlags.http)
+	fmt.Fprintf(cmd.ErrOrStderr(), "docaxis serving on %s (home %s)\n", url, flagHome)
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
+
+// serverConfigureHooks adjust the embedded server's options (auth, TLS,
+// leaf nodes); serveNATSHooks add options for serve's own connection.
+var (
+	serverConfigureHooks []func(env *serveEnv, o *serverOptions) error
+	serveNATSHooks       []func(env *serveEnv) []nats.Option
+)
+
+func serveNATSOptions(env *serveEnv) []nats.Option {
+	var out []nats.Option
+	for _, h := range serveNATSHooks {
+		out = append(out, h(env)...)
+	}
+	return out
+}
