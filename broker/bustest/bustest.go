@@ -1,0 +1,211 @@
+// Package bustest starts a real docaxis bus for tests: an embedded NATS
+// server with JetStream in a temporary directory, the bus service (streams,
+// tracker) and a development CA, and registers agencies on it.
+package bustest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go"
+)
+
+// Bus is a running test bus.
+type Bus struct {
+	t        testing.TB
+	Dir      string
+	Listen   string
+	Server   *broker.Server
+	Service  *broker.Service
+	Keystore *signing.Keystore
+	CA       *signing.CA
+	Trust    *signing.Trust
+	Config   broker.ServerConfig
+
+	mu  sync.Mutex
+	ids map[string]*signing.Identity
+	nc  *nats.Conn
+}
+
+// Option adjusts the bus before it starts.
+type Option func(*Bus)
+
+// WithServerConfig lets a test adjust the embedded server (auth, TLS).
+func WithServerConfig(fn func(*broker.ServerConfig)) Option {
+	return func(b *Bus) { fn(&b.Config) }
+}
+
+// Logger for bus services in tests: quiet unless DOCAXIS_TEST_LOG is set.
+func Logger() *slog.Logger {
+	if os.Getenv("DOCAXIS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// Start starts a bus in t.TempDir() and stops it at cleanup, waiting for
+// the server to shut down before the directory is removed.
+func Start(t testing.TB, opts ...Option) *Bus {
+	t.Helper()
+	dir := t.TempDir()
+	ks, err := signing.OpenKeystore(filepath.Join(dir, "home"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := ks.CA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Bus{t: t, Dir: dir, Keystore: ks, CA: ca, Trust: signing.NewTrust(ca.Cert), ids: map[string]*signing.Identity{},
+		Config: broker.ServerConfig{Dir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}}
+	for _, o := range opts {
+		o(b)
+	}
+	b.start()
+	t.Cleanup(b.Stop)
+	return b
+}
+
+func (b *Bus) start() {
+	b.t.Helper()
+	srv, err := broker.StartServer(b.Config)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.Server = srv
+	// Keep the port across restarts so clients reconnect.
+	b.Config.Listen = srv.NATS().Addr().String()
+	b.Listen = b.Config.Listen
+	nc, err := nats.Connect(srv.ClientURL(), b.adminOptions()...)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.nc = nc
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Trust: b.Trust, Logger: Logger()})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.Service = svc
+}
+
+// AdminOptions, when set, are the NATS options of the bus's own
+// connection (e.g. credentials once authorisation is on).
+var AdminOptions func(b *Bus) []nats.Option
+
+func (b *Bus) adminOptions() []nats.Option {
+	if AdminOptions != nil {
+		return AdminOptions(b)
+	}
+	return nil
+}
+
+// URL is the client URL of the bus.
+func (b *Bus) URL() string { return "nats://" + b.Listen }
+
+// Stop stops the service and the server; safe to call twice.
+func (b *Bus) Stop() {
+	if b.Service != nil {
+		b.Service.Stop()
+		b.Service = nil
+	}
+	if b.nc != nil {
+		b.nc.Close()
+		b.nc = nil
+	}
+	if b.Server != nil {
+		b.Server.Shutdown()
+		b.Server = nil
+	}
+}
+
+// Restart stops the bus and starts it again on the same directory and port.
+func (b *Bus) Restart() {
+	b.t.Helper()
+	b.Stop()
+	b.start()
+}
+
+// AddAgency issues an identity for code (ECDSA unless kt says otherwise)
+// and registers it on the bus.
+func (b *Bus) AddAgency(code, name string, kt ...signing.KeyType) *signing.Identity {
+	b.t.Helper()
+	o := signing.IssueOptions{}
+	if len(kt) > 0 {
+		o.KeyType = kt[0]
+	}
+	id, err := b.CA.Issue(code, name, o)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.Register(id, false)
+	return id
+}
+
+// Register publishes id in the directory.
+func (b *Bus) Register(id *signing.Identity, nonStandard bool) {
+	b.t.Helper()
+	if err := b.Keystore.Save(id); err != nil {
+		b.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := b.Service.Client.RegisterAgency(ctx, broker.Agency{Code: id.Agency, Name: id.Agency, NonStandard: nonStandard, Certificate: string(signing.EncodeCerts(id.Chain...))})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.mu.Lock()
+	b.ids[id.Agency] = id
+	b.mu.Unlock()
+}
+
+// Identity returns a registered agency's identity.
+func (b *Bus) Identity(code string) *signing.Identity {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ids[code]
+}
+
+// Client connects a client holding the identities of codes (all
+// registered agencies when none given); it is closed at cleanup.
+func (b *Bus) Client(codes ...string) *broker.Client {
+	b.t.Helper()
+	var ids []*signing.Identity
+	b.mu.Lock()
+	if len(codes) == 0 {
+		for _, id := range b.ids {
+			ids = append(ids, id)
+		}
+	}
+	for _, c := range codes {
+		if id, ok := b.ids[c]; ok {
+			ids = append(ids, id)
+		}
+	}
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts := []broker.Option{broker.WithIdentity(ids...), broker.WithTrust(b.Trust), broker.WithLogger(Logger())}
+	if ClientOptions != nil {
+		opts = append(opts, ClientOptions(b, codes)...)
+	}
+	c, err := broker.Connect(ctx, b.URL(), opts...)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(c.Close)
+	return c
+}
+
+// ClientOptions, when set, add options to every test client (e.g. the
+// agency's credentials once authorisation is on).
+var ClientOptions func(b *Bus, codes []string) []broker.Option
