@@ -64,4 +64,3 @@ func (s *Service) Stop() {
 	s.Tracker.Stop()
 	s.Client.Close()
 }
-
