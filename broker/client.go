@@ -94,7 +94,16 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	natsOpts := append([]nats.Option{nats.Name("docaxis client"), nats.MaxReconnects(-1)}, o.natsOpts...)
+	natsOpts := append([]nats.Option{nats.Name("docaxis client"), nats.MaxReconnects(-1),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			// Watchers re-create their consumers after a server restart;
+			// what they report meanwhile is for debugging only.
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			o.logger.Debug("nats async error", "subject", subject, "err", err)
+		})}, o.natsOpts...)
 	nc, err := nats.Connect(url, natsOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to bus at %s: %w", url, err)

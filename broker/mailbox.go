@@ -270,8 +270,14 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 		out.Error, out.Retry = "send receipt: "+err.Error(), true
 		return m.report(out)
 	}
+	if testHookBeforeMarker != nil && testHookBeforeMarker(e) {
+		return m.report(out) // simulated crash: no marker, no ack
+	}
 	if _, err := m.c.received.Put(ctx, receivedKey(m.agency, e.ID), []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 		out.Error = "record receipt marker: " + err.Error()
+	}
+	if testHookBeforeAck != nil && testHookBeforeAck(e) {
+		return m.report(out) // simulated crash: marker written, no ack
 	}
 	if err := msg.DoubleAck(ctx); err != nil {
 		out.Error = "ack: " + err.Error()
@@ -409,6 +415,8 @@ func (m *Mailbox) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream
 		e = s.Envelope
 	} else if peeked, err := envelope.Peek(msg.Data()); err == nil {
 		e = peeked // unverified: used only to address the invalid receipt
+	} else if bare, err := envelope.DecodePayload(msg.Data()); err == nil {
+		e = bare // an unsigned envelope: its sender still hears why
 	}
 	out := Outcome{Error: cause.Error(), Quarantined: true}
 	if e != nil {
@@ -428,6 +436,9 @@ func (m *Mailbox) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	_ = msg.Term()
 	return m.report(out)
 }
+
+// Test hooks simulating a crash at a point of process; nil outside tests.
+var testHookBeforeMarker, testHookBeforeAck func(e *envelope.Envelope) bool
 
 // Quarantine stores a message that could not be processed, with its
 // reason, so it stays on record and can be re-driven.

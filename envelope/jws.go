@@ -269,12 +269,12 @@ func Open(raw []byte) (*Signed, error) {
 	if len(raw) == 0 {
 		return nil, malformed("empty input")
 	}
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' && json.Valid(t) {
+		return nil, fmt.Errorf("%w: got bare JSON, want a JWS compact serialisation", ErrUnsigned)
+	}
 	first := bytes.IndexByte(raw, '.')
 	last := bytes.LastIndexByte(raw, '.')
 	if first < 0 || first == last {
-		if json.Valid(raw) {
-			return nil, fmt.Errorf("%w: got bare JSON, want a JWS compact serialisation", ErrUnsigned)
-		}
 		return nil, malformed("want three base64url parts separated by '.'")
 	}
 	if bytes.Count(raw, []byte{'.'}) != 2 {

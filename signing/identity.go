@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/docaxis/docaxis/envelope"
 )
@@ -32,6 +33,11 @@ func (id *Identity) Certificate() *x509.Certificate { return id.Chain[0] }
 func (id *Identity) Seal(e *envelope.Envelope, opts ...envelope.ValidateOption) ([]byte, error) {
 	if e.From != id.Agency {
 		return nil, fmt.Errorf("%w: envelope from %s, signing identity is %s", ErrAgencyMismatch, e.From, id.Agency)
+	}
+	leaf := id.Chain[0]
+	if e.Created.Before(leaf.NotBefore) || e.Created.After(leaf.NotAfter) {
+		return nil, fmt.Errorf("%w: certificate of %s is valid from %s to %s, envelope created %s", ErrExpired, id.Agency,
+			leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339), e.Created.UTC().Format(time.RFC3339))
 	}
 	return envelope.Seal(e, id.Key, id.Chain, opts...)
 }

@@ -118,16 +118,19 @@ func (t *Trust) VerifyChain(chain []*x509.Certificate, at time.Time) error {
 	}
 	key := string(h.Sum(nil))
 	if v, ok := t.cache.Load(key); ok {
-		r := v.(*chainResult)
-		if r.gen == gen {
+		if r := v.(*chainResult); r.gen == gen {
 			if r.err != nil {
 				return r.err
 			}
 			return checkWindow(chain[0], r.notBefore, r.end, at)
 		}
 	}
-	r := t.verifyChain(chain, gen)
-	t.cache.Store(key, r)
+	r := t.verifyChain(chain, gen, at)
+	if !errors.Is(r.err, ErrExpired) {
+		// Expiry depends on the time asked about; everything else about a
+		// chain does not, so only those answers are cached.
+		t.cache.Store(key, r)
+	}
 	if r.err != nil {
 		return r.err
 	}
@@ -142,7 +145,7 @@ func checkWindow(leaf *x509.Certificate, nb, end, at time.Time) error {
 	return nil
 }
 
-func (t *Trust) verifyChain(chain []*x509.Certificate, gen uint64) *chainResult {
+func (t *Trust) verifyChain(chain []*x509.Certificate, gen uint64, at time.Time) *chainResult {
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
@@ -151,24 +154,38 @@ func (t *Trust) verifyChain(chain []*x509.Certificate, gen uint64) *chainResult 
 	roots := t.roots
 	t.mu.RUnlock()
 	leaf := chain[0]
-	// Verify at a time inside the leaf's window so that the cached answer is
-	// about the chain, and check validity dates against the window ourselves.
-	verified, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		CurrentTime:   leaf.NotBefore.Add(time.Second),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
-	if err != nil {
+	// Verify at a moment when every certificate given is valid, so that the
+	// cached answer is about the chain; validity dates are then checked
+	// against the computed window for each time asked about.
+	inside := leaf.NotBefore
+	for _, c := range chain {
+		if c.NotBefore.After(inside) {
+			inside = c.NotBefore
+		}
+	}
+	var verified [][]*x509.Certificate
+	var err, firstErr error
+	for _, when := range []time.Time{inside.Add(time.Second), at} {
+		verified, err = leaf.Verify(x509.VerifyOptions{
+			Roots:         roots,
+			Intermediates: inter,
+			CurrentTime:   when,
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		})
+		if err == nil {
+			break
+		}
 		var ie x509.CertificateInvalidError
-		if errors.As(err, &ie) && ie.Reason == x509.Expired {
-			// An intermediate was not valid at the leaf's start; fall through
-			// to the window computed below by verifying at now.
-			verified, err = leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		if !errors.As(err, &ie) || ie.Reason != x509.Expired {
+			// Not a matter of dates: the chain itself is bad.
+			return &chainResult{gen: gen, err: fmt.Errorf("%w: %q: %v", ErrUntrusted, leaf.Subject.CommonName, err)}
+		}
+		if firstErr == nil {
+			firstErr = err
 		}
 	}
 	if err != nil {
-		return &chainResult{gen: gen, err: fmt.Errorf("%w: %q: %v", ErrUntrusted, leaf.Subject.CommonName, err)}
+		return &chainResult{gen: gen, err: fmt.Errorf("%w: %q: %v", ErrExpired, leaf.Subject.CommonName, firstErr)}
 	}
 	nb, end := leaf.NotBefore, leaf.NotAfter
 	for _, c := range verified[0] {
