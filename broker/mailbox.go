@@ -198,7 +198,10 @@ func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Hand
 
 // Consume processes messages as they arrive until ctx ends.
 func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
-	cc, err := m.cons.Consume(func(msg jetstream.Msg) { m.process(ctx, msg, h) },
+	// A message in hand is finished (receipt, marker, ack) even when ctx
+	// ends meanwhile: stopping must not leave work half done.
+	pctx := context.WithoutCancel(ctx)
+	cc, err := m.cons.Consume(func(msg jetstream.Msg) { m.process(pctx, msg, h) },
 		jetstream.PullMaxMessages(m.opts.batch))
 	if err != nil {
 		return fmt.Errorf("consume mailbox of %s: %w", m.agency, err)

@@ -1,0 +1,103 @@
+// Command dms-publisher is what a document-management system does to send
+// a signed document through docaxis: load its agency key, attach files,
+// send, and wait until every recipient has answered with a receipt.
+//
+//	dms-publisher -home .docaxis -as 000.00.00.G22 -to 000.00.00.H41,000.00.00.H14 \
+//	    -subject "Về việc ..." -file cv.pdf -wait 30s
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+)
+
+type fileList []string
+
+func (f *fileList) String() string     { return strings.Join(*f, ",") }
+func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "dms-publisher:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("dms-publisher", flag.ContinueOnError)
+	server := fs.String("server", "nats://127.0.0.1:4222", "bus URL")
+	home := fs.String("home", ".docaxis", "docaxis home with the agency's key and the CA")
+	as := fs.String("as", "", "sending agency code")
+	to := fs.String("to", "", "recipients, comma separated")
+	subject := fs.String("subject", "", "subject")
+	due := fs.String("due", "", "due date YYYY-MM-DD")
+	wait := fs.Duration("wait", 0, "wait this long for every recipient's delivered receipt")
+	var files fileList
+	fs.Var(&files, "file", "attachment (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	ks, err := signing.OpenKeystore(*home)
+	if err != nil {
+		return err
+	}
+	ca, err := ks.CACert()
+	if err != nil {
+		return err
+	}
+	c, err := broker.Connect(ctx, *server, broker.WithKeystore(ks), broker.WithTrust(signing.NewTrust(ca)))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	e := envelope.New(*as, strings.Split(*to, ","), *subject)
+	if *due != "" {
+		e.Document = &envelope.Document{DueDate: *due}
+	}
+	var attach []broker.File
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		attach = append(attach, broker.File{Name: filepath.Base(path), Reader: f, Size: st.Size()})
+	}
+	res, err := c.Send(ctx, e, attach...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "sent %s to %s\n", res.ID, strings.Join(res.Recipients, ", "))
+	if *wait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, *wait)
+		defer cancel()
+		for _, r := range res.Recipients {
+			t, err := c.WaitState(wctx, res.ID, r, envelope.StateDelivered)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s delivered at %s\n", r, t.Updated.Format(time.RFC3339))
+		}
+	}
+	fmt.Fprintln(out, res.ID)
+	return nil
+}

@@ -1,0 +1,128 @@
+// Command dms-subscriber is the receiving side of a document-management
+// system: it follows its agency's mailbox, saves every verified document's
+// attachments, prints one JSON line per document, and can accept each one.
+// The bus sends the signed delivered receipt once the handler returns nil.
+//
+//	dms-subscriber -home .docaxis -as 000.00.00.H41 -out ./incoming -accept
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "dms-subscriber:", err)
+		os.Exit(1)
+	}
+}
+
+type record struct {
+	ID          string   `json:"id"`
+	From        string   `json:"from"`
+	Subject     string   `json:"subject"`
+	Attachments []string `json:"attachments"`
+	Accepted    bool     `json:"accepted"`
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("dms-subscriber", flag.ContinueOnError)
+	server := fs.String("server", "nats://127.0.0.1:4222", "bus URL")
+	home := fs.String("home", ".docaxis", "docaxis home with the agency's key and the CA")
+	as := fs.String("as", "", "receiving agency code")
+	dir := fs.String("out", "incoming", "folder for attachments (one sub-folder per envelope)")
+	accept := fs.Bool("accept", false, "mark each document accepted once saved")
+	count := fs.Int("count", 0, "stop after this many documents (0: run until interrupted)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ks, err := signing.OpenKeystore(*home)
+	if err != nil {
+		return err
+	}
+	ca, err := ks.CACert()
+	if err != nil {
+		return err
+	}
+	c, err := broker.Connect(ctx, *server, broker.WithKeystore(ks), broker.WithTrust(signing.NewTrust(ca)))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var marks sync.WaitGroup
+	markErrs := make(chan error, 1)
+	seen := 0
+	mb, err := c.Mailbox(ctx, *as, broker.SaveAttachments(*dir))
+	if err != nil {
+		return err
+	}
+	err = mb.Consume(ctx, func(ctx context.Context, d *broker.Delivery) error {
+		rec := record{ID: d.Envelope.ID, From: d.Envelope.From, Subject: d.Envelope.Subject, Attachments: []string{}}
+		for _, s := range d.Saved {
+			rec.Attachments = append(rec.Attachments, s.Path)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		rec.Accepted = *accept
+		if *accept {
+			// Acceptance follows the delivered receipt, which the mailbox
+			// sends once this handler returns.
+			marks.Add(1)
+			go func(id string) {
+				defer marks.Done()
+				if err := acceptWhenDelivered(c, *as, id); err != nil {
+					select {
+					case markErrs <- err:
+					default:
+					}
+				}
+			}(d.Envelope.ID)
+		}
+		if err := json.NewEncoder(out).Encode(rec); err != nil {
+			return err
+		}
+		seen++
+		if *count > 0 && seen >= *count {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	marks.Wait()
+	select {
+	case err := <-markErrs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func acceptWhenDelivered(c *broker.Client, as, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.WaitState(ctx, id, as, envelope.StateDelivered); err != nil {
+		return err
+	}
+	_, err := c.Mark(ctx, as, id, envelope.StateAccepted, broker.MarkOptions{Note: "Đã tiếp nhận"})
+	return err
+}
