@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
@@ -100,6 +101,7 @@ type mailboxOptions struct {
 	checks    []AttachmentCheck
 	onOutcome func(Outcome)
 	batch     int
+	workers   int
 }
 
 // AttachmentCheck inspects a saved attachment (e.g. a PDF's signatures).
@@ -135,6 +137,12 @@ func BatchSize(n int) MailboxOption {
 	return func(o *mailboxOptions) { o.batch = n }
 }
 
+// Concurrency sets how many envelopes Consume handles at once (default
+// 16); 1 hands them over one by one in mailbox order.
+func Concurrency(n int) MailboxOption {
+	return func(o *mailboxOptions) { o.workers = max(n, 1) }
+}
+
 // Mailbox reads an agency's mailbox: verify, hand to the application,
 // answer with a signed receipt, acknowledge.
 type Mailbox struct {
@@ -156,7 +164,7 @@ func (c *Client) Mailbox(ctx context.Context, agency string, opts ...MailboxOpti
 	if err != nil {
 		return nil, err
 	}
-	o := mailboxOptions{verifyAtt: true, batch: 64}
+	o := mailboxOptions{verifyAtt: true, batch: 64, workers: 16}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -196,19 +204,36 @@ func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Hand
 	return handed, nil
 }
 
-// Consume processes messages as they arrive until ctx ends.
+// Consume processes messages as they arrive until ctx ends. Envelopes are
+// handled concurrently (see Concurrency): a mailbox is not ordered, and
+// receipts and markers are round trips worth overlapping.
 func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
 	// A message in hand is finished (receipt, marker, ack) even when ctx
 	// ends meanwhile: stopping must not leave work half done.
 	pctx := context.WithoutCancel(ctx)
-	cc, err := m.cons.Consume(func(msg jetstream.Msg) { m.process(pctx, msg, h) },
+	work := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	for i := 0; i < m.opts.workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for msg := range work {
+				m.process(pctx, msg, h)
+			}
+		}()
+	}
+	cc, err := m.cons.Consume(func(msg jetstream.Msg) { work <- msg },
 		jetstream.PullMaxMessages(m.opts.batch))
 	if err != nil {
+		close(work)
+		wg.Wait()
 		return fmt.Errorf("consume mailbox of %s: %w", m.agency, err)
 	}
 	<-ctx.Done()
 	cc.Drain()
 	<-cc.Closed()
+	close(work)
+	wg.Wait()
 	return nil
 }
 

@@ -131,6 +131,7 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 	for _, to := range e.To {
 		msg := &nats.Msg{Subject: subjectFor(to), Data: raw, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, e.ID+"."+envelope.Token(to))
+		msg.Header.Set(HeaderEnvelope, e.ID)
 		f, err := c.js.PublishMsgAsync(msg, jetstream.WithExpectStream(StreamName))
 		if err != nil {
 			return nil, fmt.Errorf("send %s to %s: %w", e.ID, to, err)

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
@@ -24,6 +26,8 @@ type Tracker struct {
 	verifier *signing.Verifier
 	log      *slog.Logger
 	cc       jetstream.ConsumeContext
+	shards   []chan jetstream.Msg
+	wg       sync.WaitGroup
 	// OnChange, if set, is called after a pair's tracking changed.
 	OnChange func(t *Tracking, prev envelope.State)
 }
@@ -40,6 +44,11 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.V
 	return &Tracker{js: js, kv: kv, verifier: verifier, log: log}, nil
 }
 
+// trackerShards is how many workers apply the record in parallel. Messages
+// about one envelope always go to the same worker, so each pair still sees
+// its statuses in record order.
+const trackerShards = 16
+
 // Start consumes the record from where the tracker left off.
 func (t *Tracker) Start(ctx context.Context) error {
 	cons, err := t.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
@@ -53,13 +62,26 @@ func (t *Tracker) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("tracker consumer: %w", err)
 	}
+	t.shards = make([]chan jetstream.Msg, trackerShards)
+	for i := range t.shards {
+		ch := make(chan jetstream.Msg, 256)
+		t.shards[i] = ch
+		cache := newEntryCache(4096)
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			for msg := range ch {
+				if err := t.handle(context.Background(), cache, msg); err != nil {
+					t.log.Warn("tracker: retry later", "subject", msg.Subject(), "err", err)
+					_ = msg.NakWithDelay(time.Second)
+					continue
+				}
+				_ = msg.Ack()
+			}
+		}()
+	}
 	t.cc, err = cons.Consume(func(msg jetstream.Msg) {
-		if err := t.handle(context.Background(), msg); err != nil {
-			t.log.Warn("tracker: retry later", "subject", msg.Subject(), "err", err)
-			_ = msg.NakWithDelay(time.Second)
-			return
-		}
-		_ = msg.Ack()
+		t.shards[shardOf(msg)%trackerShards] <- msg
 	}, jetstream.PullMaxMessages(1000))
 	if err != nil {
 		return fmt.Errorf("tracker consume: %w", err)
@@ -67,18 +89,40 @@ func (t *Tracker) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops consuming after the message in hand.
+// shardOf picks a worker by the envelope a message is about: from the
+// header the bus sets, else from the payload.
+func shardOf(msg jetstream.Msg) uint32 {
+	key := msg.Headers().Get(HeaderEnvelope)
+	if key == "" {
+		if e, err := envelope.Peek(msg.Data()); err == nil {
+			key = e.ID
+			if e.Status != nil {
+				key = e.Status.Of
+			}
+		}
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return h.Sum32()
+}
+
+// Stop stops consuming after the messages in hand.
 func (t *Tracker) Stop() {
 	if t.cc != nil {
 		t.cc.Drain()
 		<-t.cc.Closed()
+		for _, ch := range t.shards {
+			close(ch)
+		}
+		t.wg.Wait()
+		t.cc = nil
 	}
 }
 
 // handle returns an error only for a transient problem worth a retry; a
 // message that can never count is logged and acknowledged (it stays in the
 // record, and the recipient's side quarantines bad envelopes).
-func (t *Tracker) handle(ctx context.Context, msg jetstream.Msg) error {
+func (t *Tracker) handle(ctx context.Context, cache *entryCache, msg jetstream.Msg) error {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return err
@@ -89,14 +133,14 @@ func (t *Tracker) handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	switch kind {
 	case "doc":
-		return t.onDocument(ctx, msg.Data(), a, b, meta)
+		return t.onDocument(ctx, cache, msg.Data(), a, b, meta)
 	case "status":
-		return t.onStatus(ctx, msg.Data(), a, b, meta)
+		return t.onStatus(ctx, cache, msg.Data(), a, b, meta)
 	}
 	return nil
 }
 
-func (t *Tracker) onDocument(ctx context.Context, raw []byte, to, from string, meta *jetstream.MsgMetadata) error {
+func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte, to, from string, meta *jetstream.MsgMetadata) error {
 	// The recipient verifies and answers invalid when needed; here the
 	// stored copy only has to be named, so the payload is read unverified
 	// but must agree with the subject it was published on.
@@ -110,7 +154,7 @@ func (t *Tracker) onDocument(ctx context.Context, raw []byte, to, from string, m
 	if e.Document != nil {
 		due = e.Document.DueDate
 	}
-	_, err = t.update(ctx, trackKey(from, e.ID, to), func(tr *Tracking, exists bool) (bool, error) {
+	_, err = t.update(ctx, cache, trackKey(from, e.ID, to), true, func(tr *Tracking, exists bool) (bool, error) {
 		if exists && tr.Subject != "" {
 			return false, nil // a redelivered copy
 		}
@@ -130,15 +174,15 @@ func (t *Tracker) onDocument(ctx context.Context, raw []byte, to, from string, m
 		return err
 	}
 	if e.Kind == envelope.KindUpdate || e.Kind == envelope.KindReplace || e.Kind == envelope.KindRevoke {
-		return t.onBusiness(ctx, e, to, at, meta)
+		return t.onBusiness(ctx, cache, e, to, at, meta)
 	}
 	return nil
 }
 
 // onBusiness records on the referenced envelope's tracking that it was
 // updated, replaced, or asked to be recalled.
-func (t *Tracker) onBusiness(ctx context.Context, e *envelope.Envelope, to string, at time.Time, meta *jetstream.MsgMetadata) error {
-	_, err := t.update(ctx, trackKey(e.From, e.Refers, to), func(tr *Tracking, exists bool) (bool, error) {
+func (t *Tracker) onBusiness(ctx context.Context, cache *entryCache, e *envelope.Envelope, to string, at time.Time, meta *jetstream.MsgMetadata) error {
+	_, err := t.update(ctx, cache, trackKey(e.From, e.Refers, to), false, func(tr *Tracking, exists bool) (bool, error) {
 		if !exists {
 			return false, nil
 		}
@@ -161,7 +205,7 @@ func (t *Tracker) onBusiness(ctx context.Context, e *envelope.Envelope, to strin
 	return err
 }
 
-func (t *Tracker) onStatus(ctx context.Context, raw []byte, sender, reporter string, meta *jetstream.MsgMetadata) error {
+func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, sender, reporter string, meta *jetstream.MsgMetadata) error {
 	s, err := t.verifier.Verify(raw)
 	if err != nil {
 		t.log.Warn("tracker: status not counted", "seq", meta.Sequence.Stream, "reporter", reporter, "err", err)
@@ -174,7 +218,7 @@ func (t *Tracker) onStatus(ctx context.Context, raw []byte, sender, reporter str
 	}
 	st := e.Status
 	ev := Event{State: st.State, Code: st.State.Code(), At: e.Created, By: reporter, Note: st.Note, Reason: st.Reason, Staff: st.Staff, Status: e.ID, Seq: meta.Sequence.Stream}
-	_, err = t.update(ctx, trackKey(sender, st.Of, reporter), func(tr *Tracking, exists bool) (bool, error) {
+	_, err = t.update(ctx, cache, trackKey(sender, st.Of, reporter), false, func(tr *Tracking, exists bool) (bool, error) {
 		if !exists {
 			if st.State != envelope.StateDelivered && st.State != envelope.StateInvalid {
 				t.log.Warn("tracker: status for an envelope never sent to the reporter", "envelope", st.Of, "reporter", reporter)
@@ -217,24 +261,30 @@ func (t *Tracker) apply(tr *Tracking, ev Event) {
 
 // update reads, changes and writes one tracking entry with optimistic
 // concurrency, so that two trackers (several serve processes on a cluster)
-// never lose each other's changes.
-func (t *Tracker) update(ctx context.Context, key string, fn func(tr *Tracking, exists bool) (bool, error)) (*Tracking, error) {
+// never lose each other's changes. The worker's cache saves the read when
+// it wrote the entry last; a stale cache fails the revision check and the
+// entry is read again. likelyNew skips the read for a first write.
+func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, likelyNew bool, fn func(tr *Tracking, exists bool) (bool, error)) (*Tracking, error) {
 	for attempt := 0; attempt < 10; attempt++ {
 		var tr Tracking
 		var rev uint64
 		exists := false
-		prev := envelope.State("")
-		e, err := t.kv.Get(ctx, key)
-		switch {
-		case err == nil:
-			if err := json.Unmarshal(e.Value(), &tr); err != nil {
-				return nil, fmt.Errorf("decode tracking %s: %w", key, err)
+		if c, ok := cache.get(key); ok && attempt == 0 {
+			tr, rev, exists = c.tr.clone(), c.rev, true
+		} else if !likelyNew || attempt > 0 {
+			e, err := t.kv.Get(ctx, key)
+			switch {
+			case err == nil:
+				if err := json.Unmarshal(e.Value(), &tr); err != nil {
+					return nil, fmt.Errorf("decode tracking %s: %w", key, err)
+				}
+				rev, exists = e.Revision(), true
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+			default:
+				return nil, fmt.Errorf("read tracking %s: %w", key, err)
 			}
-			rev, exists, prev = e.Revision(), true, tr.State
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		default:
-			return nil, fmt.Errorf("read tracking %s: %w", key, err)
 		}
+		prev := tr.State
 		changed, err := fn(&tr, exists)
 		if err != nil || !changed {
 			return &tr, err
@@ -244,22 +294,65 @@ func (t *Tracker) update(ctx context.Context, key string, fn func(tr *Tracking, 
 			return nil, err
 		}
 		if exists {
-			_, err = t.kv.Update(ctx, key, b, rev)
+			rev, err = t.kv.Update(ctx, key, b, rev)
 		} else {
-			_, err = t.kv.Create(ctx, key, b)
+			rev, err = t.kv.Create(ctx, key, b)
 		}
 		if err == nil {
+			cache.put(key, &cachedEntry{tr: tr, rev: rev})
 			if t.OnChange != nil {
 				t.OnChange(&tr, prev)
 			}
 			return &tr, nil
 		}
+		cache.drop(key)
 		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
 			return nil, fmt.Errorf("write tracking %s: %w", key, err)
 		}
 	}
 	return nil, fmt.Errorf("write tracking %s: too many concurrent updates", key)
 }
+
+type cachedEntry struct {
+	tr  Tracking
+	rev uint64
+}
+
+// clone copies the slices fn may append to, so a failed write leaves the
+// cached entry as it was.
+func (t Tracking) clone() Tracking {
+	t.History = append([]Event(nil), t.History...)
+	t.Refused = append([]Event(nil), t.Refused...)
+	t.UpdatedBy = append([]string(nil), t.UpdatedBy...)
+	t.ReplacedBy = append([]string(nil), t.ReplacedBy...)
+	return t
+}
+
+// entryCache is a worker's bounded cache of the entries it wrote; it is
+// used by one goroutine only.
+type entryCache struct {
+	max int
+	m   map[string]*cachedEntry
+}
+
+func newEntryCache(max int) *entryCache { return &entryCache{max: max, m: map[string]*cachedEntry{}} }
+
+func (c *entryCache) get(key string) (*cachedEntry, bool) {
+	e, ok := c.m[key]
+	return e, ok
+}
+
+func (c *entryCache) put(key string, e *cachedEntry) {
+	if len(c.m) >= c.max {
+		for k := range c.m { // evict an arbitrary entry: a miss costs one read
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[key] = e
+}
+
+func (c *entryCache) drop(key string) { delete(c.m, key) }
 
 func isWrongSequence(err error) bool {
 	var apiErr *jetstream.APIError

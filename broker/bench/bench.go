@@ -1,0 +1,358 @@
+// Package bench measures docaxis against the engine it runs on: full
+// signed round trips (sign, publish to the mailbox, consume, verify, signed
+// receipt back, the sender's tracking updated) and, in the same run, raw
+// JetStream publish + consume + ack of messages of the same sizes.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config of a run.
+type Config struct {
+	N       int     // round trips in the throughput phase (default 20000)
+	Rate    float64 // offered rate of the latency phase, per second (default 1000)
+	Latency int     // envelopes in the latency phase (default 3000)
+	Workers int     // concurrent senders in the throughput phase (default 64)
+	KeyType signing.KeyType
+	Dir     string // working directory (default a temp dir, removed after)
+	Log     *slog.Logger
+}
+
+// Result of a run.
+type Result struct {
+	N                int     `json:"n"`
+	Seconds          float64 `json:"seconds"`
+	RoundtripsPerSec float64 `json:"roundtrips_per_sec"`
+	RawSeconds       float64 `json:"raw_seconds"`
+	RawPerSec        float64 `json:"raw_jetstream_per_sec"`
+	Ratio            float64 `json:"ratio_vs_jetstream"`
+	Rate             float64 `json:"rate"`
+	LatencyN         int     `json:"latency_n"`
+	P50ms            float64 `json:"p50_ms"`
+	P90ms            float64 `json:"p90_ms"`
+	P99ms            float64 `json:"p99_ms"`
+	MaxMs            float64 `json:"max_ms"`
+	EnvelopeBytes    int     `json:"envelope_bytes"`
+	ReceiptBytes     int     `json:"receipt_bytes"`
+	KeyType          string  `json:"key_type"`
+	CPUs             int     `json:"cpus"`
+	GoVersion        string  `json:"go_version"`
+}
+
+const (
+	sender    = "000.00.00.G22"
+	recipient = "000.00.00.H41"
+)
+
+// Run performs a benchmark on a fresh embedded bus.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.N <= 0 {
+		cfg.N = 20000
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 1000
+	}
+	if cfg.Latency <= 0 {
+		cfg.Latency = 3000
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 64
+	}
+	if cfg.KeyType == "" {
+		cfg.KeyType = signing.KeyECDSA
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Dir == "" {
+		dir, err := os.MkdirTemp("", "docaxis-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		cfg.Dir = dir
+	}
+	srv, err := broker.StartServer(broker.ServerConfig{Dir: filepath.Join(cfg.Dir, "data"), Listen: "127.0.0.1:0", Name: "docaxis-bench"})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Shutdown()
+
+	res := &Result{N: cfg.N, Rate: cfg.Rate, LatencyN: cfg.Latency, KeyType: string(cfg.KeyType), CPUs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
+	if err := roundTrips(ctx, srv.ClientURL(), cfg, res); err != nil {
+		return nil, err
+	}
+	if err := raw(ctx, srv.ClientURL(), cfg, res); err != nil {
+		return nil, err
+	}
+	res.Ratio = res.RoundtripsPerSec / res.RawPerSec
+	return res, nil
+}
+
+func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error {
+	ca, err := signing.NewCA("bench CA", 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	trust := signing.NewTrust(ca.Cert)
+	ids := map[string]*signing.Identity{}
+	for _, code := range []string{sender, recipient} {
+		if ids[code], err = ca.Issue(code, code, signing.IssueOptions{KeyType: cfg.KeyType}); err != nil {
+			return err
+		}
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Trust: trust, Logger: cfg.Log})
+	if err != nil {
+		return err
+	}
+	defer svc.Stop()
+
+	// The sender's tracking reaching "delivered" ends a round trip.
+	var mu sync.Mutex
+	started := map[string]time.Time{}
+	var latencies []time.Duration
+	var delivered atomic.Int64
+	doneAll := make(chan struct{}, 1)
+	target := int64(cfg.N)
+	svc.Tracker.OnChange = func(t *broker.Tracking, prev envelope.State) {
+		if t.State != envelope.StateDelivered || prev == envelope.StateDelivered {
+			return
+		}
+		now := time.Now()
+		mu.Lock()
+		if s, ok := started[t.Envelope]; ok {
+			latencies = append(latencies, now.Sub(s))
+			delete(started, t.Envelope)
+		}
+		mu.Unlock()
+		if delivered.Add(1) == target {
+			doneAll <- struct{}{}
+		}
+	}
+
+	for code, id := range ids {
+		if err := svc.Client.RegisterAgency(ctx, broker.Agency{Code: code, Name: code, Certificate: string(signing.EncodeCerts(id.Chain...))}); err != nil {
+			return err
+		}
+	}
+	sc, err := broker.Connect(ctx, url, broker.WithIdentity(ids[sender]), broker.WithTrust(trust), broker.WithLogger(cfg.Log))
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	rc, err := broker.Connect(ctx, url, broker.WithIdentity(ids[recipient]), broker.WithTrust(trust), broker.WithLogger(cfg.Log))
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	mb, err := rc.Mailbox(ctx, recipient, broker.BatchSize(512))
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	consumeDone := make(chan error, 1)
+	go func() { consumeDone <- mb.Consume(cctx, func(context.Context, *broker.Delivery) error { return nil }) }()
+	defer func() { cancel(); <-consumeDone }()
+
+	body := "Nội dung công văn mẫu dùng cho đo hiệu năng trục liên thông văn bản."
+	newEnv := func(i int) *envelope.Envelope {
+		e := envelope.New(sender, []string{recipient}, fmt.Sprintf("Công văn số %d về việc đo hiệu năng", i))
+		e.Body = body
+		e.Document = &envelope.Document{CodeNumber: fmt.Sprint(i), CodeNotation: "VPCP-TTĐT", Type: "CV"}
+		return e
+	}
+	// Sizes for the raw comparison.
+	probe, err := ids[sender].Seal(newEnv(0))
+	if err != nil {
+		return err
+	}
+	res.EnvelopeBytes = len(probe)
+	rcpt := envelope.NewStatus(recipient, sender, envelope.NewID(), envelope.StateDelivered)
+	rcpt.Status.Digest = envelope.Digest(probe)
+	rb, err := ids[recipient].Seal(rcpt)
+	if err != nil {
+		return err
+	}
+	res.ReceiptBytes = len(rb)
+
+	// Throughput: workers send as fast as acks come back.
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, cfg.Workers)
+	for w := 0; w < cfg.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(cfg.N) {
+					return
+				}
+				if _, err := sc.Send(ctx, newEnv(int(i))); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("bench send: %w", err)
+	default:
+	}
+	select {
+	case <-doneAll:
+	case <-time.After(5 * time.Minute):
+		return fmt.Errorf("bench: only %d of %d round trips completed", delivered.Load(), cfg.N)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.RoundtripsPerSec = float64(cfg.N) / res.Seconds
+
+	// Latency at an offered rate: send→sender sees delivered.
+	mu.Lock()
+	latencies = latencies[:0]
+	mu.Unlock()
+	target = delivered.Load() + int64(cfg.Latency)
+	interval := time.Duration(float64(time.Second) / cfg.Rate)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var lwg sync.WaitGroup
+	for i := 0; i < cfg.Latency; i++ {
+		<-tick.C
+		e := newEnv(i)
+		mu.Lock()
+		started[e.ID] = time.Now()
+		mu.Unlock()
+		lwg.Add(1)
+		go func() {
+			defer lwg.Done()
+			if _, err := sc.Send(ctx, e); err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		}()
+	}
+	lwg.Wait()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("bench send: %w", err)
+	default:
+	}
+	deadline := time.After(time.Minute)
+	for {
+		mu.Lock()
+		n := len(latencies)
+		mu.Unlock()
+		if n >= cfg.Latency {
+			break
+		}
+		select {
+		case <-deadline:
+			return fmt.Errorf("bench: latency phase completed %d of %d", n, cfg.Latency)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	mu.Lock()
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	pct := func(p float64) float64 {
+		return float64(latencies[int(p*float64(len(latencies)-1))]) / float64(time.Millisecond)
+	}
+	res.P50ms, res.P90ms, res.P99ms, res.MaxMs = pct(0.50), pct(0.90), pct(0.99), pct(1)
+	mu.Unlock()
+	return nil
+}
+
+// raw measures plain JetStream with the same message sizes: per round trip
+// an envelope-sized message published, consumed and acked, and a
+// receipt-sized message published back, consumed and acked.
+func raw(ctx context.Context, url string, cfg Config, res *Result) error {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RAWBENCH", Subjects: []string{"rawbench.>"}, Storage: jetstream.FileStorage}); err != nil {
+		return err
+	}
+	defer js.DeleteStream(context.WithoutCancel(ctx), "RAWBENCH")
+	mk := func(name, subj string) (jetstream.Consumer, error) {
+		return js.CreateOrUpdateConsumer(ctx, "RAWBENCH", jetstream.ConsumerConfig{Durable: name, FilterSubject: subj, AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 10000})
+	}
+	envCons, err := mk("env", "rawbench.env")
+	if err != nil {
+		return err
+	}
+	rcptCons, err := mk("rcpt", "rawbench.rcpt")
+	if err != nil {
+		return err
+	}
+	envData := make([]byte, res.EnvelopeBytes)
+	rcptData := make([]byte, res.ReceiptBytes)
+	var got atomic.Int64
+	done := make(chan struct{})
+	c1, err := envCons.Consume(func(m jetstream.Msg) {
+		if _, err := js.PublishAsync("rawbench.rcpt", rcptData); err == nil {
+			_ = m.Ack()
+		}
+	}, jetstream.PullMaxMessages(512))
+	if err != nil {
+		return err
+	}
+	defer c1.Stop()
+	c2, err := rcptCons.Consume(func(m jetstream.Msg) {
+		_ = m.Ack()
+		if got.Add(1) == int64(cfg.N) {
+			close(done)
+		}
+	}, jetstream.PullMaxMessages(512))
+	if err != nil {
+		return err
+	}
+	defer c2.Stop()
+	start := time.Now()
+	for i := 0; i < cfg.N; i++ {
+		if _, err := js.PublishAsync("rawbench.env", envData); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		return fmt.Errorf("raw bench: %d of %d", got.Load(), cfg.N)
+	}
+	res.RawSeconds = time.Since(start).Seconds()
+	res.RawPerSec = float64(cfg.N) / res.RawSeconds
+	return nil
+}
