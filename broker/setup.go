@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/docaxis/docaxis/storage"
+
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -71,6 +73,11 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
 			return fmt.Errorf("set up bucket %s: %w", kc.Bucket, err)
 		}
+	}
+	// The embedded attachment store lives in the same system; creating it
+	// here gives it the bus's replication.
+	if _, err := storage.NewJetStream(ctx, js, storage.JetStreamConfig{Replicas: cfg.Replicas}); err != nil {
+		return err
 	}
 	return nil
 }

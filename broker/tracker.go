@@ -28,8 +28,7 @@ type Tracker struct {
 	cc       jetstream.ConsumeContext
 	shards   []chan jetstream.Msg
 	wg       sync.WaitGroup
-	// OnChange, if set, is called after a pair's tracking changed.
-	OnChange func(t *Tracking, prev envelope.State)
+	observers []func(t *Tracking, prev envelope.State)
 }
 
 // NewTracker returns a tracker; verifier checks statuses before they count.
@@ -48,6 +47,13 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.V
 // about one envelope always go to the same worker, so each pair still sees
 // its statuses in record order.
 const trackerShards = 16
+
+// Observe registers fn to be called after a pair's tracking changed, with
+// the state before the change ("" for a new pair). Call before Start; fn
+// is called from several goroutines at once.
+func (t *Tracker) Observe(fn func(t *Tracking, prev envelope.State)) {
+	t.observers = append(t.observers, fn)
+}
 
 // Start consumes the record from where the tracker left off.
 func (t *Tracker) Start(ctx context.Context) error {
@@ -300,8 +306,8 @@ func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, lik
 		}
 		if err == nil {
 			cache.put(key, &cachedEntry{tr: tr, rev: rev})
-			if t.OnChange != nil {
-				t.OnChange(&tr, prev)
+			for _, fn := range t.observers {
+				fn(&tr, prev)
 			}
 			return &tr, nil
 		}

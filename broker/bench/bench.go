@@ -135,8 +135,9 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 	var latencies []time.Duration
 	var delivered atomic.Int64
 	doneAll := make(chan struct{}, 1)
-	target := int64(cfg.N)
-	svc.Tracker.OnChange = func(t *broker.Tracking, prev envelope.State) {
+	var target atomic.Int64
+	target.Store(int64(cfg.N))
+	svc.Tracker.Observe(func(t *broker.Tracking, prev envelope.State) {
 		if t.State != envelope.StateDelivered || prev == envelope.StateDelivered {
 			return
 		}
@@ -147,10 +148,10 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 			delete(started, t.Envelope)
 		}
 		mu.Unlock()
-		if delivered.Add(1) == target {
+		if delivered.Add(1) == target.Load() {
 			doneAll <- struct{}{}
 		}
-	}
+	})
 
 	for code, id := range ids {
 		if err := svc.Client.RegisterAgency(ctx, broker.Agency{Code: code, Name: code, Certificate: string(signing.EncodeCerts(id.Chain...))}); err != nil {
@@ -238,7 +239,7 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 	mu.Lock()
 	latencies = latencies[:0]
 	mu.Unlock()
-	target = delivered.Load() + int64(cfg.Latency)
+	target.Store(-1) // the latency phase counts by its own list
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
