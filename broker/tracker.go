@@ -21,13 +21,13 @@ import (
 // pair through the state machine. It runs inside `docaxis serve`; it is the
 // only writer of the tracking bucket.
 type Tracker struct {
-	js       jetstream.JetStream
-	kv       jetstream.KeyValue
-	verifier *signing.Verifier
-	log      *slog.Logger
-	cc       jetstream.ConsumeContext
-	shards   []chan jetstream.Msg
-	wg       sync.WaitGroup
+	js        jetstream.JetStream
+	kv        jetstream.KeyValue
+	verifier  *signing.Verifier
+	log       *slog.Logger
+	cc        jetstream.ConsumeContext
+	shards    []chan jetstream.Msg
+	wg        sync.WaitGroup
 	observers []func(t *Tracking, prev envelope.State)
 }
 
