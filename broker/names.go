@@ -13,6 +13,7 @@ const (
 	TrackBucket      = "AXIS_TRACK"
 	DirectoryBucket  = "AXIS_DIRECTORY"
 	ReceivedBucket   = "AXIS_RECEIVED"
+	FileRefsBucket   = "AXIS_FILEREFS"
 
 	docPrefix        = "axis.doc."
 	statusPrefix     = "axis.status."
@@ -61,6 +62,10 @@ func trackKey(sender, id, recipient string) string {
 }
 
 func receivedKey(recipient, id string) string { return envelope.Token(recipient) + "." + id }
+
+// FileRefKey records that agency may read the attachment whose SHA-256 is
+// sum: it sent or received an envelope listing it.
+func FileRefKey(sum, agency string) string { return sum + "." + envelope.Token(agency) }
 
 func directoryKey(code string) string { return "agency." + envelope.Token(code) }
 

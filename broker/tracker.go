@@ -23,6 +23,7 @@ import (
 type Tracker struct {
 	js        jetstream.JetStream
 	kv        jetstream.KeyValue
+	refs      jetstream.KeyValue
 	verifier  *signing.Verifier
 	log       *slog.Logger
 	cc        jetstream.ConsumeContext
@@ -37,10 +38,14 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.V
 	if err != nil {
 		return nil, fmt.Errorf("tracker: %w", err)
 	}
+	refs, err := js.KeyValue(ctx, FileRefsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("tracker: %w", err)
+	}
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Tracker{js: js, kv: kv, verifier: verifier, log: log}, nil
+	return &Tracker{js: js, kv: kv, refs: refs, verifier: verifier, log: log}, nil
 }
 
 // trackerShards is how many workers apply the record in parallel. Messages
@@ -178,6 +183,16 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 	})
 	if err != nil {
 		return err
+	}
+	for _, a := range e.Attachments {
+		if len(a.SHA256) != 64 {
+			continue
+		}
+		for _, who := range []string{from, to} {
+			if _, err := t.refs.Put(ctx, FileRefKey(a.SHA256, who), []byte(e.ID)); err != nil {
+				return fmt.Errorf("record attachment access: %w", err)
+			}
+		}
 	}
 	if e.Kind == envelope.KindUpdate || e.Kind == envelope.KindReplace || e.Kind == envelope.KindRevoke {
 		return t.onBusiness(ctx, cache, e, to, at, meta)
