@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -44,6 +46,8 @@ type options struct {
 	natsOpts   []nats.Option
 	logger     *slog.Logger
 	timeout    time.Duration
+	agency     string // set when connected with an agency's credentials
+	storeFn    func(nc *nats.Conn, agency string) (storage.Store, error)
 }
 
 // WithIdentity gives the client agencies' signing identities.
@@ -73,6 +77,12 @@ func WithStore(s storage.Store) Option {
 	return func(o *options) error { o.store = s; return nil }
 }
 
+// WithStoreFunc builds the attachment store on the client's connection
+// (e.g. the bus's attachment service for an agency client).
+func WithStoreFunc(fn func(nc *nats.Conn, agency string) (storage.Store, error)) Option {
+	return func(o *options) error { o.storeFn = fn; return nil }
+}
+
 // WithNATSOptions passes options to nats.Connect.
 func WithNATSOptions(opts ...nats.Option) Option {
 	return func(o *options) error { o.natsOpts = append(o.natsOpts, opts...); return nil }
@@ -87,6 +97,25 @@ func WithLogger(l *slog.Logger) Option {
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) error { o.timeout = d; return nil }
 }
+
+// WithAgencyCredentials connects with the NATS credentials `docaxis agency
+// creds` issued to an agency: the client then works within that agency's
+// permissions (its own reply inbox, its own tracking keys).
+func WithAgencyCredentials(path string) Option {
+	return func(o *options) error {
+		agency, err := auth.AgencyOfCreds(path)
+		if err != nil {
+			return err
+		}
+		o.agency = agency
+		o.natsOpts = append(o.natsOpts, nats.UserCredentials(path), nats.CustomInboxPrefix(auth.InboxPrefix(agency)))
+		return nil
+	}
+}
+
+// Agency returns the agency whose credentials the client connected with,
+// or "" for the bus's own credentials.
+func (c *Client) Agency() string { return c.opts.agency }
 
 // Connect dials url and returns a client.
 func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
@@ -156,8 +185,18 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 		return nil, err
 	}
 	c.verifier = &signing.Verifier{Trust: c.trust, Validate: []envelope.ValidateOption{envelope.AllowCodes(c.dir.known)}}
-	c.store = o.store
-	if c.store == nil {
+	switch {
+	case o.store != nil:
+		c.store = o.store
+	case o.storeFn != nil:
+		if c.store, err = o.storeFn(nc, o.agency); err != nil {
+			return nil, err
+		}
+	case o.agency != "":
+		// An agency may not touch the object store directly; without the
+		// attachment service, attachments are unavailable to it.
+		c.store = noStore{}
+	default:
 		if c.store, err = storage.NewJetStream(ctx, js, storage.JetStreamConfig{}); err != nil {
 			return nil, err
 		}
@@ -220,3 +259,20 @@ func newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
 	}
 	return js, nil
 }
+
+// noStore answers every call with ErrUnavailable.
+type noStore struct{}
+
+var errNoStore = fmt.Errorf("%w: no attachment store configured for this client", storage.ErrUnavailable)
+
+func (noStore) Put(context.Context, io.Reader, storage.PutOptions) (storage.Object, error) {
+	return storage.Object{}, errNoStore
+}
+func (noStore) Get(context.Context, string) (io.ReadCloser, storage.Object, error) {
+	return nil, storage.Object{}, errNoStore
+}
+func (noStore) Stat(context.Context, string) (storage.Object, error) {
+	return storage.Object{}, errNoStore
+}
+func (noStore) Delete(context.Context, string) error                   { return errNoStore }
+func (noStore) List(context.Context, func(storage.Object) error) error { return errNoStore }

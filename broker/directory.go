@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,6 +106,10 @@ func (d *directory) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 		d.mu.Lock()
 		d.agencies[a.Code] = a
 		d.mu.Unlock()
+	case strings.HasPrefix(key, "crl.") && e.Operation() == jetstream.KeyValuePut:
+		if _, err := d.trust.ApplyCRL(e.Value()); err != nil {
+			log.Warn("directory: CRL not applied", "key", key, "err", err)
+		}
 	case strings.HasPrefix(key, "root.") && d.useRoots && e.Operation() == jetstream.KeyValuePut:
 		certs, err := signing.ParseCerts(e.Value())
 		if err != nil {
@@ -171,6 +177,21 @@ func (c *Client) RegisterAgency(ctx context.Context, a Agency) error {
 func (c *Client) PublishRoot(ctx context.Context, root *x509.Certificate) error {
 	if _, err := c.dir.kv.Put(ctx, "root."+envelope.Fingerprint(root), signing.EncodeCerts(root)); err != nil {
 		return fmt.Errorf("publish root certificate: %w", err)
+	}
+	return nil
+}
+
+// PublishCRL publishes a certificate revocation list signed by a trusted
+// root; every client applies it: signatures made after a revocation time
+// are refused, earlier ones still verify.
+func (c *Client) PublishCRL(ctx context.Context, der []byte) error {
+	crl, err := c.trust.ApplyCRL(der)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(crl.RawIssuer)
+	if _, err := c.dir.kv.Put(ctx, "crl."+hex.EncodeToString(sum[:]), der); err != nil {
+		return fmt.Errorf("publish CRL: %w", err)
 	}
 	return nil
 }

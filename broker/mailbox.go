@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -256,7 +257,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	raw := msg.Data()
 	s, err := envelope.Open(raw)
 	if err == nil {
-		err = m.c.verifier.Check(s)
+		err = m.c.verifier.Check(s, signing.At(meta.Timestamp))
 	}
 	if err == nil {
 		err = m.checkAddress(msg.Subject(), s.Envelope)
@@ -266,8 +267,20 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	}
 	e := s.Envelope
 	out := Outcome{ID: e.ID, From: e.From, Subject: e.Subject}
-	if _, err := m.c.received.Get(ctx, receivedKey(m.agency, e.ID)); err == nil {
-		// Handled before a crash that came ahead of the ack.
+	if entry, err := m.c.received.Get(ctx, receivedKey(m.agency, e.ID)); err == nil {
+		// Handed to the application before a crash or a failed receipt
+		// that came ahead of the ack: finish the receipt, do not hand over
+		// again.
+		var rec receivedRecord
+		_ = json.Unmarshal(entry.Value(), &rec)
+		if rec.Digest == "" {
+			rec.Digest = s.Digest()
+		}
+		if err := m.receipt(ctx, e, envelope.StateDelivered, rec.Digest, "", rec.Details); err != nil {
+			_ = msg.NakWithDelay(time.Second)
+			out.Error, out.Retry = "send receipt: "+err.Error(), true
+			return m.report(out)
+		}
 		if err := msg.DoubleAck(ctx); err != nil {
 			out.Error, out.Retry = "ack: "+err.Error(), true
 		}
@@ -291,21 +304,28 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 		}
 		return m.retry(ctx, msg, meta, s, out, err)
 	}
-	if err := m.receipt(ctx, e, envelope.StateDelivered, d.Digest, "", d.Details); err != nil {
-		// The application has it; the receipt will go out on redelivery,
-		// where the marker below is found missing only if it was not set.
-		_ = msg.NakWithDelay(time.Second)
-		out.Error, out.Retry = "send receipt: "+err.Error(), true
-		return m.report(out)
-	}
+	// The marker goes first: once it is written the application is never
+	// handed this envelope again, whatever fails next (receipt, ack); a
+	// redelivery finishes the receipt from the marker.
 	if testHookBeforeMarker != nil && testHookBeforeMarker(e) {
 		return m.report(out) // simulated crash: no marker, no ack
 	}
-	if _, err := m.c.received.Put(ctx, receivedKey(m.agency, e.ID), []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
-		out.Error = "record receipt marker: " + err.Error()
+	mark, _ := json.Marshal(receivedRecord{At: time.Now().UTC(), Digest: d.Digest, Details: d.Details})
+	if _, err := m.c.received.Put(ctx, receivedKey(m.agency, e.ID), mark); err != nil {
+		// Without the marker a redelivery would hand it over again; the
+		// application's idempotency key is the envelope id.
+		_ = msg.NakWithDelay(time.Second)
+		out.Error, out.Retry = "record received marker: "+err.Error(), true
+		return m.report(out)
+	}
+	if err := m.receipt(ctx, e, envelope.StateDelivered, d.Digest, "", d.Details); err != nil {
+		_ = msg.NakWithDelay(time.Second)
+		out.Error, out.Retry = "send receipt: "+err.Error(), true
+		out.Delivery = d
+		return m.report(out)
 	}
 	if testHookBeforeAck != nil && testHookBeforeAck(e) {
-		return m.report(out) // simulated crash: marker written, no ack
+		return m.report(out) // simulated crash: marker and receipt written, no ack
 	}
 	if err := msg.DoubleAck(ctx); err != nil {
 		out.Error = "ack: " + err.Error()
@@ -463,6 +483,14 @@ func (m *Mailbox) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	}
 	_ = msg.Term()
 	return m.report(out)
+}
+
+// receivedRecord is the value of an AXIS_RECEIVED marker: enough to send
+// the delivered receipt again after a crash.
+type receivedRecord struct {
+	At      time.Time      `json:"at"`
+	Digest  string         `json:"digest"`
+	Details map[string]any `json:"details,omitempty"`
 }
 
 // Test hooks simulating a crash at a point of process; nil outside tests.

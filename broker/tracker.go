@@ -227,7 +227,7 @@ func (t *Tracker) onBusiness(ctx context.Context, cache *entryCache, e *envelope
 }
 
 func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, sender, reporter string, meta *jetstream.MsgMetadata) error {
-	s, err := t.verifier.Verify(raw)
+	s, err := t.verifier.Verify(raw, signing.At(meta.Timestamp))
 	if err != nil {
 		t.log.Warn("tracker: status not counted", "seq", meta.Sequence.Stream, "reporter", reporter, "err", err)
 		return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
@@ -105,14 +106,20 @@ func validID(id string) bool {
 // IsValidCode reports whether code has the standard form.
 func IsValidCode(code string) bool { return envelope.IsStandardCode(code) }
 
-// Status returns the tracking of envelope id for every recipient.
+// Status returns the tracking of envelope id for every recipient. A client
+// connected as an agency sees the envelope only if that agency sent or
+// received it.
 func (c *Client) Status(ctx context.Context, id string) (*DocumentStatus, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("status: %q is not an envelope id (a UUID)", id)
 	}
-	entries, err := c.trackEntries(ctx, "*."+id+".*")
-	if err != nil {
-		return nil, err
+	var entries []*Tracking
+	for _, f := range c.trackFilters(id, "") {
+		got, err := c.trackEntries(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, got...)
 	}
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -128,12 +135,35 @@ func (c *Client) Status(ctx context.Context, id string) (*DocumentStatus, error)
 	return ds, nil
 }
 
+// trackFilters are the tracking-key filters for envelope id (and one
+// recipient, or all when ""). An agency's permissions allow only keys it is
+// the sender or the recipient of, so an agency client asks for exactly
+// those; the bus's own client may ask for all.
+func (c *Client) trackFilters(id, recipient string) []string {
+	rcpt := "*"
+	if recipient != "" {
+		rcpt = envelope.Token(recipient)
+	}
+	me := c.opts.agency
+	if me == "" {
+		return []string{"*." + id + "." + rcpt}
+	}
+	if recipient == me {
+		return []string{"*." + id + "." + envelope.Token(me)}
+	}
+	out := []string{envelope.Token(me) + "." + id + "." + rcpt}
+	if recipient == "" {
+		out = append(out, "*."+id+"."+envelope.Token(me))
+	}
+	return out
+}
+
 // Tracking returns the tracking of envelope id for one recipient.
 func (c *Client) Tracking(ctx context.Context, id, recipient string) (*Tracking, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("%q is not an envelope id (a UUID)", id)
 	}
-	entries, err := c.trackEntries(ctx, "*."+id+"."+envelope.Token(recipient))
+	entries, err := c.trackEntries(ctx, c.trackFilters(id, recipient)[0])
 	if err != nil {
 		return nil, err
 	}
@@ -188,37 +218,47 @@ func (c *Client) Received(ctx context.Context, agency string) ([]*Tracking, erro
 // agency sent or received, until ctx ends. The channel is closed then.
 func (c *Client) Watch(ctx context.Context, agency string) (<-chan *Tracking, error) {
 	tok := envelope.Token(agency)
-	w, err := c.track.WatchFiltered(ctx, []string{tok + ".*.*", "*.*." + tok})
-	if err != nil {
-		return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
-	}
 	out := make(chan *Tracking, 64)
-	go func() {
-		defer close(out)
-		defer w.Stop()
-		for {
-			select {
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil || e.Operation() != jetstream.KeyValuePut {
-					continue
-				}
-				t, err := decodeTracking(e)
-				if err != nil {
-					c.opts.logger.Warn("watch: skip entry", "err", err)
-					continue
-				}
+	var wg sync.WaitGroup
+	// One watcher per direction: a consumer with a single filter is what
+	// an agency's permissions allow (the filter is part of the API subject).
+	for _, filter := range []string{tok + ".*.*", "*.*." + tok} {
+		w, err := c.track.Watch(ctx, filter)
+		if err != nil {
+			return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer w.Stop()
+			for {
 				select {
-				case out <- t:
+				case e, ok := <-w.Updates():
+					if !ok {
+						return
+					}
+					if e == nil || e.Operation() != jetstream.KeyValuePut {
+						continue
+					}
+					t, err := decodeTracking(e)
+					if err != nil {
+						c.opts.logger.Warn("watch: skip entry", "err", err)
+						continue
+					}
+					select {
+					case out <- t:
+					case <-ctx.Done():
+						return
+					}
 				case <-ctx.Done():
 					return
 				}
-			case <-ctx.Done():
-				return
 			}
-		}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(out)
 	}()
 	return out, nil
 }
@@ -226,7 +266,7 @@ func (c *Client) Watch(ctx context.Context, agency string) (<-chan *Tracking, er
 // WaitState waits until the tracking of (id, recipient) reaches state or
 // ctx ends.
 func (c *Client) WaitState(ctx context.Context, id, recipient string, state envelope.State) (*Tracking, error) {
-	w, err := c.track.Watch(ctx, "*."+id+"."+envelope.Token(recipient))
+	w, err := c.track.Watch(ctx, c.trackFilters(id, recipient)[0])
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ type Trust struct {
 	roots    *x509.CertPool
 	rootList []*x509.Certificate
 	bindings map[string]string    // leaf fingerprint -> agency code
-	revoked  map[string]time.Time // leaf fingerprint -> revoked at
+	revoked  map[string]time.Time // leaf fingerprint, or issuer+serial (revocationKey) -> revoked at
 	gen      uint64
 	cache    sync.Map // cacheKey -> *chainResult
 }

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -30,9 +32,33 @@ type Bus struct {
 	Trust    *signing.Trust
 	Config   broker.ServerConfig
 
+	// Auth, with WithAuth, is the NATS authority: the bus runs with
+	// per-agency credentials and permissions as `docaxis serve` does.
+	Auth *auth.Authority
+
 	mu  sync.Mutex
 	ids map[string]*signing.Identity
 	nc  *nats.Conn
+}
+
+// WithAuth runs the bus in operator mode with per-agency credentials.
+func WithAuth() Option {
+	return func(b *Bus) {
+		a, err := auth.Open(filepath.Join(b.Dir, "home", "nats"))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		b.Auth = a
+		prev := b.Config.Configure
+		b.Config.Configure = func(o *server.Options) error {
+			if prev != nil {
+				if err := prev(o); err != nil {
+					return err
+				}
+			}
+			return a.Configure(o)
+		}
+	}
 }
 
 // Option adjusts the bus before it starts.
@@ -84,7 +110,7 @@ func (b *Bus) start() {
 	// Keep the port across restarts so clients reconnect.
 	b.Config.Listen = srv.NATS().Addr().String()
 	b.Listen = b.Config.Listen
-	nc, err := nats.Connect(srv.ClientURL(), b.adminOptions()...)
+	nc, err := nats.Connect(srv.ClientURL(), b.AdminOptions()...)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -98,15 +124,26 @@ func (b *Bus) start() {
 	b.Service = svc
 }
 
-// AdminOptions, when set, are the NATS options of the bus's own
-// connection (e.g. credentials once authorisation is on).
-var AdminOptions func(b *Bus) []nats.Option
-
-func (b *Bus) adminOptions() []nats.Option {
-	if AdminOptions != nil {
-		return AdminOptions(b)
+// AdminOptions are the NATS options of the bus's own connection.
+func (b *Bus) AdminOptions() []nats.Option {
+	if b.Auth == nil {
+		return nil
 	}
-	return nil
+	creds, err := b.Auth.AdminCreds()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return []nats.Option{nats.UserCredentials(creds)}
+}
+
+// AgencyCreds issues NATS credentials for code (with WithAuth).
+func (b *Bus) AgencyCreds(code string) string {
+	b.t.Helper()
+	path := filepath.Join(b.Dir, "home", "agencies", code, "nats.creds")
+	if err := b.Auth.AgencyCreds(code, path); err != nil {
+		b.t.Fatal(err)
+	}
+	return path
 }
 
 // URL is the client URL of the bus.
@@ -176,7 +213,9 @@ func (b *Bus) Identity(code string) *signing.Identity {
 }
 
 // Client connects a client holding the identities of codes (all
-// registered agencies when none given); it is closed at cleanup.
+// registered agencies when none given); it is closed at cleanup. With
+// WithAuth and exactly one code, it connects with that agency's
+// credentials; otherwise with the bus's own.
 func (b *Bus) Client(codes ...string) *broker.Client {
 	b.t.Helper()
 	var ids []*signing.Identity
@@ -195,8 +234,12 @@ func (b *Bus) Client(codes ...string) *broker.Client {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	opts := []broker.Option{broker.WithIdentity(ids...), broker.WithTrust(b.Trust), broker.WithLogger(Logger())}
-	if ClientOptions != nil {
-		opts = append(opts, ClientOptions(b, codes)...)
+	if b.Auth != nil {
+		if len(codes) == 1 {
+			opts = append(opts, broker.WithAgencyCredentials(b.AgencyCreds(codes[0])))
+		} else {
+			opts = append(opts, broker.WithNATSOptions(b.AdminOptions()...))
+		}
 	}
 	c, err := broker.Connect(ctx, b.URL(), opts...)
 	if err != nil {
@@ -205,7 +248,3 @@ func (b *Bus) Client(codes ...string) *broker.Client {
 	b.t.Cleanup(c.Close)
 	return c
 }
-
-// ClientOptions, when set, add options to every test client (e.g. the
-// agency's credentials once authorisation is on).
-var ClientOptions func(b *Bus, codes []string) []broker.Option

@@ -1,0 +1,224 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/auth"
+	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func securedBus(t *testing.T) *bustest.Bus {
+	bus := bustest.Start(t, bustest.WithAuth())
+	bus.AddAgency(govOffice, "Văn phòng Chính phủ")
+	bus.AddAgency(ngheAn, "UBND tỉnh Nghệ An")
+	bus.AddAgency(sonLa, "UBND tỉnh Sơn La")
+	return bus
+}
+
+// The whole flow works within the agencies' own permissions.
+func TestAgenciesWorkWithinTheirPermissions(t *testing.T) {
+	bus := securedBus(t)
+	ctx := ctxT(t)
+	a, b := bus.Client(govOffice), bus.Client(ngheAn)
+	if a.Agency() != govOffice || b.Agency() != ngheAn {
+		t.Fatalf("clients connected as %q and %q", a.Agency(), b.Agency())
+	}
+	res, err := a.Send(ctx, envelope.New(govOffice, []string{ngheAn, sonLa}, "Trong phạm vi quyền"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch, cancel := context.WithCancel(ctx)
+	defer cancel()
+	updates, err := a.Watch(watch, govOffice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs := receiveAll(t, b, ngheAn); len(outs) != 1 || !outs[0].Verified {
+		t.Fatalf("recipient: %+v", outs)
+	}
+	waitState(t, a, res.ID, ngheAn, envelope.StateDelivered)
+	if _, err := b.Mark(ctx, ngheAn, res.ID, envelope.StateAccepted, broker.MarkOptions{Note: "tiếp nhận"}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, a, res.ID, ngheAn, envelope.StateAccepted)
+	for _, c := range []*broker.Client{a, b} {
+		ds, err := c.Status(ctx, res.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 2
+		if c == b {
+			want = 1 // a recipient sees its own copy only
+		}
+		if len(ds.Recipients) != want {
+			t.Fatalf("%s sees %d recipients, want %d", c.Agency(), len(ds.Recipients), want)
+		}
+	}
+	// The sender's watch saw the acceptance.
+	for {
+		select {
+		case tr := <-updates:
+			if tr.Recipient == ngheAn && tr.State == envelope.StateAccepted {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("watch did not show the acceptance")
+		}
+	}
+}
+
+// attacker connects with B's credentials as any NATS client would, and
+// records the permission violations the server reports.
+type attacker struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	mu   sync.Mutex
+	errs []string
+}
+
+func attackAs(t *testing.T, bus *bustest.Bus, code string) *attacker {
+	t.Helper()
+	at := &attacker{}
+	nc, err := nats.Connect(bus.URL(), nats.UserCredentials(bus.AgencyCreds(code)), nats.CustomInboxPrefix(auth.InboxPrefix(code)),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			at.mu.Lock()
+			at.errs = append(at.errs, err.Error())
+			at.mu.Unlock()
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	at.nc = nc
+	at.js, _ = jetstream.New(nc, jetstream.WithDefaultTimeout(time.Second))
+	return at
+}
+
+// violated reports whether the server refused something on subject.
+func (at *attacker) violated(subject string) bool {
+	_ = at.nc.FlushTimeout(time.Second)
+	time.Sleep(50 * time.Millisecond) // the -ERR arrives after the flush's PONG at most shortly
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	for _, e := range at.errs {
+		if strings.Contains(strings.ToLower(e), "permissions violation") && strings.Contains(e, subject) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestAnotherAgencyGetsNothing(t *testing.T) {
+	bus := securedBus(t)
+	ctx := ctxT(t) // each attack below gets its own short deadline
+	res, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{sonLa}, "Thư mật cho Sơn La"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := envelope.Token(sonLa)
+	a := envelope.Token(govOffice)
+	tests := []struct {
+		name    string
+		attack  func(at *attacker) error
+		subject string // where the server reports the violation
+	}{
+		{"subscribe to C's mailbox subject", func(at *attacker) error {
+			_, err := at.nc.SubscribeSync("axis.doc." + c + ".*")
+			return err
+		}, "axis.doc." + c + ".*"},
+		{"subscribe to all inboxes", func(at *attacker) error {
+			_, err := at.nc.SubscribeSync("_INBOX.>")
+			return err
+		}, "_INBOX.>"},
+		{"subscribe to C's inbox", func(at *attacker) error {
+			_, err := at.nc.SubscribeSync(auth.InboxPrefix(sonLa) + ".>")
+			return err
+		}, auth.InboxPrefix(sonLa) + ".>"},
+		{"bind C's mailbox consumer", func(at *attacker) error {
+			_, err := at.js.Consumer(ctx, broker.StreamName, broker.MailboxDurable(sonLa))
+			return err
+		}, "$JS.API.CONSUMER.INFO.AXIS." + broker.MailboxDurable(sonLa)},
+		{"create a consumer on C's mailbox", func(at *attacker) error {
+			_, err := at.js.CreateConsumer(ctx, broker.StreamName, jetstream.ConsumerConfig{FilterSubject: broker.MailboxFilter(sonLa)})
+			return err
+		}, "$JS.API.CONSUMER.CREATE.AXIS"},
+		{"fetch from C's durable", func(at *attacker) error {
+			_, err := at.nc.Request("$JS.API.CONSUMER.MSG.NEXT.AXIS."+broker.MailboxDurable(sonLa), []byte(`{"batch":1}`), 500*time.Millisecond)
+			return err
+		}, "$JS.API.CONSUMER.MSG.NEXT.AXIS." + broker.MailboxDurable(sonLa)},
+		{"publish an envelope on C's sender subject", func(at *attacker) error {
+			return at.nc.Publish(broker.DocSubject(govOffice, sonLa), []byte("giả mạo"))
+		}, broker.DocSubject(govOffice, sonLa)},
+		{"publish a status as C", func(at *attacker) error {
+			return at.nc.Publish(broker.StatusSubject(govOffice, sonLa), []byte("giả mạo"))
+		}, broker.StatusSubject(govOffice, sonLa)},
+		{"delete the record stream", func(at *attacker) error {
+			return at.js.DeleteStream(ctx, broker.StreamName)
+		}, "$JS.API.STREAM.DELETE.AXIS"},
+		{"purge the record stream", func(at *attacker) error {
+			_, err := at.nc.Request("$JS.API.STREAM.PURGE.AXIS", nil, 500*time.Millisecond)
+			return err
+		}, "$JS.API.STREAM.PURGE.AXIS"},
+		{"read another agency's tracking key", func(at *attacker) error {
+			_, err := at.nc.Request("$JS.API.DIRECT.GET.KV_AXIS_TRACK.$KV.AXIS_TRACK."+a+"."+res.ID+"."+c, nil, 500*time.Millisecond)
+			return err
+		}, "$JS.API.DIRECT.GET.KV_AXIS_TRACK.$KV.AXIS_TRACK." + a},
+		{"watch another agency's tracking", func(at *attacker) error {
+			kv, err := at.js.KeyValue(ctx, broker.TrackBucket)
+			if err != nil {
+				return err
+			}
+			w, err := kv.Watch(ctx, "*.*."+c)
+			if err == nil {
+				w.Stop()
+			}
+			return err
+		}, "$JS.API.CONSUMER.CREATE.KV_AXIS_TRACK"},
+		{"write a tracking key", func(at *attacker) error {
+			return at.nc.Publish("$KV.AXIS_TRACK."+a+"."+res.ID+"."+c, []byte(`{"state":"done"}`))
+		}, "$KV.AXIS_TRACK." + a},
+		{"write C's received marker", func(at *attacker) error {
+			return at.nc.Publish("$KV.AXIS_RECEIVED."+c+"."+res.ID, []byte("x"))
+		}, "$KV.AXIS_RECEIVED." + c},
+		{"read the attachment store directly", func(at *attacker) error {
+			_, err := at.js.ObjectStore(ctx, "AXIS_FILES")
+			return err
+		}, "$JS.API.STREAM.INFO.OBJ_AXIS_FILES"},
+		{"change the directory", func(at *attacker) error {
+			return at.nc.Publish("$KV.AXIS_DIRECTORY.agency."+c, []byte(`{}`))
+		}, "$KV.AXIS_DIRECTORY.agency." + c},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at := attackAs(t, bus, ngheAn)
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			err := tt.attack(at)
+			if !at.violated(tt.subject) {
+				t.Fatalf("no permission violation on %s (err %v, async %v)", tt.subject, err, at.errs)
+			}
+		})
+	}
+	// Sơn La's mail is still there, untouched, for Sơn La.
+	if outs := receiveAll(t, bus.Client(sonLa), sonLa); len(outs) != 1 || outs[0].ID != res.ID || !outs[0].Verified {
+		t.Fatalf("Sơn La's mailbox after the attacks: %+v", outs)
+	}
+}
+
+func TestAnonymousConnectionRefused(t *testing.T) {
+	bus := securedBus(t)
+	_, err := nats.Connect(bus.URL(), nats.MaxReconnects(0))
+	if err == nil || !errors.Is(err, nats.ErrAuthorization) && !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+		t.Fatalf("anonymous connect: %v", err)
+	}
+}
