@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docaxis/docaxis/broker/auth"
@@ -48,6 +49,34 @@ type options struct {
 	timeout    time.Duration
 	agency     string // set when connected with an agency's credentials
 	storeFn    func(nc *nats.Conn, agency string) (storage.Store, error)
+	violation  *atomic.Pointer[violation]
+}
+
+// violation is the last permission violation the server reported: NATS
+// refuses a denied request silently to the requester, who only sees a
+// timeout, so the client names the refusal itself.
+type violation struct {
+	at  time.Time
+	err error
+}
+
+// explain turns a timeout that followed a permission violation into an
+// error that says so.
+func (c *Client) explain(err error) error {
+	if err == nil || !isTimeout(err) {
+		return err
+	}
+	if v := c.opts.violation.Load(); v != nil && time.Since(v.at) < c.opts.timeout+5*time.Second {
+		return fmt.Errorf("%w: %v (credentials of %s)", ErrPermission, v.err, orBus(c.opts.agency))
+	}
+	return err
+}
+
+func orBus(agency string) string {
+	if agency == "" {
+		return "the bus"
+	}
+	return "agency " + agency
 }
 
 // WithIdentity gives the client agencies' signing identities.
@@ -125,6 +154,9 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	}
 	natsOpts := append([]nats.Option{nats.Name("docaxis client"), nats.MaxReconnects(-1),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				o.violation.Store(&violation{at: time.Now(), err: err})
+			}
 			// Watchers re-create their consumers after a server restart;
 			// what they report meanwhile is for debugging only.
 			subject := ""
@@ -156,7 +188,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Client, error) {
 }
 
 func buildOptions(opts []Option) (options, error) {
-	o := options{identities: map[string]*signing.Identity{}, logger: slog.Default(), timeout: 10 * time.Second}
+	o := options{identities: map[string]*signing.Identity{}, logger: slog.Default(), timeout: 10 * time.Second, violation: &atomic.Pointer[violation]{}}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return o, err

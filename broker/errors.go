@@ -14,6 +14,8 @@ var (
 	ErrNotRecipient = errors.New("agency is not a recipient of the envelope")
 	// ErrAttachment: an attachment could not be stored, fetched or verified.
 	ErrAttachment = errors.New("attachment problem")
+	// ErrPermission: the bus refused the operation to these credentials.
+	ErrPermission = errors.New("permission denied")
 	// ErrReject is wrapped by a Handler's error to refuse an envelope for
 	// good: the sender gets an invalid receipt with the reason and the
 	// envelope goes to quarantine instead of being redelivered.

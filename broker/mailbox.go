@@ -163,7 +163,7 @@ func (c *Client) Mailbox(ctx context.Context, agency string, opts ...MailboxOpti
 	}
 	cons, err := EnsureMailbox(ctx, c.js, agency)
 	if err != nil {
-		return nil, err
+		return nil, c.explain(err)
 	}
 	o := mailboxOptions{verifyAtt: true, batch: 64, workers: 16}
 	for _, opt := range opts {
@@ -450,9 +450,21 @@ func (m *Mailbox) retry(ctx context.Context, msg jetstream.Msg, meta *jetstream.
 	if meta.NumDelivered >= MaxDeliver {
 		return m.refuse(ctx, msg, meta, s, fmt.Errorf("failed %d deliveries, last: %w", meta.NumDelivered, cause))
 	}
-	_ = msg.Nak() // the consumer's back-off schedule spaces the retries
+	// A plain Nak is redelivered at once: the consumer's BackOff spaces
+	// only redeliveries after an ack timeout, so the delay is given here.
+	_ = msg.NakWithDelay(retryDelay(meta.NumDelivered))
 	out.Error, out.Retry = cause.Error(), true
 	return m.report(out)
+}
+
+// retryDelays space the retries of an envelope the recipient could not
+// handle yet (storage down, the application's own error).
+var retryDelays = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute}
+
+// retryDelay is the wait before the next delivery of a message delivered
+// n times.
+func retryDelay(n uint64) time.Duration {
+	return retryDelays[min(max(n, 1)-1, uint64(len(retryDelays)-1))]
 }
 
 // refuse answers an invalid receipt when the sender can be named, moves the

@@ -7,8 +7,10 @@ import (
 	"io"
 	"mime"
 	"path/filepath"
+	"time"
 
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,11 +40,23 @@ type SendResult struct {
 // with the identity of e.From and stores one copy in each recipient's
 // mailbox. Attachments go first and the envelope last: if storage fails,
 // nothing is published. Sending an envelope id again returns ErrDuplicate
-// (with the result) and stores nothing twice.
-func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) (*SendResult, error) {
+// (with the result) and stores nothing twice. A failed Send leaves e's
+// manifest as it found it, so the same e can be sent again.
+func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) (res *SendResult, err error) {
+	// A retry after a failure (a timeout during a failover, storage down)
+	// must upload and sign the same manifest again, not append to it.
+	before := len(e.Attachments)
+	defer func() {
+		if err != nil && !errors.Is(err, ErrDuplicate) {
+			e.Attachments = e.Attachments[:before]
+		}
+	}()
 	id, err := c.Identity(e.From)
 	if err != nil {
 		return nil, fmt.Errorf("send as %s: %w", e.From, err)
+	}
+	if at, revoked := c.trust.RevocationOf(id.Certificate()); revoked && !time.Now().Before(at) {
+		return nil, fmt.Errorf("send as %s: %w since %s: the agency needs a new certificate", e.From, signing.ErrRevoked, at.UTC().Format(time.RFC3339))
 	}
 	if err := c.checkRecipients(ctx, e); err != nil {
 		return nil, err

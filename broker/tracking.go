@@ -179,7 +179,7 @@ func (c *Client) trackEntries(ctx context.Context, filter string) ([]*Tracking, 
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list tracking %s: %w", filter, err)
+		return nil, fmt.Errorf("list tracking %s: %w", filter, c.explain(err))
 	}
 	var keys []string
 	for k := range lister.Keys() {

@@ -61,8 +61,16 @@ existing key and certificate chain (RSA, ECDSA or Ed25519) are used instead.`,
 		if err := c.RegisterAgency(cmd.Context(), a); err != nil {
 			return err
 		}
+		creds, err := issueAgencyCreds(code)
+		if err != nil {
+			return fmt.Errorf("registered %s, but issuing its NATS credentials failed: %w", code, err)
+		}
 		if f.json {
-			return printJSON(cmd, a)
+			a.Certificate = ""
+			return printJSON(cmd, struct {
+				broker.Agency
+				Creds string `json:"creds,omitempty"`
+			}{a, creds})
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "registered %s %s (certificate %s)\n", code, f.name, envelope.Fingerprint(id.Certificate())[:16])
 		return nil

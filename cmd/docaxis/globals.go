@@ -65,6 +65,9 @@ func connect(cmd *cobra.Command) (*broker.Client, error) {
 	if t := homeTrust(ks); t != nil {
 		opts = append(opts, broker.WithTrust(t))
 	}
+	if flagCreds != "" {
+		opts = append(opts, broker.WithAgencyCredentials(flagCreds))
+	}
 	for _, h := range natsOptionHooks {
 		no, err := h(cmd)
 		if err != nil {

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docaxis/docaxis/broker/auth"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+)
+
+// Security: per-agency NATS credentials, TLS, revocation.
+var (
+	flagCreds string
+	secFlags  struct {
+		noAuth           bool
+		tls              bool
+		tlsCert, tlsKey  string
+		tlsHosts         []string
+		serverTLSConfig  *tls.Config // set when serve runs with TLS
+		serverTLSCertPEM string
+	}
+)
+
+func authorityDir() string { return filepath.Join(flagHome, "nats") }
+
+func openAuthority() (*auth.Authority, error) { return auth.Open(authorityDir()) }
+
+func agencyCredsPath(code string) string {
+	return filepath.Join(flagHome, "agencies", code, "nats.creds")
+}
+
+func init() {
+	rootCmd.PersistentFlags().StringVar(&flagCreds, "creds", os.Getenv("DOCAXIS_CREDS"), "connect with an agency's NATS credentials file (env DOCAXIS_CREDS)")
+	f := serveCmd.Flags()
+	f.BoolVar(&secFlags.noAuth, "no-auth", false, "embedded server without authentication (development only)")
+	f.BoolVar(&secFlags.tls, "tls", false, "TLS on the NATS listener and the HTTP server (a certificate from the development CA unless --tls-cert)")
+	f.StringVar(&secFlags.tlsCert, "tls-cert", "", "PEM server certificate (implies TLS)")
+	f.StringVar(&secFlags.tlsKey, "tls-key", "", "PEM server key")
+	f.StringSliceVar(&secFlags.tlsHosts, "tls-host", []string{"127.0.0.1", "localhost"}, "host names and IPs of the development server certificate")
+
+	serverConfigureHooks = append(serverConfigureHooks, func(env *serveEnv, o *server.Options) error {
+		if !secFlags.noAuth {
+			a, err := openAuthority()
+			if err != nil {
+				return err
+			}
+			if err := a.Configure(o); err != nil {
+				return err
+			}
+		}
+		tc, err := serverTLS(env.Keystore)
+		if err != nil || tc == nil {
+			return err
+		}
+		o.TLSConfig = tc
+		o.TLS = true
+		o.TLSVerify = false
+		o.TLSTimeout = 5
+		return nil
+	})
+	serveNATSHooks = append(serveNATSHooks, func(env *serveEnv) []nats.Option {
+		var opts []nats.Option
+		if creds, err := adminCreds(); err == nil && creds != "" {
+			opts = append(opts, nats.UserCredentials(creds))
+		}
+		if secFlags.serverTLSConfig != nil {
+			opts = append(opts, nats.Secure(clientTLS()))
+		}
+		return opts
+	})
+	natsOptionHooks = append(natsOptionHooks, func(cmd *cobra.Command) ([]nats.Option, error) {
+		var opts []nats.Option
+		if flagCreds == "" {
+			if creds, err := adminCreds(); err == nil && creds != "" {
+				opts = append(opts, nats.UserCredentials(creds))
+			}
+		}
+		if strings.HasPrefix(flagServer, "tls://") {
+			opts = append(opts, nats.Secure(clientTLS()))
+		}
+		return opts, nil
+	})
+	agencyCmd.AddCommand(agencyCredsCmd, agencyRevokeCmd)
+	rootCmd.AddCommand(natsConfigCmd)
+	agencyRevokeCmd.Flags().StringVar(&revokeAt, "at", "", "revocation time (RFC 3339; default now)")
+	natsConfigCmd.Flags().StringVar(&natsConfigOut, "out", "", "write the configuration to FILE instead of stdout")
+}
+
+// adminCreds returns the bus's own credentials when this home holds them
+// (the operator's machine); agencies' machines hold only their own.
+func adminCreds() (string, error) {
+	if _, err := os.Stat(filepath.Join(authorityDir(), "account.nk")); err != nil {
+		return "", nil
+	}
+	a, err := openAuthority()
+	if err != nil {
+		return "", err
+	}
+	return a.AdminCreds()
+}
+
+// serverTLS returns the TLS configuration of serve, or nil without TLS.
+func serverTLS(ks *signing.Keystore) (*tls.Config, error) {
+	if secFlags.serverTLSConfig != nil {
+		return secFlags.serverTLSConfig, nil
+	}
+	if !secFlags.tls && secFlags.tlsCert == "" {
+		return nil, nil
+	}
+	var cert tls.Certificate
+	var err error
+	if secFlags.tlsCert != "" {
+		if cert, err = tls.LoadX509KeyPair(secFlags.tlsCert, secFlags.tlsKey); err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+	} else {
+		ca, err := ks.CA()
+		if err != nil {
+			return nil, err
+		}
+		c, key, err := ca.IssueServer(secFlags.tlsHosts, 365*24*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		kp, err := signing.EncodeKey(key)
+		if err != nil {
+			return nil, err
+		}
+		if cert, err = tls.X509KeyPair(signing.EncodeCerts(c, ca.Cert), kp); err != nil {
+			return nil, err
+		}
+	}
+	secFlags.serverTLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	return secFlags.serverTLSConfig, nil
+}
+
+// clientTLS trusts the home's CA (the development CA) for the server.
+func clientTLS() *tls.Config {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ks, err := keystore(); err == nil {
+		if ca, err := ks.CACert(); err == nil {
+			pool := signing.NewTrust(ca).Pool()
+			tc.RootCAs = pool
+		}
+	}
+	return tc
+}
+
+// issueAgencyCreds writes the agency's NATS credentials when this home has
+// the bus's authority.
+func issueAgencyCreds(code string) (string, error) {
+	if _, err := os.Stat(filepath.Join(authorityDir(), "account.nk")); errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	a, err := openAuthority()
+	if err != nil {
+		return "", err
+	}
+	path := agencyCredsPath(code)
+	if err := a.AgencyCreds(code, path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+var agencyCredsCmd = &cobra.Command{
+	Use:   "creds CODE",
+	Short: "print the path of an agency's NATS credentials file (issued when missing)",
+	Long: `Prints the path of the credentials file of an agency, usable by any NATS
+client (nats.UserCredentials). Its permissions allow exactly the agency's own
+traffic; see README.md.`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		code := args[0]
+		path := agencyCredsPath(code)
+		if _, err := os.Stat(path); err == nil {
+			fmt.Fprintln(cmd.OutOrStdout(), path)
+			return nil
+		}
+		a, err := openAuthority()
+		if err != nil {
+			return err
+		}
+		if err := a.AgencyCreds(code, path); err != nil {
+			return err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), path)
+		return nil
+	},
+}
+
+var revokeAt string
+
+// revocations are kept under the CA so that each new CRL lists them all.
+type revocationFile struct {
+	Number  int64             `json:"number"`
+	Revoked map[string]string `json:"revoked"` // serial (hex) -> RFC 3339
+	Agency  map[string]string `json:"agency"`  // serial (hex) -> agency code
+}
+
+var agencyRevokeCmd = &cobra.Command{
+	Use:   "revoke CODE [--at TIME]",
+	Short: "revoke an agency's certificate: a signed CRL published in the directory",
+	Long: `Revokes the agency's current certificate from --at (default now): envelopes
+and statuses signed by it after that time are invalid, earlier ones still
+verify. The CRL is signed by the development CA and published in the bus
+directory, where every client picks it up.`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		code := args[0]
+		at := time.Now().UTC()
+		if revokeAt != "" {
+			t, err := time.Parse(time.RFC3339, revokeAt)
+			if err != nil {
+				return fmt.Errorf("--at: %w", err)
+			}
+			at = t.UTC()
+		}
+		ks, err := keystore()
+		if err != nil {
+			return err
+		}
+		ca, err := ks.CA()
+		if err != nil {
+			return err
+		}
+		c, err := connect(cmd)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		a, err := c.LookupAgency(cmd.Context(), code)
+		if err != nil {
+			return err
+		}
+		certs, err := signing.ParseCerts([]byte(a.Certificate))
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(flagHome, "ca", "revoked.json")
+		rf := revocationFile{Revoked: map[string]string{}, Agency: map[string]string{}}
+		if b, err := os.ReadFile(path); err == nil {
+			if err := json.Unmarshal(b, &rf); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+		}
+		serial := certs[0].SerialNumber.Text(16)
+		rf.Revoked[serial] = at.Format(time.RFC3339Nano)
+		rf.Agency[serial] = code
+		rf.Number++
+		var entries []signing.Revocation
+		for s, when := range rf.Revoked {
+			n, ok := new(big.Int).SetString(s, 16)
+			t, err := time.Parse(time.RFC3339Nano, when)
+			if !ok || err != nil {
+				return fmt.Errorf("%s: bad entry %s", path, s)
+			}
+			entries = append(entries, signing.Revocation{Serial: n, At: t})
+		}
+		der, err := ca.NewCRL(entries, rf.Number, 30*24*time.Hour)
+		if err != nil {
+			return err
+		}
+		if err := c.PublishCRL(cmd.Context(), der); err != nil {
+			return err
+		}
+		b, _ := json.MarshalIndent(rf, "", "  ")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "revoked the certificate of %s (serial %s) from %s\n", code, serial, at.Format(time.RFC3339))
+		return nil
+	},
+}
+
+var natsConfigOut string
+
+var natsConfigCmd = &cobra.Command{
+	Use:   "nats-config [--out FILE]",
+	Short: "write the nats-server configuration (operator, accounts) for an external cluster",
+	Args:  cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, _ []string) error {
+		a, err := openAuthority()
+		if err != nil {
+			return err
+		}
+		conf := a.ServerConfig()
+		if natsConfigOut == "" {
+			fmt.Fprint(cmd.OutOrStdout(), conf)
+			return nil
+		}
+		if err := os.WriteFile(natsConfigOut, []byte(conf), 0o600); err != nil {
+			return err
+		}
+		creds, err := a.AdminCreds()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s; include it in each nats-server configuration. The bus's own credentials: %s\n", natsConfigOut, creds)
+		return nil
+	},
+}
