@@ -34,6 +34,7 @@ type Client struct {
 	track    jetstream.KeyValue
 	received jetstream.KeyValue
 	dir      *directory
+	rate     rateLimiter
 }
 
 // Option configures a Client.

@@ -38,6 +38,7 @@ type directory struct {
 	useRoots bool
 	mu       sync.RWMutex
 	agencies map[string]Agency
+	limits   Limits
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -47,7 +48,7 @@ func openDirectory(ctx context.Context, js jetstream.JetStream, trust *signing.T
 	if err != nil {
 		return nil, fmt.Errorf("open directory bucket %s (is 'docaxis serve' running on this bus?): %w", DirectoryBucket, err)
 	}
-	d := &directory{kv: kv, trust: trust, useRoots: useRoots, agencies: map[string]Agency{}, done: make(chan struct{})}
+	d := &directory{kv: kv, trust: trust, useRoots: useRoots, agencies: map[string]Agency{}, limits: DefaultLimits, done: make(chan struct{})}
 	wctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	w, err := kv.WatchAll(wctx)
@@ -106,6 +107,13 @@ func (d *directory) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 		d.mu.Lock()
 		d.agencies[a.Code] = a
 		d.mu.Unlock()
+	case key == limitsKey && e.Operation() == jetstream.KeyValuePut:
+		var l Limits
+		if err := json.Unmarshal(e.Value(), &l); err != nil {
+			log.Warn("directory: bad limits", "err", err)
+			return
+		}
+		d.setLimits(l)
 	case strings.HasPrefix(key, "crl.") && e.Operation() == jetstream.KeyValuePut:
 		if _, err := d.trust.ApplyCRL(e.Value()); err != nil {
 			log.Warn("directory: CRL not applied", "key", key, "err", err)
@@ -118,6 +126,18 @@ func (d *directory) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 		}
 		d.trust.AddRoot(certs[0])
 	}
+}
+
+func (d *directory) setLimits(l Limits) {
+	d.mu.Lock()
+	d.limits = l
+	d.mu.Unlock()
+}
+
+func (d *directory) getLimits() Limits {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.limits
 }
 
 func (d *directory) lookup(code string) (Agency, bool) {

@@ -262,6 +262,9 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	if err == nil {
 		err = m.checkAddress(msg.Subject(), s.Envelope)
 	}
+	if err == nil {
+		err = m.c.Limits().check(s.Envelope, len(raw))
+	}
 	if err != nil {
 		return m.refuse(ctx, msg, meta, s, err)
 	}

@@ -61,6 +61,15 @@ func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) 
 	if err := c.checkRecipients(ctx, e); err != nil {
 		return nil, err
 	}
+	l := c.Limits()
+	if l.MaxAttachments > 0 && len(e.Attachments)+len(files) > l.MaxAttachments {
+		return nil, fmt.Errorf("send %s: %w: %d attachments, at most %d", e.ID, ErrLimit, len(e.Attachments)+len(files), l.MaxAttachments)
+	}
+	for _, f := range files {
+		if l.MaxAttachmentSize > 0 && f.Size > l.MaxAttachmentSize {
+			return nil, fmt.Errorf("send %s: %w: attachment %s is %d bytes, at most %d", e.ID, ErrLimit, f.Name, f.Size, l.MaxAttachmentSize)
+		}
+	}
 	for _, f := range files {
 		a, err := c.PutAttachment(ctx, f)
 		if err != nil {
@@ -71,6 +80,12 @@ func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) 
 	raw, err := id.Seal(e, envelope.AllowCodes(c.dir.known))
 	if err != nil {
 		return nil, fmt.Errorf("send %s: %w", e.ID, err)
+	}
+	if err := c.Limits().check(e, len(raw)); err != nil {
+		return nil, fmt.Errorf("send %s: %w", e.ID, err)
+	}
+	if rate := c.Limits().PublishRate; !c.rate.allow(e.From, rate) {
+		return nil, fmt.Errorf("send %s as %s: %w: more than %.0f envelopes per second", e.ID, e.From, ErrRateLimited, rate)
 	}
 	return c.publishEnvelope(ctx, e, raw)
 }
@@ -84,6 +99,12 @@ func (c *Client) SendSigned(ctx context.Context, raw []byte) (*SendResult, error
 	}
 	if err := c.checkRecipients(ctx, s.Envelope); err != nil {
 		return nil, err
+	}
+	if err := c.Limits().check(s.Envelope, len(raw)); err != nil {
+		return nil, fmt.Errorf("send signed envelope %s: %w", s.Envelope.ID, err)
+	}
+	if !c.rate.allow(s.Envelope.From, c.Limits().PublishRate) {
+		return nil, fmt.Errorf("send %s as %s: %w", s.Envelope.ID, s.Envelope.From, ErrRateLimited)
 	}
 	for _, a := range s.Envelope.Attachments {
 		obj, err := c.store.Stat(ctx, a.Key)

@@ -36,9 +36,10 @@ type Bus struct {
 	// per-agency credentials and permissions as `docaxis serve` does.
 	Auth *auth.Authority
 
-	mu  sync.Mutex
-	ids map[string]*signing.Identity
-	nc  *nats.Conn
+	mu           sync.Mutex
+	ids          map[string]*signing.Identity
+	nc           *nats.Conn
+	extraOptions func(b *Bus) []nats.Option
 }
 
 // WithAuth runs the bus in operator mode with per-agency credentials.
@@ -124,16 +125,26 @@ func (b *Bus) start() {
 	b.Service = svc
 }
 
+// WithAdminOptions adds NATS options to the bus's own connection (e.g.
+// TLS settings).
+func WithAdminOptions(fn func(b *Bus) []nats.Option) Option {
+	return func(b *Bus) { b.extraOptions = fn }
+}
+
 // AdminOptions are the NATS options of the bus's own connection.
 func (b *Bus) AdminOptions() []nats.Option {
+	var opts []nats.Option
+	if b.extraOptions != nil {
+		opts = append(opts, b.extraOptions(b)...)
+	}
 	if b.Auth == nil {
-		return nil
+		return opts
 	}
 	creds, err := b.Auth.AdminCreds()
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	return []nats.Option{nats.UserCredentials(creds)}
+	return append(opts, nats.UserCredentials(creds))
 }
 
 // AgencyCreds issues NATS credentials for code (with WithAuth).

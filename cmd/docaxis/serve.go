@@ -37,6 +37,7 @@ var serveFlags struct {
 	replicas  int
 	retention time.Duration
 	logLevel  string
+	limits    broker.Limits
 }
 
 var serveCmd = &cobra.Command{
@@ -57,6 +58,12 @@ func init() {
 	f.IntVar(&serveFlags.replicas, "replicas", 0, "stream replicas (default 1 embedded, 3 with --nats)")
 	f.DurationVar(&serveFlags.retention, "retention", 10*365*24*time.Hour, "how long the record (envelopes, statuses) is kept")
 	f.StringVar(&serveFlags.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	d := broker.DefaultLimits
+	f.IntVar(&serveFlags.limits.MaxEnvelopeBytes, "max-envelope-bytes", d.MaxEnvelopeBytes, "largest signed envelope")
+	f.IntVar(&serveFlags.limits.MaxRecipients, "max-recipients", d.MaxRecipients, "most recipients per envelope")
+	f.IntVar(&serveFlags.limits.MaxAttachments, "max-attachments", d.MaxAttachments, "most attachments per envelope")
+	f.Int64Var(&serveFlags.limits.MaxAttachmentSize, "max-attachment-size", d.MaxAttachmentSize, "largest attachment in bytes")
+	f.Float64Var(&serveFlags.limits.PublishRate, "max-rate", 0, "envelopes per second per agency (0: no limit)")
 	rootCmd.AddCommand(serveCmd)
 }
 
@@ -112,6 +119,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	defer svc.Stop()
 	env.Service = svc
+	if err := svc.Client.SetLimits(ctx, serveFlags.limits); err != nil {
+		return err
+	}
 	var stops []func()
 	defer func() {
 		for i := len(stops) - 1; i >= 0; i-- {
