@@ -295,6 +295,11 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 		return m.report(out)
 	}
 	d := &Delivery{Envelope: e, Signed: s, Digest: s.Digest(), Seq: meta.Sequence.Stream, NumDelivered: meta.NumDelivered, mb: m}
+	// A slow application or a large attachment must not look like a dead
+	// recipient: the first redelivery comes one back-off step (1s) after the
+	// last sign of life, so keep telling the server the work goes on.
+	stop := keepAlive(msg, 300*time.Millisecond)
+	defer stop()
 	if err := m.attachments(ctx, d); err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
 			return m.retry(ctx, msg, meta, s, out, err)
@@ -498,6 +503,24 @@ func (m *Mailbox) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	}
 	_ = msg.Term()
 	return m.report(out)
+}
+
+// keepAlive sends "in progress" for msg every interval until stopped.
+func keepAlive(msg jetstream.Msg, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = msg.InProgress()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // receivedRecord is the value of an AXIS_RECEIVED marker: enough to send

@@ -17,7 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"sync"
+	"strings"
 )
 
 // MaxWireSize bounds a signed envelope. NATS carries at most 1 MiB per
@@ -115,20 +115,33 @@ func Seal(e *Envelope, key crypto.Signer, chain []*x509.Certificate, opts ...Val
 }
 
 // headerCache keeps the encoded protected header per signing chain: it is
-// the same for every envelope a key signs.
-var headerCache sync.Map // string(leaf DER) + alg -> []byte
+// the same for every envelope a key signs. The key covers the algorithm and
+// the whole chain (not only the leaf: the same leaf may travel with another
+// intermediate), and the cache is bounded.
+var headerCache = newLRU(1024) // sha256(alg, chain DER...) -> []byte
 
 // Sign produces a JWS compact serialisation of payload.
 func Sign(payload []byte, key crypto.Signer, chain []*x509.Certificate) ([]byte, error) {
 	if len(chain) == 0 {
 		return nil, errors.New("sign: no certificate chain")
 	}
-	alg, err := AlgorithmFor(key.Public())
+	pub := key.Public()
+	alg, err := AlgorithmFor(pub)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	ck := alg + string(chain[0].Raw)
-	hdr, ok := headerCache.Load(ck)
+	// A signature no receiver could verify is a bug to report here, not at
+	// every recipient.
+	if k, ok := pub.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(chain[0].PublicKey) {
+		return nil, fmt.Errorf("sign: the key does not match the leaf certificate %q", chain[0].Subject.CommonName)
+	}
+	hk := sha256.New()
+	hk.Write([]byte(alg)) // all algorithm names have the same length
+	for _, c := range chain {
+		hk.Write(c.Raw) // DER is self-delimiting: the concatenation is unambiguous
+	}
+	ck := string(hk.Sum(nil))
+	hdr, ok := headerCache.get(ck)
 	if !ok {
 		h := Header{Alg: alg, Typ: "JOSE", Cty: ContentType, Kid: Fingerprint(chain[0])}
 		for _, c := range chain {
@@ -139,10 +152,14 @@ func Sign(payload []byte, key crypto.Signer, chain []*x509.Certificate) ([]byte,
 			return nil, fmt.Errorf("sign: encode header: %w", err)
 		}
 		hdr = []byte(base64.RawURLEncoding.EncodeToString(hj))
-		headerCache.Store(ck, hdr)
+		headerCache.put(ck, hdr)
 	}
 	hb := hdr.([]byte)
 	n := len(hb) + 1 + base64.RawURLEncoding.EncodedLen(len(payload))
+	if n > MaxWireSize {
+		// Too large already without the signature: do not pay for one.
+		return nil, fmt.Errorf("%w: over %d bytes, at most %d", ErrTooLarge, n, MaxWireSize)
+	}
 	out := make([]byte, n, n+1+base64.RawURLEncoding.EncodedLen(512))
 	copy(out, hb)
 	out[len(hb)] = '.'
@@ -212,7 +229,7 @@ func signBytes(alg string, key crypto.Signer, input []byte) ([]byte, error) {
 func verifyBytes(alg string, pub crypto.PublicKey, input, sig []byte) error {
 	want, err := AlgorithmFor(pub)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: x5c[0]: %v", ErrMalformed, err)
 	}
 	// An RSA key may sign RS256 or PS256; other keys have exactly one alg.
 	if alg != want && !(alg == PS256 && want == RS256) {
@@ -255,9 +272,31 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
 
-// chainCache keeps parsed x5c chains: the same sender's chain arrives with
-// every envelope it sends, and parsing X.509 costs more than a verify.
-var chainCache = newLRU(4096)
+// algorithms lists the JWS algorithms Open accepts.
+var algorithms = []string{ES256, ES384, EdDSA, RS256, PS256}
+
+// MaxChain bounds the certificates in x5c.
+const MaxChain = 8
+
+// headerParams are the protected header parameters Open understands. Any
+// other one, "crit" included, is refused: a parameter the receiver ignores
+// could change the meaning of the signature for another tool.
+var headerParams = map[string]bool{"alg": true, "typ": true, "cty": true, "kid": true, "x5c": true}
+
+// parsedHeader is a decoded protected header with its parsed chain.
+type parsedHeader struct {
+	hdr   Header
+	chain []*x509.Certificate
+}
+
+// parsedHeaders caches parsedHeader by header segment. A sender's header is
+// the same for every envelope it signs, and decoding it (base64, JSON,
+// X.509) is a fair share of an Open. Only headers whose signature verified
+// are kept, each up to maxCachedHeader bytes, in a bounded cache: a flood of
+// made-up chains cannot grow memory without limit.
+var parsedHeaders = newLRU(4096) // sha256(header segment) -> *parsedHeader
+
+const maxCachedHeader = 16 << 10
 
 // Open decodes raw strictly, checks its signature against the leaf
 // certificate in x5c and decodes the envelope from the signed payload. It
@@ -270,6 +309,14 @@ func Open(raw []byte) (*Signed, error) {
 		return nil, malformed("empty input")
 	}
 	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' && json.Valid(t) {
+		var js struct {
+			Payload    json.RawMessage `json:"payload"`
+			Signature  json.RawMessage `json:"signature"`
+			Signatures json.RawMessage `json:"signatures"`
+		}
+		if json.Unmarshal(t, &js) == nil && js.Payload != nil && (js.Signature != nil || js.Signatures != nil) {
+			return nil, malformed("got the JWS JSON serialisation, want the compact one")
+		}
 		return nil, fmt.Errorf("%w: got bare JSON, want a JWS compact serialisation", ErrUnsigned)
 	}
 	first := bytes.IndexByte(raw, '.')
@@ -284,62 +331,136 @@ func Open(raw []byte) (*Signed, error) {
 	if len(sseg) == 0 {
 		return nil, fmt.Errorf("%w: empty signature part", ErrUnsigned)
 	}
-	s := &Signed{Raw: raw}
+	sum := sha256.Sum256(hseg)
+	key := string(sum[:])
+	var ph *parsedHeader
+	cached := false
+	if v, ok := parsedHeaders.get(key); ok {
+		ph, cached = v.(*parsedHeader), true
+	} else {
+		var err error
+		if ph, err = parseHeader(hseg); err != nil {
+			return nil, err
+		}
+	}
+	sig, err := decodeSegment(sseg)
+	if err != nil {
+		return nil, malformed("signature: %v", err)
+	}
+	if err := verifyBytes(ph.hdr.Alg, ph.chain[0].PublicKey, raw[:last], sig); err != nil {
+		return nil, err
+	}
+	if !cached && len(hseg) <= maxCachedHeader {
+		parsedHeaders.put(key, ph)
+	}
+	payload, err := decodeSegment(pseg)
+	if err != nil {
+		return nil, malformed("payload: %v", err)
+	}
+	e, err := DecodePayload(payload)
+	if err != nil {
+		return nil, err
+	}
+	s := &Signed{Raw: raw, Header: ph.hdr, Payload: payload, Envelope: e, Signature: sig}
+	// The cached header is shared: hand out copies of its slices.
+	s.Header.X5c = append([]string(nil), ph.hdr.X5c...)
+	s.Chain = append([]*x509.Certificate(nil), ph.chain...)
+	return s, nil
+}
+
+// parseHeader decodes and checks a protected header segment and its chain.
+func parseHeader(hseg []byte) (*parsedHeader, error) {
 	hj, err := decodeSegment(hseg)
 	if err != nil {
 		return nil, malformed("protected header: %v", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(hj))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s.Header); err != nil {
+	if err := checkHeaderParams(hj); err != nil {
 		return nil, malformed("protected header: %v", err)
 	}
-	if len(s.Header.Crit) > 0 {
-		return nil, malformed("protected header: unsupported critical parameters %v", s.Header.Crit)
+	ph := &parsedHeader{}
+	if err := json.Unmarshal(hj, &ph.hdr); err != nil {
+		return nil, malformed("protected header: %v", err)
 	}
-	if s.Header.Alg == "none" || s.Header.Alg == "" {
-		return nil, fmt.Errorf("%w: alg %q", ErrUnsigned, s.Header.Alg)
+	h := &ph.hdr
+	if h.Alg == "none" || h.Alg == "" {
+		return nil, fmt.Errorf("%w: alg %q", ErrUnsigned, h.Alg)
 	}
-	if len(s.Header.X5c) == 0 {
+	supported := false
+	for _, a := range algorithms {
+		supported = supported || h.Alg == a
+	}
+	if !supported {
+		return nil, malformed("protected header: algorithm %q not supported (want one of %v)", h.Alg, algorithms)
+	}
+	if len(h.X5c) == 0 {
 		return nil, malformed("protected header: no x5c certificate chain")
 	}
-	if len(s.Header.X5c) > 8 {
-		return nil, malformed("protected header: x5c has %d certificates, at most 8", len(s.Header.X5c))
+	if len(h.X5c) > MaxChain {
+		return nil, malformed("protected header: x5c has %d certificates, at most %d", len(h.X5c), MaxChain)
 	}
-	if s.Chain, err = parseChain(s.Header.X5c); err != nil {
+	if ph.chain, err = parseChain(h.X5c); err != nil {
 		return nil, err
 	}
-	if s.Signature, err = decodeSegment(sseg); err != nil {
-		return nil, malformed("signature: %v", err)
-	}
-	if err := verifyBytes(s.Header.Alg, s.Chain[0].PublicKey, raw[:last], s.Signature); err != nil {
-		return nil, err
-	}
-	if s.Payload, err = decodeSegment(pseg); err != nil {
-		return nil, malformed("payload: %v", err)
-	}
-	if s.Envelope, err = DecodePayload(s.Payload); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return ph, nil
 }
 
-// DecodePayload decodes an envelope's JSON strictly: unknown fields,
-// trailing data and wrong types are errors.
+// checkHeaderParams refuses parameters other than headerParams, and
+// duplicates: encoding/json would match names case-insensitively and keep
+// the last of two, where another JOSE tool may read the header otherwise.
+func checkHeaderParams(hj []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(hj))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return errors.New("not a JSON object")
+	}
+	seen := make(map[string]bool, len(headerParams))
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := t.(string)
+		switch {
+		case name == "crit":
+			return errors.New(`critical parameters ("crit") not supported`)
+		case !headerParams[name]:
+			return fmt.Errorf("unknown parameter %q", name)
+		case seen[name]:
+			return fmt.Errorf("duplicate parameter %q", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	return nil // the closing brace and trailing data are json.Unmarshal's
+}
+
+// DecodePayload decodes an envelope's JSON strictly: anything but one JSON
+// object, unknown fields, trailing data and wrong types are errors.
 func DecodePayload(p []byte) (*Envelope, error) {
+	if t := bytes.TrimLeft(p, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, malformed("payload: want a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(p))
 	dec.DisallowUnknownFields()
 	var e Envelope
 	if err := dec.Decode(&e); err != nil {
 		return nil, malformed("payload: %v", err)
 	}
-	if dec.More() {
+	// Decoder.More would let a stray '}' or ']' through.
+	if rest := bytes.TrimLeft(p[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
 		return nil, malformed("payload: trailing data after the envelope")
 	}
 	return &e, nil
 }
 
 func decodeSegment(seg []byte) ([]byte, error) {
+	// The decoder skips line breaks even in strict mode; in a JWS they would
+	// make distinct byte strings carry the same signature.
+	if i := bytes.IndexAny(seg, "\r\n"); i >= 0 {
+		return nil, fmt.Errorf("line break at byte %d", i)
+	}
 	out := make([]byte, base64.RawURLEncoding.DecodedLen(len(seg)))
 	n, err := base64.RawURLEncoding.Strict().Decode(out, seg)
 	if err != nil {
@@ -349,12 +470,11 @@ func decodeSegment(seg []byte) ([]byte, error) {
 }
 
 func parseChain(x5c []string) ([]*x509.Certificate, error) {
-	key := fmt.Sprint(x5c)
-	if c, ok := chainCache.get(key); ok {
-		return c.([]*x509.Certificate), nil
-	}
 	chain := make([]*x509.Certificate, 0, len(x5c))
 	for i, b := range x5c {
+		if strings.ContainsAny(b, "\r\n") {
+			return nil, malformed("x5c[%d]: line breaks not allowed", i)
+		}
 		der, err := base64.StdEncoding.Strict().DecodeString(b)
 		if err != nil {
 			return nil, malformed("x5c[%d]: %v", i, err)
@@ -365,7 +485,6 @@ func parseChain(x5c []string) ([]*x509.Certificate, error) {
 		}
 		chain = append(chain, c)
 	}
-	chainCache.put(key, chain)
 	return chain, nil
 }
 

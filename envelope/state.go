@@ -120,6 +120,10 @@ func CheckTransition(from, to State) error {
 	if !to.Valid() {
 		return fmt.Errorf("%w %q", ErrUnknownState, to)
 	}
+	if !from.Valid() {
+		// Not a refused change but a corrupt or foreign current state.
+		return fmt.Errorf("%w %q (current state)", ErrUnknownState, from)
+	}
 	if from == to {
 		return nil
 	}

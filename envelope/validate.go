@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -78,7 +79,7 @@ func (e *Envelope) Validate(opts ...ValidateOption) error {
 	if e == nil {
 		return invalid("envelope", "missing")
 	}
-	if u, err := uuid.Parse(e.ID); err != nil || u.String() != e.ID {
+	if !isID(e.ID) {
 		return invalid("id", "%q is not a UUID in canonical form", e.ID)
 	}
 	if !e.Kind.Valid() {
@@ -119,26 +120,37 @@ func (e *Envelope) Validate(opts ...ValidateOption) error {
 	if len(e.Subject) > MaxSubject {
 		return invalid("subject", "%d bytes, at most %d", len(e.Subject), MaxSubject)
 	}
-	if !utf8.ValidString(e.Subject) || !utf8.ValidString(e.Body) {
+	if !utf8.ValidString(e.Subject) {
 		return invalid("subject", "not valid UTF-8")
 	}
 	if len(e.Body) > MaxBody {
 		return invalid("body", "%d bytes, at most %d", len(e.Body), MaxBody)
 	}
+	if !utf8.ValidString(e.Body) {
+		return invalid("body", "not valid UTF-8")
+	}
+	// JSON encoding would silently replace invalid UTF-8 with U+FFFD, so the
+	// signed bytes would say something else than the sender's envelope.
+	if field := invalidText(e); field != "" {
+		return invalid(field, "not valid UTF-8")
+	}
 	switch e.Kind {
 	case KindRevoke, KindUpdate, KindReplace:
-		if _, err := uuid.Parse(e.Refers); err != nil {
+		if !isID(e.Refers) {
 			return invalid("refers", "%s needs the id of the envelope it acts on, got %q", e.Kind, e.Refers)
 		}
 	case KindStatus:
 		if e.Status == nil {
 			return invalid("status", "missing in a status envelope")
 		}
-		if _, err := uuid.Parse(e.Status.Of); err != nil {
+		if !isID(e.Status.Of) {
 			return invalid("status.of", "%q is not an envelope id", e.Status.Of)
 		}
 		if !e.Status.State.Valid() {
 			return invalid("status.state", "unknown state %q", e.Status.State)
+		}
+		if e.Status.Digest != "" && !hexSHA256.MatchString(e.Status.Digest) {
+			return invalid("status.digest", "%q is not 64 lower-case hex digits", e.Status.Digest)
 		}
 		if len(e.To) != 1 {
 			return invalid("to", "a status goes to exactly one agency, got %d", len(e.To))
@@ -166,8 +178,11 @@ func (e *Envelope) Validate(opts ...ValidateOption) error {
 		if !hexSHA256.MatchString(a.SHA256) {
 			return invalid(field+".sha256", "%q is not 64 lower-case hex digits", a.SHA256)
 		}
-		if a.Key == "" || len(a.Key) > MaxField {
+		if a.Key == "" {
 			return invalid(field+".key", "missing storage key")
+		}
+		if len(a.Key) > MaxField {
+			return invalid(field+".key", "%d bytes, at most %d", len(a.Key), MaxField)
 		}
 	}
 	return nil
@@ -186,9 +201,74 @@ func CheckAttachmentName(name string) error {
 		return fmt.Errorf("name is not valid UTF-8")
 	}
 	for _, r := range name {
-		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
+		if r == '/' || r == '\\' || unicode.IsControl(r) { // C0, DEL and C1
 			return fmt.Errorf("name %q contains %q", name, r)
 		}
 	}
 	return nil
+}
+
+// isID reports whether s is an envelope id: a UUID in canonical form, the
+// only form that matches as a dedup and lookup key (uuid.Parse also accepts
+// braces, URNs and missing dashes).
+func isID(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && u.String() == s
+}
+
+// invalidText returns the JSON name of the first free-text field of e that
+// is not valid UTF-8, or "". Subject and body are checked separately.
+func invalidText(e *Envelope) string {
+	type field struct{ name, v string }
+	check := func(fs ...field) string {
+		for _, f := range fs {
+			if !utf8.ValidString(f.v) {
+				return f.name
+			}
+		}
+		return ""
+	}
+	if f := check(field{"reason", e.Reason}); f != "" {
+		return f
+	}
+	if d := e.Document; d != nil {
+		if f := check(field{"document.code_number", d.CodeNumber}, field{"document.code_notation", d.CodeNotation},
+			field{"document.promulgation_place", d.PromulgationPlace}, field{"document.promulgation_date", d.PromulgationDate},
+			field{"document.type", d.Type}, field{"document.type_name", d.TypeName}, field{"document.due_date", d.DueDate},
+			field{"document.steering_type", d.SteeringType}, field{"document.priority", d.Priority},
+			field{"document.in_reply_to", d.InReplyTo}, field{"document.document_id", d.DocumentID}); f != "" {
+			return f
+		}
+		if sg := d.Signer; sg != nil {
+			if f := check(field{"document.signer.competence", sg.Competence}, field{"document.signer.position", sg.Position},
+				field{"document.signer.full_name", sg.FullName}); f != "" {
+				return f
+			}
+		}
+	}
+	if st := e.Status; st != nil {
+		if f := check(field{"status.reason", st.Reason}, field{"status.note", st.Note}); f != "" {
+			return f
+		}
+		if sf := st.Staff; sf != nil {
+			if f := check(field{"status.staff.department", sf.Department}, field{"status.staff.name", sf.Name},
+				field{"status.staff.email", sf.Email}, field{"status.staff.phone", sf.Phone}); f != "" {
+				return f
+			}
+		}
+	}
+	for i, a := range e.Attachments {
+		if !utf8.ValidString(a.MediaType) {
+			return fmt.Sprintf("attachments[%d].media_type", i)
+		}
+		if !utf8.ValidString(a.Description) {
+			return fmt.Sprintf("attachments[%d].description", i)
+		}
+	}
+	for k, v := range e.Extra {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return "extra"
+		}
+	}
+	return ""
 }

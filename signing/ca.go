@@ -14,6 +14,8 @@ import (
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/docaxis/docaxis/envelope"
 )
 
 // KeyType selects the algorithm of a new key.
@@ -53,11 +55,13 @@ func NewCA(name string, validity time.Duration) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create CA key: %w", err)
 	}
-	now := time.Now().Add(-time.Hour)
+	// Start an hour back for clock skew; the validity still counts from now
+	// (a CA for an hour must not be born expired).
+	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"docaxis"}},
-		NotBefore:             now,
+		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
@@ -85,15 +89,24 @@ type IssueOptions struct {
 // urn:docaxis:agency:CODE, subject serialNumber CODE) for an agency named
 // name.
 func (ca *CA) Issue(agency, name string, o IssueOptions) (*Identity, error) {
+	// The code goes into a URI and names a keystore folder; a code that is
+	// not one would make a certificate nobody can match (or, with a control
+	// character, no certificate at all).
+	if err := envelope.CheckNonStandardCode(agency); err != nil {
+		return nil, fmt.Errorf("issue certificate: %w", err)
+	}
 	key, err := NewKey(o.KeyType)
 	if err != nil {
 		return nil, err
 	}
-	if o.NotBefore.IsZero() {
-		o.NotBefore = time.Now().Add(-time.Hour)
-	}
 	if o.Validity == 0 {
 		o.Validity = 2 * 365 * 24 * time.Hour
+	}
+	notAfter := o.NotBefore.Add(o.Validity)
+	if o.NotBefore.IsZero() {
+		// An hour back for clock skew, without shortening the validity.
+		now := time.Now()
+		o.NotBefore, notAfter = now.Add(-time.Hour), now.Add(o.Validity)
 	}
 	cn := name
 	if cn == "" {
@@ -103,7 +116,7 @@ func (ca *CA) Issue(agency, name string, o IssueOptions) (*Identity, error) {
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: cn, SerialNumber: agency, Organization: []string{"docaxis"}},
 		NotBefore:    o.NotBefore,
-		NotAfter:     o.NotBefore.Add(o.Validity),
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageEmailProtection},
 		URIs:         []*url.URL{agencyURI(agency)},
@@ -125,11 +138,11 @@ func (ca *CA) IssueServer(hosts []string, validity time.Duration) (*x509.Certifi
 	if err != nil {
 		return nil, nil, err
 	}
-	now := time.Now().Add(-time.Hour)
+	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: "docaxis server", Organization: []string{"docaxis"}},
-		NotBefore:    now,
+		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},

@@ -48,7 +48,8 @@ func (k *Keystore) CA() (*CA, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFiles(filepath.Join(k.Dir, "ca"), map[string][]byte{"ca.key": kp, "ca.crt": EncodeCerts(ca.Cert)}); err != nil {
+		// The certificate marks a complete CA, so it is written last.
+		if err := writeFiles(filepath.Join(k.Dir, "ca"), file{"ca.key", kp}, file{"ca.crt", EncodeCerts(ca.Cert)}); err != nil {
 			return nil, fmt.Errorf("save CA: %w", err)
 		}
 		return ca, nil
@@ -79,12 +80,16 @@ func (k *Keystore) CACert() (*x509.Certificate, error) {
 
 // Save stores id under its agency code.
 func (k *Keystore) Save(id *Identity) error {
+	// The code names a folder: refuse what could point outside the keystore.
+	if err := envelope.CheckNonStandardCode(id.Agency); err != nil {
+		return fmt.Errorf("save identity: %w", err)
+	}
 	kp, err := EncodeKey(id.Key)
 	if err != nil {
 		return err
 	}
 	dir := filepath.Join(k.Dir, "agencies", id.Agency)
-	if err := writeFiles(dir, map[string][]byte{"key.pem": kp, "cert.pem": EncodeCerts(id.Chain...)}); err != nil {
+	if err := writeFiles(dir, file{"key.pem", kp}, file{"cert.pem", EncodeCerts(id.Chain...)}); err != nil {
 		return fmt.Errorf("save identity %s: %w", id.Agency, err)
 	}
 	return nil
@@ -145,18 +150,27 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-// writeFiles writes files into dir atomically (temp file + rename) so a
-// crash never leaves half a key.
-func writeFiles(dir string, files map[string][]byte) error {
+type file struct {
+	name string
+	data []byte
+}
+
+// writeFiles writes files into dir in order, each atomically (temp file +
+// rename) so a crash never leaves half a key.
+func writeFiles(dir string, files ...file) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	for name, data := range files {
-		tmp := filepath.Join(dir, "."+name+".tmp")
-		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	for _, f := range files {
+		tmp := filepath.Join(dir, "."+f.name+".tmp")
+		// A stale temp file from a crash would keep its old mode.
+		if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		if err := os.WriteFile(tmp, f.data, 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, f.name)); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
@@ -21,8 +22,13 @@ type Trust struct {
 	bindings map[string]string    // leaf fingerprint -> agency code
 	revoked  map[string]time.Time // leaf fingerprint, or issuer+serial (revocationKey) -> revoked at
 	gen      uint64
-	cache    sync.Map // cacheKey -> *chainResult
+	cache    sync.Map // sha256(chain DER...) -> *chainResult
+	cached   atomic.Int64
 }
+
+// maxCachedChains bounds the chain cache: failures are cached too, and a
+// flood of distinct made-up chains must not grow memory without limit.
+const maxCachedChains = 8192
 
 type chainResult struct {
 	gen            uint64
@@ -48,7 +54,11 @@ func (t *Trust) AddRoot(r *x509.Certificate) {
 			return
 		}
 	}
-	t.roots.AddCert(r)
+	// Copy on write: verifications in flight use the pool they took without
+	// the lock, so it must never change under them.
+	roots := t.roots.Clone()
+	roots.AddCert(r)
+	t.roots = roots
 	t.rootList = append(t.rootList, r)
 	t.gen++
 }
@@ -110,7 +120,7 @@ func (t *Trust) VerifyChain(chain []*x509.Certificate, at time.Time) error {
 		return fmt.Errorf("%w: empty chain", ErrUntrusted)
 	}
 	t.mu.RLock()
-	gen := t.gen
+	gen, roots := t.gen, t.roots // together: a result is about one generation
 	t.mu.RUnlock()
 	h := sha256.New()
 	for _, c := range chain {
@@ -125,10 +135,14 @@ func (t *Trust) VerifyChain(chain []*x509.Certificate, at time.Time) error {
 			return checkWindow(chain[0], r.notBefore, r.end, at)
 		}
 	}
-	r := t.verifyChain(chain, gen, at)
+	r := t.verifyChain(chain, gen, roots, at)
 	if !errors.Is(r.err, ErrExpired) {
 		// Expiry depends on the time asked about; everything else about a
 		// chain does not, so only those answers are cached.
+		if t.cached.Add(1) > maxCachedChains {
+			t.cache.Clear() // crude but bounded; the cache is only a shortcut
+			t.cached.Store(1)
+		}
 		t.cache.Store(key, r)
 	}
 	if r.err != nil {
@@ -145,14 +159,11 @@ func checkWindow(leaf *x509.Certificate, nb, end, at time.Time) error {
 	return nil
 }
 
-func (t *Trust) verifyChain(chain []*x509.Certificate, gen uint64, at time.Time) *chainResult {
+func (t *Trust) verifyChain(chain []*x509.Certificate, gen uint64, roots *x509.CertPool, at time.Time) *chainResult {
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
-	t.mu.RLock()
-	roots := t.roots
-	t.mu.RUnlock()
 	leaf := chain[0]
 	// Verify at a moment when every certificate given is valid, so that the
 	// cached answer is about the chain; validity dates are then checked

@@ -1,6 +1,7 @@
 package signing
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -42,7 +43,10 @@ func (v *Verifier) Verify(raw []byte, opts ...VerifyOption) (*envelope.Signed, e
 	if err != nil {
 		return nil, err
 	}
-	return s, v.Check(s, opts...)
+	if err := v.Check(s, opts...); err != nil {
+		return nil, err // never hand out what did not verify
+	}
+	return s, nil
 }
 
 // Check runs the trust checks of Verify on an already opened envelope.
@@ -51,14 +55,11 @@ func (v *Verifier) Check(s *envelope.Signed, opts ...VerifyOption) error {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if s == nil || s.Envelope == nil || len(s.Chain) == 0 {
+		return errors.New("verify: no opened envelope with a certificate chain")
+	}
 	e := s.Envelope
 	leaf := s.Chain[0]
-	if got := v.Trust.AgencyOf(leaf); got != e.From {
-		if got == "" {
-			return fmt.Errorf("%w: certificate %q binds no agency code, envelope claims %s", ErrAgencyMismatch, leaf.Subject.CommonName, e.From)
-		}
-		return fmt.Errorf("%w: envelope claims %s, certificate belongs to %s", ErrAgencyMismatch, e.From, got)
-	}
 	if e.Created.After(o.at.Add(MaxSkew)) {
 		return fmt.Errorf("%w: envelope claims creation at %s, after it was recorded (%s)", envelope.ErrInvalid,
 			e.Created.UTC().Format(time.RFC3339), o.at.UTC().Format(time.RFC3339))
@@ -71,6 +72,14 @@ func (v *Verifier) Check(s *envelope.Signed, opts ...VerifyOption) error {
 	// while the certificate was good stays valid afterwards.
 	if err := v.Trust.VerifyChain(s.Chain, e.Created); err != nil {
 		return fmt.Errorf("at signing time: %w", err)
+	}
+	// The agency after the chain: what an untrusted certificate says about
+	// its agency means nothing, and "untrusted" is the reason to report.
+	if got := v.Trust.AgencyOf(leaf); got != e.From {
+		if got == "" {
+			return fmt.Errorf("%w: certificate %q binds no agency code, envelope claims %s", ErrAgencyMismatch, leaf.Subject.CommonName, e.From)
+		}
+		return fmt.Errorf("%w: envelope claims %s, certificate belongs to %s", ErrAgencyMismatch, e.From, got)
 	}
 	if at, ok := v.Trust.revokedAt(leaf); ok && !e.Created.Before(at) {
 		return fmt.Errorf("%w: certificate of %s revoked at %s, envelope signed at %s", ErrRevoked, e.From,
