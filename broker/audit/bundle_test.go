@@ -1,0 +1,271 @@
+package audit_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+)
+
+// bundleFiles is an unpacked bundle a test can tamper with.
+type bundleFiles struct {
+	names []string
+	data  map[string][]byte
+	m     audit.Manifest
+}
+
+func unpack(t *testing.T, b []byte) *bundleFiles {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf := &bundleFiles{data: map[string][]byte{}}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := io.ReadAll(rc)
+		rc.Close()
+		bf.names = append(bf.names, f.Name)
+		bf.data[f.Name] = d
+	}
+	if err := json.Unmarshal(bf.data[audit.ManifestFile], &bf.m); err != nil {
+		t.Fatal(err)
+	}
+	return bf
+}
+
+func (bf *bundleFiles) remove(name string) {
+	delete(bf.data, name)
+	for i, n := range bf.names {
+		if n == name {
+			bf.names = append(bf.names[:i], bf.names[i+1:]...)
+			return
+		}
+	}
+}
+
+// pack zips the files again; fix rewrites the manifest's digests and
+// SHA256SUMS as an attacker covering his tracks would.
+func (bf *bundleFiles) pack(t *testing.T, fix bool) []byte {
+	t.Helper()
+	if fix {
+		bf.m.Files = map[string]string{}
+		for _, n := range bf.names {
+			if n != audit.ManifestFile && n != audit.SumsFile {
+				s := sha256.Sum256(bf.data[n])
+				bf.m.Files[n] = hex.EncodeToString(s[:])
+			}
+		}
+		mj, _ := json.MarshalIndent(bf.m, "", "  ")
+		bf.data[audit.ManifestFile] = mj
+		var lines []string
+		for _, n := range bf.names {
+			if n != audit.SumsFile {
+				s := sha256.Sum256(bf.data[n])
+				lines = append(lines, hex.EncodeToString(s[:])+"  "+n)
+			}
+		}
+		sort.Strings(lines)
+		bf.data[audit.SumsFile] = []byte(strings.Join(lines, "\n") + "\n")
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, n := range bf.names {
+		w, err := zw.Create(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(bf.data[n])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func verifyBytes(b []byte, o audit.VerifyOptions) (*audit.Report, error) {
+	return audit.VerifyBundle(context.Background(), bytes.NewReader(b), int64(len(b)), o)
+}
+
+// historyBundle builds a small history with documents, receipts and
+// business statuses among three agencies and exports all of it.
+func historyBundle(t *testing.T) (*auditBus, []byte, *audit.Manifest) {
+	t.Helper()
+	ab := startAuditBus(t)
+	ctx := ctxT(t)
+	id := ab.send(govOffice, ngheAn, sonLa)
+	ab.send(ngheAn, govOffice)
+	ab.send(sonLa, ngheAn)
+	c := ab.Client(ngheAn)
+	mb, err := c.Mailbox(ctx, ngheAn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.Fetch(ctx, 0, 300*time.Millisecond, func(context.Context, *broker.Delivery) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Mark(ctx, ngheAn, id, envelope.StateAccepted, broker.MarkOptions{Note: "tiếp nhận"}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	m, err := ab.reader().Export(ctx, audit.ExportOptions{}, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Records) < 6 || !m.Covered || len(m.Warnings) != 0 {
+		t.Fatalf("manifest: %d records, covered %v, warnings %v", len(m.Records), m.Covered, m.Warnings)
+	}
+	return ab, buf.Bytes(), m
+}
+
+func TestBundleUntouchedVerifies(t *testing.T) {
+	ab, b, m := historyBundle(t)
+	for name, o := range map[string]audit.VerifyOptions{
+		"bundled CA": {},
+		"pinned CA":  {Roots: []*x509.Certificate{ab.CA.Cert}, RequireCoverage: true},
+	} {
+		rep, err := verifyBytes(b, o)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if rep.Records != len(m.Records) || rep.Verified != rep.Records || !rep.Covered || rep.Checkpoints == 0 {
+			t.Fatalf("%s: report %+v", name, rep)
+		}
+	}
+}
+
+func TestBundleTamperingIsNamed(t *testing.T) {
+	ab, b, m := historyBundle(t)
+	rec := func(i int) audit.ManifestRecord { return m.Records[i] }
+	otherCA, err := signing.NewCA("forged CA", time.Hour*24*365)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imposter, err := ab.CA.Issue(govOffice, "imposter", signing.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agencyCert := func() string {
+		for _, c := range m.Certificates {
+			if c.Role == "agency" && c.Agency == govOffice {
+				return c.File
+			}
+		}
+		t.Fatal("no agency certificate in the bundle")
+		return ""
+	}()
+	tests := []struct {
+		name    string
+		tamper  func(bf *bundleFiles)
+		fix     bool // the attacker also rewrites manifest digests and SHA256SUMS
+		want    error
+		seq     uint64
+		file    string
+		pinRoot bool
+	}{{
+		name: "one byte changed in a record",
+		tamper: func(bf *bundleFiles) {
+			d := bf.data[rec(2).File]
+			d[len(d)/2] ^= 0x01
+		},
+		fix: true, want: audit.ErrRecordMismatch, seq: rec(2).Seq, file: rec(2).File,
+	}, {
+		name:   "one byte changed, manifest left alone",
+		tamper: func(bf *bundleFiles) { bf.data[rec(1).File][10] ^= 0x02 },
+		want:   audit.ErrRecordMismatch, seq: rec(1).Seq, file: rec(1).File,
+	}, {
+		name: "one record removed",
+		tamper: func(bf *bundleFiles) {
+			bf.remove(rec(3).File)
+			bf.m.Records = append(bf.m.Records[:3:3], bf.m.Records[4:]...)
+		},
+		fix: true, want: audit.ErrMissingRecord, seq: rec(3).Seq,
+	}, {
+		name: "two records swapped",
+		tamper: func(bf *bundleFiles) {
+			a, c := rec(1).File, rec(4).File
+			bf.data[a], bf.data[c] = bf.data[c], bf.data[a]
+		},
+		fix: true, want: audit.ErrRecordMismatch, seq: rec(1).Seq, file: rec(1).File,
+	}, {
+		name: "two links swapped",
+		tamper: func(bf *bundleFiles) {
+			lines := strings.Split(strings.TrimSpace(string(bf.data[audit.LinksFile])), "\n")
+			lines[2], lines[3] = lines[3], lines[2]
+			bf.data[audit.LinksFile] = []byte(strings.Join(lines, "\n") + "\n")
+		},
+		fix: true, want: audit.ErrChainBroken, file: audit.LinksFile,
+	}, {
+		name: "checkpoint signature broken",
+		tamper: func(bf *bundleFiles) {
+			f := bf.m.Checkpoints[len(bf.m.Checkpoints)-1].File
+			d := bf.data[f]
+			i := bytes.LastIndexByte(d, '.') + 5
+			d[i] = map[bool]byte{true: 'B', false: 'A'}[d[i] == 'A']
+		},
+		fix: true, want: audit.ErrCheckpoint, file: m.Checkpoints[len(m.Checkpoints)-1].File,
+	}, {
+		name: "CA certificate swapped",
+		tamper: func(bf *bundleFiles) {
+			bf.data[audit.CAFile] = signing.EncodeCerts(otherCA.Cert)
+		},
+		fix: true, want: audit.ErrSignature, seq: rec(0).Seq, file: rec(0).File,
+	}, {
+		name: "CA certificate swapped, CA pinned",
+		tamper: func(bf *bundleFiles) {
+			bf.data[audit.CAFile] = signing.EncodeCerts(otherCA.Cert)
+		},
+		fix: true, pinRoot: true, want: audit.ErrCertificate, file: audit.CAFile,
+	}, {
+		name: "agency certificate swapped",
+		tamper: func(bf *bundleFiles) {
+			bf.data[agencyCert] = signing.EncodeCerts(imposter.Chain...)
+		},
+		fix: true, want: audit.ErrCertificate,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bf := unpack(t, bytes.Clone(b))
+			for n, d := range bf.data {
+				bf.data[n] = bytes.Clone(d)
+			}
+			tt.tamper(bf)
+			o := audit.VerifyOptions{}
+			if tt.pinRoot {
+				o.Roots = []*x509.Certificate{ab.CA.Cert}
+			}
+			_, err := verifyBytes(bf.pack(t, tt.fix), o)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			var p *audit.Problem
+			if !errors.As(err, &p) {
+				t.Fatalf("err %T is not a *audit.Problem", err)
+			}
+			if tt.seq != 0 && p.Seq != tt.seq {
+				t.Errorf("names seq %d, want %d: %v", p.Seq, tt.seq, err)
+			}
+			if tt.file != "" && p.File != tt.file {
+				t.Errorf("names file %q, want %q: %v", p.File, tt.file, err)
+			}
+			t.Log(err)
+		})
+	}
+}

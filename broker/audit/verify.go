@@ -1,0 +1,616 @@
+package audit
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+)
+
+// VerifyOptions adjusts VerifyBundle.
+type VerifyOptions struct {
+	// Roots pins the trust anchors; without it the bundle's certs/ca.pem is
+	// used (and its fingerprint reported, to compare with the one published
+	// by the operator).
+	Roots []*x509.Certificate
+	// RequireCoverage makes a range whose end no signed checkpoint covers
+	// a problem instead of a warning.
+	RequireCoverage bool
+	// Workers checking signatures in parallel (default GOMAXPROCS).
+	Workers int
+}
+
+// Report is the outcome of VerifyBundle.
+type Report struct {
+	Format  string        `json:"format"`
+	Query   ManifestQuery `json:"query"`
+	Records int           `json:"records"`
+	// Verified counts records whose signature and certificate chain hold.
+	Verified int `json:"verified"`
+	// RecordedInvalid counts records that were already invalid when the
+	// bus stored them (the bundle says so and the check agrees): they are
+	// faithful copies of bad input, not tampering.
+	RecordedInvalid int    `json:"recorded_invalid"`
+	Links           int    `json:"links"`
+	FirstLink       uint64 `json:"first_link,omitempty"`
+	LastLink        uint64 `json:"last_link,omitempty"`
+	Checkpoints     int    `json:"checkpoints"`
+	// Covered is true when a valid checkpoint covers the range's last link;
+	// CoveredThrough is the highest sequence a valid checkpoint covers.
+	Covered        bool     `json:"covered"`
+	CoveredThrough uint64   `json:"covered_through,omitempty"`
+	CAFingerprints []string `json:"ca_fingerprints"`
+	Attachments    int      `json:"attachments"`
+	// Results has one entry per record, in stream order.
+	Results  []RecordResult `json:"results"`
+	Problems []*Problem     `json:"problems,omitempty"`
+	Notes    []string       `json:"notes,omitempty"`
+}
+
+// RecordResult is the offline verdict on one record.
+type RecordResult struct {
+	Seq      uint64    `json:"seq"`
+	File     string    `json:"file"`
+	ID       string    `json:"id,omitempty"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Type     string    `json:"type"`
+	Stored   time.Time `json:"stored"`
+	Verified bool      `json:"verified"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// Err returns the first problem (by record sequence), nil when the bundle
+// verified.
+func (r *Report) Err() error {
+	if len(r.Problems) == 0 {
+		return nil
+	}
+	return r.Problems[0]
+}
+
+// VerifyBundleFile verifies the bundle at path; see VerifyBundle.
+func VerifyBundleFile(ctx context.Context, path string, o VerifyOptions) (*Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("verify bundle: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("verify bundle: %w", err)
+	}
+	return VerifyBundle(ctx, f, st.Size(), o)
+}
+
+// VerifyBundle checks an evidence bundle offline: every file's SHA-256
+// against the manifest, each record's bytes, subject and time against its
+// chain link, the chain's continuity from its anchor, the checkpoints'
+// signatures and heads, that every record of the range the chain names is
+// present, each record's JWS signature and certificate chain as of its
+// signing time, and the certificate files. It returns the report and, when
+// anything is wrong, the first problem as error (a *Problem wrapping one of
+// the package's sentinel errors).
+func VerifyBundle(ctx context.Context, ra io.ReaderAt, size int64, o VerifyOptions) (*Report, error) {
+	zr, err := zip.NewReader(ra, size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not a zip file: %v", ErrBundle, err)
+	}
+	v := &bundleVerifier{o: o, files: map[string]*zip.File{}, rep: &Report{}}
+	if err := v.run(ctx, zr); err != nil {
+		return v.rep, err
+	}
+	sort.SliceStable(v.rep.Problems, func(i, j int) bool {
+		a, b := v.rep.Problems[i], v.rep.Problems[j]
+		if sa, sb := seqKey(a), seqKey(b); sa != sb {
+			return sa < sb
+		}
+		return rank(a) < rank(b)
+	})
+	return v.rep, v.rep.Err()
+}
+
+func seqKey(p *Problem) uint64 {
+	if p.Seq == 0 {
+		return math.MaxUint64
+	}
+	return p.Seq
+}
+
+// rank orders problems of one record: what the chain says first.
+func rank(p *Problem) int {
+	switch {
+	case errors.Is(p.Err, ErrRecordMismatch), errors.Is(p.Err, ErrMissingRecord), errors.Is(p.Err, ErrUnlinkedRecord), errors.Is(p.Err, ErrChainBroken):
+		return 0
+	case errors.Is(p.Err, ErrSignature), errors.Is(p.Err, ErrCertificate), errors.Is(p.Err, ErrCheckpoint):
+		return 1
+	}
+	return 2
+}
+
+type bundleVerifier struct {
+	o     VerifyOptions
+	rep   *Report
+	files map[string]*zip.File
+	m     Manifest
+	sums  map[string]string // computed SHA-256 per file
+	roots []*x509.Certificate
+	links map[uint64]*Link
+	order []uint64 // link seqs in file order
+	envs  map[uint64]*envelope.Envelope
+}
+
+func (v *bundleVerifier) problem(seq uint64, file string, sentinel error, format string, args ...any) {
+	v.rep.Problems = append(v.rep.Problems, newProblem(seq, file, sentinel, format, args...))
+}
+
+func (v *bundleVerifier) read(name string) ([]byte, error) {
+	f, ok := v.files[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s: not in the bundle", ErrBundle, name)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBundle, name, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBundle, name, err)
+	}
+	return b, nil
+}
+
+func (v *bundleVerifier) run(ctx context.Context, zr *zip.Reader) error {
+	for _, f := range zr.File {
+		if _, dup := v.files[f.Name]; dup {
+			return fmt.Errorf("%w: %s appears twice", ErrBundle, f.Name)
+		}
+		v.files[f.Name] = f
+	}
+	mj, err := v.read(ManifestFile)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(mj))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v.m); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBundle, ManifestFile, err)
+	}
+	if v.m.Format != BundleFormat {
+		return fmt.Errorf("%w: format %q, this verifier reads %s", ErrBundle, v.m.Format, BundleFormat)
+	}
+	v.rep.Format, v.rep.Query = v.m.Format, v.m.Query
+	if err := v.checkDigests(ctx, mj); err != nil {
+		return err
+	}
+	if err := v.loadRoots(); err != nil {
+		return err
+	}
+	v.checkLinks()
+	v.checkCheckpoints()
+	if err := v.checkRecords(ctx); err != nil {
+		return err
+	}
+	v.checkCompleteness()
+	v.checkAttachments()
+	return nil
+}
+
+func recordSeqOf(name string) uint64 {
+	if !strings.HasPrefix(name, "records/") {
+		return 0
+	}
+	n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, "records/"), ".jws"), 10, 64)
+	return n
+}
+
+// checkDigests compares every file with the manifest and SHA256SUMS.
+func (v *bundleVerifier) checkDigests(ctx context.Context, manifest []byte) error {
+	v.sums = map[string]string{ManifestFile: sha256hex(manifest)}
+	names := make([]string, 0, len(v.files))
+	for n := range v.files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if n == ManifestFile {
+			continue
+		}
+		f := v.files[n]
+		rc, err := f.Open()
+		if err != nil {
+			v.problem(recordSeqOf(n), n, ErrBundle, "cannot read: %v", err)
+			continue
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, rc)
+		rc.Close()
+		if err != nil {
+			v.problem(recordSeqOf(n), n, ErrBundle, "cannot read: %v", err)
+			continue
+		}
+		v.sums[n] = hex.EncodeToString(h.Sum(nil))
+		if n == SumsFile {
+			continue
+		}
+		want, ok := v.m.Files[n]
+		switch {
+		case !ok:
+			v.problem(recordSeqOf(n), n, ErrBundle, "file not listed in the manifest")
+		case want != v.sums[n]:
+			v.problem(recordSeqOf(n), n, ErrBundle, "SHA-256 is %s, the manifest says %s", v.sums[n], want)
+		}
+	}
+	for n := range v.m.Files {
+		if _, ok := v.files[n]; !ok {
+			sentinel := ErrBundle
+			if recordSeqOf(n) != 0 {
+				sentinel = ErrMissingRecord
+			}
+			v.problem(recordSeqOf(n), n, sentinel, "listed in the manifest, missing from the bundle")
+		}
+	}
+	if _, ok := v.files[SumsFile]; ok {
+		b, err := v.read(SumsFile)
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			sum, name, ok := strings.Cut(sc.Text(), "  ")
+			if !ok {
+				v.problem(0, SumsFile, ErrBundle, "line %q is not '<sha256>  <file>'", sc.Text())
+				continue
+			}
+			if got, have := v.sums[name]; have && got != sum {
+				v.problem(recordSeqOf(name), name, ErrBundle, "SHA-256 is %s, %s says %s", got, SumsFile, sum)
+			}
+		}
+	}
+	return nil
+}
+
+func (v *bundleVerifier) loadRoots() error {
+	var bundled []*x509.Certificate
+	if b, err := v.read(CAFile); err == nil {
+		if bundled, err = signing.ParseCerts(b); err != nil {
+			v.problem(0, CAFile, ErrCertificate, "%v", err)
+		}
+	} else {
+		v.problem(0, CAFile, ErrCertificate, "no CA certificate in the bundle")
+	}
+	v.roots = bundled
+	if len(v.o.Roots) > 0 {
+		v.roots = v.o.Roots
+		for _, c := range bundled {
+			if !slices.ContainsFunc(v.o.Roots, c.Equal) {
+				v.problem(0, CAFile, ErrCertificate, "CA %q (SHA-256 %s) is not the pinned CA", c.Subject.CommonName, envelope.Fingerprint(c))
+			}
+		}
+	}
+	for _, c := range v.roots {
+		v.rep.CAFingerprints = append(v.rep.CAFingerprints, envelope.Fingerprint(c))
+	}
+	if len(v.roots) == 0 {
+		return fmt.Errorf("%w: no trust root to verify against", ErrCertificate)
+	}
+	return nil
+}
+
+// checkLinks verifies each link's hash and the chain's continuity.
+func (v *bundleVerifier) checkLinks() {
+	v.links = map[uint64]*Link{}
+	b, err := v.read(LinksFile)
+	if err != nil {
+		v.problem(0, LinksFile, ErrChainBroken, "no chain links in the bundle")
+		return
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var prev *Link
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var l Link
+		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&l); err != nil {
+			v.problem(0, LinksFile, ErrChainBroken, "line %d: %v", line, err)
+			return
+		}
+		if !l.Valid() {
+			v.problem(l.Seq, LinksFile, ErrChainBroken, "line %d: link of seq %d has hash %s, its content hashes to %s", line, l.Seq, l.Hash, l.ComputeHash())
+		}
+		if prev != nil {
+			switch {
+			case l.Prev != prev.Hash:
+				v.problem(l.Seq, LinksFile, ErrChainBroken, "line %d: chain broken between seq %d and seq %d: prev is %s, the link before hashes to %s",
+					line, prev.Seq, l.Seq, l.Prev, prev.Hash)
+			case l.Seq <= prev.Seq:
+				v.problem(l.Seq, LinksFile, ErrChainBroken, "line %d: seq %d after seq %d (out of order)", line, l.Seq, prev.Seq)
+			case l.Seq != prev.Seq+1:
+				v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("stream sequences %d to %d were already gone when the chain was built (expired or deleted before linking)", prev.Seq+1, l.Seq-1))
+			}
+		}
+		if _, dup := v.links[l.Seq]; dup {
+			v.problem(l.Seq, LinksFile, ErrChainBroken, "line %d: a second link for seq %d", line, l.Seq)
+		}
+		lc := l
+		v.links[l.Seq] = &lc
+		v.order = append(v.order, l.Seq)
+		prev = &lc
+	}
+	if err := sc.Err(); err != nil {
+		v.problem(0, LinksFile, ErrChainBroken, "%v", err)
+	}
+	v.rep.Links = len(v.order)
+	if len(v.order) > 0 {
+		v.rep.FirstLink, v.rep.LastLink = v.order[0], v.order[len(v.order)-1]
+	}
+}
+
+// checkCheckpoints verifies each checkpoint and that the chain starts at
+// the anchor's head.
+func (v *bundleVerifier) checkCheckpoints() {
+	anchored := false
+	for _, mc := range v.m.Checkpoints {
+		raw, err := v.read(mc.File)
+		if err != nil {
+			v.problem(0, mc.File, ErrCheckpoint, "%v", err)
+			continue
+		}
+		cp, err := VerifyCheckpoint(raw, v.roots)
+		if err != nil {
+			v.rep.Problems = append(v.rep.Problems, problemFrom(0, mc.File, ErrCheckpoint, err))
+			continue
+		}
+		if cp.Seq != mc.Seq || cp.Head != mc.Head {
+			v.problem(0, mc.File, ErrCheckpoint, "signed for seq %d head %s, the manifest says seq %d head %s", cp.Seq, cp.Head, mc.Seq, mc.Head)
+		}
+		l := v.links[cp.Seq]
+		if l == nil {
+			v.problem(0, mc.File, ErrCheckpoint, "its head is seq %d, which is not among the bundle's links (%d to %d)", cp.Seq, v.rep.FirstLink, v.rep.LastLink)
+			continue
+		}
+		if l.Hash != cp.Head {
+			v.problem(cp.Seq, mc.File, ErrChainBroken, "the checkpoint signed head %s for seq %d, the bundle's link of seq %d hashes to %s", cp.Head, cp.Seq, cp.Seq, l.Hash)
+			continue
+		}
+		v.rep.Checkpoints++
+		v.rep.CoveredThrough = max(v.rep.CoveredThrough, cp.Seq)
+		if len(v.order) > 0 && cp.Seq == v.order[0] {
+			anchored = true
+		}
+	}
+	if len(v.order) > 0 && !anchored {
+		first := v.links[v.order[0]]
+		if first.Prev != GenesisHash {
+			v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("the chain in the bundle starts at seq %d and no checkpoint anchors that start: a record removed right before it would not show", first.Seq))
+		}
+	}
+}
+
+// inRange tells whether a link belongs to the exported range.
+func (v *bundleVerifier) inRange(l *Link) bool {
+	q := v.m.Query
+	return matchesAgency(l.Subject, q.Agency) && !l.Time.Before(q.Since) && (q.Until.IsZero() || l.Time.Before(q.Until))
+}
+
+// checkRecords checks every record against its link and re-verifies its
+// signature offline, as of its signing time.
+func (v *bundleVerifier) checkRecords(ctx context.Context) error {
+	trust := signing.NewTrust(v.roots...)
+	bound := map[string]bool{}
+	agencyCerts := map[string]string{} // leaf fingerprint -> agency
+	for _, mc := range v.m.Certificates {
+		if mc.Role != "agency" {
+			continue
+		}
+		b, err := v.read(mc.File)
+		if err != nil {
+			v.problem(0, mc.File, ErrCertificate, "%v", err)
+			continue
+		}
+		chain, err := signing.ParseCerts(b)
+		if err != nil {
+			v.problem(0, mc.File, ErrCertificate, "%v", err)
+			continue
+		}
+		fp := envelope.Fingerprint(chain[0])
+		if fp != mc.Fingerprint {
+			v.problem(0, mc.File, ErrCertificate, "holds certificate %s, the manifest says %s", fp, mc.Fingerprint)
+		}
+		if a := signing.AgencyOf(chain[0]); a != "" {
+			bound[a] = true
+			if mc.Agency != "" && a != mc.Agency {
+				v.problem(0, mc.File, ErrCertificate, "certificate binds agency %s, the manifest says %s", a, mc.Agency)
+			}
+		} else if mc.Agency != "" {
+			// An imported certificate the operator bound to an agency.
+			trust.Bind(mc.Agency, chain[0])
+			bound[mc.Agency] = true
+		}
+		if err := trust.VerifyChain(chain, chain[0].NotBefore.Add(time.Second)); err != nil {
+			v.problem(0, mc.File, ErrCertificate, "%v", err)
+		}
+		agencyCerts[fp] = mc.Agency
+	}
+	verifier := &signing.Verifier{Trust: trust, Validate: []envelope.ValidateOption{envelope.AllowCodes(func(c string) bool { return bound[c] })}}
+
+	recs := make([]*Record, len(v.m.Records))
+	var prevSeq uint64
+	for i, mr := range v.m.Records {
+		if mr.Seq <= prevSeq {
+			v.problem(mr.Seq, mr.File, ErrBundle, "listed after seq %d: records are not in stream order", prevSeq)
+		}
+		prevSeq = mr.Seq
+		if mr.File != RecordFile(mr.Seq) {
+			v.problem(mr.Seq, mr.File, ErrBundle, "record of seq %d should be %s", mr.Seq, RecordFile(mr.Seq))
+		}
+		raw, err := v.read(mr.File)
+		if err != nil {
+			continue // named by checkDigests
+		}
+		stored, subject := mr.Stored, mr.Subject
+		l := v.links[mr.Seq]
+		if l != nil {
+			stored, subject = l.Time, l.Subject
+		}
+		rec := newRecord(mr.Seq, stored, subject, raw)
+		recs[i] = rec
+		switch {
+		case l == nil:
+			v.problem(mr.Seq, mr.File, ErrUnlinkedRecord, "no link of the bundle's chain (seq %d to %d) names seq %d", v.rep.FirstLink, v.rep.LastLink, mr.Seq)
+		case l.Digest != rec.Digest:
+			v.problem(mr.Seq, mr.File, ErrRecordMismatch, "SHA-256 of the record is %s, its chain link says %s", rec.Digest, l.Digest)
+		case mr.Subject != l.Subject || !mr.Stored.Equal(l.Time):
+			v.problem(mr.Seq, mr.File, ErrRecordMismatch, "the manifest says %s stored %s, the chain link says %s stored %s",
+				mr.Subject, mr.Stored.Format(time.RFC3339Nano), l.Subject, l.Time.Format(time.RFC3339Nano))
+		}
+	}
+	// Signatures: the costly part, in parallel.
+	workers := v.o.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	next := make(chan *Record)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for r := range next {
+				verifyRecord(verifier, r)
+			}
+		})
+	}
+	for _, r := range recs {
+		if r == nil {
+			continue
+		}
+		select {
+		case next <- r:
+		case <-ctx.Done():
+			close(next)
+			wg.Wait()
+			return ctx.Err()
+		}
+	}
+	close(next)
+	wg.Wait()
+	v.envs = map[uint64]*envelope.Envelope{}
+	for i, r := range recs {
+		mr := v.m.Records[i]
+		if r == nil {
+			continue
+		}
+		if r.Verified {
+			v.envs[r.Seq] = r.Envelope
+		}
+		v.rep.Records++
+		v.rep.Results = append(v.rep.Results, RecordResult{Seq: r.Seq, File: mr.File, ID: r.ID, From: r.From, To: r.To, Type: r.Type,
+			Stored: r.Stored, Verified: r.Verified, Reason: r.Reason})
+		switch {
+		case r.Verified:
+			v.rep.Verified++
+			if !mr.Verified {
+				v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("seq %d: verifies offline; the bus reported at export: %s (revocations are not part of the bundle)", r.Seq, mr.Reason))
+			}
+		case !mr.Verified:
+			v.rep.RecordedInvalid++
+			v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("seq %d: on record as invalid: %s", r.Seq, r.Reason))
+		default:
+			v.problem(r.Seq, mr.File, ErrSignature, "%s", strings.TrimPrefix(r.Reason, ErrSignature.Error()+": "))
+		}
+		if len(r.Certificates) > 0 {
+			fp := envelope.Fingerprint(r.Certificates[0])
+			if _, ok := agencyCerts[fp]; !ok {
+				v.problem(r.Seq, mr.File, ErrCertificate, "signed with certificate %s, which is not among the bundle's certificates", fp)
+			}
+		}
+	}
+	return nil
+}
+
+// checkCompleteness: every link of the range must have its record.
+func (v *bundleVerifier) checkCompleteness() {
+	have := map[uint64]bool{}
+	for _, mr := range v.m.Records {
+		have[mr.Seq] = true
+	}
+	var lastInRange uint64
+	passedEnd := false
+	for _, seq := range v.order {
+		l := v.links[seq]
+		if !v.m.Query.Until.IsZero() && !l.Time.Before(v.m.Query.Until) {
+			passedEnd = true
+		}
+		if !v.inRange(l) {
+			continue
+		}
+		lastInRange = seq
+		if !have[seq] {
+			v.problem(seq, "", ErrMissingRecord, "the chain links seq %d (%s, stored %s, SHA-256 %s) inside the range, the bundle has no record for it",
+				seq, l.Subject, l.Time.UTC().Format(time.RFC3339Nano), l.Digest)
+		}
+	}
+	for _, mr := range v.m.Records {
+		lastInRange = max(lastInRange, mr.Seq)
+	}
+	v.rep.Covered = v.rep.CoveredThrough != 0 && v.rep.CoveredThrough >= lastInRange
+	if !v.rep.Covered {
+		msg := fmt.Sprintf("no valid signed checkpoint covers the range through seq %d (covered through %d): the records after the last checkpoint rest on the bundle alone", lastInRange, v.rep.CoveredThrough)
+		if v.o.RequireCoverage {
+			v.problem(0, "", ErrNotCovered, "%s", msg)
+		} else {
+			v.rep.Notes = append(v.rep.Notes, "NOT COVERED: "+msg)
+		}
+	}
+	if !v.m.Query.Until.IsZero() && !passedEnd {
+		v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("the chain in the bundle ends at seq %d, before the end of the range: records stored later in the range may exist", v.rep.LastLink))
+	}
+}
+
+func (v *bundleVerifier) checkAttachments() {
+	for _, a := range v.m.Attachments {
+		if a.File != "attachments/"+a.SHA256 {
+			v.problem(0, a.File, ErrBundle, "attachment with SHA-256 %s should be attachments/%s", a.SHA256, a.SHA256)
+			continue
+		}
+		if got, ok := v.sums[a.File]; ok && got != a.SHA256 {
+			v.problem(0, a.File, ErrBundle, "content SHA-256 is %s, the signed manifests of the records name %s", got, a.SHA256)
+			continue
+		}
+		for _, seq := range a.Records {
+			e := v.envs[seq]
+			if e != nil && !slices.ContainsFunc(e.Attachments, func(x envelope.Attachment) bool { return x.SHA256 == a.SHA256 }) {
+				v.problem(seq, a.File, ErrBundle, "the envelope of seq %d lists no attachment with SHA-256 %s", seq, a.SHA256)
+			}
+		}
+		v.rep.Attachments++
+	}
+}
