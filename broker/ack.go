@@ -1,0 +1,298 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/docaxis/docaxis/storage"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Reading a mailbox without consuming it, and acknowledging one envelope
+// by id: what a DMS needs when it reaches the bus over HTTP and cannot hold
+// a pull consumer open. The durable mailbox consumer is left alone; the
+// received marker (AXIS_RECEIVED) is what makes the Go/CLI mailbox ack the
+// envelope as a duplicate when it sees it later.
+
+// ErrUnverified is wrapped by errors about an envelope that failed the
+// recipient's checks (signature, chain, address, attachments).
+var ErrUnverified = errors.New("envelope failed verification")
+
+// StoredEnvelope is one envelope copy read back from the record.
+type StoredEnvelope struct {
+	Seq     uint64    // stream sequence of this copy
+	Subject string    // axis.doc.<to>.<from>
+	Stored  time.Time // when the bus stored it
+	Raw     []byte    // the exact signed bytes
+	// Signed is nil when the bytes are not a well-formed signed envelope.
+	Signed *envelope.Signed
+	// Envelope is the verified envelope, or, when Err is set, what could be
+	// decoded without trusting it (nil if nothing could).
+	Envelope *envelope.Envelope
+	// Err says why verification failed (wrapping ErrUnverified); nil when
+	// the envelope passed every check a recipient makes before reading
+	// attachments.
+	Err error
+}
+
+// Verified reports whether the envelope passed verification.
+func (s *StoredEnvelope) Verified() bool { return s.Err == nil && s.Envelope != nil }
+
+// Recipient is the agency this copy was addressed to.
+func (s *StoredEnvelope) Recipient() string {
+	_, to, _, _ := parseSubject(s.Subject)
+	return to
+}
+
+// ReadEnvelope reads the envelope copy stored at seq and verifies it as its
+// recipient would. An envelope that fails verification is returned with
+// Err set, not as an error: the caller decides what to show.
+func (c *Client) ReadEnvelope(ctx context.Context, seq uint64) (*StoredEnvelope, error) {
+	st, err := c.js.Stream(ctx, StreamName)
+	if err != nil {
+		return nil, fmt.Errorf("read envelope #%d: open stream %s: %w", seq, StreamName, err)
+	}
+	msg, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("%w: no message #%d in the record", ErrNotFound, seq)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read envelope #%d: %w", seq, err)
+	}
+	return c.storedOf(msg)
+}
+
+func (c *Client) storedOf(msg *jetstream.RawStreamMsg) (*StoredEnvelope, error) {
+	kind, to, _, ok := parseSubject(msg.Subject)
+	if !ok || kind != "doc" {
+		return nil, fmt.Errorf("%w: message #%d on %s is not an envelope copy", ErrNotFound, msg.Sequence, msg.Subject)
+	}
+	se := &StoredEnvelope{Seq: msg.Sequence, Subject: msg.Subject, Stored: msg.Time, Raw: msg.Data}
+	s, err := envelope.Open(msg.Data)
+	if err == nil {
+		se.Signed, se.Envelope = s, s.Envelope
+		err = c.verifier.Check(s, signing.At(msg.Time))
+	} else if peeked, perr := envelope.Peek(msg.Data); perr == nil {
+		se.Envelope = peeked
+	}
+	if err == nil {
+		err = (&Mailbox{c: c, agency: to}).checkAddress(msg.Subject, s.Envelope)
+	}
+	if err != nil {
+		se.Err = fmt.Errorf("%w: %w", ErrUnverified, err)
+	}
+	return se, nil
+}
+
+// PendingOptions bound one listing of a mailbox.
+type PendingOptions struct {
+	// After skips copies at or before this stream sequence: pass the Floor
+	// of an earlier listing to skip what is known to be handled, or the
+	// Seq of the last envelope of a page to read the next page.
+	After uint64
+	// Limit is the most envelopes returned (default 100).
+	Limit int
+}
+
+// PendingResult is one page of a mailbox listing.
+type PendingResult struct {
+	Envelopes []*StoredEnvelope
+	// Floor: every copy at or before it is handled (acknowledged or
+	// refused), so later listings may start after it.
+	Floor uint64
+	// More is true when the listing stopped at Limit.
+	More bool
+}
+
+// Pending lists the envelopes in agency's mailbox that its application
+// has not acknowledged yet, oldest first, without consuming anything: the
+// durable mailbox consumer is not touched. Each is verified (not its
+// attachments); unverifiable ones are listed with Err set unless the
+// recipient's side already refused them.
+func (c *Client) Pending(ctx context.Context, agency string, o PendingOptions) (*PendingResult, error) {
+	if o.Limit <= 0 {
+		o.Limit = 100
+	}
+	cons, err := EnsureMailbox(ctx, c.js, agency)
+	if err != nil {
+		return nil, err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox of %s: %w", agency, err)
+	}
+	st, err := c.js.Stream(ctx, StreamName)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox of %s: open stream %s: %w", agency, StreamName, err)
+	}
+	floor := max(info.AckFloor.Stream, o.After)
+	res := &PendingResult{Floor: floor}
+	contiguous := true // every copy seen so far is handled
+	filter := MailboxFilter(agency)
+	for seq := floor + 1; ; {
+		msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return res, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read mailbox of %s from #%d: %w", agency, seq, err)
+		}
+		seq = msg.Sequence + 1
+		handled, se, err := c.pendingCopy(ctx, agency, msg)
+		if err != nil {
+			return nil, err
+		}
+		if handled {
+			if contiguous {
+				res.Floor = msg.Sequence
+			}
+			continue
+		}
+		contiguous = false
+		if len(res.Envelopes) == o.Limit {
+			res.More = true
+			return res, nil
+		}
+		res.Envelopes = append(res.Envelopes, se)
+	}
+}
+
+// pendingCopy reads one mailbox copy and tells whether the recipient's
+// side has handled it already.
+func (c *Client) pendingCopy(ctx context.Context, agency string, msg *jetstream.RawStreamMsg) (bool, *StoredEnvelope, error) {
+	se, err := c.storedOf(msg)
+	if err != nil {
+		return false, nil, err
+	}
+	if se.Envelope == nil || !validID(se.Envelope.ID) {
+		return false, se, nil // cannot be named; shown so that it is not hidden
+	}
+	id := se.Envelope.ID
+	if _, err := c.received.Get(ctx, receivedKey(agency, id)); err == nil {
+		return true, se, nil
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil, fmt.Errorf("check received marker of %s for %s: %w", id, agency, err)
+	}
+	// A copy the mailbox refused is terminated without a marker; its
+	// tracking says invalid.
+	_, _, from, _ := parseSubject(msg.Subject)
+	if e, err := c.track.Get(ctx, trackKey(from, id, agency)); err == nil {
+		var t Tracking
+		if json.Unmarshal(e.Value(), &t) == nil && t.State == envelope.StateInvalid {
+			return true, se, nil
+		}
+	}
+	return false, se, nil
+}
+
+// Acknowledgement tells what Acknowledge did.
+type Acknowledgement struct {
+	ID       string             `json:"id"`
+	Seq      uint64             `json:"seq"`
+	Digest   string             `json:"digest"`
+	At       time.Time          `json:"at"`
+	Envelope *envelope.Envelope `json:"-"`
+	// Duplicate is true when the envelope had been acknowledged before;
+	// nothing was sent again.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// Acknowledge does for one envelope, named by id, what the mailbox does
+// for each message it hands to the application: verify it and its
+// attachments, answer the sender with the signed delivered receipt, and
+// record it as received so that the agency's mailbox consumer later acks
+// it as a duplicate. The client must hold agency's identity. It is
+// idempotent. An envelope that fails verification returns an error
+// wrapping ErrUnverified and is left to the mailbox, which quarantines it.
+func (c *Client) Acknowledge(ctx context.Context, agency, id string) (*Acknowledgement, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("acknowledge: %q is not an envelope id (a UUID)", id)
+	}
+	signer, err := c.Identity(agency)
+	if err != nil {
+		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
+	}
+	se, err := c.findCopy(ctx, agency, id)
+	if err != nil {
+		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
+	}
+	ack := &Acknowledgement{ID: id, Seq: se.Seq, Digest: envelope.Digest(se.Raw), Envelope: se.Envelope}
+	key := receivedKey(agency, id)
+	if e, err := c.received.Get(ctx, key); err == nil {
+		ack.Duplicate = true
+		ack.At, _ = time.Parse(time.RFC3339Nano, string(e.Value()))
+		return ack, nil
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("acknowledge %s as %s: check received marker: %w", id, agency, err)
+	}
+	if se.Err != nil {
+		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, se.Err)
+	}
+	// Nothing is receipted whose content does not match its manifest.
+	for _, a := range se.Envelope.Attachments {
+		rc, err := c.OpenAttachment(ctx, a)
+		if err == nil {
+			_, err = io.Copy(io.Discard, rc)
+			rc.Close()
+		}
+		if err != nil {
+			if errors.Is(err, storage.ErrUnavailable) {
+				return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
+			}
+			return nil, fmt.Errorf("acknowledge %s as %s: %w: %w", id, agency, ErrUnverified, err)
+		}
+	}
+	m := &Mailbox{c: c, agency: agency, id: signer}
+	if err := m.receipt(ctx, se.Envelope, envelope.StateDelivered, ack.Digest, "", nil); err != nil {
+		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
+	}
+	ack.At = time.Now().UTC()
+	if _, err := c.received.Put(ctx, key, []byte(ack.At.Format(time.RFC3339Nano))); err != nil {
+		// The receipt went out; acknowledging again only repeats it (same
+		// receipt id, deduplicated).
+		return nil, fmt.Errorf("acknowledge %s as %s: record received marker: %w", id, agency, err)
+	}
+	return ack, nil
+}
+
+// findCopy locates agency's copy of envelope id: through its tracking
+// when the tracker has recorded it, otherwise by reading the mailbox.
+func (c *Client) findCopy(ctx context.Context, agency, id string) (*StoredEnvelope, error) {
+	if t, err := c.Tracking(ctx, id, agency); err == nil && t.Seq > 0 {
+		return c.ReadEnvelope(ctx, t.Seq)
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	st, err := c.js.Stream(ctx, StreamName)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", StreamName, err)
+	}
+	cons, err := EnsureMailbox(ctx, c.js, agency)
+	if err != nil {
+		return nil, err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox of %s: %w", agency, err)
+	}
+	filter := MailboxFilter(agency)
+	for seq := info.AckFloor.Stream + 1; ; {
+		msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, fmt.Errorf("%w: %s in the mailbox of %s", ErrNotFound, id, agency)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read mailbox of %s from #%d: %w", agency, seq, err)
+		}
+		seq = msg.Sequence + 1
+		if e, err := envelope.Peek(msg.Data); err == nil && e.ID == id {
+			return c.storedOf(msg)
+		}
+	}
+}
