@@ -103,6 +103,7 @@ type mailboxOptions struct {
 	onOutcome func(Outcome)
 	batch     int
 	workers   int
+	progress  func(a envelope.Attachment) func(done int64)
 }
 
 // AttachmentCheck inspects a saved attachment (e.g. a PDF's signatures).
@@ -126,6 +127,12 @@ func SkipAttachmentVerification() MailboxOption {
 // WithAttachmentCheck adds a check run on every saved attachment.
 func WithAttachmentCheck(check AttachmentCheck) MailboxOption {
 	return func(o *mailboxOptions) { o.checks = append(o.checks, check) }
+}
+
+// SaveProgress reports the progress of each attachment being saved: fn
+// returns a callback (or nil) for an attachment.
+func SaveProgress(fn func(a envelope.Attachment) func(done int64)) MailboxOption {
+	return func(o *mailboxOptions) { o.progress = fn }
 }
 
 // OnOutcome is called for every message processed, verified or not.
@@ -390,7 +397,11 @@ func (m *Mailbox) attachments(ctx context.Context, d *Delivery) error {
 	}
 	folder := filepath.Join(dir, e.ID)
 	for _, a := range e.Attachments {
-		path, err := m.c.SaveAttachment(ctx, a, folder)
+		var progress func(int64)
+		if m.opts.progress != nil {
+			progress = m.opts.progress(a)
+		}
+		path, err := m.c.saveAttachment(ctx, a, folder, progress)
 		if err != nil {
 			return err
 		}
@@ -416,6 +427,10 @@ func (m *Mailbox) attachments(ctx context.Context, d *Delivery) error {
 // SaveAttachment streams a into folder/<name> through a temporary file,
 // checks size and SHA-256, and only then moves it into place.
 func (c *Client) SaveAttachment(ctx context.Context, a envelope.Attachment, folder string) (string, error) {
+	return c.saveAttachment(ctx, a, folder, nil)
+}
+
+func (c *Client) saveAttachment(ctx context.Context, a envelope.Attachment, folder string, progress func(int64)) (string, error) {
 	if err := envelope.CheckAttachmentName(a.Name); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrAttachment, err)
 	}
@@ -431,7 +446,11 @@ func (c *Client) SaveAttachment(ctx context.Context, a envelope.Attachment, fold
 	if err != nil {
 		return "", fmt.Errorf("save %s: %w", a.Name, err)
 	}
-	_, err = io.Copy(tmp, rc)
+	var w io.Writer = tmp
+	if progress != nil {
+		w = &progressWriter{w: tmp, fn: progress}
+	}
+	_, err = io.Copy(w, rc)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -451,6 +470,19 @@ func (c *Client) SaveAttachment(ctx context.Context, a envelope.Attachment, fold
 		return "", fmt.Errorf("save %s: %w", a.Name, err)
 	}
 	return path, nil
+}
+
+type progressWriter struct {
+	w  io.Writer
+	n  int64
+	fn func(int64)
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	p.fn(p.n)
+	return n, err
 }
 
 // retry naks for a later redelivery, or quarantines after the last one.

@@ -74,7 +74,9 @@ var inboxCmd = &cobra.Command{
 			}
 		})}
 		if f.save != "" {
-			opts = append(opts, broker.SaveAttachments(f.save))
+			opts = append(opts, broker.SaveAttachments(f.save), broker.SaveProgress(func(a envelope.Attachment) func(int64) {
+				return progressFor(cmd, a.Name, a.Size, f.json)
+			}))
 		}
 		for _, h := range mailboxOptionHooks {
 			opts = append(opts, h(cmd)...)
