@@ -104,6 +104,10 @@ type mailboxOptions struct {
 	batch     int
 	workers   int
 	progress  func(a envelope.Attachment) func(done int64)
+	// PDF signatures are verified on receipt unless noPDFCheck; with
+	// requirePDF an unsigned or broken PDF makes the envelope invalid.
+	noPDFCheck bool
+	requirePDF bool
 }
 
 // AttachmentCheck inspects a saved attachment (e.g. a PDF's signatures).
@@ -127,6 +131,18 @@ func SkipAttachmentVerification() MailboxOption {
 // WithAttachmentCheck adds a check run on every saved attachment.
 func WithAttachmentCheck(check AttachmentCheck) MailboxOption {
 	return func(o *mailboxOptions) { o.checks = append(o.checks, check) }
+}
+
+// RequireSignedPDF refuses (invalid receipt, quarantine) an envelope whose
+// PDF attachments are not all signed, intact, trusted and unmodified after
+// the last signature.
+func RequireSignedPDF() MailboxOption {
+	return func(o *mailboxOptions) { o.requirePDF = true }
+}
+
+// SkipPDFCheck hands PDFs over without verifying their signatures.
+func SkipPDFCheck() MailboxOption {
+	return func(o *mailboxOptions) { o.noPDFCheck = true }
 }
 
 // SaveProgress reports the progress of each attachment being saved: fn
@@ -369,12 +385,22 @@ func (m *Mailbox) checkAddress(subject string, e *envelope.Envelope) error {
 // so nothing is acknowledged whose content does not match its manifest.
 func (m *Mailbox) attachments(ctx context.Context, d *Delivery) error {
 	e := d.Envelope
-	if len(e.Attachments) == 0 || (!m.opts.verifyAtt && m.opts.saveDir == "") {
-		return nil
-	}
-	dir := m.opts.saveDir
-	if dir == "" && len(m.opts.checks) == 0 {
-		for _, a := range e.Attachments {
+	var temp string // a folder for attachments checked but not kept
+	defer func() {
+		if temp != "" {
+			os.RemoveAll(temp)
+		}
+	}()
+	for _, a := range e.Attachments {
+		checks := m.opts.checks
+		if !m.opts.noPDFCheck && isPDF(a) {
+			checks = append(checks[:len(checks):len(checks)], m.pdfCheck)
+		}
+		if m.opts.saveDir == "" && len(checks) == 0 {
+			if !m.opts.verifyAtt {
+				continue
+			}
+			// Stream through the hash check without keeping anything.
 			rc, err := m.c.OpenAttachment(ctx, a)
 			if err != nil {
 				return err
@@ -384,28 +410,27 @@ func (m *Mailbox) attachments(ctx context.Context, d *Delivery) error {
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrAttachment, err)
 			}
+			continue
 		}
-		return nil
-	}
-	temp := dir == ""
-	if temp {
-		var err error
-		if dir, err = os.MkdirTemp("", "docaxis-check-"); err != nil {
-			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		dir := m.opts.saveDir
+		if dir == "" {
+			if temp == "" {
+				var err error
+				if temp, err = os.MkdirTemp("", "docaxis-check-"); err != nil {
+					return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+				}
+			}
+			dir = temp
 		}
-		defer os.RemoveAll(dir)
-	}
-	folder := filepath.Join(dir, e.ID)
-	for _, a := range e.Attachments {
 		var progress func(int64)
 		if m.opts.progress != nil {
 			progress = m.opts.progress(a)
 		}
-		path, err := m.c.saveAttachment(ctx, a, folder, progress)
+		path, err := m.c.saveAttachment(ctx, a, filepath.Join(dir, e.ID), progress)
 		if err != nil {
 			return err
 		}
-		for _, check := range m.opts.checks {
+		for _, check := range checks {
 			det, err := check(ctx, a, path)
 			if det != nil {
 				if d.Details == nil {
@@ -414,10 +439,13 @@ func (m *Mailbox) attachments(ctx context.Context, d *Delivery) error {
 				d.Details[a.Name] = det
 			}
 			if err != nil {
+				if dir != temp {
+					os.Remove(path) // nothing refused stays in the save folder
+				}
 				return err
 			}
 		}
-		if !temp {
+		if dir != temp {
 			d.Saved = append(d.Saved, SavedAttachment{Attachment: a, Path: path})
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -58,6 +59,9 @@ var statusCmd = &cobra.Command{
 					fmt.Fprintf(w, "  reason: %s", h.Reason)
 				}
 				fmt.Fprintln(w)
+			}
+			for _, line := range detailLines(r.Details) {
+				fmt.Fprintf(w, "  %s\n", line)
 			}
 			for _, h := range r.Refused {
 				fmt.Fprintf(w, "  %s  refused %s from %s: %s\n", h.At.Local().Format("2006-01-02 15:04:05"), h.State, h.By, h.Reason)
@@ -173,4 +177,38 @@ func init() {
 	f.BoolVar(&markFlags.json, "json", false, "print the resulting tracking as JSON")
 	_ = markCmd.MarkFlagRequired("as")
 	rootCmd.AddCommand(statusCmd, watchCmd, markCmd)
+}
+
+// detailLines summarises receipt details (PDF signature checks) per
+// attachment for people; --json has them whole.
+func detailLines(details map[string]any) []string {
+	var out []string
+	for name, v := range details {
+		d, _ := v.(map[string]any)
+		if d == nil {
+			continue
+		}
+		ok, _ := d["ok"].(bool)
+		var signers []string
+		if rep, _ := d["report"].(map[string]any); rep != nil {
+			sigs, _ := rep["signatures"].([]any)
+			for _, sv := range sigs {
+				if sig, _ := sv.(map[string]any); sig != nil {
+					signers = append(signers, fmt.Sprintf("%v (%v)", sig["signer"], sig["agency"]))
+				}
+			}
+		}
+		line := fmt.Sprintf("%s: PDF signed by %s", name, strings.Join(signers, ", "))
+		if len(signers) == 0 {
+			line = name + ": PDF not signed"
+		}
+		if ok {
+			line += ", verified"
+		} else if e, _ := d["error"].(string); e != "" {
+			line += ": " + e
+		}
+		out = append(out, line)
+	}
+	sort.Strings(out)
+	return out
 }
