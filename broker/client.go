@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/docaxis/docaxis/broker/auth"
+	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -226,9 +226,9 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 			return nil, err
 		}
 	case o.agency != "":
-		// An agency may not touch the object store directly; without the
-		// attachment service, attachments are unavailable to it.
-		c.store = noStore{}
+		// An agency may not touch the store directly: it goes through the
+		// bus's attachment service, which checks who may read what.
+		c.store = filesvc.NewStore(nc, o.agency)
 	default:
 		if c.store, err = storage.NewJetStream(ctx, js, storage.JetStreamConfig{}); err != nil {
 			return nil, err
@@ -292,20 +292,3 @@ func newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
 	}
 	return js, nil
 }
-
-// noStore answers every call with ErrUnavailable.
-type noStore struct{}
-
-var errNoStore = fmt.Errorf("%w: no attachment store configured for this client", storage.ErrUnavailable)
-
-func (noStore) Put(context.Context, io.Reader, storage.PutOptions) (storage.Object, error) {
-	return storage.Object{}, errNoStore
-}
-func (noStore) Get(context.Context, string) (io.ReadCloser, storage.Object, error) {
-	return nil, storage.Object{}, errNoStore
-}
-func (noStore) Stat(context.Context, string) (storage.Object, error) {
-	return storage.Object{}, errNoStore
-}
-func (noStore) Delete(context.Context, string) error                   { return errNoStore }
-func (noStore) List(context.Context, func(storage.Object) error) error { return errNoStore }

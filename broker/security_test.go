@@ -2,7 +2,11 @@ package broker_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +15,9 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -32,7 +38,9 @@ func TestAgenciesWorkWithinTheirPermissions(t *testing.T) {
 	if a.Agency() != govOffice || b.Agency() != ngheAn {
 		t.Fatalf("clients connected as %q and %q", a.Agency(), b.Agency())
 	}
-	res, err := a.Send(ctx, envelope.New(govOffice, []string{ngheAn, sonLa}, "Trong phạm vi quyền"))
+	content := "Tệp đính kèm mật"
+	res, err := a.Send(ctx, envelope.New(govOffice, []string{ngheAn, sonLa}, "Trong phạm vi quyền"),
+		broker.File{Name: "mat.txt", Reader: strings.NewReader(content), Size: int64(len(content))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,8 +50,12 @@ func TestAgenciesWorkWithinTheirPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if outs := receiveAll(t, b, ngheAn); len(outs) != 1 || !outs[0].Verified {
+	dir := t.TempDir()
+	if outs := receiveAll(t, b, ngheAn, broker.SaveAttachments(dir)); len(outs) != 1 || !outs[0].Verified {
 		t.Fatalf("recipient: %+v", outs)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, res.ID, "mat.txt")); err != nil || string(got) != content {
+		t.Fatalf("attachment through the attachment service: %q, %v", got, err)
 	}
 	waitState(t, a, res.ID, ngheAn, envelope.StateDelivered)
 	if _, err := b.Mark(ctx, ngheAn, res.ID, envelope.StateAccepted, broker.MarkOptions{Note: "tiếp nhận"}); err != nil {
@@ -209,8 +221,24 @@ func TestAnotherAgencyGetsNothing(t *testing.T) {
 			}
 		})
 	}
+	// The attachment service refuses B an attachment of C's mail, exactly
+	// as if it did not exist.
+	secret := "Phụ lục chỉ Sơn La được đọc"
+	ctx = ctxT(t)
+	_, err = bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{sonLa}, "Có phụ lục"),
+		broker.File{Name: "pl.txt", Reader: strings.NewReader(secret), Size: int64(len(secret))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	b := bus.Client(ngheAn)
+	for _, key := range []string{storage.Key(hex.EncodeToString(sum[:])), storage.Key(strings.Repeat("0", 64))} {
+		if _, _, err := b.Store().Get(ctx, key); !errors.Is(err, filesvc.ErrForbidden) {
+			t.Fatalf("B reading %s: %v", key, err)
+		}
+	}
 	// Sơn La's mail is still there, untouched, for Sơn La.
-	if outs := receiveAll(t, bus.Client(sonLa), sonLa); len(outs) != 1 || outs[0].ID != res.ID || !outs[0].Verified {
+	if outs := receiveAll(t, bus.Client(sonLa), sonLa); len(outs) != 2 || outs[0].ID != res.ID || !outs[0].Verified || !outs[1].Verified {
 		t.Fatalf("Sơn La's mailbox after the attacks: %+v", outs)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/signing"
+	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
 )
 
@@ -16,6 +18,12 @@ type ServiceConfig struct {
 	// in the directory for clients that bring no trust of their own.
 	Trust  *signing.Trust
 	Logger *slog.Logger
+	// Store is the attachment store behind the bus's attachment service
+	// (default: the embedded store).
+	Store storage.Store
+	// Files configures the attachment service agencies reach the store
+	// through.
+	Files filesvc.Config
 }
 
 // Service is what `docaxis serve` runs next to (or against) NATS: the
@@ -23,6 +31,7 @@ type ServiceConfig struct {
 type Service struct {
 	Client  *Client
 	Tracker *Tracker
+	Files   *filesvc.Service
 }
 
 // StartService sets the bus up on nc and starts its tracker.
@@ -40,7 +49,11 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if err := Setup(ctx, js, cfg.Bus); err != nil {
 		return nil, err
 	}
-	c, err := New(ctx, nc, WithTrust(cfg.Trust), WithLogger(cfg.Logger))
+	opts := []Option{WithTrust(cfg.Trust), WithLogger(cfg.Logger)}
+	if cfg.Store != nil {
+		opts = append(opts, WithStore(cfg.Store))
+	}
+	c, err := New(ctx, nc, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -56,11 +69,29 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if err := tr.Start(ctx); err != nil {
 		return nil, err
 	}
-	return &Service{Client: c, Tracker: tr}, nil
+	refs, err := c.js.KeyValue(ctx, FileRefsBucket)
+	if err != nil {
+		return nil, err
+	}
+	fc := cfg.Files
+	if fc.InboxPrefix == "" {
+		// Replies only to the caller's own inbox (auth.InboxPrefix).
+		fc.InboxPrefix = "_INBOX_"
+	}
+	if fc.Logger == nil {
+		fc.Logger = cfg.Logger
+	}
+	files, err := filesvc.Serve(ctx, nc, c.store, refs, fc)
+	if err != nil {
+		tr.Stop()
+		return nil, fmt.Errorf("start attachment service: %w", err)
+	}
+	return &Service{Client: c, Tracker: tr, Files: files}, nil
 }
 
 // Stop stops the tracker and the service's client.
 func (s *Service) Stop() {
+	s.Files.Stop()
 	s.Tracker.Stop()
 	s.Client.Close()
 }

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/signing"
+	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 )
@@ -108,10 +110,22 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	defer nc.Drain()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	var store storage.Store
+	for _, h := range storeHooks {
+		if store, err = h(sctx, cmd); err != nil {
+			cancel()
+			return err
+		}
+		if store != nil {
+			break
+		}
+	}
 	svc, err := broker.StartService(sctx, nc, broker.ServiceConfig{
 		Bus:    broker.BusConfig{Replicas: replicas, Retention: serveFlags.retention},
 		Trust:  trust,
 		Logger: log,
+		Store:  store,
+		Files:  filesvc.Config{MaxSize: serveFlags.limits.MaxAttachmentSize},
 	})
 	cancel()
 	if err != nil {
