@@ -204,8 +204,20 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 		return nil, fmt.Errorf("open JetStream: %w", err)
 	}
 	c := &Client{nc: nc, js: js, opts: o}
-	if c.track, err = js.KeyValue(ctx, TrackBucket); err != nil {
-		return nil, fmt.Errorf("open tracking bucket %s (is 'docaxis serve' running on this bus?): %w", TrackBucket, err)
+	// A bus that has just started accepts connections a moment before its
+	// streams and buckets exist: wait a little for them.
+	for wait := time.Now().Add(5 * time.Second); ; {
+		c.track, err = js.KeyValue(ctx, TrackBucket)
+		if err == nil || !errors.Is(err, jetstream.ErrBucketNotFound) || time.Now().After(wait) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open tracking bucket %s (is 'docaxis serve' running on this bus?): %w", TrackBucket, c.explain(err))
 	}
 	if c.received, err = js.KeyValue(ctx, ReceivedBucket); err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", ReceivedBucket, err)

@@ -22,8 +22,9 @@ type ServiceConfig struct {
 	// (default: the embedded store).
 	Store storage.Store
 	// Files configures the attachment service agencies reach the store
-	// through.
-	Files filesvc.Config
+	// through; NoFiles runs the bus without it (tests that run their own).
+	Files   filesvc.Config
+	NoFiles bool
 }
 
 // Service is what `docaxis serve` runs next to (or against) NATS: the
@@ -69,6 +70,9 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if err := tr.Start(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.NoFiles {
+		return &Service{Client: c, Tracker: tr}, nil
+	}
 	refs, err := c.js.KeyValue(ctx, FileRefsBucket)
 	if err != nil {
 		return nil, err
@@ -91,7 +95,9 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 
 // Stop stops the tracker and the service's client.
 func (s *Service) Stop() {
-	s.Files.Stop()
+	if s.Files != nil {
+		s.Files.Stop()
+	}
 	s.Tracker.Stop()
 	s.Client.Close()
 }

@@ -64,22 +64,23 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 			return fmt.Errorf("set up stream %s: %w", sc.Name, err)
 		}
 	}
+	// The embedded attachment store lives in the same system; creating it
+	// here gives it the bus's replication.
+	if _, err := storage.NewJetStream(ctx, js, storage.JetStreamConfig{Replicas: cfg.Replicas}); err != nil {
+		return err
+	}
 	kvs := []jetstream.KeyValueConfig{
-		{Bucket: TrackBucket, Description: "docaxis tracking: latest state per (envelope, recipient)", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
 		{Bucket: DirectoryBucket, Description: "docaxis agency directory and trusted roots", History: 16, Storage: jetstream.FileStorage, Replicas: cfg.Replicas},
 		{Bucket: DocIDBucket, Description: "docaxis: external document ids (edXML DocumentId) to envelope ids", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas},
 		{Bucket: FileRefsBucket, Description: "docaxis attachment access: which agencies sent or received each attachment", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
 		{Bucket: ReceivedBucket, Description: "docaxis idempotent receive: envelopes handed to each recipient's application", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
+		// Last: clients wait for this bucket as the sign that the bus is set up.
+		{Bucket: TrackBucket, Description: "docaxis tracking: latest state per (envelope, recipient)", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
 	}
 	for _, kc := range kvs {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
 			return fmt.Errorf("set up bucket %s: %w", kc.Bucket, err)
 		}
-	}
-	// The embedded attachment store lives in the same system; creating it
-	// here gives it the bus's replication.
-	if _, err := storage.NewJetStream(ctx, js, storage.JetStreamConfig{Replicas: cfg.Replicas}); err != nil {
-		return err
 	}
 	return nil
 }

@@ -40,6 +40,13 @@ type Bus struct {
 	ids          map[string]*signing.Identity
 	nc           *nats.Conn
 	extraOptions func(b *Bus) []nats.Option
+	noFiles      bool
+}
+
+// WithoutFiles runs the bus without its attachment service, for tests
+// that run their own.
+func WithoutFiles() Option {
+	return func(b *Bus) { b.noFiles = true }
 }
 
 // WithAuth runs the bus in operator mode with per-agency credentials.
@@ -118,7 +125,7 @@ func (b *Bus) start() {
 	b.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Trust: b.Trust, Logger: Logger()})
+	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Trust: b.Trust, Logger: Logger(), NoFiles: b.noFiles})
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func start(t testing.TB, cfg filesvc.Config, opts ...bustest.Option) *env {
 // startBacked is start with another backing store (nil: the bus's).
 func startBacked(t testing.TB, cfg filesvc.Config, backing storage.Store, opts ...bustest.Option) *env {
 	t.Helper()
-	bus := bustest.Start(t, opts...)
+	bus := bustest.Start(t, append(opts, bustest.WithoutFiles())...)
 	e := &env{bus: bus, js: bus.Service.Client.JetStream(), backing: backing}
 	if backing == nil {
 		e.backing = bus.Service.Client.Store()
