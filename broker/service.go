@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/signing"
@@ -85,7 +86,9 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if fc.Logger == nil {
 		fc.Logger = cfg.Logger
 	}
-	files, err := filesvc.Serve(ctx, nc, c.store, refs, fc)
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	files, err := filesvc.Serve(fctx, nc, c.store, refs, fc)
 	if err != nil {
 		tr.Stop()
 		return nil, fmt.Errorf("start attachment service: %w", err)
