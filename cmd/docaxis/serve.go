@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -110,15 +111,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	defer nc.Drain()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	var store storage.Store
-	for _, h := range storeHooks {
-		if store, err = h(sctx, cmd); err != nil {
-			cancel()
-			return err
-		}
-		if store != nil {
-			break
-		}
+	store, err := openServeStore(sctx, cmd, log)
+	if err != nil {
+		cancel()
+		return err
 	}
 	svc, err := broker.StartService(sctx, nc, broker.ServiceConfig{
 		Bus:    broker.BusConfig{Replicas: replicas, Retention: serveFlags.retention},
@@ -171,4 +167,28 @@ func serveNATSOptions(env *serveEnv) []nats.Option {
 		out = append(out, h(env)...)
 	}
 	return out
+}
+
+// openServeStore opens the store chosen by flags (nil: the embedded one),
+// waiting while it is unreachable: storage started alongside the bus may
+// come up a moment later.
+func openServeStore(ctx context.Context, cmd *cobra.Command, log *slog.Logger) (storage.Store, error) {
+	for {
+		var store storage.Store
+		var err error
+		for _, h := range storeHooks {
+			if store, err = h(ctx, cmd); err != nil || store != nil {
+				break
+			}
+		}
+		if err == nil || !errors.Is(err, storage.ErrUnavailable) {
+			return store, err
+		}
+		log.Warn("attachment store unreachable, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Second):
+		}
+	}
 }
