@@ -18,7 +18,7 @@ const (
 	// DefaultPartSize is the size of a multipart upload part, and so of
 	// each upload buffer. With S3's limit of 10,000 parts it caps an
 	// attachment at 156 GiB.
-	DefaultPartSize = 16 << 20
+	DefaultPartSize = 8 << 20
 	// DefaultConcurrency is the number of parts of one Put in flight. One
 	// part at a time keeps a 5 GiB upload under 50 MiB of RSS: minio-go's
 	// request signing makes garbage as it sends, so the Go heap settles
