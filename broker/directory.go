@@ -39,6 +39,7 @@ type directory struct {
 	mu       sync.RWMutex
 	agencies map[string]Agency
 	limits   Limits
+	bus      string // this bus's id in a federation (key "bus"), "" alone
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -118,6 +119,21 @@ func (d *directory) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 		if _, err := d.trust.ApplyCRL(e.Value()); err != nil {
 			log.Warn("directory: CRL not applied", "key", key, "err", err)
 		}
+	case key == BusKey && e.Operation() == jetstream.KeyValuePut:
+		d.mu.Lock()
+		d.bus = string(e.Value())
+		d.mu.Unlock()
+	case strings.HasPrefix(key, FedRootPrefix) && e.Operation() == jetstream.KeyValuePut:
+		// Roots of the other buses of a federation: only the bus itself
+		// writes them, after its operator approved them (see
+		// broker/federation), so clients with a trust of their own take
+		// them too; without them no remote sender would verify.
+		certs, err := signing.ParseCerts(e.Value())
+		if err != nil {
+			log.Warn("directory: bad federation root entry", "key", key, "err", err)
+			return
+		}
+		d.trust.AddRoot(certs[0])
 	case strings.HasPrefix(key, "root.") && d.useRoots && e.Operation() == jetstream.KeyValuePut:
 		certs, err := signing.ParseCerts(e.Value())
 		if err != nil {
@@ -173,6 +189,16 @@ func (c *Client) RegisterAgency(ctx context.Context, a Agency) error {
 	if a.Added.IsZero() {
 		a.Added = time.Now().UTC()
 	}
+	// In a federation an agency is served by the bus it registers on, and
+	// a code another bus serves cannot be taken over here.
+	if bus := c.Bus(); bus != "" {
+		if prev, ok := c.dir.lookup(a.Code); ok && prev.Bus != "" && prev.Bus != bus {
+			return fmt.Errorf("register %s: %w: served by bus %s", a.Code, ErrServedElsewhere, prev.Bus)
+		}
+		if a.Bus == "" {
+			a.Bus = bus
+		}
+	}
 	b, err := json.Marshal(a)
 	if err != nil {
 		return err
@@ -214,6 +240,21 @@ func (c *Client) PublishCRL(ctx context.Context, der []byte) error {
 		return fmt.Errorf("publish CRL: %w", err)
 	}
 	return nil
+}
+
+// Directory keys of a federation (see broker/federation).
+const (
+	// BusKey holds this bus's id.
+	BusKey = "bus"
+	// FedRootPrefix starts the keys of the other buses' approved roots.
+	FedRootPrefix = "fedroot."
+)
+
+// Bus returns this bus's id in a federation, "" for a bus on its own.
+func (c *Client) Bus() string {
+	c.dir.mu.RLock()
+	defer c.dir.mu.RUnlock()
+	return c.dir.bus
 }
 
 // Agencies lists the directory, sorted by code.

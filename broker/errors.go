@@ -20,4 +20,7 @@ var (
 	// good: the sender gets an invalid receipt with the reason and the
 	// envelope goes to quarantine instead of being redelivered.
 	ErrReject = errors.New("envelope refused by the recipient")
+	// ErrServedElsewhere: in a federation, the agency is served by another
+	// bus and cannot be registered on this one.
+	ErrServedElsewhere = errors.New("agency is served by another bus")
 )

@@ -408,7 +408,7 @@ func (m *Mailbox) attachments(ctx context.Context, d *Delivery) error {
 			_, err = io.Copy(io.Discard, rc)
 			rc.Close()
 			if err != nil {
-				return fmt.Errorf("%w: %w", ErrAttachment, err)
+				return attachmentReadError(a, err)
 			}
 			continue
 		}
@@ -487,10 +487,7 @@ func (c *Client) saveAttachment(ctx context.Context, a envelope.Attachment, fold
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		if errors.Is(err, storage.ErrDigestMismatch) || errors.Is(err, storage.ErrSizeMismatch) {
-			return "", fmt.Errorf("%w: %w", ErrAttachment, err)
-		}
-		return "", fmt.Errorf("%w: save %s: %w", ErrAttachment, a.Name, err)
+		return "", attachmentReadError(a, err)
 	}
 	path := filepath.Join(folder, a.Name)
 	if err := os.Rename(tmp.Name(), path); err != nil {
@@ -498,6 +495,20 @@ func (c *Client) saveAttachment(ctx context.Context, a envelope.Attachment, fold
 		return "", fmt.Errorf("save %s: %w", a.Name, err)
 	}
 	return path, nil
+}
+
+// attachmentReadError classifies an error met while streaming an
+// attachment: content that does not match its manifest is final; anything
+// else (the store timing out mid-stream during a failover, a full disk)
+// is worth a retry, so it wraps storage.ErrUnavailable.
+func attachmentReadError(a envelope.Attachment, err error) error {
+	if errors.Is(err, storage.ErrDigestMismatch) || errors.Is(err, storage.ErrSizeMismatch) {
+		return fmt.Errorf("%w: %w", ErrAttachment, err)
+	}
+	if !errors.Is(err, storage.ErrUnavailable) {
+		err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%w: read %s: %w", ErrAttachment, a.Name, err)
 }
 
 type progressWriter struct {

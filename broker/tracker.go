@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
@@ -29,7 +30,7 @@ type Tracker struct {
 	cc        jetstream.ConsumeContext
 	shards    []chan jetstream.Msg
 	wg        sync.WaitGroup
-	observers []func(t *Tracking, prev envelope.State)
+	observers atomic.Pointer[[]func(t *Tracking, prev envelope.State)]
 }
 
 // NewTracker returns a tracker; verifier checks statuses before they count.
@@ -54,10 +55,21 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.V
 const trackerShards = 16
 
 // Observe registers fn to be called after a pair's tracking changed, with
-// the state before the change ("" for a new pair). Call before Start; fn
-// is called from several goroutines at once.
+// the state before the change ("" for a new pair). It may be called while
+// the tracker runs (changes before it are not seen); fn is called from
+// several goroutines at once.
 func (t *Tracker) Observe(fn func(t *Tracking, prev envelope.State)) {
-	t.observers = append(t.observers, fn)
+	for {
+		old := t.observers.Load()
+		var next []func(*Tracking, envelope.State)
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, fn)
+		if t.observers.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // Start consumes the record from where the tracker left off.
@@ -321,8 +333,10 @@ func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, lik
 		}
 		if err == nil {
 			cache.put(key, &cachedEntry{tr: tr, rev: rev})
-			for _, fn := range t.observers {
-				fn(&tr, prev)
+			if obs := t.observers.Load(); obs != nil {
+				for _, fn := range *obs {
+					fn(&tr, prev)
+				}
 			}
 			return &tr, nil
 		}

@@ -1,0 +1,323 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The directory in a federation: each bus registers its own agencies
+// (broker.Agency.Bus is the bus id). A member announces its agencies and
+// CRLs up through its outbound stream; the national checks each against
+// the member's CA and writes it into its directory, which is the
+// federation's; every member sources that directory and copies in the
+// entries of other buses. Entries only ever flow from the bus that owns
+// them, so nothing loops: a member never announces an entry of another
+// bus, and never takes in one of its own.
+
+// followDirectory applies the local directory: the buses and their CAs
+// (trust, approved roots for the bus's clients, links on the national),
+// agencies registered without a bus (adopted), this bus's own agencies and
+// CRLs (announced up, on a member). It returns once the current entries
+// are applied.
+func (s *Service) followDirectory(ctx context.Context) error {
+	w, err := s.dir.WatchAll(s.ctx)
+	if err != nil {
+		return fmt.Errorf("watch the directory: %w", err)
+	}
+	ready := make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer w.Stop()
+		initial := true
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					if initial {
+						initial = false
+						close(ready)
+					}
+					continue
+				}
+				s.applyEntry(e)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("load the directory: %w", ctx.Err())
+	}
+}
+
+func (s *Service) applyEntry(e jetstream.KeyValueEntry) {
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	key, put := e.Key(), e.Operation() == jetstream.KeyValuePut
+	switch {
+	case strings.HasPrefix(key, busKeyPrefix):
+		id := strings.TrimPrefix(key, busKeyPrefix)
+		if !put {
+			s.book.removeBus(id)
+			return
+		}
+		var b BusEntry
+		if err := json.Unmarshal(e.Value(), &b); err != nil || b.ID != id {
+			s.log.Warn("federation: bad bus entry", "key", key, "err", err)
+			return
+		}
+		certs, err := signing.ParseCerts([]byte(b.CA))
+		if err != nil {
+			s.log.Warn("federation: bad bus entry", "key", key, "err", err)
+			return
+		}
+		if id == s.bus && !certs[0].Equal(s.cfg.CA.Cert) {
+			s.log.Error("federation: the national directory lists another CA for this bus; keeping our own", "bus", id)
+			return
+		}
+		s.book.setBus(id, certs[0])
+		// The bus's clients verify remote senders against the approved roots.
+		if _, err := s.dir.Create(ctx, broker.FedRootPrefix+envelope.Fingerprint(certs[0]), signing.EncodeCerts(certs[0])); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			s.log.Warn("federation: publish approved root", "bus", id, "err", err)
+		}
+		if s.National() && id != s.bus {
+			if err := s.ensureMember(ctx, id); err != nil {
+				s.log.Error("federation: set up member link", "member", id, "err", err)
+			}
+		}
+	case strings.HasPrefix(key, "agency."):
+		code := envelope.CodeFromToken(strings.TrimPrefix(key, "agency."))
+		if !put {
+			s.mu.Lock()
+			was := s.local[code]
+			delete(s.local, code)
+			s.mu.Unlock()
+			if was && !s.National() {
+				s.announce(ctx, fedSubject{Dest: s.cfg.National, Kind: kindDir, A: "agency", B: envelope.Token(code)}, nil, fmt.Sprintf("del.%d", e.Revision()))
+			}
+			return
+		}
+		a, err := decodeAgency(e.Value())
+		if err != nil {
+			return
+		}
+		if a.Bus == "" {
+			// Registered before the bus joined a federation (or by an older
+			// client): it is this bus's.
+			a.Bus = s.bus
+			b, _ := json.Marshal(a)
+			if _, err := s.dir.Update(ctx, key, b, e.Revision()); err != nil && !isWrongRevision(err) {
+				s.log.Warn("federation: adopt agency", "agency", a.Code, "err", err)
+			}
+			return
+		}
+		s.book.bind(a)
+		if a.Bus != s.bus {
+			return
+		}
+		s.mu.Lock()
+		s.local[a.Code] = true
+		s.mu.Unlock()
+		if !s.National() {
+			s.announce(ctx, fedSubject{Dest: s.cfg.National, Kind: kindDir, A: "agency", B: envelope.Token(a.Code)}, e.Value(), "")
+		}
+	case strings.HasPrefix(key, "crl.") && put:
+		bus := s.book.applyCRL(key, e.Value())
+		if bus == s.bus && !s.National() {
+			s.announce(ctx, fedSubject{Dest: s.cfg.National, Kind: kindDir, A: "crl", B: strings.TrimPrefix(key, "crl.")}, e.Value(), "")
+		}
+	}
+}
+
+func isWrongRevision(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
+}
+
+// announce sends a directory entry (nil: its removal) up to the national.
+// The message id is derived from the content, so announcing the same entry
+// again (at every start) is absorbed.
+func (s *Service) announce(ctx context.Context, fs fedSubject, value []byte, variant string) {
+	m := &nats.Msg{Subject: fs.subject(outPrefix), Data: value, Header: nats.Header{}}
+	if value == nil {
+		m.Header.Set(HeaderDirOp, "delete")
+	}
+	if variant == "" {
+		variant = digestOf(string(value))[:16]
+	}
+	m.Header.Set(jetstream.MsgIDHeader, "d."+fs.A+"."+fs.B+"."+variant)
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = s.publish(ctx, m, OutStream); err == nil {
+			return
+		}
+		sleep(ctx, time.Second)
+	}
+	s.log.Error("federation: directory announcement not sent (it is sent again at the next start)", "entry", fs.A+"."+fs.B, "err", err)
+}
+
+// announced applies, on the national bus, a directory entry member sent up:
+// an agency must be registered for that member and chain to the member's
+// CA, and may not take a code another bus serves; a CRL must be signed by
+// the member's CA.
+func (s *Service) announced(ctx context.Context, member string, fs fedSubject, msg jetstream.Msg) error {
+	t := s.book.trustFor(member)
+	if t == nil {
+		return fmt.Errorf("announcement from %w %q", ErrUnknownBus, member)
+	}
+	switch fs.A {
+	case "agency":
+		key := "agency." + fs.B
+		code := envelope.CodeFromToken(fs.B)
+		cur, err := s.lookup(ctx, code)
+		if err != nil && !errors.Is(err, broker.ErrUnknownAgency) {
+			return err
+		}
+		if msg.Headers().Get(HeaderDirOp) == "delete" {
+			if cur != nil && cur.Bus == member {
+				if err := s.dir.Delete(ctx, key); err != nil {
+					return fmt.Errorf("remove %s of bus %s: %w", code, member, err)
+				}
+			}
+			return nil
+		}
+		a, err := decodeAgency(msg.Data())
+		if err != nil || a.Code != code {
+			return refused("bus %s announced a bad entry for %s", member, code)
+		}
+		if a.Bus != member {
+			return refused("bus %s announced %s as served by bus %q", member, code, a.Bus)
+		}
+		if cur != nil && cur.Bus != "" && cur.Bus != member {
+			return refused("bus %s announced %s: %w: served by bus %s", member, code, broker.ErrServedElsewhere, cur.Bus)
+		}
+		if err := checkAnnouncedAgency(t, a); err != nil {
+			return refused("bus %s announced %s: %w", member, code, err)
+		}
+		if old, err := s.dir.Get(ctx, key); err == nil && bytes.Equal(old.Value(), msg.Data()) {
+			return nil
+		}
+		if _, err := s.dir.Put(ctx, key, msg.Data()); err != nil {
+			return fmt.Errorf("register %s of bus %s: %w", code, member, err)
+		}
+		return nil
+	case "crl":
+		crl, err := x509.ParseRevocationList(msg.Data())
+		if err != nil {
+			return refused("bus %s announced a bad CRL: %w", member, err)
+		}
+		if err := crl.CheckSignatureFrom(s.book.ca(member)); err != nil {
+			return refused("bus %s announced a CRL its CA did not sign: %w", member, err)
+		}
+		key := crlKey(crl)
+		if key != "crl."+fs.B {
+			return refused("bus %s announced CRL %s under %s", member, key, fs.B)
+		}
+		if old, err := s.dir.Get(ctx, key); err == nil && bytes.Equal(old.Value(), msg.Data()) {
+			return nil
+		}
+		if _, err := s.dir.Put(ctx, key, msg.Data()); err != nil {
+			return fmt.Errorf("publish CRL of bus %s: %w", member, err)
+		}
+		return nil
+	}
+	return refused("bus %s announced an unknown directory entry %s", member, fs.A)
+}
+
+func checkAnnouncedAgency(t *signing.Trust, a broker.Agency) error {
+	if a.NonStandard {
+		if err := envelope.CheckNonStandardCode(a.Code); err != nil {
+			return err
+		}
+	} else if err := envelope.CheckCode(a.Code); err != nil {
+		return err
+	}
+	certs, err := signing.ParseCerts([]byte(a.Certificate))
+	if err != nil {
+		return err
+	}
+	if bound := signing.AgencyOf(certs[0]); bound != "" && bound != a.Code {
+		return fmt.Errorf("%w: certificate is bound to %s", signing.ErrAgencyMismatch, bound)
+	}
+	// Whether the chain is the member's, not whether it is still valid:
+	// checked inside the certificates' common validity.
+	at := certs[0].NotBefore
+	for _, c := range certs {
+		if c.NotBefore.After(at) {
+			at = c.NotBefore
+		}
+	}
+	return t.VerifyChain(certs, at.Add(time.Second))
+}
+
+// dirsync copies, on a member, the national directory's entries of other
+// buses (agencies, buses, CRLs) into the local directory.
+func (s *Service) dirsync(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) error {
+	key, ok := strings.CutPrefix(msg.Subject(), "$KV."+broker.DirectoryBucket+".")
+	if !ok {
+		return nil
+	}
+	del := msg.Headers().Get("KV-Operation") != ""
+	local, err := s.dir.Get(ctx, key)
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("directory sync %s: %w", key, err)
+	}
+	switch {
+	case strings.HasPrefix(key, "agency."):
+		if local != nil {
+			if la, err := decodeAgency(local.Value()); err == nil && (la.Bus == s.bus || la.Bus == "") {
+				if !del {
+					if a, err := decodeAgency(msg.Data()); err == nil && a.Bus != s.bus {
+						s.log.Warn("federation: the national directory lists one of this bus's agencies as another bus's", "agency", la.Code, "bus", a.Bus)
+					}
+				}
+				return nil // this bus's own entry: it is the source
+			}
+		}
+		if del {
+			if local != nil {
+				return s.dir.Delete(ctx, key)
+			}
+			return nil
+		}
+		a, err := decodeAgency(msg.Data())
+		if err != nil || a.Bus == "" || a.Bus == s.bus {
+			return nil
+		}
+	case strings.HasPrefix(key, busKeyPrefix), strings.HasPrefix(key, "crl."):
+		if del {
+			if local != nil && key != busKey(s.bus) {
+				return s.dir.Delete(ctx, key)
+			}
+			return nil
+		}
+	default:
+		return nil
+	}
+	if local != nil && bytes.Equal(local.Value(), msg.Data()) {
+		return nil
+	}
+	if _, err := s.dir.Put(ctx, key, msg.Data()); err != nil {
+		return fmt.Errorf("directory sync %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,211 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/storage"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// chunkSize is the attachment bytes per federation message: well under the
+// 1 MiB NATS payload limit.
+const chunkSize = 512 << 10
+
+// errMissingChunks: an attachment's messages have not all arrived (yet).
+var errMissingChunks = errors.New("attachment not complete in the inbound stream")
+
+// pushFiles puts the attachments of e into the outbound stream for bus
+// dest, ahead of the envelope: store and forward covers them as it covers
+// envelopes, and the destination does not need this bus to be reachable
+// when its recipient reads them. Message ids make a repeated push (a
+// second recipient on the same bus, a retry) cost nothing.
+func (s *Service) pushFiles(ctx context.Context, dest string, e *envelope.Envelope) error {
+	done := map[string]bool{}
+	for _, a := range e.Attachments {
+		if done[a.SHA256] {
+			continue
+		}
+		done[a.SHA256] = true
+		if err := s.pushFile(ctx, dest, e.ID, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) pushFile(ctx context.Context, dest, envID string, a envelope.Attachment) error {
+	rc, err := s.c.OpenAttachment(ctx, a)
+	if err != nil {
+		return fmt.Errorf("send attachment %s of %s to bus %s: %w", a.Name, envID, dest, err)
+	}
+	defer rc.Close()
+	n := max(1, (a.Size+chunkSize-1)/chunkSize)
+	subject := fedSubject{Dest: dest, Kind: kindFile, A: envID, B: a.SHA256}.subject(outPrefix)
+	buf := make([]byte, chunkSize)
+	futures := make([]jetstream.PubAckFuture, 0, 16)
+	wait := func() error {
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return fmt.Errorf("send attachment %s of %s to bus %s: %w", a.Name, envID, dest, err)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		futures = futures[:0]
+		return nil
+	}
+	for i := int64(1); i <= n; i++ {
+		want := int64(chunkSize)
+		if i == n {
+			want = a.Size - (n-1)*chunkSize
+		}
+		if _, err := io.ReadFull(rc, buf[:want]); err != nil {
+			return s.fileError(a, envID, dest, err)
+		}
+		m := &nats.Msg{Subject: subject, Data: append([]byte(nil), buf[:want]...), Header: nats.Header{}}
+		m.Header.Set(jetstream.MsgIDHeader, "f."+envID+"."+a.SHA256+"."+strconv.FormatInt(i, 10)+"."+dest)
+		m.Header.Set(HeaderChunk, strconv.FormatInt(i, 10)+"/"+strconv.FormatInt(n, 10))
+		m.Header.Set(HeaderFileSize, strconv.FormatInt(a.Size, 10))
+		m.Header.Set(HeaderFileType, a.MediaType)
+		f, err := s.js.PublishMsgAsync(m, jetstream.WithExpectStream(OutStream))
+		if err != nil {
+			return fmt.Errorf("send attachment %s of %s to bus %s: %w", a.Name, envID, dest, err)
+		}
+		futures = append(futures, f)
+		if len(futures) == cap(futures) {
+			if err := wait(); err != nil {
+				return err
+			}
+		}
+	}
+	// The verifying reader checks size and SHA-256 at the end.
+	if _, err := rc.Read(buf[:1]); err != io.EOF {
+		if err == nil {
+			err = storage.ErrSizeMismatch
+		}
+		return s.fileError(a, envID, dest, err)
+	}
+	return wait()
+}
+
+func (s *Service) fileError(a envelope.Attachment, envID, dest string, err error) error {
+	if errors.Is(err, storage.ErrDigestMismatch) || errors.Is(err, storage.ErrSizeMismatch) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return refused("attachment %s of %s: the stored object does not match the manifest: %w", a.Name, envID, err)
+	}
+	return fmt.Errorf("send attachment %s of %s to bus %s: %w", a.Name, envID, dest, err)
+}
+
+// fetchFiles makes sure every attachment of e is in this bus's store:
+// those already there (same SHA-256 and size) are kept, the others are
+// rebuilt from their messages in the inbound stream. The store hashes what
+// it receives; an object that does not match the signed manifest refuses
+// the envelope.
+func (s *Service) fetchFiles(ctx context.Context, e *envelope.Envelope) error {
+	done := map[string]bool{}
+	for _, a := range e.Attachments {
+		if done[a.SHA256] {
+			continue
+		}
+		done[a.SHA256] = true
+		obj, err := s.store.Stat(ctx, a.Key)
+		if err == nil && obj.SHA256 == a.SHA256 && obj.Size == a.Size {
+			continue
+		}
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("attachment %s of %s: %w", a.Name, e.ID, err)
+		}
+		if err := s.fetchFile(ctx, e.ID, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) fetchFile(ctx context.Context, envID string, a envelope.Attachment) error {
+	subject := fedSubject{Dest: s.bus, Kind: kindFile, A: envID, B: a.SHA256}.subject(relayPrefix)
+	cons, err := s.js.OrderedConsumer(ctx, s.inboundStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, err)
+	}
+	pending := uint64(0)
+	if info := cons.CachedInfo(); info != nil {
+		pending = info.NumPending
+	}
+	if pending == 0 {
+		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, errMissingChunks)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(copyChunks(ctx, cons, pending, pw))
+	}()
+	obj, err := s.store.Put(ctx, pr, storage.PutOptions{Size: a.Size, MediaType: a.MediaType})
+	pr.CloseWithError(errors.New("put ended"))
+	if errors.Is(err, errMissingChunks) {
+		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, errMissingChunks)
+	}
+	if err != nil {
+		return fmt.Errorf("attachment %s of %s: store: %w", a.Name, envID, err)
+	}
+	if obj.SHA256 != a.SHA256 || obj.Size != a.Size {
+		return refused("attachment %s of %s: received %d bytes with SHA-256 %s, the signed manifest says %d bytes %s",
+			a.Name, envID, obj.Size, obj.SHA256, a.Size, a.SHA256)
+	}
+	return nil
+}
+
+// copyChunks writes chunks 1..n in order; a chunk seen twice (a repeated
+// push) is skipped, a gap means the rest has not arrived.
+func copyChunks(ctx context.Context, cons jetstream.Consumer, pending uint64, w io.Writer) error {
+	next, total := int64(1), int64(-1)
+	for pending > 0 && (total < 0 || next <= total) {
+		batch, err := cons.Fetch(int(min(pending, 16)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			pending--
+			i, n, ok := strings.Cut(m.Headers().Get(HeaderChunk), "/")
+			idx, err1 := strconv.ParseInt(i, 10, 64)
+			cnt, err2 := strconv.ParseInt(n, 10, 64)
+			if !ok || err1 != nil || err2 != nil || idx < 1 || idx > cnt {
+				return fmt.Errorf("%w: bad chunk header %q", ErrRefused, m.Headers().Get(HeaderChunk))
+			}
+			if idx < next || (total >= 0 && idx > total) {
+				continue
+			}
+			if idx > next {
+				return errMissingChunks
+			}
+			total = cnt
+			if _, err := w.Write(m.Data()); err != nil {
+				return err
+			}
+			next++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return err
+		}
+		if got == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if total < 0 || next <= total {
+		return errMissingChunks
+	}
+	return nil
+}

@@ -1,0 +1,285 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// parseRecordSubject splits axis.<doc|status>.<a>.<b> of the record.
+func parseRecordSubject(subject string) (kind, a, b string, ok bool) {
+	parts := strings.Split(subject, ".")
+	if len(parts) != 4 || parts[0] != "axis" || (parts[1] != kindDoc && parts[1] != kindStatus) {
+		return "", "", "", false
+	}
+	return parts[1], envelope.CodeFromToken(parts[2]), envelope.CodeFromToken(parts[3]), true
+}
+
+// copyID is the message id of a copy: the envelope id and the recipient's
+// token for a document (as broker's send), the status id for a status.
+func copyID(kind string, e *envelope.Envelope, to string) string {
+	if kind == kindStatus {
+		return e.ID
+	}
+	return e.ID + "." + envelope.Token(to)
+}
+
+// forward takes a message of the bus's record and, when it is addressed to
+// an agency of another bus (a document to a remote recipient, a status to
+// a remote sender), puts a copy with the bus's signed trace entry into the
+// outbound stream, its attachments first. Local traffic is left alone: the
+// record, the mailboxes and the tracker treat it as before.
+func (s *Service) forward(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) error {
+	kind, a, b, ok := parseRecordSubject(msg.Subject())
+	if !ok {
+		return nil
+	}
+	// a is the recipient of a document, the original sender of a status.
+	target, err := s.lookup(ctx, a)
+	if errors.Is(err, broker.ErrUnknownAgency) {
+		return nil // not routable anywhere; the recipient side deals with it
+	}
+	if err != nil {
+		return err
+	}
+	if target.Bus == "" || target.Bus == s.bus {
+		return nil
+	}
+	// Only what this bus's own agencies sent leaves from here: what came in
+	// from another bus is addressed here, never forwarded again.
+	if origin, err := s.lookup(ctx, b); err != nil || (origin.Bus != "" && origin.Bus != s.bus) {
+		return nil
+	}
+	raw := msg.Data()
+	v := signing.Verifier{Trust: s.book.trustFor(s.bus), Validate: []envelope.ValidateOption{envelope.AllowCodes(s.known)}}
+	signed, err := v.Verify(raw, signing.At(meta.Timestamp))
+	if err != nil {
+		return refused("copy for %s on bus %s: %w", a, target.Bus, err)
+	}
+	e := signed.Envelope
+	if err := checkCopy(kind, e, a, b); err != nil {
+		return err
+	}
+	id := copyID(kind, e, a)
+	if got := msg.Headers().Get(jetstream.MsgIDHeader); got != "" && got != id {
+		return refused("copy %s of envelope %s is recorded with message id %s", id, e.ID, got)
+	}
+	if kind == kindDoc && len(e.Attachments) > 0 {
+		if err := s.pushFiles(ctx, target.Bus, e); err != nil {
+			return err
+		}
+	}
+	out := &nats.Msg{Subject: fedSubject{Dest: target.Bus, Kind: kind, A: a, B: b}.subject(outPrefix), Data: raw, Header: nats.Header{}}
+	out.Header.Set(jetstream.MsgIDHeader, id)
+	out.Header.Set(broker.HeaderEnvelope, msg.Headers().Get(broker.HeaderEnvelope))
+	out.Header.Set(HeaderOriginBus, s.bus)
+	if _, err := appendHop(out.Header, s.id, nil, meta.Timestamp, e.ID, id, raw); err != nil {
+		return err
+	}
+	if err := s.publish(ctx, out, OutStream); err != nil {
+		return err
+	}
+	s.stats.forwarded(target.Bus)
+	return nil
+}
+
+// checkCopy checks that an envelope agrees with the subject it travels on.
+func checkCopy(kind string, e *envelope.Envelope, a, b string) error {
+	switch {
+	case kind == kindDoc && e.Kind == envelope.KindStatus:
+		return refused("status envelope %s on a document subject", e.ID)
+	case kind == kindDoc && (e.From != b || !slices.Contains(e.To, a)):
+		return refused("envelope %s from %s to %v travels as from %s to %s", e.ID, e.From, e.To, b, a)
+	case kind == kindStatus && (e.Kind != envelope.KindStatus || e.Status == nil):
+		return refused("envelope %s is a %s on a status subject", e.ID, e.Kind)
+	case kind == kindStatus && (e.From != b || len(e.To) != 1 || e.To[0] != a):
+		return refused("status %s from %s to %v travels as from %s to %s", e.ID, e.From, e.To, b, a)
+	}
+	return nil
+}
+
+// relay handles, on the national bus, what origin sent up (origin is the
+// member whose stream the message sits in, or the national itself): it
+// checks the copy end to end and re-publishes it for its destination bus
+// with the national's trace entry; attachments are passed on as they are
+// (the destination checks them against the signed manifest); directory
+// announcements update the national directory.
+func (s *Service) relay(origin string) handler {
+	return func(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) error {
+		fs, err := parseFedSubject(outPrefix, msg.Subject())
+		if err != nil {
+			return err
+		}
+		if fs.Dest == origin && origin != s.bus {
+			return refused("bus %s sent a message addressed to itself", origin)
+		}
+		switch fs.Kind {
+		case kindDir:
+			if origin == s.bus {
+				return nil // the national's directory is the source
+			}
+			return s.announced(ctx, origin, fs, msg)
+		case kindFile:
+			if s.book.trustFor(fs.Dest) == nil {
+				return fmt.Errorf("attachment for %w %q", ErrUnknownBus, fs.Dest)
+			}
+			out := &nats.Msg{Subject: fs.subject(relayPrefix), Data: msg.Data(), Header: copyHeader(msg.Headers())}
+			return s.publish(ctx, out, RelayStream)
+		}
+		signed, hops, err := s.verifyCopy(ctx, fs, msg, origin, "")
+		if err != nil {
+			return err
+		}
+		out := &nats.Msg{Subject: fs.subject(relayPrefix), Data: msg.Data(), Header: copyHeader(msg.Headers())}
+		if hops[len(hops)-1].Bus != s.bus {
+			id := out.Header.Get(jetstream.MsgIDHeader)
+			if _, err := appendHop(out.Header, s.id, hops, time.Now(), signed.Envelope.ID, id, msg.Data()); err != nil {
+				return err
+			}
+		}
+		if err := s.publish(ctx, out, RelayStream); err != nil {
+			return err
+		}
+		s.stats.relayed(origin, fs.Dest)
+		return nil
+	}
+}
+
+// copyHeader copies the headers that travel on, leaving out those the
+// servers set (the sourcing header) and keeping the message id.
+func copyHeader(h nats.Header) nats.Header {
+	out := nats.Header{}
+	for k, v := range h {
+		if strings.HasPrefix(k, "Nats-") && k != jetstream.MsgIDHeader {
+			continue
+		}
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// ingest takes a copy addressed to an agency of this bus from the inbound
+// stream, checks it end to end, makes sure its attachments are in the
+// bus's store, and stores it in the record with the bus's own trace entry:
+// from there the recipient's mailbox, the tracker and the audit chain see
+// it as any other.
+func (s *Service) ingest(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) error {
+	fs, err := parseFedSubject(relayPrefix, msg.Subject())
+	if err != nil {
+		return err
+	}
+	if fs.Dest != s.bus {
+		return refused("message for bus %s arrived at bus %s", fs.Dest, s.bus)
+	}
+	switch fs.Kind {
+	case kindFile:
+		return nil // read when the envelope listing it arrives
+	case kindDoc, kindStatus:
+	default:
+		return refused("unexpected %s message from the national bus", fs.Kind)
+	}
+	signed, hops, err := s.verifyCopy(ctx, fs, msg, "", s.cfg.National)
+	if err != nil {
+		return err
+	}
+	e := signed.Envelope
+	if fs.Kind == kindDoc {
+		if err := s.fetchFiles(ctx, e); err != nil {
+			return err
+		}
+	}
+	subject := broker.DocSubject(fs.A, fs.B)
+	if fs.Kind == kindStatus {
+		subject = broker.StatusSubject(fs.A, fs.B)
+	}
+	out := &nats.Msg{Subject: subject, Data: msg.Data(), Header: nats.Header{}}
+	id := msg.Headers().Get(jetstream.MsgIDHeader)
+	out.Header.Set(jetstream.MsgIDHeader, id)
+	out.Header.Set(broker.HeaderEnvelope, msg.Headers().Get(broker.HeaderEnvelope))
+	out.Header.Set(HeaderOriginBus, hops[0].Bus)
+	for _, jws := range msg.Headers().Values(HeaderTrace) {
+		out.Header.Add(HeaderTrace, jws)
+	}
+	if _, err := appendHop(out.Header, s.id, hops, time.Now(), e.ID, id, msg.Data()); err != nil {
+		return err
+	}
+	if err := s.publish(ctx, out, broker.StreamName); err != nil {
+		return err
+	}
+	s.stats.ingested(hops[0].Bus)
+	return nil
+}
+
+// verifyCopy checks a document or status copy end to end: the envelope's
+// signature and chain to the CA of the sender's bus, at the time the
+// sender's bus recorded it; every trace entry; that the first entry is by
+// the bus the directory says serves the sender (and, when origin is set,
+// by the bus the message came from); that the last entry is by lastBus
+// when set; that the envelope agrees with the subject; and that the
+// destination bus serves the addressee. Errors that may pass (an agency or
+// bus not in the directory yet) are returned as they are; the rest wrap
+// ErrRefused.
+func (s *Service) verifyCopy(ctx context.Context, fs fedSubject, msg jetstream.Msg, origin, lastBus string) (*envelope.Signed, []Hop, error) {
+	raw := msg.Data()
+	signed, err := envelope.Open(raw)
+	if err != nil {
+		return nil, nil, refused("%w", err)
+	}
+	e := signed.Envelope
+	if err := checkCopy(fs.Kind, e, fs.A, fs.B); err != nil {
+		return nil, nil, err
+	}
+	id := copyID(fs.Kind, e, fs.A)
+	if got := msg.Headers().Get(jetstream.MsgIDHeader); got != id {
+		return nil, nil, refused("copy %s of envelope %s travels with message id %q", id, e.ID, got)
+	}
+	hops, err := VerifyTrace(msg.Headers(), raw, id, s.book.trustFor)
+	if errors.Is(err, ErrUnknownBus) {
+		return nil, nil, err
+	}
+	if err != nil {
+		return nil, nil, refused("envelope %s: %w", e.ID, err)
+	}
+	if len(hops) == 0 {
+		return nil, nil, refused("envelope %s: %w: no trace entry", e.ID, ErrTrace)
+	}
+	first := hops[0].Bus
+	if origin != "" && first != origin {
+		return nil, nil, refused("envelope %s: %w: first trace entry by bus %s, the message came from bus %s", e.ID, ErrSpoofed, first, origin)
+	}
+	if lastBus != "" && hops[len(hops)-1].Bus != lastBus {
+		return nil, nil, refused("envelope %s: %w: last trace entry by bus %s, not the national bus %s", e.ID, ErrTrace, hops[len(hops)-1].Bus, lastBus)
+	}
+	sender, err := s.lookup(ctx, e.From)
+	if err != nil {
+		return nil, nil, fmt.Errorf("envelope %s: sender: %w", e.ID, err)
+	}
+	if sender.Bus != first {
+		return nil, nil, refused("envelope %s: %w: %s is served by bus %q, the envelope entered the federation at bus %s", e.ID, ErrSpoofed, e.From, sender.Bus, first)
+	}
+	addressee, err := s.lookup(ctx, fs.A)
+	if err != nil {
+		return nil, nil, fmt.Errorf("envelope %s: addressee: %w", e.ID, err)
+	}
+	if addressee.Bus != fs.Dest {
+		return nil, nil, refused("envelope %s: misrouted: %s is served by bus %q, not %s", e.ID, fs.A, addressee.Bus, fs.Dest)
+	}
+	t := s.book.trustFor(first)
+	if t == nil {
+		return nil, nil, fmt.Errorf("envelope %s: %w %q", e.ID, ErrUnknownBus, first)
+	}
+	v := signing.Verifier{Trust: t, Validate: []envelope.ValidateOption{envelope.AllowCodes(s.known)}}
+	if err := v.Check(signed, signing.At(hops[0].At)); err != nil {
+		return nil, nil, refused("envelope %s from %s (bus %s): %w", e.ID, e.From, first, err)
+	}
+	return signed, hops, nil
+}

@@ -1,0 +1,82 @@
+package federation_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go"
+)
+
+// A trace verifies only as it was signed: for these bytes, this copy, in
+// this order, each entry by a certificate of its own bus's CA.
+func TestTraceTampering(t *testing.T) {
+	cas := map[string]*signing.CA{}
+	ids := map[string]*federation.BusIdentity{}
+	for _, bus := range []string{"HN", "VN", "DN"} {
+		ca, err := signing.NewCA("CA "+bus, time.Hour*24)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := federation.LoadBusIdentity(filepath.Join(t.TempDir(), bus), bus, ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cas[bus], ids[bus] = ca, id
+	}
+	trust := func(bus string) *signing.Trust {
+		if ca := cas[bus]; ca != nil {
+			return signing.NewTrust(ca.Cert)
+		}
+		return nil
+	}
+	raw := []byte("signed envelope bytes")
+	sign := func(copyID string, buses ...string) nats.Header {
+		h := nats.Header{}
+		var hops []federation.Hop
+		for _, b := range buses {
+			hop, err := federation.AppendHop(h, ids[b], hops, time.Now(), "env", copyID, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hops = append(hops, hop)
+		}
+		return h
+	}
+	good := sign("env.x", "HN", "VN", "DN")
+	if hops, err := federation.VerifyTrace(good, raw, "env.x", trust); err != nil || len(hops) != 3 || !hops[2].Verified {
+		t.Fatalf("good trace: %v %+v", err, hops)
+	}
+	swapped := nats.Header{federation.HeaderTrace: {good.Values(federation.HeaderTrace)[1], good.Values(federation.HeaderTrace)[0]}}
+	for name, c := range map[string]struct {
+		h      nats.Header
+		raw    []byte
+		copyID string
+		want   error
+	}{
+		"other bytes":       {good, []byte("other bytes"), "env.x", federation.ErrTrace},
+		"other copy":        {good, raw, "env.y", federation.ErrTrace},
+		"reordered":         {swapped, raw, "env.x", federation.ErrTrace},
+		"unknown bus":       {sign("env.x", "HN"), raw, "env.x", nil},
+		"bad signature":     {nats.Header{federation.HeaderTrace: {good.Values(federation.HeaderTrace)[0] + "A"}}, raw, "env.x", federation.ErrTrace},
+		"foreign bus chain": {nil, raw, "env.x", federation.ErrTrace},
+	} {
+		h := c.h
+		tr := trust
+		switch name {
+		case "unknown bus":
+			tr = func(bus string) *signing.Trust { return nil }
+			c.want = federation.ErrUnknownBus
+		case "foreign bus chain":
+			// HN's entry checked against VN's CA.
+			h = sign("env.x", "HN")
+			tr = func(string) *signing.Trust { return signing.NewTrust(cas["VN"].Cert) }
+		}
+		if _, err := federation.VerifyTrace(h, c.raw, c.copyID, tr); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+}
