@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/spf13/cobra"
 )
@@ -32,6 +33,8 @@ var auditFlags struct {
 	requireCheckpoint    bool
 	noChain              bool
 }
+
+var auditHops bool
 
 var auditCmd = &cobra.Command{
 	Use:   "audit",
@@ -92,6 +95,7 @@ func init() {
 		_ = c.MarkFlagRequired("since")
 	}
 	auditReplayCmd.Flags().BoolVar(&auditFlags.noChain, "no-chain", false, "do not check records against the audit chain")
+	auditReplayCmd.Flags().BoolVar(&auditHops, "hops", false, "show and verify the federation trace (buses crossed) of each record")
 	auditExportCmd.Flags().BoolVar(&auditFlags.attachments, "attachments", false, "include the attachments")
 	auditExportCmd.Flags().StringVar(&auditFlags.out, "out", "", "bundle file to write (.zip)")
 	_ = auditExportCmd.MarkFlagRequired("out")
@@ -222,8 +226,23 @@ func runAuditReplay(cmd *cobra.Command, _ []string) error {
 		fmt.Fprintf(out, "%-8s %-24s %-8s %-15s %-15s %-36s %-12s %-8s %s\n", "SEQ", "STORED", "TYPE", "FROM", "TO", "ID", "STATE", "VERIFIED", "REASON")
 	}
 	st, err := r.Replay(cmd.Context(), q, func(rec *audit.Record) error {
+		// Copies that crossed other buses carry signed trace entries
+		// (read again per record: asked for with --hops).
+		var hops []federation.Hop
+		var herr error
+		if auditHops {
+			hops, herr = r.Hops(cmd.Context(), rec)
+		}
 		if auditFlags.json {
-			return printJSON(cmd, rec)
+			out := struct {
+				*audit.Record
+				Hops      []federation.Hop `json:"hops,omitempty"`
+				HopsError string           `json:"hops_error,omitempty"`
+			}{Record: rec, Hops: hops}
+			if herr != nil {
+				out.HopsError = herr.Error()
+			}
+			return printJSON(cmd, out)
 		}
 		state := string(rec.State)
 		if state == "" {
@@ -231,6 +250,13 @@ func runAuditReplay(cmd *cobra.Command, _ []string) error {
 		}
 		_, err := fmt.Fprintf(out, "%-8d %-24s %-8s %-15s %-15s %-36s %-12s %-8v %s\n", rec.Seq, rec.Stored.Local().Format("2006-01-02 15:04:05.000"),
 			rec.Type, rec.From, rec.To, orDash(rec.ID), orDash(state), rec.Verified, rec.Reason)
+		if err == nil && (len(hops) > 0 || herr != nil) {
+			suffix := ""
+			if herr != nil {
+				suffix = " (" + herr.Error() + ")"
+			}
+			_, err = fmt.Fprintf(out, "         hops: %s%s\n", audit.FormatHops(hops), suffix)
+		}
 		return err
 	})
 	endProgress()
