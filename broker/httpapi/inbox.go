@@ -1,0 +1,254 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/google/uuid"
+)
+
+// getInbox lists the envelopes addressed to the agency that it has not
+// acknowledged yet, oldest first. Listing consumes nothing: an envelope
+// stays listed until POST /v1/inbox/{id}/ack (or the agency's Go/CLI
+// mailbox) acknowledges it.
+func (s *Server) getInbox(w http.ResponseWriter, r *http.Request, agency string) {
+	q := r.URL.Query()
+	limit, err := intParam(q.Get("limit"), "limit", 100, 500)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var after uint64
+	if v := q.Get("after"); v != "" {
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, "after=%q: want the 'next' value of the previous page", v))
+			return
+		}
+	}
+	floor := s.floor(agency)
+	res, err := s.c.Pending(r.Context(), agency, broker.PendingOptions{After: max(after, floor), Limit: limit})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if after == 0 {
+		s.setFloor(agency, res.Floor)
+	}
+	out := struct {
+		Envelopes []envelopeView `json:"envelopes"`
+		More      bool           `json:"more"`
+		Next      string         `json:"next,omitempty"`
+	}{Envelopes: make([]envelopeView, 0, len(res.Envelopes)), More: res.More}
+	for _, se := range res.Envelopes {
+		out.Envelopes = append(out.Envelopes, viewOf(se, "recipient"))
+	}
+	if res.More && len(res.Envelopes) > 0 {
+		out.Next = strconv.FormatUint(res.Envelopes[len(res.Envelopes)-1].Seq, 10)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// floor remembers, per agency, the mailbox sequence up to which every copy
+// is handled: an agency that only uses HTTP never moves its mailbox
+// consumer's ack floor, and listings should not rescan its whole history.
+func (s *Server) floor(agency string) uint64 {
+	s.floorsMu.Lock()
+	defer s.floorsMu.Unlock()
+	return s.floors[agency]
+}
+
+func (s *Server) setFloor(agency string, seq uint64) {
+	s.floorsMu.Lock()
+	defer s.floorsMu.Unlock()
+	if seq > s.floors[agency] {
+		s.floors[agency] = seq
+	}
+}
+
+type ackResult struct {
+	ID        string         `json:"id"`
+	State     envelope.State `json:"state"`
+	Digest    string         `json:"digest"`
+	Seq       uint64         `json:"seq"`
+	At        time.Time      `json:"at"`
+	Duplicate bool           `json:"duplicate,omitempty"`
+}
+
+// postAck acknowledges an envelope for the agency: verified with its
+// attachments, answered with the signed delivered receipt, recorded as
+// received. Acknowledging again is harmless.
+func (s *Server) postAck(w http.ResponseWriter, r *http.Request, agency string) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	if !validID(id) {
+		writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, "%q is not an envelope id (a UUID in canonical form)", id))
+		return
+	}
+	ack, err := s.c.Acknowledge(ctx, agency, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !ack.Duplicate {
+		// Read-your-writes: once this answers, status shows delivered and a
+		// business status may follow at once.
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.TrackWait)
+		_, _ = s.c.WaitState(wctx, id, agency, envelope.StateDelivered)
+		cancel()
+	}
+	writeJSON(w, http.StatusOK, ackResult{ID: id, State: envelope.StateDelivered, Digest: ack.Digest, Seq: ack.Seq, At: ack.At, Duplicate: ack.Duplicate})
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, agency string) {
+	a, err := s.access(r.Context(), agency, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.status)
+}
+
+// statusRequest is the body of POST /v1/envelopes/{id}/status.
+type statusRequest struct {
+	State string          `json:"state"`
+	Note  string          `json:"note,omitempty"`
+	Staff *envelope.Staff `json:"staff,omitempty"`
+}
+
+type statusResult struct {
+	ID    string         `json:"id"` // the signed status envelope
+	Of    string         `json:"of"`
+	State envelope.State `json:"state"`
+	Code  string         `json:"code,omitempty"`
+}
+
+// postStatus sets a business status as the recipient agency: a signed
+// status envelope to the sender, checked against the current state.
+func (s *Server) postStatus(w http.ResponseWriter, r *http.Request, agency string) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeError(w, apiError(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "want Content-Type application/json, got %q", ct))
+			return
+		}
+	}
+	var req statusRequest
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, s.limits.MaxJSONBytes+1), s.limits.MaxJSONBytes, "body", &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.State == "" {
+		writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, `body: missing "state" (a name such as accepted, or an edXML code such as 03)`))
+		return
+	}
+	state, err := envelope.ParseState(req.State)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !state.Business() {
+		writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, "state %s is set by the bus, not by a clerk (accepted, rejected, assigned, processing, done, recall-accepted, recall-refused)", state))
+		return
+	}
+	a, err := s.access(ctx, agency, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if a.role != "recipient" {
+		writeError(w, apiError(http.StatusForbidden, CodeForbidden, "%s sent envelope %s; only a recipient sets its status", agency, id))
+		return
+	}
+	if err := envelope.CheckTransition(a.own.State, state); err != nil {
+		msg := err.Error()
+		if a.own.State == envelope.StateSent {
+			msg += fmt.Sprintf("; acknowledge it first: POST /v1/inbox/%s/ack", id)
+		}
+		writeError(w, &Error{Status: http.StatusConflict, Code: CodeConflict, Message: msg, Err: err})
+		return
+	}
+	st, err := s.c.Mark(ctx, agency, id, state, broker.MarkOptions{Note: req.Note, Staff: req.Staff})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.TrackWait)
+	_, _ = s.c.WaitState(wctx, id, agency, state)
+	cancel()
+	writeJSON(w, http.StatusAccepted, statusResult{ID: st.ID, Of: id, State: state, Code: state.Code()})
+}
+
+// getEvents streams, as Server-Sent Events, the tracking of every document
+// the agency sent or received: first the current state of each, then every
+// change as it happens. Each event is "tracking" with the pair's tracking
+// as JSON and its revision as id.
+func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, agency string) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.draining:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	ch, err := s.c.Watch(ctx, agency)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // let proxies pass events at once
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if _, err := fmt.Fprint(w, "retry: 3000\n: docaxis events for "+agency+"\n\n"); err != nil {
+		return
+	}
+	_ = rc.Flush()
+	ping := time.NewTicker(15 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case t, ok := <-ch:
+			if !ok {
+				return
+			}
+			b, err := json.Marshal(t)
+			if err != nil {
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "event: tracking\nid: %d\ndata: %s\n\n", t.Revision, b); err != nil {
+				return
+			}
+		case <-ping.C:
+			// Keeps idle connections (and proxies) from timing out.
+			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+// validID reports whether id is an envelope id: a UUID in canonical form.
+func validID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
+}
