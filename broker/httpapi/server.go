@@ -73,6 +73,9 @@ type Config struct {
 	// tracker to record it, so that the caller reads its own writes
 	// (default 3s).
 	TrackWait time.Duration
+	// Routes adds handlers the bus serves beside the API without a token
+	// (e.g. "GET /metrics" for Prometheus).
+	Routes map[string]http.Handler
 }
 
 // Server is the HTTP API and the web page. It is an http.Handler; Serve
@@ -131,6 +134,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.web = web
 	s.routes()
+	for pattern, h := range cfg.Routes {
+		s.mux.Handle(pattern, h)
+	}
 	return s, nil
 }
 

@@ -160,12 +160,18 @@ func startFederation(ctx context.Context, env *serveEnv) (func(), error) {
 // serveFederationMetrics serves /metrics with the bus's figures
 // (broker/metrics) and the federation's, when --federation-metrics is set.
 func serveFederationMetrics(env *serveEnv, svc *federation.Service) (func(), error) {
+	// The federation's figures join the bus's on the HTTP API's /metrics.
+	if env.Metrics != nil {
+		if err := env.Metrics.Registry().Register(svc.Collector()); err != nil {
+			return nil, err
+		}
+	}
 	if fedFlags.metrics == "" {
 		return func() {}, nil
 	}
-	m := metrics.New(env.Service, env.Log)
-	if err := m.Registry().Register(svc.Collector()); err != nil {
-		return nil, err
+	m := env.Metrics
+	if m == nil {
+		m = metrics.New(env.Service, env.Log)
 	}
 	ln, err := net.Listen("tcp", fedFlags.metrics)
 	if err != nil {

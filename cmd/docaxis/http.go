@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
@@ -61,9 +63,14 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 		c.Close()
 		return nil, err
 	}
+	var routes map[string]http.Handler
+	if env.Metrics != nil {
+		routes = map[string]http.Handler{"GET /metrics": env.Metrics.Handler()}
+	}
 	srv, err := httpapi.New(httpapi.Config{
 		Client: c,
 		Auth:   tokens,
+		Routes: routes,
 		Logger: env.Log,
 		Limits: httpapi.Limits{
 			MaxRequestBytes:    httpFlags.maxRequest,
@@ -77,6 +84,16 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 		c.Close()
 		return nil, err
 	}
+	scheme := "http"
+	tc, err := serverTLS(env.Keystore)
+	if err != nil {
+		ln.Close()
+		c.Close()
+		return nil, err
+	}
+	if tc != nil {
+		ln, scheme = tls.NewListener(ln, tc), "https"
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -84,7 +101,7 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 			env.Log.Error("HTTP server stopped", "err", err)
 		}
 	}()
-	url := "http://" + ln.Addr().String()
+	url := scheme + "://" + ln.Addr().String()
 	env.Log.Info("HTTP API and web page ready", "url", url)
 	fmt.Fprintf(env.Cmd.ErrOrStderr(), "HTTP API and clerks' page on %s\n", url)
 	return func() {

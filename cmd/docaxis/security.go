@@ -88,6 +88,15 @@ func init() {
 		}
 		if strings.HasPrefix(flagServer, "tls://") {
 			opts = append(opts, nats.Secure(clientTLS()))
+		} else {
+			// A server that requires TLS upgrades a nats:// connection;
+			// verify it against the home's CA then too.
+			opts = append(opts, func(o *nats.Options) error {
+				if o.TLSConfig == nil {
+					o.TLSConfig = clientTLS()
+				}
+				return nil
+			})
 		}
 		return opts, nil
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/metrics"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -31,6 +32,9 @@ type serveEnv struct {
 	Trust    *signing.Trust
 	Log      *slog.Logger
 	HTTP     string
+	// Metrics gathers the bus's figures; hooks add their collectors and the
+	// HTTP API serves them on /metrics.
+	Metrics *metrics.Metrics
 }
 
 var serveFlags struct {
@@ -129,6 +133,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	defer svc.Stop()
 	env.Service = svc
+	env.Metrics = metrics.New(svc, log)
 	if err := svc.Client.SetLimits(ctx, serveFlags.limits); err != nil {
 		return err
 	}
