@@ -159,8 +159,13 @@ func checkReply(reply string) error {
 	if len(reply) > 512 {
 		return errors.New("reply subject longer than 512 bytes")
 	}
+	// Wildcard characters are refused anywhere, not only as whole tokens:
+	// inboxes never contain them, and other tools treat them differently.
+	if strings.ContainsAny(reply, "*>") {
+		return fmt.Errorf("reply subject %q is not a literal subject", reply)
+	}
 	for _, tok := range strings.Split(reply, ".") {
-		if tok == "" || tok == "*" || tok == ">" {
+		if tok == "" {
 			return fmt.Errorf("reply subject %q is not a literal subject", reply)
 		}
 	}
