@@ -134,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.web = web
 	s.routes()
+	s.edxmlRoutes()
 	for pattern, h := range cfg.Routes {
 		s.mux.Handle(pattern, h)
 	}

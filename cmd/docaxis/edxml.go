@@ -1,16 +1,11 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
-	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/envelope/edxml"
 	"github.com/spf13/cobra"
@@ -125,65 +120,18 @@ var edxmlSendCmd = &cobra.Command{
 			return err
 		}
 		defer c.Close()
-		ctx := cmd.Context()
-		opts := edxml.ImportOptions{KeepOriginal: true, ResolveRef: func(docID string) (string, bool) {
-			return c.ResolveDocumentID(ctx, docID)
-		}}
-		if m.IsStatus() {
-			st, err := edxml.StatusToEnvelope(m.Status(), opts)
-			if err != nil {
-				return err
-			}
-			if st.Status.Of == "" {
-				return fmt.Errorf("%s: the status answers a document the bus does not know (ResponseFor DocumentId not sent through this bus)", args[0])
-			}
-			if st.From != edxmlSendAs {
-				return fmt.Errorf("%s: status is from %s, not from --as %s", args[0], st.From, edxmlSendAs)
-			}
-			sent, err := c.Mark(ctx, edxmlSendAs, st.Status.Of, st.Status.State, broker.MarkOptions{Note: st.Status.Note, Staff: st.Status.Staff})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "status %s (%s) on %s\n", st.Status.State, st.Status.State.Code(), st.Status.Of)
-			fmt.Fprintln(cmd.OutOrStdout(), sent.ID)
-			return nil
-		}
-		e, atts, err := m.ToEnvelope(opts)
+		res, err := c.SendEdXML(cmd.Context(), edxmlSendAs, m)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", args[0], err)
 		}
-		// The bus's signature is made now; the file's own timestamps stay
-		// in its trace (Extra), which export writes back.
-		e.Created = time.Now().UTC().Truncate(time.Millisecond)
-		// The original file travels too, so its XML signature stays
-		// checkable; an attachment that cannot be decoded (real files have
-		// placeholders) is skipped with a warning: it is still inside it.
-		for _, a := range append(atts, m.Original()) {
-			ea, err := storeEdXMLAttachment(ctx, c, a)
-			if errors.Is(err, edxml.ErrBadBase64) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: attachment %q not sent separately: %v\n", a.Name, err)
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			e.Attachments = append(e.Attachments, ea)
+		for _, name := range res.Skipped {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: attachment %q could not be decoded: it travels only inside original.edxml\n", name)
 		}
-		if e.From != edxmlSendAs {
-			return fmt.Errorf("%s: document is from %s, not from --as %s", args[0], e.From, edxmlSendAs)
+		if res.Kind == "status" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "status %s (%s) on %s\n", res.State, res.State.Code(), res.Of)
+		} else {
+			fmt.Fprintf(cmd.ErrOrStderr(), "sent to %v\n", res.Recipients)
 		}
-		// An agency addressing itself in To (edXML allows it) is dropped.
-		e.To = slices.DeleteFunc(e.To, func(to string) bool { return to == e.From })
-		res, err := c.Send(ctx, e)
-		if err != nil && !errors.Is(err, broker.ErrDuplicate) {
-			return err
-		}
-		if e.Document != nil && e.Document.DocumentID != "" {
-			if err := c.RememberDocumentID(ctx, e.Document.DocumentID, res.ID); err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
-			}
-		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "sent to %v\n", res.Recipients)
 		fmt.Fprintln(cmd.OutOrStdout(), res.ID)
 		return nil
 	},
@@ -250,7 +198,7 @@ var edxmlExportCmd = &cobra.Command{
 			if code := e.Status.State.Code(); code == "" {
 				continue // sent, invalid: no edXML status code
 			}
-			answerFor(e, doc.Envelope)
+			edxml.SetResponseFor(e, doc.Envelope)
 			name := fmt.Sprintf("%s-%02d-%s-%s.edxml", args[0], i, e.Status.State.Code(), envelope.Token(rs.Recipient))
 			if err := write(name, func(w io.Writer) error {
 				if err := edxml.Write(w, e, nil); err != nil {
@@ -267,35 +215,6 @@ var edxmlExportCmd = &cobra.Command{
 		}
 		return nil
 	},
-}
-
-func storeEdXMLAttachment(ctx context.Context, c *broker.Client, a edxml.AttachmentData) (envelope.Attachment, error) {
-	rc, err := a.Open()
-	if err != nil {
-		return envelope.Attachment{}, err
-	}
-	defer rc.Close()
-	return c.PutAttachment(ctx, broker.File{Name: a.Name, MediaType: a.MediaType, Reader: rc, Size: -1})
-}
-
-// answerFor fills a status's edXML ResponseFor from the document it
-// answers: its code and promulgation date, and its edXML DocumentId when
-// it came from edXML.
-func answerFor(st, doc *envelope.Envelope) {
-	if st.Extra == nil {
-		st.Extra = map[string]string{}
-	}
-	if d := doc.Document; d != nil {
-		if d.CodeNumber != "" || d.CodeNotation != "" {
-			st.Extra[edxml.KeyResponseForCode] = d.CodeNumber + "/" + d.CodeNotation
-		}
-		if d.PromulgationDate != "" {
-			st.Extra[edxml.KeyResponseForPromulgationDate] = d.PromulgationDate
-		}
-		if d.DocumentID != "" {
-			st.Extra[edxml.KeyResponseForDocumentID] = d.DocumentID
-		}
-	}
 }
 
 func init() {
