@@ -77,7 +77,7 @@ func (c *Client) storedOf(msg *jetstream.RawStreamMsg) (*StoredEnvelope, error) 
 	s, err := envelope.Open(msg.Data)
 	if err == nil {
 		se.Signed, se.Envelope = s, s.Envelope
-		err = c.verifier.Check(s, signing.At(msg.Time))
+		err = c.verifier.Check(s, signing.At(c.recordedAt(msg.Header, s.Envelope.From, msg.Time)))
 	} else if peeked, perr := envelope.Peek(msg.Data); perr == nil {
 		se.Envelope = peeked
 	}

@@ -304,3 +304,25 @@ func newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
 	}
 	return js, nil
 }
+
+// recordedAt is the time an envelope from agency from was recorded, for
+// judging its signature: when this bus stored it, or, for a copy from
+// another bus of a federation, when the sender's bus did (a link down for
+// days must not make a copy look backdated). Only the bus's federation
+// service can store a copy from an agency of another bus (agencies publish
+// under their own code), and it sets the header from the verified trace.
+func (c *Client) recordedAt(h nats.Header, from string, stored time.Time) time.Time {
+	v := h.Get(HeaderRecorded)
+	if v == "" || c.dir.bus == "" {
+		return stored
+	}
+	a, ok := c.dir.lookup(from)
+	if !ok || a.Bus == "" || a.Bus == c.dir.bus {
+		return stored
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil || t.After(stored) {
+		return stored
+	}
+	return t
+}

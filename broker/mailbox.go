@@ -280,7 +280,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	raw := msg.Data()
 	s, err := envelope.Open(raw)
 	if err == nil {
-		err = m.c.verifier.Check(s, signing.At(meta.Timestamp))
+		err = m.c.verifier.Check(s, signing.At(m.c.recordedAt(msg.Headers(), s.Envelope.From, meta.Timestamp)))
 	}
 	if err == nil {
 		err = m.checkAddress(msg.Subject(), s.Envelope)

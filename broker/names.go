@@ -29,6 +29,9 @@ const (
 	HeaderDeliveries    = "Docaxis-Deliveries"
 	HeaderEnvelope      = "Docaxis-Envelope"
 	HeaderAgency        = "Docaxis-Agency"
+	// HeaderRecorded is set by the federation on a copy from another bus:
+	// when the sender's bus recorded it (the first signed trace entry).
+	HeaderRecorded = "Docaxis-Recorded"
 )
 
 // DocSubject is the subject of the copy of an envelope for recipient to.

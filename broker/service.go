@@ -68,6 +68,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if err != nil {
 		return nil, err
 	}
+	tr.recordedAt = c.recordedAt
 	if err := tr.Start(ctx); err != nil {
 		return nil, err
 	}

@@ -42,7 +42,10 @@ func (c *Client) Statuses(ctx context.Context, id string) ([]RecordedStatus, err
 			if err != nil {
 				return nil, fmt.Errorf("read status %s: %w", ev.Status, err)
 			}
-			s, err := c.verifier.Verify(msg.Data, signing.At(msg.Time))
+			s, err := envelope.Open(msg.Data)
+			if err == nil {
+				err = c.verifier.Check(s, signing.At(c.recordedAt(msg.Header, s.Envelope.From, msg.Time)))
+			}
 			if err != nil {
 				return nil, fmt.Errorf("status %s of %s on record does not verify: %w", ev.Status, id, err)
 			}

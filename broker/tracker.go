@@ -14,6 +14,7 @@ import (
 
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -22,15 +23,18 @@ import (
 // pair through the state machine. It runs inside `docaxis serve`; it is the
 // only writer of the tracking bucket.
 type Tracker struct {
-	js        jetstream.JetStream
-	kv        jetstream.KeyValue
-	refs      jetstream.KeyValue
-	verifier  *signing.Verifier
-	log       *slog.Logger
-	cc        jetstream.ConsumeContext
-	shards    []chan jetstream.Msg
-	wg        sync.WaitGroup
-	observers atomic.Pointer[[]func(t *Tracking, prev envelope.State)]
+	js   jetstream.JetStream
+	kv   jetstream.KeyValue
+	refs jetstream.KeyValue
+	// recordedAt, when set, gives the time a status was recorded (see
+	// Client.recordedAt).
+	recordedAt func(h nats.Header, from string, stored time.Time) time.Time
+	verifier   *signing.Verifier
+	log        *slog.Logger
+	cc         jetstream.ConsumeContext
+	shards     []chan jetstream.Msg
+	wg         sync.WaitGroup
+	observers  atomic.Pointer[[]func(t *Tracking, prev envelope.State)]
 }
 
 // NewTracker returns a tracker; verifier checks statuses before they count.
@@ -158,7 +162,7 @@ func (t *Tracker) handle(ctx context.Context, cache *entryCache, msg jetstream.M
 	case "doc":
 		return t.onDocument(ctx, cache, msg.Data(), a, b, meta)
 	case "status":
-		return t.onStatus(ctx, cache, msg.Data(), a, b, meta)
+		return t.onStatus(ctx, cache, msg.Data(), msg.Headers(), a, b, meta)
 	}
 	return nil
 }
@@ -238,8 +242,15 @@ func (t *Tracker) onBusiness(ctx context.Context, cache *entryCache, e *envelope
 	return err
 }
 
-func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, sender, reporter string, meta *jetstream.MsgMetadata) error {
-	s, err := t.verifier.Verify(raw, signing.At(meta.Timestamp))
+func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, hdr nats.Header, sender, reporter string, meta *jetstream.MsgMetadata) error {
+	s, err := envelope.Open(raw)
+	if err == nil {
+		at := meta.Timestamp
+		if t.recordedAt != nil {
+			at = t.recordedAt(hdr, s.Envelope.From, meta.Timestamp)
+		}
+		err = t.verifier.Check(s, signing.At(at))
+	}
 	if err != nil {
 		t.log.Warn("tracker: status not counted", "seq", meta.Sequence.Stream, "reporter", reporter, "err", err)
 		return nil

@@ -206,6 +206,9 @@ func (s *Service) ingest(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	out.Header.Set(jetstream.MsgIDHeader, id)
 	out.Header.Set(broker.HeaderEnvelope, msg.Headers().Get(broker.HeaderEnvelope))
 	out.Header.Set(HeaderOriginBus, hops[0].Bus)
+	// The sender's bus recorded it at its first hop: recipients judge the
+	// signature against that time, not against a late arrival here.
+	out.Header.Set(broker.HeaderRecorded, hops[0].At.UTC().Format(time.RFC3339Nano))
 	for _, jws := range msg.Headers().Values(HeaderTrace) {
 		out.Header.Add(HeaderTrace, jws)
 	}
