@@ -319,9 +319,8 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	}
 	d := &Delivery{Envelope: e, Signed: s, Digest: s.Digest(), Seq: meta.Sequence.Stream, NumDelivered: meta.NumDelivered, mb: m}
 	// A slow application or a large attachment must not look like a dead
-	// recipient: the first redelivery comes one back-off step (1s) after the
-	// last sign of life, so keep telling the server the work goes on.
-	stop := keepAlive(msg, 300*time.Millisecond)
+	// recipient: keep telling the server the work goes on.
+	stop := keepAlive(msg, MailboxAckWait/3)
 	defer stop()
 	if err := m.attachments(ctx, d); err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
@@ -342,7 +341,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 		return m.report(out) // simulated crash: no marker, no ack
 	}
 	mark, _ := json.Marshal(receivedRecord{At: time.Now().UTC(), Digest: d.Digest, Details: d.Details})
-	if _, err := m.c.received.Put(ctx, receivedKey(m.agency, e.ID), mark); err != nil {
+	if err := m.putMarker(ctx, receivedKey(m.agency, e.ID), mark); err != nil {
 		// Without the marker a redelivery would hand it over again; the
 		// application's idempotency key is the envelope id.
 		_ = msg.NakWithDelay(time.Second)
@@ -574,6 +573,28 @@ func (m *Mailbox) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	}
 	_ = msg.Term()
 	return m.report(out)
+}
+
+// markerPatience bounds the retries of a received marker: a bucket that
+// lost its leader has another within seconds.
+var markerPatience = 2 * time.Minute
+
+// putMarker writes the received marker, retrying while the bucket is
+// unavailable (a failover): the application has the envelope, and giving
+// up here would hand it over again on redelivery. The message is kept
+// meanwhile by keepAlive.
+func (m *Mailbox) putMarker(ctx context.Context, key string, value []byte) error {
+	deadline := time.Now().Add(markerPatience)
+	wait := 100 * time.Millisecond
+	for {
+		_, err := m.c.received.Put(ctx, key, value)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		m.c.opts.logger.Warn("received marker not written yet, retrying", "key", key, "err", err)
+		time.Sleep(wait)
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // keepAlive sends "in progress" for msg every interval until stopped.

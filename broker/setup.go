@@ -96,12 +96,21 @@ func MailboxConsumerConfig(agency string) jetstream.ConsumerConfig {
 		FilterSubject: MailboxFilter(agency),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       30 * time.Second,
+		// No BackOff: the server would take its first step (1s) as the ack
+		// wait, and an envelope still being handled, whose progress acks
+		// are lost in a failover, would go to another worker meanwhile.
+		// Retries are spaced by the mailbox (NakWithDelay); a dead
+		// recipient's envelopes come back after AckWait.
+		AckWait:       MailboxAckWait,
 		MaxDeliver:    MaxDeliver,
-		BackOff:       []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute},
 		MaxAckPending: 10000,
 	}
 }
+
+// MailboxAckWait is how long a delivered envelope may go without an ack
+// or a progress ack before another receiver gets it. The mailbox sends
+// progress acks while it works, so a slow handler is not affected.
+var MailboxAckWait = 30 * time.Second
 
 // MaxDeliver bounds redelivery; after the last attempt a message goes to
 // the quarantine with its reason.
@@ -111,7 +120,10 @@ const MaxDeliver = 6
 func EnsureMailbox(ctx context.Context, js jetstream.JetStream, agency string) (jetstream.Consumer, error) {
 	cfg := MailboxConsumerConfig(agency)
 	c, err := js.Consumer(ctx, StreamName, cfg.Durable)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || (err == nil &&
+		(len(c.CachedInfo().Config.BackOff) > 0 || c.CachedInfo().Config.AckWait != cfg.AckWait)) {
+		// Missing, or made with other settings (earlier versions had a
+		// BackOff): bring it to this version's.
 		c, err = js.CreateOrUpdateConsumer(ctx, StreamName, cfg)
 	}
 	if err != nil {
