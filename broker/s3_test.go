@@ -77,7 +77,8 @@ func TestAttachmentsThroughS3(t *testing.T) {
 		}
 	}
 
-	// A byte changed directly in the bucket.
+	// A byte changed directly in the bucket, in the blob that holds the
+	// bytes of the content address.
 	content := []byte("Quyết định số 15 — bản gốc")
 	tampered, err := sender.Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Quyết định"),
 		broker.File{Name: "qd.txt", Reader: bytes.NewReader(content), Size: int64(len(content))})
@@ -88,7 +89,15 @@ func TestAttachmentsThroughS3(t *testing.T) {
 	bad[0] ^= 1
 	sum := sha256.Sum256(content)
 	key := storage.Key(hex.EncodeToString(sum[:]))
-	if _, err := mio.Client(t).PutObject(ctx, cfg.Bucket, key, bytes.NewReader(bad), int64(len(bad)), minio.PutObjectOptions{}); err != nil {
+	addr, err := mio.Client(t).StatObject(ctx, cfg.Bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := addr.UserMetadata[s3.MetaBlob]
+	if !strings.HasPrefix(blob, s3.BlobPrefix) {
+		t.Fatalf("%s names no blob: metadata %v", key, addr.UserMetadata)
+	}
+	if _, err := mio.Client(t).PutObject(ctx, cfg.Bucket, blob, bytes.NewReader(bad), int64(len(bad)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

@@ -168,7 +168,7 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 		return err
 	}
 	defer rc.Close()
-	mb, err := rc.Mailbox(ctx, recipient, broker.BatchSize(512))
+	mb, err := rc.Mailbox(ctx, recipient, broker.BatchSize(512), broker.Concurrency(64))
 	if err != nil {
 		return err
 	}

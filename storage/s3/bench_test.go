@@ -14,9 +14,9 @@ import (
 	"github.com/docaxis/docaxis/storage/storagetest"
 )
 
-// BenchmarkS3Put compares a Put through the store (hashing, temporary
-// object, server-side copy) with a plain minio-go PutObject of the same
-// number of bytes, on a local MinIO.
+// BenchmarkS3Put compares a Put through the store (hashing, blob upload,
+// address write) with a plain minio-go PutObject of the same number of
+// bytes, on a local MinIO.
 //
 //	go test ./storage/s3 -run '^$' -bench S3Put -benchtime 5x
 func BenchmarkS3Put(b *testing.B) {

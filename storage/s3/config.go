@@ -31,8 +31,8 @@ const (
 	// DefaultDialTimeout bounds connecting to the endpoint.
 	DefaultDialTimeout = 5 * time.Second
 	// DefaultResponseTimeout bounds the wait for response headers once a
-	// request is sent. It is generous because a server-side copy of a
-	// large object answers only when done.
+	// request is sent. It is generous because the completion of a large
+	// multipart upload answers only once the server has assembled it.
 	DefaultResponseTimeout = 5 * time.Minute
 )
 
@@ -61,7 +61,7 @@ type Config struct {
 	// more than one, the next part is read while the others are sent.
 	Concurrency int
 	// MaxRetries is the number of attempts of each request (a part, the
-	// copy, a stat) on a network error, a 5xx status or a throttling code,
+	// address, a stat) on a network error, a 5xx status or a throttling code,
 	// with jittered exponential backoff from 200 ms, capped at 1 s between
 	// attempts. A retry resends a buffered part: the caller's reader is
 	// never read twice. 1 disables retries.

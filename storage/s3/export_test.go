@@ -7,12 +7,12 @@ import (
 	"github.com/docaxis/docaxis/storage"
 )
 
-// TempNames makes st record the temporary names its Puts use and returns
-// them on demand.
-func TempNames(st storage.Store) func() []string {
+// BlobNames makes st record the blob names its Puts use and returns them on
+// demand.
+func BlobNames(st storage.Store) func() []string {
 	var mu sync.Mutex
 	var names []string
-	st.(*store).onTemp = func(n string) {
+	st.(*store).onBlob = func(n string) {
 		mu.Lock()
 		defer mu.Unlock()
 		names = append(names, n)
@@ -24,6 +24,6 @@ func TempNames(st storage.Store) func() []string {
 	}
 }
 
-// SetCopyPartSize lowers the part size of st's server-side copies, so a
-// small object takes the multipart copy that objects over 5 GiB take.
-func SetCopyPartSize(st storage.Store, n uint64) { st.(*store).copyPartSize = n }
+// ListPlain makes st list addresses as against a server that returns no
+// metadata in listings (anything but MinIO).
+func ListPlain(st storage.Store) { st.(*store).plainList = true }
