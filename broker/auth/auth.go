@@ -156,6 +156,12 @@ func (a *Authority) AgencyCreds(agency, path string) error {
 }
 
 func (a *Authority) issue(path, name string, perms jwt.Permissions) error {
+	return a.issueLimited(path, name, perms, nil)
+}
+
+// issueLimited writes credentials for a new user; connTypes, when given,
+// restricts how it may connect (e.g. only as a leaf node).
+func (a *Authority) issueLimited(path, name string, perms jwt.Permissions, connTypes []string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	user, err := nkeys.CreateUser()
@@ -166,6 +172,9 @@ func (a *Authority) issue(path, name string, perms jwt.Permissions) error {
 	uc := jwt.NewUserClaims(pub)
 	uc.Name = name
 	uc.Permissions = perms
+	if len(connTypes) > 0 {
+		uc.AllowedConnectionTypes = jwt.StringList(connTypes)
+	}
 	accPub, _ := a.account.PublicKey()
 	uc.IssuerAccount = accPub
 	tok, err := uc.Encode(a.account)

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/nats-io/jwt/v2"
-	"github.com/nats-io/nkeys"
 )
 
 // Federation: a member bus links to the national bus through a NATS leaf
@@ -90,33 +89,4 @@ func LinkOfCreds(path string) (member, national string, err error) {
 		return "", "", fmt.Errorf("uplink credentials %s were not issued by 'docaxis federation member add' (user %q)", path, uc.Name)
 	}
 	return member, national, nil
-}
-
-// issueLimited is issue with the connection types restricted.
-func (a *Authority) issueLimited(path, name string, perms jwt.Permissions, connTypes []string) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	user, err := nkeys.CreateUser()
-	if err != nil {
-		return err
-	}
-	pub, _ := user.PublicKey()
-	uc := jwt.NewUserClaims(pub)
-	uc.Name = name
-	uc.Permissions = perms
-	uc.AllowedConnectionTypes = jwt.StringList(connTypes)
-	uc.IssuerAccount = a.AccountPublicKey()
-	tok, err := uc.Encode(a.account)
-	if err != nil {
-		return fmt.Errorf("encode user JWT for %s: %w", name, err)
-	}
-	seed, _ := user.Seed()
-	creds, err := jwt.FormatUserConfig(tok, seed)
-	if err != nil {
-		return err
-	}
-	if err := writeAtomic(path, creds); err != nil {
-		return fmt.Errorf("write credentials %s: %w", path, err)
-	}
-	return nil
 }
