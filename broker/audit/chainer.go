@@ -119,8 +119,9 @@ func StartChainer(ctx context.Context, js jetstream.JetStream, cfg ChainerConfig
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	go c.run(lctx)
+	// Log the head before the loop starts changing it.
 	c.log.Info("audit chainer started", "head_seq", c.st.head.Seq, "head", c.st.head.Hash, "interval", cfg.Interval)
+	go c.run(lctx)
 	return c, nil
 }
 
