@@ -529,8 +529,10 @@ type natsKillProxy struct {
 	l      net.Listener
 	target string
 	killOn func(subject string) bool
-	kill   func()
-	fired  atomic.Bool
+	// kill is set once the process to kill has started; the proxy's
+	// goroutines read it, hence the atomic.
+	kill  atomic.Pointer[func()]
+	fired atomic.Bool
 }
 
 func startKillProxy(t *testing.T, target string, killOn func(string) bool) *natsKillProxy {
@@ -581,7 +583,9 @@ func (p *natsKillProxy) serve(client net.Conn) {
 				return
 			}
 			if p.killOn != nil && p.killOn(fields[1]) && p.fired.CompareAndSwap(false, true) {
-				p.kill()
+				if kill := p.kill.Load(); kill != nil {
+					(*kill)()
+				}
 				return
 			}
 		}
@@ -628,7 +632,8 @@ func TestFaultRecipientKilled(t *testing.T) {
 			if err := first.Start(); err != nil {
 				t.Fatal(err)
 			}
-			proxy.kill = func() { _ = first.Process.Signal(syscall.SIGKILL) }
+			kill := func() { _ = first.Process.Signal(syscall.SIGKILL) }
+			proxy.kill.Store(&kill)
 			lines := bufio.NewScanner(stdout)
 			if tc.killOn == nil {
 				// Killed while its handler runs.
