@@ -226,13 +226,19 @@ func (c *Client) Acknowledge(ctx context.Context, agency, id string) (*Acknowled
 	key := receivedKey(agency, id)
 	if e, err := c.received.Get(ctx, key); err == nil {
 		ack.Duplicate = true
-		ack.At, _ = time.Parse(time.RFC3339Nano, string(e.Value()))
+		var rec receivedRecord
+		if json.Unmarshal(e.Value(), &rec) == nil {
+			ack.At = rec.At
+		} else {
+			ack.At, _ = time.Parse(time.RFC3339Nano, string(e.Value())) // written by an earlier version
+		}
 		return ack, nil
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("acknowledge %s as %s: check received marker: %w", id, agency, err)
 	}
+	m := &Mailbox{c: c, agency: agency, id: signer}
 	if se.Err != nil {
-		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, se.Err)
+		return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w", id, agency, se.Err))
 	}
 	// Nothing is receipted whose content does not match its manifest.
 	for _, a := range se.Envelope.Attachments {
@@ -245,20 +251,42 @@ func (c *Client) Acknowledge(ctx context.Context, agency, id string) (*Acknowled
 			if errors.Is(err, storage.ErrUnavailable) {
 				return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
 			}
-			return nil, fmt.Errorf("acknowledge %s as %s: %w: %w", id, agency, ErrUnverified, err)
+			return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w: %w", id, agency, ErrUnverified, err))
 		}
 	}
-	m := &Mailbox{c: c, agency: agency, id: signer}
 	if err := m.receipt(ctx, se.Envelope, envelope.StateDelivered, ack.Digest, "", nil); err != nil {
 		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
 	}
 	ack.At = time.Now().UTC()
-	if _, err := c.received.Put(ctx, key, []byte(ack.At.Format(time.RFC3339Nano))); err != nil {
+	mark, _ := json.Marshal(receivedRecord{At: ack.At, Digest: ack.Digest})
+	if _, err := c.received.Put(ctx, key, mark); err != nil {
 		// The receipt went out; acknowledging again only repeats it (same
 		// receipt id, deduplicated).
 		return nil, fmt.Errorf("acknowledge %s as %s: record received marker: %w", id, agency, err)
 	}
 	return ack, nil
+}
+
+// refuseCopy does for a copy that fails the recipient's checks what the
+// mailbox does: the sender gets the signed invalid receipt with the reason
+// and the copy goes to quarantine, so an agency that only uses HTTP does
+// not leave bad mail unanswered. The mailbox refusing it again later only
+// repeats the same receipt and quarantine entry (deduplicated). It returns
+// cause.
+func (c *Client) refuseCopy(ctx context.Context, m *Mailbox, se *StoredEnvelope, cause error) error {
+	id := ""
+	if e := se.Envelope; e != nil && validID(e.ID) {
+		id = e.ID
+		if IsValidCode(e.From) {
+			if err := m.receipt(ctx, e, envelope.StateInvalid, envelope.Digest(se.Raw), cause.Error(), nil); err != nil {
+				c.opts.logger.Warn("invalid receipt not sent", "envelope", e.ID, "err", err)
+			}
+		}
+	}
+	if err := c.quarantine(ctx, m.agency, se.Subject, se.Raw, se.Seq, 0, id, cause.Error()); err != nil {
+		c.opts.logger.Warn("copy not quarantined", "seq", se.Seq, "err", err)
+	}
+	return cause
 }
 
 // findCopy locates agency's copy of envelope id: through its tracking

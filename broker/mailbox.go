@@ -629,17 +629,27 @@ var testHookBeforeMarker, testHookBeforeAck func(e *envelope.Envelope) bool
 // Quarantine stores a message that could not be processed, with its
 // reason, so it stays on record and can be re-driven.
 func (c *Client) Quarantine(ctx context.Context, agency string, msg jetstream.Msg, meta *jetstream.MsgMetadata, id, reason string) error {
-	q := &nats.Msg{Subject: QuarantineSubject(agency), Data: msg.Data(), Header: nats.Header{}}
+	var seq, deliveries uint64
+	if meta != nil {
+		seq, deliveries = meta.Sequence.Stream, meta.NumDelivered
+	}
+	return c.quarantine(ctx, agency, msg.Subject(), msg.Data(), seq, deliveries, id, reason)
+}
+
+// quarantine stores data (the copy at seq of the record, when known) with
+// its reason; the dedup id makes quarantining the same copy twice a no-op.
+func (c *Client) quarantine(ctx context.Context, agency, subject string, data []byte, seq, deliveries uint64, id, reason string) error {
+	q := &nats.Msg{Subject: QuarantineSubject(agency), Data: data, Header: nats.Header{}}
 	q.Header.Set(HeaderReason, reason)
-	q.Header.Set(HeaderOriginSubject, msg.Subject())
+	q.Header.Set(HeaderOriginSubject, subject)
 	q.Header.Set(HeaderAgency, agency)
 	if id != "" {
 		q.Header.Set(HeaderEnvelope, id)
 	}
-	if meta != nil {
-		q.Header.Set(HeaderOriginSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
-		q.Header.Set(HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
-		q.Header.Set(jetstream.MsgIDHeader, "q."+strconv.FormatUint(meta.Sequence.Stream, 10)+"."+envelope.Token(agency))
+	if seq != 0 {
+		q.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
+		q.Header.Set(HeaderDeliveries, strconv.FormatUint(deliveries, 10))
+		q.Header.Set(jetstream.MsgIDHeader, "q."+strconv.FormatUint(seq, 10)+"."+envelope.Token(agency))
 	}
 	if _, err := c.js.PublishMsg(ctx, q); err != nil {
 		return fmt.Errorf("quarantine message for %s: %w", agency, err)

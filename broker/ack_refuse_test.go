@@ -1,0 +1,53 @@
+package broker_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/envelope"
+)
+
+// An agency that reaches the bus only over HTTP refuses a bad envelope the
+// way its mailbox would: invalid receipt to the sender, quarantine, and the
+// envelope leaves its inbox listing.
+func TestAcknowledgeRefusesBadEnvelope(t *testing.T) {
+	bus := threeAgencies(t)
+	ctx := ctxT(t)
+	c := bus.Client()
+	// Signed by Nghệ An's key, claiming to come from the Government Office.
+	e := envelope.New(govOffice, []string{sonLa}, "Giả mạo nơi gửi")
+	raw, err := envelope.Seal(e, bus.Identity(ngheAn).Key, bus.Identity(ngheAn).Chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishRaw(t, c, broker.DocSubject(sonLa, govOffice), raw)
+	waitState(t, c, e.ID, sonLa, envelope.StateSent)
+
+	if _, err := c.Acknowledge(ctx, sonLa, e.ID); !errors.Is(err, broker.ErrUnverified) {
+		t.Fatalf("acknowledge: %v", err)
+	}
+	tr := waitState(t, c, e.ID, sonLa, envelope.StateInvalid)
+	if tr.Reason == "" {
+		t.Fatal("invalid without a reason")
+	}
+	if q := quarantined(t, c, sonLa); len(q) != 1 || q[0].Header.Get(broker.HeaderEnvelope) != e.ID {
+		t.Fatalf("quarantine: %+v", q)
+	}
+	page, err := c.Pending(ctx, sonLa, broker.PendingOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Envelopes) != 0 {
+		t.Fatalf("still listed: %+v", page.Envelopes)
+	}
+	// The mailbox meeting it later changes nothing: same receipt, same
+	// quarantine entry.
+	outs := receiveAll(t, bus.Client(sonLa), sonLa)
+	if len(outs) != 1 || !outs[0].Quarantined {
+		t.Fatalf("mailbox: %+v", outs)
+	}
+	if q := quarantined(t, c, sonLa); len(q) != 1 {
+		t.Fatalf("quarantined twice: %d", len(q))
+	}
+}
