@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
@@ -32,6 +33,11 @@ type ServerOptions struct {
 	// ReconnectInterval between attempts while the uplink is down (default
 	// one second).
 	ReconnectInterval time.Duration
+	// LeafTLS, on the national bus, makes the leaf listener require TLS.
+	LeafTLS *tls.Config
+	// UplinkTLS, on a member, is how the national's leaf listener is
+	// verified (its CA); setting it makes the uplink use TLS.
+	UplinkTLS *tls.Config
 }
 
 // linkDeny keeps the record, the services and the clients' inboxes off the
@@ -61,6 +67,10 @@ func (o ServerOptions) Configure(so *server.Options) error {
 		so.LeafNode.Host, so.LeafNode.Port = host, port
 		// A member's interest never reaches another member.
 		so.LeafNode.IsolateLeafnodeInterest = true
+		if o.LeafTLS != nil {
+			so.LeafNode.TLSConfig = o.LeafTLS
+			so.LeafNode.TLSTimeout = 5
+		}
 	}
 	if o.Uplink != "" {
 		u, err := url.Parse(o.Uplink)
@@ -77,8 +87,10 @@ func (o ServerOptions) Configure(so *server.Options) error {
 			DenyImports:  linkDeny,
 			DenyExports:  linkDeny,
 		}
-		if strings.EqualFold(u.Scheme, "tls") {
+		if strings.EqualFold(u.Scheme, "tls") || o.UplinkTLS != nil {
 			r.TLS = true
+			r.TLSConfig = o.UplinkTLS
+			r.TLSTimeout = 5
 		}
 		so.LeafNode.Remotes = append(so.LeafNode.Remotes, r)
 		so.LeafNode.ReconnectInterval = o.ReconnectInterval

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ var fedFlags struct {
 	leafListen  string
 	uplink      string
 	uplinkCreds string
+	uplinkCA    string
 	retention   time.Duration
 	metrics     string
 }
@@ -43,6 +45,7 @@ func init() {
 	f.StringVar(&fedFlags.busID, "bus-id", "", "this bus's id in a federation (letters, digits, '-', '_'); also its JetStream domain")
 	f.StringVar(&fedFlags.leafListen, "leaf-listen", "", "national bus: HOST:PORT where member buses link (NATS leaf node connections)")
 	f.StringVar(&fedFlags.uplink, "uplink", "", "member bus: the national bus's leaf address, nats-leaf://HOST:PORT")
+	f.StringVar(&fedFlags.uplinkCA, "uplink-ca", "", "member bus: PEM CA that signed the national bus's TLS certificate (the link then uses TLS)")
 	f.StringVar(&fedFlags.uplinkCreds, "uplink-creds", "", "member bus: the credentials file 'docaxis federation member add' issued on the national bus")
 	f.DurationVar(&fedFlags.retention, "federation-retention", 90*24*time.Hour, "how long messages wait in the federation streams for a link")
 	f.StringVar(&fedFlags.metrics, "federation-metrics", "", "HOST:PORT serving /metrics with the bus's and the federation's figures (empty: off)")
@@ -52,6 +55,25 @@ func init() {
 			return err
 		}
 		so := federation.ServerOptions{BusID: fedFlags.busID, LeafListen: fedFlags.leafListen, Uplink: fedFlags.uplink, UplinkCreds: fedFlags.uplinkCreds}
+		if fedFlags.leafListen != "" {
+			// With --tls the leaf listener takes the same certificate.
+			tc, err := serverTLS(env.Keystore)
+			if err != nil {
+				return err
+			}
+			so.LeafTLS = tc
+		}
+		if fedFlags.uplinkCA != "" {
+			pem, err := os.ReadFile(fedFlags.uplinkCA)
+			if err != nil {
+				return fmt.Errorf("--uplink-ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("--uplink-ca %s: no PEM certificate", fedFlags.uplinkCA)
+			}
+			so.UplinkTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
 		if fedFlags.uplink != "" && !secFlags.noAuth {
 			a, err := openAuthority()
 			if err != nil {
