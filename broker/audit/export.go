@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/docaxis/docaxis/broker"
 	"io"
 	"slices"
 	"sort"
@@ -125,6 +126,9 @@ func (r *Reader) Export(ctx context.Context, o ExportOptions, w io.Writer) (*Man
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	if err := r.exportCerts(bw, m, certs); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if err := r.exportCRLs(ctx, bw, m); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	for _, sum := range attOrder {
@@ -422,6 +426,41 @@ func (r *Reader) exportCerts(bw *bundleWriter, m *Manifest, certs map[string][]*
 			return err
 		}
 		m.Certificates = append(m.Certificates, ManifestCertificate{File: name, Role: "agency", Agency: agency, Fingerprint: fp})
+	}
+	return nil
+}
+
+// exportCRLs adds the revocation lists of the bus's directory, so that an
+// auditor offline refuses what a revoked certificate signed after its
+// revocation, as the bus does.
+func (r *Reader) exportCRLs(ctx context.Context, bw *bundleWriter, m *Manifest) error {
+	kv, err := r.js.KeyValue(ctx, broker.DirectoryBucket)
+	if err != nil {
+		return fmt.Errorf("read revocations: %w", err)
+	}
+	lister, err := kv.ListKeysFiltered(ctx, "crl.*")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read revocations: %w", err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			return fmt.Errorf("read revocation list %s: %w", k, err)
+		}
+		name := "crl/" + strings.TrimPrefix(k, "crl.") + ".crl"
+		if err := bw.write(name, e.Value()); err != nil {
+			return err
+		}
+		sum := sha256.Sum256(e.Value())
+		m.Certificates = append(m.Certificates, ManifestCertificate{File: name, Role: "crl", Fingerprint: hex.EncodeToString(sum[:])})
 	}
 	return nil
 }

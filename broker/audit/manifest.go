@@ -81,8 +81,9 @@ type ManifestCheckpoint struct {
 // ManifestCertificate describes a PEM file of certs/.
 type ManifestCertificate struct {
 	File string `json:"file"`
-	// Role: "ca" (trust roots), "audit" (checkpoint signer chain) or
-	// "agency" (an agency's chain as its records carry it, leaf first).
+	// Role: "ca" (trust roots), "audit" (checkpoint signer chain),
+	// "agency" (an agency's chain as its records carry it, leaf first) or
+	// "crl" (a revocation list of the CA, DER; Fingerprint is its SHA-256).
 	Role        string `json:"role"`
 	Agency      string `json:"agency,omitempty"`
 	Fingerprint string `json:"fingerprint"`

@@ -461,6 +461,20 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 		}
 		agencyCerts[fp] = mc.Agency
 	}
+	// Revocations as the bus knew them: a CRL counts only if a root of the
+	// bundle (or the pinned roots) signed it.
+	for _, mc := range v.m.Certificates {
+		if mc.Role != "crl" {
+			continue
+		}
+		der, err := v.read(mc.File)
+		if err == nil {
+			_, err = trust.ApplyCRL(der)
+		}
+		if err != nil {
+			v.problem(0, mc.File, ErrCertificate, "revocation list: %v", err)
+		}
+	}
 	verifier := &signing.Verifier{Trust: trust, Validate: []envelope.ValidateOption{envelope.AllowCodes(func(c string) bool { return bound[c] })}}
 
 	recs := make([]*Record, len(v.m.Records))
