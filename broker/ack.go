@@ -170,7 +170,7 @@ func (c *Client) pendingCopy(ctx context.Context, agency string, msg *jetstream.
 	if err != nil {
 		return false, nil, err
 	}
-	if se.Envelope == nil || !validID(se.Envelope.ID) {
+	if se.Envelope == nil || !envelope.IsID(se.Envelope.ID) {
 		return false, se, nil // cannot be named; shown so that it is not hidden
 	}
 	id := se.Envelope.ID
@@ -211,7 +211,7 @@ type Acknowledgement struct {
 // idempotent. An envelope that fails verification returns an error
 // wrapping ErrUnverified and is left to the mailbox, which quarantines it.
 func (c *Client) Acknowledge(ctx context.Context, agency, id string) (*Acknowledgement, error) {
-	if !validID(id) {
+	if !envelope.IsID(id) {
 		return nil, fmt.Errorf("acknowledge: %q is not an envelope id (a UUID)", id)
 	}
 	signer, err := c.Identity(agency)
@@ -275,9 +275,9 @@ func (c *Client) Acknowledge(ctx context.Context, agency, id string) (*Acknowled
 // cause.
 func (c *Client) refuseCopy(ctx context.Context, m *Mailbox, se *StoredEnvelope, cause error) error {
 	id := ""
-	if e := se.Envelope; e != nil && validID(e.ID) {
+	if e := se.Envelope; e != nil && envelope.IsID(e.ID) {
 		id = e.ID
-		if IsValidCode(e.From) {
+		if envelope.IsStandardCode(e.From) {
 			if err := m.receipt(ctx, e, envelope.StateInvalid, envelope.Digest(se.Raw), cause.Error(), nil); err != nil {
 				c.opts.logger.Warn("invalid receipt not sent", "envelope", e.ID, "err", err)
 			}

@@ -35,6 +35,7 @@ type Client struct {
 	received jetstream.KeyValue
 	dir      *directory
 	rate     rateLimiter
+	idMu     sync.Mutex // guards opts.identities, filled on demand
 }
 
 // Option configures a Client.
@@ -273,12 +274,10 @@ func (c *Client) Trust() *signing.Trust { return c.trust }
 // Verifier returns the client's verifier.
 func (c *Client) Verifier() *signing.Verifier { return c.verifier }
 
-var identityMu sync.Mutex
-
 // Identity returns the signing identity of agency.
 func (c *Client) Identity(agency string) (*signing.Identity, error) {
-	identityMu.Lock()
-	defer identityMu.Unlock()
+	c.idMu.Lock()
+	defer c.idMu.Unlock()
 	if id, ok := c.opts.identities[agency]; ok {
 		return id, nil
 	}

@@ -559,7 +559,7 @@ func (m *Mailbox) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	out := Outcome{Error: cause.Error(), Quarantined: true}
 	if e != nil {
 		out.ID, out.From, out.Subject = e.ID, e.From, e.Subject
-		if IsValidCode(e.From) && validID(e.ID) {
+		if envelope.IsStandardCode(e.From) && envelope.IsID(e.ID) {
 			if err := m.receipt(ctx, e, envelope.StateInvalid, envelope.Digest(msg.Data()), cause.Error(), nil); err != nil {
 				m.c.opts.logger.Warn("invalid receipt not sent", "envelope", e.ID, "err", err)
 			}

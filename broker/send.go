@@ -58,6 +58,10 @@ func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) 
 	if at, revoked := c.trust.RevocationOf(id.Certificate()); revoked && !time.Now().Before(at) {
 		return nil, fmt.Errorf("send as %s: %w since %s: the agency needs a new certificate", e.From, signing.ErrRevoked, at.UTC().Format(time.RFC3339))
 	}
+	// Fail before any attachment is uploaded.
+	if err := e.Validate(envelope.AllowCodes(c.dir.known)); err != nil {
+		return nil, err
+	}
 	if err := c.checkRecipients(ctx, e); err != nil {
 		return nil, err
 	}
@@ -139,10 +143,10 @@ func (c *Client) PutAttachment(ctx context.Context, f File) (envelope.Attachment
 	return envelope.Attachment{Name: f.Name, MediaType: mt, Size: obj.Size, SHA256: obj.SHA256, Key: obj.Key}, nil
 }
 
+// checkRecipients refuses recipients the directory does not know; the
+// envelope itself was validated by the caller (Send, before uploading
+// anything; SendSigned, as part of verification).
 func (c *Client) checkRecipients(ctx context.Context, e *envelope.Envelope) error {
-	if err := e.Validate(envelope.AllowCodes(c.dir.known)); err != nil {
-		return err
-	}
 	for _, to := range e.To {
 		if _, err := c.LookupAgency(ctx, to); err != nil {
 			return fmt.Errorf("send %s to %s: %w", e.ID, to, err)

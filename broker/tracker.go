@@ -172,7 +172,7 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 	// stored copy only has to be named, so the payload is read unverified
 	// but must agree with the subject it was published on.
 	e, err := envelope.Peek(raw)
-	if err != nil || e.From != from || !slices.Contains(e.To, to) || !validID(e.ID) {
+	if err != nil || e.From != from || !slices.Contains(e.To, to) || !envelope.IsID(e.ID) {
 		t.log.Info("tracker: copy not tracked (undecodable or not matching its subject)", "seq", meta.Sequence.Stream, "err", err)
 		return nil
 	}

@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
-	"github.com/google/uuid"
+	"github.com/docaxis/docaxis/envelope/edxml"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -80,9 +79,6 @@ func decodeTracking(e jetstream.KeyValueEntry) (*Tracking, error) {
 	return &t, nil
 }
 
-// vnZone is Vietnam time: due dates are calendar days there.
-var vnZone = time.FixedZone("ICT", 7*3600)
-
 func overdue(t *Tracking, now time.Time) bool {
 	if t.DueDate == "" {
 		return false
@@ -91,26 +87,18 @@ func overdue(t *Tracking, now time.Time) bool {
 	case envelope.StateDone, envelope.StateRejected, envelope.StateInvalid, envelope.StateRecallAccepted:
 		return false
 	}
-	due, err := time.ParseInLocation("2006-01-02", t.DueDate, vnZone)
+	due, err := time.ParseInLocation("2006-01-02", t.DueDate, edxml.Vietnam) // due dates are calendar days in Vietnam
 	if err != nil {
 		return false
 	}
 	return now.After(due.Add(24 * time.Hour))
 }
 
-func validID(id string) bool {
-	u, err := uuid.Parse(id)
-	return err == nil && u.String() == id
-}
-
-// IsValidCode reports whether code has the standard form.
-func IsValidCode(code string) bool { return envelope.IsStandardCode(code) }
-
 // Status returns the tracking of envelope id for every recipient. A client
 // connected as an agency sees the envelope only if that agency sent or
 // received it.
 func (c *Client) Status(ctx context.Context, id string) (*DocumentStatus, error) {
-	if !validID(id) {
+	if !envelope.IsID(id) {
 		return nil, fmt.Errorf("status: %q is not an envelope id (a UUID)", id)
 	}
 	var entries []*Tracking
@@ -160,7 +148,7 @@ func (c *Client) trackFilters(id, recipient string) []string {
 
 // Tracking returns the tracking of envelope id for one recipient.
 func (c *Client) Tracking(ctx context.Context, id, recipient string) (*Tracking, error) {
-	if !validID(id) {
+	if !envelope.IsID(id) {
 		return nil, fmt.Errorf("%q is not an envelope id (a UUID)", id)
 	}
 	entries, err := c.trackEntries(ctx, c.trackFilters(id, recipient)[0])
@@ -293,13 +281,4 @@ func (c *Client) WaitState(ctx context.Context, id, recipient string, state enve
 			return nil, fmt.Errorf("no tracking for %s at %s: %w", id, recipient, ctx.Err())
 		}
 	}
-}
-
-// trackKeyOf parses a tracking key.
-func trackKeyOf(key string) (sender, id, recipient string, ok bool) {
-	p := strings.Split(key, ".")
-	if len(p) != 3 {
-		return "", "", "", false
-	}
-	return envelope.CodeFromToken(p[0]), p[1], envelope.CodeFromToken(p[2]), true
 }

@@ -79,7 +79,7 @@ func (e *Envelope) Validate(opts ...ValidateOption) error {
 	if e == nil {
 		return invalid("envelope", "missing")
 	}
-	if !isID(e.ID) {
+	if !IsID(e.ID) {
 		return invalid("id", "%q is not a UUID in canonical form", e.ID)
 	}
 	if !e.Kind.Valid() {
@@ -136,14 +136,14 @@ func (e *Envelope) Validate(opts ...ValidateOption) error {
 	}
 	switch e.Kind {
 	case KindRevoke, KindUpdate, KindReplace:
-		if !isID(e.Refers) {
+		if !IsID(e.Refers) {
 			return invalid("refers", "%s needs the id of the envelope it acts on, got %q", e.Kind, e.Refers)
 		}
 	case KindStatus:
 		if e.Status == nil {
 			return invalid("status", "missing in a status envelope")
 		}
-		if !isID(e.Status.Of) {
+		if !IsID(e.Status.Of) {
 			return invalid("status.of", "%q is not an envelope id", e.Status.Of)
 		}
 		if !e.Status.State.Valid() {
@@ -208,10 +208,10 @@ func CheckAttachmentName(name string) error {
 	return nil
 }
 
-// isID reports whether s is an envelope id: a UUID in canonical form, the
+// IsID reports whether s is an envelope id: a UUID in canonical form, the
 // only form that matches as a dedup and lookup key (uuid.Parse also accepts
 // braces, URNs and missing dashes).
-func isID(s string) bool {
+func IsID(s string) bool {
 	u, err := uuid.Parse(s)
 	return err == nil && u.String() == s
 }

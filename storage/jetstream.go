@@ -94,7 +94,7 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// newHashingReader is shared by the stores.
+// newHashingReader hashes what an upload reads.
 func newHashingReader(r io.Reader, progress func(int64)) *hashingReader {
 	return &hashingReader{r: r, h: sha256.New(), progress: progress}
 }

@@ -282,7 +282,7 @@ type access struct {
 // access checks that agency sent or received envelope id. Others get
 // not_found, as if it did not exist: its existence is not theirs to know.
 func (s *Server) access(ctx context.Context, agency, id string) (*access, error) {
-	if !validID(id) {
+	if !envelope.IsID(id) {
 		return nil, apiError(http.StatusBadRequest, CodeBadRequest, "%q is not an envelope id (a UUID in canonical form)", id)
 	}
 	ds, err := s.c.Status(ctx, id)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/envelope"
-	"github.com/google/uuid"
 )
 
 // getInbox lists the envelopes addressed to the agency that it has not
@@ -87,7 +86,7 @@ type ackResult struct {
 func (s *Server) postAck(w http.ResponseWriter, r *http.Request, agency string) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	if !validID(id) {
+	if !envelope.IsID(id) {
 		writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, "%q is not an envelope id (a UUID in canonical form)", id))
 		return
 	}
@@ -245,10 +244,4 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, agency string
 			return
 		}
 	}
-}
-
-// validID reports whether id is an envelope id: a UUID in canonical form.
-func validID(id string) bool {
-	u, err := uuid.Parse(id)
-	return err == nil && u.String() == id
 }

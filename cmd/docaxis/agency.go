@@ -127,12 +127,7 @@ var agencyListCmd = &cobra.Command{
 	Use:   "list",
 	Short: "list the agencies in the bus directory",
 	Args:  cobra.NoArgs,
-	RunE: func(cmd *cobra.Command, _ []string) error {
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	RunE: withClient(func(cmd *cobra.Command, _ []string, c *broker.Client) error {
 		list, err := c.Agencies(cmd.Context())
 		if err != nil {
 			return err
@@ -152,7 +147,7 @@ var agencyListCmd = &cobra.Command{
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Code, a.Name, a.Added.Format("2006-01-02 15:04"))
 		}
 		return tw.Flush()
-	},
+	}),
 }
 
 func init() {

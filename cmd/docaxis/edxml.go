@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/docaxis/docaxis/broker"
 	"io"
 	"os"
 	"path/filepath"
@@ -146,12 +147,7 @@ var edxmlExportCmd = &cobra.Command{
 	Use:   "export ID [--status] [--out DIR]",
 	Short: "write an envelope, or its statuses, as edXML",
 	Args:  cobra.ExactArgs(1),
-	RunE: func(cmd *cobra.Command, args []string) error {
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	RunE: withClient(func(cmd *cobra.Command, args []string, c *broker.Client) error {
 		ctx := cmd.Context()
 		ds, err := c.Status(ctx, args[0])
 		if err != nil {
@@ -214,7 +210,7 @@ var edxmlExportCmd = &cobra.Command{
 			}
 		}
 		return nil
-	},
+	}),
 }
 
 func init() {

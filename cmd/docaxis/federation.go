@@ -219,12 +219,7 @@ var fedStatusCmd = &cobra.Command{
 	Use:   "status [--json]",
 	Short: "show each link (state, backlog, last delivery) and the figures per bus and per agency",
 	Args:  cobra.NoArgs,
-	RunE: func(cmd *cobra.Command, _ []string) error {
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	RunE: withClient(func(cmd *cobra.Command, _ []string, c *broker.Client) error {
 		ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
 		defer cancel()
 		st, err := federation.QueryStatus(ctx, c.Conn())
@@ -236,7 +231,7 @@ var fedStatusCmd = &cobra.Command{
 		}
 		printFederationStatus(cmd, st)
 		return nil
-	},
+	}),
 }
 
 func whenOrDash(t *time.Time) string {
@@ -411,12 +406,7 @@ var fedMemberListCmd = &cobra.Command{
 	Use:   "list",
 	Short: "list the buses of the federation with their CA fingerprints",
 	Args:  cobra.NoArgs,
-	RunE: func(cmd *cobra.Command, _ []string) error {
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	RunE: withClient(func(cmd *cobra.Command, _ []string, c *broker.Client) error {
 		list, err := federation.Buses(cmd.Context(), c)
 		if err != nil {
 			return err
@@ -443,7 +433,7 @@ var fedMemberListCmd = &cobra.Command{
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.ID, role, cn, fp, b.Added.Local().Format("2006-01-02 15:04"))
 		}
 		return tw.Flush()
-	},
+	}),
 }
 
 var fedTraceJSON bool
@@ -452,12 +442,7 @@ var fedTraceCmd = &cobra.Command{
 	Use:   "trace ID",
 	Short: "show the buses each copy of an envelope on this bus's record crossed, verified",
 	Args:  cobra.ExactArgs(1),
-	RunE: func(cmd *cobra.Command, args []string) error {
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	RunE: withClient(func(cmd *cobra.Command, args []string, c *broker.Client) error {
 		ctx := cmd.Context()
 		ds, err := c.Status(ctx, args[0])
 		if err != nil {
@@ -510,5 +495,5 @@ var fedTraceCmd = &cobra.Command{
 			}
 		}
 		return nil
-	},
+	}),
 }

@@ -92,6 +92,18 @@ func connect(cmd *cobra.Command) (*broker.Client, error) {
 	return c, nil
 }
 
+// withClient runs a command with a client on the bus, closed afterwards.
+func withClient(run func(cmd *cobra.Command, args []string, c *broker.Client) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := connect(cmd)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return run(cmd, args, c)
+	}
+}
+
 // printJSON writes v as one line of JSON.
 func printJSON(cmd *cobra.Command, v any) error {
 	enc := json.NewEncoder(cmd.OutOrStdout())

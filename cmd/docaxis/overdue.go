@@ -18,12 +18,7 @@ var overdueCmd = &cobra.Command{
 	Use:   "overdue --as CODE",
 	Short: "list documents an agency sent or received that are past their due date and not done",
 	Args:  cobra.NoArgs,
-	RunE: func(cmd *cobra.Command, _ []string) error {
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	RunE: withClient(func(cmd *cobra.Command, _ []string, c *broker.Client) error {
 		ctx := cmd.Context()
 		sent, err := c.Sent(ctx, overdueFlags.as)
 		if err != nil {
@@ -63,7 +58,7 @@ var overdueCmd = &cobra.Command{
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.DueDate, t.Envelope, t.Sender, t.Recipient, t.State, t.Subject)
 		}
 		return tw.Flush()
-	},
+	}),
 }
 
 func init() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/docaxis/docaxis/broker"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -18,12 +19,7 @@ var quarantineListCmd = &cobra.Command{
 	Use:   "list [--agency CODE]",
 	Short: "list quarantined messages with their reason and delivery count",
 	Args:  cobra.NoArgs,
-	RunE: func(cmd *cobra.Command, _ []string) error {
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	RunE: withClient(func(cmd *cobra.Command, _ []string, c *broker.Client) error {
 		list, err := c.QuarantineList(cmd.Context(), quarantineListFlags.agency)
 		if err != nil {
 			return err
@@ -46,7 +42,7 @@ var quarantineListCmd = &cobra.Command{
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", q.Seq, q.Agency, orDash(q.Envelope), q.Deliveries, q.Time.Local().Format("2006-01-02 15:04:05"), q.Reason)
 		}
 		return tw.Flush()
-	},
+	}),
 }
 
 var quarantineRetryJSON bool
@@ -55,12 +51,7 @@ var quarantineRetryCmd = &cobra.Command{
 	Use:   "retry ID",
 	Short: "re-drive a quarantined message (by quarantine SEQ or envelope id) into the mailbox it came from",
 	Args:  cobra.ExactArgs(1),
-	RunE: func(cmd *cobra.Command, args []string) error {
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	RunE: withClient(func(cmd *cobra.Command, args []string, c *broker.Client) error {
 		q, err := c.QuarantineRetry(cmd.Context(), args[0])
 		if err != nil {
 			return err
@@ -70,7 +61,7 @@ var quarantineRetryCmd = &cobra.Command{
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "re-driven %s (quarantine seq %d) to the mailbox of %s\n", orDash(q.Envelope), q.Seq, q.Agency)
 		return nil
-	},
+	}),
 }
 
 func init() {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/docaxis/docaxis/broker"
 	"os"
 	"strings"
 	"time"
@@ -56,12 +57,7 @@ var gcCmd = &cobra.Command{
 	Use:   "gc --older-than DURATION [--dry-run]",
 	Short: "delete attachments no retained envelope references (never a referenced one)",
 	Args:  cobra.NoArgs,
-	RunE: func(cmd *cobra.Command, _ []string) error {
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	RunE: withClient(func(cmd *cobra.Command, _ []string, c *broker.Client) error {
 		ctx := cmd.Context()
 		refs, err := c.ReferencedAttachments(ctx)
 		if err != nil {
@@ -95,7 +91,7 @@ var gcCmd = &cobra.Command{
 		fmt.Fprintf(cmd.ErrOrStderr(), "%d objects: %d referenced, %d recent, %d unreferenced (%s), %d upload leftovers swept\n",
 			res.Scanned, res.Referenced, res.Recent, res.Deleted, human(res.DeletedBytes), res.Swept)
 		return nil
-	},
+	}),
 }
 
 var (

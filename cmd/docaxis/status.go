@@ -19,12 +19,7 @@ var statusCmd = &cobra.Command{
 	Use:   "status ID",
 	Short: "show an envelope's state per recipient, with history",
 	Args:  cobra.ExactArgs(1),
-	RunE: func(cmd *cobra.Command, args []string) error {
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	RunE: withClient(func(cmd *cobra.Command, args []string, c *broker.Client) error {
 		ds, err := c.Status(cmd.Context(), args[0])
 		if err != nil {
 			return err
@@ -68,7 +63,7 @@ var statusCmd = &cobra.Command{
 			}
 		}
 		return nil
-	},
+	}),
 }
 
 var watchFlags struct {
@@ -80,12 +75,7 @@ var watchCmd = &cobra.Command{
 	Use:   "watch --as CODE",
 	Short: "stream live state changes of the documents an agency sent or received",
 	Args:  cobra.NoArgs,
-	RunE: func(cmd *cobra.Command, _ []string) error {
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	RunE: withClient(func(cmd *cobra.Command, _ []string, c *broker.Client) error {
 		ch, err := c.Watch(cmd.Context(), watchFlags.as)
 		if err != nil {
 			return err
@@ -109,7 +99,7 @@ var watchCmd = &cobra.Command{
 			fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s %s  %-12s%s  %q\n", t.Updated.Local().Format("15:04:05"), t.Envelope, dir, other, t.State, over, t.Subject)
 		}
 		return nil
-	},
+	}),
 }
 
 var markFlags struct {
