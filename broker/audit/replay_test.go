@@ -207,7 +207,12 @@ func TestReplayLeavesLiveConsumersAlone(t *testing.T) {
 		}
 		return i
 	}
+	// The consumer counts new copies a moment after they are stored.
 	before := info()
+	for i := 0; i < 50 && before.NumPending != 2; i++ {
+		time.Sleep(20 * time.Millisecond)
+		before = info()
+	}
 	replayAll(t, ab.reader(), audit.Query{})
 	replayAll(t, ab.reader(), audit.Query{Agency: ngheAn})
 	after := info()
