@@ -96,6 +96,15 @@
     }, stateLabel(state), overdue ? h('span', { class: 'sr-only' }, ' (quá hạn)') : null);
   }
 
+  // shownState is the newer of a listed state and one a live event brought:
+  // a list fetched while an event was on its way must not put an older
+  // state back on the badge.
+  function shownState(envelope, recipient, listed, listedAt) {
+    const live = tracking.get(envelope + '|' + recipient);
+    if (live && (!listedAt || Date.parse(live.updated) >= Date.parse(listedAt))) return live.state;
+    return listed;
+  }
+
   function setBadge(el, state) {
     if (el.dataset.state === state) return;
     el.dataset.state = state;
@@ -336,7 +345,7 @@
       docMeta(d),
       h('ul', { class: 'recipients-state', 'aria-label': 'Trạng thái theo nơi nhận' },
         d.recipients.map((r) => h('li', { class: r.overdue ? 'overdue' : null },
-          h('span', { class: 'agency' }, agencyName(r.agency)), ' ', badge(d.id, r.agency, r.state, r.overdue)))));
+          h('span', { class: 'agency' }, agencyName(r.agency)), ' ', badge(d.id, r.agency, shownState(d.id, r.agency, r.state, r.updated), r.overdue)))));
   }
 
   function verification(d) {
@@ -356,7 +365,7 @@
     const own = d.recipients.find((r) => r.agency === me.code) || d.recipients[0] || { state: 'sent' };
     return h('article', { class: 'doc' + (d.overdue ? ' overdue' : ''), dataset: { id: d.id } },
       h('h2', null, h('a', { href: '#/doc/' + d.id }, d.subject)),
-      h('p', { class: 'from' }, 'Nơi gửi: ', agencyName(d.sender), ' ', badge(d.id, me.code, own.state, own.overdue)),
+      h('p', { class: 'from' }, 'Nơi gửi: ', agencyName(d.sender), ' ', badge(d.id, me.code, shownState(d.id, me.code, own.state, own.updated), own.overdue)),
       docMeta(d),
       verification(d),
       attachments(d.id, d.attachments),
