@@ -62,17 +62,28 @@ func TestAuditCommands(t *testing.T) {
 	}
 	global := []string{"--home", bus.Keystore.Dir, "--server", bus.URL()}
 
-	out, _, err := runCLI(t, append([]string{"audit", "replay", "--since", "1h", "--json"}, global...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("replay printed %d lines:\n%s", len(lines), out)
-	}
+	// The chainer links records a moment after they are stored.
+	var lines []string
 	var rec audit.Record
-	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || !rec.Verified || rec.Chain != audit.ChainLinked {
-		t.Fatalf("first record %s: %v", lines[0], err)
+	for try := 0; ; try++ {
+		out, _, err := runCLI(t, append([]string{"audit", "replay", "--since", "1h", "--json"}, global...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("replay printed %d lines:\n%s", len(lines), out)
+		}
+		rec = audit.Record{}
+		err = json.Unmarshal([]byte(lines[0]), &rec)
+		if err == nil && rec.Chain == audit.ChainPending && try < 50 {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if err != nil || !rec.Verified || rec.Chain != audit.ChainLinked {
+			t.Fatalf("first record %s: %v", lines[0], err)
+		}
+		break
 	}
 
 	bundle := filepath.Join(t.TempDir(), "b.zip")
@@ -86,7 +97,7 @@ func TestAuditCommands(t *testing.T) {
 	// One byte of record 2 changed: exit status 1, naming seq 2.
 	bad := filepath.Join(t.TempDir(), "bad.zip")
 	rewriteZip(t, bundle, bad, audit.RecordFile(2))
-	out, _, err = runCLI(t, "audit", "verify", bad)
+	out, _, err := runCLI(t, "audit", "verify", bad)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "record seq 2") {
 		t.Fatalf("verify of a tampered bundle: %v\n%s", err, out)
