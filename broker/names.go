@@ -14,6 +14,10 @@ const (
 	DirectoryBucket  = "AXIS_DIRECTORY"
 	ReceivedBucket   = "AXIS_RECEIVED"
 	FileRefsBucket   = "AXIS_FILEREFS"
+	// IDsBucket binds each envelope id to the first sender whose verified
+	// copy used it (key: envelope id, value: sender code). Reuse of an id
+	// by another sender is refused everywhere.
+	IDsBucket = "AXIS_IDS"
 
 	docPrefix        = "axis.doc."
 	statusPrefix     = "axis.status."

@@ -73,6 +73,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 		{Bucket: DirectoryBucket, Description: "docaxis agency directory and trusted roots", History: 16, Storage: jetstream.FileStorage, Replicas: cfg.Replicas},
 		{Bucket: DocIDBucket, Description: "docaxis: external document ids (edXML DocumentId) to envelope ids", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas},
 		{Bucket: FileRefsBucket, Description: "docaxis attachment access: which agencies sent or received each attachment", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
+		{Bucket: IDsBucket, Description: "docaxis envelope ids: the sender each id is bound to", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
 		{Bucket: ReceivedBucket, Description: "docaxis idempotent receive: envelopes handed to each recipient's application", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
 		// Last: clients wait for this bucket as the sign that the bus is set up.
 		{Bucket: TrackBucket, Description: "docaxis tracking: latest state per (envelope, recipient)", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
