@@ -42,7 +42,7 @@ type Chainer struct {
 	cfg    ChainerConfig
 	log    *slog.Logger
 
-	// dir says which agencies other buses serve (nil: no directory yet).
+	// dir says which agencies other buses serve.
 	dir *busDirectory
 
 	reqs   chan chainRequest
@@ -117,9 +117,7 @@ func StartChainer(ctx context.Context, js jetstream.JetStream, cfg ChainerConfig
 	if c.st, err = c.loadState(ctx); err != nil {
 		return nil, fmt.Errorf("start audit chainer: %w", err)
 	}
-	if c.dir, err = openBusDirectory(ctx, js, recordedCacheTTL); err != nil {
-		return nil, fmt.Errorf("start audit chainer: %w", err)
-	}
+	c.dir = newBusDirectory(js, recordedCacheTTL)
 	c.sub, err = js.Conn().Subscribe(RequestSubject, c.serveRequest)
 	if err != nil {
 		return nil, fmt.Errorf("start audit chainer: subscribe %s: %w", RequestSubject, err)
@@ -496,14 +494,6 @@ func (c *Chainer) link(ctx context.Context, batch []jetstream.Msg) error {
 // recordedAt applies the mailbox's recorded-time rule to a record of
 // subject that carries the federation's recorded header h.
 func (c *Chainer) recordedAt(ctx context.Context, h, subject string, stored time.Time) (time.Time, error) {
-	if c.dir == nil {
-		// The directory may have been created after the chainer started.
-		dir, err := openBusDirectory(ctx, c.js, recordedCacheTTL)
-		if err != nil || dir == nil {
-			return stored, err
-		}
-		c.dir = dir
-	}
 	_, from, _, _ := parseRecordSubject(subject)
 	return c.dir.recordedAt(ctx, h, from, stored)
 }

@@ -25,13 +25,15 @@ const recordedCacheTTL = 30 * time.Second
 
 // busDirectory reads from the bus directory what the recorded-time rule
 // needs: this bus's id in a federation and the bus serving each agency.
-// A nil *busDirectory is a bus without a directory: every record counts as
-// recorded when it was stored.
+// It opens the bucket on first use: only a record that carries the
+// federation's header needs it. A bus without a directory has every record
+// count as recorded when it was stored.
 type busDirectory struct {
-	kv  jetstream.KeyValue
-	ttl time.Duration // 0: keep for the directory's life
+	js  jetstream.JetStream
+	ttl time.Duration // 0: keep what was read for the directory's life
 
 	mu    sync.Mutex
+	kv    jetstream.KeyValue
 	cache map[string]cachedValue // directory key -> what it says
 }
 
@@ -40,17 +42,27 @@ type cachedValue struct {
 	read time.Time
 }
 
-// openBusDirectory opens the directory bucket; nil, nil when the bus has
-// none.
-func openBusDirectory(ctx context.Context, js jetstream.JetStream, ttl time.Duration) (*busDirectory, error) {
-	kv, err := js.KeyValue(ctx, broker.DirectoryBucket)
+func newBusDirectory(js jetstream.JetStream, ttl time.Duration) *busDirectory {
+	return &busDirectory{js: js, ttl: ttl, cache: map[string]cachedValue{}}
+}
+
+// bucket opens the directory bucket once; nil when the bus has none (yet:
+// a later call looks again).
+func (d *busDirectory) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.kv != nil {
+		return d.kv, nil
+	}
+	kv, err := d.js.KeyValue(ctx, broker.DirectoryBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open directory bucket %s: %w", broker.DirectoryBucket, err)
 	}
-	return &busDirectory{kv: kv, ttl: ttl, cache: map[string]cachedValue{}}, nil
+	d.kv = kv
+	return kv, nil
 }
 
 // recordedAt is the time a record counts as recorded at, for judging its
@@ -63,7 +75,7 @@ func openBusDirectory(ctx context.Context, js jetstream.JetStream, ttl time.Dura
 // itself. header is the header's value ("" when absent); errors are the
 // directory's.
 func (d *busDirectory) recordedAt(ctx context.Context, header, from string, stored time.Time) (time.Time, error) {
-	if header == "" || d == nil {
+	if header == "" {
 		return stored, nil
 	}
 	bus, err := d.get(ctx, broker.BusKey, nil)
@@ -98,7 +110,11 @@ func (d *busDirectory) get(ctx context.Context, key string, decode func([]byte) 
 	if ok && (d.ttl == 0 || time.Since(c.read) < d.ttl) {
 		return c.v, nil
 	}
-	e, err := d.kv.Get(ctx, key)
+	kv, err := d.bucket(ctx)
+	if err != nil || kv == nil {
+		return "", err
+	}
+	e, err := kv.Get(ctx, key)
 	v := ""
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
