@@ -135,6 +135,11 @@ func TestVerifyLimitsOverridable(t *testing.T) {
 	if rep, err := verifyBytes(b, audit.VerifyOptions{Limits: lifted}); err != nil || rep.Verified != 5 {
 		t.Fatalf("lifted: %v (%+v)", err, rep)
 	}
+	// Lifted limits trust the declared sizes no further than the data goes.
+	huge := craftZip(t, zipEntry{name: audit.ManifestFile, data: []byte("{}"), declared: 1 << 61})
+	if _, err := verifyBytes(huge, audit.VerifyOptions{Limits: lifted}); !errors.Is(err, audit.ErrBundle) {
+		t.Fatalf("lifted limits, 2 EiB declared: err = %v", err)
+	}
 	// A bundle a zip tool wrote again, with folder entries, still reads.
 	bf := unpack(t, b)
 	bf.names = append([]string{"records/", "certs/"}, bf.names...)

@@ -186,7 +186,9 @@ func (v *bundleVerifier) read(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBundle, name, err)
 	}
 	defer rc.Close()
-	b := make([]byte, 0, f.UncompressedSize64)
+	// The declared size, as far as it is a sane first guess: with the
+	// limits lifted it is whatever the zip says.
+	b := make([]byte, 0, min(f.UncompressedSize64, 16<<20))
 	b, err = readAll(rc, b)
 	if errors.Is(err, ErrBundle) {
 		return nil, err
@@ -682,7 +684,7 @@ func timeOrStored(t time.Time) string {
 	return t.Format(time.RFC3339Nano)
 }
 
-// readAll is io.ReadAll into b, whose capacity is the declared size.
+// readAll is io.ReadAll into b, whose capacity is a first guess.
 func readAll(r io.Reader, b []byte) ([]byte, error) {
 	for {
 		if len(b) == cap(b) {
