@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -40,6 +41,9 @@ type Chainer struct {
 	stream jetstream.Stream
 	cfg    ChainerConfig
 	log    *slog.Logger
+
+	// dir says which agencies other buses serve.
+	dir *busDirectory
 
 	reqs   chan chainRequest
 	cancel context.CancelFunc
@@ -113,6 +117,7 @@ func StartChainer(ctx context.Context, js jetstream.JetStream, cfg ChainerConfig
 	if c.st, err = c.loadState(ctx); err != nil {
 		return nil, fmt.Errorf("start audit chainer: %w", err)
 	}
+	c.dir = newBusDirectory(js, recordedCacheTTL)
 	c.sub, err = js.Conn().Subscribe(RequestSubject, c.serveRequest)
 	if err != nil {
 		return nil, fmt.Errorf("start audit chainer: subscribe %s: %w", RequestSubject, err)
@@ -434,6 +439,16 @@ func (c *Chainer) link(ctx context.Context, batch []jetstream.Msg) error {
 				"from", st.head.Seq+1, "to", seq-1)
 		}
 		l := NewLink(st.head.Hash, seq, meta.Timestamp, m.Subject(), m.Data())
+		if h := m.Headers().Get(broker.HeaderRecorded); h != "" {
+			// A copy from another bus: the chain keeps when it counts as
+			// recorded, so that verification offline judges it as the
+			// mailbox did.
+			recorded, err := c.recordedAt(ctx, h, m.Subject(), meta.Timestamp)
+			if err != nil {
+				return fmt.Errorf("link %d: %w", seq, err)
+			}
+			l = l.WithRecorded(recorded)
+		}
 		data, err := json.Marshal(l)
 		if err != nil {
 			return fmt.Errorf("encode link %d: %w", seq, err)
@@ -474,6 +489,13 @@ func (c *Chainer) link(ctx context.Context, batch []jetstream.Msg) error {
 	c.st = st
 	c.mu.Unlock()
 	return nil
+}
+
+// recordedAt applies the mailbox's recorded-time rule to a record of
+// subject that carries the federation's recorded header h.
+func (c *Chainer) recordedAt(ctx context.Context, h, subject string, stored time.Time) (time.Time, error) {
+	_, from, _, _ := parseRecordSubject(subject)
+	return c.dir.recordedAt(ctx, h, from, stored)
 }
 
 // predicted is the audit seq future i of n should get when the last one

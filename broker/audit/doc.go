@@ -14,13 +14,19 @@
 //     axis.audit.checkpoint.
 //   - The Reader replays the record by time and agency from a start time
 //     (the server seeks there; nothing before it is read), re-verifies every
-//     signature and certificate chain as of the envelope's signing time in
-//     parallel while keeping stream order, and checks each record against its
-//     link. It also writes evidence bundles (Export).
+//     signature and certificate chain in parallel while keeping stream
+//     order, and checks each record against its link. A record is judged
+//     as the recipient's mailbox judged it: at the time the bus recorded it
+//     (for a copy from another bus, when the sender's bus did), with the
+//     mailbox's window for the envelope's created time, and the chain and
+//     revocations at that created time. It also writes evidence bundles
+//     (Export).
 //   - VerifyBundle checks a bundle offline, with no server: file digests,
 //     record digests against links, chain continuity, checkpoint signatures,
-//     every record's JWS and certificate chain at signing time, completeness
-//     of the range and coverage by a checkpoint. The format is described in
+//     every record's JWS and certificate chain judged as the Reader judges
+//     it (the links carry the recorded times), completeness of the range
+//     and coverage by a checkpoint. It bounds what it reads (VerifyLimits),
+//     since a bundle comes from outside. The format is described in
 //     BUNDLE.md so that an outside auditor can check it with openssl and any
 //     JOSE library.
 //

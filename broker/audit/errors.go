@@ -33,6 +33,9 @@ var (
 	// ErrBundle: the bundle is not readable as a docaxis audit bundle, or a
 	// file's SHA-256 differs from the manifest.
 	ErrBundle = errors.New("bad audit bundle")
+	// ErrBundleLimit: a bundle goes over one of VerifyLimits (a *LimitError
+	// says which); it wraps ErrBundle.
+	ErrBundleLimit = fmt.Errorf("%w: over a verification limit", ErrBundle)
 	// ErrNoChain: the bus has no audit stream (no chainer ever ran).
 	ErrNoChain = errors.New("no audit chain on this bus")
 )

@@ -9,13 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/docaxis/docaxis/broker"
 	"io"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -101,8 +101,12 @@ func (r *Reader) Export(ctx context.Context, o ExportOptions, w io.Writer) (*Man
 		if err := bw.write(name, rec.Raw); err != nil {
 			return err
 		}
-		m.Records = append(m.Records, ManifestRecord{Seq: rec.Seq, File: name, Subject: rec.Subject, Stored: rec.Stored, Digest: rec.Digest,
-			ID: rec.ID, Type: rec.Type, From: rec.From, To: rec.To, Verified: rec.Verified, Reason: rec.Reason})
+		mr := ManifestRecord{Seq: rec.Seq, File: name, Subject: rec.Subject, Stored: rec.Stored, Digest: rec.Digest,
+			ID: rec.ID, Type: rec.Type, From: rec.From, To: rec.To, Verified: rec.Verified, Reason: rec.Reason}
+		if rec.Recorded.Before(rec.Stored) {
+			mr.Recorded = rec.Recorded
+		}
+		m.Records = append(m.Records, mr)
 		if len(rec.Certificates) > 0 {
 			certs[envelope.Fingerprint(rec.Certificates[0])] = rec.Certificates
 		}

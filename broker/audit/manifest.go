@@ -3,7 +3,13 @@ package audit
 import "time"
 
 // BundleFormat names the layout a bundle follows (see BUNDLE.md).
-const BundleFormat = "docaxis-audit-bundle/1"
+// Format 2 judges every record at its recorded time, which the chain links
+// carry when it is not the stored time; VerifyBundle still reads format 1
+// bundles (BundleFormatV1), judging their records at the stored time.
+const (
+	BundleFormat   = "docaxis-audit-bundle/2"
+	BundleFormatV1 = "docaxis-audit-bundle/1"
+)
 
 // Names inside a bundle.
 const (
@@ -45,10 +51,14 @@ type ManifestQuery struct {
 // ManifestRecord describes one record file; Verified and Reason are what
 // the bus found at export time.
 type ManifestRecord struct {
-	Seq      uint64    `json:"seq"`
-	File     string    `json:"file"`
-	Subject  string    `json:"subject"`
-	Stored   time.Time `json:"stored"`
+	Seq     uint64    `json:"seq"`
+	File    string    `json:"file"`
+	Subject string    `json:"subject"`
+	Stored  time.Time `json:"stored"`
+	// Recorded, when set, is the earlier time the record counts as
+	// recorded at (a copy from another bus of a federation); its chain
+	// link carries the same time. Unset: the stored time.
+	Recorded time.Time `json:"recorded,omitzero"`
 	Digest   string    `json:"digest"`
 	ID       string    `json:"id,omitempty"`
 	Type     string    `json:"type"`

@@ -12,9 +12,11 @@ import (
 )
 
 // MaxClockSkew is how far an envelope's created time may lie after the
-// time the bus stored it before the record is refused as back- or
-// forward-dated.
-const MaxClockSkew = 5 * time.Minute
+// time it was recorded.
+//
+// Deprecated: replay and verify judge as the mailbox does, with
+// signing.MaxSkew after the recorded time and signing.MaxBackdate before it.
+const MaxClockSkew = signing.MaxSkew
 
 // Chain states of a replayed record.
 const (
@@ -33,6 +35,10 @@ type Record struct {
 	Seq uint64 `json:"seq"`
 	// Stored is when the bus stored it.
 	Stored time.Time `json:"stored"`
+	// Recorded is the time the signature was judged at, as the mailbox
+	// judged it: Stored, or for a copy from another bus of a federation the
+	// earlier time the sender's bus recorded it (see Link.Recorded).
+	Recorded time.Time `json:"recorded"`
 	// Subject is the NATS subject: who the copy was for.
 	Subject string `json:"subject"`
 	// Type is "document" or "status", from the subject.
@@ -56,8 +62,9 @@ type Record struct {
 	Digest string `json:"digest"`
 
 	// Verified is true when the signature, the certificate chain as of the
-	// signing time, the agency binding, the routing and the chain link all
-	// hold; Reason says what failed otherwise.
+	// signing time (which must lie within the mailbox's window around the
+	// recorded time), the agency binding, the routing and the chain link
+	// all hold; Reason says what failed otherwise.
 	Verified bool   `json:"verified"`
 	Reason   string `json:"reason,omitempty"`
 	Chain    string `json:"chain"`
@@ -99,26 +106,33 @@ func parseRecordSubject(subject string) (typ, from, to string, ok bool) {
 }
 
 // newRecord fills what the stored message says; verify does the rest.
-func newRecord(seq uint64, stored time.Time, subject string, raw []byte) *Record {
-	r := &Record{Seq: seq, Stored: stored.UTC(), Subject: subject, Raw: raw, Digest: envelope.Digest(raw)}
+func newRecord(seq uint64, stored, recorded time.Time, subject string, raw []byte) *Record {
+	r := &Record{Seq: seq, Stored: stored.UTC(), Recorded: recorded.UTC(), Subject: subject, Raw: raw, Digest: envelope.Digest(raw)}
 	r.Type, r.From, r.To, _ = parseRecordSubject(subject)
 	return r
 }
 
 // newRecordLazy leaves the digest and the subject's parsing to
 // verifyRecord, which runs on the workers.
-func newRecordLazy(seq uint64, stored time.Time, subject string, raw []byte) *Record {
-	return &Record{Seq: seq, Stored: stored.UTC(), Subject: subject, Raw: raw}
+func newRecordLazy(seq uint64, stored, recorded time.Time, subject string, raw []byte) *Record {
+	return &Record{Seq: seq, Stored: stored.UTC(), Recorded: recorded.UTC(), Subject: subject, Raw: raw}
 }
 
-// verify re-verifies r as of its signing time. It is the same check online
-// (Reader) and offline (VerifyBundle), so both give the same answer.
+// verifyRecord re-verifies r as the mailbox did when r was recorded (at
+// r.Recorded, or r.Stored when unset): the envelope's created time must
+// lie within signing.MaxBackdate before and signing.MaxSkew after it, and
+// the chain, its validity dates and revocations are judged at that created
+// time. It is the same check online (Reader) and offline (VerifyBundle), so
+// both give the same answer.
 func verifyRecord(v *signing.Verifier, r *Record) {
 	if r.Digest == "" {
 		r.Digest = envelope.Digest(r.Raw)
 		r.Type, r.From, r.To, _ = parseRecordSubject(r.Subject)
 	}
-	r.Verified = true
+	if r.Recorded.IsZero() {
+		r.Recorded = r.Stored
+	}
+	r.Verified, r.err, r.Reason = true, nil, ""
 	if r.Type == "" {
 		r.fail(fmt.Errorf("%w: subject %q is not axis.doc.<to>.<from> or axis.status.<sender>.<reporter>", ErrSignature, r.Subject))
 		return
@@ -134,15 +148,11 @@ func verifyRecord(v *signing.Verifier, r *Record) {
 	e := s.Envelope
 	r.fillEnvelope(e)
 	r.Signer, r.SignerCert, r.Certificates = s.Chain[0].Subject.CommonName, envelope.Fingerprint(s.Chain[0]), s.Chain
-	// Trust as it held when the envelope was signed: validity dates and
-	// revocations are judged at e.Created, not today.
-	if err := v.Check(s, signing.At(e.Created)); err != nil {
+	// The mailbox's check at the recorded time: trust as it held when the
+	// envelope was signed, with the created time bound to the recorded one
+	// so that a revoked key cannot sign "in the past".
+	if err := v.Check(s, signing.At(r.Recorded)); err != nil {
 		r.fail(fmt.Errorf("%w: %w", ErrSignature, err))
-		return
-	}
-	if e.Created.After(r.Stored.Add(MaxClockSkew)) {
-		r.fail(fmt.Errorf("%w: envelope claims to be created at %s, after the bus stored it at %s", ErrSignature,
-			e.Created.UTC().Format(time.RFC3339), r.Stored.Format(time.RFC3339)))
 		return
 	}
 	switch {
@@ -183,7 +193,7 @@ func (r *Record) checkLink(l *Link) {
 
 // missingRecord stands for a record the chain names but the stream lost.
 func missingRecord(l *Link) *Record {
-	r := &Record{Seq: l.Seq, Stored: l.Time.UTC(), Subject: l.Subject, Digest: l.Digest, Chain: ChainMissing}
+	r := &Record{Seq: l.Seq, Stored: l.Time.UTC(), Recorded: l.RecordedAt().UTC(), Subject: l.Subject, Digest: l.Digest, Chain: ChainMissing}
 	r.Type, r.From, r.To, _ = parseRecordSubject(l.Subject)
 	r.fail(fmt.Errorf("%w: the audit chain links seq %d (%s, stored %s, SHA-256 %s) but the record no longer has it",
 		ErrMissingRecord, l.Seq, l.Subject, l.Time.UTC().Format(time.RFC3339), l.Digest))

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -131,6 +132,9 @@ func (r *Reader) Replay(ctx context.Context, q Query, fn func(*Record) error) (*
 			defer links.stop()
 		}
 	}
+	// The directory says which agencies another bus serves: their copies
+	// count as recorded when the sender's bus recorded them.
+	dir := newBusDirectory(r.js, 0)
 	st := &Stats{Workers: r.cfg.Workers}
 	var verifyNS atomic.Int64
 
@@ -160,7 +164,13 @@ func (r *Reader) Replay(ctx context.Context, q Query, fn func(*Record) error) (*
 			if m == nil {
 				return
 			}
-			j := &job{rec: newRecordLazy(m.seq, m.time, m.subject, m.data), done: make(chan struct{})}
+			_, from, _, _ := parseRecordSubject(m.subject)
+			recorded, err := dir.recordedAt(ctx, m.recorded, from, m.time)
+			if err != nil {
+				readErr = fmt.Errorf("record seq %d: %w", m.seq, err)
+				return
+			}
+			j := &job{rec: newRecordLazy(m.seq, m.time, recorded, m.subject, m.data), done: make(chan struct{})}
 			select {
 			case order <- j:
 			case <-ctx.Done():
@@ -222,6 +232,14 @@ func (r *Reader) Replay(ctx context.Context, q Query, fn func(*Record) error) (*
 			switch {
 			case l != nil:
 				rec.checkLink(l)
+				if rec.Chain == ChainLinked && !l.Recorded.IsZero() && !l.Recorded.Equal(rec.Recorded) {
+					// The chain says when the bus counted it recorded, and
+					// the chain is what an export carries: judge by it.
+					rec.Recorded = l.Recorded
+					t0 := time.Now()
+					verifyRecord(r.cfg.Verifier, rec)
+					verifyNS.Add(int64(time.Since(t0)))
+				}
 			case links.exhausted() && rec.Seq > links.head:
 				rec.Chain = ChainPending
 			default:
@@ -262,6 +280,8 @@ type streamMsg struct {
 	time    time.Time
 	subject string
 	data    []byte
+	// recorded is the broker.HeaderRecorded header ("" when absent).
+	recorded string
 }
 
 // msgSource reads a bounded slice of a stream through an ordered consumer:
@@ -330,7 +350,7 @@ func (s *msgSource) next(ctx context.Context) (*streamMsg, error) {
 	if s.remaining == 0 {
 		s.done = true
 	}
-	return &streamMsg{seq: meta.Sequence.Stream, time: meta.Timestamp, subject: m.Subject(), data: m.Data()}, nil
+	return &streamMsg{seq: meta.Sequence.Stream, time: meta.Timestamp, subject: m.Subject(), data: m.Data(), recorded: m.Headers().Get(broker.HeaderRecorded)}, nil
 }
 
 func (s *msgSource) stop() {

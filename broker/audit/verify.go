@@ -37,6 +37,8 @@ type VerifyOptions struct {
 	RequireCoverage bool
 	// Workers checking signatures in parallel (default GOMAXPROCS).
 	Workers int
+	// Limits bound what is read of the zip (zero: the defaults).
+	Limits VerifyLimits
 }
 
 // Report is the outcome of VerifyBundle.
@@ -68,13 +70,16 @@ type Report struct {
 
 // RecordResult is the offline verdict on one record.
 type RecordResult struct {
-	Seq      uint64    `json:"seq"`
-	File     string    `json:"file"`
-	ID       string    `json:"id,omitempty"`
-	From     string    `json:"from"`
-	To       string    `json:"to"`
-	Type     string    `json:"type"`
-	Stored   time.Time `json:"stored"`
+	Seq    uint64    `json:"seq"`
+	File   string    `json:"file"`
+	ID     string    `json:"id,omitempty"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Type   string    `json:"type"`
+	Stored time.Time `json:"stored"`
+	// Recorded is the time the signature was judged at (see
+	// Link.RecordedAt).
+	Recorded time.Time `json:"recorded"`
 	Verified bool      `json:"verified"`
 	Reason   string    `json:"reason,omitempty"`
 }
@@ -103,20 +108,28 @@ func VerifyBundleFile(ctx context.Context, path string, o VerifyOptions) (*Repor
 }
 
 // VerifyBundle checks an evidence bundle offline: every file's SHA-256
-// against the manifest, each record's bytes, subject and time against its
+// against the manifest, each record's bytes, subject and times against its
 // chain link, the chain's continuity from its anchor, the checkpoints'
 // signatures and heads, that every record of the range the chain names is
-// present, each record's JWS signature and certificate chain as of its
-// signing time, and the certificate files. It returns the report and, when
-// anything is wrong, the first problem as error (a *Problem wrapping one of
-// the package's sentinel errors).
+// present, each record's JWS signature and certificate chain as the
+// mailbox judged it at the time the bus recorded it, and the certificate
+// files. Before it reads anything it checks the zip's directory against
+// o.Limits and refuses a bundle over them with a *LimitError, and one with
+// entries no bundle writer makes (unsafe names, shared data) with
+// ErrBundle. It returns the report and, when anything is wrong, the first
+// problem as error (a *Problem wrapping one of the package's sentinel
+// errors).
 func VerifyBundle(ctx context.Context, ra io.ReaderAt, size int64, o VerifyOptions) (*Report, error) {
 	zr, err := zip.NewReader(ra, size)
-	if err != nil {
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, fmt.Errorf("%w: not a zip file: %v", ErrBundle, err)
 	}
-	v := &bundleVerifier{o: o, files: map[string]*zip.File{}, rep: &Report{}}
-	if err := v.run(ctx, zr); err != nil {
+	files, err := checkEntries(zr, size, o.Limits.withDefaults())
+	if err != nil {
+		return &Report{}, err
+	}
+	v := &bundleVerifier{o: o, files: files, rep: &Report{}}
+	if err := v.run(ctx); err != nil {
 		return v.rep, err
 	}
 	sort.SliceStable(v.rep.Problems, func(i, j int) bool {
@@ -168,25 +181,25 @@ func (v *bundleVerifier) read(name string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s: not in the bundle", ErrBundle, name)
 	}
-	rc, err := f.Open()
+	rc, err := limitedOpen(f)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBundle, name, err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(rc)
+	// The declared size, as far as it is a sane first guess: with the
+	// limits lifted it is whatever the zip says.
+	b := make([]byte, 0, min(f.UncompressedSize64, 16<<20))
+	b, err = readAll(rc, b)
+	if errors.Is(err, ErrBundle) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBundle, name, err)
 	}
 	return b, nil
 }
 
-func (v *bundleVerifier) run(ctx context.Context, zr *zip.Reader) error {
-	for _, f := range zr.File {
-		if _, dup := v.files[f.Name]; dup {
-			return fmt.Errorf("%w: %s appears twice", ErrBundle, f.Name)
-		}
-		v.files[f.Name] = f
-	}
+func (v *bundleVerifier) run(ctx context.Context) error {
 	mj, err := v.read(ManifestFile)
 	if err != nil {
 		return err
@@ -196,8 +209,8 @@ func (v *bundleVerifier) run(ctx context.Context, zr *zip.Reader) error {
 	if err := dec.Decode(&v.m); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBundle, ManifestFile, err)
 	}
-	if v.m.Format != BundleFormat {
-		return fmt.Errorf("%w: format %q, this verifier reads %s", ErrBundle, v.m.Format, BundleFormat)
+	if v.m.Format != BundleFormat && v.m.Format != BundleFormatV1 {
+		return fmt.Errorf("%w: format %q, this verifier reads %s and %s", ErrBundle, v.m.Format, BundleFormat, BundleFormatV1)
 	}
 	v.rep.Format, v.rep.Query = v.m.Format, v.m.Query
 	if err := v.checkDigests(ctx, mj); err != nil {
@@ -240,7 +253,7 @@ func (v *bundleVerifier) checkDigests(ctx context.Context, manifest []byte) erro
 			continue
 		}
 		f := v.files[n]
-		rc, err := f.Open()
+		rc, err := limitedOpen(f)
 		if err != nil {
 			v.problem(recordSeqOf(n), n, ErrBundle, "cannot read: %v", err)
 			continue
@@ -323,12 +336,19 @@ func (v *bundleVerifier) loadRoots() error {
 // checkLinks verifies each link's hash and the chain's continuity.
 func (v *bundleVerifier) checkLinks() {
 	v.links = map[uint64]*Link{}
-	b, err := v.read(LinksFile)
-	if err != nil {
+	f, ok := v.files[LinksFile]
+	if !ok {
 		v.problem(0, LinksFile, ErrChainBroken, "no chain links in the bundle")
 		return
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	// Streamed: only the decoded links stay in memory.
+	rc, err := limitedOpen(f)
+	if err != nil {
+		v.problem(0, LinksFile, ErrBundle, "cannot read: %v", err)
+		return
+	}
+	defer rc.Close()
+	sc := bufio.NewScanner(rc)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var prev *Link
 	line := 0
@@ -379,7 +399,13 @@ func (v *bundleVerifier) checkLinks() {
 // the anchor's head.
 func (v *bundleVerifier) checkCheckpoints() {
 	anchored := false
+	seen := map[string]bool{}
 	for _, mc := range v.m.Checkpoints {
+		if seen[mc.File] {
+			v.problem(0, mc.File, ErrBundle, "the manifest lists checkpoint %s twice", mc.File)
+			continue
+		}
+		seen[mc.File] = true
 		raw, err := v.read(mc.File)
 		if err != nil {
 			v.problem(0, mc.File, ErrCheckpoint, "%v", err)
@@ -428,8 +454,17 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 	trust := signing.NewTrust(v.roots...)
 	bound := map[string]bool{}
 	agencyCerts := map[string]string{} // leaf fingerprint -> agency
+	seen := map[string]bool{}
+	once := func(mc ManifestCertificate) bool {
+		if seen[mc.File] {
+			v.problem(0, mc.File, ErrBundle, "the manifest lists %s twice", mc.File)
+			return false
+		}
+		seen[mc.File] = true
+		return true
+	}
 	for _, mc := range v.m.Certificates {
-		if mc.Role != "agency" {
+		if mc.Role != "agency" || !once(mc) {
 			continue
 		}
 		b, err := v.read(mc.File)
@@ -464,7 +499,7 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 	// Revocations as the bus knew them: a CRL counts only if a root of the
 	// bundle (or the pinned roots) signed it.
 	for _, mc := range v.m.Certificates {
-		if mc.Role != "crl" {
+		if mc.Role != "crl" || !once(mc) {
 			continue
 		}
 		der, err := v.read(mc.File)
@@ -480,23 +515,28 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 	recs := make([]*Record, len(v.m.Records))
 	var prevSeq uint64
 	for i, mr := range v.m.Records {
+		// Each record file is read once: a manifest naming one file many
+		// times must not make the verifier decompress it again and again.
 		if mr.Seq <= prevSeq {
 			v.problem(mr.Seq, mr.File, ErrBundle, "listed after seq %d: records are not in stream order", prevSeq)
+			continue
 		}
 		prevSeq = mr.Seq
 		if mr.File != RecordFile(mr.Seq) {
 			v.problem(mr.Seq, mr.File, ErrBundle, "record of seq %d should be %s", mr.Seq, RecordFile(mr.Seq))
+			continue
 		}
 		raw, err := v.read(mr.File)
 		if err != nil {
 			continue // named by checkDigests
 		}
-		stored, subject := mr.Stored, mr.Subject
+		// The times and subject the chain vouches for, not the manifest's.
+		stored, recorded, subject := mr.Stored, mr.Stored, mr.Subject
 		l := v.links[mr.Seq]
 		if l != nil {
-			stored, subject = l.Time, l.Subject
+			stored, recorded, subject = l.Time, l.RecordedAt(), l.Subject
 		}
-		rec := newRecord(mr.Seq, stored, subject, raw)
+		rec := newRecord(mr.Seq, stored, recorded, subject, raw)
 		recs[i] = rec
 		switch {
 		case l == nil:
@@ -506,6 +546,14 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 		case mr.Subject != l.Subject || !mr.Stored.Equal(l.Time):
 			v.problem(mr.Seq, mr.File, ErrRecordMismatch, "the manifest says %s stored %s, the chain link says %s stored %s",
 				mr.Subject, mr.Stored.Format(time.RFC3339Nano), l.Subject, l.Time.Format(time.RFC3339Nano))
+		case !l.Recorded.IsZero() && !mr.Recorded.Equal(l.Recorded):
+			v.problem(mr.Seq, mr.File, ErrRecordMismatch, "the manifest says recorded %s, the chain link says recorded %s",
+				timeOrStored(mr.Recorded), l.Recorded.Format(time.RFC3339Nano))
+		case l.Recorded.IsZero() && !mr.Recorded.IsZero():
+			// A copy from another bus linked by a chainer that did not keep
+			// recorded times: the manifest's word alone does not count.
+			v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("seq %d: the manifest says recorded %s (a copy from another bus), its chain link does not: judged at the stored time %s",
+				mr.Seq, mr.Recorded.Format(time.RFC3339Nano), l.Time.Format(time.RFC3339Nano)))
 		}
 	}
 	// Signatures: the costly part, in parallel.
@@ -547,12 +595,12 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 		}
 		v.rep.Records++
 		v.rep.Results = append(v.rep.Results, RecordResult{Seq: r.Seq, File: mr.File, ID: r.ID, From: r.From, To: r.To, Type: r.Type,
-			Stored: r.Stored, Verified: r.Verified, Reason: r.Reason})
+			Stored: r.Stored, Recorded: r.Recorded, Verified: r.Verified, Reason: r.Reason})
 		switch {
 		case r.Verified:
 			v.rep.Verified++
 			if !mr.Verified {
-				v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("seq %d: verifies offline; the bus reported at export: %s (revocations are not part of the bundle)", r.Seq, mr.Reason))
+				v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("seq %d: verifies offline; the bus reported at export: %s (it knew a revocation or binding the bundle does not carry)", r.Seq, mr.Reason))
 			}
 		case !mr.Verified:
 			v.rep.RecordedInvalid++
@@ -626,5 +674,29 @@ func (v *bundleVerifier) checkAttachments() {
 			}
 		}
 		v.rep.Attachments++
+	}
+}
+
+func timeOrStored(t time.Time) string {
+	if t.IsZero() {
+		return "at the stored time"
+	}
+	return t.Format(time.RFC3339Nano)
+}
+
+// readAll is io.ReadAll into b, whose capacity is a first guess.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
 	}
 }

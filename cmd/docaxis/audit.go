@@ -36,6 +36,10 @@ var auditFlags struct {
 
 var auditHops bool
 
+// auditLimits bound what `audit verify` reads of a bundle (zero fields:
+// the defaults).
+var auditLimits audit.VerifyLimits
+
 var auditCmd = &cobra.Command{
 	Use:   "audit",
 	Short: "replay, export and verify the tamper-evident record",
@@ -51,11 +55,13 @@ Times (--since, --until) are RFC 3339 (2025-03-01T08:00:00+07:00), a date
 
 var auditReplayCmd = &cobra.Command{
 	Use:   "replay --since TIME [--until TIME] [--agency CODE] [--json]",
-	Short: "print the record from a time on, every signature and certificate re-verified as of signing time",
+	Short: "print the record from a time on, every signature and certificate re-verified as the bus judged it",
 	Long: `Print the records stored from --since up to --until (default: the last one
-stored when the replay starts), in order, each re-verified as of its signing
-time and checked against its link in the audit chain, with verified
-true/false and the reason. --agency keeps that agency's traffic in both
+stored when the replay starts), in order, each re-verified as the
+recipient's mailbox judged it when the bus recorded it (the envelope's
+created time at most 24h before and 10 min after that, the certificate
+chain and revocations at the created time) and checked against its link in
+the audit chain, with verified true/false and the reason. --agency keeps that agency's traffic in both
 directions. The replay reads through an ephemeral consumer: live mailboxes
 are not affected. A record that fails does not change the exit status; the
 summary on stderr counts them.`,
@@ -75,9 +81,15 @@ var auditVerifyCmd = &cobra.Command{
 	Short: "verify an evidence bundle offline, with no server",
 	Long: `Verify an evidence bundle offline: file digests, every record against its
 chain link, the chain's continuity, the signed checkpoints, every record's
-signature and certificate chain as of its signing time, and that the range
-is complete. Exits non-zero naming the first bad record. --ca pins the trust
-root instead of the CA the bundle carries.`,
+signature and certificate chain as the bus judged it when it recorded it,
+and that the range is complete. Exits non-zero naming the first bad record.
+--ca pins the trust root instead of the CA the bundle carries.
+
+A bundle comes from outside: before decompressing anything, verify refuses
+one over its limits (--max-*), one whose entries overlap or whose names are
+unsafe (.., absolute, \, control characters, nested deeper than dir/file),
+naming the entry. Raise a limit for an honest bundle that needs it (0: the
+default, negative: no limit).`,
 	Args: cobra.ExactArgs(1),
 	RunE: runAuditVerify,
 }
@@ -102,6 +114,12 @@ func init() {
 	auditVerifyCmd.Flags().StringVar(&auditFlags.ca, "ca", "", "PEM file of the CA to trust instead of the bundle's own")
 	auditVerifyCmd.Flags().BoolVar(&auditFlags.requireCheckpoint, "require-checkpoint", false, "fail when no signed checkpoint covers the end of the range")
 	auditVerifyCmd.Flags().BoolVar(&auditFlags.json, "json", false, "print the report as JSON")
+	vf := auditVerifyCmd.Flags()
+	vf.IntVar(&auditLimits.Entries, "max-entries", audit.DefaultMaxEntries, "most files the bundle may hold")
+	vf.Int64Var(&auditLimits.EntrySize, "max-entry-size", audit.DefaultMaxEntrySize, "largest file but an attachment, bytes uncompressed (read into memory)")
+	vf.Int64Var(&auditLimits.AttachmentSize, "max-attachment-size", audit.DefaultMaxAttachmentSize, "largest attachment, bytes uncompressed (streamed)")
+	vf.Int64Var(&auditLimits.TotalSize, "max-total-size", audit.DefaultMaxTotalSize, "most bytes uncompressed in all")
+	vf.Int64Var(&auditLimits.Ratio, "max-ratio", audit.DefaultMaxRatio, "most times their compressed size the files read into memory may grow")
 	auditCmd.AddCommand(auditReplayCmd, auditExportCmd, auditVerifyCmd)
 	rootCmd.AddCommand(auditCmd)
 }
@@ -317,7 +335,7 @@ func runAuditExport(cmd *cobra.Command, _ []string) error {
 }
 
 func runAuditVerify(cmd *cobra.Command, args []string) error {
-	o := audit.VerifyOptions{RequireCoverage: auditFlags.requireCheckpoint}
+	o := audit.VerifyOptions{RequireCoverage: auditFlags.requireCheckpoint, Limits: auditLimits}
 	if auditFlags.ca != "" {
 		b, err := os.ReadFile(auditFlags.ca)
 		if err != nil {

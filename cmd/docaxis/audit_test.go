@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,8 @@ func runCLI(t *testing.T, args ...string) (string, string, error) {
 		requireCheckpoint    bool
 		noChain              bool
 	}{}
+	// Zero: the defaults (cobra only sets the flags given).
+	auditLimits = audit.VerifyLimits{}
 	var out, errb bytes.Buffer
 	rootCmd.SetOut(&out)
 	rootCmd.SetErr(&errb)
@@ -101,6 +104,48 @@ func TestAuditCommands(t *testing.T) {
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "record seq 2") {
 		t.Fatalf("verify of a tampered bundle: %v\n%s", err, out)
+	}
+
+	// Limits: an honest bundle over a tight one is refused naming the file
+	// and the flag; raised, it verifies.
+	_, _, err = runCLI(t, "audit", "verify", "--max-entry-size", "100", bundle)
+	var le *audit.LimitError
+	if !errors.As(err, &le) || le.Entry == "" || !strings.Contains(err.Error(), "--max-entry-size") {
+		t.Fatalf("verify over --max-entry-size: %v", err)
+	}
+	if out, _, err := runCLI(t, "audit", "verify", "--max-entries", "-1", "--max-ratio", "-1", bundle); err != nil || !strings.Contains(out, "OK: the bundle verifies") {
+		t.Fatalf("verify with lifted limits: %v\n%s", err, out)
+	}
+	// A zip bomb is refused before it is decompressed.
+	bomb := filepath.Join(t.TempDir(), "bomb.zip")
+	writeBomb(t, bomb)
+	if _, _, err := runCLI(t, "audit", "verify", bomb); !errors.As(err, &le) || le.Entry != audit.ManifestFile || le.Limit != "EntrySize" {
+		t.Fatalf("verify of a zip bomb: %v", err)
+	}
+}
+
+// writeBomb writes a zip whose manifest.json declares a GiB of zeros in a
+// megabyte (the data is a deflate stream of one block repeated).
+func writeBomb(t *testing.T, path string) {
+	t.Helper()
+	var blk bytes.Buffer
+	fw, _ := flate.NewWriter(&blk, flate.BestCompression)
+	fw.Write(make([]byte, 1<<20))
+	fw.Flush()
+	raw := append(bytes.Repeat(blk.Bytes(), 1024), 0x03, 0x00)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := zip.NewWriter(f)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: audit.ManifestFile, Method: zip.Deflate, CompressedSize64: uint64(len(raw)), UncompressedSize64: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(raw)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
