@@ -242,4 +242,3 @@ func intParam(v, name string, def, maxV int) (int, error) {
 	}
 	return n, nil
 }
-
