@@ -71,19 +71,19 @@ func (l *Limits) defaults() {
 	if l.Burst == 0 {
 		l.Burst = max(1, int(3*l.Rate))
 	}
-	if l.BodyTimeout == 0 {
+	if l.BodyTimeout <= 0 {
 		l.BodyTimeout = 30 * time.Second
 	}
-	if l.MinBodyRate == 0 {
+	if l.MinBodyRate <= 0 {
 		l.MinBodyRate = 16 << 10
 	}
-	if l.WriteStall == 0 {
+	if l.WriteStall <= 0 {
 		l.WriteStall = time.Minute
 	}
-	if l.MaxEventStreams == 0 {
+	if l.MaxEventStreams <= 0 {
 		l.MaxEventStreams = 8
 	}
-	if l.ListScan == 0 {
+	if l.ListScan <= 0 {
 		l.ListScan = 1000
 	}
 }

@@ -32,8 +32,8 @@ type serveEnv struct {
 	Trust    *signing.Trust
 	Log      *slog.Logger
 	HTTP     string
-	// Metrics gathers the bus's figures; hooks add their collectors and the
-	// HTTP API serves them on /metrics.
+	// Metrics gathers the bus's figures; hooks add their collectors and
+	// --metrics serves them on /metrics (serve_metrics.go).
 	Metrics *metrics.Metrics
 }
 
