@@ -67,6 +67,43 @@ func TestHTTPForgedReceiptGrantsNothing(t *testing.T) {
 
 	httpNothingFor(t, a, attacker, id, secret)
 	httpVictimIntact(t, a, id, secret, envelope.StateDelivered)
+	httpNoEventsOf(t, a, attacker, id)
+}
+
+// httpNoEventsOf checks that agency's event stream does not carry
+// envelope id. The stream replays the current state of the agency's pairs
+// before any change, so once an envelope sent to it afterwards shows up,
+// everything about id it would ever replay has gone by.
+func httpNoEventsOf(t *testing.T, a *arena, agency, id string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", a.http.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+a.tok[agency])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s's events = %d", agency, resp.StatusCode)
+	}
+	res, err := a.client(victimSender).Send(ctx, envelope.New(victimSender, []string{agency}, "Mốc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.Contains(line, id) {
+			t.Fatalf("%s's event stream carries %s: %s", agency, id, line)
+		}
+		if strings.HasPrefix(line, "data: ") && strings.Contains(line, res.ID) {
+			return
+		}
+	}
+	t.Fatalf("%s's event stream ended before the marker: %v", agency, sc.Err())
 }
 
 // TestHTTPPoisonedPairServesNoOtherCopy goes further than the tracker

@@ -233,6 +233,12 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, agency string
 			if !ok {
 				return
 			}
+			if t.Seq == 0 {
+				// No copy behind the pair: a receipt or status alone
+				// (for an envelope never addressed to its reporter) makes
+				// nothing an agency may see.
+				continue
+			}
 			b, err := json.Marshal(t)
 			if err != nil {
 				continue
