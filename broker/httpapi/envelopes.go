@@ -76,20 +76,18 @@ func (s *Server) postEnvelope(w http.ResponseWriter, r *http.Request, agency str
 				if e != nil || signed != nil {
 					return apiError(http.StatusBadRequest, CodeBadRequest, "more than one 'meta' or 'signed' part")
 				}
-				var id string
-				var to []string
 				if name == "meta" {
-					if e, err = s.readMeta(ctx, part, agency); err != nil {
-						return err
+					var chosen bool
+					if e, chosen, err = s.readMeta(ctx, part, agency); err != nil || !chosen {
+						return err // an id the server made is new
 					}
-					id, to = e.ID, e.To
-				} else {
-					if signed, err = s.readSigned(ctx, part, agency); err != nil {
-						return err
-					}
-					id, to = signed.Envelope.ID, signed.Envelope.To
+					dup, err = s.checkID(ctx, agency, e.ID, e.To)
+					return err
 				}
-				dup, err = s.checkID(ctx, agency, id, to)
+				if signed, err = s.readSigned(ctx, part, agency); err != nil {
+					return err
+				}
+				dup, err = s.checkID(ctx, agency, signed.Envelope.ID, signed.Envelope.To)
 				return err
 			case "file":
 				if e == nil && signed == nil {
@@ -151,23 +149,25 @@ func (s *Server) postEnvelope(w http.ResponseWriter, r *http.Request, agency str
 func badMultipart(err error) error { return readError("multipart body", err) }
 
 // readMeta decodes the envelope fields a DMS may set, and checks them
-// before any file is streamed, so that a bad request fails fast.
-func (s *Server) readMeta(ctx context.Context, part *multipart.Part, agency string) (*envelope.Envelope, error) {
-	e := new(envelope.Envelope)
+// before any file is streamed, so that a bad request fails fast. chosen
+// tells whether the DMS chose the envelope id.
+func (s *Server) readMeta(ctx context.Context, part *multipart.Part, agency string) (e *envelope.Envelope, chosen bool, err error) {
+	e = new(envelope.Envelope)
 	if err := decodeJSON(part, s.limits.MaxJSONBytes, "part 'meta'", e); err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	chosen = e.ID != ""
 	switch {
 	case e.From != "" && e.From != agency:
-		return nil, apiError(http.StatusForbidden, CodeForbidden, "meta.from is %s but the token belongs to %s", e.From, agency)
+		return nil, false, apiError(http.StatusForbidden, CodeForbidden, "meta.from is %s but the token belongs to %s", e.From, agency)
 	case len(e.Attachments) > 0:
-		return nil, apiError(http.StatusBadRequest, CodeBadRequest, "meta.attachments: attachments come as 'file' parts, the server fills the manifest")
+		return nil, false, apiError(http.StatusBadRequest, CodeBadRequest, "meta.attachments: attachments come as 'file' parts, the server fills the manifest")
 	case e.Status != nil || e.Kind == envelope.KindStatus:
-		return nil, apiError(http.StatusBadRequest, CodeBadRequest, "meta: statuses are set with POST /v1/envelopes/{id}/status")
+		return nil, false, apiError(http.StatusBadRequest, CodeBadRequest, "meta: statuses are set with POST /v1/envelopes/{id}/status")
 	case len(e.To) == 0:
-		return nil, apiError(http.StatusBadRequest, CodeBadRequest, "meta.to: no recipients (a list of agency codes)")
+		return nil, false, apiError(http.StatusBadRequest, CodeBadRequest, "meta.to: no recipients (a list of agency codes)")
 	case e.Subject == "":
-		return nil, apiError(http.StatusBadRequest, CodeBadRequest, "meta.subject: empty")
+		return nil, false, apiError(http.StatusBadRequest, CodeBadRequest, "meta.subject: empty")
 	}
 	e.From = agency
 	if e.ID == "" {
@@ -180,14 +180,14 @@ func (s *Server) readMeta(ctx context.Context, part *multipart.Part, agency stri
 		e.Created = time.Now().UTC().Truncate(time.Millisecond)
 	}
 	if err := e.Validate(envelope.AllowCodes(s.known(ctx))); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for _, to := range e.To {
 		if _, err := s.c.LookupAgency(ctx, to); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return e, nil
+	return e, chosen, nil
 }
 
 // known tells registered codes, so that non-standard ones validate.

@@ -53,7 +53,10 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 		}
 		return nil, fmt.Errorf("--http %s: %w", env.HTTP, err)
 	}
-	c, err := broker.New(ctx, env.Service.Client.Conn(), broker.WithKeystore(env.Keystore), broker.WithTrust(env.Trust), broker.WithLogger(env.Log))
+	// The bus's own store (S3 with --s3): uploads over HTTP, and the
+	// removal of a refused request's, go where recipients read from.
+	c, err := broker.New(ctx, env.Service.Client.Conn(), broker.WithKeystore(env.Keystore), broker.WithTrust(env.Trust), broker.WithLogger(env.Log),
+		broker.WithStore(env.Service.Client.Store()))
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("HTTP API: %w", err)
