@@ -277,6 +277,8 @@ func TestDocumentFlow(t *testing.T) {
 		{"bad JSON", "POST", "/v1/envelopes/" + id + "/status", ngheAn, `{"state":`, 400, "bad_request"},
 		{"unknown field", "POST", "/v1/envelopes/" + id + "/status", ngheAn, `{"state":"done","colour":"red"}`, 400, "bad_request"},
 		{"trailing data", "POST", "/v1/envelopes/" + id + "/status", ngheAn, `{"state":"done"} {}`, 400, "bad_request"},
+		{"key twice", "POST", "/v1/envelopes/" + id + "/status", ngheAn, `{"state":"accepted","state":"done"}`, 400, "bad_request"},
+		{"keys differing in case", "POST", "/v1/envelopes/" + id + "/status", ngheAn, `{"state":"done","State":"done"}`, 400, "bad_request"},
 		{"empty body", "POST", "/v1/envelopes/" + id + "/status", ngheAn, ``, 400, "bad_request"},
 		{"not an id", "GET", "/v1/envelopes/not-a-uuid", govOffice, "", 400, "bad_request"},
 		{"unknown id", "GET", "/v1/envelopes/" + envelope.NewID() + "/status", govOffice, "", 404, "not_found"},
@@ -379,6 +381,11 @@ func TestSendErrors(t *testing.T) {
 		{"oversize meta", []part{meta(`{"to":["000.00.00.H41"],"subject":"` + strings.Repeat("x", 5<<10) + `"}`)}, 413, "too_large"},
 		{"garbage signed", []part{{name: "signed", data: []byte("not.a.jws")}}, 422, "invalid_envelope"},
 		{"meta and signed", []part{okMeta, {name: "signed", data: []byte("a.b.c")}}, 400, "bad_request"},
+		{"file before meta", []part{file("a.txt", []byte("x")), okMeta}, 400, "bad_request"},
+		{"key twice", []part{meta(`{"to":["000.00.00.H41"],"subject":"x","subject":"y"}`)}, 400, "bad_request"},
+		{"keys differing in case", []part{meta(`{"to":["000.00.00.H41"],"subject":"x","Subject":"y"}`)}, 400, "bad_request"},
+		{"nested keys differing in case", []part{meta(`{"to":["000.00.00.H41"],"subject":"x","document":{"signer":"a","SIGNER":"b"}}`)}, 400, "bad_request"},
+		{"id not a UUID", []part{meta(`{"id":"123","to":["000.00.00.H41"],"subject":"x"}`)}, 422, "invalid_envelope"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

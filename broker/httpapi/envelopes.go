@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -33,8 +32,11 @@ type sendResult struct {
 
 // postEnvelope sends a document. The body is multipart/form-data, read
 // part by part: a "meta" part (envelope fields as JSON) that the server
-// signs, or a "signed" part the DMS signed itself; "file" parts stream
-// straight into the attachment store, never whole in memory.
+// signs, or a "signed" part the DMS signed itself, then "file" parts that
+// stream straight into the attachment store, never whole in memory. The
+// envelope part is checked in full before any file is stored, so that a
+// request that is refused stores nothing; what a request stored before it
+// failed later is removed (upload.go).
 func (s *Server) postEnvelope(w http.ResponseWriter, r *http.Request, agency string) {
 	ctx := r.Context()
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -49,9 +51,13 @@ func (s *Server) postEnvelope(w http.ResponseWriter, r *http.Request, agency str
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.limits.MaxRequestBytes)
 	mr := multipart.NewReader(r.Body, params["boundary"])
+	up := s.newUpload()
+	sent := false
+	defer func() { up.finish(ctx, sent) }()
 	var (
-		e      *envelope.Envelope
-		signed []byte
+		e      *envelope.Envelope // from 'meta'
+		signed *envelope.Signed   // from 'signed', verified
+		dup    *sendResult        // the id was sent before by this agency
 		atts   []envelope.Attachment
 	)
 	for {
@@ -66,20 +72,34 @@ func (s *Server) postEnvelope(w http.ResponseWriter, r *http.Request, agency str
 		err = func() error {
 			defer part.Close()
 			switch name := part.FormName(); name {
-			case "meta":
+			case "meta", "signed":
 				if e != nil || signed != nil {
 					return apiError(http.StatusBadRequest, CodeBadRequest, "more than one 'meta' or 'signed' part")
 				}
-				e, err = s.readMeta(ctx, part, agency)
-				return err
-			case "signed":
-				if e != nil || signed != nil {
-					return apiError(http.StatusBadRequest, CodeBadRequest, "more than one 'meta' or 'signed' part")
+				if name == "meta" {
+					var chosen bool
+					if e, chosen, err = s.readMeta(ctx, part, agency); err != nil || !chosen {
+						return err // an id the server made is new
+					}
+					dup, err = s.checkID(ctx, agency, e.ID, e.To)
+					return err
 				}
-				signed, err = s.readSigned(part, agency)
+				if signed, err = s.readSigned(ctx, part, agency); err != nil {
+					return err
+				}
+				dup, err = s.checkID(ctx, agency, signed.Envelope.ID, signed.Envelope.To)
 				return err
 			case "file":
-				a, err := s.storeFile(ctx, part, atts)
+				if e == nil && signed == nil {
+					return apiError(http.StatusBadRequest, CodeBadRequest, "a 'file' part before the 'meta' or 'signed' part: send the envelope part first, so that a request that is refused stores nothing")
+				}
+				if dup != nil {
+					// A retry of a send that went through: its files are
+					// stored already.
+					_, err := io.Copy(io.Discard, part)
+					return readError("part 'file'", err)
+				}
+				a, err := s.storeFile(ctx, up, part, atts, signed)
 				if err == nil {
 					atts = append(atts, a)
 				}
@@ -98,10 +118,15 @@ func (s *Server) postEnvelope(w http.ResponseWriter, r *http.Request, agency str
 	case e == nil && signed == nil:
 		writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, "missing part 'meta' (the envelope fields as JSON) or 'signed' (an envelope the DMS signed)"))
 		return
+	case dup != nil:
+		sent = true
+		w.Header().Set("Location", "/v1/envelopes/"+dup.ID)
+		writeJSON(w, http.StatusOK, dup) // a DMS retrying a send may treat it as success
+		return
 	case signed != nil:
 		// The manifest is in the signature; files posted alongside were
 		// only put in the store, where SendSigned checks they are.
-		res, err = s.c.SendSigned(ctx, signed)
+		res, err = s.c.SendSigned(ctx, signed.Raw)
 	default:
 		e.Attachments = atts
 		res, err = s.c.Send(ctx, e)
@@ -111,6 +136,7 @@ func (s *Server) postEnvelope(w http.ResponseWriter, r *http.Request, agency str
 		s.fail(w, r, err)
 		return
 	}
+	sent = true
 	s.waitTracked(ctx, res.ID, len(res.Recipients))
 	w.Header().Set("Location", "/v1/envelopes/"+res.ID)
 	status := http.StatusCreated
@@ -123,23 +149,25 @@ func (s *Server) postEnvelope(w http.ResponseWriter, r *http.Request, agency str
 func badMultipart(err error) error { return readError("multipart body", err) }
 
 // readMeta decodes the envelope fields a DMS may set, and checks them
-// before any file is streamed, so that a bad request fails fast.
-func (s *Server) readMeta(ctx context.Context, part *multipart.Part, agency string) (*envelope.Envelope, error) {
-	e := new(envelope.Envelope)
+// before any file is streamed, so that a bad request fails fast. chosen
+// tells whether the DMS chose the envelope id.
+func (s *Server) readMeta(ctx context.Context, part *multipart.Part, agency string) (e *envelope.Envelope, chosen bool, err error) {
+	e = new(envelope.Envelope)
 	if err := decodeJSON(part, s.limits.MaxJSONBytes, "part 'meta'", e); err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	chosen = e.ID != ""
 	switch {
 	case e.From != "" && e.From != agency:
-		return nil, apiError(http.StatusForbidden, CodeForbidden, "meta.from is %s but the token belongs to %s", e.From, agency)
+		return nil, false, apiError(http.StatusForbidden, CodeForbidden, "meta.from is %s but the token belongs to %s", e.From, agency)
 	case len(e.Attachments) > 0:
-		return nil, apiError(http.StatusBadRequest, CodeBadRequest, "meta.attachments: attachments come as 'file' parts, the server fills the manifest")
+		return nil, false, apiError(http.StatusBadRequest, CodeBadRequest, "meta.attachments: attachments come as 'file' parts, the server fills the manifest")
 	case e.Status != nil || e.Kind == envelope.KindStatus:
-		return nil, apiError(http.StatusBadRequest, CodeBadRequest, "meta: statuses are set with POST /v1/envelopes/{id}/status")
+		return nil, false, apiError(http.StatusBadRequest, CodeBadRequest, "meta: statuses are set with POST /v1/envelopes/{id}/status")
 	case len(e.To) == 0:
-		return nil, apiError(http.StatusBadRequest, CodeBadRequest, "meta.to: no recipients (a list of agency codes)")
+		return nil, false, apiError(http.StatusBadRequest, CodeBadRequest, "meta.to: no recipients (a list of agency codes)")
 	case e.Subject == "":
-		return nil, apiError(http.StatusBadRequest, CodeBadRequest, "meta.subject: empty")
+		return nil, false, apiError(http.StatusBadRequest, CodeBadRequest, "meta.subject: empty")
 	}
 	e.From = agency
 	if e.ID == "" {
@@ -152,14 +180,14 @@ func (s *Server) readMeta(ctx context.Context, part *multipart.Part, agency stri
 		e.Created = time.Now().UTC().Truncate(time.Millisecond)
 	}
 	if err := e.Validate(envelope.AllowCodes(s.known(ctx))); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for _, to := range e.To {
 		if _, err := s.c.LookupAgency(ctx, to); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return e, nil
+	return e, chosen, nil
 }
 
 // known tells registered codes, so that non-standard ones validate.
@@ -170,7 +198,9 @@ func (s *Server) known(ctx context.Context) func(string) bool {
 	}
 }
 
-func (s *Server) readSigned(part *multipart.Part, agency string) ([]byte, error) {
+// readSigned reads and verifies an envelope the DMS signed, before any
+// file is stored: its signature, chain and sender, and its recipients.
+func (s *Server) readSigned(ctx context.Context, part *multipart.Part, agency string) (*envelope.Signed, error) {
 	raw, err := io.ReadAll(io.LimitReader(part, envelope.MaxWireSize+1))
 	if err != nil {
 		return nil, readError("part 'signed'", err)
@@ -179,6 +209,8 @@ func (s *Server) readSigned(part *multipart.Part, agency string) ([]byte, error)
 		return nil, &TooLargeError{What: "part 'signed'", Limit: envelope.MaxWireSize}
 	}
 	raw = bytes.TrimSpace(raw)
+	// Who it claims to be from first, so that another agency's envelope is
+	// refused as such even when it would not verify.
 	e, err := envelope.Peek(raw)
 	if err != nil {
 		return nil, fmt.Errorf("part 'signed': %w", err)
@@ -189,34 +221,68 @@ func (s *Server) readSigned(part *multipart.Part, agency string) ([]byte, error)
 	if e.Kind == envelope.KindStatus {
 		return nil, apiError(http.StatusBadRequest, CodeBadRequest, "part 'signed': a status envelope; statuses are set with POST /v1/envelopes/{id}/status")
 	}
-	return raw, nil
+	sv, err := s.c.Verifier().Verify(raw)
+	if err != nil {
+		return nil, fmt.Errorf("part 'signed': %w", err)
+	}
+	if sv.Envelope.From != agency {
+		return nil, apiError(http.StatusForbidden, CodeForbidden, "part 'signed': envelope is from %s but the token belongs to %s", sv.Envelope.From, agency)
+	}
+	for _, to := range sv.Envelope.To {
+		if _, err := s.c.LookupAgency(ctx, to); err != nil {
+			return nil, err
+		}
+	}
+	return sv, nil
 }
 
-// storeFile streams one file part into the attachment store.
-func (s *Server) storeFile(ctx context.Context, part *multipart.Part, have []envelope.Attachment) (envelope.Attachment, error) {
-	name := part.FileName()
-	if name == "" {
-		return envelope.Attachment{}, apiError(http.StatusBadRequest, CodeBadRequest, "a 'file' part without a filename in its Content-Disposition")
+// checkID refuses an envelope id that another agency already used, and
+// recognises a retry of a send that went through: same id, same sender,
+// every recipient already holding its copy. That send is answered again
+// (dup) and nothing is stored or sent twice.
+func (s *Server) checkID(ctx context.Context, agency, id string, to []string) (dup *sendResult, err error) {
+	taken := func() error {
+		// Who holds it is not the caller's to know.
+		return fmt.Errorf("%w: envelope id %s is in use by another sender; leave meta.id out to get a fresh one", broker.ErrIDTaken, id)
 	}
-	if len(have) >= s.limits.MaxAttachments {
-		return envelope.Attachment{}, apiError(http.StatusRequestEntityTooLarge, CodeTooLarge, "more than %d attachments", s.limits.MaxAttachments)
+	bound, err := s.c.EnvelopeSender(ctx, id)
+	switch {
+	case err == nil && bound != agency:
+		return nil, taken()
+	case err != nil && !errors.Is(err, broker.ErrNotFound):
+		return nil, fmt.Errorf("check envelope id %s: %w", id, err)
 	}
-	if err := envelope.CheckAttachmentName(name); err != nil {
-		return envelope.Attachment{}, apiError(http.StatusBadRequest, CodeBadRequest, "file %q: %v", name, err)
+	// Ids tracked before they were bound (or while the binding is on its
+	// way) count too.
+	senders, err := s.c.IDSenders(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("check envelope id %s: %w", id, err)
 	}
-	if slices.ContainsFunc(have, func(a envelope.Attachment) bool { return a.Name == name }) {
-		return envelope.Attachment{}, apiError(http.StatusBadRequest, CodeBadRequest, "two files named %q", name)
+	if slices.ContainsFunc(senders, func(sd string) bool { return sd != agency }) {
+		return nil, taken()
 	}
-	mt := part.Header.Get("Content-Type")
-	if base, _, err := mime.ParseMediaType(mt); err != nil || base == "application/octet-stream" {
-		mt = "" // guessed from the name
+	if len(senders) == 0 {
+		return nil, nil
 	}
-	cr := &capReader{r: part, limit: s.limits.MaxAttachmentBytes, what: fmt.Sprintf("attachment %q", name)}
-	a, err := s.c.PutAttachment(ctx, broker.File{Name: name, MediaType: mt, Size: -1, Reader: cr})
-	if err != nil && cr.err != nil {
-		return a, readError(fmt.Sprintf("file %q", name), cr.err)
+	ds, role, err := s.c.StatusFor(ctx, id, agency)
+	if errors.Is(err, broker.ErrNotFound) || role != "sender" {
+		return nil, nil
 	}
-	return a, err
+	if err != nil {
+		return nil, fmt.Errorf("check envelope id %s: %w", id, err)
+	}
+	res := &sendResult{ID: id, Duplicate: true, Recipients: []string{}}
+	for _, rcpt := range to {
+		i := slices.IndexFunc(ds.Recipients, func(t broker.Tracking) bool { return t.Recipient == rcpt && t.Seq > 0 })
+		if i < 0 {
+			return nil, nil // partly sent: sending again completes it
+		}
+		if res.Digest == "" {
+			res.Digest = ds.Recipients[i].Digest
+		}
+		res.Recipients = append(res.Recipients, rcpt)
+	}
+	return res, nil
 }
 
 // readError reports a request body that could not be read: too large, or
@@ -224,14 +290,16 @@ func (s *Server) storeFile(ctx context.Context, part *multipart.Part, have []env
 func readError(what string, err error) error {
 	var mbe *http.MaxBytesError
 	var tle *TooLargeError
-	if errors.As(err, &mbe) || errors.As(err, &tle) {
+	var sbe *SlowBodyError
+	if err == nil || errors.As(err, &mbe) || errors.As(err, &tle) || errors.As(err, &sbe) {
 		return err
 	}
 	return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("read %s: %v", what, err), Err: err}
 }
 
-// decodeJSON decodes one JSON value strictly: unknown fields, wrong types
-// and trailing data are errors that name what is wrong.
+// decodeJSON decodes one JSON value strictly: unknown fields, wrong types,
+// duplicate or case-variant keys and trailing data are errors that name
+// what is wrong.
 func decodeJSON(r io.Reader, limit int64, what string, v any) error {
 	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
@@ -239,6 +307,9 @@ func decodeJSON(r io.Reader, limit int64, what string, v any) error {
 	}
 	if int64(len(data)) > limit {
 		return &TooLargeError{What: what, Limit: limit}
+	}
+	if err := checkKeys(data); err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("%s: %v", what, err), Err: err}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -271,50 +342,6 @@ func (s *Server) waitTracked(ctx context.Context, id string, copies int) {
 	}
 }
 
-// access is what an agency may see of an envelope.
-type access struct {
-	status *broker.DocumentStatus
-	role   string           // "sender" or "recipient"
-	own    *broker.Tracking // the agency's own pair, as a recipient
-	seq    uint64           // a copy to read the envelope from
-}
-
-// access checks that agency sent or received envelope id. Others get
-// not_found, as if it did not exist: its existence is not theirs to know.
-func (s *Server) access(ctx context.Context, agency, id string) (*access, error) {
-	if !envelope.IsID(id) {
-		return nil, apiError(http.StatusBadRequest, CodeBadRequest, "%q is not an envelope id (a UUID in canonical form)", id)
-	}
-	ds, err := s.c.Status(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	a := &access{status: ds}
-	for i := range ds.Recipients {
-		t := &ds.Recipients[i]
-		if a.seq == 0 && t.Seq > 0 {
-			a.seq = t.Seq
-		}
-		if t.Recipient == agency {
-			a.own, a.role = t, "recipient"
-			if t.Seq > 0 {
-				a.seq = t.Seq
-			}
-		}
-	}
-	if ds.Sender == agency {
-		a.role = "sender"
-	}
-	if a.role == "" {
-		return nil, apiError(http.StatusNotFound, CodeNotFound, "no envelope %s sent or received by %s", id, agency)
-	}
-	if a.role == "recipient" {
-		// A recipient sees its own pair, not the others'.
-		ds.Recipients = []broker.Tracking{*a.own}
-	}
-	return a, nil
-}
-
 func (s *Server) getEnvelope(w http.ResponseWriter, r *http.Request, agency string) {
 	id := r.PathValue("id")
 	a, err := s.access(r.Context(), agency, id)
@@ -322,15 +349,7 @@ func (s *Server) getEnvelope(w http.ResponseWriter, r *http.Request, agency stri
 		s.fail(w, r, err)
 		return
 	}
-	if a.seq == 0 {
-		writeError(w, apiError(http.StatusNotFound, CodeNotFound, "envelope %s: the record holds statuses but no copy", id))
-		return
-	}
-	se, err := s.readEnvelope(r.Context(), a.seq)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	se := a.copy
 	if wantsJOSE(r) {
 		w.Header().Set("Content-Type", "application/jose")
 		w.Header().Set("Cache-Control", "no-store")
@@ -350,7 +369,8 @@ func wantsJOSE(r *http.Request) bool {
 }
 
 // getAttachment streams an attachment from the store, checking size and
-// SHA-256 on the way. A mismatch found at the end aborts the connection,
+// SHA-256 on the way. Only an attachment the caller's own copy lists, once
+// verified, is served. A mismatch found at the end aborts the connection,
 // so the client never sees a clean end of tampered content.
 func (s *Server) getAttachment(w http.ResponseWriter, r *http.Request, agency string) {
 	ctx := r.Context()
@@ -360,11 +380,7 @@ func (s *Server) getAttachment(w http.ResponseWriter, r *http.Request, agency st
 		s.fail(w, r, err)
 		return
 	}
-	se, err := s.readEnvelope(ctx, a.seq)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	se := a.copy
 	if se.Envelope == nil {
 		writeError(w, apiError(http.StatusNotFound, CodeNotFound, "envelope %s cannot be decoded", id))
 		return
@@ -403,7 +419,7 @@ func (s *Server) getAttachment(w http.ResponseWriter, r *http.Request, agency st
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, rc); err != nil {
+	if _, err := io.Copy(newStallWriter(w, s.limits.WriteStall), rc); err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("attachment download aborted", "envelope", id, "name", name, "err", err)
 		}
@@ -421,155 +437,6 @@ func contentDisposition(name string) string {
 		return r
 	}, fold(name))
 	return fmt.Sprintf(`attachment; filename="%s"; filename*=UTF-8''%s`, ascii, url.PathEscape(name))
-}
-
-// listDocuments lists the documents an agency sent or received, for the
-// clerks' page: filtered by text, date and box, newest first.
-func (s *Server) listDocuments(w http.ResponseWriter, r *http.Request, agency string) {
-	ctx := r.Context()
-	q := r.URL.Query()
-	box := q.Get("box")
-	if box == "" {
-		box = "all"
-	}
-	if box != "sent" && box != "received" && box != "all" {
-		writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, "box=%q: want sent, received or all", box))
-		return
-	}
-	from, err := dateParam(q.Get("from"), "from", false)
-	if err == nil {
-		var until time.Time
-		until, err = dateParam(q.Get("to"), "to", true)
-		if err == nil {
-			err = s.writeDocuments(ctx, w, agency, box, strings.TrimSpace(q.Get("q")), from, until, q.Get("overdue") == "true", q.Get("limit"))
-		}
-	}
-	if err != nil {
-		s.fail(w, r, err)
-	}
-}
-
-func (s *Server) writeDocuments(ctx context.Context, w http.ResponseWriter, agency, box, text string, from, until time.Time, overdueOnly bool, limitParam string) error {
-	limit, err := intParam(limitParam, "limit", 200, 1000)
-	if err != nil {
-		return err
-	}
-	var tracks []*broker.Tracking
-	if box != "received" {
-		sent, err := s.c.Sent(ctx, agency)
-		if err != nil {
-			return err
-		}
-		tracks = append(tracks, sent...)
-	}
-	if box != "sent" {
-		got, err := s.c.Received(ctx, agency)
-		if err != nil {
-			return err
-		}
-		tracks = append(tracks, got...)
-	}
-	docs := map[string]*documentView{}
-	var order []*documentView
-	for _, t := range tracks {
-		d, ok := docs[t.Envelope]
-		if !ok {
-			role := "recipient"
-			if t.Sender == agency {
-				role = "sender"
-			}
-			d = &documentView{ID: t.Envelope, Kind: t.Kind, Subject: t.Subject, Sender: t.Sender, Created: t.Created,
-				DueDate: t.DueDate, Role: role, Attachments: []attachmentView{}, Recipients: []recipientView{}}
-			if t.Seq > 0 {
-				if se, err := s.readEnvelope(ctx, t.Seq); err == nil && se.Envelope != nil {
-					d.Document, d.Verified = se.Envelope.Document, se.Verified()
-					if se.Err != nil {
-						d.VerificationError = se.Err.Error()
-					}
-					for _, a := range se.Envelope.Attachments {
-						d.Attachments = append(d.Attachments, attachmentView{Attachment: a, URL: attachmentURL(t.Envelope, a.Name)})
-					}
-				}
-			}
-			docs[t.Envelope] = d
-			order = append(order, d)
-		}
-		d.Recipients = append(d.Recipients, recipientView{Agency: t.Recipient, State: t.State, Code: t.Code, Updated: t.Updated, Overdue: t.Overdue, Reason: t.Reason})
-		d.Overdue = d.Overdue || t.Overdue
-	}
-	names := s.agencyNames(ctx)
-	out := make([]*documentView, 0, len(order))
-	for _, d := range order {
-		if d.Subject == "" && d.Created.IsZero() {
-			continue // a status arrived before the copy was tracked
-		}
-		if (!from.IsZero() && d.Created.Before(from)) || (!until.IsZero() && !d.Created.Before(until)) || (overdueOnly && !d.Overdue) {
-			continue
-		}
-		if text != "" && !strings.Contains(searchText(d, names), fold(text)) {
-			continue
-		}
-		sort.Slice(d.Recipients, func(i, j int) bool { return d.Recipients[i].Agency < d.Recipients[j].Agency })
-		out = append(out, d)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	total := len(out)
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"documents": out, "total": total})
-	return nil
-}
-
-// searchText is what a search matches: subject, number and notation (số,
-// ký hiệu), id, and the agencies by code and name.
-func searchText(d *documentView, names map[string]string) string {
-	var b strings.Builder
-	b.WriteString(d.Subject + "\n" + d.ID + "\n" + d.Sender + "\n" + names[d.Sender] + "\n")
-	if doc := d.Document; doc != nil {
-		b.WriteString(doc.CodeNumber + "/" + doc.CodeNotation + "\n" + doc.CodeNotation + "\n" + doc.TypeName + "\n")
-	}
-	for _, r := range d.Recipients {
-		b.WriteString(r.Agency + "\n" + names[r.Agency] + "\n")
-	}
-	return fold(b.String())
-}
-
-func (s *Server) agencyNames(ctx context.Context) map[string]string {
-	list, _ := s.c.Agencies(ctx)
-	names := make(map[string]string, len(list))
-	for _, a := range list {
-		names[a.Code] = a.Name
-	}
-	return names
-}
-
-// vnZone: dates a clerk types are calendar days in Vietnam.
-var vnZone = time.FixedZone("ICT", 7*3600)
-
-func dateParam(v, name string, endOfDay bool) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.ParseInLocation("2006-01-02", v, vnZone)
-	if err != nil {
-		return time.Time{}, apiError(http.StatusBadRequest, CodeBadRequest, "%s=%q: want a date YYYY-MM-DD", name, v)
-	}
-	if endOfDay {
-		t = t.AddDate(0, 0, 1)
-	}
-	return t, nil
-}
-
-func intParam(v, name string, def, maxV int) (int, error) {
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > maxV {
-		return 0, apiError(http.StatusBadRequest, CodeBadRequest, "%s=%q: want a number from 1 to %d", name, v, maxV)
-	}
-	return n, nil
 }
 
 func (s *Server) getMe(w http.ResponseWriter, r *http.Request, agency string) {

@@ -31,6 +31,9 @@ const (
 	CodeUnknownAgency    ErrorCode = "unknown_agency"         // 422: a recipient is not on this bus
 	CodeNoIdentity       ErrorCode = "no_identity"            // 422: the server holds no key to sign for the agency
 	CodeConflict         ErrorCode = "conflict"               // 409: state change not allowed from the current state
+	CodeIDTaken          ErrorCode = "id_taken"               // 409: the envelope id belongs to another sender
+	CodeTimeout          ErrorCode = "timeout"                // 408: the request body came too slowly
+	CodeTooManyStreams   ErrorCode = "too_many_streams"       // 429: too many event streams open with this token
 	CodeUnavailable      ErrorCode = "unavailable"            // 503: bus or store unreachable, or shutting down
 	CodeInternal         ErrorCode = "internal"               // 500
 )
@@ -69,7 +72,12 @@ func classify(err error) *Error {
 	}
 	var mbe *http.MaxBytesError
 	var tle *TooLargeError
+	var sbe *SlowBodyError
 	switch {
+	case errors.As(err, &sbe):
+		return &Error{Status: http.StatusRequestTimeout, Code: CodeTimeout, Message: sbe.Error(), Err: err}
+	case errors.Is(err, broker.ErrIDTaken):
+		return &Error{Status: http.StatusConflict, Code: CodeIDTaken, Message: err.Error(), Err: err}
 	case errors.As(err, &mbe):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Err: err,
 			Message: fmt.Sprintf("request body is over the limit of %d bytes", mbe.Limit)}
@@ -108,6 +116,8 @@ func writeError(w http.ResponseWriter, e *Error) {
 	switch e.Status {
 	case http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", `Bearer realm="docaxis"`)
+	case http.StatusRequestTimeout:
+		h.Set("Connection", "close") // the rest of the body is not worth waiting for
 	case http.StatusServiceUnavailable:
 		if h.Get("Retry-After") == "" {
 			h.Set("Retry-After", "5")

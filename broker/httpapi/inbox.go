@@ -190,6 +190,14 @@ func (s *Server) postStatus(w http.ResponseWriter, r *http.Request, agency strin
 // change as it happens. Each event is "tracking" with the pair's tracking
 // as JSON and its revision as id.
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, agency string) {
+	key := tokenOf(r)
+	if open, ok := s.streams.acquire(key); !ok {
+		w.Header().Set("Retry-After", "15")
+		writeError(w, apiError(http.StatusTooManyRequests, CodeTooManyStreams,
+			"%d event streams are open with this token, at most %d: close one (each open page holds one) or use another token", open, s.limits.MaxEventStreams))
+		return
+	}
+	defer s.streams.release(key)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {
@@ -204,7 +212,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, agency string
 		s.fail(w, r, err)
 		return
 	}
-	rc := http.NewResponseController(w)
+	sw := newStallWriter(w, s.limits.WriteStall)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -213,10 +221,10 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, agency string
 	if r.Method == http.MethodHead {
 		return
 	}
-	if _, err := fmt.Fprint(w, "retry: 3000\n: docaxis events for "+agency+"\n\n"); err != nil {
+	if _, err := fmt.Fprint(sw, "retry: 3000\n: docaxis events for "+agency+"\n\n"); err != nil {
 		return
 	}
-	_ = rc.Flush()
+	_ = sw.Flush()
 	ping := time.NewTicker(15 * time.Second)
 	defer ping.Stop()
 	for {
@@ -225,22 +233,28 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, agency string
 			if !ok {
 				return
 			}
+			if t.Seq == 0 {
+				// No copy behind the pair: a receipt or status alone
+				// (for an envelope never addressed to its reporter) makes
+				// nothing an agency may see.
+				continue
+			}
 			b, err := json.Marshal(t)
 			if err != nil {
 				continue
 			}
-			if _, err := fmt.Fprintf(w, "event: tracking\nid: %d\ndata: %s\n\n", t.Revision, b); err != nil {
+			if _, err := fmt.Fprintf(sw, "event: tracking\nid: %d\ndata: %s\n\n", t.Revision, b); err != nil {
 				return
 			}
 		case <-ping.C:
 			// Keeps idle connections (and proxies) from timing out.
-			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+			if _, err := fmt.Fprint(sw, ": ping\n\n"); err != nil {
 				return
 			}
 		case <-ctx.Done():
 			return
 		}
-		if err := rc.Flush(); err != nil {
+		if err := sw.Flush(); err != nil {
 			return
 		}
 	}

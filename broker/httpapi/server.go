@@ -32,6 +32,24 @@ type Limits struct {
 	// (default 3×Rate).
 	Rate  float64
 	Burst int
+	// BodyTimeout is how long a request body may take before MinBodyRate
+	// applies, and the longest pause allowed while it streams (default
+	// 30s). A body slower than that is cut with 408.
+	BodyTimeout time.Duration
+	// MinBodyRate is the slowest a request body may arrive once
+	// BodyTimeout has passed, in bytes per second (default 16 KiB/s): a
+	// large upload earns time in proportion to its size.
+	MinBodyRate int64
+	// WriteStall is how long one write of a download or an event stream
+	// may wait on a client that does not read (default 1m).
+	WriteStall time.Duration
+	// MaxEventStreams bounds the event streams (GET /v1/events) open at
+	// once with one token (default 8: a clerk's page holds one per tab).
+	MaxEventStreams int
+	// ListScan bounds the documents one list call examines when it
+	// filters (q, from, to, overdue) (default 1000); the answer then says
+	// where to go on.
+	ListScan int
 }
 
 func (l *Limits) defaults() {
@@ -53,6 +71,21 @@ func (l *Limits) defaults() {
 	if l.Burst == 0 {
 		l.Burst = max(1, int(3*l.Rate))
 	}
+	if l.BodyTimeout <= 0 {
+		l.BodyTimeout = 30 * time.Second
+	}
+	if l.MinBodyRate <= 0 {
+		l.MinBodyRate = 16 << 10
+	}
+	if l.WriteStall <= 0 {
+		l.WriteStall = time.Minute
+	}
+	if l.MaxEventStreams <= 0 {
+		l.MaxEventStreams = 8
+	}
+	if l.ListScan <= 0 {
+		l.ListScan = 1000
+	}
 }
 
 // Config configures a Server.
@@ -73,8 +106,9 @@ type Config struct {
 	// tracker to record it, so that the caller reads its own writes
 	// (default 3s).
 	TrackWait time.Duration
-	// Routes adds handlers the bus serves beside the API without a token
-	// (e.g. "GET /metrics" for Prometheus).
+	// Routes adds handlers the bus serves beside the API without a token.
+	// Nothing private belongs here: every client of the listener reaches
+	// them (docaxis serve puts /metrics on a listener of its own).
 	Routes map[string]http.Handler
 }
 
@@ -88,6 +122,8 @@ type Server struct {
 	limits  Limits
 	mux     *http.ServeMux
 	limiter *limiter
+	streams *streamCounter
+	held    *heldObjects
 	cache   *envelopeCache
 	web     *webUI
 
@@ -124,6 +160,8 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, c: cfg.Client, auth: cfg.Auth, log: cfg.Logger, limits: cfg.Limits,
 		mux:      http.NewServeMux(),
 		limiter:  newLimiter(cfg.Limits.Rate, cfg.Limits.Burst),
+		streams:  newStreamCounter(cfg.Limits.MaxEventStreams),
+		held:     newHeldObjects(),
 		cache:    newEnvelopeCache(4096, 5*time.Minute),
 		floors:   map[string]uint64{},
 		draining: make(chan struct{}),
@@ -165,6 +203,10 @@ func (s *Server) routes() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	// A write deadline a download or an event stream left on this
+	// connection is not this request's.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	paceBody(w, r, s.limits.BodyTimeout, s.limits.MinBodyRate)
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -257,6 +299,7 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, agency st
 		if rec, ok := w.(*recorder); ok {
 			rec.agency = agency
 		}
+		r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, HashToken(token)))
 		if wait, ok := s.limiter.allow(agency, time.Now()); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Round(time.Second)/time.Second))))
 			writeError(w, apiError(http.StatusTooManyRequests, CodeRateLimited, "agency %s is over %g requests per second; retry after %s", agency, s.limits.Rate, wait.Round(time.Millisecond)))
@@ -264,6 +307,15 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, agency st
 		}
 		h(w, r, agency)
 	}
+}
+
+// tokenKey holds, in a request's context, the hash of the token that
+// authenticated it (limits per token).
+type tokenKey struct{}
+
+func tokenOf(r *http.Request) string {
+	h, _ := r.Context().Value(tokenKey{}).(string)
+	return h
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -295,9 +347,13 @@ func (s *Server) Serve(l net.Listener) error {
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		// No read or write timeout: uploads and downloads of large
-		// attachments and event streams take as long as they take.
+		// No whole-request read or write timeout: uploads and downloads
+		// of large attachments and event streams take as long as they
+		// take. Bodies are held to a minimum rate and writes to a stall
+		// limit instead (deadlines.go), in ServeHTTP, so that any
+		// http.Server serving s (httptest's too) has them.
 	}
 	hs.RegisterOnShutdown(s.Drain)
 	s.hsMu.Lock()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
@@ -21,6 +20,9 @@ var httpFlags struct {
 	maxAttachments int
 	rate           float64
 	shutdownGrace  time.Duration
+	bodyTimeout    time.Duration
+	minBodyRate    int64
+	eventStreams   int
 }
 
 func init() {
@@ -30,6 +32,9 @@ func init() {
 	f.IntVar(&httpFlags.maxAttachments, "http-max-attachments", 0, "most attachments per envelope sent over HTTP (default 100)")
 	f.Float64Var(&httpFlags.rate, "http-rate", 0, "HTTP requests per second allowed per agency (default 20; negative: no limit)")
 	f.DurationVar(&httpFlags.shutdownGrace, "http-shutdown-grace", 2*time.Minute, "how long shutdown waits for HTTP uploads in flight")
+	f.DurationVar(&httpFlags.bodyTimeout, "http-body-timeout", 0, "time a request body may take before --http-min-body-rate applies, and the longest pause in one (default 30s)")
+	f.Int64Var(&httpFlags.minBodyRate, "http-min-body-rate", 0, "slowest a request body may arrive after --http-body-timeout, in bytes per second (default 16384)")
+	f.IntVar(&httpFlags.eventStreams, "http-max-event-streams", 0, "event streams (GET /v1/events) open at once per API token (default 8)")
 	serveHooks = append(serveHooks, startHTTP)
 }
 
@@ -48,7 +53,10 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 		}
 		return nil, fmt.Errorf("--http %s: %w", env.HTTP, err)
 	}
-	c, err := broker.New(ctx, env.Service.Client.Conn(), broker.WithKeystore(env.Keystore), broker.WithTrust(env.Trust), broker.WithLogger(env.Log))
+	// The bus's own store (S3 with --s3): uploads over HTTP, and the
+	// removal of a refused request's, go where recipients read from.
+	c, err := broker.New(ctx, env.Service.Client.Conn(), broker.WithKeystore(env.Keystore), broker.WithTrust(env.Trust), broker.WithLogger(env.Log),
+		broker.WithStore(env.Service.Client.Store()))
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("HTTP API: %w", err)
@@ -63,20 +71,19 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 		c.Close()
 		return nil, err
 	}
-	var routes map[string]http.Handler
-	if env.Metrics != nil {
-		routes = map[string]http.Handler{"GET /metrics": env.Metrics.Handler()}
-	}
+	// No /metrics here: it is not for API token holders (serve_metrics.go).
 	srv, err := httpapi.New(httpapi.Config{
 		Client: c,
 		Auth:   tokens,
-		Routes: routes,
 		Logger: env.Log,
 		Limits: httpapi.Limits{
 			MaxRequestBytes:    httpFlags.maxRequest,
 			MaxAttachmentBytes: httpFlags.maxAttachment,
 			MaxAttachments:     httpFlags.maxAttachments,
 			Rate:               httpFlags.rate,
+			BodyTimeout:        httpFlags.bodyTimeout,
+			MinBodyRate:        httpFlags.minBodyRate,
+			MaxEventStreams:    httpFlags.eventStreams,
 		},
 	})
 	if err != nil {

@@ -32,8 +32,8 @@ type serveEnv struct {
 	Trust    *signing.Trust
 	Log      *slog.Logger
 	HTTP     string
-	// Metrics gathers the bus's figures; hooks add their collectors and the
-	// HTTP API serves them on /metrics.
+	// Metrics gathers the bus's figures; hooks add their collectors and
+	// --metrics serves them on /metrics (serve_metrics.go).
 	Metrics *metrics.Metrics
 }
 
@@ -81,6 +81,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// Flags that would stop serve are checked before the bus starts.
+	if _, err := metricsToken(metricsFlags.addr, metricsFlags.tokenFile); err != nil {
+		return err
+	}
 	ks, err := keystore()
 	if err != nil {
 		return err

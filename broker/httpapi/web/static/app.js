@@ -307,27 +307,73 @@
   });
   $('#search-reset').addEventListener('click', () => { setTimeout(() => { location.hash = '#/' + view.nav; }, 0); });
 
-  async function loadList(announce) {
+  // The list comes a page at a time (newest first); "Xem thêm" fetches
+  // the next page with the cursor the server gave.
+  let listNext = '';
+
+  function listParams() {
     const p = new URLSearchParams(view.params);
     p.set('box', view.box);
+    return p;
+  }
+
+  function isFiltered(p) {
+    return !!(p.get('q') || p.get('from') || p.get('to') || p.get('overdue'));
+  }
+
+  function showCount(res, p) {
+    const shown = $$('#list .doc').length;
+    $('#list-count').textContent = isFiltered(p)
+      ? shown + ' văn bản khớp' + (res.more ? ', có thể còn nữa' : '')
+      : res.total + ' văn bản' + (res.total > shown ? ', hiện ' + shown : '');
+  }
+
+  function showMore(res) {
+    listNext = res.more ? res.next : '';
+    $('#list-more').hidden = !res.more;
+  }
+
+  async function loadList(announce) {
+    const p = listParams();
     const list = $('#list');
     const box = view.box;
+    // A refresh keeps the pages already shown.
+    const shown = announce ? 0 : $$('#list .doc').length;
+    if (shown > 200) p.set('limit', String(Math.min(shown, 1000)));
     try {
       const res = await api('/v1/envelopes?' + p);
       if (view.name !== 'list' || view.box !== box) return;
       list.replaceChildren(...res.documents.map((d) => (box === 'sent' ? outgoing(d) : incoming(d))));
-      if (!res.documents.length) {
-        list.replaceChildren(h('p', { class: 'empty' }, p.get('q') || p.get('from') || p.get('to') || p.get('overdue')
+      if (!res.documents.length && !res.more) {
+        list.replaceChildren(h('p', { class: 'empty' }, isFiltered(p)
           ? 'Không có văn bản nào khớp điều kiện tìm.' : (box === 'sent' ? 'Chưa gửi văn bản nào.' : 'Chưa nhận văn bản nào.')));
       }
-      if (announce || res.total !== Number(list.dataset.total)) {
-        $('#list-count').textContent = res.total + ' văn bản' + (res.total > res.documents.length ? ', hiện ' + res.documents.length : '');
-      }
+      showMore(res);
+      if (announce || res.total !== Number(list.dataset.total)) showCount(res, p);
       list.dataset.total = res.total;
     } catch (err) {
       list.replaceChildren(h('p', { class: 'error', role: 'alert' }, 'Không tải được danh sách: ' + err.message));
     }
   }
+
+  $('#list-more').addEventListener('click', async () => {
+    const p = listParams();
+    const box = view.box;
+    const more = $('#list-more');
+    p.set('before', listNext);
+    more.disabled = true;
+    try {
+      const res = await api('/v1/envelopes?' + p);
+      if (view.name !== 'list' || view.box !== box) return;
+      $('#list').append(...res.documents.map((d) => (box === 'sent' ? outgoing(d) : incoming(d))));
+      showMore(res);
+      showCount(res, p);
+    } catch (err) {
+      $('#list').append(h('p', { class: 'error', role: 'alert' }, 'Không tải thêm được: ' + err.message));
+    } finally {
+      more.disabled = false;
+    }
+  });
 
   function docMeta(d) {
     const bits = [];
