@@ -27,8 +27,8 @@ type Trust struct {
 	// withdrawn roots (CA key id): chains through them verify only before.
 	withdrawn map[string]time.Time
 	gen       uint64
-	cache    sync.Map // sha256(chain DER...) -> *chainResult
-	cached   atomic.Int64
+	cache     sync.Map // sha256(chain DER...) -> *chainResult
+	cached    atomic.Int64
 }
 
 // maxCachedChains bounds the chain cache: failures are cached too, and a

@@ -222,7 +222,7 @@ func BindCodes(ctx context.Context, c *broker.Client, id string, patterns []stri
 type Removal struct {
 	Bus       string    `json:"bus"`
 	At        time.Time `json:"at"`
-	Agencies  []string  `json:"agencies"`   // withdrawn from the directory
+	Agencies  []string  `json:"agencies"`  // withdrawn from the directory
 	Withdrawn []string  `json:"withdrawn"` // key ids of the CAs withdrawn
 }
 
