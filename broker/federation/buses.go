@@ -456,6 +456,31 @@ type trustBook struct {
 	bindings map[string]Binding
 	crls     map[string][]byte                       // CA key id -> DER
 	bound    map[string]map[string]*x509.Certificate // bus -> code -> leaf (imported certificates)
+	// settled once the directory is loaded; until then a change of
+	// bindings is acted on once, at the end of the load (resync).
+	settled, resync bool
+}
+
+// settle marks the directory loaded and reports whether bindings changed
+// while it loaded.
+func (b *trustBook) settle() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.settled = true
+	r := b.resync
+	b.resync = false
+	return r
+}
+
+// resyncLater reports whether a change of bindings is to be acted on now;
+// before the directory is loaded it is remembered for the end of the load.
+func (b *trustBook) resyncLater() (now bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.settled {
+		b.resync = true
+	}
+	return b.settled
 }
 
 func newTrustBook() *trustBook {

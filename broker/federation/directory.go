@@ -53,6 +53,9 @@ func (s *Service) followDirectory(ctx context.Context) error {
 				if e == nil {
 					if initial {
 						initial = false
+						if s.book.settle() {
+							s.bindingsChanged()
+						}
 						close(ready)
 					}
 					continue
@@ -169,14 +172,22 @@ func (s *Service) applyBus(ctx context.Context, id string, value []byte) {
 			s.log.Error("federation: set up member link", "member", id, "err", err)
 		}
 	}
-	if !changed {
-		return
+	// Once, after the directory is loaded, rather than per bus at start.
+	if changed && (s.National() || id == s.bus) && s.book.resyncLater() {
+		s.bindingsChanged()
 	}
+}
+
+// bindingsChanged acts on a change of the code bindings: the national
+// withdraws what they no longer allow; a member whose own binding changed
+// announces its agencies again under it (the binding decides what the
+// national accepts).
+func (s *Service) bindingsChanged() {
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Minute)
+	defer cancel()
 	if s.National() {
 		s.reconcileCodes(ctx)
-	} else if id == s.bus {
-		// The binding decides what the national accepts: announce this
-		// bus's agencies again under it.
+	} else {
 		s.reannounce(ctx)
 	}
 }
@@ -377,8 +388,14 @@ func (s *Service) announced(ctx context.Context, member string, fs fedSubject, m
 			return refused("bus %s announced a CRL of its CA (key %s) under the key %s", member, kid, fs.B)
 		}
 		key := broker.CRLPrefix + fs.B
-		if old, err := s.dir.Get(ctx, key); err == nil && bytes.Equal(old.Value(), msg.Data()) {
-			return nil
+		if old, err := s.dir.Get(ctx, key); err == nil {
+			if bytes.Equal(old.Value(), msg.Data()) {
+				return nil
+			}
+			// An older list cannot bring a revoked certificate back.
+			if prev, err := x509.ParseRevocationList(old.Value()); err == nil && prev.Number != nil && (crl.Number == nil || crl.Number.Cmp(prev.Number) < 0) {
+				return refused("bus %s announced CRL number %v, number %s is in force: %w", member, crl.Number, prev.Number, signing.ErrStaleCRL)
+			}
 		}
 		if _, err := s.dir.Put(ctx, key, msg.Data()); err != nil {
 			return fmt.Errorf("publish CRL of bus %s: %w", member, err)
