@@ -588,6 +588,17 @@ func (b *trustBook) mayClaim(bus, code string) error {
 	return claimCheck(active, bus, code)
 }
 
+// learnBinding records bus's binding ahead of its whole entry.
+func (b *trustBook) learnBinding(bus string, codes []string) {
+	binding, err := ParseBinding(codes)
+	if err != nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.bindings[bus] = binding
+}
+
 // bindingOf returns bus's binding ("" when it has none) as one string.
 func (b *trustBook) bindingOf(bus string) string {
 	b.mu.RLock()

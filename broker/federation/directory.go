@@ -476,6 +476,15 @@ func (s *Service) dirsync(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 	case strings.HasPrefix(key, broker.CRLPrefix) && s.ownCRLKey(key):
 		return nil // this bus's own CRL: it is the source
 	case strings.HasPrefix(key, busKeyPrefix), strings.HasPrefix(key, broker.CRLPrefix):
+		if !del && strings.HasPrefix(key, busKeyPrefix) {
+			// Known at once, in the national's order: the agency entries
+			// that follow are judged by it (the local directory's watcher
+			// applies the rest of the entry).
+			var b BusEntry
+			if json.Unmarshal(msg.Data(), &b) == nil {
+				s.book.learnBinding(b.ID, b.Codes)
+			}
+		}
 		if del {
 			if local != nil && key != busKey(s.bus) {
 				return s.dir.Delete(ctx, key)
