@@ -356,12 +356,13 @@ func withdrawCA(ctx context.Context, kv jetstream.KeyValue, bus string, ca *x509
 func withdrawAgencies(ctx context.Context, kv jetstream.KeyValue, bus string, at time.Time) ([]string, error) {
 	lister, err := kv.ListKeysFiltered(ctx, "agency.*")
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
+		return []string{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("withdraw the agencies of bus %s: %w", bus, err)
 	}
-	var keys, done []string
+	var keys []string
+	done := []string{}
 	for k := range lister.Keys() {
 		keys = append(keys, k)
 	}
