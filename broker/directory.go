@@ -2,9 +2,7 @@ package broker
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +26,9 @@ type Agency struct {
 	Certificate string    `json:"certificate"` // PEM chain, leaf first
 	Added       time.Time `json:"added"`
 	Bus         string    `json:"bus,omitempty"`
+	// Withdrawn is set when the bus serving the agency left the federation:
+	// the entry stays for the record, nothing is routed to it (ErrWithdrawn).
+	Withdrawn time.Time `json:"withdrawn,omitzero"`
 }
 
 // directory keeps a live copy of the directory bucket: recipients are
@@ -115,10 +116,8 @@ func (d *directory) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 			return
 		}
 		d.setLimits(l)
-	case strings.HasPrefix(key, "crl.") && e.Operation() == jetstream.KeyValuePut:
-		if _, err := d.trust.ApplyCRL(e.Value()); err != nil {
-			log.Warn("directory: CRL not applied", "key", key, "err", err)
-		}
+	case strings.HasPrefix(key, CRLPrefix):
+		d.applyRevocation(e, log)
 	case key == BusKey && e.Operation() == jetstream.KeyValuePut:
 		d.mu.Lock()
 		d.bus = string(e.Value())
@@ -192,7 +191,7 @@ func (c *Client) RegisterAgency(ctx context.Context, a Agency) error {
 	// In a federation an agency is served by the bus it registers on, and
 	// a code another bus serves cannot be taken over here.
 	if bus := c.Bus(); bus != "" {
-		if prev, ok := c.dir.lookup(a.Code); ok && prev.Bus != "" && prev.Bus != bus {
+		if prev, ok := c.dir.lookup(a.Code); ok && prev.Bus != "" && prev.Bus != bus && prev.Withdrawn.IsZero() {
 			return fmt.Errorf("register %s: %w: served by bus %s", a.Code, ErrServedElsewhere, prev.Bus)
 		}
 		if a.Bus == "" {
@@ -223,21 +222,6 @@ func (c *Client) RegisterAgency(ctx context.Context, a Agency) error {
 func (c *Client) PublishRoot(ctx context.Context, root *x509.Certificate) error {
 	if _, err := c.dir.kv.Put(ctx, "root."+envelope.Fingerprint(root), signing.EncodeCerts(root)); err != nil {
 		return fmt.Errorf("publish root certificate: %w", err)
-	}
-	return nil
-}
-
-// PublishCRL publishes a certificate revocation list signed by a trusted
-// root; every client applies it: signatures made after a revocation time
-// are refused, earlier ones still verify.
-func (c *Client) PublishCRL(ctx context.Context, der []byte) error {
-	crl, err := c.trust.ApplyCRL(der)
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(crl.RawIssuer)
-	if _, err := c.dir.kv.Put(ctx, "crl."+hex.EncodeToString(sum[:]), der); err != nil {
-		return fmt.Errorf("publish CRL: %w", err)
 	}
 	return nil
 }

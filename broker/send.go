@@ -148,8 +148,12 @@ func (c *Client) PutAttachment(ctx context.Context, f File) (envelope.Attachment
 // anything; SendSigned, as part of verification).
 func (c *Client) checkRecipients(ctx context.Context, e *envelope.Envelope) error {
 	for _, to := range e.To {
-		if _, err := c.LookupAgency(ctx, to); err != nil {
+		a, err := c.LookupAgency(ctx, to)
+		if err != nil {
 			return fmt.Errorf("send %s to %s: %w", e.ID, to, err)
+		}
+		if err := a.checkRoutable(); err != nil {
+			return fmt.Errorf("send %s: %w", e.ID, err)
 		}
 	}
 	return nil

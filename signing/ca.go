@@ -7,8 +7,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"net"
@@ -49,18 +51,46 @@ type CA struct {
 	Key  crypto.Signer
 }
 
+// KeyID identifies a CA (or any certificate's key): the hex SHA-256 of its
+// SubjectPublicKeyInfo. Names are not identities: two CAs may carry the
+// same name, never the same key. Revocations, CRLs and withdrawals are
+// keyed by it.
+func KeyID(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
+}
+
+// DevCAName is the name of a new development CA: unique, since it carries
+// the start of its key id, and naming the bus when it is known.
+func DevCAName(bus, keyID string) string {
+	if bus == "" {
+		return "docaxis development CA " + keyID[:16]
+	}
+	return "docaxis development CA of bus " + bus + " " + keyID[:16]
+}
+
 // NewCA creates a self-signed root valid for validity.
 func NewCA(name string, validity time.Duration) (*CA, error) {
 	key, err := NewKey(KeyECDSA)
 	if err != nil {
 		return nil, fmt.Errorf("create CA key: %w", err)
 	}
+	return newCA(key, func(string) string { return name }, validity)
+}
+
+// newCA makes the self-signed root of key, named by name(key id).
+func newCA(key crypto.Signer, name func(keyID string) string, validity time.Duration) (*CA, error) {
+	spki, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return nil, fmt.Errorf("create CA: %w", err)
+	}
+	sum := sha256.Sum256(spki)
 	// Start an hour back for clock skew; the validity still counts from now
 	// (a CA for an hour must not be born expired).
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"docaxis"}},
+		Subject:               pkix.Name{CommonName: name(hex.EncodeToString(sum[:])), Organization: []string{"docaxis"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,

@@ -12,6 +12,8 @@ var (
 	// ErrAgencyMismatch: the certificate belongs to another agency than the
 	// one named in the envelope's from (a spoofed sender).
 	ErrAgencyMismatch = errors.New("certificate does not belong to the sending agency")
+	// ErrStaleCRL: a CRL older (by number) than the one in force for its CA.
+	ErrStaleCRL = errors.New("CRL older than the one in force")
 	// ErrNoIdentity: no key is held for that agency.
 	ErrNoIdentity = errors.New("no signing identity for agency")
 )

@@ -2,6 +2,7 @@ package signing_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/docaxis/docaxis/signing"
 )
@@ -33,6 +34,42 @@ func FuzzParsePEM(f *testing.F) {
 			for _, c := range certs {
 				_ = signing.AgencyOf(c)
 			}
+		}
+	})
+}
+
+// FuzzApplyCRL: whatever bytes a directory holds under a CA's key, a CRL
+// is applied only when that CA signed it, and never revokes a certificate
+// of another CA.
+func FuzzApplyCRL(f *testing.F) {
+	ca := sharedCA(f)
+	id := identity(f, codeA, signing.KeyECDSA)
+	good, err := ca.NewCRL([]signing.Revocation{{Serial: id.Certificate().SerialNumber, At: time.Now()}}, 1, time.Hour)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte("not a CRL"))
+	f.Add(good[:len(good)/2])
+	other, err := signing.NewCA("other", time.Hour)
+	if err != nil {
+		f.Fatal(err)
+	}
+	foreign, err := other.Issue(codeB, "B", signing.IssueOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, der []byte) {
+		trust := signing.NewTrust(ca.Cert, other.Cert)
+		crl, err := trust.ApplyCRLFor(signing.KeyID(ca.Cert), der)
+		if err != nil {
+			return
+		}
+		if err := crl.CheckSignatureFrom(ca.Cert); err != nil {
+			t.Fatalf("applied a CRL the CA did not sign: %v", err)
+		}
+		if _, ok := trust.RevocationOf(foreign.Certificate()); ok {
+			t.Fatal("a CRL of one CA revoked another CA's certificate")
 		}
 	})
 }

@@ -34,13 +34,23 @@ func OpenKeystore(dir string) (*Keystore, error) {
 }
 
 // CA loads the development CA, creating it on first use.
-func (k *Keystore) CA() (*CA, error) {
+func (k *Keystore) CA() (*CA, error) { return k.CAFor("") }
+
+// CAFor loads the development CA, creating it on first use with a name
+// that carries bus (when not empty) and the start of its key id, so that
+// no two buses' CAs share a name. A CA created before names were unique
+// is kept as it is: CAs are told apart by their keys (KeyID).
+func (k *Keystore) CAFor(bus string) (*CA, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	certPath := filepath.Join(k.Dir, "ca", "ca.crt")
 	keyPath := filepath.Join(k.Dir, "ca", "ca.key")
 	if _, err := os.Stat(certPath); errors.Is(err, fs.ErrNotExist) {
-		ca, err := NewCA("docaxis development CA", 10*365*24*time.Hour)
+		key, err := NewKey(KeyECDSA)
+		if err != nil {
+			return nil, fmt.Errorf("create CA key: %w", err)
+		}
+		ca, err := newCA(key, func(kid string) string { return DevCAName(bus, kid) }, 10*365*24*time.Hour)
 		if err != nil {
 			return nil, err
 		}

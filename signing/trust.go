@@ -20,10 +20,15 @@ type Trust struct {
 	roots    *x509.CertPool
 	rootList []*x509.Certificate
 	bindings map[string]string    // leaf fingerprint -> agency code
-	revoked  map[string]time.Time // leaf fingerprint, or issuer+serial (revocationKey) -> revoked at
-	gen      uint64
-	cache    sync.Map // sha256(chain DER...) -> *chainResult
-	cached   atomic.Int64
+	revoked  map[string]time.Time // leaf fingerprint -> revoked at
+	crls     map[string]*crlState // CA key id (KeyID) -> the CRL in force
+	// CRLs kept for a root not trusted yet, by its key id (KeepCRL).
+	pendingCRLs map[string][]byte
+	// withdrawn roots (CA key id): chains through them verify only before.
+	withdrawn map[string]time.Time
+	gen       uint64
+	cache     sync.Map // sha256(chain DER...) -> *chainResult
+	cached    atomic.Int64
 }
 
 // maxCachedChains bounds the chain cache: failures are cached too, and a
@@ -34,11 +39,17 @@ type chainResult struct {
 	gen            uint64
 	notBefore, end time.Time
 	err            error
+	// issuer is the leaf's issuer and root the key id of the root, in the
+	// verified chain: revocations are looked up under the issuer's key,
+	// withdrawals under the root's.
+	issuer *x509.Certificate
+	root   string
 }
 
 // NewTrust returns a Trust with roots.
 func NewTrust(roots ...*x509.Certificate) *Trust {
-	t := &Trust{roots: x509.NewCertPool(), bindings: map[string]string{}, revoked: map[string]time.Time{}}
+	t := &Trust{roots: x509.NewCertPool(), bindings: map[string]string{}, revoked: map[string]time.Time{},
+		crls: map[string]*crlState{}, pendingCRLs: map[string][]byte{}, withdrawn: map[string]time.Time{}}
 	for _, r := range roots {
 		t.AddRoot(r)
 	}
@@ -47,11 +58,17 @@ func NewTrust(roots ...*x509.Certificate) *Trust {
 
 // AddRoot trusts r.
 func (t *Trust) AddRoot(r *x509.Certificate) {
+	if der := t.addRoot(r); der != nil {
+		_, _ = t.ApplyCRLFor(KeyID(r), der) // a CRL that waited for its root
+	}
+}
+
+func (t *Trust) addRoot(r *x509.Certificate) (pendingCRL []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, have := range t.rootList {
 		if have.Equal(r) {
-			return
+			return nil
 		}
 	}
 	// Copy on write: verifications in flight use the pool they took without
@@ -61,6 +78,9 @@ func (t *Trust) AddRoot(r *x509.Certificate) {
 	t.roots = roots
 	t.rootList = append(t.rootList, r)
 	t.gen++
+	der := t.pendingCRLs[KeyID(r)]
+	delete(t.pendingCRLs, KeyID(r))
+	return der
 }
 
 // Roots returns the trusted roots.
@@ -114,10 +134,16 @@ func (t *Trust) AgencyOf(leaf *x509.Certificate) string {
 }
 
 // VerifyChain checks that chain (leaf first) reaches a trusted root and that
-// every certificate is valid at time at.
+// every certificate is valid at time at (and the root not withdrawn then).
 func (t *Trust) VerifyChain(chain []*x509.Certificate, at time.Time) error {
+	_, err := t.verifiedChain(chain, at)
+	return err
+}
+
+// verifiedChain is VerifyChain returning what the verification found.
+func (t *Trust) verifiedChain(chain []*x509.Certificate, at time.Time) (*chainResult, error) {
 	if len(chain) == 0 {
-		return fmt.Errorf("%w: empty chain", ErrUntrusted)
+		return nil, fmt.Errorf("%w: empty chain", ErrUntrusted)
 	}
 	t.mu.RLock()
 	gen, roots := t.gen, t.roots // together: a result is about one generation
@@ -127,28 +153,32 @@ func (t *Trust) VerifyChain(chain []*x509.Certificate, at time.Time) error {
 		h.Write(c.Raw)
 	}
 	key := string(h.Sum(nil))
-	if v, ok := t.cache.Load(key); ok {
-		if r := v.(*chainResult); r.gen == gen {
-			if r.err != nil {
-				return r.err
+	var r *chainResult
+	if v, ok := t.cache.Load(key); ok && v.(*chainResult).gen == gen {
+		r = v.(*chainResult)
+	} else {
+		r = t.verifyChain(chain, gen, roots, at)
+		if !errors.Is(r.err, ErrExpired) {
+			// Expiry depends on the time asked about; everything else about a
+			// chain does not, so only those answers are cached.
+			if t.cached.Add(1) > maxCachedChains {
+				t.cache.Clear() // crude but bounded; the cache is only a shortcut
+				t.cached.Store(1)
 			}
-			return checkWindow(chain[0], r.notBefore, r.end, at)
+			t.cache.Store(key, r)
 		}
-	}
-	r := t.verifyChain(chain, gen, roots, at)
-	if !errors.Is(r.err, ErrExpired) {
-		// Expiry depends on the time asked about; everything else about a
-		// chain does not, so only those answers are cached.
-		if t.cached.Add(1) > maxCachedChains {
-			t.cache.Clear() // crude but bounded; the cache is only a shortcut
-			t.cached.Store(1)
-		}
-		t.cache.Store(key, r)
 	}
 	if r.err != nil {
-		return r.err
+		return nil, r.err
 	}
-	return checkWindow(chain[0], r.notBefore, r.end, at)
+	if err := checkWindow(chain[0], r.notBefore, r.end, at); err != nil {
+		return nil, err
+	}
+	if w, ok := t.Withdrawal(r.root); ok && !at.Before(w) {
+		return nil, fmt.Errorf("%w: certificate %q chains to a CA withdrawn at %s, checked at %s", ErrRevoked,
+			chain[0].Subject.CommonName, w.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+	}
+	return r, nil
 }
 
 func checkWindow(leaf *x509.Certificate, nb, end, at time.Time) error {
@@ -207,5 +237,11 @@ func (t *Trust) verifyChain(chain []*x509.Certificate, gen uint64, roots *x509.C
 			end = c.NotAfter
 		}
 	}
-	return &chainResult{gen: gen, notBefore: nb, end: end}
+	r := &chainResult{gen: gen, notBefore: nb, end: end, root: KeyID(verified[0][len(verified[0])-1])}
+	if len(verified[0]) > 1 {
+		r.issuer = verified[0][1]
+	} else {
+		r.issuer = verified[0][0] // a root used as a leaf issued itself
+	}
+	return r
 }

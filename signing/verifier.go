@@ -70,7 +70,8 @@ func (v *Verifier) Check(s *envelope.Signed, opts ...VerifyOption) error {
 	}
 	// Expiry and revocation are judged at signing time: what was signed
 	// while the certificate was good stays valid afterwards.
-	if err := v.Trust.VerifyChain(s.Chain, e.Created); err != nil {
+	chain, err := v.Trust.verifiedChain(s.Chain, e.Created)
+	if err != nil {
 		return fmt.Errorf("at signing time: %w", err)
 	}
 	// The agency after the chain: what an untrusted certificate says about
@@ -81,7 +82,7 @@ func (v *Verifier) Check(s *envelope.Signed, opts ...VerifyOption) error {
 		}
 		return fmt.Errorf("%w: envelope claims %s, certificate belongs to %s", ErrAgencyMismatch, e.From, got)
 	}
-	if at, ok := v.Trust.revokedAt(leaf); ok && !e.Created.Before(at) {
+	if at, ok := v.Trust.revokedAt(leaf, chain.issuer); ok && !e.Created.Before(at) {
 		return fmt.Errorf("%w: certificate of %s revoked at %s, envelope signed at %s", ErrRevoked, e.From,
 			at.UTC().Format(time.RFC3339), e.Created.UTC().Format(time.RFC3339))
 	}

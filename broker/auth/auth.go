@@ -76,6 +76,9 @@ func Open(dir string) (*Authority, error) {
 	ac := jwt.NewAccountClaims(accPub)
 	ac.Name = Account
 	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1, MaxAckPending: -1}
+	if err := a.applyRevocations(ac); err != nil {
+		return nil, err
+	}
 	if a.accountJWT, err = ac.Encode(a.operator); err != nil {
 		return nil, fmt.Errorf("encode account JWT: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // FedBus is a test bus in a federation: its own directory, store, CA and
@@ -49,6 +50,9 @@ func StartMember(t testing.TB, id string, national *FedBus, opts ...Option) *Fed
 	opts = append([]Option{WithAuth(), func(b *Bus) {
 		creds = filepath.Join(b.Dir, "home", "federation", "uplink.creds")
 		if err := national.Auth.LeafCreds(national.ID, id, creds); err != nil {
+			t.Fatal(err)
+		}
+		if err := national.Auth.RecordLeaf(id, creds); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -158,4 +162,45 @@ func (f *FedBus) RestartBus() {
 	f.Bus.Restart()
 	f.rememberLeafPort()
 	f.startFed()
+}
+
+// Bind binds code patterns to bus (a member, or this national bus itself)
+// in this national bus's directory, as `docaxis federation member bind`
+// does, and waits until this bus's federation service applies it.
+func (f *FedBus) Bind(bus string, patterns ...string) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := federation.BindCodes(ctx, f.Service.Client, bus, patterns); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// RemoveMember removes member from the federation of this national bus
+// as `docaxis federation member remove` does: its leaf credentials are
+// revoked on the running server, its CA, codes and agencies withdrawn.
+func (f *FedBus) RemoveMember(member string) *federation.Removal {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := f.Auth.RevokeLeaf(member); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.Auth.PushAccount(ctx, f.URL(), f.extraAdminOptions()...); err != nil {
+		f.t.Fatal(err)
+	}
+	r, err := federation.RemoveBus(ctx, f.Service.Client, member)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+// extraAdminOptions are the bus's own connection options without its
+// credentials (TLS settings a test added).
+func (f *FedBus) extraAdminOptions() []nats.Option {
+	if f.Bus.extraOptions == nil {
+		return nil
+	}
+	return f.Bus.extraOptions(f.Bus)
 }

@@ -90,4 +90,26 @@
 // bus trusts exactly these CAs, each for its own bus's agencies and bus
 // certificate, and publishes them to its clients as approved roots
 // (directory keys fedroot.<fingerprint>).
+//
+// Each bus speaks only for itself. A CA is known by its key
+// (signing.KeyID), not its name; each CA's CRL is kept under crl.<key id>
+// and revokes only that CA's certificates; the national accepts a member's
+// CRL only when the member's CA signed it, under that CA's key, and never
+// an older one.
+//
+// # Codes and membership
+//
+// Agency codes belong to buses: the national binds code patterns to each
+// bus (BusEntry.Codes, see ParseCodePattern), bindings never overlap, and
+// the national accepts a member's agency only inside its binding. The
+// binding, not the order of arrival, decides: an entry that falls outside
+// the bindings (registered before a binding, or while a link was down) is
+// withdrawn, and the bus the code is bound to announces and takes it; a
+// member drops its own entry of a code the national lists for the bus it
+// is bound to. A member leaves through RemoveBus: its CAs are withdrawn from
+// that time (crl.<key id>.withdrawn, so what it signed before still
+// verifies), its agencies stay listed, marked withdrawn (senders get
+// broker.ErrWithdrawn), the national stops its link and its link
+// credentials are revoked (auth.Authority.RevokeLeaf). RekeyBus replaces a
+// member's CA, withdrawing the old one from a given time.
 package federation

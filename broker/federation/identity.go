@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go"
 )
 
 // BusURIPrefix starts the SAN URI that binds a certificate to a bus:
@@ -139,4 +140,12 @@ func issueBusIdentity(bus string, ca *signing.CA) (*BusIdentity, error) {
 		return nil, err
 	}
 	return &BusIdentity{Bus: bus, Key: key, Chain: []*x509.Certificate{cert, ca.Cert}}, nil
+}
+
+// AppendHop adds this bus's signed trace entry to the headers of a copy
+// (raw, the signed envelope; copyID, its message id) after the entries
+// prev, at time at: what the federation service does at each hop, for
+// tools and tests that build federation traffic themselves.
+func (id *BusIdentity) AppendHop(h nats.Header, prev []Hop, at time.Time, envelopeID, copyID string, raw []byte) (Hop, error) {
+	return appendHop(h, id, prev, at, envelopeID, copyID, raw)
 }

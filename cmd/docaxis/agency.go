@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/spf13/cobra"
@@ -45,15 +46,20 @@ existing key and certificate chain (RSA, ECDSA or Ed25519) are used instead.`,
 		if err != nil {
 			return err
 		}
-		id, err := agencyIdentity(ks, code, f.name, f.keyType, f.importKey, f.importCert)
-		if err != nil {
-			return err
-		}
 		c, err := connect(cmd)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
+		// In a federation, the codes bound to this bus (as far as it knows),
+		// before a key is issued for a code it may not serve.
+		if err := federation.CheckClaim(cmd.Context(), c, code); err != nil {
+			return err
+		}
+		id, err := agencyIdentity(ks, code, f.name, f.keyType, f.importKey, f.importCert)
+		if err != nil {
+			return err
+		}
 		if signing.AgencyOf(id.Certificate()) == "" {
 			c.Trust().Bind(code, id.Certificate())
 		}

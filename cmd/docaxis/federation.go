@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 )
@@ -86,7 +88,29 @@ func init() {
 	serveHooks = append(serveHooks, startFederation)
 
 	fedCmd.AddCommand(fedStatusCmd, fedMemberCmd, fedTraceCmd, fedCACmd)
-	fedMemberCmd.AddCommand(fedMemberAddCmd, fedMemberListCmd)
+	fedMemberCmd.AddCommand(fedMemberAddCmd, fedMemberListCmd, fedMemberBindCmd, fedMemberRemoveCmd, fedMemberRekeyCmd)
+	fedMemberAddCmd.Flags().StringVar(&fedMemberCodes, "codes", "", "agency codes the member serves: comma-separated patterns, e.g. '*.*.*.H14' or '000.05.*.*,000.00.00.H14' (required)")
+	_ = fedMemberAddCmd.MarkFlagRequired("codes")
+	fedMemberBindCmd.Flags().StringVar(&fedMemberCodes, "codes", "", "the bus's new binding: comma-separated code patterns")
+	_ = fedMemberBindCmd.MarkFlagRequired("codes")
+	fedMemberRekeyCmd.Flags().StringVar(&fedMemberCA, "ca", "", "PEM file of the member bus's new CA certificate, checked out of band")
+	_ = fedMemberRekeyCmd.MarkFlagRequired("ca")
+	fedMemberRekeyCmd.Flags().StringVar(&fedMemberOut, "out", "", "where to write the member's new leaf credentials (default <home>/federation/members/ID/uplink.creds)")
+	fedMemberRekeyCmd.Flags().StringVar(&fedRekeyAt, "withdraw-at", "", "when the old CA stops counting (RFC 3339; default now)")
+	fedMemberRemoveCmd.Flags().BoolVar(&fedMemberJSON, "json", false, "print what was done as JSON")
+	fedCACmd.Flags().StringVar(&fedCABus, "bus-id", "", "this bus's id: named in the CA when it is created here")
+	// A CA created by serve --bus-id carries the bus's id in its name.
+	serveCmd.PreRunE = func(*cobra.Command, []string) error {
+		if fedFlags.busID == "" {
+			return nil
+		}
+		ks, err := keystore()
+		if err != nil {
+			return err
+		}
+		_, err = ks.CAFor(fedFlags.busID)
+		return err
+	}
 	fedStatusCmd.Flags().BoolVar(&fedStatusJSON, "json", false, "print the status as JSON")
 	fedMemberAddCmd.Flags().StringVar(&fedMemberCA, "ca", "", "PEM file of the member bus's CA certificate (its <home>/ca/ca.crt), checked out of band")
 	_ = fedMemberAddCmd.MarkFlagRequired("ca")
@@ -305,11 +329,11 @@ after both read the fingerprint to each other.`,
 		if err != nil {
 			return err
 		}
-		ca, err := ks.CA()
+		ca, err := ks.CAFor(fedCABus)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s\nSHA-256 %s\n", filepath.Join(ks.Dir, "ca", "ca.crt"), envelope.Fingerprint(ca.Cert))
+		fmt.Fprintf(cmd.OutOrStdout(), "%s\nSHA-256 %s\nCA %q (key %s)\n", filepath.Join(ks.Dir, "ca", "ca.crt"), envelope.Fingerprint(ca.Cert), ca.Cert.Subject.CommonName, signing.KeyID(ca.Cert))
 		return nil
 	},
 }
@@ -317,19 +341,30 @@ after both read the fingerprint to each other.`,
 var fedMemberCmd = &cobra.Command{Use: "member", Short: "member buses of the federation (on the national bus)"}
 
 var (
-	fedMemberCA   string
-	fedMemberOut  string
-	fedMemberJSON bool
+	fedMemberCA    string
+	fedMemberOut   string
+	fedMemberJSON  bool
+	fedMemberCodes string
+	fedRekeyAt     string
+	fedCABus       string
 )
 
 var fedMemberAddCmd = &cobra.Command{
-	Use:   "add BUSID --ca FILE",
-	Short: "admit a member bus: list it with its CA and issue its leaf credentials",
+	Use:   "add BUSID --ca FILE --codes PATTERNS",
+	Short: "admit a member bus: list it with its CA and code binding, issue its leaf credentials",
 	Long: `Run on the national bus. Lists the member bus in the federation directory
 with the CA certificate its operator handed over (compare the fingerprint
-printed here with the one the member's operator reads to you), and issues the
-credentials of its leaf connection. Give the member's operator the credentials
-file; the member then runs
+printed here with the one the member's operator reads to you) and the agency
+codes it serves, and issues the credentials of its leaf connection.
+
+--codes binds code patterns to the member: comma-separated, each with the
+four dot-separated fields of a code, a field being a literal, '*' (any), or a
+prefix ending in '*': '*.*.*.H14' (every code of province H14),
+'000.05.*.*', '000.00.00.H14'. Bindings of two buses may not overlap; a bus
+may register only codes its binding covers. Bind the national bus's own codes
+with 'docaxis federation member bind NATIONAL --codes ...'.
+
+Give the member's operator the credentials file; the member then runs
 
   docaxis serve --bus-id BUSID --uplink nats-leaf://NATIONAL:PORT --uplink-creds FILE`,
 	Args: cobra.ExactArgs(1),
@@ -376,10 +411,18 @@ file; the member then runs
 		if out == "" {
 			out = filepath.Join(federationDir(), "members", member, "uplink.creds")
 		}
-		if err := a.LeafCreds(national, member, out); err != nil {
+		patterns, err := federation.ParseCodePatterns(fedMemberCodes)
+		if err != nil {
+			return fmt.Errorf("--codes: %w", err)
+		}
+		if len(patterns) == 0 {
+			return errors.New("--codes: give the agency codes the member serves")
+		}
+		// Listed first: a refused binding or CA issues no credentials.
+		if err := federation.RegisterBus(cmd.Context(), c, member, ca, false, federation.WithCodes(patterns.Strings()...)); err != nil {
 			return err
 		}
-		if err := federation.RegisterBus(cmd.Context(), c, member, ca, false); err != nil {
+		if err := issueLeafCreds(a, national, member, out); err != nil {
 			return err
 		}
 		w := cmd.OutOrStdout()
@@ -388,6 +431,7 @@ file; the member then runs
 		if own, err := keystoreCACert(); err == nil {
 			fmt.Fprintf(w, "  national CA %q  SHA-256 %s\n", own.Subject.CommonName, envelope.Fingerprint(own))
 		}
+		fmt.Fprintf(w, "  codes       %s\n", strings.Join(patterns.Strings(), ","))
 		fmt.Fprintf(w, "  credentials %s\n", out)
 		fmt.Fprintf(w, "on the member: docaxis serve --bus-id %s --uplink nats-leaf://<this host>:<leaf port> --uplink-creds %s\n", member, filepath.Base(out))
 		return nil
@@ -421,16 +465,23 @@ var fedMemberListCmd = &cobra.Command{
 			return nil
 		}
 		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "BUS\tROLE\tCA\tCA SHA-256\tADDED")
+		fmt.Fprintln(tw, "BUS\tROLE\tCA\tCA SHA-256\tCODES\tADDED")
 		for _, b := range list {
-			role, cn, fp := "member", "-", "-"
+			role, cn, fp, codes := "member", "-", "-", "(none: only codes no bus is bound to)"
 			if b.National {
 				role = "national"
+			}
+			if !b.Removed.IsZero() {
+				role = "removed " + b.Removed.Local().Format("2006-01-02 15:04")
+				codes = "-"
+			}
+			if len(b.Codes) > 0 {
+				codes = strings.Join(b.Codes, ",")
 			}
 			if certs, err := signing.ParseCerts([]byte(b.CA)); err == nil {
 				cn, fp = certs[0].Subject.CommonName, envelope.Fingerprint(certs[0])
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.ID, role, cn, fp, b.Added.Local().Format("2006-01-02 15:04"))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, role, cn, fp, codes, b.Added.Local().Format("2006-01-02 15:04"))
 		}
 		return tw.Flush()
 	}),
@@ -496,4 +547,191 @@ var fedTraceCmd = &cobra.Command{
 		}
 		return nil
 	}),
+}
+
+// issueLeafCreds issues member's leaf credentials into out and records
+// them, so that removing or re-keying the member revokes them.
+func issueLeafCreds(a *auth.Authority, national, member, out string) error {
+	if err := a.LeafCreds(national, member, out); err != nil {
+		return err
+	}
+	return a.RecordLeaf(member, out)
+}
+
+// nationalClient connects to the national bus and checks that it is one.
+func nationalClient(cmd *cobra.Command) (*broker.Client, string, error) {
+	c, err := connect(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	national := c.Bus()
+	if national == "" {
+		c.Close()
+		return nil, "", errors.New("this bus has no bus id: run it with docaxis serve --bus-id ID --leaf-listen HOST:PORT")
+	}
+	qctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+	st, err := federation.QueryStatus(qctx, c.Conn())
+	cancel()
+	if err == nil && st.Role != "national" {
+		c.Close()
+		return nil, "", fmt.Errorf("bus %s is a member of %s: manage members on the national bus", national, st.National)
+	}
+	return c, national, nil
+}
+
+// revokeLink revokes every leaf credential issued to member and hands the
+// account to the running national bus, which closes and refuses them.
+func revokeLink(cmd *cobra.Command, a *auth.Authority, member string) (int, error) {
+	users, err := a.RevokeLeaf(member)
+	if err != nil {
+		return 0, err
+	}
+	var opts []nats.Option
+	for _, h := range natsOptionHooks {
+		o, err := h(cmd)
+		if err != nil {
+			return 0, err
+		}
+		opts = append(opts, o...)
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+	defer cancel()
+	if err := a.PushAccount(ctx, flagServer, opts...); err != nil {
+		return len(users), fmt.Errorf("the credentials of %s are revoked on disk (a restart of the national bus applies it), but the running bus was not updated: %w", member, err)
+	}
+	return len(users), nil
+}
+
+var fedMemberBindCmd = &cobra.Command{
+	Use:   "bind BUSID --codes PATTERNS",
+	Short: "replace the agency codes bound to a bus (a member or the national itself)",
+	Long: `Run on the national bus. Replaces the code patterns bound to the bus (see
+'member add' for the syntax). Agencies a member registered outside its new
+binding are withdrawn from the federation directory; the bus the codes are
+bound to announces its own and takes them.`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		patterns, err := federation.ParseCodePatterns(fedMemberCodes)
+		if err != nil {
+			return fmt.Errorf("--codes: %w", err)
+		}
+		c, _, err := nationalClient(cmd)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		e, err := federation.BindCodes(cmd.Context(), c, args[0], patterns.Strings())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "bus %s serves %s\n", e.ID, strings.Join(e.Codes, ","))
+		return nil
+	},
+}
+
+var fedMemberRemoveCmd = &cobra.Command{
+	Use:   "remove BUSID",
+	Short: "remove a member bus: revoke its link, withdraw its CA and codes, stop routing to it",
+	Long: `Run on the national bus. Revokes the member's leaf credentials (its link
+is closed and refused), withdraws its CA from now on every bus (what it
+signed before still verifies; nothing it signs from now on does), drops its
+code binding, marks its agencies withdrawn (senders get a clear error) and
+stops its link. Its directory entries and everything it exchanged stay on
+record. To admit it again, 'member add' it with a new CA.`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		member := args[0]
+		c, _, err := nationalClient(cmd)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		a, err := openAuthority()
+		if err != nil {
+			return err
+		}
+		// The link first: a member being removed must not keep talking.
+		n, lerr := revokeLink(cmd, a, member)
+		r, err := federation.RemoveBus(cmd.Context(), c, member)
+		if err != nil {
+			return errors.Join(err, lerr)
+		}
+		if fedMemberJSON {
+			out := struct {
+				*federation.Removal
+				RevokedCredentials int `json:"revoked_credentials"`
+			}{r, n}
+			if err := printJSON(cmd, out); err != nil {
+				return err
+			}
+			return lerr
+		}
+		w := cmd.OutOrStdout()
+		fmt.Fprintf(w, "bus %s removed from the federation at %s\n", member, r.At.Local().Format(time.RFC3339))
+		fmt.Fprintf(w, "  link credentials revoked: %d\n", n)
+		fmt.Fprintf(w, "  CA withdrawn (key %s)\n", strings.Join(r.Withdrawn, ", "))
+		fmt.Fprintf(w, "  agencies withdrawn: %d %s\n", len(r.Agencies), strings.Join(r.Agencies, " "))
+		return lerr
+	},
+}
+
+var fedMemberRekeyCmd = &cobra.Command{
+	Use:   "rekey BUSID --ca FILE [--withdraw-at TIME]",
+	Short: "give a member bus a new CA and new link credentials, withdrawing the old ones",
+	Long: `Run on the national bus. Replaces the member's CA with the one its operator
+handed over (compare fingerprints out of band): the old CA is withdrawn from
+--withdraw-at (default now) on every bus, so what it signed before still
+verifies. Its leaf credentials are revoked and new ones issued. The member
+then re-issues its agencies' certificates under the new CA and registers them
+again, and restarts with the new credentials.`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		member := args[0]
+		at := time.Now().UTC()
+		if fedRekeyAt != "" {
+			t, err := time.Parse(time.RFC3339, fedRekeyAt)
+			if err != nil {
+				return fmt.Errorf("--withdraw-at: %w", err)
+			}
+			at = t.UTC()
+		}
+		data, err := os.ReadFile(fedMemberCA)
+		if err != nil {
+			return fmt.Errorf("--ca: %w", err)
+		}
+		certs, err := signing.ParseCerts(data)
+		if err != nil {
+			return fmt.Errorf("--ca %s: %w", fedMemberCA, err)
+		}
+		c, national, err := nationalClient(cmd)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if own, err := keystoreCACert(); err == nil && own.Equal(certs[0]) {
+			return errors.New("--ca is this bus's own CA: give the member bus's CA")
+		}
+		e, err := federation.RekeyBus(cmd.Context(), c, member, certs[0], at)
+		if err != nil {
+			return err
+		}
+		a, err := openAuthority()
+		if err != nil {
+			return err
+		}
+		n, lerr := revokeLink(cmd, a, member)
+		out := fedMemberOut
+		if out == "" {
+			out = filepath.Join(federationDir(), "members", member, "uplink.creds")
+		}
+		// New credentials are a new user, which the revocation does not name.
+		if err := issueLeafCreds(a, national, member, out); err != nil {
+			return errors.Join(err, lerr)
+		}
+		w := cmd.OutOrStdout()
+		fmt.Fprintf(w, "bus %s has a new CA %q SHA-256 %s\n", e.ID, certs[0].Subject.CommonName, envelope.Fingerprint(certs[0]))
+		fmt.Fprintf(w, "  old CA withdrawn from %s; %d link credentials revoked\n", at.Local().Format(time.RFC3339), n)
+		fmt.Fprintf(w, "  new credentials %s\n", out)
+		return lerr
+	},
 }

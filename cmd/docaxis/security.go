@@ -1,12 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,6 +100,7 @@ func init() {
 		return opts, nil
 	})
 	agencyCmd.AddCommand(agencyCredsCmd, agencyRevokeCmd)
+	serveHooks = append(serveHooks, migrateCRLs)
 	rootCmd.AddCommand(natsConfigCmd)
 	agencyRevokeCmd.Flags().StringVar(&revokeAt, "at", "", "revocation time (RFC 3339; default now)")
 	natsConfigCmd.Flags().StringVar(&natsConfigOut, "out", "", "write the configuration to FILE instead of stdout")
@@ -211,20 +211,15 @@ traffic; see README.md.`,
 
 var revokeAt string
 
-// revocations are kept under the CA so that each new CRL lists them all.
-type revocationFile struct {
-	Number  int64             `json:"number"`
-	Revoked map[string]string `json:"revoked"` // serial (hex) -> RFC 3339
-	Agency  map[string]string `json:"agency"`  // serial (hex) -> agency code
-}
-
 var agencyRevokeCmd = &cobra.Command{
 	Use:   "revoke CODE [--at TIME]",
 	Short: "revoke an agency's certificate: a signed CRL published in the directory",
 	Long: `Revokes the agency's current certificate from --at (default now): envelopes
 and statuses signed by it after that time are invalid, earlier ones still
 verify. The CRL is signed by the development CA and published in the bus
-directory, where every client picks it up.`,
+directory under the CA's key, where every client picks it up; it applies to
+that CA's certificates only. In a federation a bus revokes only the agencies
+it serves: an agency of another bus is revoked by that bus.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		code := args[0]
@@ -240,57 +235,32 @@ directory, where every client picks it up.`,
 		if err != nil {
 			return err
 		}
-		ca, err := ks.CA()
-		if err != nil {
-			return err
-		}
 		c, err := connect(cmd)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		a, err := c.LookupAgency(cmd.Context(), code)
+		leaf, err := c.RevokeAgency(cmd.Context(), ks, code, at)
 		if err != nil {
 			return err
 		}
-		certs, err := signing.ParseCerts([]byte(a.Certificate))
-		if err != nil {
-			return err
-		}
-		path := filepath.Join(flagHome, "ca", "revoked.json")
-		rf := revocationFile{Revoked: map[string]string{}, Agency: map[string]string{}}
-		if b, err := os.ReadFile(path); err == nil {
-			if err := json.Unmarshal(b, &rf); err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-		}
-		serial := certs[0].SerialNumber.Text(16)
-		rf.Revoked[serial] = at.Format(time.RFC3339Nano)
-		rf.Agency[serial] = code
-		rf.Number++
-		var entries []signing.Revocation
-		for s, when := range rf.Revoked {
-			n, ok := new(big.Int).SetString(s, 16)
-			t, err := time.Parse(time.RFC3339Nano, when)
-			if !ok || err != nil {
-				return fmt.Errorf("%s: bad entry %s", path, s)
-			}
-			entries = append(entries, signing.Revocation{Serial: n, At: t})
-		}
-		der, err := ca.NewCRL(entries, rf.Number, 30*24*time.Hour)
-		if err != nil {
-			return err
-		}
-		if err := c.PublishCRL(cmd.Context(), der); err != nil {
-			return err
-		}
-		b, _ := json.MarshalIndent(rf, "", "  ")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "revoked the certificate of %s (serial %s) from %s\n", code, serial, at.Format(time.RFC3339))
+		fmt.Fprintf(cmd.OutOrStdout(), "revoked the certificate of %s (serial %s) from %s\n", code, leaf.SerialNumber.Text(16), at.Format(time.RFC3339))
 		return nil
 	},
+}
+
+// migrateCRLs moves, when serve starts, CRLs kept under the key layout of
+// older versions (the hash of the CA's name) to the key of the CA that
+// signed them.
+func migrateCRLs(ctx context.Context, env *serveEnv) (func(), error) {
+	n, err := env.Service.Client.MigrateCRLs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		env.Log.Info("moved CRLs to the key of their CA", "count", n)
+	}
+	return nil, nil
 }
 
 var natsConfigOut string
