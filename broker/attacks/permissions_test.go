@@ -43,6 +43,17 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 		t.Fatal(err)
 	}
 	unread, _ := a.victimSend()
+	// H99 has a received marker of its own, for the wildcard attempt below.
+	res, err := a.client(victimSender).Send(ctx, envelope.New(victimSender, []string{attacker}, "Gửi cơ quan thử"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h99 := a.client(attacker)
+	if mb, err := h99.Mailbox(ctx, attacker); err != nil {
+		t.Fatal(err)
+	} else if n, err := mb.Fetch(ctx, 1, 10*time.Second, func(context.Context, *broker.Delivery) error { return nil }); err != nil || n != 1 {
+		t.Fatalf("H99 receives its own: %d, %v", n, err)
+	}
 
 	js := a.admin.JetStream()
 	before := permSnapshot(t, js)
@@ -102,12 +113,14 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 		{"another agency's received marker by request", "$JS.API.DIRECT.GET.KV_AXIS_RECEIVED", []byte(`{"last_by_subj":"$KV.AXIS_RECEIVED.` + victim + `.` + id + `"}`)},
 		{"every agency's received marker of an envelope", "$JS.API.DIRECT.GET.KV_AXIS_RECEIVED.$KV.AXIS_RECEIVED.*." + id, nil},
 		{"received markers in bulk", "$JS.API.DIRECT.GET.KV_AXIS_RECEIVED", []byte(`{"multi_last":["$KV.AXIS_RECEIVED.>"]}`)},
+		{"write another agency's received marker", "$KV.AXIS_RECEIVED." + victim + "." + unread, []byte(`{"at":"2025-01-01T00:00:00Z"}`)},
 		{"the victim's mail by direct get", "$JS.API.DIRECT.GET.AXIS", []byte(`{"last_by_subj":"axis.doc.` + victim + `.>"}`)},
 		{"ack on the victim's mailbox", "$JS.ACK.AXIS." + broker.MailboxDurable(victimRecipient) + ".1.1.1.1.1.0", []byte("+TERM")},
 		{"ack on the tracker's consumer", "$JS.ACK.AXIS.tracker.1.1.1.1.1.0", []byte("+TERM")},
 	}
 	for _, s := range streams {
 		if trackStillOpen(s) {
+			t.Logf("%s: skipped while AgencyPermissions still grant agencies access to it (the tracking service change takes it away)", s)
 			continue
 		}
 		attacks = append(attacks,
@@ -148,7 +161,7 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 		t.Run(at.name, func(t *testing.T) { a.permRefused(t, at.subject, at.body) })
 	}
 
-	// What H99 may read of its own markers answers with its own keys only,
+	// What H99 may read of its markers answers with its own keys only,
 	// even asked with a wildcard.
 	t.Run("own markers with a wildcard", func(t *testing.T) {
 		nc, _ := a.raw(attacker)
@@ -156,8 +169,8 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if subj := msg.Header.Get("Nats-Subject"); subj != "" && !strings.HasPrefix(subj, "$KV.AXIS_RECEIVED."+self+".") {
-			t.Fatalf("H99 read %s", subj)
+		if subj := msg.Header.Get("Nats-Subject"); subj != "$KV.AXIS_RECEIVED."+self+"."+res.ID {
+			t.Fatalf("H99 read %q (%s)", subj, msg.Header)
 		}
 	})
 
