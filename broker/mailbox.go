@@ -283,8 +283,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 		// Revocations published before the copy was recorded count: an
 		// agency's client reads them again first if needed.
 		if serr := m.c.dir.settle(ctx, s.Envelope.From, meta.Timestamp); serr != nil {
-			_ = msg.NakWithDelay(time.Second)
-			return m.report(Outcome{ID: s.Envelope.ID, From: s.Envelope.From, Subject: s.Envelope.Subject, Error: serr.Error(), Retry: true})
+			return m.retry(ctx, msg, meta, s, Outcome{ID: s.Envelope.ID, From: s.Envelope.From, Subject: s.Envelope.Subject}, serr)
 		}
 		err = m.c.verifier.Check(s, signing.At(m.c.recordedAt(msg.Headers(), s.Envelope.From, meta.Timestamp)))
 	}
