@@ -32,7 +32,7 @@ type Client struct {
 	store    storage.Store
 
 	track    jetstream.KeyValue
-	received jetstream.KeyValue
+	received keyStore // read and written by key: an agency may not list it
 	dir      *directory
 	rate     rateLimiter
 	idMu     sync.Mutex // guards opts.identities, filled on demand
@@ -52,6 +52,7 @@ type options struct {
 	agency     string // set when connected with an agency's credentials
 	storeFn    func(nc *nats.Conn, agency string) (storage.Store, error)
 	violation  *atomic.Pointer[violation]
+	dirRefresh time.Duration
 }
 
 // violation is the last permission violation the server reported: NATS
@@ -127,6 +128,15 @@ func WithLogger(l *slog.Logger) Option {
 // WithTimeout bounds each JetStream request (default 10s).
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) error { o.timeout = d; return nil }
+}
+
+// WithDirectoryRefresh sets how long a client connected with an agency's
+// credentials keeps what it read from the directory (default
+// DefaultDirectoryRefresh): entries, limits and roots changed on the bus
+// are seen at most this much later. Revocations are read again before an
+// envelope is verified whenever needed, whatever this period.
+func WithDirectoryRefresh(d time.Duration) Option {
+	return func(o *options) error { o.dirRefresh = d; return nil }
 }
 
 // WithAgencyCredentials connects with the NATS credentials `docaxis agency
@@ -220,15 +230,20 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open tracking bucket %s (is 'docaxis serve' running on this bus?): %w", TrackBucket, c.explain(err))
 	}
-	if c.received, err = js.KeyValue(ctx, ReceivedBucket); err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", ReceivedBucket, err)
-	}
+	// Received markers are read and written by key, by the bus's client
+	// as by an agency's (whose credentials reach only its own keys).
+	c.received = &directKV{nc: nc, js: js, bucket: ReceivedBucket, timeout: o.timeout}
 	c.trust = o.trust
 	if c.trust == nil {
 		c.trust = signing.NewTrust()
 	}
-	if c.dir, err = openDirectory(ctx, js, c.trust, o.trust == nil, o.logger); err != nil {
-		return nil, err
+	if o.agency != "" {
+		c.dir, err = openAgencyDirectory(ctx, nc, js, c.trust, o.trust == nil, o.logger, o.timeout, o.dirRefresh)
+	} else {
+		c.dir, err = openDirectory(ctx, js, c.trust, o.trust == nil, o.logger)
+	}
+	if err != nil {
+		return nil, c.explain(err)
 	}
 	c.verifier = &signing.Verifier{Trust: c.trust, Validate: []envelope.ValidateOption{envelope.AllowCodes(c.dir.known)}}
 	switch {
@@ -312,11 +327,12 @@ func newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
 // under their own code), and it sets the header from the verified trace.
 func (c *Client) recordedAt(h nats.Header, from string, stored time.Time) time.Time {
 	v := h.Get(HeaderRecorded)
-	if v == "" || c.dir.bus == "" {
+	bus := c.dir.busID()
+	if v == "" || bus == "" {
 		return stored
 	}
 	a, ok := c.dir.lookup(from)
-	if !ok || a.Bus == "" || a.Bus == c.dir.bus {
+	if !ok || a.Bus == "" || a.Bus == bus {
 		return stored
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)

@@ -31,14 +31,19 @@ type Agency struct {
 	Withdrawn time.Time `json:"withdrawn,omitzero"`
 }
 
-// directory keeps a live copy of the directory bucket: recipients are
-// checked and certificates bound without a round trip per send.
+// directory is what a client knows of the directory bucket. The bus's own
+// client keeps a live copy (a watch): recipients are checked and
+// certificates bound without a round trip per send. An agency's client may
+// not follow the bucket: it reads by key what it needs (view, see
+// dirview.go) and keeps it briefly.
 type directory struct {
-	kv       jetstream.KeyValue
+	kv       keyStore    // a jetstream.KeyValue for the bus's client; read-only by key for an agency's
+	view     *agencyView // an agency's client: what is read by key, and when
 	trust    *signing.Trust
 	useRoots bool
+	log      *slog.Logger
 	mu       sync.RWMutex
-	agencies map[string]Agency
+	agencies map[string]Agency // all of them for the bus's client; those read lately for an agency's
 	limits   Limits
 	bus      string // this bus's id in a federation (key "bus"), "" alone
 	cancel   context.CancelFunc
@@ -50,7 +55,7 @@ func openDirectory(ctx context.Context, js jetstream.JetStream, trust *signing.T
 	if err != nil {
 		return nil, fmt.Errorf("open directory bucket %s (is 'docaxis serve' running on this bus?): %w", DirectoryBucket, err)
 	}
-	d := &directory{kv: kv, trust: trust, useRoots: useRoots, agencies: map[string]Agency{}, limits: DefaultLimits, done: make(chan struct{})}
+	d := &directory{kv: kv, trust: trust, useRoots: useRoots, log: log, agencies: map[string]Agency{}, limits: DefaultLimits, done: make(chan struct{})}
 	wctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	w, err := kv.WatchAll(wctx)
@@ -156,10 +161,26 @@ func (d *directory) getLimits() Limits {
 }
 
 func (d *directory) lookup(code string) (Agency, bool) {
+	if d.view != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), d.view.kv.timeout)
+		defer cancel()
+		a, ok, err := d.view.entry(ctx, code, false)
+		if err != nil {
+			d.log.Warn("directory: agency not read", "agency", code, "err", err)
+		}
+		return a, ok
+	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	a, ok := d.agencies[code]
 	return a, ok
+}
+
+// busID is this bus's id in a federation, "" for a bus on its own.
+func (d *directory) busID() string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.bus
 }
 
 // known reports whether a (possibly non-standard) code is registered.
@@ -235,14 +256,15 @@ const (
 )
 
 // Bus returns this bus's id in a federation, "" for a bus on its own.
-func (c *Client) Bus() string {
-	c.dir.mu.RLock()
-	defer c.dir.mu.RUnlock()
-	return c.dir.bus
-}
+func (c *Client) Bus() string { return c.dir.busID() }
 
-// Agencies lists the directory, sorted by code.
+// Agencies lists the directory, sorted by code. An agency's client reads
+// the whole directory for it, page by page.
 func (c *Client) Agencies(ctx context.Context) ([]Agency, error) {
+	if c.dir.view != nil {
+		list, err := c.dir.view.list(ctx)
+		return list, c.explain(err)
+	}
 	c.dir.mu.RLock()
 	out := make([]Agency, 0, len(c.dir.agencies))
 	for _, a := range c.dir.agencies {
@@ -255,6 +277,18 @@ func (c *Client) Agencies(ctx context.Context) ([]Agency, error) {
 
 // LookupAgency returns the directory entry of code.
 func (c *Client) LookupAgency(ctx context.Context, code string) (*Agency, error) {
+	if v := c.dir.view; v != nil {
+		// Not cached: asked of the bus every time, so that an agency
+		// registered a moment ago is found.
+		a, ok, err := v.entry(ctx, code, true)
+		if err != nil {
+			return nil, c.explain(err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w %s: not registered on this bus (docaxis agency add %s)", ErrUnknownAgency, code, code)
+		}
+		return &a, nil
+	}
 	if a, ok := c.dir.lookup(code); ok {
 		return &a, nil
 	}

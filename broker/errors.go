@@ -23,4 +23,7 @@ var (
 	// ErrServedElsewhere: in a federation, the agency is served by another
 	// bus and cannot be registered on this one.
 	ErrServedElsewhere = errors.New("agency is served by another bus")
+	// ErrNoMailbox: the bus holds no mailbox for the agency (it makes one
+	// when the agency is registered).
+	ErrNoMailbox = errors.New("no mailbox on the bus")
 )

@@ -184,7 +184,7 @@ func (c *Client) Mailbox(ctx context.Context, agency string, opts ...MailboxOpti
 	if err != nil {
 		return nil, fmt.Errorf("open mailbox of %s: %w", agency, err)
 	}
-	cons, err := EnsureMailbox(ctx, c.js, agency)
+	cons, err := c.mailboxConsumer(ctx, agency)
 	if err != nil {
 		return nil, c.explain(err)
 	}
@@ -280,6 +280,11 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	raw := msg.Data()
 	s, err := envelope.Open(raw)
 	if err == nil {
+		// Revocations published before the copy was recorded count: an
+		// agency's client reads them again first if needed.
+		if serr := m.c.dir.settle(ctx, s.Envelope.From, meta.Timestamp); serr != nil {
+			return m.retry(ctx, msg, meta, s, Outcome{ID: s.Envelope.ID, From: s.Envelope.From, Subject: s.Envelope.Subject}, serr)
+		}
 		err = m.c.verifier.Check(s, signing.At(m.c.recordedAt(msg.Headers(), s.Envelope.From, meta.Timestamp)))
 	}
 	if err == nil {

@@ -64,6 +64,9 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 			return nil, err
 		}
 	}
+	if err := c.ensureMailboxes(ctx); err != nil {
+		return nil, err
+	}
 	tr, err := NewTracker(ctx, c.js, c.verifier, cfg.Logger)
 	if err != nil {
 		return nil, err

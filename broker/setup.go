@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/docaxis/docaxis/storage"
@@ -131,4 +132,46 @@ func EnsureMailbox(ctx context.Context, js jetstream.JetStream, agency string) (
 		return nil, fmt.Errorf("mailbox of %s: %w", agency, err)
 	}
 	return c, nil
+}
+
+// mailboxConsumer returns agency's mailbox consumer. The bus's own client
+// creates or updates it as needed; an agency's client only binds to it:
+// its credentials may not create or change consumers (the bus creates the
+// mailbox when the agency is registered and updates it on start).
+func (c *Client) mailboxConsumer(ctx context.Context, agency string) (jetstream.Consumer, error) {
+	if c.opts.agency == "" {
+		return EnsureMailbox(ctx, c.js, agency)
+	}
+	cons, err := c.js.Consumer(ctx, StreamName, MailboxDurable(agency))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("%w for %s (the bus makes it when the agency is registered: docaxis agency add %s)", ErrNoMailbox, agency, agency)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mailbox of %s: %w", agency, err)
+	}
+	return cons, nil
+}
+
+// ensureMailboxes creates the mailbox of every agency this bus serves that
+// lacks one, and brings every one to this version's settings. Agencies
+// cannot create or change consumers: the bus does it on start, so a home
+// upgraded from a version whose clients did it themselves needs nothing
+// else.
+func (c *Client) ensureMailboxes(ctx context.Context) error {
+	bus := c.Bus()
+	c.dir.mu.RLock()
+	var codes []string
+	for code, a := range c.dir.agencies {
+		if a.Bus == "" || a.Bus == bus {
+			codes = append(codes, code)
+		}
+	}
+	c.dir.mu.RUnlock()
+	slices.Sort(codes)
+	for _, code := range codes {
+		if _, err := EnsureMailbox(ctx, c.js, code); err != nil {
+			return fmt.Errorf("bring mailboxes up to date: %w", err)
+		}
+	}
+	return nil
 }

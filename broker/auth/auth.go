@@ -203,7 +203,12 @@ func InboxPrefix(agency string) string { return "_INBOX_" + envelope.Token(agenc
 // envelopes and statuses as itself, consuming its own mailbox, reading the
 // directory and the tracking of documents it sent or received, recording
 // its receipts, and its attachments through the bus's attachment service.
-// Everything else, including the rest of the JetStream API, is denied.
+// Everything else, including the rest of the JetStream API, is denied:
+// no STREAM.INFO on the record or a bucket (with subjects_filter it lists
+// every subject or key: who writes to whom, every envelope id), no
+// STREAM/CONSUMER LIST or NAMES, no consumer created, changed or deleted
+// on any stream or bucket (the bus makes the mailbox consumer), no
+// $JS.API.INFO (account-wide figures; the client never asks for it).
 func AgencyPermissions(agency string) jwt.Permissions {
 	t := envelope.Token(agency)
 	pub := []string{
@@ -211,17 +216,17 @@ func AgencyPermissions(agency string) jwt.Permissions {
 		"axis.status.*." + t,
 		"axis.quarantine." + t,
 		"axis.svc.files." + t + ".>",
-		"$JS.API.INFO",
-		"$JS.API.STREAM.INFO.AXIS",
 		// Mailbox: bind, fetch, acknowledge; nothing else on that stream.
 		"$JS.API.CONSUMER.INFO.AXIS.mbox_" + t,
 		"$JS.API.CONSUMER.MSG.NEXT.AXIS.mbox_" + t,
 		"$JS.ACK.AXIS.mbox_" + t + ".>",
-		// Directory: read and watch.
-		"$JS.API.STREAM.INFO.KV_AXIS_DIRECTORY",
-		"$JS.API.DIRECT.GET.KV_AXIS_DIRECTORY.>",
-		"$JS.API.CONSUMER.CREATE.KV_AXIS_DIRECTORY.*.$KV.AXIS_DIRECTORY.>",
-		"$JS.API.CONSUMER.DELETE.KV_AXIS_DIRECTORY.*",
+		// Directory: read by key, and by last value per key (roots, CRLs)
+		// or page by page (a listing) with the request form of direct get,
+		// which names no subject. The directory is public to every agency
+		// (names and certificates, as GET /v1/agencies lists them); it
+		// holds no traffic.
+		"$JS.API.DIRECT.GET.KV_AXIS_DIRECTORY",
+		"$JS.API.DIRECT.GET.KV_AXIS_DIRECTORY.$KV.AXIS_DIRECTORY.>",
 		// Tracking: keys are <sender>.<envelope>.<recipient>.
 		"$JS.API.STREAM.INFO.KV_AXIS_TRACK",
 		"$JS.API.DIRECT.GET.KV_AXIS_TRACK.$KV.AXIS_TRACK." + t + ".*.*",
@@ -229,8 +234,7 @@ func AgencyPermissions(agency string) jwt.Permissions {
 		"$JS.API.CONSUMER.CREATE.KV_AXIS_TRACK.*.$KV.AXIS_TRACK." + t + ".*.*",
 		"$JS.API.CONSUMER.CREATE.KV_AXIS_TRACK.*.$KV.AXIS_TRACK.*.*." + t,
 		"$JS.API.CONSUMER.DELETE.KV_AXIS_TRACK.*",
-		// Idempotent receive markers of its own mailbox.
-		"$JS.API.STREAM.INFO.KV_AXIS_RECEIVED",
+		// Idempotent receive markers of its own mailbox, by key.
 		"$JS.API.DIRECT.GET.KV_AXIS_RECEIVED.$KV.AXIS_RECEIVED." + t + ".*",
 		"$KV.AXIS_RECEIVED." + t + ".*",
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go"
 )
 
 func main() {
@@ -39,6 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	home := fs.String("home", ".docaxis", "docaxis home holding the CA certificate (ca/ca.crt)")
 	server := fs.String("server", "nats://127.0.0.1:4222", "NATS URL of the bus")
+	creds := fs.String("creds", "", "NATS credentials that may read the whole record: the bus's own (default HOME/nats/admin.creds when present)")
 	sinceFlag := fs.String("since", "24h", "first stored time (RFC 3339, YYYY-MM-DD or a duration ago)")
 	untilFlag := fs.String("until", "", "first stored time excluded (default: up to now)")
 	agency := fs.String("agency", "", "only this agency's traffic, both directions")
@@ -66,9 +68,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("no CA certificate under %s: %w", filepath.Join(*home, "ca"), err)
 	}
-	c, err := broker.Connect(ctx, *server, broker.WithTrust(signing.NewTrust(ca)))
+	// Replay reads every agency's traffic: no agency's credentials allow
+	// that, the bus's own do.
+	opts := []broker.Option{broker.WithTrust(signing.NewTrust(ca))}
+	if *creds == "" {
+		if path := filepath.Join(*home, "nats", "admin.creds"); fileExists(path) {
+			*creds = path
+		}
+	}
+	if *creds != "" {
+		opts = append(opts, broker.WithNATSOptions(nats.UserCredentials(*creds)))
+	}
+	c, err := broker.Connect(ctx, *server, opts...)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (a bus with authentication takes the bus's credentials: -creds HOME/nats/admin.creds)", err)
 	}
 	defer c.Close()
 	r, err := audit.NewReader(c.JetStream(), audit.ReaderConfig{Verifier: c.Verifier(), Store: c.Store()})
@@ -117,4 +130,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "bundle verifies offline: %d records, chain seq %d to %d, covered by a checkpoint: %v\n",
 		rep.Records, rep.FirstLink, rep.LastLink, rep.Covered)
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

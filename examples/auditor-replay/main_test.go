@@ -13,8 +13,10 @@ import (
 	"github.com/docaxis/docaxis/envelope"
 )
 
+// The auditor replays against a bus with authentication, as `docaxis
+// serve` runs it, with the bus's credentials found in the home.
 func TestAuditorReplay(t *testing.T) {
-	bus := bustest.Start(t)
+	bus := bustest.Start(t, bustest.WithAuth())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	key, err := audit.OpenKey(filepath.Join(bus.Keystore.Dir, "audit"), bus.CA)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("clerk-tracker", flag.ContinueOnError)
 	server := fs.String("server", "nats://127.0.0.1:4222", "bus URL")
 	home := fs.String("home", ".docaxis", "docaxis home (CA; the bus's or the agency's credentials)")
-	creds := fs.String("creds", "", "the agency's NATS credentials file")
+	creds := fs.String("creds", os.Getenv("DOCAXIS_CREDS"), "the agency's NATS credentials (docaxis agency creds CODE; default HOME/agencies/CODE/nats.creds when present)")
 	as := fs.String("as", "", "agency whose sent documents to follow")
 	once := fs.Bool("once", false, "print the table once and exit")
 	until := fs.Int("until-rows", 0, "exit once this many rows are in a final state (for scripts and tests)")
@@ -85,12 +86,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			opts = append(opts, broker.WithTrust(signing.NewTrust(ca)))
 		}
 	}
-	if *creds != "" {
-		opts = append(opts, broker.WithAgencyCredentials(*creds))
+	if path := credsFile(*creds, *home, *as); path != "" {
+		opts = append(opts, broker.WithAgencyCredentials(path))
 	}
 	c, err := broker.Connect(ctx, *server, opts...)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (a bus with authentication takes the agency's credentials: docaxis agency creds %s)", err, *as)
 	}
 	defer c.Close()
 	updates, err := c.Watch(ctx, *as)
@@ -140,4 +141,18 @@ func (t *table) final() int {
 		}
 	}
 	return n
+}
+
+// credsFile is the agency's credentials file: the one given, else the one
+// `docaxis agency creds CODE` wrote under home, else none (a bus without
+// authentication).
+func credsFile(given, home, code string) string {
+	if given != "" {
+		return given
+	}
+	path := filepath.Join(home, "agencies", code, "nats.creds")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	return ""
 }

@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("dms-publisher", flag.ContinueOnError)
 	server := fs.String("server", "nats://127.0.0.1:4222", "bus URL")
 	home := fs.String("home", ".docaxis", "docaxis home with the agency's key and the CA")
+	creds := fs.String("creds", os.Getenv("DOCAXIS_CREDS"), "the agency's NATS credentials (docaxis agency creds CODE; default HOME/agencies/CODE/nats.creds when present)")
 	as := fs.String("as", "", "sending agency code")
 	to := fs.String("to", "", "recipients, comma separated")
 	subject := fs.String("subject", "", "subject")
@@ -59,9 +60,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := broker.Connect(ctx, *server, broker.WithKeystore(ks), broker.WithTrust(signing.NewTrust(ca)))
+	opts := []broker.Option{broker.WithKeystore(ks), broker.WithTrust(signing.NewTrust(ca))}
+	if path := credsFile(*creds, *home, *as); path != "" {
+		opts = append(opts, broker.WithAgencyCredentials(path))
+	}
+	c, err := broker.Connect(ctx, *server, opts...)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (a bus with authentication takes the agency's credentials: docaxis agency creds %s)", err, *as)
 	}
 	defer c.Close()
 
@@ -100,4 +105,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintln(out, res.ID)
 	return nil
+}
+
+// credsFile is the agency's credentials file: the one given, else the one
+// `docaxis agency creds CODE` wrote under home, else none (a bus without
+// authentication).
+func credsFile(given, home, code string) string {
+	if given != "" {
+		return given
+	}
+	path := filepath.Join(home, "agencies", code, "nats.creds")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	return ""
 }

@@ -14,10 +14,13 @@ import (
 	"github.com/docaxis/docaxis/envelope"
 )
 
+// The publisher runs against a bus with authentication, as `docaxis serve`
+// runs it, with the credentials `docaxis agency creds` wrote in its home.
 func TestPublisherSendsAndSeesDelivered(t *testing.T) {
-	bus := bustest.Start(t)
+	bus := bustest.Start(t, bustest.WithAuth())
 	bus.AddAgency("000.00.00.G22", "Văn phòng Chính phủ")
 	bus.AddAgency("000.00.00.H41", "UBND tỉnh Nghệ An")
+	bus.AgencyCreds("000.00.00.G22") // HOME/agencies/CODE/nats.creds, found by default
 	file := filepath.Join(t.TempDir(), "cv.txt")
 	if err := os.WriteFile(file, []byte("Nội dung"), 0o644); err != nil {
 		t.Fatal(err)

@@ -14,8 +14,10 @@ import (
 	"github.com/docaxis/docaxis/envelope"
 )
 
+// The subscriber runs against a bus with authentication, as `docaxis
+// serve` runs it, with the agency's credentials file.
 func TestSubscriberSavesAndAccepts(t *testing.T) {
-	bus := bustest.Start(t)
+	bus := bustest.Start(t, bustest.WithAuth())
 	bus.AddAgency("000.00.00.G22", "Văn phòng Chính phủ")
 	bus.AddAgency("000.00.00.H41", "UBND tỉnh Nghệ An")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -32,7 +34,7 @@ func TestSubscriberSavesAndAccepts(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := run(ctx, []string{"-server", bus.URL(), "-home", bus.Keystore.Dir, "-as", "000.00.00.H41",
+	if err := run(ctx, []string{"-server", bus.URL(), "-home", bus.Keystore.Dir, "-creds", bus.AgencyCreds("000.00.00.H41"), "-as", "000.00.00.H41",
 		"-out", dir, "-accept", "-count", "2"}, &out); err != nil {
 		t.Fatal(err)
 	}

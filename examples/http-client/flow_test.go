@@ -25,10 +25,13 @@ func TestFlowScript(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	bus := bustest.Start(t)
+	// The HTTP API runs as `docaxis serve` runs it: on a bus with
+	// authentication, with the bus's own credentials.
+	bus := bustest.Start(t, bustest.WithAuth())
 	bus.AddAgency("000.00.00.G22", "Văn phòng Chính phủ")
 	bus.AddAgency("000.00.00.H41", "UBND tỉnh Nghệ An")
-	c, err := broker.Connect(ctx, bus.URL(), broker.WithKeystore(bus.Keystore), broker.WithTrust(bus.Trust), broker.WithLogger(bustest.Logger()))
+	c, err := broker.Connect(ctx, bus.URL(), broker.WithKeystore(bus.Keystore), broker.WithTrust(bus.Trust), broker.WithLogger(bustest.Logger()),
+		broker.WithNATSOptions(bus.AdminOptions()...))
 	if err != nil {
 		t.Fatal(err)
 	}
