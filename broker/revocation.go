@@ -120,7 +120,11 @@ func (c *Client) RevokeAgency(ctx context.Context, ks *signing.Keystore, code st
 // CA that signed them. `docaxis serve` runs it at start; it returns how
 // many it moved. A CRL no trusted root signed is left where it is.
 func (c *Client) MigrateCRLs(ctx context.Context) (int, error) {
-	lister, err := c.dir.kv.ListKeysFiltered(ctx, CRLPrefix+"*")
+	kv, ok := c.dir.kv.(jetstream.KeyValue)
+	if !ok {
+		return 0, fmt.Errorf("migrate CRLs: %w: needs the bus's own credentials", ErrPermission)
+	}
+	lister, err := kv.ListKeysFiltered(ctx, CRLPrefix+"*")
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
 		return 0, nil
 	}
@@ -133,7 +137,7 @@ func (c *Client) MigrateCRLs(ctx context.Context) (int, error) {
 	}
 	moved := 0
 	for _, k := range keys {
-		e, err := c.dir.kv.Get(ctx, k)
+		e, err := kv.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		}
@@ -150,13 +154,13 @@ func (c *Client) MigrateCRLs(ctx context.Context) (int, error) {
 		}
 		// Keep the newer of the two when the new key already holds one.
 		if err := c.trust.KeepCRL(signing.KeyID(issuer), e.Value()); err == nil {
-			if _, err := c.dir.kv.Put(ctx, CRLKey(issuer), e.Value()); err != nil {
+			if _, err := kv.Put(ctx, CRLKey(issuer), e.Value()); err != nil {
 				return moved, fmt.Errorf("migrate CRL %s: %w", k, err)
 			}
 		} else if !errors.Is(err, signing.ErrStaleCRL) {
 			continue
 		}
-		if err := c.dir.kv.Delete(ctx, k); err != nil {
+		if err := kv.Delete(ctx, k); err != nil {
 			return moved, fmt.Errorf("migrate CRL %s: %w", k, err)
 		}
 		moved++
