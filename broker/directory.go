@@ -293,6 +293,15 @@ func (c *Client) LookupAgency(ctx context.Context, code string) (*Agency, error)
 		return &a, nil
 	}
 	// The watcher may lag a registration made a moment ago elsewhere.
+	return c.readAgency(ctx, code)
+}
+
+// readAgency reads code's entry from the bucket itself, for decisions
+// that must not act on a cached certificate (revocation).
+func (c *Client) readAgency(ctx context.Context, code string) (*Agency, error) {
+	if c.dir.view != nil {
+		return c.LookupAgency(ctx, code)
+	}
 	e, err := c.dir.kv.Get(ctx, directoryKey(code))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("%w %s: not registered on this bus (docaxis agency add %s)", ErrUnknownAgency, code, code)

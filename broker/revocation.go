@@ -94,7 +94,7 @@ func (c *Client) PublishCRL(ctx context.Context, der []byte) error {
 // agency served by another bus is refused (ErrServedElsewhere), and so is
 // a certificate its CA did not issue (signing.ErrNotIssuedHere).
 func (c *Client) RevokeAgency(ctx context.Context, ks *signing.Keystore, code string, at time.Time) (*x509.Certificate, error) {
-	a, err := c.LookupAgency(ctx, code)
+	a, err := c.readAgency(ctx, code)
 	if err != nil {
 		return nil, fmt.Errorf("revoke %s: %w", code, err)
 	}
