@@ -206,7 +206,7 @@ func AgencyPermissions(agency string) jwt.Permissions {
 	pub := []string{
 		"axis.doc.*." + t,
 		"axis.status.*." + t,
-		"axis.quarantine." + t,
+		"axis.svc.quarantine." + t, // the bus writes the quarantine; agencies ask it to
 		"axis.svc.files." + t + ".>",
 		"$JS.API.INFO",
 		"$JS.API.STREAM.INFO.AXIS",
