@@ -245,7 +245,7 @@ func (c *Client) Acknowledge(ctx context.Context, agency, id string) (*Acknowled
 		return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w", id, agency, se.Err))
 	}
 	if err := c.admit(ctx, agency, se.Seq); errors.Is(err, ErrReject) {
-		return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err))
+		return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w: %w", id, agency, ErrUnverified, err))
 	} else if err != nil {
 		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
 	}
