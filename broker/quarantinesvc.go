@@ -191,7 +191,9 @@ func startQuarantineService(ctx context.Context, nc *nats.Conn, js jetstream.Jet
 	if err != nil {
 		return nil, fmt.Errorf("start quarantine service: %w", err)
 	}
-	if err := nc.FlushWithContext(ctx); err != nil {
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
 		_ = s.sub.Unsubscribe()
 		return nil, fmt.Errorf("start quarantine service: %w", err)
 	}

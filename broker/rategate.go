@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,6 +112,9 @@ func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logg
 		FilterSubjects: []string{docPrefix + ">"},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    floor + 1,
+		// Judging needs the subject, the time and the envelope id, all in
+		// the headers; the copy itself is read only when it is refused.
+		HeadersOnly: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rate gate: %w", err)
@@ -219,9 +223,9 @@ func (g *rateGate) onCopy(msg jetstream.Msg) {
 	owner, reason := "", ""
 	if kind, to, from, ok := parseSubject(msg.Subject()); ok && kind == "doc" && inMailbox(msg.Subject(), to) {
 		owner = envelope.Token(to)
-		reason = g.judge(to, from, msg.Data(), meta.Timestamp)
+		reason = g.judge(to, from, copyID(msg.Headers()), meta.Timestamp)
 		if reason != "" {
-			g.refuse(msg, to, from, seq, reason)
+			g.refuse(msg.Subject(), to, from, seq, reason)
 		}
 	}
 	g.mu.Lock()
@@ -243,8 +247,23 @@ func (g *rateGate) onCopy(msg jetstream.Msg) {
 	g.judged = make(chan struct{})
 }
 
-// judge returns why the copy from→to recorded at is over the rate, or "".
-func (g *rateGate) judge(to, from string, data []byte, at time.Time) string {
+// copyID is the envelope id a copy is published with (what the sender's
+// client sets, else its dedup id <envelope>.<recipient>). The sender
+// chooses it, as it chooses the payload's: it only decides whether copies
+// to different recipients count as one envelope, as a real one would.
+func copyID(h nats.Header) string {
+	if id := h.Get(HeaderEnvelope); envelope.IsID(id) {
+		return id
+	}
+	if id, _, _ := strings.Cut(h.Get(jetstream.MsgIDHeader), "."); envelope.IsID(id) {
+		return id
+	}
+	return ""
+}
+
+// judge returns why the copy from→to of envelope id recorded at is over
+// the rate, or "".
+func (g *rateGate) judge(to, from, id string, at time.Time) string {
 	l := g.c.Limits()
 	rate := l.PublishRate
 	if rate <= 0 || g.remote(from) {
@@ -264,7 +283,6 @@ func (g *rateGate) judge(to, from string, data []byte, at time.Time) string {
 		s.at = at
 	}
 	s.prune(at)
-	id := envelopeIDOf(data)
 	e := s.ids[id]
 	maxTo := l.MaxRecipients
 	if maxTo <= 0 {
@@ -340,13 +358,13 @@ func (s *rateSender) prune(at time.Time) {
 
 // refuse records the verdict and quarantines the copy, retrying until both
 // are written: a verdict lost would let the copy through.
-func (g *rateGate) refuse(msg jetstream.Msg, to, from string, seq uint64, reason string) {
+func (g *rateGate) refuse(subject, to, from string, seq uint64, reason string) {
 	g.log.Warn("rate gate: copy over the publish rate refused", "seq", seq, "from", from, "to", to)
 	for wait := 100 * time.Millisecond; g.ctx.Err() == nil; wait = min(2*wait, 5*time.Second) {
 		ctx, cancel := context.WithTimeout(g.ctx, 10*time.Second)
 		_, err := g.kv.Put(ctx, rateKey(seq), []byte(reason))
 		if err == nil {
-			_, err = writeQuarantine(ctx, g.js, to, msg.Subject(), msg.Data(), seq, 0, ErrRateLimited.Error()+": "+reason)
+			err = g.quarantine(ctx, subject, to, seq, reason)
 		}
 		cancel()
 		if err == nil {
@@ -358,6 +376,26 @@ func (g *rateGate) refuse(msg jetstream.Msg, to, from string, seq uint64, reason
 		case <-time.After(wait):
 		}
 	}
+}
+
+// quarantine writes the entry of a refused copy, read from the record.
+func (g *rateGate) quarantine(ctx context.Context, subject, to string, seq uint64, reason string) error {
+	st, err := g.js.Stream(ctx, StreamName)
+	if err != nil {
+		return err
+	}
+	rec, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil // gone from the record: nothing left to deliver or re-drive
+	}
+	if err != nil {
+		return err
+	}
+	if rec.Subject != subject {
+		return fmt.Errorf("record #%d is on %s, judged on %s", seq, rec.Subject, subject)
+	}
+	_, err = writeQuarantine(ctx, g.js, to, rec.Subject, rec.Data, seq, 0, ErrRateLimited.Error()+": "+reason)
+	return err
 }
 
 func rateKey(seq uint64) string { return "refused." + strconv.FormatUint(seq, 10) }
