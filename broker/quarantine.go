@@ -77,7 +77,9 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 	if info.State.Msgs == 0 {
 		return out, nil
 	}
-	cons, err := c.js.OrderedConsumer(ctx, QuarantineStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	// The server drops the consumer soon after the listing: listings
+	// polled in a loop must not pile up consumers.
+	cons, err := c.js.OrderedConsumer(ctx, QuarantineStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, InactiveThreshold: 10 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("read quarantine: %w", err)
 	}

@@ -70,10 +70,26 @@ type rateGate struct {
 	order     []uint64 // sequences in owners, oldest first
 	judged    chan struct{}
 	persisted uint64
+	// unsaved holds refusals judged but not yet written (verdict and
+	// quarantine entry): the floor recorded stays below them, so a crash
+	// makes the gate judge them again.
+	unsaved map[uint64]string
+	work    chan rateRefusal
 
 	// Touched by the consumer's goroutine only.
 	senders map[string]*rateSender
 }
+
+// rateRefusal is a refused copy whose verdict and entry are to be written.
+type rateRefusal struct {
+	subject, to, from string
+	seq               uint64
+	reason            string
+}
+
+// rateWriters write refusals concurrently, so that a flood does not hold
+// up the judging of the copies recorded behind it.
+const rateWriters = 4
 
 // rateSender is the token bucket of one sender and the envelopes it sent
 // recently.
@@ -102,7 +118,7 @@ func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logg
 		return nil, fmt.Errorf("set up bucket %s: %w", RateBucket, err)
 	}
 	g := &rateGate{c: c, js: c.js, kv: kv, log: log, owners: map[uint64]string{}, refused: map[uint64]string{},
-		judged: make(chan struct{}), senders: map[string]*rateSender{}}
+		judged: make(chan struct{}), senders: map[string]*rateSender{}, unsaved: map[uint64]string{}, work: make(chan rateRefusal, 4096)}
 	floor, err := g.loadFloor(ctx)
 	if err != nil {
 		return nil, err
@@ -120,8 +136,13 @@ func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logg
 		return nil, fmt.Errorf("rate gate: %w", err)
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	for range rateWriters {
+		g.wg.Add(1)
+		go g.writer()
+	}
 	if g.cc, err = cons.Consume(g.onCopy); err != nil {
 		g.cancel()
+		g.wg.Wait()
 		return nil, fmt.Errorf("rate gate: %w", err)
 	}
 	g.wg.Add(1)
@@ -186,6 +207,9 @@ func (g *rateGate) persistLoop() {
 func (g *rateGate) persistFloor(ctx context.Context) {
 	g.mu.Lock()
 	last := g.last
+	for seq := range g.unsaved {
+		last = min(last, seq-1)
+	}
 	g.mu.Unlock()
 	if last <= g.persisted {
 		return
@@ -221,18 +245,17 @@ func (g *rateGate) onCopy(msg jetstream.Msg) {
 		return // delivered again after the consumer was recreated
 	}
 	owner, reason := "", ""
+	var r rateRefusal
 	if kind, to, from, ok := parseSubject(msg.Subject()); ok && kind == "doc" && inMailbox(msg.Subject(), to) {
 		owner = envelope.Token(to)
 		reason = g.judge(to, from, copyID(msg.Headers()), meta.Timestamp)
-		if reason != "" {
-			g.refuse(msg.Subject(), to, from, seq, reason)
-		}
+		r = rateRefusal{subject: msg.Subject(), to: to, from: from, seq: seq, reason: reason}
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.owners[seq] = owner
 	if reason != "" {
 		g.refused[seq] = reason
+		g.unsaved[seq] = reason
 	}
 	g.order = append(g.order, seq)
 	for len(g.order) > rateMemory {
@@ -245,6 +268,31 @@ func (g *rateGate) onCopy(msg jetstream.Msg) {
 	g.last = seq
 	close(g.judged)
 	g.judged = make(chan struct{})
+	g.mu.Unlock()
+	if reason != "" {
+		g.log.Warn("rate gate: copy over the publish rate refused", "seq", seq, "from", r.from, "to", r.to)
+		select {
+		case g.work <- r:
+		case <-g.ctx.Done():
+		}
+	}
+}
+
+// writer writes refusals until the gate stops.
+func (g *rateGate) writer() {
+	defer g.wg.Done()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case r := <-g.work:
+			if g.refuse(r) {
+				g.mu.Lock()
+				delete(g.unsaved, r.seq)
+				g.mu.Unlock()
+			}
+		}
+	}
 }
 
 // copyID is the envelope id a copy is published with (what the sender's
@@ -357,25 +405,26 @@ func (s *rateSender) prune(at time.Time) {
 }
 
 // refuse records the verdict and quarantines the copy, retrying until both
-// are written: a verdict lost would let the copy through.
-func (g *rateGate) refuse(subject, to, from string, seq uint64, reason string) {
-	g.log.Warn("rate gate: copy over the publish rate refused", "seq", seq, "from", from, "to", to)
+// are written (a verdict lost would let the copy through after a restart)
+// or the gate stops; it reports whether they were written.
+func (g *rateGate) refuse(r rateRefusal) bool {
 	for wait := 100 * time.Millisecond; g.ctx.Err() == nil; wait = min(2*wait, 5*time.Second) {
 		ctx, cancel := context.WithTimeout(g.ctx, 10*time.Second)
-		_, err := g.kv.Put(ctx, rateKey(seq), []byte(reason))
+		_, err := g.kv.Put(ctx, rateKey(r.seq), []byte(r.reason))
 		if err == nil {
-			err = g.quarantine(ctx, subject, to, seq, reason)
+			err = g.quarantine(ctx, r.subject, r.to, r.seq, r.reason)
 		}
 		cancel()
 		if err == nil {
-			return
+			return true
 		}
-		g.log.Warn("rate gate: verdict not recorded yet, retrying", "seq", seq, "err", err)
+		g.log.Warn("rate gate: verdict not recorded yet, retrying", "seq", r.seq, "err", err)
 		select {
 		case <-g.ctx.Done():
 		case <-time.After(wait):
 		}
 	}
+	return false
 }
 
 // quarantine writes the entry of a refused copy, read from the record.
@@ -416,12 +465,15 @@ func (g *rateGate) judgement(ctx context.Context, seq uint64) (rateJudgement, er
 		g.mu.Lock()
 		if seq <= g.last {
 			var j rateJudgement
-			if seq >= g.memFloor {
+			inMemory := seq >= g.memFloor
+			if inMemory {
 				j.owner, j.known = g.owners[seq]
 				j.reason, j.refused = g.refused[seq]
+			} else if reason, ok := g.unsaved[seq]; ok {
+				j.reason, j.refused, inMemory = reason, true, true
 			}
 			g.mu.Unlock()
-			if seq >= g.memFloor {
+			if inMemory {
 				return j, nil
 			}
 			return g.stored(ctx, seq)

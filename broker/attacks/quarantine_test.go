@@ -75,10 +75,11 @@ func (a *arena) quarLastSeq() uint64 {
 	return info.State.LastSeq
 }
 
-// quarCopySeq is the record sequence of recipient's copy of envelope id.
+// quarCopySeq is the record sequence of recipient's copy of envelope id,
+// once the tracker has recorded it.
 func (a *arena) quarCopySeq(id, recipient string) uint64 {
 	a.t.Helper()
-	tr, err := a.admin.Tracking(ctxT(a.t), id, recipient)
+	tr, err := a.admin.WaitState(ctxT(a.t), id, recipient, envelope.StateSent)
 	if err != nil || tr.Seq == 0 {
 		a.t.Fatalf("copy of %s for %s: %+v %v", id, recipient, tr, err)
 	}
