@@ -57,9 +57,14 @@ const (
 
 	// maxDeliveries bounds the delivery count a request may state.
 	maxDeliveries = 1 << 20
-	// Requests per second (and burst) one agency may make to quarantine
-	// copies, per bus process: a mailbox refusing a flood stays well under.
-	quarantineRequestRate = 200
+	// Quarantine requests per second (and burst) one agency may make, per
+	// bus process, for copies not quarantined lately (each reads the copy
+	// from the record); asking again about the same copy costs no read and
+	// is not counted.
+	quarantineRequestRate = 50
+	// quarantineRecent bounds the copies remembered as quarantined, and
+	// the old copies remembered as belonging to the agency that asked.
+	quarantineRecent = 16384
 	// quarantineWorkers bounds the requests handled at once.
 	quarantineWorkers = 16
 )
@@ -178,14 +183,20 @@ type quarantineService struct {
 	log  *slog.Logger
 	lim  rateLimiter
 	sub  *nats.Subscription
-	sem  chan struct{}
-	wg   sync.WaitGroup
+	// recent maps copies quarantined lately (quarantineMsgID) to their
+	// entry's sequence, and old copies checked lately to their sequence: a
+	// repeated request is answered without a read.
+	mu     sync.Mutex
+	recent map[string]uint64
+	fifo   []string
+	sem    chan struct{}
+	wg     sync.WaitGroup
 }
 
 // startQuarantineService subscribes the service on nc (the bus's own
 // connection).
 func startQuarantineService(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, gate *rateGate, log *slog.Logger) (*quarantineService, error) {
-	s := &quarantineService{js: js, gate: gate, log: log, sem: make(chan struct{}, quarantineWorkers)}
+	s := &quarantineService{js: js, gate: gate, log: log, sem: make(chan struct{}, quarantineWorkers), recent: map[string]uint64{}}
 	var err error
 	s.sub, err = nc.QueueSubscribe(quarantineSvcPrefix+"*", quarantineQueue, s.onRequest)
 	if err != nil {
@@ -234,8 +245,15 @@ func (s *quarantineService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 	if req.op == opCheck {
 		return s.check(ctx, req)
 	}
-	if !s.lim.allow(req.agency, quarantineRequestRate) {
-		return errorAnswer(svcErrorf(codeRateLimited, "more than %d quarantine requests per second from %s; retry later", quarantineRequestRate, req.agency))
+	key := quarantineMsgID(req.seq, req.agency)
+	a := nats.NewMsg("")
+	if qseq, ok := s.seen(key); ok {
+		a.Header.Set(headerQSeq, strconv.FormatUint(qseq, 10))
+		a.Header.Set(headerDuplicate, "true")
+		return a
+	}
+	if err := s.allow(req.agency); err != nil {
+		return errorAnswer(err)
 	}
 	rec, err := s.mailboxCopy(ctx, req.agency, req.seq)
 	if err != nil {
@@ -245,12 +263,40 @@ func (s *quarantineService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 	if err != nil {
 		return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
 	}
-	a := nats.NewMsg("")
+	s.remember(key, ack.Sequence)
 	a.Header.Set(headerQSeq, strconv.FormatUint(ack.Sequence, 10))
 	if ack.Duplicate {
 		a.Header.Set(headerDuplicate, "true")
 	}
 	return a
+}
+
+func (s *quarantineService) allow(agency string) error {
+	if !s.lim.allow(agency, quarantineRequestRate) {
+		return svcErrorf(codeRateLimited, "more than %d requests per second from %s that read the record; retry later", quarantineRequestRate, agency)
+	}
+	return nil
+}
+
+func (s *quarantineService) seen(key string) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	qseq, ok := s.recent[key]
+	return qseq, ok
+}
+
+func (s *quarantineService) remember(key string, qseq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.recent[key]; ok {
+		return
+	}
+	s.recent[key] = qseq
+	s.fifo = append(s.fifo, key)
+	if len(s.fifo) > quarantineRecent {
+		delete(s.recent, s.fifo[0])
+		s.fifo = s.fifo[1:]
+	}
 }
 
 // mailboxCopy reads the record message at seq and checks it is a copy in
@@ -284,8 +330,13 @@ func (s *quarantineService) check(ctx context.Context, req quarantineRequest) *n
 		return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
 	}
 	if !j.known {
-		if _, err := s.mailboxCopy(ctx, req.agency, req.seq); err != nil {
-			return errorAnswer(err)
+		// An old copy: read once who it belongs to, then remember.
+		key := "owner." + strconv.FormatUint(req.seq, 10) + "." + envelope.Token(req.agency)
+		if _, ok := s.seen(key); !ok {
+			if _, err := s.mailboxCopy(ctx, req.agency, req.seq); err != nil {
+				return errorAnswer(err)
+			}
+			s.remember(key, req.seq)
 		}
 	} else if j.owner != envelope.Token(req.agency) {
 		return errorAnswer(svcErrorf(codeNotFound, "no copy #%d in the mailbox of %s", req.seq, req.agency))
@@ -341,8 +392,8 @@ func (c *Client) serviceRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, er
 		return nil, c.explain(err)
 	}
 	if code := a.Header.Get(headerError); code != "" {
-		if code == codeUnavailable {
-			return nil, fmt.Errorf("the bus's quarantine service: %s", cut(string(a.Data), 1024))
+		if code == codeUnavailable || code == codeRateLimited {
+			return nil, fmt.Errorf("the bus's quarantine service: %s: %s", code, cut(string(a.Data), 1024))
 		}
 		return nil, fmt.Errorf("%w: %s: %s", ErrQuarantineRefused, code, cut(string(a.Data), 1024))
 	}

@@ -514,13 +514,9 @@ func (c *Client) admit(ctx context.Context, agency string, seq uint64) error {
 	m := nats.NewMsg(QuarantineServiceSubject(agency))
 	m.Header.Set(headerOp, opCheck)
 	m.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
+	// No answer (the bus's services still starting, or down) is no
+	// verdict: the copy waits, as it would for any other check.
 	a, err := c.serviceRequest(ctx, m)
-	if errors.Is(err, nats.ErrNoResponders) {
-		// A bus from before the gate: it judges nothing, so there is no
-		// verdict to wait for.
-		c.opts.logger.Warn("publish rate not checked: the bus runs no quarantine service", "seq", seq)
-		return nil
-	}
 	if err != nil {
 		return fmt.Errorf("publish-rate check of copy #%d: %w", seq, err)
 	}
