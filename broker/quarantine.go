@@ -57,6 +57,9 @@ var (
 	// ErrFederationEntry: the entry was quarantined by the federation
 	// service; it is re-driven through that service (federation.Retry).
 	ErrFederationEntry = errors.New("quarantined by the federation service")
+	// ErrQuarantineRefused: the bus refused a quarantine request (not a
+	// copy of the agency's own mailbox, or malformed).
+	ErrQuarantineRefused = errors.New("quarantine request refused by the bus")
 )
 
 // QuarantineList lists quarantined messages, of one agency or all ("").

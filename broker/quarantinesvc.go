@@ -69,10 +69,6 @@ const (
 	quarantineWorkers = 16
 )
 
-// ErrQuarantineRefused: the bus refused a quarantine request (not a copy of
-// the agency's own mailbox, malformed, too many requests).
-var ErrQuarantineRefused = errors.New("quarantine request refused by the bus")
-
 // QuarantineServiceSubject is where agency asks the bus to quarantine a
 // copy of its mailbox.
 func QuarantineServiceSubject(agency string) string {
