@@ -188,6 +188,10 @@ func (c *Client) pendingCopy(ctx context.Context, agency string, msg *jetstream.
 			return true, se, nil
 		}
 	}
+	// A copy the bus refused for the publish rate is not deliverable.
+	if err := c.admit(ctx, agency, msg.Sequence); errors.Is(err, ErrReject) {
+		return true, se, nil
+	}
 	return false, se, nil
 }
 
@@ -240,6 +244,11 @@ func (c *Client) Acknowledge(ctx context.Context, agency, id string) (*Acknowled
 	if se.Err != nil {
 		return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w", id, agency, se.Err))
 	}
+	if err := c.admit(ctx, agency, se.Seq); errors.Is(err, ErrReject) {
+		return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w: %w", id, agency, ErrUnverified, err))
+	} else if err != nil {
+		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
+	}
 	// Nothing is receipted whose content does not match its manifest.
 	for _, a := range se.Envelope.Attachments {
 		rc, err := c.OpenAttachment(ctx, a)
@@ -274,16 +283,12 @@ func (c *Client) Acknowledge(ctx context.Context, agency, id string) (*Acknowled
 // repeats the same receipt and quarantine entry (deduplicated). It returns
 // cause.
 func (c *Client) refuseCopy(ctx context.Context, m *Mailbox, se *StoredEnvelope, cause error) error {
-	id := ""
-	if e := se.Envelope; e != nil && envelope.IsID(e.ID) {
-		id = e.ID
-		if envelope.IsStandardCode(e.From) {
-			if err := m.receipt(ctx, e, envelope.StateInvalid, envelope.Digest(se.Raw), cause.Error(), nil); err != nil {
-				c.opts.logger.Warn("invalid receipt not sent", "envelope", e.ID, "err", err)
-			}
+	if e := se.Envelope; e != nil && envelope.IsID(e.ID) && envelope.IsStandardCode(e.From) {
+		if err := m.receipt(ctx, e, envelope.StateInvalid, envelope.Digest(se.Raw), cause.Error(), nil); err != nil {
+			c.opts.logger.Warn("invalid receipt not sent", "envelope", e.ID, "err", err)
 		}
 	}
-	if err := c.quarantine(ctx, m.agency, se.Subject, se.Raw, se.Seq, 0, id, cause.Error()); err != nil {
+	if err := c.quarantine(ctx, m.agency, se.Subject, se.Raw, se.Seq, 0, cause.Error()); err != nil {
 		c.opts.logger.Warn("copy not quarantined", "seq", se.Seq, "err", err)
 	}
 	return cause

@@ -7,11 +7,16 @@
 //
 //	stream AXIS            axis.doc.<to>.<from>        one copy of an envelope per recipient
 //	                       axis.status.<sender>.<reporter>  receipts and statuses
-//	stream AXIS_QUARANTINE axis.quarantine.<agency>    messages that could not be processed, with the reason
+//	stream AXIS_QUARANTINE axis.quarantine.<agency>    messages that could not be processed, with the reason (written by the bus only)
 //	KV AXIS_TRACK          <sender>.<envelope>.<recipient> -> Tracking (latest state, with history)
 //	KV AXIS_DIRECTORY      agency.<code> -> Agency, root.<fingerprint> -> CA certificate
 //	KV AXIS_RECEIVED       <recipient>.<envelope> -> when it was handed to the application
+//	KV AXIS_RATE           refused.<record seq> -> why the bus refused a copy for the publish rate; floor
 //	object store AXIS_FILES   attachments (embedded store)
+//
+// Bus services agencies reach by request: axis.svc.quarantine.<agency>
+// (quarantine a copy of one's own mailbox; the rate verdict of a copy) and
+// axis.svc.files.<agency>.<op> (attachments).
 //
 // Agency codes become subject tokens through envelope.Token.
 package broker

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -298,6 +297,14 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	}
 	e := s.Envelope
 	out := Outcome{ID: e.ID, From: e.From, Subject: e.Subject}
+	// The bus's verdict on the publish rate (rategate.go): a raw publisher
+	// cannot get past it, whatever it did not check itself.
+	if err := m.c.admit(ctx, m.agency, meta.Sequence.Stream); err != nil {
+		if errors.Is(err, ErrReject) {
+			return m.refuse(ctx, msg, meta, s, err)
+		}
+		return m.retry(ctx, msg, meta, s, out, err)
+	}
 	if entry, err := m.c.received.Get(ctx, receivedKey(m.agency, e.ID)); err == nil {
 		// Handed to the application before a crash or a failed receipt
 		// that came ahead of the ack: finish the receipt, do not hand over
@@ -570,7 +577,7 @@ func (m *Mailbox) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream
 			}
 		}
 	}
-	if err := m.c.Quarantine(ctx, m.agency, msg, meta, out.ID, cause.Error()); err != nil {
+	if err := m.c.Quarantine(ctx, m.agency, msg, meta, cause.Error()); err != nil {
 		_ = msg.NakWithDelay(5 * time.Second)
 		out.Quarantined, out.Retry = false, true
 		out.Error += "; quarantine failed: " + err.Error()
@@ -631,33 +638,25 @@ type receivedRecord struct {
 // Test hooks simulating a crash at a point of process; nil outside tests.
 var testHookBeforeMarker, testHookBeforeAck func(e *envelope.Envelope) bool
 
-// Quarantine stores a message that could not be processed, with its
-// reason, so it stays on record and can be re-driven.
-func (c *Client) Quarantine(ctx context.Context, agency string, msg jetstream.Msg, meta *jetstream.MsgMetadata, id, reason string) error {
-	var seq, deliveries uint64
-	if meta != nil {
-		seq, deliveries = meta.Sequence.Stream, meta.NumDelivered
+// Quarantine stores a message of agency's mailbox that could not be
+// processed, with its reason, so it stays on record and can be re-driven.
+// A client with an agency's credentials asks the bus, which reads the copy
+// from the record itself; the bus's own client writes the entry directly.
+// Either way the entry's headers come from the record message.
+func (c *Client) Quarantine(ctx context.Context, agency string, msg jetstream.Msg, meta *jetstream.MsgMetadata, reason string) error {
+	if meta == nil {
+		return fmt.Errorf("quarantine message of the mailbox of %s: no record sequence", agency)
 	}
-	return c.quarantine(ctx, agency, msg.Subject(), msg.Data(), seq, deliveries, id, reason)
+	return c.quarantine(ctx, agency, msg.Subject(), msg.Data(), meta.Sequence.Stream, meta.NumDelivered, reason)
 }
 
-// quarantine stores data (the copy at seq of the record, when known) with
-// its reason; the dedup id makes quarantining the same copy twice a no-op.
-func (c *Client) quarantine(ctx context.Context, agency, subject string, data []byte, seq, deliveries uint64, id, reason string) error {
-	q := &nats.Msg{Subject: QuarantineSubject(agency), Data: data, Header: nats.Header{}}
-	q.Header.Set(HeaderReason, reason)
-	q.Header.Set(HeaderOriginSubject, subject)
-	q.Header.Set(HeaderAgency, agency)
-	if id != "" {
-		q.Header.Set(HeaderEnvelope, id)
+// quarantine stores the copy at seq of the record (subject and data as the
+// record holds them) with its reason; quarantining the same copy twice is
+// a no-op.
+func (c *Client) quarantine(ctx context.Context, agency, subject string, data []byte, seq, deliveries uint64, reason string) error {
+	if c.opts.agency != "" {
+		return c.requestQuarantine(ctx, agency, seq, deliveries, reason)
 	}
-	if seq != 0 {
-		q.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
-		q.Header.Set(HeaderDeliveries, strconv.FormatUint(deliveries, 10))
-		q.Header.Set(jetstream.MsgIDHeader, "q."+strconv.FormatUint(seq, 10)+"."+envelope.Token(agency))
-	}
-	if _, err := c.js.PublishMsg(ctx, q); err != nil {
-		return fmt.Errorf("quarantine message for %s: %w", agency, err)
-	}
-	return nil
+	_, err := writeQuarantine(ctx, c.js, agency, subject, data, seq, deliveries, reason)
+	return err
 }

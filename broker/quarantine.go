@@ -1,16 +1,26 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// The quarantine is written by the bus alone: an agency asks the bus's
+// quarantine service (quarantinesvc.go) to quarantine a copy of its own
+// mailbox by record sequence, and the bus writes the entry with headers it
+// derives from the record. A retry re-drives exactly the record message the
+// entry points to, never what the entry itself says.
 
 // Quarantined is a message that could not be processed, kept with its
 // reason until it is re-driven.
@@ -26,18 +36,37 @@ type Quarantined struct {
 	Size       int       `json:"size"`
 }
 
-// ErrNotQuarantined: nothing in quarantine under that id.
-var ErrNotQuarantined = errors.New("no such quarantined message")
+// FederationQuarantine is the agency under which the federation service
+// quarantines what it refused (axis.quarantine.federation).
+const FederationQuarantine = "federation"
+
+// MaxQuarantineReason bounds the reason of a quarantine entry, in bytes.
+const MaxQuarantineReason = 2048
+
+var (
+	// ErrNotQuarantined: nothing in quarantine under that id.
+	ErrNotQuarantined = errors.New("no such quarantined message")
+	// ErrAmbiguous: several quarantine entries hold that envelope id; name
+	// the one to retry by its quarantine sequence.
+	ErrAmbiguous = errors.New("several quarantined messages match")
+	// ErrNotInRecord: a quarantine entry does not point to a copy of its
+	// agency's mailbox in the record that holds the same bytes (written
+	// before the quarantine was the bus's alone, or the record message is
+	// gone), so it cannot be re-driven.
+	ErrNotInRecord = errors.New("quarantined message does not point into the record")
+	// ErrFederationEntry: the entry was quarantined by the federation
+	// service; it is re-driven through that service (federation.Retry).
+	ErrFederationEntry = errors.New("quarantined by the federation service")
+	// ErrQuarantineRefused: the bus refused a quarantine request (not a
+	// copy of the agency's own mailbox, or malformed).
+	ErrQuarantineRefused = errors.New("quarantine request refused by the bus")
+)
 
 // QuarantineList lists quarantined messages, of one agency or all ("").
 func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantined, error) {
 	filter := quarantinePrefix + ">"
 	if agency != "" {
 		filter = QuarantineSubject(agency)
-	}
-	cons, err := c.js.OrderedConsumer(ctx, QuarantineStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-	if err != nil {
-		return nil, fmt.Errorf("read quarantine: %w", err)
 	}
 	s, err := c.js.Stream(ctx, QuarantineStream)
 	if err != nil {
@@ -50,6 +79,12 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 	var out []Quarantined
 	if info.State.Msgs == 0 {
 		return out, nil
+	}
+	// The server drops the consumer soon after the listing: listings
+	// polled in a loop must not pile up consumers.
+	cons, err := c.js.OrderedConsumer(ctx, QuarantineStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, InactiveThreshold: 10 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("read quarantine: %w", err)
 	}
 	last := info.State.LastSeq
 	for {
@@ -75,62 +110,227 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 	}
 }
 
+// quarantinedOf describes an entry. The agency is the one its subject
+// names: entries written before the quarantine was the bus's alone carry
+// headers their agency chose, but only ever on its own subject.
 func quarantinedOf(subject string, h nats.Header, size int, seq uint64, at time.Time) Quarantined {
-	q := Quarantined{Seq: seq, Agency: h.Get(HeaderAgency), Envelope: h.Get(HeaderEnvelope), Reason: h.Get(HeaderReason),
-		Subject: h.Get(HeaderOriginSubject), Time: at.UTC(), Size: size}
-	if q.Agency == "" {
-		q.Agency = envelope.CodeFromToken(subject[len(quarantinePrefix):])
-	}
+	q := Quarantined{Seq: seq, Agency: envelope.CodeFromToken(strings.TrimPrefix(subject, quarantinePrefix)),
+		Envelope: h.Get(HeaderEnvelope), Reason: h.Get(HeaderReason), Subject: h.Get(HeaderOriginSubject), Time: at.UTC(), Size: size}
 	q.Deliveries, _ = strconv.Atoi(h.Get(HeaderDeliveries))
 	q.OriginSeq, _ = strconv.ParseUint(h.Get(HeaderOriginSeq), 10, 64)
 	return q
 }
 
-// QuarantineRetry re-drives a quarantined message after a fix (a trusted
-// root added, an attachment restored, the application repaired): the
-// original bytes are stored again in the mailbox they came from, and only
-// then removed from the quarantine. id is the quarantine sequence or the
-// envelope id.
-func (c *Client) QuarantineRetry(ctx context.Context, id string) (*Quarantined, error) {
+// QuarantineEntry reads one quarantine entry by its quarantine sequence,
+// or by envelope id when exactly one entry holds that id.
+func (c *Client) QuarantineEntry(ctx context.Context, id string) (*Quarantined, error) {
+	_, q, err := c.quarantineEntry(ctx, id)
+	return q, err
+}
+
+func (c *Client) quarantineEntry(ctx context.Context, id string) (*jetstream.RawStreamMsg, *Quarantined, error) {
 	s, err := c.js.Stream(ctx, QuarantineStream)
 	if err != nil {
-		return nil, fmt.Errorf("retry %s: %w", id, err)
+		return nil, nil, fmt.Errorf("quarantine entry %s: %w", id, err)
 	}
-	var raw *jetstream.RawStreamMsg
-	if seq, perr := strconv.ParseUint(id, 10, 64); perr == nil {
-		raw, err = s.GetMsg(ctx, seq)
-	} else {
-		var list []Quarantined
-		if list, err = c.QuarantineList(ctx, ""); err == nil {
-			for i := len(list) - 1; i >= 0; i-- {
-				if list[i].Envelope == id {
-					raw, err = s.GetMsg(ctx, list[i].Seq)
-					break
-				}
+	seq, perr := strconv.ParseUint(id, 10, 64)
+	if perr != nil {
+		list, err := c.QuarantineList(ctx, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		var seqs []string
+		for _, q := range list {
+			if q.Envelope == id {
+				seq = q.Seq
+				seqs = append(seqs, strconv.FormatUint(q.Seq, 10))
 			}
 		}
+		switch len(seqs) {
+		case 0:
+			return nil, nil, fmt.Errorf("%w: %s", ErrNotQuarantined, id)
+		case 1:
+		default:
+			return nil, nil, fmt.Errorf("%w: envelope %s is in quarantine %d times (quarantine seq %s): name one by its seq", ErrAmbiguous, id, len(seqs), strings.Join(seqs, ", "))
+		}
 	}
-	if errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && raw == nil) {
-		return nil, fmt.Errorf("%w: %s", ErrNotQuarantined, id)
+	raw, err := s.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil, fmt.Errorf("%w: %s", ErrNotQuarantined, id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("retry %s: %w", id, err)
+		return nil, nil, fmt.Errorf("quarantine entry %s: %w", id, err)
+	}
+	if !strings.HasPrefix(raw.Subject, quarantinePrefix) {
+		return nil, nil, fmt.Errorf("%w: %s", ErrNotQuarantined, id)
 	}
 	q := quarantinedOf(raw.Subject, raw.Header, len(raw.Data), raw.Sequence, raw.Time)
-	if q.Subject == "" {
-		return nil, fmt.Errorf("retry %s: quarantined message has no origin subject", id)
+	return raw, &q, nil
+}
+
+// QuarantineRetry re-drives a quarantined message after a fix (a trusted
+// root added, an attachment restored, the application repaired): the
+// record message the entry points to is stored again, with its bytes and
+// on its subject, in the mailbox it came from, and only then is the entry
+// removed. id is the quarantine sequence, or the envelope id when exactly
+// one entry holds it. An entry that does not point to a copy of its
+// agency's mailbox holding the same bytes is refused (ErrNotInRecord);
+// entries of the federation are re-driven by the federation service
+// (ErrFederationEntry).
+func (c *Client) QuarantineRetry(ctx context.Context, id string) (*Quarantined, error) {
+	raw, q, err := c.quarantineEntry(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-	msg := &nats.Msg{Subject: q.Subject, Data: raw.Data, Header: nats.Header{}}
-	// A fresh dedup id: the original one is still within the window.
+	if q.Agency == FederationQuarantine {
+		return q, fmt.Errorf("retry %s: quarantine seq %d: %w: retry it with `docaxis quarantine retry` against a bus running the federation", id, q.Seq, ErrFederationEntry)
+	}
+	rec, err := c.recordOf(ctx, raw, q)
+	if err != nil {
+		return q, fmt.Errorf("retry %s: %w", id, err)
+	}
+	msg := &nats.Msg{Subject: rec.Subject, Data: rec.Data, Header: nats.Header{}}
+	// The record's own headers travel again (a copy from another bus keeps
+	// its trace and the time its first bus recorded it); the server's are
+	// set anew, and a fresh dedup id is needed: the original one may still
+	// be within the window.
+	for k, v := range rec.Header {
+		if !strings.HasPrefix(k, "Nats-") {
+			msg.Header[k] = append([]string(nil), v...)
+		}
+	}
 	msg.Header.Set(jetstream.MsgIDHeader, "retry."+strconv.FormatUint(q.Seq, 10)+"."+envelope.Token(q.Agency))
-	if q.Envelope != "" {
-		msg.Header.Set(HeaderEnvelope, q.Envelope)
-	}
 	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(StreamName)); err != nil {
-		return nil, fmt.Errorf("retry %s: re-publish to %s: %w", id, q.Subject, err)
+		return q, fmt.Errorf("retry %s: re-publish record #%d to %s: %w", id, rec.Sequence, rec.Subject, err)
 	}
-	if err := s.DeleteMsg(ctx, q.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return &q, fmt.Errorf("retry %s: re-driven, but not removed from quarantine: %w", id, err)
+	s, err := c.js.Stream(ctx, QuarantineStream)
+	if err == nil {
+		err = s.DeleteMsg(ctx, q.Seq)
 	}
-	return &q, nil
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return q, fmt.Errorf("retry %s: re-driven, but not removed from quarantine: %w", id, err)
+	}
+	return q, nil
+}
+
+// recordOf reads the record message an entry points to and checks that the
+// entry is a faithful copy of a message of its agency's mailbox.
+func (c *Client) recordOf(ctx context.Context, raw *jetstream.RawStreamMsg, q *Quarantined) (*jetstream.RawStreamMsg, error) {
+	if q.OriginSeq == 0 {
+		return nil, fmt.Errorf("%w: quarantine seq %d has no valid origin sequence (header %s is %q): inspect it, resend the document, then drop the entry",
+			ErrNotInRecord, q.Seq, HeaderOriginSeq, raw.Header.Get(HeaderOriginSeq))
+	}
+	st, err := c.js.Stream(ctx, StreamName)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", StreamName, err)
+	}
+	rec, err := st.GetMsg(ctx, q.OriginSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("%w: quarantine seq %d points to record #%d, which is no longer in the record", ErrNotInRecord, q.Seq, q.OriginSeq)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read record #%d: %w", q.OriginSeq, err)
+	}
+	if !inMailbox(rec.Subject, q.Agency) {
+		return nil, fmt.Errorf("%w: quarantine seq %d of %s points to record #%d on %s, not a copy in the mailbox of %s",
+			ErrNotInRecord, q.Seq, q.Agency, q.OriginSeq, rec.Subject, q.Agency)
+	}
+	if q.Subject != "" && q.Subject != rec.Subject {
+		return nil, fmt.Errorf("%w: quarantine seq %d says it came from %s, record #%d is on %s", ErrNotInRecord, q.Seq, q.Subject, q.OriginSeq, rec.Subject)
+	}
+	if !bytes.Equal(raw.Data, rec.Data) {
+		return nil, fmt.Errorf("%w: quarantine seq %d holds %d bytes that differ from record #%d (%d bytes)", ErrNotInRecord, q.Seq, len(raw.Data), q.OriginSeq, len(rec.Data))
+	}
+	return rec, nil
+}
+
+// QuarantineDrop removes a quarantine entry for good (one that cannot be
+// re-driven, once inspected). id is as for QuarantineRetry.
+func (c *Client) QuarantineDrop(ctx context.Context, id string) (*Quarantined, error) {
+	_, q, err := c.quarantineEntry(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.js.Stream(ctx, QuarantineStream)
+	if err == nil {
+		err = s.DeleteMsg(ctx, q.Seq)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return q, fmt.Errorf("drop quarantine seq %d: %w", q.Seq, err)
+	}
+	return q, nil
+}
+
+// inMailbox reports whether subject is a copy in agency's mailbox:
+// axis.doc.<agency>.<sender>.
+func inMailbox(subject, agency string) bool {
+	kind, to, from, ok := parseSubject(subject)
+	return ok && kind == "doc" && to != "" && from != "" && to == agency && subject == DocSubject(to, from)
+}
+
+// writeQuarantine stores, as the bus, the entry for the record message at
+// seq (subject and data as the record holds them) in agency's mailbox.
+// Every header is derived from the record; the dedup id makes quarantining
+// the same copy for the same agency again a no-op.
+func writeQuarantine(ctx context.Context, js jetstream.JetStream, agency, subject string, data []byte, seq, deliveries uint64, reason string) (*jetstream.PubAck, error) {
+	if seq == 0 {
+		return nil, fmt.Errorf("quarantine for %s: no record sequence", agency)
+	}
+	if !inMailbox(subject, agency) {
+		return nil, fmt.Errorf("quarantine for %s: record #%d on %s is not a copy in its mailbox", agency, seq, subject)
+	}
+	q := &nats.Msg{Subject: QuarantineSubject(agency), Data: data, Header: nats.Header{}}
+	q.Header.Set(HeaderReason, cleanReason(reason))
+	q.Header.Set(HeaderOriginSubject, subject)
+	q.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
+	q.Header.Set(HeaderDeliveries, strconv.FormatUint(deliveries, 10))
+	q.Header.Set(HeaderAgency, agency)
+	if id := envelopeIDOf(data); id != "" {
+		q.Header.Set(HeaderEnvelope, id)
+	}
+	q.Header.Set(jetstream.MsgIDHeader, quarantineMsgID(seq, agency))
+	ack, err := js.PublishMsg(ctx, q, jetstream.WithExpectStream(QuarantineStream))
+	if err != nil {
+		return nil, fmt.Errorf("quarantine record #%d for %s: %w", seq, agency, err)
+	}
+	return ack, nil
+}
+
+func quarantineMsgID(seq uint64, agency string) string {
+	return "q." + strconv.FormatUint(seq, 10) + "." + envelope.Token(agency)
+}
+
+// envelopeIDOf names the envelope a record message claims to be, signed or
+// not (for the listing only: a retry goes by the record sequence).
+func envelopeIDOf(data []byte) string {
+	e, err := envelope.Peek(data)
+	if err != nil {
+		if e, err = envelope.DecodePayload(data); err != nil {
+			return ""
+		}
+	}
+	if !envelope.IsID(e.ID) {
+		return ""
+	}
+	return e.ID
+}
+
+// cleanReason fits a reason into a header: control characters become
+// spaces and it is cut at MaxQuarantineReason bytes on a rune boundary.
+func cleanReason(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) <= MaxQuarantineReason {
+		return s
+	}
+	cut := MaxQuarantineReason
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }

@@ -34,9 +34,13 @@ type Service struct {
 	Client  *Client
 	Tracker *Tracker
 	Files   *filesvc.Service
+
+	gate       *rateGate
+	quarantine *quarantineService
 }
 
-// StartService sets the bus up on nc and starts its tracker.
+// StartService sets the bus up on nc and starts its services: the
+// tracker, the rate gate, the quarantine service and the attachment service.
 func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -75,11 +79,24 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if err := tr.Start(ctx); err != nil {
 		return nil, err
 	}
+	svc := &Service{Client: c, Tracker: tr}
+	// The rate gate and the quarantine service: agencies ask the latter to
+	// quarantine copies of their own mailbox and for the gate's verdicts.
+	if svc.gate, err = startRateGate(ctx, c, cfg.Bus, cfg.Logger); err != nil {
+		tr.Stop()
+		return nil, err
+	}
+	if svc.quarantine, err = startQuarantineService(ctx, nc, c.js, svc.gate, cfg.Logger); err != nil {
+		svc.gate.stop()
+		tr.Stop()
+		return nil, err
+	}
 	if cfg.NoFiles {
-		return &Service{Client: c, Tracker: tr}, nil
+		return svc, nil
 	}
 	refs, err := c.js.KeyValue(ctx, FileRefsBucket)
 	if err != nil {
+		svc.Stop()
 		return nil, err
 	}
 	fc := cfg.Files
@@ -94,16 +111,23 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	defer cancel()
 	files, err := filesvc.Serve(fctx, nc, c.store, refs, fc)
 	if err != nil {
-		tr.Stop()
+		svc.Stop()
 		return nil, fmt.Errorf("start attachment service: %w", err)
 	}
-	return &Service{Client: c, Tracker: tr, Files: files}, nil
+	svc.Files = files
+	return svc, nil
 }
 
-// Stop stops the tracker and the service's client.
+// Stop stops the bus's services and the service's client.
 func (s *Service) Stop() {
 	if s.Files != nil {
 		s.Files.Stop()
+	}
+	if s.quarantine != nil {
+		s.quarantine.stop()
+	}
+	if s.gate != nil {
+		s.gate.stop()
 	}
 	s.Tracker.Stop()
 	s.Client.Close()

@@ -214,7 +214,7 @@ func AgencyPermissions(agency string) jwt.Permissions {
 	pub := []string{
 		"axis.doc.*." + t,
 		"axis.status.*." + t,
-		"axis.quarantine." + t,
+		"axis.svc.quarantine." + t, // the bus writes the quarantine; agencies ask it to
 		"axis.svc.files." + t + ".>",
 		// Mailbox: bind, fetch, acknowledge; nothing else on that stream.
 		"$JS.API.CONSUMER.INFO.AXIS.mbox_" + t,

@@ -138,6 +138,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		s.Stop()
 		return nil, fmt.Errorf("start federation: %w", err)
 	}
+	if err := s.startRetry(); err != nil {
+		s.Stop()
+		return nil, err
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

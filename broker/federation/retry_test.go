@@ -1,0 +1,136 @@
+package federation_test
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The federation's quarantine entries are re-driven by the federation
+// service: it runs the handler of the stream the message sits in again on
+// the message as stored (never on what the entry says), removes the entry
+// on success, and keeps it with the reason when the message is refused
+// again.
+func TestFederationQuarantineRetry(t *testing.T) {
+	f := startFederation(t)
+	ctx := ctxT(t)
+
+	// A genuine envelope from Hà Nội reaches Đà Nẵng through DN's inbound
+	// stream.
+	e := envelope.New(hanoi, []string{danangDoJ}, "Liên tỉnh")
+	if _, err := f.chn.Send(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, f.cdn, danangDoJ, 1)
+	in, err := f.cdn.JetStream().Stream(ctx, federation.InStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := in.GetLastMsgForSubject(ctx, "axis.fedrelay.DN.doc."+envelope.Token(danangDoJ)+"."+envelope.Token(hanoi))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(data []byte) uint64 {
+		m := nats.NewMsg(broker.QuarantineSubject("federation"))
+		m.Data = data
+		m.Header.Set(broker.HeaderAgency, "federation")
+		m.Header.Set(broker.HeaderReason, "bus HN not in the directory yet")
+		m.Header.Set(broker.HeaderOriginSubject, orig.Subject)
+		m.Header.Set(federation.HeaderOriginStream, federation.InStream)
+		m.Header.Set(broker.HeaderOriginSeq, strconv.FormatUint(orig.Sequence, 10))
+		m.Header.Set(broker.HeaderEnvelope, e.ID)
+		ack, err := f.cdn.JetStream().PublishMsg(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack.Sequence
+	}
+	// As if ingest had given up on it: a retry ingests it again (the record
+	// keeps one copy: same message id) and removes the entry.
+	seq := entry(orig.Data)
+	if _, err := f.cdn.QuarantineRetry(ctx, strconv.FormatUint(seq, 10)); !errors.Is(err, broker.ErrFederationEntry) {
+		t.Fatalf("broker retry of a federation entry: %v", err)
+	}
+	if err := federation.Retry(ctx, f.cdn, seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cdn.QuarantineEntry(ctx, strconv.FormatUint(seq, 10)); !errors.Is(err, broker.ErrNotQuarantined) {
+		t.Fatalf("entry after retry: %v", err)
+	}
+	if n := recordCount(t, f.cdn, broker.DocSubject(danangDoJ, hanoi)); n != 1 {
+		t.Fatalf("%d copies in DN's record", n)
+	}
+	// An entry whose bytes are not the stored message's is not re-driven.
+	tampered := entry([]byte(strings.Replace(string(orig.Data), "e", "f", 1)))
+	if err := federation.Retry(ctx, f.cdn, tampered); !errors.Is(err, federation.ErrRetry) || !strings.Contains(err.Error(), broker.ErrNotInRecord.Error()) {
+		t.Fatalf("retry of a tampered entry: %v", err)
+	}
+
+	// A forged envelope refused by DN stays refused, and in quarantine.
+	forger, err := f.hn.CA.Issue(danang, "Giả mạo", signing.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hnID, err := federation.LoadBusIdentity(f.hn.Dir+"/home/federation", "HN", f.hn.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vnID, err := federation.LoadBusIdentity(f.vn.Dir+"/home/federation", "VN", f.vn.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe := envelope.New(danang, []string{danangDoJ}, "Giả mạo")
+	raw, err := forger.Seal(fe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg("axis.fedrelay.DN.doc." + envelope.Token(danangDoJ) + "." + envelope.Token(danang))
+	m.Data = raw
+	id := fe.ID + "." + envelope.Token(danangDoJ)
+	m.Header.Set(jetstream.MsgIDHeader, id)
+	m.Header.Set(broker.HeaderEnvelope, fe.ID)
+	var hops []federation.Hop
+	for _, b := range []*federation.BusIdentity{hnID, vnID} {
+		h, err := federation.AppendHop(m.Header, b, hops, time.Now(), fe.ID, id, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hops = append(hops, h)
+	}
+	if _, err := f.cvn.JetStream().PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	var refused broker.Quarantined
+	eventually(t, "forged envelope in DN's quarantine", func() error {
+		list, err := f.cdn.QuarantineList(ctx, "federation")
+		if err != nil {
+			return err
+		}
+		for _, q := range list {
+			if q.Envelope == fe.ID {
+				refused = q
+				return nil
+			}
+		}
+		return fmt.Errorf("not yet: %d entries", len(list))
+	})
+	if err := federation.Retry(ctx, f.cdn, refused.Seq); !errors.Is(err, federation.ErrRetry) || !strings.Contains(err.Error(), federation.ErrSpoofed.Error()) {
+		t.Fatalf("retry of a forged envelope: %v", err)
+	}
+	if _, err := f.cdn.QuarantineEntry(ctx, strconv.FormatUint(refused.Seq, 10)); err != nil {
+		t.Fatalf("the refused entry is gone: %v", err)
+	}
+	if n := recordCount(t, f.cdn, broker.DocSubject(danangDoJ, danang)); n != 0 {
+		t.Fatalf("forged envelope in DN's record (%d)", n)
+	}
+}

@@ -1,0 +1,397 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The quarantine service: agencies may not write the quarantine; they ask
+// the bus, on axis.svc.quarantine.<own token> (their permissions allow no
+// other token), to quarantine a copy of their own mailbox named by its
+// record sequence, or whether the bus refused a copy of their mailbox for
+// the publish rate (see rategate.go). The bus reads the copy from the record
+// itself and writes the entry with headers derived from it.
+//
+// Request: headers Docaxis-Op ("quarantine", the default, or "check"),
+// Docaxis-Origin-Seq (the copy's record sequence) and, for quarantine,
+// Docaxis-Deliveries; the body is the reason (quarantine: 1 to
+// MaxQuarantineReason bytes of UTF-8 text without control characters;
+// check: empty). Answer: Docaxis-Quarantine-Seq (the entry's sequence) or
+// Docaxis-Verdict ("admitted" or "refused", the reason in the body); or
+// Docaxis-Error with a code and the reason in the body.
+
+const (
+	quarantineSvcPrefix = "axis.svc.quarantine."
+	// quarantineQueue shares the requests among the bus's processes.
+	quarantineQueue = "docaxis-quarantine"
+
+	headerOp        = "Docaxis-Op"
+	headerQSeq      = "Docaxis-Quarantine-Seq"
+	headerDuplicate = "Docaxis-Duplicate"
+	headerVerdict   = "Docaxis-Verdict"
+	headerError     = "Docaxis-Error"
+
+	opQuarantine = "quarantine"
+	opCheck      = "check"
+
+	verdictAdmitted = "admitted"
+	verdictRefused  = "refused"
+
+	// Error codes of the answer.
+	codeBadRequest  = "bad-request"
+	codeNotFound    = "not-found"
+	codeRateLimited = "rate-limited"
+	codeUnavailable = "unavailable"
+
+	// maxDeliveries bounds the delivery count a request may state.
+	maxDeliveries = 1 << 20
+	// Quarantine requests per second (and burst) one agency may make, per
+	// bus process, for copies not quarantined lately (each reads the copy
+	// from the record); asking again about the same copy costs no read and
+	// is not counted.
+	quarantineRequestRate = 50
+	// quarantineRecent bounds the copies remembered as quarantined, and
+	// the old copies remembered as belonging to the agency that asked.
+	quarantineRecent = 16384
+	// quarantineWorkers bounds the requests handled at once.
+	quarantineWorkers = 16
+)
+
+// QuarantineServiceSubject is where agency asks the bus to quarantine a
+// copy of its mailbox.
+func QuarantineServiceSubject(agency string) string {
+	return quarantineSvcPrefix + envelope.Token(agency)
+}
+
+// quarantineRequest is a decoded request.
+type quarantineRequest struct {
+	op         string
+	agency     string
+	seq        uint64
+	deliveries uint64
+	reason     string
+}
+
+// svcError is an error with the code it is answered with.
+type svcError struct {
+	code string
+	msg  string
+}
+
+func (e *svcError) Error() string { return e.code + ": " + e.msg }
+
+func svcErrorf(code, format string, args ...any) *svcError {
+	return &svcError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// replyAllowed accepts a reply subject in the requester's own inbox
+// (_INBOX_<token>., what agencies connect with) or the bus's (_INBOX.): an
+// agency cannot have the bus answer into another agency's inbox.
+func replyAllowed(reply, token string) bool {
+	rest, ok := strings.CutPrefix(reply, "_INBOX_"+token+".")
+	if !ok {
+		rest, ok = strings.CutPrefix(reply, "_INBOX.")
+	}
+	if !ok || rest == "" || len(reply) > 256 || strings.ContainsAny(reply, "*> \t\r\n") {
+		return false
+	}
+	for _, tok := range strings.Split(rest, ".") {
+		if tok == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeQuarantineRequest checks a request to axis.svc.quarantine.<token>.
+// The error is a *svcError ready to answer.
+func decodeQuarantineRequest(subject string, h nats.Header, body []byte) (quarantineRequest, error) {
+	token, ok := strings.CutPrefix(subject, quarantineSvcPrefix)
+	if !ok || token == "" || strings.Contains(token, ".") {
+		return quarantineRequest{}, svcErrorf(codeBadRequest, "subject %q: want %s<agency>", subject, quarantineSvcPrefix)
+	}
+	code := envelope.CodeFromToken(token)
+	if err := envelope.CheckNonStandardCode(code); err != nil || envelope.Token(code) != token {
+		return quarantineRequest{}, svcErrorf(codeBadRequest, "subject %q: %q is not an agency token", subject, token)
+	}
+	req := quarantineRequest{op: h.Get(headerOp), agency: code}
+	if req.op == "" {
+		req.op = opQuarantine
+	}
+	if req.op != opQuarantine && req.op != opCheck {
+		return quarantineRequest{}, svcErrorf(codeBadRequest, "header %s is %q, want %q or %q", headerOp, cut(req.op, 64), opQuarantine, opCheck)
+	}
+	seq, err := strconv.ParseUint(h.Get(HeaderOriginSeq), 10, 64)
+	if err != nil || seq == 0 || len(h.Values(HeaderOriginSeq)) != 1 {
+		return quarantineRequest{}, svcErrorf(codeBadRequest, "header %s is %q, want one record sequence (a positive number)", HeaderOriginSeq, cut(h.Get(HeaderOriginSeq), 64))
+	}
+	req.seq = seq
+	if req.op == opCheck {
+		if len(body) > 0 {
+			return quarantineRequest{}, svcErrorf(codeBadRequest, "check carries %d unexpected bytes", len(body))
+		}
+		return req, nil
+	}
+	if v := h.Get(HeaderDeliveries); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n > maxDeliveries {
+			return quarantineRequest{}, svcErrorf(codeBadRequest, "header %s is %q, want a delivery count up to %d", HeaderDeliveries, cut(v, 64), maxDeliveries)
+		}
+		req.deliveries = n
+	}
+	switch {
+	case len(body) == 0:
+		return quarantineRequest{}, svcErrorf(codeBadRequest, "no reason given (the body)")
+	case len(body) > MaxQuarantineReason:
+		return quarantineRequest{}, svcErrorf(codeBadRequest, "reason of %d bytes, at most %d", len(body), MaxQuarantineReason)
+	case !utf8.Valid(body):
+		return quarantineRequest{}, svcErrorf(codeBadRequest, "reason is not UTF-8 text")
+	case strings.IndexFunc(string(body), unicode.IsControl) >= 0:
+		return quarantineRequest{}, svcErrorf(codeBadRequest, "reason has control characters")
+	}
+	req.reason = string(body)
+	return req, nil
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// quarantineService answers agencies' quarantine requests.
+type quarantineService struct {
+	js   jetstream.JetStream
+	gate *rateGate // nil: every copy is admitted
+	log  *slog.Logger
+	lim  rateLimiter
+	sub  *nats.Subscription
+	// recent maps copies quarantined lately (quarantineMsgID) to their
+	// entry's sequence, and old copies checked lately to their sequence: a
+	// repeated request is answered without a read.
+	mu     sync.Mutex
+	recent map[string]uint64
+	fifo   []string
+	sem    chan struct{}
+	wg     sync.WaitGroup
+}
+
+// startQuarantineService subscribes the service on nc (the bus's own
+// connection).
+func startQuarantineService(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, gate *rateGate, log *slog.Logger) (*quarantineService, error) {
+	s := &quarantineService{js: js, gate: gate, log: log, sem: make(chan struct{}, quarantineWorkers), recent: map[string]uint64{}}
+	var err error
+	s.sub, err = nc.QueueSubscribe(quarantineSvcPrefix+"*", quarantineQueue, s.onRequest)
+	if err != nil {
+		return nil, fmt.Errorf("start quarantine service: %w", err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
+		_ = s.sub.Unsubscribe()
+		return nil, fmt.Errorf("start quarantine service: %w", err)
+	}
+	return s, nil
+}
+
+// stop stops taking requests and waits for those in hand.
+func (s *quarantineService) stop() {
+	_ = s.sub.Unsubscribe()
+	s.wg.Wait()
+}
+
+func (s *quarantineService) onRequest(m *nats.Msg) {
+	token := strings.TrimPrefix(m.Subject, quarantineSvcPrefix)
+	if !replyAllowed(m.Reply, token) {
+		// The only address to answer is one the requester may not use.
+		s.log.Warn("quarantine service: request dropped, reply subject outside the requester's inbox", "subject", m.Subject, "reply", cut(m.Reply, 128))
+		return
+	}
+	s.sem <- struct{}{} // a burst waits here, in the subscription's buffer
+	s.wg.Add(1)
+	go func() {
+		defer func() { <-s.sem; s.wg.Done() }()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		answer := s.handle(ctx, m)
+		if err := m.RespondMsg(answer); err != nil {
+			s.log.Warn("quarantine service: answer not sent", "subject", m.Subject, "err", err)
+		}
+	}()
+}
+
+func (s *quarantineService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
+	req, err := decodeQuarantineRequest(m.Subject, m.Header, m.Data)
+	if err != nil {
+		return errorAnswer(err)
+	}
+	if req.op == opCheck {
+		return s.check(ctx, req)
+	}
+	key := quarantineMsgID(req.seq, req.agency)
+	a := nats.NewMsg("")
+	if qseq, ok := s.seen(key); ok {
+		a.Header.Set(headerQSeq, strconv.FormatUint(qseq, 10))
+		a.Header.Set(headerDuplicate, "true")
+		return a
+	}
+	if err := s.allow(req.agency); err != nil {
+		return errorAnswer(err)
+	}
+	rec, err := s.mailboxCopy(ctx, req.agency, req.seq)
+	if err != nil {
+		return errorAnswer(err)
+	}
+	ack, err := writeQuarantine(ctx, s.js, req.agency, rec.Subject, rec.Data, rec.Sequence, req.deliveries, req.reason)
+	if err != nil {
+		return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
+	}
+	s.remember(key, ack.Sequence)
+	a.Header.Set(headerQSeq, strconv.FormatUint(ack.Sequence, 10))
+	if ack.Duplicate {
+		a.Header.Set(headerDuplicate, "true")
+	}
+	return a
+}
+
+func (s *quarantineService) allow(agency string) error {
+	if !s.lim.allow(agency, quarantineRequestRate) {
+		return svcErrorf(codeRateLimited, "more than %d requests per second from %s that read the record; retry later", quarantineRequestRate, agency)
+	}
+	return nil
+}
+
+func (s *quarantineService) seen(key string) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	qseq, ok := s.recent[key]
+	return qseq, ok
+}
+
+func (s *quarantineService) remember(key string, qseq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.recent[key]; ok {
+		return
+	}
+	s.recent[key] = qseq
+	s.fifo = append(s.fifo, key)
+	if len(s.fifo) > quarantineRecent {
+		delete(s.recent, s.fifo[0])
+		s.fifo = s.fifo[1:]
+	}
+}
+
+// mailboxCopy reads the record message at seq and checks it is a copy in
+// agency's mailbox. Another agency's copy and a missing one get the same
+// answer: the requester learns nothing about the rest of the record.
+func (s *quarantineService) mailboxCopy(ctx context.Context, agency string, seq uint64) (*jetstream.RawStreamMsg, error) {
+	st, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return nil, svcErrorf(codeUnavailable, "open the record: %v", err)
+	}
+	rec, err := st.GetMsg(ctx, seq)
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, svcErrorf(codeUnavailable, "read record #%d: %v", seq, err)
+	}
+	if err != nil || !inMailbox(rec.Subject, agency) {
+		return nil, svcErrorf(codeNotFound, "no copy #%d in the mailbox of %s", seq, agency)
+	}
+	return rec, nil
+}
+
+// check answers whether the bus admitted the copy at req.seq of the
+// requester's mailbox under the publish rate.
+func (s *quarantineService) check(ctx context.Context, req quarantineRequest) *nats.Msg {
+	a := nats.NewMsg("")
+	if s.gate == nil {
+		a.Header.Set(headerVerdict, verdictAdmitted)
+		return a
+	}
+	j, err := s.gate.judgement(ctx, req.seq)
+	if err != nil {
+		return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
+	}
+	if !j.known {
+		// An old copy: read once who it belongs to, then remember.
+		key := "owner." + strconv.FormatUint(req.seq, 10) + "." + envelope.Token(req.agency)
+		if _, ok := s.seen(key); !ok {
+			if _, err := s.mailboxCopy(ctx, req.agency, req.seq); err != nil {
+				return errorAnswer(err)
+			}
+			s.remember(key, req.seq)
+		}
+	} else if j.owner != envelope.Token(req.agency) {
+		return errorAnswer(svcErrorf(codeNotFound, "no copy #%d in the mailbox of %s", req.seq, req.agency))
+	}
+	if j.refused {
+		a.Header.Set(headerVerdict, verdictRefused)
+		a.Data = []byte(j.reason)
+		return a
+	}
+	a.Header.Set(headerVerdict, verdictAdmitted)
+	return a
+}
+
+func errorAnswer(err error) *nats.Msg {
+	var se *svcError
+	if !errors.As(err, &se) {
+		se = &svcError{code: codeUnavailable, msg: err.Error()}
+	}
+	a := nats.NewMsg("")
+	a.Header.Set(headerError, se.code)
+	a.Data = []byte(cut(se.msg, 1024))
+	return a
+}
+
+// requestQuarantine asks the bus to quarantine the copy at seq of agency's
+// mailbox (the client holds agency's credentials).
+func (c *Client) requestQuarantine(ctx context.Context, agency string, seq, deliveries uint64, reason string) error {
+	m := nats.NewMsg(QuarantineServiceSubject(agency))
+	m.Header.Set(headerOp, opQuarantine)
+	m.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
+	m.Header.Set(HeaderDeliveries, strconv.FormatUint(min(deliveries, maxDeliveries), 10))
+	m.Data = []byte(cleanReason(reason))
+	a, err := c.serviceRequest(ctx, m)
+	if err != nil {
+		return fmt.Errorf("quarantine #%d of the mailbox of %s: %w", seq, agency, err)
+	}
+	if a.Header.Get(headerQSeq) == "" {
+		return fmt.Errorf("quarantine #%d of the mailbox of %s: the bus answered without an entry", seq, agency)
+	}
+	return nil
+}
+
+// serviceRequest sends a request to the quarantine service and turns an
+// error answer into an error.
+func (c *Client) serviceRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
+	rctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
+	defer cancel()
+	a, err := c.nc.RequestMsgWithContext(rctx, m)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil, fmt.Errorf("%w: the bus's quarantine service is not running (is 'docaxis serve' up?)", err)
+	}
+	if err != nil {
+		return nil, c.explain(err)
+	}
+	if code := a.Header.Get(headerError); code != "" {
+		if code == codeUnavailable || code == codeRateLimited {
+			return nil, fmt.Errorf("the bus's quarantine service: %s: %s", code, cut(string(a.Data), 1024))
+		}
+		return nil, fmt.Errorf("%w: %s: %s", ErrQuarantineRefused, code, cut(string(a.Data), 1024))
+	}
+	return a, nil
+}

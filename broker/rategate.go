@@ -1,0 +1,531 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The publish rate, enforced by the bus for every publisher. NATS has no
+// per-user publish rate and an agency publishes its copies straight into
+// the record, so a raw client can store copies as fast as it likes; what
+// the bus can decide is which of them are deliverable. The rate gate reads
+// every document copy of the record in record order and judges it by the
+// time the server recorded it (which no publisher chooses) with a token
+// bucket per sender: an envelope counts once across its recipients, the
+// burst is twice the rate (a well-behaved client allows itself a burst of
+// the rate, and the network may bunch its publishes). A copy over the rate
+// is refused: the verdict is kept in the AXIS_RATE bucket and the bus
+// quarantines the copy with the reason. A recipient's side (the mailbox,
+// the HTTP inbox) asks the quarantine service for the verdict of each copy
+// before handing it over (Client.admit), so the excess never reaches the
+// application; the invalid receipt tells the sender why.
+
+// RateBucket holds the gate's verdicts: refused.<record seq> for each copy
+// refused, and floor, the highest record sequence judged.
+const RateBucket = "AXIS_RATE"
+
+const (
+	rateFloorKey = "floor"
+	// rateMemory bounds the verdicts kept in memory; older ones are read
+	// from the bucket.
+	rateMemory = 100_000
+	// rateEnvelopeWindow: copies of one envelope recorded within it count
+	// once against its sender's rate.
+	rateEnvelopeWindow = time.Minute
+	// rateMaxIDs bounds the envelopes remembered per sender.
+	rateMaxIDs = 4096
+	// rateJudgeWait bounds how long a check waits for the gate to reach a
+	// copy before answering "not judged yet" (the caller retries).
+	rateJudgeWait = 5 * time.Second
+)
+
+// rateGate judges the record's document copies against the publish rate.
+type rateGate struct {
+	c   *Client
+	js  jetstream.JetStream
+	kv  jetstream.KeyValue
+	log *slog.Logger
+	cc  jetstream.ConsumeContext
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	last      uint64 // highest record sequence judged
+	start     uint64 // first sequence this process judges; verdicts below are in kv
+	memFloor  uint64 // verdicts below were evicted from memory
+	owners    map[uint64]string
+	refused   map[uint64]string
+	order     []uint64 // sequences in owners, oldest first
+	judged    chan struct{}
+	persisted uint64
+	// unsaved holds refusals judged but not yet written (verdict and
+	// quarantine entry): the floor recorded stays below them, so a crash
+	// makes the gate judge them again.
+	unsaved map[uint64]string
+	work    chan rateRefusal
+
+	// Touched by the consumer's goroutine only.
+	senders map[string]*rateSender
+}
+
+// rateRefusal is a refused copy whose verdict and entry are to be written.
+type rateRefusal struct {
+	subject, to, from string
+	seq               uint64
+	reason            string
+}
+
+// rateWriters write refusals concurrently, so that a flood does not hold
+// up the judging of the copies recorded behind it.
+const rateWriters = 4
+
+// rateSender is the token bucket of one sender and the envelopes it sent
+// recently.
+type rateSender struct {
+	tokens float64
+	at     time.Time // record time of the last refill
+	ids    map[string]*rateEnvelope
+	fifo   []string
+}
+
+type rateEnvelope struct {
+	at      time.Time
+	to      map[string]bool
+	refused bool
+}
+
+// startRateGate creates the verdict bucket and starts judging the record
+// from where the gate left off; on a bus that never ran it, copies already
+// recorded count as admitted.
+func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logger) (*rateGate, error) {
+	cfg.defaults()
+	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: RateBucket,
+		Description: "docaxis publish rate: copies the bus refused, and how far it judged the record",
+		History:     1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention})
+	if err != nil {
+		return nil, fmt.Errorf("set up bucket %s: %w", RateBucket, err)
+	}
+	g := &rateGate{c: c, js: c.js, kv: kv, log: log, owners: map[uint64]string{}, refused: map[uint64]string{},
+		judged: make(chan struct{}), senders: map[string]*rateSender{}, unsaved: map[uint64]string{}, work: make(chan rateRefusal, 4096)}
+	floor, err := g.loadFloor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g.last, g.start, g.memFloor, g.persisted = floor, floor+1, floor+1, floor
+	cons, err := c.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{docPrefix + ">"},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    floor + 1,
+		// Judging needs the subject, the time and the envelope id, all in
+		// the headers; the copy itself is read only when it is refused.
+		HeadersOnly: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rate gate: %w", err)
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	for range rateWriters {
+		g.wg.Add(1)
+		go g.writer()
+	}
+	if g.cc, err = cons.Consume(g.onCopy); err != nil {
+		g.cancel()
+		g.wg.Wait()
+		return nil, fmt.Errorf("rate gate: %w", err)
+	}
+	g.wg.Add(1)
+	go g.persistLoop()
+	return g, nil
+}
+
+// loadFloor reads how far the record was judged; the first time, the
+// record's current end.
+func (g *rateGate) loadFloor(ctx context.Context) (uint64, error) {
+	e, err := g.kv.Get(ctx, rateFloorKey)
+	if err == nil {
+		n, perr := strconv.ParseUint(string(e.Value()), 10, 64)
+		if perr != nil {
+			return 0, fmt.Errorf("rate gate: bad %s in %s: %q", rateFloorKey, RateBucket, e.Value())
+		}
+		return n, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, fmt.Errorf("rate gate: read %s: %w", rateFloorKey, err)
+	}
+	st, err := g.js.Stream(ctx, StreamName)
+	if err != nil {
+		return 0, fmt.Errorf("rate gate: %w", err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("rate gate: %w", err)
+	}
+	if _, err := g.kv.Create(ctx, rateFloorKey, []byte(strconv.FormatUint(info.State.LastSeq, 10))); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("rate gate: record %s: %w", rateFloorKey, err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// stop stops judging and records how far it got.
+func (g *rateGate) stop() {
+	g.cc.Stop()
+	g.cancel()
+	g.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	g.persistFloor(ctx)
+}
+
+func (g *rateGate) persistLoop() {
+	defer g.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-t.C:
+			g.persistFloor(g.ctx)
+		}
+	}
+}
+
+// persistFloor records the highest sequence judged, never moving it back
+// (another bus process may be ahead).
+func (g *rateGate) persistFloor(ctx context.Context) {
+	g.mu.Lock()
+	last := g.last
+	for seq := range g.unsaved {
+		last = min(last, seq-1)
+	}
+	g.mu.Unlock()
+	if last <= g.persisted {
+		return
+	}
+	for range 3 {
+		e, err := g.kv.Get(ctx, rateFloorKey)
+		if err != nil {
+			g.log.Warn("rate gate: floor not recorded", "err", err)
+			return
+		}
+		if n, _ := strconv.ParseUint(string(e.Value()), 10, 64); n >= last {
+			g.persisted = last
+			return
+		}
+		if _, err = g.kv.Update(ctx, rateFloorKey, []byte(strconv.FormatUint(last, 10)), e.Revision()); err == nil {
+			g.persisted = last
+			return
+		}
+	}
+}
+
+// onCopy judges one copy; it is called in record order.
+func (g *rateGate) onCopy(msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return
+	}
+	seq := meta.Sequence.Stream
+	g.mu.Lock()
+	seen := seq <= g.last
+	g.mu.Unlock()
+	if seen {
+		return // delivered again after the consumer was recreated
+	}
+	owner, reason := "", ""
+	var r rateRefusal
+	if kind, to, from, ok := parseSubject(msg.Subject()); ok && kind == "doc" && inMailbox(msg.Subject(), to) {
+		owner = envelope.Token(to)
+		reason = g.judge(to, from, copyID(msg.Headers()), meta.Timestamp)
+		r = rateRefusal{subject: msg.Subject(), to: to, from: from, seq: seq, reason: reason}
+	}
+	g.mu.Lock()
+	g.owners[seq] = owner
+	if reason != "" {
+		g.refused[seq] = reason
+		g.unsaved[seq] = reason
+	}
+	g.order = append(g.order, seq)
+	for len(g.order) > rateMemory {
+		old := g.order[0]
+		g.order = g.order[1:]
+		delete(g.owners, old)
+		delete(g.refused, old)
+		g.memFloor = old + 1
+	}
+	g.last = seq
+	close(g.judged)
+	g.judged = make(chan struct{})
+	g.mu.Unlock()
+	if reason != "" {
+		g.log.Warn("rate gate: copy over the publish rate refused", "seq", seq, "from", r.from, "to", r.to)
+		select {
+		case g.work <- r:
+		case <-g.ctx.Done():
+		}
+	}
+}
+
+// writer writes refusals until the gate stops.
+func (g *rateGate) writer() {
+	defer g.wg.Done()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case r := <-g.work:
+			if g.refuse(r) {
+				g.mu.Lock()
+				delete(g.unsaved, r.seq)
+				g.mu.Unlock()
+			}
+		}
+	}
+}
+
+// copyID is the envelope id a copy is published with (what the sender's
+// client sets, else its dedup id <envelope>.<recipient>). The sender
+// chooses it, as it chooses the payload's: it only decides whether copies
+// to different recipients count as one envelope, as a real one would.
+func copyID(h nats.Header) string {
+	if id := h.Get(HeaderEnvelope); envelope.IsID(id) {
+		return id
+	}
+	if id, _, _ := strings.Cut(h.Get(jetstream.MsgIDHeader), "."); envelope.IsID(id) {
+		return id
+	}
+	return ""
+}
+
+// judge returns why the copy from→to of envelope id recorded at is over
+// the rate, or "".
+func (g *rateGate) judge(to, from, id string, at time.Time) string {
+	l := g.c.Limits()
+	rate := l.PublishRate
+	if rate <= 0 || g.remote(from) {
+		return ""
+	}
+	burst := max(1, 2*rate)
+	s := g.senders[from]
+	if s == nil {
+		if len(g.senders) >= 4096 {
+			g.forgetIdle(at)
+		}
+		s = &rateSender{tokens: burst, at: at, ids: map[string]*rateEnvelope{}}
+		g.senders[from] = s
+	}
+	if at.After(s.at) {
+		s.tokens = min(burst, s.tokens+at.Sub(s.at).Seconds()*rate)
+		s.at = at
+	}
+	s.prune(at)
+	e := s.ids[id]
+	maxTo := l.MaxRecipients
+	if maxTo <= 0 {
+		maxTo = envelope.MaxRecipients
+	}
+	switch {
+	case e != nil && e.refused:
+		return fmt.Sprintf("%s sent envelope %s faster than %g envelopes per second (burst %g); its copy for %s recorded at %s is refused with it",
+			from, id, rate, burst, to, at.UTC().Format(time.RFC3339Nano))
+	case e != nil && !e.to[to] && len(e.to) < maxTo:
+		e.to[to] = true // another recipient of an envelope already counted
+		return ""
+	}
+	if s.tokens < 1 {
+		if id != "" && e == nil {
+			s.remember(id, &rateEnvelope{at: at, refused: true})
+		}
+		return fmt.Sprintf("%s sends faster than %g envelopes per second (burst %g): copy for %s recorded at %s",
+			from, rate, burst, to, at.UTC().Format(time.RFC3339Nano))
+	}
+	s.tokens--
+	if id != "" {
+		if e == nil {
+			e = &rateEnvelope{at: at, to: map[string]bool{}}
+			s.remember(id, e)
+		}
+		e.to[to] = true
+	}
+	return ""
+}
+
+// remote reports whether from is served by another bus of a federation:
+// its copies reach this record through the federation, judged at its bus.
+func (g *rateGate) remote(from string) bool {
+	a, ok := g.c.dir.lookup(from)
+	if !ok || a.Bus == "" {
+		return false
+	}
+	g.c.dir.mu.RLock()
+	bus := g.c.dir.bus
+	g.c.dir.mu.RUnlock()
+	return a.Bus != bus
+}
+
+func (g *rateGate) forgetIdle(at time.Time) {
+	for code, s := range g.senders {
+		if at.Sub(s.at) > rateEnvelopeWindow {
+			delete(g.senders, code)
+		}
+	}
+}
+
+func (s *rateSender) remember(id string, e *rateEnvelope) {
+	if len(s.ids) >= rateMaxIDs {
+		return
+	}
+	s.ids[id] = e
+	s.fifo = append(s.fifo, id)
+}
+
+func (s *rateSender) prune(at time.Time) {
+	n := 0
+	for n < len(s.fifo) {
+		e := s.ids[s.fifo[n]]
+		if e != nil && at.Sub(e.at) <= rateEnvelopeWindow {
+			break
+		}
+		delete(s.ids, s.fifo[n])
+		n++
+	}
+	s.fifo = s.fifo[n:]
+}
+
+// refuse records the verdict and quarantines the copy, retrying until both
+// are written (a verdict lost would let the copy through after a restart)
+// or the gate stops; it reports whether they were written.
+func (g *rateGate) refuse(r rateRefusal) bool {
+	for wait := 100 * time.Millisecond; g.ctx.Err() == nil; wait = min(2*wait, 5*time.Second) {
+		ctx, cancel := context.WithTimeout(g.ctx, 10*time.Second)
+		_, err := g.kv.Put(ctx, rateKey(r.seq), []byte(r.reason))
+		if err == nil {
+			err = g.quarantine(ctx, r.subject, r.to, r.seq, r.reason)
+		}
+		cancel()
+		if err == nil {
+			return true
+		}
+		g.log.Warn("rate gate: verdict not recorded yet, retrying", "seq", r.seq, "err", err)
+		select {
+		case <-g.ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	return false
+}
+
+// quarantine writes the entry of a refused copy, read from the record.
+func (g *rateGate) quarantine(ctx context.Context, subject, to string, seq uint64, reason string) error {
+	st, err := g.js.Stream(ctx, StreamName)
+	if err != nil {
+		return err
+	}
+	rec, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil // gone from the record: nothing left to deliver or re-drive
+	}
+	if err != nil {
+		return err
+	}
+	if rec.Subject != subject {
+		return fmt.Errorf("record #%d is on %s, judged on %s", seq, rec.Subject, subject)
+	}
+	_, err = writeQuarantine(ctx, g.js, to, rec.Subject, rec.Data, seq, 0, ErrRateLimited.Error()+": "+reason)
+	return err
+}
+
+func rateKey(seq uint64) string { return "refused." + strconv.FormatUint(seq, 10) }
+
+// rateJudgement is the gate's answer about one record sequence.
+type rateJudgement struct {
+	owner   string // recipient token of the copy ("" for no copy)
+	known   bool   // owner is known (recent copies)
+	refused bool
+	reason  string
+}
+
+// judgement waits until the gate has judged seq, then answers.
+func (g *rateGate) judgement(ctx context.Context, seq uint64) (rateJudgement, error) {
+	timer := time.NewTimer(rateJudgeWait)
+	defer timer.Stop()
+	for {
+		g.mu.Lock()
+		if seq <= g.last {
+			var j rateJudgement
+			inMemory := seq >= g.memFloor
+			if inMemory {
+				j.owner, j.known = g.owners[seq]
+				j.reason, j.refused = g.refused[seq]
+			} else if reason, ok := g.unsaved[seq]; ok {
+				j.reason, j.refused, inMemory = reason, true, true
+			}
+			g.mu.Unlock()
+			if inMemory {
+				return j, nil
+			}
+			return g.stored(ctx, seq)
+		}
+		wait := g.judged
+		g.mu.Unlock()
+		select {
+		case <-wait:
+		case <-timer.C:
+			return rateJudgement{}, fmt.Errorf("copy #%d not judged yet against the publish rate; retry later", seq)
+		case <-ctx.Done():
+			return rateJudgement{}, ctx.Err()
+		}
+	}
+}
+
+// stored reads the verdict of a copy judged before this process started
+// or evicted from memory.
+func (g *rateGate) stored(ctx context.Context, seq uint64) (rateJudgement, error) {
+	e, err := g.kv.Get(ctx, rateKey(seq))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return rateJudgement{}, nil
+	}
+	if err != nil {
+		return rateJudgement{}, fmt.Errorf("read verdict of #%d: %w", seq, err)
+	}
+	return rateJudgement{refused: true, reason: string(e.Value())}, nil
+}
+
+// admit asks the bus whether the copy at seq of agency's mailbox was
+// recorded within the publish rate. nil: deliver it; an error wrapping
+// ErrReject and ErrRateLimited: refuse it; any other error: try later.
+// Without a rate in force there is nothing to ask.
+func (c *Client) admit(ctx context.Context, agency string, seq uint64) error {
+	if c.Limits().PublishRate <= 0 {
+		return nil
+	}
+	m := nats.NewMsg(QuarantineServiceSubject(agency))
+	m.Header.Set(headerOp, opCheck)
+	m.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
+	// No answer (the bus's services still starting, or down) is no
+	// verdict: the copy waits, as it would for any other check.
+	a, err := c.serviceRequest(ctx, m)
+	if err != nil {
+		return fmt.Errorf("publish-rate check of copy #%d: %w", seq, err)
+	}
+	switch v := a.Header.Get(headerVerdict); v {
+	case verdictAdmitted:
+		return nil
+	case verdictRefused:
+		return fmt.Errorf("%w: %w: %s", ErrReject, ErrRateLimited, cut(string(a.Data), MaxQuarantineReason))
+	default:
+		return fmt.Errorf("publish-rate check of copy #%d: unexpected verdict %q", seq, cut(v, 64))
+	}
+}
