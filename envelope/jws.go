@@ -111,6 +111,11 @@ func Seal(e *Envelope, key crypto.Signer, chain []*x509.Certificate, opts ...Val
 	if err != nil {
 		return nil, fmt.Errorf("encode envelope %s: %w", e.ID, err)
 	}
+	// What no recipient would accept (case-variant keys in status details)
+	// is refused here, where the sender can still change it.
+	if err := CheckJSONKeys(payload, ExactFields(Envelope{})); err != nil {
+		return nil, &ValidationError{Field: "payload", Reason: err.Error(), Err: err}
+	}
 	return Sign(payload, key, chain)
 }
 
@@ -437,10 +442,16 @@ func checkHeaderParams(hj []byte) error {
 }
 
 // DecodePayload decodes an envelope's JSON strictly: anything but one JSON
-// object, unknown fields, trailing data and wrong types are errors.
+// object, unknown fields, trailing data and wrong types are errors, and so
+// is whatever another JSON reader could read otherwise (CheckJSONKeys with
+// ExactFields: duplicate keys, keys differing only in case, a field's name
+// in another case, invalid UTF-8).
 func DecodePayload(p []byte) (*Envelope, error) {
 	if t := bytes.TrimLeft(p, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return nil, malformed("payload: want a JSON object")
+	}
+	if err := CheckJSONKeys(p, ExactFields(Envelope{})); err != nil {
+		return nil, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(p))
 	dec.DisallowUnknownFields()

@@ -132,6 +132,17 @@ func (e *Envelope) Validate(opts ...ValidateOption) error {
 	if field := invalidText(e); field != "" {
 		return invalid(field, "not valid UTF-8")
 	}
+	// The signed JSON must read the same to every JSON reader: keys that
+	// differ only in case would be one field to some.
+	if len(e.Extra) > 1 {
+		folded := make(map[string]string, len(e.Extra))
+		for k := range e.Extra {
+			if prev, ok := folded[foldKey(k)]; ok {
+				return invalid("extra", "keys %q and %q differ only in case", min(prev, k), max(prev, k))
+			}
+			folded[foldKey(k)] = k
+		}
+	}
 	switch e.Kind {
 	case KindRevoke, KindUpdate, KindReplace:
 		if !IsID(e.Refers) {
