@@ -447,11 +447,19 @@ func checkHeaderParams(hj []byte) error {
 // ExactFields: duplicate keys, keys differing only in case, a field's name
 // in another case, invalid UTF-8).
 func DecodePayload(p []byte) (*Envelope, error) {
+	return decodePayload(p, true)
+}
+
+// decodePayload is DecodePayload; without strictKeys it leaves the keys to
+// encoding/json (Peek: naming the sender of a refused message).
+func decodePayload(p []byte, strictKeys bool) (*Envelope, error) {
 	if t := bytes.TrimLeft(p, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return nil, malformed("payload: want a JSON object")
 	}
-	if err := CheckJSONKeys(p, ExactFields(Envelope{})); err != nil {
-		return nil, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
+	if strictKeys {
+		if err := CheckJSONKeys(p, ExactFields(Envelope{})); err != nil {
+			return nil, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(p))
 	dec.DisallowUnknownFields()
@@ -501,8 +509,8 @@ func parseChain(x5c []string) ([]*x509.Certificate, error) {
 
 func asn1Unmarshal(der []byte, v any) ([]byte, error) { return asn1.Unmarshal(der, v) }
 
-// Peek decodes the envelope inside raw WITHOUT checking its signature. It
-// is for routing and diagnostics only (naming the sender of a bad message,
+// Peek decodes the envelope inside raw WITHOUT checking its signature, nor
+// its JSON keys (see DecodePayload). It is for routing and diagnostics only (naming the sender of a bad message,
 // recording that a copy was stored); never act on its content as trusted.
 func Peek(raw []byte) (*Envelope, error) {
 	if len(raw) > MaxWireSize {
@@ -517,5 +525,7 @@ func Peek(raw []byte) (*Envelope, error) {
 	if err != nil {
 		return nil, malformed("payload: %v", err)
 	}
-	return DecodePayload(p)
+	// Keys as encoding/json reads them, duplicates or not: enough to name
+	// whom to tell that the envelope is refused for them.
+	return decodePayload(p, false)
 }
