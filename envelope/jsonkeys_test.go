@@ -99,6 +99,12 @@ func TestDecodePayloadAmbiguousKeys(t *testing.T) {
 			if _, err := envelope.Open(raw); !errors.Is(err, envelope.ErrMalformed) || !errors.Is(err, tc.err) {
 				t.Fatalf("Open = %v, want ErrMalformed and %v", err, tc.err)
 			}
+			// Peek, for naming the refused envelope, still reads it.
+			if tc.err != envelope.ErrJSONSyntax {
+				if p, err := envelope.Peek(raw); err != nil || p.ID == "" {
+					t.Fatalf("Peek = %v, %v", p, err)
+				}
+			}
 		})
 	}
 	if _, err := envelope.DecodePayload([]byte(good)); err != nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/docaxis/docaxis/envelope"
 )
@@ -381,4 +383,35 @@ func TestNew(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Errorf("NewStatus(...).Validate() = %v", err)
 	}
+}
+
+// FuzzAttachmentName: what CleanAttachmentName makes of any input is
+// empty or a name CheckAttachmentName accepts, and cleaning it again
+// changes nothing; what CheckAttachmentName accepts has no character it
+// refuses, whatever the input's bytes.
+func FuzzAttachmentName(f *testing.F) {
+	for _, s := range []string{"a.pdf", "CON", "nul .txt", "a\u202Eb", "../x", `C:\a\b.pdf`, "a.pdf. ", "\xff\xfe", "x:y", "COM\u00b9", strings.Repeat("ệ", 90) + ".pdf", " . "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		c := envelope.CleanAttachmentName(name)
+		if c != "" {
+			if err := envelope.CheckAttachmentName(c); err != nil {
+				t.Fatalf("CleanAttachmentName(%q) = %q, refused: %v", name, c, err)
+			}
+			if again := envelope.CleanAttachmentName(c); again != c {
+				t.Fatalf("cleaning %q again gives %q", c, again)
+			}
+		}
+		if envelope.CheckAttachmentName(name) == nil {
+			if !utf8.ValidString(name) || len(name) > envelope.MaxName || strings.ContainsAny(name, "/\\\x00") {
+				t.Fatalf("accepted %q", name)
+			}
+			for _, r := range name {
+				if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+					t.Fatalf("accepted %q with %U", name, r)
+				}
+			}
+		}
+	})
 }
