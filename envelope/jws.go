@@ -410,35 +410,37 @@ func parseHeader(hseg []byte) (*parsedHeader, error) {
 }
 
 // checkHeaderParams refuses parameters other than headerParams, and
-// duplicates: encoding/json would match names case-insensitively and keep
-// the last of two, where another JOSE tool may read the header otherwise.
+// duplicates (CheckJSONKeys): encoding/json would match names
+// case-insensitively and keep the last of two, where another JOSE tool may
+// read the header otherwise.
 func checkHeaderParams(hj []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(hj))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	if t := bytes.TrimLeft(hj, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return errors.New("not a JSON object")
 	}
-	seen := make(map[string]bool, len(headerParams))
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return err
+	var ke *JSONKeyError
+	if err := CheckJSONKeys(hj, ExactFields(Header{})); errors.As(err, &ke) && ke.Path == "" && ke.Key != "" {
+		switch {
+		case errors.Is(err, ErrDuplicateKey):
+			return fmt.Errorf("duplicate parameter %q (%s)", ke.Key, ke.Msg)
+		default:
+			return fmt.Errorf("unknown parameter %q", ke.Key)
 		}
-		name, _ := t.(string)
+	} else if err != nil {
+		return err
+	}
+	var params map[string]json.RawMessage
+	if err := json.Unmarshal(hj, &params); err != nil {
+		return err
+	}
+	for name := range params {
 		switch {
 		case name == "crit":
 			return errors.New(`critical parameters ("crit") not supported`)
 		case !headerParams[name]:
 			return fmt.Errorf("unknown parameter %q", name)
-		case seen[name]:
-			return fmt.Errorf("duplicate parameter %q", name)
-		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return err
 		}
 	}
-	return nil // the closing brace and trailing data are json.Unmarshal's
+	return nil
 }
 
 // DecodePayload decodes an envelope's JSON strictly: anything but one JSON
