@@ -65,6 +65,14 @@ func (c *Client) SendEdXML(ctx context.Context, as string, m *edxml.Message) (*E
 	e.Created = time.Now().UTC().Truncate(time.Millisecond)
 	// edXML may list the sender among the recipients.
 	e.To = slices.DeleteFunc(e.To, func(to string) bool { return to == e.From })
+	// Refuse before storing anything: a file that cannot be sent must not
+	// leave its attachments behind.
+	if err := e.Validate(envelope.AllowCodes(c.dir.known)); err != nil {
+		return nil, err
+	}
+	if err := c.checkRecipients(ctx, e); err != nil {
+		return nil, err
+	}
 	for _, a := range append(atts, m.Original()) {
 		ea, err := c.putEdXMLAttachment(ctx, a)
 		if errors.Is(err, edxml.ErrBadBase64) {

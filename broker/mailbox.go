@@ -481,7 +481,9 @@ func (c *Client) saveAttachment(ctx context.Context, a envelope.Attachment, fold
 		return "", err
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(folder, "."+a.Name+".*.part")
+	// The temporary name does not grow with the attachment's: a name of
+	// MaxName bytes plus a suffix would be over the file system's limit.
+	tmp, err := os.CreateTemp(folder, ".docaxis-*.part")
 	if err != nil {
 		return "", fmt.Errorf("save %s: %w", a.Name, err)
 	}

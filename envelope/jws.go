@@ -111,6 +111,11 @@ func Seal(e *Envelope, key crypto.Signer, chain []*x509.Certificate, opts ...Val
 	if err != nil {
 		return nil, fmt.Errorf("encode envelope %s: %w", e.ID, err)
 	}
+	// What no recipient would accept (case-variant keys in status details)
+	// is refused here, where the sender can still change it.
+	if err := CheckJSONKeys(payload, ExactFields(Envelope{})); err != nil {
+		return nil, &ValidationError{Field: "payload", Reason: err.Error(), Err: err}
+	}
 	return Sign(payload, key, chain)
 }
 
@@ -405,42 +410,58 @@ func parseHeader(hseg []byte) (*parsedHeader, error) {
 }
 
 // checkHeaderParams refuses parameters other than headerParams, and
-// duplicates: encoding/json would match names case-insensitively and keep
-// the last of two, where another JOSE tool may read the header otherwise.
+// duplicates (CheckJSONKeys): encoding/json would match names
+// case-insensitively and keep the last of two, where another JOSE tool may
+// read the header otherwise.
 func checkHeaderParams(hj []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(hj))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	if t := bytes.TrimLeft(hj, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return errors.New("not a JSON object")
 	}
-	seen := make(map[string]bool, len(headerParams))
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return err
+	var ke *JSONKeyError
+	if err := CheckJSONKeys(hj, ExactFields(Header{})); errors.As(err, &ke) && ke.Path == "" && ke.Key != "" {
+		switch {
+		case errors.Is(err, ErrDuplicateKey):
+			return fmt.Errorf("duplicate parameter %q (%s)", ke.Key, ke.Msg)
+		default:
+			return fmt.Errorf("unknown parameter %q", ke.Key)
 		}
-		name, _ := t.(string)
+	} else if err != nil {
+		return err
+	}
+	var params map[string]json.RawMessage
+	if err := json.Unmarshal(hj, &params); err != nil {
+		return err
+	}
+	for name := range params {
 		switch {
 		case name == "crit":
 			return errors.New(`critical parameters ("crit") not supported`)
 		case !headerParams[name]:
 			return fmt.Errorf("unknown parameter %q", name)
-		case seen[name]:
-			return fmt.Errorf("duplicate parameter %q", name)
-		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return err
 		}
 	}
-	return nil // the closing brace and trailing data are json.Unmarshal's
+	return nil
 }
 
 // DecodePayload decodes an envelope's JSON strictly: anything but one JSON
-// object, unknown fields, trailing data and wrong types are errors.
+// object, unknown fields, trailing data and wrong types are errors, and so
+// is whatever another JSON reader could read otherwise (CheckJSONKeys with
+// ExactFields: duplicate keys, keys differing only in case, a field's name
+// in another case, invalid UTF-8).
 func DecodePayload(p []byte) (*Envelope, error) {
+	return decodePayload(p, true)
+}
+
+// decodePayload is DecodePayload; without strictKeys it leaves the keys to
+// encoding/json (Peek: naming the sender of a refused message).
+func decodePayload(p []byte, strictKeys bool) (*Envelope, error) {
 	if t := bytes.TrimLeft(p, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return nil, malformed("payload: want a JSON object")
+	}
+	if strictKeys {
+		if err := CheckJSONKeys(p, ExactFields(Envelope{})); err != nil {
+			return nil, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(p))
 	dec.DisallowUnknownFields()
@@ -490,8 +511,8 @@ func parseChain(x5c []string) ([]*x509.Certificate, error) {
 
 func asn1Unmarshal(der []byte, v any) ([]byte, error) { return asn1.Unmarshal(der, v) }
 
-// Peek decodes the envelope inside raw WITHOUT checking its signature. It
-// is for routing and diagnostics only (naming the sender of a bad message,
+// Peek decodes the envelope inside raw WITHOUT checking its signature, nor
+// its JSON keys (see DecodePayload). It is for routing and diagnostics only (naming the sender of a bad message,
 // recording that a copy was stored); never act on its content as trusted.
 func Peek(raw []byte) (*Envelope, error) {
 	if len(raw) > MaxWireSize {
@@ -506,5 +527,7 @@ func Peek(raw []byte) (*Envelope, error) {
 	if err != nil {
 		return nil, malformed("payload: %v", err)
 	}
-	return DecodePayload(p)
+	// Keys as encoding/json reads them, duplicates or not: enough to name
+	// whom to tell that the envelope is refused for them.
+	return decodePayload(p, false)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -18,7 +17,6 @@ const (
 	MaxBody        = 256 << 10 // bytes
 	MaxRecipients  = 1000
 	MaxAttachments = 500
-	MaxName        = 255 // attachment name, bytes
 	MaxField       = 4096
 )
 
@@ -134,6 +132,17 @@ func (e *Envelope) Validate(opts ...ValidateOption) error {
 	if field := invalidText(e); field != "" {
 		return invalid(field, "not valid UTF-8")
 	}
+	// The signed JSON must read the same to every JSON reader: keys that
+	// differ only in case would be one field to some.
+	if len(e.Extra) > 1 {
+		folded := make(map[string]string, len(e.Extra))
+		for k := range e.Extra {
+			if prev, ok := folded[foldKey(k)]; ok {
+				return invalid("extra", "keys %q and %q differ only in case", min(prev, k), max(prev, k))
+			}
+			folded[foldKey(k)] = k
+		}
+	}
 	switch e.Kind {
 	case KindRevoke, KindUpdate, KindReplace:
 		if !IsID(e.Refers) {
@@ -162,16 +171,21 @@ func (e *Envelope) Validate(opts ...ValidateOption) error {
 	if len(e.Attachments) > MaxAttachments {
 		return invalid("attachments", "%d attachments, at most %d", len(e.Attachments), MaxAttachments)
 	}
-	names := make(map[string]bool, len(e.Attachments))
+	names := make(map[string]string, len(e.Attachments)) // folded -> as given
 	for i, a := range e.Attachments {
 		field := fmt.Sprintf("attachments[%d]", i)
 		if err := CheckAttachmentName(a.Name); err != nil {
-			return invalid(field+".name", "%v", err)
+			return &ValidationError{Field: field + ".name", Reason: err.Error(), Err: err}
 		}
-		if names[a.Name] {
-			return invalid(field+".name", "duplicate name %q", a.Name)
+		// Names that differ only in case are one file where the recipient
+		// saves them on Windows or macOS: the second would overwrite the first.
+		if prev, ok := names[AttachmentNameKey(a.Name)]; ok {
+			if prev == a.Name {
+				return invalid(field+".name", "duplicate name %q", a.Name)
+			}
+			return invalid(field+".name", "%q and %q differ only in case (one file on Windows and macOS)", prev, a.Name)
 		}
-		names[a.Name] = true
+		names[AttachmentNameKey(a.Name)] = a.Name
 		if a.Size < 0 {
 			return invalid(field+".size", "negative")
 		}
@@ -183,26 +197,6 @@ func (e *Envelope) Validate(opts ...ValidateOption) error {
 		}
 		if len(a.Key) > MaxField {
 			return invalid(field+".key", "%d bytes, at most %d", len(a.Key), MaxField)
-		}
-	}
-	return nil
-}
-
-// CheckAttachmentName refuses names that could escape a save folder or
-// confuse a file system: empty, path separators, "." and "..", control
-// characters, over-long.
-func CheckAttachmentName(name string) error {
-	switch {
-	case name == "" || name == "." || name == "..":
-		return fmt.Errorf("name %q not allowed", name)
-	case len(name) > MaxName:
-		return fmt.Errorf("name is %d bytes, at most %d", len(name), MaxName)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("name is not valid UTF-8")
-	}
-	for _, r := range name {
-		if r == '/' || r == '\\' || unicode.IsControl(r) { // C0, DEL and C1
-			return fmt.Errorf("name %q contains %q", name, r)
 		}
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/docaxis/docaxis/envelope"
 )
@@ -248,14 +250,101 @@ func TestValidateAllowCodes(t *testing.T) {
 }
 
 func TestCheckAttachmentName(t *testing.T) {
-	for _, name := range []string{"a.pdf", "Công văn số 12.docx", "...pdf", "a..b", ".hidden", "tên có dấu cách .txt"} {
+	ok := []string{"a.pdf", "Công văn số 12.docx", "...pdf", "a..b", ".hidden", "tên có dấu cách .txt",
+		"CONSOLE.txt", "con1.pdf", "COM10", "LPT", "nul_.txt", "aux-2.pdf", "x.con", // not device names
+		"ক্‍ষ.pdf", "👨‍👩‍👧.png", // ZWJ and ZWNJ spell words and emoji
+		strings.Repeat("ệ", 84) + "abc", // 255 bytes exactly
+	}
+	for _, name := range ok {
 		if err := envelope.CheckAttachmentName(name); err != nil {
 			t.Errorf("CheckAttachmentName(%q) = %v, want nil", name, err)
 		}
 	}
-	for _, name := range []string{"", ".", "..", "a/b", `a\b`, "/abs", "a\x00", "a\x1f", "a\x7f", "a\u009b", "\xfe"} {
-		if err := envelope.CheckAttachmentName(name); err == nil {
-			t.Errorf("CheckAttachmentName(%q) = nil, want an error", name)
+	bad := []struct{ name, reason string }{
+		{"", "empty"},
+		{".", "empty"},
+		{"..", "empty"},
+		{strings.Repeat("ệ", 84) + "abcd", "256 bytes, at most 255"},
+		{"\xfe", "UTF-8"},
+		{"a/b", "path separator"},
+		{`a\b`, "path separator"},
+		{"/abs", "path separator"},
+		{"a\x00", "control character U+0000"},
+		{"a\x1f", "control character"},
+		{"a\x7f", "control character"},
+		{"a\u009b", "control character"},
+		{"invoice\u202Efdp.exe", "bidirectional control U+202E"},
+		{"a\u202A.pdf", "bidirectional control U+202A"},
+		{"a\u202B.pdf", "bidirectional control"},
+		{"a\u202C.pdf", "bidirectional control"},
+		{"a\u202D.pdf", "bidirectional control"},
+		{"\u2066a.pdf", "bidirectional control U+2066"},
+		{"a\u2067.pdf", "bidirectional control"},
+		{"a\u2068.pdf", "bidirectional control"},
+		{"a\u2069.pdf", "bidirectional control U+2069"},
+		{"a\u200E.pdf", "bidirectional control U+200E"},
+		{"a\u200F.pdf", "bidirectional control U+200F"},
+		{"a\u061C.pdf", "bidirectional control U+061C"},
+		{"a\u200B.pdf", "invisible format character U+200B"},
+		{"\uFEFFa.pdf", "invisible format character"},
+		{"a\u2028b.pdf", "line separator"},
+		{"a\uFFFD.pdf", "replacement character"},
+		{"a\uFFFF.pdf", "noncharacter"},
+		{"a:b.pdf", "Windows refuses"},
+		{"a.pdf:Zone.Identifier", "Windows refuses"},
+		{"a?.pdf", "Windows refuses"},
+		{"a*.pdf", "Windows refuses"},
+		{"a<b>.pdf", "Windows refuses"},
+		{`a"b.pdf`, "Windows refuses"},
+		{"a|b.pdf", "Windows refuses"},
+		{"a.pdf.", "ends with '.'"},
+		{"a.pdf ", "ends with ' '"},
+		{"CON", "CON is a Windows device name"},
+		{"con", "CON is a Windows device name"},
+		{"Con.txt", "CON is a Windows device name"},
+		{"PRN.pdf", "PRN"},
+		{"aux.tar.gz", "AUX"},
+		{"NUL", "NUL"},
+		{"nul .txt", "NUL"},
+		{"COM1", "COM1"},
+		{"com9.pdf", "COM9"},
+		{"COM0.txt", "COM0"},
+		{"LPT1", "LPT1"},
+		{"lpt9.doc", "LPT9"},
+		{"COM\u00b9.txt", "COM¹"},
+		{"conin$", "CONIN$"},
+		{"CONOUT$.log", "CONOUT$"},
+	}
+	for _, tc := range bad {
+		name := tc.name
+		err := envelope.CheckAttachmentName(name)
+		if !errors.Is(err, envelope.ErrAttachmentName) || !strings.Contains(err.Error(), tc.reason) {
+			t.Errorf("CheckAttachmentName(%q) = %v, want an ErrAttachmentName saying %q", name, err, tc.reason)
+		}
+		// What a foreign format brings is cleaned rather than refused.
+		if c := envelope.CleanAttachmentName(name); c != "" {
+			if err := envelope.CheckAttachmentName(c); err != nil {
+				t.Errorf("CleanAttachmentName(%q) = %q, refused: %v", name, c, err)
+			}
+		}
+	}
+}
+
+// TestAttachmentNamesOnReceipt: a recipient validates what it received as
+// the sender should have: a name refused at send makes the envelope
+// invalid, naming the attachment; names differing only in case too.
+func TestAttachmentNamesOnReceipt(t *testing.T) {
+	sha := strings.Repeat("0", 64)
+	for _, names := range [][]string{{"CON.pdf"}, {"a\u202Etxt.exe"}, {"../x"}, {"a.pdf", "b.pdf", "A.PDF"}} {
+		e := envelope.New(codeA, []string{codeB}, "x")
+		for _, n := range names {
+			e.Attachments = append(e.Attachments, envelope.Attachment{Name: n, MediaType: "application/pdf", SHA256: sha, Key: "k/" + n})
+		}
+		err := e.Validate()
+		var ve *envelope.ValidationError
+		field := fmt.Sprintf("attachments[%d].name", len(names)-1)
+		if !errors.As(err, &ve) || ve.Field != field || !errors.Is(err, envelope.ErrInvalid) {
+			t.Errorf("%q: Validate() = %v, want an invalid %s", names, err, field)
 		}
 	}
 }
@@ -294,4 +383,35 @@ func TestNew(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Errorf("NewStatus(...).Validate() = %v", err)
 	}
+}
+
+// FuzzAttachmentName: what CleanAttachmentName makes of any input is
+// empty or a name CheckAttachmentName accepts, and cleaning it again
+// changes nothing; what CheckAttachmentName accepts has no character it
+// refuses, whatever the input's bytes.
+func FuzzAttachmentName(f *testing.F) {
+	for _, s := range []string{"a.pdf", "CON", "nul .txt", "a\u202Eb", "../x", `C:\a\b.pdf`, "a.pdf. ", "\xff\xfe", "x:y", "COM\u00b9", strings.Repeat("ệ", 90) + ".pdf", " . "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		c := envelope.CleanAttachmentName(name)
+		if c != "" {
+			if err := envelope.CheckAttachmentName(c); err != nil {
+				t.Fatalf("CleanAttachmentName(%q) = %q, refused: %v", name, c, err)
+			}
+			if again := envelope.CleanAttachmentName(c); again != c {
+				t.Fatalf("cleaning %q again gives %q", c, again)
+			}
+		}
+		if envelope.CheckAttachmentName(name) == nil {
+			if !utf8.ValidString(name) || len(name) > envelope.MaxName || strings.ContainsAny(name, "/\\\x00") {
+				t.Fatalf("accepted %q", name)
+			}
+			for _, r := range name {
+				if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+					t.Fatalf("accepted %q with %U", name, r)
+				}
+			}
+		}
+	})
 }

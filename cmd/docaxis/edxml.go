@@ -172,7 +172,10 @@ var edxmlExportCmd = &cobra.Command{
 				return err
 			}
 			if err := fn(f); err != nil {
+				// A file cut short (an attachment that failed its check)
+				// must not pass for an export.
 				f.Close()
+				os.Remove(f.Name())
 				return err
 			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "wrote", f.Name())

@@ -2,6 +2,7 @@ package edxml
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"unicode/utf8"
@@ -121,8 +122,11 @@ type decodeErrReader struct {
 func (d decodeErrReader) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
 	if err != nil && err != io.EOF {
+		var te *textError
 		if _, ok := err.(base64.CorruptInputError); ok {
 			err = fmt.Errorf("%w: %v", ErrBadBase64, err)
+		} else if errors.As(err, &te) {
+			err = fmt.Errorf("%w: %s", ErrSyntax, te.msg)
 		}
 		err = &ParseError{Path: d.path, Line: d.line, Err: err}
 	}

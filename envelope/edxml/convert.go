@@ -9,7 +9,6 @@ import (
 	"path"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/docaxis/docaxis/envelope"
@@ -451,7 +450,8 @@ func created(trace []TraceHeader, from string) time.Time {
 
 func attachmentData(d *Document, opts *ImportOptions) ([]AttachmentData, []attachmentJSON) {
 	refs := newRefIndex(d.Manifest)
-	names := make(map[string]int)
+	// The file as received travels as OriginalName: no attachment takes it.
+	names := map[string]int{envelope.AttachmentNameKey(OriginalName): 2}
 	var out []AttachmentData
 	var list []attachmentJSON
 	for i, a := range d.Attachments {
@@ -553,34 +553,16 @@ func firstOf(s ...string) string {
 }
 
 // safeName makes an edXML attachment name acceptable to
-// envelope.CheckAttachmentName: no directories, no control characters,
-// not too long.
+// envelope.CheckAttachmentName (see envelope.CleanAttachmentName), falling
+// back on the content id, then on a made-up name.
 func safeName(name, cid string, i int) string {
-	if j := strings.LastIndexAny(name, `/\`); j >= 0 {
-		name = name[j+1:]
+	if name = envelope.CleanAttachmentName(name); name != "" {
+		return name
 	}
-	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError { // C0, DEL and C1, which XML 1.0 allows
-			return -1
-		}
-		return r
-	}, name)
-	name = strings.TrimSpace(name)
-	if name == "" || name == "." || name == ".." {
-		if c := normCID(cid); c != "" && envelope.CheckAttachmentName(c) == nil {
-			name = c
-		} else {
-			name = fmt.Sprintf("attachment-%d", i+1)
-		}
+	if c := normCID(cid); c != "" && envelope.CheckAttachmentName(c) == nil {
+		return c
 	}
-	if len(name) > envelope.MaxName {
-		ext := path.Ext(name)
-		if len(ext) > 16 {
-			ext = ""
-		}
-		name = truncate(name[:len(name)-len(ext)], envelope.MaxName-len(ext)) + ext
-	}
-	return name
+	return fmt.Sprintf("attachment-%d", i+1)
 }
 
 func truncate(s string, n int) string {
@@ -594,20 +576,22 @@ func truncate(s string, n int) string {
 }
 
 // uniqueName appends " (2)", " (3)"... before the extension of a name
-// already taken. seen remembers, per name, the next number to try.
+// already taken, in any case (envelope.AttachmentNameKey). seen remembers,
+// per key, the next number to try.
 func uniqueName(name string, seen map[string]int) string {
-	if seen[name] == 0 {
-		seen[name] = 2
+	key := envelope.AttachmentNameKey(name)
+	if seen[key] == 0 {
+		seen[key] = 2
 		return name
 	}
 	ext := path.Ext(name)
 	base := name[:len(name)-len(ext)]
-	for n := seen[name]; ; n++ {
+	for n := seen[key]; ; n++ {
 		suffix := fmt.Sprintf(" (%d)", n)
 		c := truncate(base, envelope.MaxName-len(suffix)-len(ext)) + suffix + ext
-		if seen[c] == 0 {
-			seen[name] = n + 1
-			seen[c] = 2
+		if ck := envelope.AttachmentNameKey(c); seen[ck] == 0 {
+			seen[key] = n + 1
+			seen[ck] = 2
 			return c
 		}
 	}

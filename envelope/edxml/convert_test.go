@@ -471,6 +471,32 @@ func TestWriteNativeEnvelope(t *testing.T) {
 
 // TestAttachmentNames: whatever a file calls an attachment, the envelope
 // gets a name envelope.CheckAttachmentName accepts.
+// TestAttachmentNamesCaseFold: two attachments whose names differ only in
+// case are one file on Windows and macOS; the second is renamed.
+func TestAttachmentNamesCaseFold(t *testing.T) {
+	att := func(name string) string {
+		return "<Attachment><AttachmentName>" + name + "</AttachmentName><ContentTransferEncoded>TQ==</ContentTransferEncoded></Attachment>"
+	}
+	doc := "<edXMLEnvelope><edXMLHeader><MessageHeader><From><OrganId>000.00.00.G22</OrganId></From>" +
+		"<Subject>x</Subject></MessageHeader></edXMLHeader><AttachmentEncoded>" + att("Báo cáo.pdf") + att("BÁO CÁO.PDF") + att("báo cáo.pdf") +
+		"</AttachmentEncoded></edXMLEnvelope>"
+	m, err := edxml.Parse(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, atts, err := m.ToEnvelope(edxml.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range atts {
+		got = append(got, a.Name)
+	}
+	if want := []string{"Báo cáo.pdf", "BÁO CÁO (2).PDF", "báo cáo (3).pdf"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("names %q, want %q", got, want)
+	}
+}
+
 func TestAttachmentNames(t *testing.T) {
 	names := []struct{ in, want string }{
 		{"báo cáo.pdf", "báo cáo.pdf"},
@@ -480,6 +506,14 @@ func TestAttachmentNames(t *testing.T) {
 		{"  ", "cid-1"},
 		{"..", "cid-1"},
 		{strings.Repeat("dài", 200) + ".pdf", ""},
+		{"hoá đơn‮fdp.exe", "hoá đơnfdp.exe"}, // bidi override dropped: no disguised extension
+		{"⁦a⁩‎.pdf‏", "a.pdf"},
+		{"CON", "_CON"},
+		{"nul.txt", "_nul.txt"},
+		{"Com1 .pdf", "_Com1 .pdf"},
+		{"báo cáo.pdf. . ", "báo cáo.pdf"},
+		{"Quyết định: số 5?.pdf", "Quyết định_ số 5_.pdf"},
+		{"original.edxml", "original (2).edxml"}, // the file as received keeps its name
 	}
 	for _, tc := range names {
 		doc := "<edXMLEnvelope><edXMLHeader><MessageHeader><From><OrganId>000.00.00.G22</OrganId></From>" +

@@ -15,7 +15,10 @@
 //
 // Attachment content is never held in memory: Parse checks the base64 as it
 // streams by and records where it is; Attachment.Open decodes it from the
-// input on demand.
+// input on demand. No other text is held whole before its limit is checked
+// either: encoding/xml reads markup only, text is read in pieces beside it,
+// so memory stays a small constant whatever the file's size (ParseReaderAt;
+// Parse itself holds the input).
 //
 // # Converting
 //

@@ -1,6 +1,7 @@
 package edxml
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/xml"
@@ -13,7 +14,9 @@ import (
 )
 
 // Limits. Attachment content is bounded only by the input size; every
-// other element's text by the text limit.
+// other element's text by the text limit, one piece of markup (a tag with
+// its attributes, a comment, a declaration) by maxMarkup, the signature by
+// maxRaw. Each is refused as soon as it is over, not once read whole.
 const (
 	DefaultMaxSize     int64 = 512 << 20 // whole input
 	DefaultMaxText           = 1 << 20   // text of one element other than attachment content
@@ -152,12 +155,19 @@ type parser struct {
 	base     int64 // offset in src where the decoder starts
 	baseLine int   // lines skipped before base
 	d        *xml.Decoder
+	tags     *tagReader  // what the decoder reads: markup only
+	text     *textReader // text between markup, read without the decoder
 	elements int
 	stack    []*node
 	warnings []warning
-	charset  error  // the refusal of charsetReader, unwrapped from the decoder's
-	scratch  []byte // for isPlain
+	charset  error // the refusal of charsetReader, unwrapped from the decoder's
+	// needClose: the last token was a self-closing tag's start; its end
+	// comes next, before any text.
+	needClose bool
 }
+
+// maxMarkup bounds one tag, comment, processing instruction or declaration.
+const maxMarkup = 1 << 20
 
 type warning struct {
 	line int
@@ -187,7 +197,10 @@ func parse(src io.ReaderAt, size int64, o options) (*Message, error) {
 	if err := p.skipJunk(); err != nil {
 		return nil, err
 	}
-	p.d = xml.NewDecoder(io.NewSectionReader(src, p.base, size-p.base))
+	in := bufio.NewReaderSize(io.NewSectionReader(src, p.base, size-p.base), 64<<10)
+	p.text = newTextReader(in)
+	p.tags = &tagReader{r: in}
+	p.d = xml.NewDecoder(p.tags) // an io.ByteReader: the decoder reads no further than it must
 	p.d.Strict = true
 	p.d.Entity = xml.HTMLEntity // &nbsp; and friends from HTML-minded producers
 	p.d.CharsetReader = func(label string, r io.Reader) (io.Reader, error) {
@@ -259,11 +272,56 @@ func charsetReader(label string, r io.Reader) (io.Reader, error) {
 	return nil, fmt.Errorf("%w %q: only UTF-8 is supported", ErrCharset, label)
 }
 
-// line is the current line in the whole input; the decoder counts from
-// where it started.
+// line is the current line in the whole input: the lines skipped before
+// the XML, those the decoder read and those read as text.
 func (p *parser) line() int {
 	l, _ := p.d.InputPos()
-	return l + p.baseLine
+	return l + p.baseLine + p.text.line
+}
+
+// offset is the current offset from base: what the decoder read and what
+// was read as text.
+func (p *parser) offset() int64 { return p.d.InputOffset() + p.text.n }
+
+// token reads the next piece of markup with the decoder. The text before
+// it must have been read (readText).
+func (p *parser) token() (xml.Token, error) {
+	p.tags.budget = maxMarkup
+	tok, err := p.d.Token()
+	if errors.Is(err, errTagTooLarge) {
+		return nil, &ParseError{Path: p.openPath(), Line: p.line(), Err: fmt.Errorf("%w: markup over %d bytes", ErrTooLarge, maxMarkup)}
+	}
+	// The decoder gives <a/> as a start and an end: no text between.
+	_, start := tok.(xml.StartElement)
+	p.needClose = start && p.tags.selfClosing()
+	return tok, err
+}
+
+// readText reads the text up to the next markup or the end of the input,
+// handing it to fn in pieces with the line each starts on.
+func (p *parser) readText(fn func(text []byte, line int) error) error {
+	if p.needClose {
+		return nil // the end of <a/> comes first
+	}
+	for {
+		line := p.line()
+		t, err := p.text.next()
+		switch {
+		case err == errMarkup || err == io.EOF:
+			return nil // the decoder reads what comes, or says what is missing
+		case err != nil:
+			var te *textError
+			if errors.As(err, &te) {
+				return &ParseError{Path: p.openPath(), Line: p.line(), Err: fmt.Errorf("%w: %s", ErrSyntax, te.msg)}
+			}
+			return fmt.Errorf("edxml: reading input: %w", err)
+		}
+		if len(t) > 0 {
+			if err := fn(t, line); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 func (p *parser) openPath() string {
@@ -279,7 +337,7 @@ func (p *parser) fail(err error) error {
 	var se *xml.SyntaxError
 	switch {
 	case errors.As(err, &se):
-		return &ParseError{Path: p.openPath(), Line: se.Line + p.baseLine, Err: fmt.Errorf("%w: %s", ErrSyntax, se.Msg)}
+		return &ParseError{Path: p.openPath(), Line: se.Line + p.baseLine + p.text.line, Err: fmt.Errorf("%w: %s", ErrSyntax, se.Msg)}
 	case p.charset != nil:
 		return &ParseError{Line: p.line(), Err: p.charset}
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
@@ -332,9 +390,30 @@ func (p *parser) open(t xml.StartElement, line int) (*node, error) {
 // follows the root is not read.
 func (p *parser) build() (*node, error) {
 	for {
-		before := p.d.InputOffset()
+		outside := false
+		if err := p.readText(func(t []byte, line int) error {
+			if len(p.stack) == 0 {
+				if !outside && len(bytes.TrimSpace(bytes.TrimPrefix(t, []byte("\ufeff")))) > 0 {
+					p.warnAt(line, "", "text outside the root element ignored")
+					outside = true
+				}
+				return nil
+			}
+			top := p.stack[len(p.stack)-1]
+			if len(top.kids) > 0 && len(bytes.TrimSpace(t)) == 0 {
+				return nil
+			}
+			if len(top.text)+len(t) > p.o.maxText {
+				return &ParseError{Path: top.path(), Line: top.line, Err: fmt.Errorf("%w: text over %d bytes", ErrTooLarge, p.o.maxText)}
+			}
+			top.text = append(top.text, t...)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		before := p.offset()
 		line := p.line()
-		tok, err := p.d.Token()
+		tok, err := p.token()
 		if err != nil {
 			if err == io.EOF && len(p.stack) == 0 {
 				return nil, &ParseError{Line: line, Err: fmt.Errorf("%w: no root element", ErrNotEdXML)}
@@ -378,36 +457,24 @@ func (p *parser) build() (*node, error) {
 			if len(p.stack) == 0 {
 				return n, nil
 			}
-		case xml.CharData:
-			if len(p.stack) == 0 {
-				if s := strings.TrimSpace(strings.TrimPrefix(string(t), "\ufeff")); s != "" {
-					p.warnAt(line, "", "text outside the root element ignored")
-				}
-				continue
-			}
-			top := p.stack[len(p.stack)-1]
-			if len(top.kids) > 0 && len(bytes.TrimSpace(t)) == 0 {
-				continue
-			}
-			if len(top.text)+len(t) > p.o.maxText {
-				return nil, &ParseError{Path: top.path(), Line: top.line, Err: fmt.Errorf("%w: text over %d bytes", ErrTooLarge, p.o.maxText)}
-			}
-			top.text = append(top.text, t...)
 		}
 		// Comments, processing instructions and directives carry nothing.
 	}
 }
 
-// skip reads up to the end of the element just opened and returns the
-// offset after it.
-func (p *parser) skip(n *node, visit func(tok xml.Token, before int64, line int)) (int64, error) {
+// skip reads up to the end of the element just opened, handing its text
+// and markup to the callbacks, and returns the offset after it.
+func (p *parser) skip(n *node, text func(t []byte, line int) error, markup func(tok xml.Token, before int64, line int) error) (int64, error) {
 	p.stack = append(p.stack, n)
 	defer func() { p.stack = p.stack[:len(p.stack)-1] }()
 	depth := 1
 	for {
-		before := p.d.InputOffset()
+		if err := p.readText(text); err != nil {
+			return 0, err
+		}
+		before := p.offset()
 		line := p.line()
-		tok, err := p.d.Token()
+		tok, err := p.token()
 		if err != nil {
 			return 0, p.fail(err)
 		}
@@ -419,15 +486,12 @@ func (p *parser) skip(n *node, visit func(tok xml.Token, before int64, line int)
 			}
 		case xml.EndElement:
 			depth--
-			if depth == 0 {
-				if visit != nil {
-					visit(tok, before, line)
-				}
-				return p.d.InputOffset(), nil
-			}
 		}
-		if visit != nil {
-			visit(tok, before, line)
+		if err := markup(tok, before, line); err != nil {
+			return 0, err
+		}
+		if depth == 0 {
+			return p.offset(), nil
 		}
 	}
 }
@@ -435,12 +499,15 @@ func (p *parser) skip(n *node, visit func(tok xml.Token, before int64, line int)
 // readRaw keeps an element (the XML signature) byte for byte: it signs the
 // original bytes, so re-serialising it would be pointless.
 func (p *parser) readRaw(n *node, start int64) error {
-	end, err := p.skip(n, nil)
+	bound := func() error {
+		if p.offset()-start > maxRaw {
+			return &ParseError{Path: n.path(), Line: n.line, Err: fmt.Errorf("%w: element is over %d bytes", ErrTooLarge, maxRaw)}
+		}
+		return nil
+	}
+	end, err := p.skip(n, func([]byte, int) error { return bound() }, func(xml.Token, int64, int) error { return bound() })
 	if err != nil {
 		return err
-	}
-	if end-start > maxRaw {
-		return &ParseError{Path: n.path(), Line: n.line, Err: fmt.Errorf("%w: element is %d bytes, at most %d", ErrTooLarge, end-start, maxRaw)}
 	}
 	n.raw = make([]byte, end-start)
 	if _, err := p.src.ReadAt(n.raw, p.base+start); err != nil && err != io.EOF {
@@ -449,28 +516,36 @@ func (p *parser) readRaw(n *node, start int64) error {
 	return nil
 }
 
-// readContent checks attachment content as it streams through the decoder
-// and records where it is, so that nothing of it is kept in memory.
+// readContent checks attachment content as it streams by and records where
+// it is, so that nothing of it is kept in memory.
 func (p *parser) readContent(n *node, start int64) error {
-	c := &content{elemStart: p.base + start, start: p.base + p.d.InputOffset()}
+	c := &content{elemStart: p.base + start, start: p.base + p.offset()}
 	n.content = c
 	var check b64check
 	textEnd := int64(-1)
+	special := p.text.special
 	plain := true
-	end, err := p.skip(n, func(tok xml.Token, before int64, line int) {
+	end, err := p.skip(n, func(t []byte, line int) error {
+		check.write(t, line)
+		return nil
+	}, func(tok xml.Token, before int64, line int) error {
 		switch t := tok.(type) {
-		case xml.CharData:
-			check.write(t, line)
 		case xml.EndElement:
-			textEnd = before
+			textEnd = before // the last one read is the element's own
 		case xml.StartElement:
 			if check.err == nil {
 				check.fail(line, fmt.Errorf("%w: element <%s> inside the content", ErrBadBase64, t.Name.Local))
 			}
 			plain = false
-		default:
+		case xml.Directive:
+			if check.err == nil {
+				check.fail(line, fmt.Errorf("%w: declaration <!%s> inside the content", ErrBadBase64, truncate(string(t), 20)))
+			}
 			plain = false
+		default:
+			plain = false // a comment or processing instruction
 		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -490,66 +565,20 @@ func (p *parser) readContent(n *node, start int64) error {
 	if check.urlSafe {
 		p.warnAt(n.line, n.path(), "URL-safe base64 alphabet")
 	}
-	if plain {
-		plain, err = p.isPlain(c.start, c.end)
-		if err != nil {
-			return err
-		}
-	}
-	c.plain = plain
+	c.plain = plain && p.text.special == special
 	return nil
 }
 
-// isPlain reports whether src[start:end] holds no markup and no entity
-// reference, i.e. whether its bytes are the element's text.
-func (p *parser) isPlain(start, end int64) (bool, error) {
-	if p.scratch == nil {
-		p.scratch = make([]byte, 32<<10)
-	}
-	buf := p.scratch
-	for off := start; off < end; {
-		n := int64(len(buf))
-		if end-off < n {
-			n = end - off
-		}
-		if _, err := p.src.ReadAt(buf[:n], off); err != nil && err != io.EOF {
-			return false, fmt.Errorf("edxml: reading input: %w", err)
-		}
-		if bytes.IndexAny(buf[:n], "<&") >= 0 {
-			return false, nil
-		}
-		off += n
-	}
-	return true, nil
-}
-
-// open returns the decoded content.
+// open returns the decoded content, read from the input as it is
+// consumed.
 func (c *content) open(src io.ReaderAt, path string, line int) (io.ReadCloser, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	var text io.Reader
-	if c.plain {
-		text = io.NewSectionReader(src, c.start, c.end-c.start)
-	} else {
-		// Entities, CDATA or comments inside: let an XML decoder undo them.
-		// This holds the element's text once, only while it is read.
-		d := xml.NewDecoder(io.NewSectionReader(src, c.elemStart, c.elemEnd-c.elemStart))
-		d.Entity = xml.HTMLEntity
-		var buf bytes.Buffer
-		for {
-			tok, err := d.Token()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, &ParseError{Path: path, Line: line, Err: fmt.Errorf("%w: %v", ErrSyntax, err)}
-			}
-			if t, ok := tok.(xml.CharData); ok {
-				buf.Write(t)
-			}
-		}
-		text = &buf
+	var text io.Reader = io.NewSectionReader(src, c.start, c.end-c.start)
+	if !c.plain {
+		// Entities, CDATA or comments inside: undo them as the parser did.
+		text = &contentText{l: newTextReader(bufio.NewReaderSize(text, 32<<10))}
 	}
 	dec := base64.NewDecoder(c.enc, b64filter{text})
 	return io.NopCloser(decodeErrReader{r: dec, path: path, line: line}), nil

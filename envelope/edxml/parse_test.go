@@ -157,6 +157,23 @@ func TestBase64Forms(t *testing.T) {
 	}
 }
 
+// TestSelfClosing: text after <a/> belongs to a's parent, not to a.
+func TestSelfClosing(t *testing.T) {
+	doc := "<edXMLEnvelope><edXMLHeader><MessageHeader><From><OrganId>000.00.00.G22</OrganId><OrganName/>lạc</From>" +
+		"<To><OrganId>000.00.00.H41</OrganId></To><Subject>x</Subject><Content/></MessageHeader></edXMLHeader></edXMLEnvelope>"
+	m, err := edxml.Parse(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Document().MessageHeader
+	if h.From.OrganName != "" || h.Content != "" {
+		t.Errorf("OrganName %q, Content %q: want both empty", h.From.OrganName, h.Content)
+	}
+	if !hasWarning(m.Warnings, "edXMLEnvelope/edXMLHeader/MessageHeader/From:", "text mixed with elements ignored") {
+		t.Errorf("warnings %q", m.Warnings)
+	}
+}
+
 // TestMessy: what real files get wrong is tolerated, and said.
 func TestMessy(t *testing.T) {
 	t.Run("BOM and junk before the XML", func(t *testing.T) {
