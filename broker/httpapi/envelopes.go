@@ -308,7 +308,9 @@ func decodeJSON(r io.Reader, limit int64, what string, v any) error {
 	if int64(len(data)) > limit {
 		return &TooLargeError{What: what, Limit: limit}
 	}
-	if err := checkKeys(data); err != nil {
+	// Malformed JSON is left to the decoder below, which names it the way
+	// clients know; what a decoder would read differently is refused here.
+	if err := envelope.CheckJSONKeys(data, envelope.ExactFields(v)); err != nil && !errors.Is(err, envelope.ErrJSONSyntax) {
 		return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("%s: %v", what, err), Err: err}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
