@@ -34,6 +34,9 @@ type Service struct {
 	Client  *Client
 	Tracker *Tracker
 	Files   *filesvc.Service
+	// track answers agencies' tracking requests and publishes their
+	// tracking events.
+	track *trackService
 }
 
 // StartService sets the bus up on nc and starts its tracker.
@@ -69,11 +72,18 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 		return nil, err
 	}
 	tr.recordedAt = c.recordedAt
+	// The tracking service first: it publishes the changes the tracker
+	// makes from its start on.
+	track, err := startTrackService(ctx, c, tr, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
 	if err := tr.Start(ctx); err != nil {
+		track.stop()
 		return nil, err
 	}
 	if cfg.NoFiles {
-		return &Service{Client: c, Tracker: tr}, nil
+		return &Service{Client: c, Tracker: tr, track: track}, nil
 	}
 	refs, err := c.js.KeyValue(ctx, FileRefsBucket)
 	if err != nil {
@@ -91,16 +101,20 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	defer cancel()
 	files, err := filesvc.Serve(fctx, nc, c.store, refs, fc)
 	if err != nil {
+		track.stop()
 		tr.Stop()
 		return nil, fmt.Errorf("start attachment service: %w", err)
 	}
-	return &Service{Client: c, Tracker: tr, Files: files}, nil
+	return &Service{Client: c, Tracker: tr, Files: files, track: track}, nil
 }
 
 // Stop stops the tracker and the service's client.
 func (s *Service) Stop() {
 	if s.Files != nil {
 		s.Files.Stop()
+	}
+	if s.track != nil {
+		s.track.stop()
 	}
 	s.Tracker.Stop()
 	s.Client.Close()
