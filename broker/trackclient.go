@@ -116,12 +116,16 @@ func (c *Client) svcStatus(ctx context.Context, id string) (*DocumentStatus, err
 	return ds, nil
 }
 
+// trackListLimit is the page size an agency client asks for when listing
+// (0: the service's default).
+var trackListLimit = 0
+
 // svcList reads every page of op (sent or received) from the service.
 func (c *Client) svcList(ctx context.Context, op string) ([]*Tracking, error) {
 	var out []*Tracking
 	seen := map[string]int{}
 	for after := uint64(0); ; {
-		rep, err := c.trackCall(ctx, op, trackRequest{After: after})
+		rep, err := c.trackCall(ctx, op, trackRequest{After: after, Limit: trackListLimit})
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +164,7 @@ func (c *Client) svcWatch(ctx context.Context, agency string) (<-chan *Tracking,
 		return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
 	}
 	// The first page now, so that a refusal is returned, not logged.
-	first, err := c.trackCall(ctx, trackOpSent, trackRequest{})
+	first, err := c.trackCall(ctx, trackOpSent, trackRequest{Limit: trackListLimit})
 	if err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
@@ -187,7 +191,7 @@ func (c *Client) svcWatch(ctx context.Context, agency string) (<-chan *Tracking,
 			rep := first
 			for after := uint64(0); ; {
 				if rep == nil {
-					if rep, err = c.trackCall(ctx, op, trackRequest{After: after}); err != nil {
+					if rep, err = c.trackCall(ctx, op, trackRequest{After: after, Limit: trackListLimit}); err != nil {
 						if ctx.Err() == nil {
 							c.opts.logger.Warn("watch: snapshot incomplete", "agency", agency, "op", op, "err", err)
 						}
