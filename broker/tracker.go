@@ -69,6 +69,10 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.V
 	return t, nil
 }
 
+// TrackerDurable is the tracker's durable consumer on the record: its ack
+// floor tells how far the tracking has followed the record.
+const TrackerDurable = trackerDurable
+
 // trackerShards is how many workers apply the record in parallel. Messages
 // about one envelope always go to the same worker, so each pair still sees
 // its statuses in record order.

@@ -4,9 +4,6 @@ import "time"
 
 // Tracking internals for black-box tests.
 
-// TrackerDurable is the tracker's durable consumer on the record.
-const TrackerDurable = trackerDurable
-
 // TrackerVersionKey is the metadata key of the tracker consumer's rules
 // version; TrackerSweepKey is set while an attachment access sweep is due.
 const (
