@@ -35,7 +35,13 @@ func (c *Client) trackCall(ctx context.Context, op string, req trackRequest) (*t
 			return nil, fmt.Errorf("tracking %s: %w: nobody answers on %s (is 'docaxis serve' running on this bus?)", op, ErrTrackingUnavailable, subject)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("tracking %s: %w", op, c.explain(err))
+			err = c.explain(err)
+			if errors.Is(err, ErrPermission) {
+				// Credentials issued before the tracking service existed
+				// carry permissions without it.
+				return nil, fmt.Errorf("tracking %s: %w (credentials issued before this version: get new ones with 'docaxis agency creds')", op, err)
+			}
+			return nil, fmt.Errorf("tracking %s: %w", op, err)
 		}
 		var rep trackReply
 		if err := json.Unmarshal(msg.Data, &rep); err != nil {

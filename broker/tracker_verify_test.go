@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -344,6 +345,29 @@ func TestAgencyTrackingThroughTheService(t *testing.T) {
 		if tr.Recipient != ngheAn {
 			t.Fatalf("recipient's list holds %+v", tr)
 		}
+	}
+	// On the wire: at most the page asked for, and the cursor of the next.
+	after, pages := uint64(0), 0
+	for {
+		msg, err := g22.Conn().Request(broker.TrackServiceSubject(govOffice, "sent"), []byte(`{"limit":4,"after":`+strconv.FormatUint(after, 10)+`}`), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Entries []broker.Tracking `json:"entries"`
+			Next    uint64            `json:"next"`
+		}
+		if err := json.Unmarshal(msg.Data, &page); err != nil || len(page.Entries) > 4 {
+			t.Fatalf("page of %d entries: %s", len(page.Entries), msg.Data)
+		}
+		pages++
+		if page.Next == 0 {
+			break
+		}
+		after = page.Next
+	}
+	if pages != 2 {
+		t.Fatalf("6 entries in %d pages of 4", pages)
 	}
 	if none, err := h41.Sent(ctx, ngheAn); err != nil || len(none) != 0 {
 		t.Fatalf("H41 sent nothing: %+v, %v", none, err)

@@ -123,9 +123,10 @@ const (
 	trackReplyBudget = 768 << 10
 	// trackRate is the requests per second (and burst) of one agency.
 	trackRate = 200
-	// trackWorkers bounds the requests served at once; beyond, the
-	// answer is "unavailable, retry".
-	trackWorkers = 32
+	// trackWorkers bounds the requests served at once, trackPerAgency
+	// those of one agency; beyond, the answer is "unavailable, retry".
+	trackWorkers   = 32
+	trackPerAgency = 4
 )
 
 // decodeTrackRequest parses a request: the agency from the subject, the op,
@@ -185,7 +186,8 @@ type trackService struct {
 	sub     *nats.Subscription
 	sem     chan struct{}
 	rate    rateLimiter
-	mu      sync.Mutex // guards wg.Add against stop
+	mu      sync.Mutex // guards busy, and wg.Add against stop
+	busy    map[string]int
 	wg      sync.WaitGroup
 	stopped atomic.Bool
 }
@@ -193,7 +195,7 @@ type trackService struct {
 // startTrackService answers agencies' tracking requests with c (the bus's
 // client) and publishes the changes tr makes.
 func startTrackService(ctx context.Context, c *Client, tr *Tracker, log *slog.Logger) (*trackService, error) {
-	s := &trackService{c: c, log: log, sem: make(chan struct{}, trackWorkers)}
+	s := &trackService{c: c, log: log, sem: make(chan struct{}, trackWorkers), busy: map[string]int{}}
 	sub, err := c.nc.QueueSubscribe(trackSvcPrefix+"*.*", trackSvcQueue, s.onRequest)
 	if err != nil {
 		return nil, fmt.Errorf("start tracking service: %w", err)
@@ -256,23 +258,36 @@ func (s *trackService) onRequest(m *nats.Msg) {
 			Message: fmt.Sprintf("agency %s made more than %d tracking requests per second", agency, trackRate)})
 		return
 	}
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		s.answer(m.Reply, &trackReply{Error: trackErrUnavailable, Message: trackBusy})
-		return
-	}
 	s.mu.Lock()
 	if s.stopped.Load() {
 		s.mu.Unlock()
-		<-s.sem
 		return
 	}
+	if s.busy[agency] >= trackPerAgency {
+		s.mu.Unlock()
+		s.answer(m.Reply, &trackReply{Error: trackErrUnavailable, Message: trackBusy})
+		return
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		s.mu.Unlock()
+		s.answer(m.Reply, &trackReply{Error: trackErrUnavailable, Message: trackBusy})
+		return
+	}
+	s.busy[agency]++
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		defer func() { <-s.sem }()
+		defer func() {
+			s.mu.Lock()
+			if s.busy[agency]--; s.busy[agency] <= 0 {
+				delete(s.busy, agency)
+			}
+			s.mu.Unlock()
+			<-s.sem
+		}()
 		ctx, cancel := context.WithTimeout(context.Background(), s.c.opts.timeout)
 		defer cancel()
 		rep, err := s.serve(ctx, agency, op, req)
