@@ -183,3 +183,24 @@ func (c *Client) trackingFor(ctx context.Context, id, recipient, viewer string) 
 	}
 	return c.pair(ctx, sender, id, recipient)
 }
+
+// checkIDFree refuses to send envelope id as from when the id is bound to
+// another sender: the tracker would not count it. Only clients that can
+// read the bindings check (the bus's own, e.g. behind the HTTP API); for
+// an agency client the tracker's refusal is the check. The other sender
+// is not named.
+func (c *Client) checkIDFree(ctx context.Context, id, from string) error {
+	if c.opts.agency != "" || !envelope.IsID(id) {
+		return nil
+	}
+	sender, err := c.EnvelopeSender(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("send %s: check its id: %w", id, err)
+	case sender != from:
+		return fmt.Errorf("send %s as %s: %w", id, from, ErrIDTaken)
+	}
+	return nil
+}

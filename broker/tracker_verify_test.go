@@ -251,6 +251,15 @@ func TestEnvelopeIDBoundToFirstVerifiedSender(t *testing.T) {
 			t.Fatalf("pair %+v", r)
 		}
 	}
+	// A client that can read the bindings refuses the reuse at send.
+	again := envelope.New(h99, []string{sonLa}, "Gửi lại với id của người khác")
+	again.ID = res.ID
+	if _, err := c.Send(ctx, again); !errors.Is(err, broker.ErrIDTaken) {
+		t.Fatalf("send with another's id: %v", err)
+	}
+	if _, err := c.SendSigned(ctx, raw); !errors.Is(err, broker.ErrIDTaken) {
+		t.Fatalf("send signed with another's id: %v", err)
+	}
 	// The second sender's attachment access came from the manifest of a
 	// copy that does not count.
 	sum := sha256.Sum256([]byte(secret))
