@@ -69,6 +69,14 @@ func (c *Client) trackCall(ctx context.Context, op string, req trackRequest) (*t
 	}
 }
 
+// flush makes sure the server has what was sent (a subscription above
+// all) before the caller goes on; nats.go wants a deadline for it.
+func (c *Client) flush(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
+	defer cancel()
+	return c.nc.FlushWithContext(ctx)
+}
+
 // waitTrackService waits up to d for the tracking service of a bus that
 // may just be starting.
 func (c *Client) waitTrackService(ctx context.Context, d time.Duration) error {
@@ -165,7 +173,7 @@ func (c *Client) svcWatch(ctx context.Context, agency string) (<-chan *Tracking,
 	if err != nil {
 		return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
 	}
-	if err := c.nc.FlushWithContext(ctx); err != nil {
+	if err := c.flush(ctx); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
 	}
@@ -244,7 +252,7 @@ func (c *Client) svcWaitState(ctx context.Context, id, recipient string, state e
 		return nil, fmt.Errorf("wait for %s of %s at %s: %w", state, id, recipient, err)
 	}
 	defer sub.Unsubscribe()
-	if err := c.nc.FlushWithContext(ctx); err != nil {
+	if err := c.flush(ctx); err != nil {
 		return nil, fmt.Errorf("wait for %s of %s at %s: %w", state, id, recipient, err)
 	}
 	var last *Tracking

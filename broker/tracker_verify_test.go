@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -323,7 +324,8 @@ func TestAgencyTrackingThroughTheService(t *testing.T) {
 	ctx := ctxT(t)
 	g22, h41, h14 := bus.Client(govOffice), bus.Client(ngheAn), bus.Client(sonLa)
 
-	watch, cancel := context.WithCancel(ctx)
+	// No deadline: a watch runs as long as its caller wants.
+	watch, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var ids []string
 	for i := range 3 {
@@ -603,4 +605,20 @@ func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
 	if tr := waitState(t, c, res.ID, ngheAn, envelope.StateDelivered); tr.Revision == 0 {
 		t.Fatal("no revision")
 	}
+}
+
+// `docaxis serve` starts the bus's services with a context that has no
+// deadline; so does a second process of a cluster.
+func TestServiceStartsWithoutDeadline(t *testing.T) {
+	bus := threeAgencies(t)
+	nc, err := nats.Connect(bus.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	svc, err := broker.StartService(context.Background(), nc, broker.ServiceConfig{Trust: bus.Trust, Logger: bustest.Logger(), NoFiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Stop()
 }

@@ -201,7 +201,7 @@ func startTrackService(ctx context.Context, c *Client, tr *Tracker, log *slog.Lo
 		return nil, fmt.Errorf("start tracking service: %w", err)
 	}
 	s.sub = sub
-	if err := c.nc.FlushWithContext(ctx); err != nil {
+	if err := c.flush(ctx); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("start tracking service: %w", err)
 	}
