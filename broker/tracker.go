@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -200,11 +201,19 @@ func (t *Tracker) handle(ctx context.Context, cache *entryCache, msg jetstream.M
 }
 
 // verify opens raw and checks it as the recipient's side does: signature,
-// chain, validity and revocation at the time the bus recorded it.
-func (t *Tracker) verify(raw []byte, hdr nats.Header, meta *jetstream.MsgMetadata) (*envelope.Signed, error) {
-	s, err := envelope.Open(raw)
-	if err != nil {
-		return nil, err
+// chain, validity and revocation at the time the bus recorded it. The
+// copies of a fan-out are the same bytes and come to one worker one after
+// the other: the signature, a function of the bytes alone, is checked for
+// the first; the checks that depend on the time are made for each.
+func (t *Tracker) verify(cache *entryCache, raw []byte, hdr nats.Header, meta *jetstream.MsgMetadata) (*envelope.Signed, error) {
+	sum := sha256.Sum256(raw)
+	s := cache.opened
+	if s == nil || cache.openedSum != sum {
+		var err error
+		if s, err = envelope.Open(raw); err != nil {
+			return nil, err
+		}
+		cache.opened, cache.openedSum = s, sum
 	}
 	at := meta.Timestamp
 	if t.recordedAt != nil {
@@ -217,7 +226,7 @@ func (t *Tracker) verify(raw []byte, hdr nats.Header, meta *jetstream.MsgMetadat
 }
 
 func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte, hdr nats.Header, to, from string, meta *jetstream.MsgMetadata) error {
-	s, err := t.verify(raw, hdr, meta)
+	s, err := t.verify(cache, raw, hdr, meta)
 	if err != nil {
 		// The recipient's side refuses it too (invalid receipt, quarantine);
 		// what did not verify names no sender, no recipient, no attachment.
@@ -325,7 +334,7 @@ func (t *Tracker) onBusiness(ctx context.Context, cache *entryCache, e *envelope
 }
 
 func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, hdr nats.Header, sender, reporter string, meta *jetstream.MsgMetadata) error {
-	s, err := t.verify(raw, hdr, meta)
+	s, err := t.verify(cache, raw, hdr, meta)
 	if err != nil {
 		t.log.Warn("tracker: status not counted", "seq", meta.Sequence.Stream, "reporter", reporter, "err", err)
 		return nil
@@ -473,6 +482,10 @@ type entryCache struct {
 	// ids are the senders envelope ids are bound to: the copies of a
 	// fan-out come to one worker, and only the first asks the bucket.
 	ids map[string]string
+	// opened is the last message opened (signature checked), by the
+	// SHA-256 of its bytes.
+	opened    *envelope.Signed
+	openedSum [sha256.Size]byte
 }
 
 func newEntryCache(max int) *entryCache {
