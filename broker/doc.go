@@ -8,10 +8,13 @@
 //	stream AXIS            axis.doc.<to>.<from>        one copy of an envelope per recipient
 //	                       axis.status.<sender>.<reporter>  receipts and statuses
 //	stream AXIS_QUARANTINE axis.quarantine.<agency>    messages that could not be processed, with the reason
-//	KV AXIS_TRACK          <sender>.<envelope>.<recipient> -> Tracking (latest state, with history)
+//	KV AXIS_TRACK          <sender>.<envelope>.<recipient> -> Tracking (latest state, with history), made by verified copies only
+//	KV AXIS_IDS            <envelope> -> the sender of its first verified copy
 //	KV AXIS_DIRECTORY      agency.<code> -> Agency, root.<fingerprint> -> CA certificate
 //	KV AXIS_RECEIVED       <recipient>.<envelope> -> when it was handed to the application
 //	object store AXIS_FILES   attachments (embedded store)
+//	service axis.svc.track.<agency>.<op>  an agency's tracking, from its own pairs (tracksvc.go)
+//	events  axis.evt.track.<agency>       changes of an agency's pairs
 //
 // Agency codes become subject tokens through envelope.Token.
 package broker
