@@ -119,7 +119,8 @@ const (
 	maxTrackLimit    = 1000    // entries a list page may ask for
 	trackListDefault = 500
 	// trackReplyBudget bounds the entries of one reply (the rest goes to
-	// the next page), under NATS's default 1 MiB payload.
+	// the next page), under NATS's default 1 MiB payload; a server set to
+	// carry less gets three quarters of its limit (see budget).
 	trackReplyBudget = 768 << 10
 	// trackRate is the requests per second (and burst) of one agency.
 	trackRate = 200
@@ -328,7 +329,7 @@ func (s *trackService) serve(ctx context.Context, agency, op string, req trackRe
 		if err != nil {
 			return nil, err
 		}
-		if n := fitReply(len(ds.Recipients), func(i int) any { return &ds.Recipients[i] }); n < len(ds.Recipients) {
+		if n := fitReply(s.budget(), len(ds.Recipients), func(i int) any { return &ds.Recipients[i] }); n < len(ds.Recipients) {
 			next = ds.Recipients[n-1].Revision
 			ds.Recipients = ds.Recipients[:n]
 		}
@@ -345,7 +346,7 @@ func (s *trackService) serve(ctx context.Context, agency, op string, req trackRe
 		if op == trackOpReceived {
 			pattern = "*.*." + tok
 		}
-		page, err := s.c.readTrackPage(ctx, pattern, req.After, limit, trackReplyBudget)
+		page, err := s.c.readTrackPage(ctx, pattern, req.After, limit, s.budget())
 		if err != nil {
 			return nil, err
 		}
@@ -356,7 +357,7 @@ func (s *trackService) serve(ctx context.Context, agency, op string, req trackRe
 			}
 			rep.Entries = append(rep.Entries, t)
 		}
-		if n := fitReply(len(rep.Entries), func(i int) any { return rep.Entries[i] }); n < len(rep.Entries) {
+		if n := fitReply(s.budget(), len(rep.Entries), func(i int) any { return rep.Entries[i] }); n < len(rep.Entries) {
 			rep.Next = rep.Entries[n-1].Revision
 			rep.Entries = rep.Entries[:n]
 		}
@@ -367,8 +368,16 @@ func (s *trackService) serve(ctx context.Context, agency, op string, req trackRe
 	return nil, fmt.Errorf("%w: unknown operation %q", ErrTrackRequest, op)
 }
 
-// fitReply returns how many of n items fit in one reply (at least one).
-func fitReply(n int, item func(i int) any) int {
+// budget is the bytes of entries one reply may carry.
+func (s *trackService) budget() int {
+	if mp := s.c.nc.MaxPayload(); mp > 0 {
+		return min(trackReplyBudget, int(mp)*3/4)
+	}
+	return trackReplyBudget
+}
+
+// fitReply returns how many of n items fit in budget bytes (at least one).
+func fitReply(budget, n int, item func(i int) any) int {
 	total := 0
 	for i := 0; i < n; i++ {
 		b, err := json.Marshal(item(i))
@@ -376,7 +385,7 @@ func fitReply(n int, item func(i int) any) int {
 			continue
 		}
 		total += len(b) + 1
-		if total > trackReplyBudget && i > 0 {
+		if total > budget && i > 0 {
 			return i
 		}
 	}
@@ -411,21 +420,27 @@ func (s *trackService) statuses(ctx context.Context, agency string, req trackReq
 	}
 	rep := &trackReply{Statuses: []statusRecord{}}
 	size := 0
+	budget := s.budget()
 	for i, r := range refs {
-		if i == limit || (size > trackReplyBudget/2 && i > 0) {
+		if i == limit {
 			rep.Next = refs[i-1].seq
 			break
 		}
 		msg, err := st.GetMsg(ctx, r.seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue // no longer in the record: the agency's check says so
+			continue // expired from the record: left out
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read status #%d of %s: %w", r.seq, req.ID, err)
 		}
+		add := (len(msg.Data)+2)/3*4 + 256 // base64 in JSON, and the fields
+		if i > 0 && size+add > budget {
+			rep.Next = refs[i-1].seq
+			break
+		}
 		rep.Statuses = append(rep.Statuses, statusRecord{Recipient: r.recipient, Seq: r.seq, Time: msg.Time,
 			Recorded: msg.Header.Get(HeaderRecorded), Raw: msg.Data})
-		size += len(msg.Data)*4/3 + 256 // base64 in JSON
+		size += add
 	}
 	return rep, nil
 }
