@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -323,7 +324,10 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	stop := keepAlive(msg, MailboxAckWait/3)
 	defer stop()
 	if err := m.attachments(ctx, d); err != nil {
-		if errors.Is(err, storage.ErrUnavailable) {
+		// The bus's tracker grants access to a verified copy's attachments
+		// as it follows the record, a moment after the copy is stored: a
+		// refusal now may be lifted at the next try.
+		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, filesvc.ErrForbidden) {
 			return m.retry(ctx, msg, meta, s, out, err)
 		}
 		return m.refuse(ctx, msg, meta, s, err)

@@ -245,6 +245,18 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 		t.log.Warn("tracker: copy not tracked: its envelope id is bound to another sender", "seq", meta.Sequence.Stream, "envelope", e.ID, "from", from)
 		return nil
 	}
+	// Attachment access first: the recipient's side may be fetching the
+	// copy already, and waits for it (see Mailbox.process).
+	for _, a := range e.Attachments {
+		if len(a.SHA256) != 64 {
+			continue
+		}
+		for _, who := range []string{from, to} {
+			if _, err := t.refs.Put(ctx, FileRefKey(a.SHA256, who), []byte(e.ID)); err != nil {
+				return fmt.Errorf("record attachment access: %w", err)
+			}
+		}
+	}
 	at := meta.Timestamp.UTC()
 	due := ""
 	if e.Document != nil {
@@ -268,16 +280,6 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 	})
 	if err != nil {
 		return err
-	}
-	for _, a := range e.Attachments {
-		if len(a.SHA256) != 64 {
-			continue
-		}
-		for _, who := range []string{from, to} {
-			if _, err := t.refs.Put(ctx, FileRefKey(a.SHA256, who), []byte(e.ID)); err != nil {
-				return fmt.Errorf("record attachment access: %w", err)
-			}
-		}
 	}
 	if e.Kind == envelope.KindUpdate || e.Kind == envelope.KindReplace || e.Kind == envelope.KindRevoke {
 		return t.onBusiness(ctx, cache, e, to, at, meta)

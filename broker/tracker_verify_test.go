@@ -622,3 +622,45 @@ func TestServiceStartsWithoutDeadline(t *testing.T) {
 	}
 	svc.Stop()
 }
+
+// Attachment access comes from the tracker a moment after the copy is
+// stored; a recipient fetching meanwhile waits for it instead of refusing
+// a good envelope.
+func TestMailboxWaitsForAttachmentAccess(t *testing.T) {
+	bus := securedBus(t)
+	ctx := ctxT(t)
+	admin := bus.Client()
+	secret := "Phụ lục đến sau"
+	res, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Quyền đọc đến sau"),
+		broker.File{Name: "pl.txt", Reader: strings.NewReader(secret), Size: int64(len(secret))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, admin, res.ID, ngheAn, envelope.StateSent)
+	// The tracker not there yet, as far as the recipient can tell.
+	sum := sha256.Sum256([]byte(secret))
+	key := broker.FileRefKey(hex.EncodeToString(sum[:]), ngheAn)
+	refs, err := admin.JetStream().KeyValue(ctx, broker.FileRefsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := refs.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	outs := receiveAll(t, bus.Client(ngheAn), ngheAn)
+	if len(outs) != 1 || !outs[0].Retry || outs[0].Quarantined {
+		t.Fatalf("while access is missing: %+v", outs)
+	}
+	if _, err := refs.Put(ctx, key, []byte(res.ID)); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := bus.Client(ngheAn).Mailbox(ctx, ngheAn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	if _, err := mb.Fetch(ctx, 1, 10*time.Second, func(context.Context, *broker.Delivery) error { got++; return nil }); err != nil || got != 1 {
+		t.Fatalf("after access came: %d handed, %v", got, err)
+	}
+	waitState(t, admin, res.ID, ngheAn, envelope.StateDelivered)
+}
