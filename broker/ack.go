@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
@@ -180,8 +181,18 @@ func (c *Client) pendingCopy(ctx context.Context, agency string, msg *jetstream.
 		return false, nil, fmt.Errorf("check received marker of %s for %s: %w", id, agency, err)
 	}
 	// A copy the mailbox refused is terminated without a marker; its
-	// tracking says invalid.
+	// tracking says invalid. A copy that does not verify has no tracking
+	// (it makes no state): Acknowledge leaves a refusal marker for it.
+	if se.Err != nil {
+		if _, err := c.received.Get(ctx, refusedKey(agency, msg.Sequence)); err == nil {
+			return true, se, nil
+		}
+		return false, se, nil
+	}
 	_, _, from, _ := parseSubject(msg.Subject)
+	if c.track == nil {
+		return false, se, nil // an agency client: no access to the bucket
+	}
 	if e, err := c.track.Get(ctx, trackKey(from, id, agency)); err == nil {
 		var t Tracking
 		if json.Unmarshal(e.Value(), &t) == nil && t.State == envelope.StateInvalid {
@@ -193,6 +204,14 @@ func (c *Client) pendingCopy(ctx context.Context, agency string, msg *jetstream.
 		return true, se, nil
 	}
 	return false, se, nil
+}
+
+// refusedKey marks, in the received-marker bucket, agency's copy at record
+// sequence seq as refused by the recipient's side. It is keyed by the
+// sequence, not the envelope id: the id of a copy that does not verify
+// may be anyone's.
+func refusedKey(agency string, seq uint64) string {
+	return envelope.Token(agency) + ".refused-" + strconv.FormatUint(seq, 10)
 }
 
 // Acknowledgement tells what Acknowledge did.
@@ -290,6 +309,11 @@ func (c *Client) refuseCopy(ctx context.Context, m *Mailbox, se *StoredEnvelope,
 	}
 	if err := c.quarantine(ctx, m.agency, se.Subject, se.Raw, se.Seq, 0, cause.Error()); err != nil {
 		c.opts.logger.Warn("copy not quarantined", "seq", se.Seq, "err", err)
+	} else if se.Err != nil {
+		// Listings skip it from now on (see pendingCopy).
+		if _, err := c.received.Put(ctx, refusedKey(m.agency, se.Seq), []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+			c.opts.logger.Warn("refused copy not marked", "seq", se.Seq, "err", err)
+		}
 	}
 	return cause
 }

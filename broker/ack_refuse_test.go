@@ -21,17 +21,23 @@ func TestAcknowledgeRefusesBadEnvelope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publishRaw(t, c, broker.DocSubject(sonLa, govOffice), raw)
-	waitState(t, c, e.ID, sonLa, envelope.StateSent)
+	ack, err := c.JetStream().Publish(ctx, broker.DocSubject(sonLa, govOffice), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It does not verify, so it makes no tracking state (issue 13).
+	waitTracked(t, c, ack.Sequence)
+	if _, err := c.Status(ctx, e.ID); !errors.Is(err, broker.ErrNotFound) {
+		t.Fatalf("status of a copy that does not verify: %v", err)
+	}
+	if page, err := c.Pending(ctx, sonLa, broker.PendingOptions{}); err != nil || len(page.Envelopes) != 1 || page.Envelopes[0].Err == nil {
+		t.Fatalf("listed before the refusal: %+v, %v", page, err)
+	}
 
 	if _, err := c.Acknowledge(ctx, sonLa, e.ID); !errors.Is(err, broker.ErrUnverified) {
 		t.Fatalf("acknowledge: %v", err)
 	}
-	tr := waitState(t, c, e.ID, sonLa, envelope.StateInvalid)
-	if tr.Reason == "" {
-		t.Fatal("invalid without a reason")
-	}
-	if q := quarantined(t, c, sonLa); len(q) != 1 || q[0].Header.Get(broker.HeaderEnvelope) != e.ID {
+	if q := quarantined(t, c, sonLa); len(q) != 1 || q[0].Header.Get(broker.HeaderEnvelope) != e.ID || q[0].Header.Get(broker.HeaderReason) == "" {
 		t.Fatalf("quarantine: %+v", q)
 	}
 	page, err := c.Pending(ctx, sonLa, broker.PendingOptions{})

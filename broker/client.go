@@ -31,7 +31,9 @@ type Client struct {
 	verifier *signing.Verifier
 	store    storage.Store
 
-	track    jetstream.KeyValue
+	track    jetstream.KeyValue // the bus's own client only
+	ids      jetstream.KeyValue // AXIS_IDS, opened on first use
+	idsMu    sync.Mutex
 	received keyStore // read and written by key: an agency may not list it
 	dir      *directory
 	rate     rateLimiter
@@ -215,9 +217,17 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 		return nil, fmt.Errorf("open JetStream: %w", err)
 	}
 	c := &Client{nc: nc, js: js, opts: o}
+	if o.agency != "" {
+		// An agency has no access to the tracking bucket: it reads its
+		// tracking through the bus's tracking service, whose answer also
+		// says that the bus is set up.
+		if err := c.waitTrackService(ctx, 5*time.Second); err != nil {
+			return nil, err
+		}
+	}
 	// A bus that has just started accepts connections a moment before its
 	// streams and buckets exist: wait a little for them.
-	for wait := time.Now().Add(5 * time.Second); ; {
+	for wait := time.Now().Add(5 * time.Second); o.agency == ""; {
 		c.track, err = js.KeyValue(ctx, TrackBucket)
 		if err == nil || !errors.Is(err, jetstream.ErrBucketNotFound) || time.Now().After(wait) {
 			break

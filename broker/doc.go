@@ -8,11 +8,14 @@
 //	stream AXIS            axis.doc.<to>.<from>        one copy of an envelope per recipient
 //	                       axis.status.<sender>.<reporter>  receipts and statuses
 //	stream AXIS_QUARANTINE axis.quarantine.<agency>    messages that could not be processed, with the reason (written by the bus only)
-//	KV AXIS_TRACK          <sender>.<envelope>.<recipient> -> Tracking (latest state, with history)
+//	KV AXIS_TRACK          <sender>.<envelope>.<recipient> -> Tracking (latest state, with history), made by verified copies only
+//	KV AXIS_IDS            <envelope> -> the sender of its first verified copy
 //	KV AXIS_DIRECTORY      agency.<code> -> Agency, root.<fingerprint> -> CA certificate
 //	KV AXIS_RECEIVED       <recipient>.<envelope> -> when it was handed to the application
 //	KV AXIS_RATE           refused.<record seq> -> why the bus refused a copy for the publish rate; floor
 //	object store AXIS_FILES   attachments (embedded store)
+//	service axis.svc.track.<agency>.<op>  an agency's tracking, from its own pairs (tracksvc.go)
+//	events  axis.evt.track.<agency>       changes of an agency's pairs
 //
 // Bus services agencies reach by request: axis.svc.quarantine.<agency>
 // (quarantine a copy of one's own mailbox; the rate verdict of a copy) and

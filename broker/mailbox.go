@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -334,8 +335,8 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	// recipient: keep telling the server the work goes on.
 	stop := keepAlive(msg, MailboxAckWait/3)
 	defer stop()
-	if err := m.attachments(ctx, d); err != nil {
-		if errors.Is(err, storage.ErrUnavailable) {
+	if err := m.attachmentsWhenGranted(ctx, d); err != nil {
+		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, filesvc.ErrForbidden) {
 			return m.retry(ctx, msg, meta, s, out, err)
 		}
 		return m.refuse(ctx, msg, meta, s, err)
@@ -375,6 +376,24 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	out.Verified = true
 	out.Delivery = d
 	return m.report(out)
+}
+
+// attachmentsWhenGranted runs attachments, waiting a little for access:
+// the bus's tracker grants access to a verified copy's attachments as it
+// follows the record, a moment after the copy is stored, so a recipient
+// quick to fetch may be refused at first. Past the wait, the message is
+// retried later like any other transient failure.
+func (m *Mailbox) attachmentsWhenGranted(ctx context.Context, d *Delivery) error {
+	err := m.attachments(ctx, d)
+	for wait := 25 * time.Millisecond; errors.Is(err, filesvc.ErrForbidden) && wait <= time.Second; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		err = m.attachments(ctx, d)
+	}
+	return err
 }
 
 func (m *Mailbox) checkAddress(subject string, e *envelope.Envelope) error {

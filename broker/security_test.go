@@ -184,15 +184,12 @@ func TestAnotherAgencyGetsNothing(t *testing.T) {
 			_, err := at.nc.Request("$JS.API.DIRECT.GET.KV_AXIS_TRACK.$KV.AXIS_TRACK."+a+"."+res.ID+"."+c, nil, 500*time.Millisecond)
 			return err
 		}, "$JS.API.DIRECT.GET.KV_AXIS_TRACK.$KV.AXIS_TRACK." + a},
+		{"open the tracking bucket", func(at *attacker) error {
+			_, err := at.js.KeyValue(ctx, broker.TrackBucket)
+			return err
+		}, "$JS.API.STREAM.INFO.KV_AXIS_TRACK"},
 		{"watch another agency's tracking", func(at *attacker) error {
-			kv, err := at.js.KeyValue(ctx, broker.TrackBucket)
-			if err != nil {
-				return err
-			}
-			w, err := kv.Watch(ctx, "*.*."+c)
-			if err == nil {
-				w.Stop()
-			}
+			_, err := at.js.CreateConsumer(ctx, "KV_"+broker.TrackBucket, jetstream.ConsumerConfig{FilterSubject: "$KV.AXIS_TRACK.*.*." + c})
 			return err
 		}, "$JS.API.CONSUMER.CREATE.KV_AXIS_TRACK"},
 		{"write a tracking key", func(at *attacker) error {

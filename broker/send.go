@@ -65,6 +65,9 @@ func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) 
 	if err := c.checkRecipients(ctx, e); err != nil {
 		return nil, err
 	}
+	if err := c.checkIDFree(ctx, e.ID, e.From); err != nil {
+		return nil, err
+	}
 	l := c.Limits()
 	if l.MaxAttachments > 0 && len(e.Attachments)+len(files) > l.MaxAttachments {
 		return nil, fmt.Errorf("send %s: %w: %d attachments, at most %d", e.ID, ErrLimit, len(e.Attachments)+len(files), l.MaxAttachments)
@@ -102,6 +105,9 @@ func (c *Client) SendSigned(ctx context.Context, raw []byte) (*SendResult, error
 		return nil, fmt.Errorf("send signed envelope: %w", err)
 	}
 	if err := c.checkRecipients(ctx, s.Envelope); err != nil {
+		return nil, err
+	}
+	if err := c.checkIDFree(ctx, s.Envelope.ID, s.Envelope.From); err != nil {
 		return nil, err
 	}
 	if err := c.Limits().check(s.Envelope, len(raw)); err != nil {

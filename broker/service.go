@@ -37,6 +37,9 @@ type Service struct {
 
 	gate       *rateGate
 	quarantine *quarantineService
+	// track answers agencies' tracking requests and publishes their
+	// tracking events.
+	track *trackService
 }
 
 // StartService sets the bus up on nc and starts its services: the
@@ -76,18 +79,27 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 		return nil, err
 	}
 	tr.recordedAt = c.recordedAt
-	if err := tr.Start(ctx); err != nil {
+	// The tracking service first: it publishes the changes the tracker
+	// makes from its start on.
+	track, err := startTrackService(ctx, c, tr, cfg.Logger)
+	if err != nil {
 		return nil, err
 	}
-	svc := &Service{Client: c, Tracker: tr}
+	if err := tr.Start(ctx); err != nil {
+		track.stop()
+		return nil, err
+	}
+	svc := &Service{Client: c, Tracker: tr, track: track}
 	// The rate gate and the quarantine service: agencies ask the latter to
 	// quarantine copies of their own mailbox and for the gate's verdicts.
 	if svc.gate, err = startRateGate(ctx, c, cfg.Bus, cfg.Logger); err != nil {
+		track.stop()
 		tr.Stop()
 		return nil, err
 	}
 	if svc.quarantine, err = startQuarantineService(ctx, nc, c.js, svc.gate, cfg.Logger); err != nil {
 		svc.gate.stop()
+		track.stop()
 		tr.Stop()
 		return nil, err
 	}
@@ -128,6 +140,9 @@ func (s *Service) Stop() {
 	}
 	if s.gate != nil {
 		s.gate.stop()
+	}
+	if s.track != nil {
+		s.track.stop()
 	}
 	s.Tracker.Stop()
 	s.Client.Close()

@@ -20,7 +20,16 @@ type RecordedStatus struct {
 // Statuses reads back, verified, every signed status on record for
 // envelope id (receipts and business statuses of every recipient the
 // caller may see), in the order the tracker applied them.
+//
+// An agency client reads them through the bus's tracking service (it has
+// no access to the record) and verifies each one itself.
 func (c *Client) Statuses(ctx context.Context, id string) ([]RecordedStatus, error) {
+	if c.opts.agency != "" {
+		if !envelope.IsID(id) {
+			return nil, fmt.Errorf("statuses: %q is not an envelope id (a UUID)", id)
+		}
+		return c.svcStatuses(ctx, id)
+	}
 	ds, err := c.Status(ctx, id)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,10 +23,17 @@ import (
 // in a mailbox makes its pair "sent", and each verified status moves the
 // pair through the state machine. It runs inside `docaxis serve`; it is the
 // only writer of the tracking bucket.
+//
+// Only verified data makes state: a copy counts only when its signature,
+// chain, validity (at the time the bus recorded it) and subject verify,
+// and its envelope id is bound (AXIS_IDS) to its sender; a status counts
+// only for a pair such a copy made. Anything else is logged and left in
+// the record, where the recipient's side quarantines it.
 type Tracker struct {
 	js   jetstream.JetStream
 	kv   jetstream.KeyValue
 	refs jetstream.KeyValue
+	ids  jetstream.KeyValue
 	// recordedAt, when set, gives the time a status was recorded (see
 	// Client.recordedAt).
 	recordedAt func(h nats.Header, from string, stored time.Time) time.Time
@@ -34,24 +42,37 @@ type Tracker struct {
 	cc         jetstream.ConsumeContext
 	shards     []chan jetstream.Msg
 	wg         sync.WaitGroup
+	stopSweep  context.CancelFunc
+	sweepWG    sync.WaitGroup
 	observers  atomic.Pointer[[]func(t *Tracking, prev envelope.State)]
 }
 
-// NewTracker returns a tracker; verifier checks statuses before they count.
+// NewTracker returns a tracker; verifier checks copies and statuses before
+// they count.
 func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.Verifier, log *slog.Logger) (*Tracker, error) {
-	kv, err := js.KeyValue(ctx, TrackBucket)
-	if err != nil {
-		return nil, fmt.Errorf("tracker: %w", err)
+	if verifier == nil {
+		return nil, errors.New("tracker: no verifier: only verified copies and statuses may make state")
 	}
-	refs, err := js.KeyValue(ctx, FileRefsBucket)
-	if err != nil {
-		return nil, fmt.Errorf("tracker: %w", err)
+	t := &Tracker{js: js, verifier: verifier, log: log}
+	for _, b := range []struct {
+		kv   *jetstream.KeyValue
+		name string
+	}{{&t.kv, TrackBucket}, {&t.refs, FileRefsBucket}, {&t.ids, IDsBucket}} {
+		kv, err := js.KeyValue(ctx, b.name)
+		if err != nil {
+			return nil, fmt.Errorf("tracker: open bucket %s: %w", b.name, err)
+		}
+		*b.kv = kv
 	}
-	if log == nil {
-		log = slog.Default()
+	if t.log == nil {
+		t.log = slog.Default()
 	}
-	return &Tracker{js: js, kv: kv, refs: refs, verifier: verifier, log: log}, nil
+	return t, nil
 }
+
+// TrackerDurable is the tracker's durable consumer on the record: its ack
+// floor tells how far the tracking has followed the record.
+const TrackerDurable = trackerDurable
 
 // trackerShards is how many workers apply the record in parallel. Messages
 // about one envelope always go to the same worker, so each pair still sees
@@ -76,18 +97,13 @@ func (t *Tracker) Observe(fn func(t *Tracking, prev envelope.State)) {
 	}
 }
 
-// Start consumes the record from where the tracker left off.
+// Start consumes the record from where the tracker left off. The first
+// start of this version on a bus home kept by an earlier one rebuilds the
+// tracking from the record (see rebuild.go).
 func (t *Tracker) Start(ctx context.Context) error {
-	cons, err := t.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
-		Durable:       trackerDurable,
-		Description:   "docaxis tracker: keeps AXIS_TRACK from the record",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: 20000,
-	})
+	cons, sweep, err := t.ensureConsumer(ctx)
 	if err != nil {
-		return fmt.Errorf("tracker consumer: %w", err)
+		return err
 	}
 	t.shards = make([]chan jetstream.Msg, trackerShards)
 	for i := range t.shards {
@@ -113,20 +129,32 @@ func (t *Tracker) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("tracker consume: %w", err)
 	}
+	if sweep != nil {
+		sctx, cancel := context.WithCancel(context.Background())
+		t.stopSweep = cancel
+		t.sweepWG.Add(1)
+		go func() {
+			defer t.sweepWG.Done()
+			t.sweepRefs(sctx, cons, *sweep)
+		}()
+	}
 	return nil
 }
 
-// shardOf picks a worker by the envelope a message is about: from the
-// header the bus sets, else from the payload.
+// shardOf picks a worker by the envelope a message is about, read from the
+// payload: a copy and the statuses about it then go to one worker in record
+// order, whatever headers their publishers set (a copy reusing another's
+// envelope id is judged after the first one, never before it). The header
+// the bus sets is the fallback for payloads that cannot be read.
 func shardOf(msg jetstream.Msg) uint32 {
-	key := msg.Headers().Get(HeaderEnvelope)
-	if key == "" {
-		if e, err := envelope.Peek(msg.Data()); err == nil {
-			key = e.ID
-			if e.Status != nil {
-				key = e.Status.Of
-			}
+	key := ""
+	if e, err := envelope.Peek(msg.Data()); err == nil {
+		key = e.ID
+		if e.Status != nil {
+			key = e.Status.Of
 		}
+	} else {
+		key = msg.Headers().Get(HeaderEnvelope)
 	}
 	h := fnv.New32a()
 	h.Write([]byte(key))
@@ -135,6 +163,11 @@ func shardOf(msg jetstream.Msg) uint32 {
 
 // Stop stops consuming after the messages in hand.
 func (t *Tracker) Stop() {
+	if t.stopSweep != nil {
+		t.stopSweep()
+		t.sweepWG.Wait()
+		t.stopSweep = nil
+	}
 	if t.cc != nil {
 		t.cc.Drain()
 		<-t.cc.Closed()
@@ -160,21 +193,69 @@ func (t *Tracker) handle(ctx context.Context, cache *entryCache, msg jetstream.M
 	}
 	switch kind {
 	case "doc":
-		return t.onDocument(ctx, cache, msg.Data(), a, b, meta)
+		return t.onDocument(ctx, cache, msg.Data(), msg.Headers(), a, b, meta)
 	case "status":
 		return t.onStatus(ctx, cache, msg.Data(), msg.Headers(), a, b, meta)
 	}
 	return nil
 }
 
-func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte, to, from string, meta *jetstream.MsgMetadata) error {
-	// The recipient verifies and answers invalid when needed; here the
-	// stored copy only has to be named, so the payload is read unverified
-	// but must agree with the subject it was published on.
-	e, err := envelope.Peek(raw)
-	if err != nil || e.From != from || !slices.Contains(e.To, to) || !envelope.IsID(e.ID) {
-		t.log.Info("tracker: copy not tracked (undecodable or not matching its subject)", "seq", meta.Sequence.Stream, "err", err)
+// verify opens raw and checks it as the recipient's side does: signature,
+// chain, validity and revocation at the time the bus recorded it. The
+// copies of a fan-out are the same bytes and come to one worker one after
+// the other: the signature, a function of the bytes alone, is checked for
+// the first; the checks that depend on the time are made for each.
+func (t *Tracker) verify(cache *entryCache, raw []byte, hdr nats.Header, meta *jetstream.MsgMetadata) (*envelope.Signed, error) {
+	sum := sha256.Sum256(raw)
+	s := cache.opened
+	if s == nil || cache.openedSum != sum {
+		var err error
+		if s, err = envelope.Open(raw); err != nil {
+			return nil, err
+		}
+		cache.opened, cache.openedSum = s, sum
+	}
+	at := meta.Timestamp
+	if t.recordedAt != nil {
+		at = t.recordedAt(hdr, s.Envelope.From, meta.Timestamp)
+	}
+	if err := t.verifier.Check(s, signing.At(at)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte, hdr nats.Header, to, from string, meta *jetstream.MsgMetadata) error {
+	s, err := t.verify(cache, raw, hdr, meta)
+	if err != nil {
+		// The recipient's side refuses it too (invalid receipt, quarantine);
+		// what did not verify names no sender, no recipient, no attachment.
+		t.log.Info("tracker: copy not tracked: it does not verify", "seq", meta.Sequence.Stream, "subject_from", from, "subject_to", to, "err", err)
 		return nil
+	}
+	e := s.Envelope
+	if e.Kind == envelope.KindStatus || e.From != from || !slices.Contains(e.To, to) || !envelope.IsID(e.ID) {
+		t.log.Warn("tracker: copy not tracked: it does not match its subject", "seq", meta.Sequence.Stream, "envelope", e.ID,
+			"kind", e.Kind, "from", e.From, "subject_from", from, "subject_to", to)
+		return nil
+	}
+	if ok, err := t.bind(ctx, cache, e.ID, from); err != nil {
+		return err
+	} else if !ok {
+		t.log.Warn("tracker: copy not tracked: its envelope id is bound to another sender", "seq", meta.Sequence.Stream, "envelope", e.ID, "from", from)
+		return nil
+	}
+	// Attachment access first: the recipient's side may be fetching the
+	// copy already, and waits for it (see Mailbox.process).
+	for _, a := range e.Attachments {
+		if len(a.SHA256) != 64 {
+			continue
+		}
+		for _, who := range []string{from, to} {
+			if _, err := t.refs.Put(ctx, FileRefKey(a.SHA256, who), []byte(e.ID)); err != nil {
+				return fmt.Errorf("record attachment access: %w", err)
+			}
+		}
 	}
 	at := meta.Timestamp.UTC()
 	due := ""
@@ -187,7 +268,7 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 		}
 		tr.Envelope, tr.Sender, tr.Recipient = e.ID, from, to
 		tr.Kind, tr.Refers, tr.Subject, tr.Created, tr.DueDate = e.Kind, e.Refers, e.Subject, e.Created, due
-		tr.Digest, tr.Seq = envelope.Digest(raw), meta.Sequence.Stream
+		tr.Digest, tr.Seq = s.Digest(), meta.Sequence.Stream
 		ev := Event{State: envelope.StateSent, At: at, By: from, Seq: meta.Sequence.Stream}
 		if !exists {
 			tr.State, tr.Updated = envelope.StateSent, at
@@ -200,20 +281,32 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 	if err != nil {
 		return err
 	}
-	for _, a := range e.Attachments {
-		if len(a.SHA256) != 64 {
-			continue
-		}
-		for _, who := range []string{from, to} {
-			if _, err := t.refs.Put(ctx, FileRefKey(a.SHA256, who), []byte(e.ID)); err != nil {
-				return fmt.Errorf("record attachment access: %w", err)
-			}
-		}
-	}
 	if e.Kind == envelope.KindUpdate || e.Kind == envelope.KindReplace || e.Kind == envelope.KindRevoke {
 		return t.onBusiness(ctx, cache, e, to, at, meta)
 	}
 	return nil
+}
+
+// bind binds envelope id to sender in AXIS_IDS unless it is bound already,
+// and reports whether it is bound to sender: every copy of a fan-out and
+// every redelivery reuse the id, another sender may not.
+func (t *Tracker) bind(ctx context.Context, cache *entryCache, id, sender string) (bool, error) {
+	if got, ok := cache.ids[id]; ok {
+		return got == sender, nil
+	}
+	_, err := t.ids.Create(ctx, id, []byte(sender))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		var e jetstream.KeyValueEntry
+		if e, err = t.ids.Get(ctx, id); err == nil {
+			cache.bound(id, string(e.Value()))
+			return string(e.Value()) == sender, nil
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("bind envelope id %s to %s: %w", id, sender, err)
+	}
+	cache.bound(id, sender)
+	return true, nil
 }
 
 // onBusiness records on the referenced envelope's tracking that it was
@@ -243,14 +336,7 @@ func (t *Tracker) onBusiness(ctx context.Context, cache *entryCache, e *envelope
 }
 
 func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, hdr nats.Header, sender, reporter string, meta *jetstream.MsgMetadata) error {
-	s, err := envelope.Open(raw)
-	if err == nil {
-		at := meta.Timestamp
-		if t.recordedAt != nil {
-			at = t.recordedAt(hdr, s.Envelope.From, meta.Timestamp)
-		}
-		err = t.verifier.Check(s, signing.At(at))
-	}
+	s, err := t.verify(cache, raw, hdr, meta)
 	if err != nil {
 		t.log.Warn("tracker: status not counted", "seq", meta.Sequence.Stream, "reporter", reporter, "err", err)
 		return nil
@@ -263,12 +349,11 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 	st := e.Status
 	ev := Event{State: st.State, Code: st.State.Code(), At: e.Created, By: reporter, Note: st.Note, Reason: st.Reason, Staff: st.Staff, Status: e.ID, Seq: meta.Sequence.Stream}
 	_, err = t.update(ctx, cache, trackKey(sender, st.Of, reporter), false, func(tr *Tracking, exists bool) (bool, error) {
-		if !exists {
-			if st.State != envelope.StateDelivered && st.State != envelope.StateInvalid {
-				t.log.Warn("tracker: status for an envelope never sent to the reporter", "envelope", st.Of, "reporter", reporter)
-				return false, nil
-			}
-			tr.Envelope, tr.Sender, tr.Recipient, tr.State = st.Of, sender, reporter, envelope.StateSent
+		if !exists || tr.Seq == 0 {
+			// Only a verified copy makes a pair: a receipt from an agency
+			// the sender never wrote to must not make it a recipient.
+			t.log.Warn("tracker: status for an envelope never sent to the reporter", "seq", meta.Sequence.Stream, "envelope", st.Of, "sender", sender, "reporter", reporter, "state", st.State)
+			return false, nil
 		}
 		for _, h := range tr.History {
 			if h.Status == e.ID {
@@ -276,8 +361,19 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 			}
 		}
 		if err := envelope.CheckTransition(tr.State, st.State); err != nil {
+			for _, h := range tr.Refused {
+				if h.Status == e.ID {
+					return false, nil
+				}
+			}
 			ev.Reason = err.Error()
 			tr.Refused = append(tr.Refused, ev)
+			if len(tr.Refused) > maxRefused {
+				// A reporter repeating refused statuses must not grow the
+				// entry past what a message may carry: the latest are kept
+				// here, all of them stay in the record.
+				tr.Refused = tr.Refused[len(tr.Refused)-maxRefused:]
+			}
 			return true, nil
 		}
 		if tr.State == st.State && st.State == envelope.StateDelivered {
@@ -291,6 +387,9 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 	})
 	return err
 }
+
+// maxRefused bounds the refused statuses kept on a pair.
+const maxRefused = 50
 
 func (t *Tracker) apply(tr *Tracking, ev Event) {
 	tr.State, tr.Code, tr.Updated = ev.State, ev.Code, ev.At
@@ -345,8 +444,11 @@ func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, lik
 		if err == nil {
 			cache.put(key, &cachedEntry{tr: tr, rev: rev})
 			if obs := t.observers.Load(); obs != nil {
+				// Observers see the entry as a reader of the bucket would.
+				seen := tr
+				seen.Revision, seen.Overdue = rev, overdue(&seen, time.Now())
 				for _, fn := range *obs {
-					fn(&tr, prev)
+					fn(&seen, prev)
 				}
 			}
 			return &tr, nil
@@ -379,9 +481,28 @@ func (t Tracking) clone() Tracking {
 type entryCache struct {
 	max int
 	m   map[string]*cachedEntry
+	// ids are the senders envelope ids are bound to: the copies of a
+	// fan-out come to one worker, and only the first asks the bucket.
+	ids map[string]string
+	// opened is the last message opened (signature checked), by the
+	// SHA-256 of its bytes.
+	opened    *envelope.Signed
+	openedSum [sha256.Size]byte
 }
 
-func newEntryCache(max int) *entryCache { return &entryCache{max: max, m: map[string]*cachedEntry{}} }
+func newEntryCache(max int) *entryCache {
+	return &entryCache{max: max, m: map[string]*cachedEntry{}, ids: map[string]string{}}
+}
+
+func (c *entryCache) bound(id, sender string) {
+	if len(c.ids) >= c.max {
+		for k := range c.ids { // a binding never changes: any one may go
+			delete(c.ids, k)
+			break
+		}
+	}
+	c.ids[id] = sender
+}
 
 func (c *entryCache) get(key string) (*cachedEntry, bool) {
 	e, ok := c.m[key]

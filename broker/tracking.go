@@ -2,10 +2,8 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -70,13 +68,7 @@ type DocumentStatus struct {
 }
 
 func decodeTracking(e jetstream.KeyValueEntry) (*Tracking, error) {
-	var t Tracking
-	if err := json.Unmarshal(e.Value(), &t); err != nil {
-		return nil, fmt.Errorf("decode tracking %s: %w", e.Key(), err)
-	}
-	t.Revision = e.Revision()
-	t.Overdue = overdue(&t, time.Now())
-	return &t, nil
+	return decodeTrackingAt(e.Key(), e.Value(), e.Revision())
 }
 
 func overdue(t *Tracking, now time.Time) bool {
@@ -94,71 +86,38 @@ func overdue(t *Tracking, now time.Time) bool {
 	return now.After(due.Add(24 * time.Hour))
 }
 
-// Status returns the tracking of envelope id for every recipient. A client
-// connected as an agency sees the envelope only if that agency sent or
-// received it.
+// Status returns the tracking of envelope id for every recipient of the
+// sender the id is bound to (the first verified copy's): entries of other
+// senders reusing the id are never merged in. A client connected as an
+// agency asks the bus's tracking service, which answers from that
+// agency's own pairs: every recipient's as the sender, its own pair alone
+// as a recipient, and ErrNotFound for anything else.
 func (c *Client) Status(ctx context.Context, id string) (*DocumentStatus, error) {
 	if !envelope.IsID(id) {
 		return nil, fmt.Errorf("status: %q is not an envelope id (a UUID)", id)
 	}
-	var entries []*Tracking
-	for _, f := range c.trackFilters(id, "") {
-		got, err := c.trackEntries(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		entries = append(entries, got...)
+	if c.opts.agency != "" {
+		return c.svcStatus(ctx, id)
 	}
-	if len(entries) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
-	ds := &DocumentStatus{ID: id}
-	for _, t := range entries {
-		if ds.Subject == "" {
-			ds.Sender, ds.Subject, ds.Created, ds.DueDate = t.Sender, t.Subject, t.Created, t.DueDate
-		}
-		ds.Recipients = append(ds.Recipients, *t)
-	}
-	sort.Slice(ds.Recipients, func(i, j int) bool { return ds.Recipients[i].Recipient < ds.Recipients[j].Recipient })
-	return ds, nil
+	ds, _, err := c.StatusFor(ctx, id, "")
+	return ds, err
 }
 
-// trackFilters are the tracking-key filters for envelope id (and one
-// recipient, or all when ""). An agency's permissions allow only keys it is
-// the sender or the recipient of, so an agency client asks for exactly
-// those; the bus's own client may ask for all.
-func (c *Client) trackFilters(id, recipient string) []string {
-	rcpt := "*"
-	if recipient != "" {
-		rcpt = envelope.Token(recipient)
-	}
-	me := c.opts.agency
-	if me == "" {
-		return []string{"*." + id + "." + rcpt}
-	}
-	if recipient == me {
-		return []string{"*." + id + "." + envelope.Token(me)}
-	}
-	out := []string{envelope.Token(me) + "." + id + "." + rcpt}
-	if recipient == "" {
-		out = append(out, "*."+id+"."+envelope.Token(me))
-	}
-	return out
-}
-
-// Tracking returns the tracking of envelope id for one recipient.
+// Tracking returns the tracking of envelope id for one recipient (of the
+// sender the id is bound to). An agency client sees it only as that
+// sender or as that recipient.
 func (c *Client) Tracking(ctx context.Context, id, recipient string) (*Tracking, error) {
 	if !envelope.IsID(id) {
 		return nil, fmt.Errorf("%q is not an envelope id (a UUID)", id)
 	}
-	entries, err := c.trackEntries(ctx, c.trackFilters(id, recipient)[0])
-	if err != nil {
-		return nil, err
+	if c.opts.agency != "" {
+		return c.svcTracking(ctx, id, recipient)
 	}
-	if len(entries) == 0 {
+	t, err := c.trackingFor(ctx, id, recipient, "")
+	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s for recipient %s", ErrNotFound, id, recipient)
 	}
-	return entries[0], nil
+	return t, err
 }
 
 func (c *Client) trackEntries(ctx context.Context, filter string) ([]*Tracking, error) {
@@ -193,23 +152,40 @@ func (c *Client) trackEntries(ctx context.Context, filter string) ([]*Tracking, 
 }
 
 // Sent lists the tracking of every envelope agency sent (all recipients).
+// An agency client lists its own only, page by page through the service.
 func (c *Client) Sent(ctx context.Context, agency string) ([]*Tracking, error) {
+	if c.opts.agency != "" {
+		if err := c.mine(agency); err != nil {
+			return nil, err
+		}
+		return c.svcList(ctx, trackOpSent)
+	}
 	return c.trackEntries(ctx, envelope.Token(agency)+".*.*")
 }
 
 // Received lists the tracking of every envelope addressed to agency.
 func (c *Client) Received(ctx context.Context, agency string) ([]*Tracking, error) {
+	if c.opts.agency != "" {
+		if err := c.mine(agency); err != nil {
+			return nil, err
+		}
+		return c.svcList(ctx, trackOpReceived)
+	}
 	return c.trackEntries(ctx, "*.*."+envelope.Token(agency))
 }
 
 // Watch streams the current state, then every change, of the documents
-// agency sent or received, until ctx ends. The channel is closed then.
+// agency sent or received, until ctx ends. The channel is closed then. An
+// agency client watches its own through the bus's events (subscribed
+// before the current state is read, so no change falls in between; a
+// change may come twice, never older after newer).
 func (c *Client) Watch(ctx context.Context, agency string) (<-chan *Tracking, error) {
+	if c.opts.agency != "" {
+		return c.svcWatch(ctx, agency)
+	}
 	tok := envelope.Token(agency)
 	out := make(chan *Tracking, 64)
 	var wg sync.WaitGroup
-	// One watcher per direction: a consumer with a single filter is what
-	// an agency's permissions allow (the filter is part of the API subject).
 	for _, filter := range []string{tok + ".*.*", "*.*." + tok} {
 		w, err := c.track.Watch(ctx, filter)
 		if err != nil {
@@ -254,7 +230,13 @@ func (c *Client) Watch(ctx context.Context, agency string) (<-chan *Tracking, er
 // WaitState waits until the tracking of (id, recipient) reaches state or
 // ctx ends.
 func (c *Client) WaitState(ctx context.Context, id, recipient string, state envelope.State) (*Tracking, error) {
-	w, err := c.track.Watch(ctx, c.trackFilters(id, recipient)[0])
+	if c.opts.agency != "" {
+		return c.svcWaitState(ctx, id, recipient, state)
+	}
+	// The pair is keyed by the id's bound sender; until the first copy is
+	// tracked there is none, so watch every sender's key for it and keep
+	// only pairs made by a copy of the bound sender.
+	w, err := c.track.Watch(ctx, "*."+id+"."+envelope.Token(recipient))
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +251,12 @@ func (c *Client) WaitState(ctx context.Context, id, recipient string, state enve
 			t, err := decodeTracking(e)
 			if err != nil {
 				return nil, err
+			}
+			if t.Seq == 0 || t.Envelope != id || t.Recipient != recipient {
+				continue
+			}
+			if sender, err := c.EnvelopeSender(ctx, id); err != nil || sender != t.Sender {
+				continue
 			}
 			last = t
 			if t.State == state {

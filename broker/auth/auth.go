@@ -227,20 +227,22 @@ func AgencyPermissions(agency string) jwt.Permissions {
 		// holds no traffic.
 		"$JS.API.DIRECT.GET.KV_AXIS_DIRECTORY",
 		"$JS.API.DIRECT.GET.KV_AXIS_DIRECTORY.$KV.AXIS_DIRECTORY.>",
-		// Tracking: keys are <sender>.<envelope>.<recipient>.
-		"$JS.API.STREAM.INFO.KV_AXIS_TRACK",
-		"$JS.API.DIRECT.GET.KV_AXIS_TRACK.$KV.AXIS_TRACK." + t + ".*.*",
-		"$JS.API.DIRECT.GET.KV_AXIS_TRACK.$KV.AXIS_TRACK.*.*." + t,
-		"$JS.API.CONSUMER.CREATE.KV_AXIS_TRACK.*.$KV.AXIS_TRACK." + t + ".*.*",
-		"$JS.API.CONSUMER.CREATE.KV_AXIS_TRACK.*.$KV.AXIS_TRACK.*.*." + t,
-		"$JS.API.CONSUMER.DELETE.KV_AXIS_TRACK.*",
+		// Tracking: through the bus's tracking service only, which answers
+		// from the agency's own pairs; no JetStream access to the bucket,
+		// whose API would list every key and let consumers be made or
+		// deleted, the bus's own included.
+		"axis.svc.track." + t + ".>",
 		// Idempotent receive markers of its own mailbox, by key.
 		"$JS.API.DIRECT.GET.KV_AXIS_RECEIVED.$KV.AXIS_RECEIVED." + t + ".*",
 		"$KV.AXIS_RECEIVED." + t + ".*",
 	}
 	return jwt.Permissions{
 		Pub: jwt.Permission{Allow: pub},
-		Sub: jwt.Permission{Allow: []string{InboxPrefix(agency) + ".>"}},
+		Sub: jwt.Permission{Allow: []string{
+			InboxPrefix(agency) + ".>",
+			// The changes of its own pairs, published by the bus.
+			"axis.evt.track." + t,
+		}},
 	}
 }
 

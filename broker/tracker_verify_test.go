@@ -1,0 +1,666 @@
+package broker_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// publishSeq publishes data on subject with the bus's client and returns
+// its sequence in the record.
+func publishSeq(t *testing.T, c *broker.Client, subject string, data []byte) uint64 {
+	t.Helper()
+	ack, err := c.JetStream().PublishMsg(ctxT(t), &nats.Msg{Subject: subject, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack.Sequence
+}
+
+// waitTracked waits until the tracker has handled the record up to seq:
+// what it did not make by then, it never makes.
+func waitTracked(t *testing.T, c *broker.Client, seq uint64) {
+	t.Helper()
+	ctx := ctxT(t)
+	for {
+		cons, err := c.JetStream().Consumer(ctx, broker.StreamName, broker.TrackerDurable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := cons.CachedInfo()
+		if info.AckFloor.Stream >= seq {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("tracker did not pass #%d (ack floor #%d)", seq, info.AckFloor.Stream)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// refExists tells whether agency may read the attachment sum through the
+// attachment service (its AXIS_FILEREFS entry).
+func refExists(t *testing.T, c *broker.Client, sum, agency string) bool {
+	t.Helper()
+	kv, err := c.JetStream().KeyValue(ctxT(t), broker.FileRefsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = kv.Get(ctxT(t), broker.FileRefKey(sum, agency))
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		return false
+	}
+	t.Fatal(err)
+	return false
+}
+
+// trackKeyExists reads the tracking bucket directly, whatever the rules of
+// Status.
+func trackKeyExists(t *testing.T, c *broker.Client, sender, id, recipient string) bool {
+	t.Helper()
+	kv, err := c.JetStream().KeyValue(ctxT(t), broker.TrackBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = kv.Get(ctxT(t), envelope.Token(sender)+"."+id+"."+envelope.Token(recipient))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
+}
+
+func secretManifest(secret string) (envelope.Attachment, string) {
+	sum := sha256.Sum256([]byte(secret))
+	h := hex.EncodeToString(sum[:])
+	return envelope.Attachment{Name: "mat.txt", MediaType: "text/plain", Size: int64(len(secret)), SHA256: h, Key: "sha256/" + h}, h
+}
+
+// A copy makes a pair, a sender role, a recipient role and attachment
+// access only when it verifies and matches its subject.
+func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
+	bus := threeAgencies(t)
+	c := bus.Client()
+	g22, h41 := bus.Identity(govOffice), bus.Identity(ngheAn)
+	seal := func(e *envelope.Envelope, id *signing.Identity) []byte {
+		raw, err := envelope.Seal(e, id.Key, id.Chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	foreign, err := signing.NewCA("foreign CA", 48*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := foreign.Issue(govOffice, "giả mạo", signing.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := bus.CA.Issue(govOffice, "cũ", signing.IssueOptions{NotBefore: time.Now().Add(-48 * time.Hour), Validity: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		from    string // of the envelope
+		to      []string
+		subject string // published on
+		make    func(e *envelope.Envelope) []byte
+	}{
+		{"unsigned", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+			j, _ := json.Marshal(e)
+			return j
+		}},
+		{"unsigned in JWS form", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+			j, _ := json.Marshal(e)
+			return []byte(base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + base64.RawURLEncoding.EncodeToString(j) + ".")
+		}},
+		{"signature over other bytes", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+			raw := seal(e, g22)
+			parts := bytes.Split(raw, []byte("."))
+			e.Subject = "Nội dung đã bị sửa"
+			p, _ := json.Marshal(e)
+			parts[1] = []byte(base64.RawURLEncoding.EncodeToString(p))
+			return bytes.Join(parts, []byte("."))
+		}},
+		{"certificate of another agency", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, h41) }},
+		{"untrusted CA", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, stranger) }},
+		{"expired certificate", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+			e.Created = time.Now().Add(-23 * time.Hour).UTC()
+			return seal(e, expired)
+		}},
+		{"published as another sender", ngheAn, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, h41) }},
+		{"not addressed to the subject's recipient", govOffice, []string{ngheAn}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, g22) }},
+		{"a status on a mailbox subject", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+			st := envelope.NewStatus(govOffice, sonLa, envelope.NewID(), envelope.StateDelivered)
+			st.ID = e.ID
+			return seal(st, g22)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			secret := "mật " + tc.name
+			att, sum := secretManifest(secret)
+			e := envelope.New(tc.from, tc.to, "Thử: "+tc.name)
+			e.Attachments = []envelope.Attachment{att}
+			waitTracked(t, c, publishSeq(t, c, tc.subject, tc.make(e)))
+			if _, err := c.Status(ctxT(t), e.ID); !errors.Is(err, broker.ErrNotFound) {
+				t.Fatalf("status of an unverified copy: %v", err)
+			}
+			if _, err := c.EnvelopeSender(ctxT(t), e.ID); !errors.Is(err, broker.ErrNotFound) {
+				t.Fatalf("id bound by an unverified copy: %v", err)
+			}
+			for _, who := range []string{govOffice, ngheAn, sonLa} {
+				if trackKeyExists(t, c, who, e.ID, sonLa) || trackKeyExists(t, c, who, e.ID, ngheAn) {
+					t.Fatalf("a pair of %s for %s", who, e.ID)
+				}
+				if refExists(t, c, sum, who) {
+					t.Fatalf("attachment access for %s from an unverified manifest", who)
+				}
+			}
+		})
+	}
+	// The control: the same, signed and addressed as it should be, counts.
+	att, sum := secretManifest("mật thật")
+	e := envelope.New(govOffice, []string{sonLa}, "Thật")
+	e.Attachments = []envelope.Attachment{att}
+	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, govOffice), seal(e, g22)))
+	ds, err := c.Status(ctxT(t), e.ID)
+	if err != nil || ds.Sender != govOffice || len(ds.Recipients) != 1 || ds.Recipients[0].Recipient != sonLa {
+		t.Fatalf("verified copy: %+v, %v", ds, err)
+	}
+	if !refExists(t, c, sum, govOffice) || !refExists(t, c, sum, sonLa) || refExists(t, c, sum, ngheAn) {
+		t.Fatal("attachment access of the verified copy")
+	}
+}
+
+// An envelope id belongs to the sender of its first verified copy: another
+// sender's copies make no state, the sender's own (fan-out, redelivery)
+// do.
+func TestEnvelopeIDBoundToFirstVerifiedSender(t *testing.T) {
+	const h99 = "000.00.00.H99"
+	bus := threeAgencies(t)
+	attacker := bus.AddAgency(h99, "Cơ quan thử tấn công")
+	c := bus.Client()
+	ctx := ctxT(t)
+
+	// An unsigned copy with the id comes first: it binds nothing.
+	e := envelope.New(govOffice, []string{ngheAn, sonLa}, "Của Văn phòng Chính phủ")
+	early := envelope.New(h99, []string{sonLa}, "Đến trước, không ký")
+	early.ID = e.ID
+	j, _ := json.Marshal(early)
+	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, h99), j))
+
+	secret := "Phụ lục của G22"
+	res, err := bus.Client(govOffice).Send(ctx, e, broker.File{Name: "pl.txt", Reader: strings.NewReader(secret), Size: int64(len(secret))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range e.To {
+		waitState(t, c, res.ID, to, envelope.StateSent)
+	}
+	// The same signed bytes again (a retry with a new dedup id): same
+	// sender, fine, nothing changes.
+	publishSeq(t, c, broker.DocSubject(sonLa, govOffice), res.Signed)
+	// Another sender's signed copy with the id, addressed properly.
+	reuse := envelope.New(h99, []string{sonLa}, "Dùng lại id")
+	reuse.ID = res.ID
+	reuse.Attachments = e.Attachments
+	raw, err := envelope.Seal(reuse, attacker.Key, attacker.Chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, h99), raw))
+
+	if got, err := c.EnvelopeSender(ctx, res.ID); err != nil || got != govOffice {
+		t.Fatalf("bound sender %q, %v", got, err)
+	}
+	if trackKeyExists(t, c, h99, res.ID, sonLa) {
+		t.Fatal("the reused id made a pair for its second sender")
+	}
+	ds, err := c.Status(ctx, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Sender != govOffice || len(ds.Recipients) != 2 {
+		t.Fatalf("status: sender %s, %d recipients", ds.Sender, len(ds.Recipients))
+	}
+	for _, r := range ds.Recipients {
+		if r.Sender != govOffice || r.Subject != e.Subject || len(r.History) != 1 {
+			t.Fatalf("pair %+v", r)
+		}
+	}
+	// A client that can read the bindings refuses the reuse at send.
+	again := envelope.New(h99, []string{sonLa}, "Gửi lại với id của người khác")
+	again.ID = res.ID
+	if _, err := c.Send(ctx, again); !errors.Is(err, broker.ErrIDTaken) {
+		t.Fatalf("send with another's id: %v", err)
+	}
+	if _, err := c.SendSigned(ctx, raw); !errors.Is(err, broker.ErrIDTaken) {
+		t.Fatalf("send signed with another's id: %v", err)
+	}
+	// The second sender's attachment access came from the manifest of a
+	// copy that does not count.
+	sum := sha256.Sum256([]byte(secret))
+	if refExists(t, c, hex.EncodeToString(sum[:]), h99) {
+		t.Fatal("attachment access from a copy reusing another's id")
+	}
+}
+
+// A status or a receipt counts only for a pair a verified copy made:
+// nothing makes an agency a recipient of what it never received.
+func TestStatusesNeverCreatePairs(t *testing.T) {
+	bus := threeAgencies(t)
+	c := bus.Client()
+	ctx := ctxT(t)
+	res, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Chỉ gửi Nghệ An"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, c, res.ID, ngheAn, envelope.StateSent)
+	h14 := bus.Identity(sonLa)
+	for _, state := range []envelope.State{envelope.StateDelivered, envelope.StateInvalid, envelope.StateAccepted, envelope.StateDone} {
+		t.Run(string(state), func(t *testing.T) {
+			st := envelope.NewStatus(sonLa, govOffice, res.ID, state)
+			st.Status.Reason = "giả"
+			raw, err := envelope.Seal(st, h14.Key, h14.Chain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitTracked(t, c, publishSeq(t, c, broker.StatusSubject(govOffice, sonLa), raw))
+			if trackKeyExists(t, c, govOffice, res.ID, sonLa) {
+				t.Fatalf("a %s status made Sơn La a recipient", state)
+			}
+			ds, err := c.Status(ctx, res.ID)
+			if err != nil || len(ds.Recipients) != 1 || ds.Recipients[0].Recipient != ngheAn || ds.Recipients[0].State != envelope.StateSent {
+				t.Fatalf("status after a forged %s: %+v, %v", state, ds, err)
+			}
+			if _, err := c.Tracking(ctx, res.ID, sonLa); !errors.Is(err, broker.ErrNotFound) {
+				t.Fatalf("tracking for the phantom recipient: %v", err)
+			}
+		})
+	}
+	// A business envelope of another sender does not act on the pairs of
+	// the envelope it refers to.
+	recall := envelope.New(sonLa, []string{ngheAn}, "Thu hồi văn bản của người khác")
+	recall.Kind, recall.Refers, recall.Reason = envelope.KindRevoke, res.ID, "giả"
+	raw, err := envelope.Seal(recall, h14.Key, h14.Chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(ngheAn, sonLa), raw))
+	if tr, err := c.Tracking(ctx, res.ID, ngheAn); err != nil || tr.State != envelope.StateSent {
+		t.Fatalf("after another sender's recall: %+v, %v", tr, err)
+	}
+}
+
+// An agency reads its tracking through the bus's service: its own pairs,
+// page by page, and its events, nothing else.
+func TestAgencyTrackingThroughTheService(t *testing.T) {
+	defer broker.SetTrackListLimit(2)()
+	bus := securedBus(t)
+	ctx := ctxT(t)
+	g22, h41, h14 := bus.Client(govOffice), bus.Client(ngheAn), bus.Client(sonLa)
+
+	// No deadline: a watch runs as long as its caller wants.
+	watch, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ids []string
+	for i := range 3 {
+		res, err := g22.Send(ctx, envelope.New(govOffice, []string{ngheAn, sonLa}, "Văn bản "+string(rune('A'+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.ID)
+	}
+	for _, id := range ids {
+		waitState(t, g22, id, ngheAn, envelope.StateSent)
+		waitState(t, g22, id, sonLa, envelope.StateSent)
+	}
+	updates, err := h41.Watch(watch, ngheAn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lists page (two entries a page here) and hold only one's own.
+	sent, err := g22.Sent(ctx, govOffice)
+	if err != nil || len(sent) != 6 {
+		t.Fatalf("sender's list: %d entries, %v", len(sent), err)
+	}
+	got, err := h41.Received(ctx, ngheAn)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("recipient's list: %d entries, %v", len(got), err)
+	}
+	for _, tr := range got {
+		if tr.Recipient != ngheAn {
+			t.Fatalf("recipient's list holds %+v", tr)
+		}
+	}
+	// On the wire: at most the page asked for, and the cursor of the next.
+	after, pages := uint64(0), 0
+	for {
+		msg, err := g22.Conn().Request(broker.TrackServiceSubject(govOffice, "sent"), []byte(`{"limit":4,"after":`+strconv.FormatUint(after, 10)+`}`), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Entries []broker.Tracking `json:"entries"`
+			Next    uint64            `json:"next"`
+		}
+		if err := json.Unmarshal(msg.Data, &page); err != nil || len(page.Entries) > 4 {
+			t.Fatalf("page of %d entries: %s", len(page.Entries), msg.Data)
+		}
+		pages++
+		if page.Next == 0 {
+			break
+		}
+		after = page.Next
+	}
+	if pages != 2 {
+		t.Fatalf("6 entries in %d pages of 4", pages)
+	}
+	if none, err := h41.Sent(ctx, ngheAn); err != nil || len(none) != 0 {
+		t.Fatalf("H41 sent nothing: %+v, %v", none, err)
+	}
+	if _, err := h41.Sent(ctx, govOffice); !errors.Is(err, broker.ErrPermission) {
+		t.Fatalf("listing another agency's: %v", err)
+	}
+	if _, err := h41.Watch(ctx, govOffice); !errors.Is(err, broker.ErrPermission) {
+		t.Fatalf("watching another agency's: %v", err)
+	}
+
+	// Views: the sender all pairs, a recipient its own.
+	ds, err := g22.Status(ctx, ids[0])
+	if err != nil || len(ds.Recipients) != 2 || ds.Sender != govOffice {
+		t.Fatalf("sender's view: %+v, %v", ds, err)
+	}
+	ds, err = h41.Status(ctx, ids[0])
+	if err != nil || len(ds.Recipients) != 1 || ds.Recipients[0].Recipient != ngheAn || ds.Sender != govOffice {
+		t.Fatalf("recipient's view: %+v, %v", ds, err)
+	}
+	_, errOther := h41.Tracking(ctx, ids[0], sonLa)
+	_, errNone := h41.Tracking(ctx, envelope.NewID(), sonLa)
+	if !errors.Is(errOther, broker.ErrNotFound) || !errors.Is(errNone, broker.ErrNotFound) {
+		t.Fatalf("another's pair: %v; no such envelope: %v", errOther, errNone)
+	}
+
+	// The snapshot first, then the events.
+	snapshot := map[string]bool{}
+	for len(snapshot) < 3 {
+		select {
+		case tr := <-updates:
+			if tr.Recipient != ngheAn {
+				t.Fatalf("watch shows %+v", tr)
+			}
+			snapshot[tr.Envelope] = true
+		case <-ctx.Done():
+			t.Fatalf("snapshot: %v", snapshot)
+		}
+	}
+	if outs := receiveAll(t, h41, ngheAn); len(outs) != 3 {
+		t.Fatalf("received %+v", outs)
+	}
+	if _, err := h41.Mark(ctx, ngheAn, ids[1], envelope.StateAccepted, broker.MarkOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if tr := waitState(t, h41, ids[1], ngheAn, envelope.StateAccepted); tr.Sender != govOffice {
+		t.Fatalf("accepted: %+v", tr)
+	}
+	for {
+		select {
+		case tr := <-updates:
+			if tr.Recipient != ngheAn {
+				t.Fatalf("watch shows %+v", tr)
+			}
+			if tr.Envelope == ids[1] && tr.State == envelope.StateAccepted {
+				goto statuses
+			}
+		case <-ctx.Done():
+			t.Fatal("the acceptance did not come as an event")
+		}
+	}
+statuses:
+	// The signed statuses, verified by the agency itself.
+	mine, err := h41.Statuses(ctx, ids[1])
+	if err != nil || len(mine) != 2 {
+		t.Fatalf("recipient's statuses: %d, %v", len(mine), err)
+	}
+	all, err := g22.Statuses(ctx, ids[1])
+	if err != nil || len(all) != 2 {
+		t.Fatalf("sender's statuses: %d, %v", len(all), err)
+	}
+	if _, err := h14.Statuses(ctx, ids[1]); err != nil {
+		t.Fatalf("Sơn La's statuses (none yet): %v", err)
+	}
+}
+
+// The tracking service refuses what is not a well-formed request.
+func FuzzDecodeTrackRequest(f *testing.F) {
+	f.Add("axis.svc.track.000_00_00_G22.status", []byte(`{"id":"0190c5c4-8a5e-7cc1-b6a6-0d7c3a3f6f10"}`))
+	f.Add("axis.svc.track.000_00_00_G22.sent", []byte(`{"after":12,"limit":100}`))
+	f.Add("axis.svc.track.000_00_00_G22.tracking", []byte(`{"id":"0190c5c4-8a5e-7cc1-b6a6-0d7c3a3f6f10","recipient":"000.00.00.H14"}`))
+	f.Add("axis.svc.track.*.ping", []byte(`{}`))
+	f.Add("axis.svc.track.000_00_00_G22.received", []byte(`{"limit":-1}{}`))
+	f.Fuzz(func(t *testing.T, subject string, data []byte) {
+		agency, op, err := broker.DecodeTrackRequest(subject, data)
+		if err != nil {
+			if !errors.Is(err, broker.ErrTrackRequest) {
+				t.Fatalf("error %v does not wrap ErrTrackRequest", err)
+			}
+			return
+		}
+		if broker.TrackServiceSubject(agency, op) != subject {
+			t.Fatalf("accepted %q as agency %q op %q", subject, agency, op)
+		}
+		if len(data) > 1<<10 {
+			t.Fatalf("accepted a %d-byte request", len(data))
+		}
+	})
+}
+
+func TestDecodeTrackRequest(t *testing.T) {
+	id := envelope.NewID()
+	tests := []struct {
+		subject, body string
+		ok            bool
+	}{
+		{"axis.svc.track.000_00_00_G22.ping", ``, true},
+		{"axis.svc.track.000_00_00_G22.status", `{"id":"` + id + `"}`, true},
+		{"axis.svc.track.000_00_00_G22.sent", `{"after":3,"limit":1000}`, true},
+		{"axis.svc.track.000_00_00_G22.tracking", `{"id":"` + id + `","recipient":"000.00.00.H14"}`, true},
+		{"axis.svc.track.000_00_00_G22.status", `{"id":"not-an-id"}`, false},
+		{"axis.svc.track.000_00_00_G22.status", `{"id":"` + id + `","extra":1}`, false},
+		{"axis.svc.track.000_00_00_G22.sent", `{"limit":1001}`, false},
+		{"axis.svc.track.000_00_00_G22.sent", `{"limit":-1}`, false},
+		{"axis.svc.track.000_00_00_G22.sent", `{} {}`, false},
+		{"axis.svc.track.000_00_00_G22.tracking", `{"id":"` + id + `","recipient":"*"}`, false},
+		{"axis.svc.track.000_00_00_G22.tracking", `{"id":"` + id + `"}`, false},
+		{"axis.svc.track.000_00_00_G22.delete", `{}`, false},
+		{"axis.svc.track.000_00_00_G22.sent.x", `{}`, false},
+		{"axis.svc.track.*.sent", `{}`, false},
+		{"axis.svc.track.000.00.00.G22.sent", `{}`, false},
+		{"axis.svc.files.000_00_00_G22.sent", `{}`, false},
+		{"axis.svc.track.000_00_00_G22.sent", `{"after":1,"pad":"` + strings.Repeat("x", 2000) + `"}`, false},
+	}
+	for _, tt := range tests {
+		_, _, err := broker.DecodeTrackRequest(tt.subject, []byte(tt.body))
+		if (err == nil) != tt.ok {
+			t.Errorf("%s %s: %v", tt.subject, tt.body, err)
+		}
+	}
+}
+
+// A bus home kept by an earlier tracker (which trusted what it had not
+// verified) is rebuilt from the record on the first start of this one:
+// phantom pairs and attachment access from unverified manifests go, what
+// verified copies made stays.
+func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
+	defer broker.SetSweepInterval(20 * time.Millisecond)()
+	bus := threeAgencies(t)
+	c := bus.Client()
+	ctx := ctxT(t)
+	secret := "Phụ lục thật"
+	res, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Trước khi nâng cấp"),
+		broker.File{Name: "pl.txt", Reader: strings.NewReader(secret), Size: int64(len(secret))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiveAll(t, bus.Client(ngheAn), ngheAn)
+	waitState(t, c, res.ID, ngheAn, envelope.StateDelivered)
+	real := sha256.Sum256([]byte(secret))
+	realSum := hex.EncodeToString(real[:])
+
+	// What the earlier tracker left: a phantom pair from a forged receipt,
+	// a pair and attachment access from an unsigned copy.
+	_, forgedSum := secretManifest("bí mật của người khác")
+	kv, err := c.JetStream().KeyValue(ctx, broker.TrackBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phantom, _ := json.Marshal(broker.Tracking{Envelope: res.ID, Sender: govOffice, Recipient: sonLa, State: envelope.StateDelivered})
+	if _, err := kv.Put(ctx, envelope.Token(govOffice)+"."+res.ID+"."+envelope.Token(sonLa), phantom); err != nil {
+		t.Fatal(err)
+	}
+	other := envelope.NewID()
+	unsigned, _ := json.Marshal(broker.Tracking{Envelope: other, Sender: sonLa, Recipient: ngheAn, State: envelope.StateSent, Seq: 1, Subject: "không ký"})
+	if _, err := kv.Put(ctx, envelope.Token(sonLa)+"."+other+"."+envelope.Token(ngheAn), unsigned); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := c.JetStream().KeyValue(ctx, broker.FileRefsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := refs.Put(ctx, broker.FileRefKey(forgedSum, ngheAn), []byte(other)); err != nil {
+		t.Fatal(err)
+	}
+	// ... and its consumer, without this version's metadata.
+	js := c.JetStream()
+	if err := js.DeleteConsumer(ctx, broker.StreamName, broker.TrackerDurable); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, broker.StreamName, jetstream.ConsumerConfig{Durable: broker.TrackerDurable,
+		AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverNewPolicy}); err != nil {
+		t.Fatal(err)
+	}
+
+	bus.Restart()
+	c = bus.Client()
+	ctx = ctxT(t)
+	tr := waitState(t, c, res.ID, ngheAn, envelope.StateDelivered)
+	if tr.Sender != govOffice || tr.Subject != "Trước khi nâng cấp" {
+		t.Fatalf("rebuilt pair %+v", tr)
+	}
+	if trackKeyExists(t, c, govOffice, res.ID, sonLa) || trackKeyExists(t, c, sonLa, other, ngheAn) {
+		t.Fatal("pairs of the earlier rules survived the rebuild")
+	}
+	// The sweep of attachment access ends by clearing its mark.
+	for {
+		cons, err := c.JetStream().Consumer(ctx, broker.StreamName, broker.TrackerDurable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta := cons.CachedInfo().Config.Metadata
+		if meta[broker.TrackerVersionKey] == "" {
+			t.Fatalf("consumer metadata %v", meta)
+		}
+		if meta[broker.TrackerSweepKey] == "" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("sweep not done: %v", meta)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if refExists(t, c, forgedSum, ngheAn) {
+		t.Fatal("attachment access from an unverified manifest survived the rebuild")
+	}
+	if !refExists(t, c, realSum, ngheAn) || !refExists(t, c, realSum, govOffice) {
+		t.Fatal("attachment access of a verified copy lost in the rebuild")
+	}
+	// A later start keeps the rebuilt tracking as it is.
+	bus.Restart()
+	c = bus.Client()
+	if tr := waitState(t, c, res.ID, ngheAn, envelope.StateDelivered); tr.Revision == 0 {
+		t.Fatal("no revision")
+	}
+}
+
+// `docaxis serve` starts the bus's services with a context that has no
+// deadline; so does a second process of a cluster.
+func TestServiceStartsWithoutDeadline(t *testing.T) {
+	bus := threeAgencies(t)
+	nc, err := nats.Connect(bus.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	svc, err := broker.StartService(context.Background(), nc, broker.ServiceConfig{Trust: bus.Trust, Logger: bustest.Logger(), NoFiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Stop()
+}
+
+// Attachment access comes from the tracker a moment after the copy is
+// stored; a recipient fetching meanwhile waits for it instead of refusing
+// a good envelope.
+func TestMailboxWaitsForAttachmentAccess(t *testing.T) {
+	bus := securedBus(t)
+	ctx := ctxT(t)
+	admin := bus.Client()
+	secret := "Phụ lục đến sau"
+	res, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Quyền đọc đến sau"),
+		broker.File{Name: "pl.txt", Reader: strings.NewReader(secret), Size: int64(len(secret))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, admin, res.ID, ngheAn, envelope.StateSent)
+	// The tracker not there yet, as far as the recipient can tell.
+	sum := sha256.Sum256([]byte(secret))
+	key := broker.FileRefKey(hex.EncodeToString(sum[:]), ngheAn)
+	refs, err := admin.JetStream().KeyValue(ctx, broker.FileRefsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := refs.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	outs := receiveAll(t, bus.Client(ngheAn), ngheAn)
+	if len(outs) != 1 || !outs[0].Retry || outs[0].Quarantined {
+		t.Fatalf("while access is missing: %+v", outs)
+	}
+	if _, err := refs.Put(ctx, key, []byte(res.ID)); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := bus.Client(ngheAn).Mailbox(ctx, ngheAn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	if _, err := mb.Fetch(ctx, 1, 10*time.Second, func(context.Context, *broker.Delivery) error { got++; return nil }); err != nil || got != 1 {
+		t.Fatalf("after access came: %d handed, %v", got, err)
+	}
+	waitState(t, admin, res.ID, ngheAn, envelope.StateDelivered)
+}
