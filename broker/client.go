@@ -34,6 +34,8 @@ type Client struct {
 	track    jetstream.KeyValue // the bus's own client only
 	ids      jetstream.KeyValue // AXIS_IDS, opened on first use
 	idsMu    sync.Mutex
+	refs     jetstream.KeyValue // AXIS_FILEREFS, the bus's own client, opened on first use
+	refsMu   sync.Mutex
 	received keyStore // read and written by key: an agency may not list it
 	dir      *directory
 	rate     rateLimiter
@@ -350,4 +352,14 @@ func (c *Client) recordedAt(h nats.Header, from string, stored time.Time) time.T
 		return stored
 	}
 	return t
+}
+
+// servedElsewhere tells an agency served by another bus of a federation.
+func (c *Client) servedElsewhere(agency string) bool {
+	bus := c.Bus()
+	if bus == "" {
+		return false
+	}
+	a, ok := c.dir.lookup(agency)
+	return ok && a.Bus != "" && a.Bus != bus
 }

@@ -73,6 +73,7 @@ func (c *Client) SendEdXML(ctx context.Context, as string, m *edxml.Message) (*E
 	if err := c.checkRecipients(ctx, e); err != nil {
 		return nil, err
 	}
+	uploaded := len(e.Attachments)
 	for _, a := range append(atts, m.Original()) {
 		ea, err := c.putEdXMLAttachment(ctx, a)
 		if errors.Is(err, edxml.ErrBadBase64) {
@@ -83,6 +84,9 @@ func (c *Client) SendEdXML(ctx context.Context, as string, m *edxml.Message) (*E
 			return nil, err
 		}
 		e.Attachments = append(e.Attachments, ea)
+	}
+	if err := c.recordUploads(ctx, e.From, e.Attachments[uploaded:]); err != nil {
+		return nil, err
 	}
 	sent, err := c.Send(ctx, e)
 	if err != nil && !errors.Is(err, ErrDuplicate) {

@@ -2,8 +2,13 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ReferencedAttachments returns the SHA-256 of every attachment a retained
@@ -20,9 +25,73 @@ func (c *Client) ReferencedAttachments(ctx context.Context) (map[string]bool, er
 	}
 	refs := map[string]bool{}
 	for k := range lister.Keys() {
+		if strings.HasSuffix(k, ".up") {
+			continue // an upload no envelope lists (yet): collected after --older-than
+		}
 		if sum, _, ok := strings.Cut(k, "."); ok {
 			refs[sum] = true
 		}
 	}
 	return refs, nil
+}
+
+// RecordUpload records that agency uploaded the attachment whose SHA-256
+// is sum (UploadRefKey). The bus's attachment service does it for agency
+// clients; the bus's own client does it for what it uploads on an agency's
+// behalf (Send, the HTTP API).
+func (c *Client) RecordUpload(ctx context.Context, sum, agency string) error {
+	if c.opts.agency != "" {
+		return nil // the attachment service recorded it
+	}
+	kv, err := c.fileRefs(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, UploadRefKey(sum, agency), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+		return fmt.Errorf("record upload of %s by %s: %w", sum, agency, err)
+	}
+	return nil
+}
+
+func (c *Client) recordUploads(ctx context.Context, agency string, atts []envelope.Attachment) error {
+	for _, a := range atts {
+		if err := c.RecordUpload(ctx, a.SHA256, agency); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fileRefs opens the attachment-access bucket once (the bus's client).
+func (c *Client) fileRefs(ctx context.Context) (jetstream.KeyValue, error) {
+	c.refsMu.Lock()
+	defer c.refsMu.Unlock()
+	if c.refs != nil {
+		return c.refs, nil
+	}
+	kv, err := c.js.KeyValue(ctx, FileRefsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", FileRefsBucket, c.explain(err))
+	}
+	c.refs = kv
+	return kv, nil
+}
+
+// MayRead reports whether agency may read the attachment whose SHA-256 is
+// sum: the rule of the bus's attachment service, for the bus's own client
+// serving agencies (the HTTP API).
+func (c *Client) MayRead(ctx context.Context, sum, agency string) (bool, error) {
+	kv, err := c.fileRefs(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, err = kv.Get(ctx, FileRefKey(sum, agency))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		return false, nil
+	default:
+		return false, fmt.Errorf("check access of %s to attachment %s: %w", agency, sum, err)
+	}
 }

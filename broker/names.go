@@ -74,6 +74,13 @@ func receivedKey(recipient, id string) string { return envelope.Token(recipient)
 // sum: it sent or received an envelope listing it.
 func FileRefKey(sum, agency string) string { return sum + "." + envelope.Token(agency) }
 
+// UploadRefKey records that agency uploaded the bytes whose SHA-256 is sum:
+// proof that it holds them. The tracker grants a recipient access to an
+// attachment only when the sender holds it (uploaded it, or sent or
+// received it before), so knowing a hash is not enough to read the bytes
+// by listing it in an envelope of one's own.
+func UploadRefKey(sum, agency string) string { return FileRefKey(sum, agency) + ".up" }
+
 func directoryKey(code string) string { return "agency." + envelope.Token(code) }
 
 // parseSubject splits axis.<kind>.<a>.<b> into its agency codes.

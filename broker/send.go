@@ -84,6 +84,9 @@ func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) 
 		}
 		e.Attachments = append(e.Attachments, a)
 	}
+	if err := c.recordUploads(ctx, e.From, e.Attachments[before:]); err != nil {
+		return nil, fmt.Errorf("send %s: %w", e.ID, err)
+	}
 	raw, err := id.Seal(e, envelope.AllowCodes(c.dir.known))
 	if err != nil {
 		return nil, fmt.Errorf("send %s: %w", e.ID, err)

@@ -79,6 +79,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 		return nil, err
 	}
 	tr.recordedAt = c.recordedAt
+	tr.remote = c.servedElsewhere
 	// The tracking service first: it publishes the changes the tracker
 	// makes from its start on.
 	track, err := startTrackService(ctx, c, tr, cfg.Logger)

@@ -37,14 +37,16 @@ type Tracker struct {
 	// recordedAt, when set, gives the time a status was recorded (see
 	// Client.recordedAt).
 	recordedAt func(h nats.Header, from string, stored time.Time) time.Time
-	verifier   *signing.Verifier
-	log        *slog.Logger
-	cc         jetstream.ConsumeContext
-	shards     []chan jetstream.Msg
-	wg         sync.WaitGroup
-	stopSweep  context.CancelFunc
-	sweepWG    sync.WaitGroup
-	observers  atomic.Pointer[[]func(t *Tracking, prev envelope.State)]
+	// remote, when set, tells an agency served by another bus.
+	remote    func(agency string) bool
+	verifier  *signing.Verifier
+	log       *slog.Logger
+	cc        jetstream.ConsumeContext
+	shards    []chan jetstream.Msg
+	wg        sync.WaitGroup
+	stopSweep context.CancelFunc
+	sweepWG   sync.WaitGroup
+	observers atomic.Pointer[[]func(t *Tracking, prev envelope.State)]
 }
 
 // NewTracker returns a tracker; verifier checks copies and statuses before
@@ -246,9 +248,16 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 		return nil
 	}
 	// Attachment access first: the recipient's side may be fetching the
-	// copy already, and waits for it (see Mailbox.process).
+	// copy already, and waits for it (see Mailbox.process). Only for bytes
+	// the sender holds: listing a hash in a signed envelope is no proof.
 	for _, a := range e.Attachments {
 		if len(a.SHA256) != 64 {
+			continue
+		}
+		if ok, err := t.holds(ctx, a.SHA256, from); err != nil {
+			return err
+		} else if !ok {
+			t.log.Warn("tracker: no attachment access granted: the sender never uploaded, sent or received it", "seq", meta.Sequence.Stream, "envelope", e.ID, "from", from, "sha256", a.SHA256)
 			continue
 		}
 		for _, who := range []string{from, to} {
@@ -524,4 +533,25 @@ func (c *entryCache) drop(key string) { delete(c.m, key) }
 func isWrongSequence(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// holds reports whether agency holds the attachment whose SHA-256 is sum:
+// it uploaded it (UploadRefKey) or sent or received an envelope listing it
+// (FileRefKey). A sender served by another bus of a federation is judged
+// by its own bus, whose federation service pushed the bytes here.
+func (t *Tracker) holds(ctx context.Context, sum, agency string) (bool, error) {
+	if t.remote != nil && t.remote(agency) {
+		return true, nil
+	}
+	for _, k := range []string{FileRefKey(sum, agency), UploadRefKey(sum, agency)} {
+		_, err := t.refs.Get(ctx, k)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		default:
+			return false, fmt.Errorf("check attachment access %s: %w", k, err)
+		}
+	}
+	return false, nil
 }

@@ -182,9 +182,25 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 			}
 		})
 	}
-	// The control: the same, signed and addressed as it should be, counts.
-	att, sum := secretManifest("mật thật")
-	e := envelope.New(govOffice, []string{sonLa}, "Thật")
+	// A verified copy listing bytes its sender never uploaded, sent or
+	// received: knowing a hash is no proof of holding the bytes, so the
+	// copy is tracked but grants no access to them.
+	att, sum := secretManifest("mật của người khác")
+	e := envelope.New(govOffice, []string{sonLa}, "Chỉ biết mã băm")
+	e.Attachments = []envelope.Attachment{att}
+	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, govOffice), seal(e, g22)))
+	if _, err := c.Status(ctxT(t), e.ID); err != nil {
+		t.Fatalf("verified copy not tracked: %v", err)
+	}
+	if refExists(t, c, sum, govOffice) || refExists(t, c, sum, sonLa) {
+		t.Fatal("attachment access from a hash the sender never held")
+	}
+	// The control: the same, with the bytes uploaded by the sender, counts.
+	att, sum = secretManifest("mật thật")
+	if err := c.RecordUpload(ctxT(t), sum, govOffice); err != nil {
+		t.Fatal(err)
+	}
+	e = envelope.New(govOffice, []string{sonLa}, "Thật")
 	e.Attachments = []envelope.Attachment{att}
 	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, govOffice), seal(e, g22)))
 	ds, err := c.Status(ctxT(t), e.ID)

@@ -436,3 +436,31 @@ func TestTrackingEventsGoToThePairsAgencies(t *testing.T) {
 		t.Fatal("no event for the attacker's own document")
 	}
 }
+
+// Knowing a hash is not holding the bytes: H99, having learned the SHA-256
+// of the victim's attachment, signs a proper envelope of its own to its
+// accomplice H41 listing it. The copy verifies and is tracked, but neither
+// gets access to bytes H99 never uploaded, sent or received, through the
+// attachment service or over HTTP.
+func TestTrackingSignedManifestOfAHashGivesNoAttachment(t *testing.T) {
+	a := newArena(t)
+	id, secret := a.victimSend()
+	nc, _ := a.raw(attacker)
+	sum := sha256.Sum256([]byte(secret))
+	hexSum := hex.EncodeToString(sum[:])
+	e := envelope.New(attacker, []string{attacker2}, "Danh mục có chữ ký")
+	e.Attachments = []envelope.Attachment{{Name: "x.txt", MediaType: "text/plain", Size: int64(len(secret)), SHA256: hexSum, Key: storage.Key(hexSum)}}
+	a.trackWait(trackPublish(t, nc, broker.DocSubject(attacker2, attacker), a.trackSeal(attacker, e)))
+	if _, err := a.admin.WaitState(ctxT(t), e.ID, attacker2, envelope.StateSent); err != nil {
+		t.Fatalf("the attacker's own verified copy is tracked: %v", err)
+	}
+	for _, who := range []string{attacker, attacker2} {
+		if _, _, err := a.client(who).Store().Get(ctxT(t), storage.Key(hexSum)); !errors.Is(err, filesvc.ErrForbidden) {
+			t.Fatalf("%s reads the victim's attachment through a hash it listed: %v", who, err)
+		}
+		if resp, body := a.do(who, "GET", "/v1/envelopes/"+e.ID+"/attachments/x.txt", nil); resp.StatusCode == 200 {
+			t.Fatalf("%s downloads the victim's attachment over HTTP: %s", who, body)
+		}
+	}
+	a.trackVictimIntact(id, secret)
+}

@@ -403,6 +403,13 @@ func (s *Service) put(req request) {
 		}
 		return
 	}
+	// The upload proves the agency holds these bytes (broker.UploadRefKey,
+	// spelled here too): without it, an envelope of its own listing them
+	// gives its recipients no access.
+	if _, err := s.refs.Put(t.ctx, obj.SHA256+"."+req.token+".up", []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+		s.answer(req.reply, errorf(codeUnavailable, "put %s: cannot record the upload of agency %s: %v", obj.Key, req.agency, err))
+		return
+	}
 	// The stored time would tell whether someone stored these bytes
 	// before: answer the time of this upload.
 	obj.ModTime = time.Now().UTC()

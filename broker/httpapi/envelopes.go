@@ -51,7 +51,7 @@ func (s *Server) postEnvelope(w http.ResponseWriter, r *http.Request, agency str
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.limits.MaxRequestBytes)
 	mr := multipart.NewReader(r.Body, params["boundary"])
-	up := s.newUpload()
+	up := s.newUpload(agency)
 	sent := false
 	defer func() { up.finish(ctx, sent) }()
 	var (
@@ -397,6 +397,15 @@ func (s *Server) getAttachment(w http.ResponseWriter, r *http.Request, agency st
 		return
 	}
 	att := se.Envelope.Attachments[i]
+	// The same rule as the attachment service: a listing is no proof of
+	// holding the bytes; the tracker grants access from what the sender held.
+	if ok, err := s.c.MayRead(ctx, att.SHA256, agency); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if !ok {
+		writeError(w, apiError(http.StatusNotFound, CodeNotFound, "attachment %q of envelope %s is not available to %s: its sender never held those bytes", name, id, agency))
+		return
+	}
 	rc, err := s.c.OpenAttachment(ctx, att)
 	if err != nil {
 		s.fail(w, r, err)

@@ -21,12 +21,15 @@ import (
 // objects it created, and none that another request in flight holds.
 type upload struct {
 	s       *Server
+	agency  string // who uploads: its possession of the bytes is recorded
 	start   time.Time
 	held    []string // keys held against removal by other requests
 	created []string // keys this request's Put created
 }
 
-func (s *Server) newUpload() *upload { return &upload{s: s, start: time.Now()} }
+func (s *Server) newUpload(agency string) *upload {
+	return &upload{s: s, agency: agency, start: time.Now()}
+}
 
 // storeFile streams one file part into the store. With a signed
 // envelope, the file must be one its manifest lists, with the bytes it
@@ -72,6 +75,9 @@ func (s *Server) storeFile(ctx context.Context, up *upload, part *multipart.Part
 		return envelope.Attachment{}, fmt.Errorf("store file %q: %w", name, err)
 	}
 	up.add(obj)
+	if err := s.c.RecordUpload(ctx, obj.SHA256, up.agency); err != nil {
+		return envelope.Attachment{}, fmt.Errorf("store file %q: %w", name, err)
+	}
 	a := envelope.Attachment{Name: name, MediaType: mt, Size: obj.Size, SHA256: obj.SHA256, Key: obj.Key}
 	if want != nil && (want.SHA256 != a.SHA256 || want.Size != a.Size) {
 		return a, apiError(http.StatusUnprocessableEntity, CodeInvalidEnvelope, "file %q is %d bytes with SHA-256 %s; the signed manifest says %d bytes %s",
