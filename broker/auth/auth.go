@@ -48,6 +48,8 @@ func Open(dir string) (*Authority, error) {
 		return nil, fmt.Errorf("open NATS authority %s: %w", dir, err)
 	}
 	a := &Authority{dir: dir}
+	_, statErr := os.Stat(filepath.Join(dir, "account.nk"))
+	fresh := errors.Is(statErr, fs.ErrNotExist)
 	var err error
 	if a.operator, err = loadOrCreate(filepath.Join(dir, "operator.nk"), nkeys.CreateOperator); err != nil {
 		return nil, err
@@ -76,6 +78,12 @@ func Open(dir string) (*Authority, error) {
 	ac := jwt.NewAccountClaims(accPub)
 	ac.Name = Account
 	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1, MaxAckPending: -1}
+	if fresh {
+		// Nothing was issued under older permissions.
+		if err := a.markPermissions(); err != nil {
+			return nil, err
+		}
+	}
 	if err := a.applyRevocations(ac); err != nil {
 		return nil, err
 	}

@@ -54,6 +54,9 @@ func init() {
 			if err != nil {
 				return err
 			}
+			if err := upgradeCredentials(a, env); err != nil {
+				return err
+			}
 			if err := a.Configure(o); err != nil {
 				return err
 			}
@@ -289,4 +292,35 @@ var natsConfigCmd = &cobra.Command{
 		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s; include it in each nats-server configuration. The bus's own credentials: %s\n", natsConfigOut, creds)
 		return nil
 	},
+}
+
+// upgradeCredentials revokes, on the first start of this version, every
+// credential an earlier version issued (a user JWT carries its
+// permissions, and earlier ones were wider), then issues the bus's own and
+// every agency's credentials kept in this home again. Copies handed to
+// document systems must be replaced with the new files.
+func upgradeCredentials(a *auth.Authority, env *serveEnv) error {
+	outdated, err := a.Outdated()
+	if err != nil || !outdated {
+		return err
+	}
+	if err := a.RevokeOutdated(); err != nil {
+		return fmt.Errorf("revoke credentials of an earlier version: %w", err)
+	}
+	paths, _ := filepath.Glob(filepath.Join(flagHome, "agencies", "*", "nats.creds"))
+	for _, p := range paths {
+		code := filepath.Base(filepath.Dir(p))
+		if err := a.AgencyCreds(code, p); err != nil {
+			return fmt.Errorf("re-issue credentials of %s: %w", code, err)
+		}
+	}
+	if _, err := a.AdminCreds(); err != nil {
+		return err
+	}
+	if env != nil && env.Log != nil {
+		env.Log.Warn("credentials issued by an earlier version revoked: their permissions were wider; "+
+			"the bus's and the agencies' credentials in this home were issued again (give document systems the new files: docaxis agency creds CODE)",
+			"agencies", len(paths))
+	}
+	return nil
 }
