@@ -277,6 +277,11 @@ var natsConfigCmd = &cobra.Command{
 		if err != nil {
 			return err
 		}
+		// The configuration carries the revocation of an earlier version's
+		// credentials: the cluster refuses them once it is reloaded.
+		if err := upgradeCredentials(a, nil); err != nil {
+			return err
+		}
 		conf := a.ServerConfig()
 		if natsConfigOut == "" {
 			fmt.Fprint(cmd.OutOrStdout(), conf)
