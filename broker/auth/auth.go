@@ -276,21 +276,30 @@ resolver_preload: {
 // AgencyOfCreds reads a credentials file issued by AgencyCreds and returns
 // the agency it was issued to.
 func AgencyOfCreds(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	uc, err := userClaimsOf(path)
 	if err != nil {
-		return "", fmt.Errorf("read credentials: %w", err)
-	}
-	tok, err := jwt.ParseDecoratedJWT(data)
-	if err != nil {
-		return "", fmt.Errorf("credentials %s: %w", path, err)
-	}
-	uc, err := jwt.DecodeUserClaims(tok)
-	if err != nil {
-		return "", fmt.Errorf("credentials %s: %w", path, err)
+		return "", err
 	}
 	code, ok := strings.CutPrefix(uc.Name, "agency ")
 	if !ok {
 		return "", fmt.Errorf("credentials %s were not issued to an agency (user %q)", path, uc.Name)
 	}
 	return code, nil
+}
+
+// userClaimsOf reads the user JWT of a credentials file.
+func userClaimsOf(path string) (*jwt.UserClaims, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read credentials: %w", err)
+	}
+	tok, err := jwt.ParseDecoratedJWT(data)
+	if err != nil {
+		return nil, fmt.Errorf("credentials %s: %w", path, err)
+	}
+	uc, err := jwt.DecodeUserClaims(tok)
+	if err != nil {
+		return nil, fmt.Errorf("credentials %s: %w", path, err)
+	}
+	return uc, nil
 }

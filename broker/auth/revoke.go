@@ -193,17 +193,9 @@ func (a *Authority) PushAccount(ctx context.Context, url string, opts ...nats.Op
 
 // userOfCreds returns the user public key of a credentials file.
 func userOfCreds(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	uc, err := userClaimsOf(path)
 	if err != nil {
-		return "", fmt.Errorf("read credentials: %w", err)
-	}
-	tok, err := jwt.ParseDecoratedJWT(data)
-	if err != nil {
-		return "", fmt.Errorf("credentials %s: %w", path, err)
-	}
-	uc, err := jwt.DecodeUserClaims(tok)
-	if err != nil {
-		return "", fmt.Errorf("credentials %s: %w", path, err)
+		return "", err
 	}
 	return uc.Subject, nil
 }

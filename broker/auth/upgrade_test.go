@@ -62,15 +62,7 @@ func TestRevokeOutdated(t *testing.T) {
 
 func userOf(t *testing.T, path string) *jwt.UserClaims {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jwt.ParseDecoratedJWT(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uc, err := jwt.DecodeUserClaims(tok)
+	uc, err := userClaimsOf(path)
 	if err != nil {
 		t.Fatal(err)
 	}
