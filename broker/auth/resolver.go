@@ -68,10 +68,10 @@ func (r *resolver) axisLeafs() int64 {
 }
 
 func (r *resolver) Store(string, string) error { return errReadOnly }
-func (r *resolver) IsReadOnly() bool          { return true }
-func (r *resolver) IsTrackingUpdate() bool    { return false }
-func (r *resolver) Reload() error             { return nil }
-func (r *resolver) Close()                    {}
+func (r *resolver) IsReadOnly() bool           { return true }
+func (r *resolver) IsTrackingUpdate() bool     { return false }
+func (r *resolver) Reload() error              { return nil }
+func (r *resolver) Close()                     {}
 
 func (r *resolver) Start(s *server.Server) error {
 	r.mu.Lock()
