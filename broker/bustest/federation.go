@@ -24,13 +24,15 @@ type FedBus struct {
 	leafPort int
 	opts     *server.Options
 	t        testing.TB
+	// fedConfig, when set, adjusts the federation service's configuration.
+	fedConfig func(*federation.Config)
 }
 
-// StartNational starts a national bus listening for leaf connections on
-// loopback (the same port across restarts).
-func StartNational(t testing.TB, id string, opts ...Option) *FedBus {
+// StartNationalWith is StartNational with the federation service's
+// configuration adjusted by fed (limits, waits).
+func StartNationalWith(t testing.TB, id string, fed func(*federation.Config), opts ...Option) *FedBus {
 	t.Helper()
-	f := &FedBus{ID: id, National: id, t: t}
+	f := &FedBus{ID: id, National: id, t: t, fedConfig: fed}
 	opts = append([]Option{WithAuth(), f.configure(func(_ *Bus, o *federation.ServerOptions) { o.LeafListen = f.leafListen() })}, opts...)
 	f.Bus = Start(t, opts...)
 	f.rememberLeafPort()
@@ -39,12 +41,39 @@ func StartNational(t testing.TB, id string, opts ...Option) *FedBus {
 	return f
 }
 
+// StartMemberWith is StartMember with the federation service's
+// configuration adjusted by fed.
+func StartMemberWith(t testing.TB, id string, national *FedBus, fed func(*federation.Config), opts ...Option) *FedBus {
+	t.Helper()
+	f := &FedBus{ID: id, National: national.ID, t: t, fedConfig: fed}
+	return f.startMember(national, opts...)
+}
+
+// UplinkCreds is the path of a member's leaf credentials, as the national
+// issued them.
+func (f *FedBus) UplinkCreds() string {
+	return filepath.Join(f.Dir, "home", "federation", "uplink.creds")
+}
+
+// StartNational starts a national bus listening for leaf connections on
+// loopback (the same port across restarts).
+func StartNational(t testing.TB, id string, opts ...Option) *FedBus {
+	t.Helper()
+	return StartNationalWith(t, id, nil, opts...)
+}
+
 // StartMember starts a member bus linked to national: the national lists
 // it with its CA and issues its leaf credentials, as `docaxis federation
 // member add` does.
 func StartMember(t testing.TB, id string, national *FedBus, opts ...Option) *FedBus {
 	t.Helper()
 	f := &FedBus{ID: id, National: national.ID, t: t}
+	return f.startMember(national, opts...)
+}
+
+func (f *FedBus) startMember(national *FedBus, opts ...Option) *FedBus {
+	t, id := f.t, f.ID
+	t.Helper()
 	var creds string
 	opts = append([]Option{WithAuth(), func(b *Bus) {
 		creds = filepath.Join(b.Dir, "home", "federation", "uplink.creds")
@@ -121,7 +150,7 @@ func (f *FedBus) startFed() {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	svc, err := federation.Start(ctx, federation.Config{
+	cfg := federation.Config{
 		BusID:    f.ID,
 		National: f.National,
 		Client:   f.Service.Client,
@@ -130,7 +159,11 @@ func (f *FedBus) startFed() {
 		Server:   f.Server.NATS(),
 		Tracker:  f.Service.Tracker,
 		Logger:   Logger(),
-	})
+	}
+	if f.fedConfig != nil {
+		f.fedConfig(&cfg)
+	}
+	svc, err := federation.Start(ctx, cfg)
 	if err != nil {
 		f.t.Fatal(err)
 	}
