@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -80,11 +81,6 @@ func (f *FedBus) startMember(national *FedBus, opts ...Option) *FedBus {
 		if err := national.Auth.LeafCreds(national.ID, id, creds); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := federation.RegisterBus(ctx, national.Service.Client, id, b.CA.Cert, false); err != nil {
-			t.Fatal(err)
-		}
 	}, f.configure(func(b *Bus, o *federation.ServerOptions) {
 		o.Uplink = national.LeafURL()
 		o.UplinkCreds = creds
@@ -92,9 +88,24 @@ func (f *FedBus) startMember(national *FedBus, opts ...Option) *FedBus {
 		o.ReconnectInterval = 100 * time.Millisecond
 	})}, opts...)
 	f.Bus = Start(t, opts...)
+	// Listed with its CA once every option applied (WithCA).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := federation.RegisterBus(ctx, national.Service.Client, id, f.CA.Cert, false); err != nil {
+		t.Fatal(err)
+	}
 	f.startFed()
 	t.Cleanup(f.stopFed)
 	return f
+}
+
+// WithCA runs the bus with ca as its CA instead of the development CA of
+// its home: a CA in use for a while, say.
+func WithCA(ca *signing.CA) Option {
+	return func(b *Bus) {
+		b.CA = ca
+		b.Trust = signing.NewTrust(ca.Cert)
+	}
 }
 
 // configure adds the federation's server options to the bus's server.

@@ -130,6 +130,18 @@ func (s *Service) fetchFiles(ctx context.Context, origin string, e *envelope.Env
 
 func (s *Service) fetchFile(ctx context.Context, origin, envID string, a envelope.Attachment) error {
 	subject := fedSubject{Dest: s.bus, Origin: origin, Kind: kindFile, A: envID, B: a.SHA256}.subject(relayPrefix)
+	// A look at the last part first: a copy waiting for parts that have
+	// not come costs no consumer each time it looks again.
+	last, err := s.inStr.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, errMissingChunks)
+	}
+	if err != nil {
+		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, err)
+	}
+	if i, n, err := parseChunk(last.Header.Get(HeaderChunk)); err != nil || i != n {
+		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, errMissingChunks)
+	}
 	cons, err := s.js.OrderedConsumer(ctx, s.inboundStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	if err != nil {
 		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, err)
@@ -255,8 +267,15 @@ func (s *Service) expectParts(ctx context.Context, origin, dest string, e *envel
 
 // partWaits is how many times a file part whose envelope has not been
 // relayed yet (it was handed out again: an addressee not in the directory
-// yet, say) is looked at again, partRetry apart, before it is dropped.
-const partWaits = 30
+// yet, say) is looked at again, partRetry apart, before it is dropped:
+// about AttachmentWait.
+func (s *Service) partWaits() uint64 {
+	var n uint64
+	for waited := time.Duration(0); waited < s.cfg.AttachmentWait; waited += partRetry(n) {
+		n++
+	}
+	return n
+}
 
 // checkPart lets a file part from origin through only when the national
 // relayed, from origin to the part's destination, an envelope listing that
@@ -271,7 +290,7 @@ func (s *Service) checkPart(ctx context.Context, origin string, fs fedSubject, m
 	case errors.Is(err, jetstream.ErrInvalidKey):
 		return fmt.Errorf("%w: file part %s: no envelope of bus %s lists it", errDrop, msg.Subject(), origin)
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		if meta.NumDelivered > partWaits {
+		if meta.NumDelivered > s.partWaits() {
 			return fmt.Errorf("%w: file part %s: no envelope relayed from bus %s lists it", errDrop, msg.Subject(), origin)
 		}
 		return &retryAfter{d: partRetry(meta.NumDelivered), err: fmt.Errorf("file part %s: its envelope has not been relayed yet", msg.Subject())}

@@ -132,6 +132,8 @@ type Service struct {
 	dirSnap map[string]jetstream.KeyValueEntry
 	// inflight remembers the attachments of relayed envelopes (national).
 	inflight jetstream.KeyValue
+	// inStr is the inbound stream (inboundStream).
+	inStr jetstream.Stream
 }
 
 // National reports whether this is the national bus.
@@ -301,8 +303,12 @@ func (s *Service) setup(ctx context.Context) error {
 				Consumer: &jetstream.StreamConsumerSource{Name: dirDownPrefix + s.bus, DeliverSubject: linkSubject(s.bus, "dir")}}}))
 	}
 	for _, sc := range streams {
-		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		str, err := s.js.CreateOrUpdateStream(ctx, sc)
+		if err != nil {
 			return fmt.Errorf("set up federation stream %s: %w", sc.Name, err)
+		}
+		if sc.Name == s.inboundStream() {
+			s.inStr = str
 		}
 	}
 	if s.National() {
