@@ -100,17 +100,25 @@ func LinksOf(srv *server.Server) (*Links, error) {
 // Authority returns the authority behind the links.
 func (l *Links) Authority() *Authority { return l.r.a }
 
+// SetLimits sets the limits of every link account, applied at the next
+// Sync.
+func (l *Links) SetLimits(limits LinkLimits) {
+	l.r.mu.Lock()
+	l.r.limits = limits
+	l.r.mu.Unlock()
+}
+
 // Sync reads the link accounts again (another process may have admitted,
-// re-keyed or removed a member) and applies them, within limits, to the
-// running server: a new account resolves, a revoked user's connection is
-// closed, a removed member's account takes no leaf connection.
-func (l *Links) Sync(limits LinkLimits) error {
+// re-keyed or removed a member) and applies them to the running server: a
+// new account resolves, a revoked user's connection is closed, a removed
+// member's account takes no leaf connection.
+func (l *Links) Sync() error {
 	r := l.r
 	if err := r.a.loadMembers(); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.limits = limits
+	limits := r.limits
 	srv := r.srv
 	if r.pushed == nil {
 		r.pushed = map[string]string{}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
@@ -290,7 +291,7 @@ func (s *Service) checkPart(ctx context.Context, origin string, fs fedSubject, m
 	case errors.Is(err, jetstream.ErrInvalidKey):
 		return fmt.Errorf("%w: file part %s: no envelope of bus %s lists it", errDrop, msg.Subject(), origin)
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		if meta.NumDelivered > s.partWaits() {
+		if !s.gate(origin).mayCome(fs.A) || meta.NumDelivered > s.partWaits() {
 			return fmt.Errorf("%w: file part %s: no envelope relayed from bus %s lists it", errDrop, msg.Subject(), origin)
 		}
 		return &retryAfter{d: partRetry(meta.NumDelivered), err: fmt.Errorf("file part %s: its envelope has not been relayed yet", msg.Subject())}
@@ -308,4 +309,64 @@ func (s *Service) checkPart(ctx context.Context, origin string, fs fedSubject, m
 			errDrop, msg.Subject(), msg.Headers().Get(HeaderChunk), len(msg.Data()), size)
 	}
 	return nil
+}
+
+// relayGate knows, for the relay of one origin, which envelopes may still
+// be relayed: those it handed back for a retry (an addressee not in the
+// directory yet, say), whose parts then come before them. A part of any
+// other envelope not relayed is dropped at once, so a flood of parts costs
+// the national one look each; for AttachmentWait after the relay starts,
+// when it cannot know what it handed back before, parts wait.
+type relayGate struct {
+	mu      sync.Mutex
+	started time.Time
+	grace   time.Duration
+	waiting map[string]time.Time // envelope id → first handed back
+}
+
+// maxWaiting bounds the envelopes a gate remembers.
+const maxWaiting = 1 << 14
+
+func (s *Service) gate(origin string) *relayGate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gates[origin]
+	if g == nil {
+		g = &relayGate{started: time.Now(), grace: s.cfg.AttachmentWait, waiting: map[string]time.Time{}}
+		s.gates[origin] = g
+	}
+	return g
+}
+
+func (g *relayGate) wait(env string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.waiting[env]; ok {
+		return
+	}
+	if len(g.waiting) >= maxWaiting {
+		// Forget those handed back long ago (their parts were dropped).
+		for id, at := range g.waiting {
+			if time.Since(at) > 2*g.grace {
+				delete(g.waiting, id)
+			}
+		}
+		if len(g.waiting) >= maxWaiting {
+			return
+		}
+	}
+	g.waiting[env] = time.Now()
+}
+
+func (g *relayGate) done(env string) {
+	g.mu.Lock()
+	delete(g.waiting, env)
+	g.mu.Unlock()
+}
+
+func (g *relayGate) mayCome(env string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.waiting[env]
+	return ok || time.Since(g.started) < g.grace
 }

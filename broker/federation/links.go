@@ -92,7 +92,7 @@ func (s *Service) ensureMember(ctx context.Context, member string) error {
 		s.log.Warn("federation: member bus admitted by an earlier version: its uplink credentials no longer work, hand it the new ones",
 			"member", member, "credentials", path)
 	}
-	if err := s.links.Sync(s.linkLimits()); err != nil {
+	if err := s.links.Sync(); err != nil {
 		s.log.Warn("federation: link accounts", "err", err)
 	}
 	s.mu.Lock()
@@ -289,7 +289,7 @@ func (s *Service) memberRemoved(member string) {
 	s.mu.Lock()
 	delete(s.members, member)
 	s.mu.Unlock()
-	if err := s.links.Sync(s.linkLimits()); err != nil {
+	if err := s.links.Sync(); err != nil {
 		s.log.Warn("federation: link accounts", "err", err)
 	}
 	s.log.Info("federation: member bus removed, its link stopped", "member", member)
@@ -398,7 +398,7 @@ func (s *Service) resyncLinks() {
 	if !s.National() {
 		return
 	}
-	if err := s.links.Sync(s.linkLimits()); err != nil {
+	if err := s.links.Sync(); err != nil {
 		s.log.Warn("federation: link accounts", "err", err)
 	}
 	s.mu.Lock()

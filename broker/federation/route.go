@@ -134,9 +134,7 @@ func (s *Service) relay(origin string) handler {
 			}
 			return s.announced(ctx, origin, fs, msg)
 		case kindFile:
-			if s.book.trustFor(fs.Dest) == nil {
-				return fmt.Errorf("attachment for %w %q", ErrUnknownBus, fs.Dest)
-			}
+			// Its envelope was relayed, so its destination is known.
 			if err := s.checkPart(ctx, origin, fs, msg, meta); err != nil {
 				return err
 			}
@@ -144,14 +142,23 @@ func (s *Service) relay(origin string) handler {
 			out := &nats.Msg{Subject: fs.subject(relayPrefix), Data: msg.Data(), Header: copyHeader(msg.Headers())}
 			return s.publish(ctx, out, RelayStream)
 		}
+		gate := s.gate(origin)
 		signed, hops, _, err := s.verifyCopy(ctx, fs, msg, origin, "")
 		if err != nil {
+			if !errors.Is(err, ErrRefused) && fs.Kind == kindDoc {
+				// Handed out again later: its parts, which follow it,
+				// wait for it.
+				if e, perr := envelope.Peek(msg.Data()); perr == nil && len(e.Attachments) > 0 {
+					gate.wait(e.ID)
+				}
+			}
 			return err
 		}
 		if fs.Kind == kindDoc {
 			if err := s.expectParts(ctx, origin, fs.Dest, signed.Envelope); err != nil {
 				return err
 			}
+			gate.done(signed.Envelope.ID)
 		}
 		fs.Origin = origin
 		out := &nats.Msg{Subject: fs.subject(relayPrefix), Data: msg.Data(), Header: copyHeader(msg.Headers())}

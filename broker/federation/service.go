@@ -134,6 +134,8 @@ type Service struct {
 	inflight jetstream.KeyValue
 	// inStr is the inbound stream (inboundStream).
 	inStr jetstream.Stream
+	// gates of the relay, by origin (national).
+	gates map[string]*relayGate
 }
 
 // National reports whether this is the national bus.
@@ -164,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, bus: cfg.BusID, c: cfg.Client, js: cfg.Client.JetStream(), nc: cfg.Client.Conn(), store: cfg.Store,
 		id: cfg.Identity, book: newTrustBook(), log: cfg.Logger.With("bus", cfg.BusID), loops: map[string]*loopState{},
-		local: map[string]bool{}, members: map[string]bool{}, mlinks: map[string]*memberLink{}, dirSnap: map[string]jetstream.KeyValueEntry{}}
+		local: map[string]bool{}, members: map[string]bool{}, mlinks: map[string]*memberLink{}, dirSnap: map[string]jetstream.KeyValueEntry{}, gates: map[string]*relayGate{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.book.setBus(s.bus, cfg.CA.Cert)
 	var err error
@@ -177,7 +179,8 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		if s.links, err = auth.LinksOf(cfg.Server); err != nil {
 			return nil, fmt.Errorf("start federation as the national bus: %w", err)
 		}
-		if err := s.links.Sync(s.linkLimits()); err != nil {
+		s.links.SetLimits(s.linkLimits())
+		if err := s.links.Sync(); err != nil {
 			s.log.Warn("federation: link accounts", "err", err)
 		}
 	}
@@ -345,7 +348,7 @@ func (s *Service) setupUplink(ctx context.Context) error {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		// The national acknowledges a message once it relayed it and says
 		// when to hand one out again; it also decides when to give up.
-		AckWait:            5 * time.Minute,
+		AckWait:            loopAckWait,
 		MaxDeliver:         -1,
 		MaxAckPending:      256,
 		MaxRequestMaxBytes: pullBytes,
@@ -422,6 +425,10 @@ const maxAttempts = 40
 // retryDelays space those retries.
 var retryDelays = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute}
 
+// loopAckWait is how long a message handed to a loop may go without an
+// acknowledgement or a progress ack before it is handed out again.
+const loopAckWait = 30 * time.Second
+
 // pullBytes bounds what a loop holds fetched and not yet handled: a flood
 // of large messages cannot grow the bus's memory beyond it per loop.
 const pullBytes = 8 << 20
@@ -440,9 +447,9 @@ type loopState struct {
 func (s *Service) loop(ctx context.Context, js jetstream.JetStream, stream string, cc jetstream.ConsumerConfig, h handler) error {
 	cc.Description = "docaxis federation"
 	cc.AckPolicy = jetstream.AckExplicitPolicy
-	// Long enough for the largest attachment to be handled before the
-	// message is handed out again.
-	cc.AckWait = 5 * time.Minute
+	// A message lost on its way to the loop comes back soon; one being
+	// handled (a large attachment) is kept by progress acks.
+	cc.AckWait = loopAckWait
 	cc.MaxDeliver = -1
 	cc.MaxAckPending = 256
 	return s.run(ctx, js, stream, cc.Durable, "", func(ctx context.Context) (jetstream.Consumer, error) {
@@ -602,7 +609,21 @@ func (s *Service) handle(name string, msg jetstream.Msg, h handler) {
 	// A message in hand is finished even when Stop comes meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Minute)
 	defer cancel()
+	working := make(chan struct{})
+	go func() {
+		t := time.NewTicker(loopAckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-working:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
 	err = h(ctx, msg, meta)
+	close(working)
 	var ra *retryAfter
 	switch {
 	case err == nil:
