@@ -55,7 +55,7 @@ const (
 )
 
 type linkArena struct {
-	t           *testing.T
+	t            *testing.T
 	vn, h14, h41 *bustest.FedBus
 	// admin clients of each bus (bus credentials, all its identities)
 	cvn, c14, c41 *broker.Client

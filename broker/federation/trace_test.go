@@ -92,12 +92,12 @@ func TestRecordedTime(t *testing.T) {
 		want time.Time
 	}{
 		"at the national, recorded a minute ago":     {[]federation.Hop{hop("HN", -time.Minute)}, now.Add(-time.Minute)},
-		"at the national, link down two days":        {[]federation.Hop{hop("HN", -48 * time.Hour)}, now.Add(-48 * time.Hour)},
-		"at the national, dated back ten days":       {[]federation.Hop{hop("HN", -240 * time.Hour)}, now.Add(-outage)},
+		"at the national, link down two days":        {[]federation.Hop{hop("HN", -48*time.Hour)}, now.Add(-48 * time.Hour)},
+		"at the national, dated back ten days":       {[]federation.Hop{hop("HN", -240*time.Hour)}, now.Add(-outage)},
 		"at the national, dated in the future":       {[]federation.Hop{hop("HN", time.Hour)}, now},
-		"at the destination, the national witnessed": {[]federation.Hop{hop("HN", -240 * time.Hour), hop("VN", -100 * time.Hour)}, now.Add(-100*time.Hour - outage)},
-		"at the destination, within the bound":       {[]federation.Hop{hop("HN", -101 * time.Hour), hop("VN", -100 * time.Hour)}, now.Add(-101 * time.Hour)},
-		"from the national itself":                   {[]federation.Hop{hop("VN", -240 * time.Hour)}, now.Add(-240 * time.Hour)},
+		"at the destination, the national witnessed": {[]federation.Hop{hop("HN", -240*time.Hour), hop("VN", -100*time.Hour)}, now.Add(-100*time.Hour - outage)},
+		"at the destination, within the bound":       {[]federation.Hop{hop("HN", -101*time.Hour), hop("VN", -100*time.Hour)}, now.Add(-101 * time.Hour)},
+		"from the national itself":                   {[]federation.Hop{hop("VN", -240*time.Hour)}, now.Add(-240 * time.Hour)},
 	} {
 		if got := federation.RecordedTime(c.hops, "VN", now, outage); !got.Equal(c.want) {
 			t.Errorf("%s: %s, want %s", name, got, c.want)
