@@ -274,6 +274,23 @@ func (a *Authority) memberByAccount(pub string) (string, bool) {
 	return "", false
 }
 
+// memberVersion names what memberJWT encodes for member id within l: the
+// same version, the same account (a JWT differs at every encoding).
+func (a *Authority) memberVersion(id string, l LinkLimits) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.members[id]
+	if m == nil {
+		return ""
+	}
+	revoked := make([]string, 0, len(m.state.Revoked))
+	for pub, at := range m.state.Revoked {
+		revoked = append(revoked, fmt.Sprintf("%s@%d", pub, at))
+	}
+	sort.Strings(revoked)
+	return fmt.Sprintf("%s|%+v|%t|%s", m.pub, l, m.state.Removed, strings.Join(revoked, ","))
+}
+
 // memberJWT encodes member id's link account: JetStream within l, one leaf
 // connection (none once removed), the national's own service connections,
 // and the revoked users.

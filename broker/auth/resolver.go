@@ -22,7 +22,7 @@ type resolver struct {
 	mu     sync.Mutex
 	srv    *server.Server
 	limits LinkLimits
-	pushed map[string]string // account → JWT last applied by Sync
+	pushed map[string]string // member → version of its account last applied by Sync
 }
 
 var errReadOnly = errors.New("docaxis accounts are issued by the bus's authority, not pushed")
@@ -129,15 +129,16 @@ func (l *Links) Sync() error {
 	}
 	var errs []error
 	for _, id := range r.a.memberIDs() {
+		version := r.a.memberVersion(id, limits)
+		r.mu.Lock()
+		same := r.pushed[id] == version
+		r.mu.Unlock()
+		if same {
+			continue
+		}
 		pub, tok, err := r.a.memberJWT(id, limits)
 		if err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		r.mu.Lock()
-		same := r.pushed[pub] == tok
-		r.mu.Unlock()
-		if same {
 			continue
 		}
 		acc, err := srv.LookupAccount(pub)
@@ -152,7 +153,7 @@ func (l *Links) Sync() error {
 		}
 		srv.UpdateAccountClaims(acc, ac)
 		r.mu.Lock()
-		r.pushed[pub] = tok
+		r.pushed[id] = version
 		r.mu.Unlock()
 	}
 	return errors.Join(errs...)

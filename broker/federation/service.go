@@ -493,7 +493,8 @@ func (s *Service) run(ctx context.Context, js jetstream.JetStream, stream, durab
 		return nil
 	}
 	lctx, cancel := context.WithCancel(s.ctx)
-	s.loops[name] = &loopState{js: js, stream: stream, durable: durable, bus: bus, cancel: cancel}
+	st := &loopState{js: js, stream: stream, durable: durable, bus: bus, cancel: cancel}
+	s.loops[name] = st
 	s.mu.Unlock()
 	var cons jetstream.Consumer
 	if ctx != nil {
@@ -544,7 +545,7 @@ func (s *Service) run(ctx context.Context, js jetstream.JetStream, stream, durab
 					}
 					break
 				}
-				s.handle(name, msg, h)
+				s.handle(name, st, msg, h)
 			}
 			stop()
 			it.Stop()
@@ -598,12 +599,16 @@ var errBackpressure = errors.New("no room yet")
 // relayed envelope lists): it is terminated, counted and logged, not kept.
 var errDrop = errors.New("dropped")
 
-func (s *Service) handle(name string, msg jetstream.Msg, h handler) {
+func (s *Service) handle(name string, st *loopState, msg jetstream.Msg, h handler) {
 	meta, err := msg.Metadata()
+	if err == nil && (meta.Stream != st.stream || meta.Consumer != st.durable || (meta.Domain != "" && st.bus != "" && meta.Domain != st.bus)) {
+		err = fmt.Errorf("delivered for consumer %s of stream %s", meta.Consumer, meta.Stream)
+	}
 	if err != nil {
-		// Not a JetStream delivery (a made-up reply subject): nothing to
-		// acknowledge it with.
-		s.log.Warn("federation: message without JetStream metadata ignored", "consumer", name, "subject", msg.Subject())
+		// Not a delivery of this loop's consumer (a member may answer a
+		// pull with made-up messages): nothing to acknowledge it with, as
+		// the acknowledgement would go where it says.
+		s.log.Warn("federation: message ignored", "consumer", name, "subject", msg.Subject(), "err", err)
 		return
 	}
 	// A message in hand is finished even when Stop comes meanwhile.
