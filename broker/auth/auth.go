@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -32,14 +33,16 @@ const Account = "AXIS"
 // Authority holds the operator and account keys under a directory
 // (DIR/operator.nk, DIR/system.nk, DIR/account.nk and their JWTs).
 type Authority struct {
-	dir        string
-	operator   nkeys.KeyPair
-	system     nkeys.KeyPair
-	account    nkeys.KeyPair
-	opJWT      string
-	sysJWT     string
-	accountJWT string
-	mu         sync.Mutex
+	dir      string
+	operator nkeys.KeyPair
+	system   nkeys.KeyPair
+	account  nkeys.KeyPair
+	opJWT    string
+	sysJWT   string
+	mu       sync.Mutex
+	// members caches the link accounts of member buses (federation.go),
+	// re-read from DIR/members by loadMembers.
+	members map[string]*member
 }
 
 // Open loads the authority in dir, creating keys and JWTs on first use.
@@ -62,7 +65,6 @@ func Open(dir string) (*Authority, error) {
 	}
 	opPub, _ := a.operator.PublicKey()
 	sysPub, _ := a.system.PublicKey()
-	accPub, _ := a.account.PublicKey()
 
 	oc := jwt.NewOperatorClaims(opPub)
 	oc.Name = "docaxis"
@@ -72,25 +74,40 @@ func Open(dir string) (*Authority, error) {
 	}
 	sc := jwt.NewAccountClaims(sysPub)
 	sc.Name = "SYS"
+	// Nothing extends the system account over a leaf connection.
+	sc.Limits.LeafNodeConn = 0
 	if a.sysJWT, err = sc.Encode(a.operator); err != nil {
 		return nil, fmt.Errorf("encode system account JWT: %w", err)
 	}
-	ac := jwt.NewAccountClaims(accPub)
-	ac.Name = Account
-	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1, MaxAckPending: -1}
 	if fresh {
 		// Nothing was issued under older permissions.
 		if err := a.markPermissions(); err != nil {
 			return nil, err
 		}
 	}
-	if err := a.applyRevocations(ac); err != nil {
+	if _, err := a.accountJWT(jwt.NoLimit); err != nil {
 		return nil, err
 	}
-	if a.accountJWT, err = ac.Encode(a.operator); err != nil {
-		return nil, fmt.Errorf("encode account JWT: %w", err)
-	}
 	return a, nil
+}
+
+// accountJWT encodes the AXIS account allowing leafs leaf node connections
+// (jwt.NoLimit: any number).
+func (a *Authority) accountJWT(leafs int64) (string, error) {
+	ac := jwt.NewAccountClaims(a.AccountPublicKey())
+	ac.Name = Account
+	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1, MaxAckPending: -1}
+	ac.Limits.LeafNodeConn = leafs
+	// Revocations of users of the AXIS account (credentials of an earlier
+	// version, see upgrade.go).
+	if err := a.applyRevocations(ac); err != nil {
+		return "", err
+	}
+	tok, err := ac.Encode(a.operator)
+	if err != nil {
+		return "", fmt.Errorf("encode account JWT: %w", err)
+	}
+	return tok, nil
 }
 
 func loadOrCreate(path string, create func() (nkeys.KeyPair, error)) (nkeys.KeyPair, error) {
@@ -128,79 +145,106 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // Configure puts an embedded server in operator mode: only users holding
-// credentials signed by the bus's account get in; anonymous connections are
-// refused.
+// credentials signed by the bus's accounts get in; anonymous connections
+// are refused. The server resolves the accounts through the authority
+// (resolver.go), so that member buses admitted while it runs get their link
+// accounts (federation.go) and the AXIS account takes exactly the leaf
+// connections the server solicits itself: none on a national bus, where
+// only member link accounts take leafs.
 func (a *Authority) Configure(o *server.Options) error {
 	oc, err := jwt.DecodeOperatorClaims(a.opJWT)
 	if err != nil {
 		return err
 	}
-	res := &server.MemAccResolver{}
 	sysPub, _ := a.system.PublicKey()
-	accPub, _ := a.account.PublicKey()
-	if err := res.Store(sysPub, a.sysJWT); err != nil {
-		return err
-	}
-	if err := res.Store(accPub, a.accountJWT); err != nil {
-		return err
-	}
 	o.TrustedOperators = []*jwt.OperatorClaims{oc}
-	o.AccountResolver = res
+	o.AccountResolver = &resolver{a: a, opts: o, limits: DefaultLinkLimits()}
 	o.SystemAccount = sysPub
 	return nil
 }
 
+// clientConnTypes are the connections an agency or the bus itself may
+// open: plain client connections. Leaf node connections are refused, so
+// that these credentials cannot bind an account over a leaf link (where
+// nats-server does not check publish permissions on JetStream ack
+// subjects).
+var clientConnTypes = []string{jwt.ConnectionTypeStandard}
+
 // AdminCreds returns the path of the bus's own credentials (all
-// permissions in the AXIS account), creating them on first use.
+// permissions in the AXIS account, client connections only), creating
+// them on first use. Credentials written by an earlier version, which
+// allowed any connection type, are issued again.
 func (a *Authority) AdminCreds() (string, error) {
 	path := filepath.Join(a.dir, "admin.creds")
-	if _, err := os.Stat(path); err == nil {
+	if uc, err := readUserClaims(path); err == nil && slices.Equal([]string(uc.AllowedConnectionTypes), clientConnTypes) {
 		return path, nil
 	}
-	return path, a.issue(path, "docaxis-admin", jwt.Permissions{})
+	_, _, err := a.issueFile(path, a.account, "docaxis-admin", jwt.Permissions{}, clientConnTypes)
+	return path, err
 }
 
 // AgencyCreds issues credentials for agency into path (mode 0600) with
-// the permissions of AgencyPermissions.
+// the permissions of AgencyPermissions, for client connections only.
 func (a *Authority) AgencyCreds(agency, path string) error {
-	return a.issue(path, "agency "+agency, AgencyPermissions(agency))
+	_, _, err := a.issueFile(path, a.account, "agency "+agency, AgencyPermissions(agency), clientConnTypes)
+	return err
 }
 
-func (a *Authority) issue(path, name string, perms jwt.Permissions) error {
-	return a.issueLimited(path, name, perms, nil)
+// issueFile writes credentials for a new user of the account whose key is
+// acc into path and returns the user's public key and issue time.
+func (a *Authority) issueFile(path string, acc nkeys.KeyPair, name string, perms jwt.Permissions, connTypes []string) (string, int64, error) {
+	tok, seed, pub, iat, err := a.issueUser(acc, name, perms, connTypes)
+	if err != nil {
+		return "", 0, err
+	}
+	creds, err := jwt.FormatUserConfig(tok, seed)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := writeAtomic(path, creds); err != nil {
+		return "", 0, fmt.Errorf("write credentials %s: %w", path, err)
+	}
+	return pub, iat, nil
 }
 
-// issueLimited writes credentials for a new user; connTypes, when given,
-// restricts how it may connect (e.g. only as a leaf node).
-func (a *Authority) issueLimited(path, name string, perms jwt.Permissions, connTypes []string) error {
+// issueUser signs a new user of the account whose key is acc, limited to
+// connTypes (every non-empty list: no credentials allow every kind).
+func (a *Authority) issueUser(acc nkeys.KeyPair, name string, perms jwt.Permissions, connTypes []string) (tok string, seed []byte, pub string, iat int64, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	user, err := nkeys.CreateUser()
 	if err != nil {
-		return err
+		return "", nil, "", 0, err
 	}
-	pub, _ := user.PublicKey()
+	pub, _ = user.PublicKey()
 	uc := jwt.NewUserClaims(pub)
 	uc.Name = name
 	uc.Permissions = perms
-	if len(connTypes) > 0 {
-		uc.AllowedConnectionTypes = jwt.StringList(connTypes)
+	uc.AllowedConnectionTypes = jwt.StringList(connTypes)
+	if tok, err = uc.Encode(acc); err != nil {
+		return "", nil, "", 0, fmt.Errorf("encode user JWT for %s: %w", name, err)
 	}
-	accPub, _ := a.account.PublicKey()
-	uc.IssuerAccount = accPub
-	tok, err := uc.Encode(a.account)
+	seed, _ = user.Seed()
+	if dec, err := jwt.DecodeUserClaims(tok); err == nil {
+		iat = dec.IssuedAt
+	}
+	return tok, seed, pub, iat, nil
+}
+
+func readUserClaims(path string) (*jwt.UserClaims, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("encode user JWT for %s: %w", name, err)
+		return nil, fmt.Errorf("read credentials: %w", err)
 	}
-	seed, _ := user.Seed()
-	creds, err := jwt.FormatUserConfig(tok, seed)
+	tok, err := jwt.ParseDecoratedJWT(data)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("credentials %s: %w", path, err)
 	}
-	if err := writeAtomic(path, creds); err != nil {
-		return fmt.Errorf("write credentials %s: %w", path, err)
+	uc, err := jwt.DecodeUserClaims(tok)
+	if err != nil {
+		return nil, fmt.Errorf("credentials %s: %w", path, err)
 	}
-	return nil
+	return uc, nil
 }
 
 // InboxPrefix is the reply-subject prefix of an agency's connections: it
@@ -256,11 +300,17 @@ func AgencyPermissions(agency string) jwt.Permissions {
 
 // ServerConfig returns the nats-server configuration fragment for an
 // external cluster: the operator JWT, the system account and a memory
-// resolver preloaded with the bus's accounts.
+// resolver preloaded with the bus's accounts, the link accounts of the
+// member buses admitted so far included (write it again and reload the
+// servers after 'docaxis federation member add'). The AXIS account takes
+// leaf connections there: on a national bus's cluster, do not let members'
+// leaf connections bind it (its remotes must use the link accounts).
 func (a *Authority) ServerConfig() string {
 	sysPub, _ := a.system.PublicKey()
-	accPub, _ := a.account.PublicKey()
-	return fmt.Sprintf(`# docaxis: decentralised authentication (written by docaxis nats-config)
+	accPub := a.AccountPublicKey()
+	accJWT, _ := a.accountJWT(jwt.NoLimit)
+	var b strings.Builder
+	fmt.Fprintf(&b, `# docaxis: decentralised authentication (written by docaxis nats-config)
 operator: %q
 system_account: %s
 resolver: MEMORY
@@ -269,14 +319,23 @@ resolver_preload: {
   %s: %q
   # %s: the bus's streams, the bus's admin user and one user per agency
   %s: %q
-}
-`, a.opJWT, sysPub, sysPub, a.sysJWT, Account, accPub, a.accountJWT)
+`, a.opJWT, sysPub, sysPub, a.sysJWT, Account, accPub, accJWT)
+	if err := a.loadMembers(); err == nil {
+		for _, id := range a.memberIDs() {
+			pub, tok, err := a.memberJWT(id, DefaultLinkLimits())
+			if err == nil {
+				fmt.Fprintf(&b, "  # link account of member bus %s\n  %s: %q\n", id, pub, tok)
+			}
+		}
+	}
+	b.WriteString("}\n")
+	return b.String()
 }
 
 // AgencyOfCreds reads a credentials file issued by AgencyCreds and returns
 // the agency it was issued to.
 func AgencyOfCreds(path string) (string, error) {
-	uc, err := userClaimsOf(path)
+	uc, err := readUserClaims(path)
 	if err != nil {
 		return "", err
 	}
@@ -287,19 +346,3 @@ func AgencyOfCreds(path string) (string, error) {
 	return code, nil
 }
 
-// userClaimsOf reads the user JWT of a credentials file.
-func userClaimsOf(path string) (*jwt.UserClaims, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read credentials: %w", err)
-	}
-	tok, err := jwt.ParseDecoratedJWT(data)
-	if err != nil {
-		return nil, fmt.Errorf("credentials %s: %w", path, err)
-	}
-	uc, err := jwt.DecodeUserClaims(tok)
-	if err != nil {
-		return nil, fmt.Errorf("credentials %s: %w", path, err)
-	}
-	return uc, nil
-}

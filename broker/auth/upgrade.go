@@ -67,10 +67,6 @@ func (a *Authority) RevokeOutdated() error {
 		a.mu.Unlock()
 		return err
 	}
-	if err := a.encodeAccount(l); err != nil {
-		a.mu.Unlock()
-		return err
-	}
 	if err := os.Remove(filepath.Join(a.dir, "admin.creds")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		a.mu.Unlock()
 		return fmt.Errorf("remove outdated admin credentials: %w", err)

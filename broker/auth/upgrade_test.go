@@ -45,7 +45,11 @@ func TestRevokeOutdated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ac, err := jwt.DecodeAccountClaims(reopened.accountJWT)
+	tok, err := reopened.accountJWT(jwt.NoLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := jwt.DecodeAccountClaims(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +66,7 @@ func TestRevokeOutdated(t *testing.T) {
 
 func userOf(t *testing.T, path string) *jwt.UserClaims {
 	t.Helper()
-	uc, err := userClaimsOf(path)
+	uc, err := readUserClaims(path)
 	if err != nil {
 		t.Fatal(err)
 	}

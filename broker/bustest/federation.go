@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -25,13 +26,15 @@ type FedBus struct {
 	leafPort int
 	opts     *server.Options
 	t        testing.TB
+	// fedConfig, when set, adjusts the federation service's configuration.
+	fedConfig func(*federation.Config)
 }
 
-// StartNational starts a national bus listening for leaf connections on
-// loopback (the same port across restarts).
-func StartNational(t testing.TB, id string, opts ...Option) *FedBus {
+// StartNationalWith is StartNational with the federation service's
+// configuration adjusted by fed (limits, waits).
+func StartNationalWith(t testing.TB, id string, fed func(*federation.Config), opts ...Option) *FedBus {
 	t.Helper()
-	f := &FedBus{ID: id, National: id, t: t}
+	f := &FedBus{ID: id, National: id, t: t, fedConfig: fed}
 	opts = append([]Option{WithAuth(), f.configure(func(_ *Bus, o *federation.ServerOptions) { o.LeafListen = f.leafListen() })}, opts...)
 	f.Bus = Start(t, opts...)
 	f.rememberLeafPort()
@@ -40,19 +43,43 @@ func StartNational(t testing.TB, id string, opts ...Option) *FedBus {
 	return f
 }
 
+// StartMemberWith is StartMember with the federation service's
+// configuration adjusted by fed.
+func StartMemberWith(t testing.TB, id string, national *FedBus, fed func(*federation.Config), opts ...Option) *FedBus {
+	t.Helper()
+	f := &FedBus{ID: id, National: national.ID, t: t, fedConfig: fed}
+	return f.startMember(national, opts...)
+}
+
+// UplinkCreds is the path of a member's leaf credentials, as the national
+// issued them.
+func (f *FedBus) UplinkCreds() string {
+	return filepath.Join(f.Dir, "home", "federation", "uplink.creds")
+}
+
+// StartNational starts a national bus listening for leaf connections on
+// loopback (the same port across restarts).
+func StartNational(t testing.TB, id string, opts ...Option) *FedBus {
+	t.Helper()
+	return StartNationalWith(t, id, nil, opts...)
+}
+
 // StartMember starts a member bus linked to national: the national lists
 // it with its CA and issues its leaf credentials, as `docaxis federation
 // member add` does.
 func StartMember(t testing.TB, id string, national *FedBus, opts ...Option) *FedBus {
 	t.Helper()
 	f := &FedBus{ID: id, National: national.ID, t: t}
+	return f.startMember(national, opts...)
+}
+
+func (f *FedBus) startMember(national *FedBus, opts ...Option) *FedBus {
+	t, id := f.t, f.ID
+	t.Helper()
 	var creds string
 	opts = append([]Option{WithAuth(), func(b *Bus) {
 		creds = filepath.Join(b.Dir, "home", "federation", "uplink.creds")
 		if err := national.Auth.LeafCreds(national.ID, id, creds); err != nil {
-			t.Fatal(err)
-		}
-		if err := national.Auth.RecordLeaf(id, creds); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -67,9 +94,24 @@ func StartMember(t testing.TB, id string, national *FedBus, opts ...Option) *Fed
 		o.ReconnectInterval = 100 * time.Millisecond
 	})}, opts...)
 	f.Bus = Start(t, opts...)
+	// Listed with its CA once every option applied (WithCA).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := federation.RegisterBus(ctx, national.Service.Client, id, f.CA.Cert, false); err != nil {
+		t.Fatal(err)
+	}
 	f.startFed()
 	t.Cleanup(f.stopFed)
 	return f
+}
+
+// WithCA runs the bus with ca as its CA instead of the development CA of
+// its home: a CA in use for a while, say.
+func WithCA(ca *signing.CA) Option {
+	return func(b *Bus) {
+		b.CA = ca
+		b.Trust = signing.NewTrust(ca.Cert)
+	}
 }
 
 // configure adds the federation's server options to the bus's server.
@@ -125,7 +167,7 @@ func (f *FedBus) startFed() {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	svc, err := federation.Start(ctx, federation.Config{
+	cfg := federation.Config{
 		BusID:    f.ID,
 		National: f.National,
 		Client:   f.Service.Client,
@@ -134,7 +176,11 @@ func (f *FedBus) startFed() {
 		Server:   f.Server.NATS(),
 		Tracker:  f.Service.Tracker,
 		Logger:   Logger(),
-	})
+	}
+	if f.fedConfig != nil {
+		f.fedConfig(&cfg)
+	}
+	svc, err := federation.Start(ctx, cfg)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -183,10 +229,7 @@ func (f *FedBus) RemoveMember(member string) *federation.Removal {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := f.Auth.RevokeLeaf(member); err != nil {
-		f.t.Fatal(err)
-	}
-	if err := f.Auth.PushAccount(ctx, f.URL(), f.extraAdminOptions()...); err != nil {
+	if err := f.Auth.RevokeLeaf(member); err != nil {
 		f.t.Fatal(err)
 	}
 	r, err := federation.RemoveBus(ctx, f.Service.Client, member)

@@ -8,12 +8,18 @@
 // Each bus runs JetStream in its own domain (the bus id), so linked buses
 // keep separate JetStream systems. The national bus listens for NATS leaf
 // node connections; a member connects one to it with credentials the
-// national issued for that member (auth.Authority.LeafCreds). The leaf binds
-// the member's AXIS account to the national's; the user's permissions
-// (auth.LeafPermissions) let through only the member's federation links
-// and the few JetStream API calls durable stream sourcing makes on the
-// member's own consumers. The record, the services, the inboxes never
-// cross a link (both sides deny them too).
+// national issued for that member (auth.Authority.LeafCreds). On the
+// national the leaf lands in the member's own link account, never in AXIS:
+// an account per member, signed by the national's operator, that imports
+// and exports nothing, takes one leaf connection at a time, holds within a
+// JetStream quota only that member's link, and whose users the national can
+// revoke (auth.Authority.RevokeLeaf). The national's AXIS account takes no
+// leaf connection at all, so agency and bus credentials cannot link, and
+// nothing a member sends reaches AXIS, its JetStream ack subjects or
+// another member's link except through the national's federation service.
+// The user's permissions (auth.LeafPermissions) still let through only the
+// member's link traffic. The record, the services, the inboxes never cross
+// a link (both sides deny them too).
 //
 // # Flow
 //
@@ -22,36 +28,47 @@
 // remote recipients included, so the sender's bus keeps on record all
 // its agencies sent. The federation service of that bus (inside `docaxis
 // serve`) follows the record (consumer fed_forward) and, for a copy whose
-// recipient is served by another bus, checks the signature, puts the
-// attachments and then the copy, with the bus's signed trace entry, into
-// its outbound stream:
+// recipient is served by another bus, checks the signature, puts the copy,
+// with the bus's signed trace entry, and then its attachments into its
+// outbound stream:
 //
 //	origin bus    AXIS ──fed_forward──▶ AXIS_FED_OUT   axis.fedout.<dest>.doc.<to>.<from>
 //	                                                   axis.fedout.<dest>.status.<sender>.<reporter>
 //	                                                   axis.fedout.<dest>.file.<envelope>.<sha256>  (512 KiB parts)
 //	                                                   axis.fedout.<national>.dir.agency|crl.<key>  (members)
-//	national      AXIS_FED_FROM_<member>  sources the member's AXIS_FED_OUT across domains
-//	              (durable consumer fed_uplink on the member, delivered to axis.fedlink.<member>.up)
-//	              ──fed_relay──▶ AXIS_FED_RELAY          axis.fedrelay.<dest>.…  (+ the national's trace entry)
-//	destination   AXIS_FED_IN  sources the national's AXIS_FED_RELAY for <dest>
-//	              (durable consumer fed_down_<dest> on the national, to axis.fedlink.<dest>.down)
-//	              ──fed_ingest──▶ AXIS   axis.doc.<to>.<from> (+ the destination's trace entry)
+//	national      pulls the member's AXIS_FED_OUT over the link (consumer fed_up on the member,
+//	              from the national's connection in the member's link account)
+//	              ──relay──▶ AXIS_FED_RELAY             axis.fedrelay.<dest>.<origin>.…  (+ the national's trace entry)
+//	              ──fed_link_<dest>──▶ the destination's link account: AXIS_FED_RELAY (its queue)
+//	destination   AXIS_FED_IN  sources its queue on the national
+//	              (durable consumer fed_down_<dest> there, to axis.fedlink.<dest>.down)
+//	              ──fed_ingest_<origin>──▶ AXIS   axis.doc.<to>.<from> (+ the destination's trace entry)
 //
 // The national's own outbound stream goes through the same relay, and it
-// ingests what its relay holds for itself. Statuses flow back the same way:
-// the recipient's receipt is stored in the destination's record (where its
-// tracker follows the copy too), forwarded because its addressee (the
-// sender) is served elsewhere, and ingested into the sender's record, where
-// the tracker applies it and `docaxis status` shows it.
+// takes in what its relay holds for itself. Statuses flow back the same
+// way: the recipient's receipt is stored in the destination's record
+// (where its tracker follows the copy too), forwarded because its
+// addressee (the sender) is served elsewhere, and taken into the sender's
+// record, where the tracker applies it and `docaxis status` shows it.
 //
 // Store and forward is JetStream's: a message waits in the stream of the
-// side that holds it while a link or a bus is down. Sourcing uses durable
-// consumers acknowledged by flow control, so it resumes where it stopped,
-// and each side's backlog is the consumer's pending count even while the
-// link is down. Every hop publishes with the copy's message id (the
-// envelope id and recipient, as a local send does), so a repeated hop is a
-// duplicate JetStream drops, and a message is acknowledged only once what
-// it caused is stored.
+// side that holds it while a link or a bus is down. The national pulls
+// what a member sends at its own pace, in bounded batches, and stores it
+// only once verified: a member cannot push at it more than it takes. It
+// passes a file part on only for an attachment of an envelope it relayed
+// from that member to that destination, at its place in it, so a member
+// can pass nothing else through it, nor more bytes than its agencies'
+// signed envelopes declare. What waits for a member sits in its queue,
+// within its quota, and beyond that in the relay. Every bus takes in each
+// other bus's traffic through a consumer of its own, so one bus whose
+// messages wait (for attachments that never come, say) holds up no other;
+// a copy whose attachment has not come in AttachmentWait after it arrived
+// is quarantined with the reason. Every federation stream has age, size
+// and count limits. Each side's backlog is a consumer's pending count,
+// even while the link is down. Every hop publishes with the copy's message
+// id (the envelope id and recipient, as a local send does), so a repeated
+// hop is a duplicate JetStream drops, and a message is acknowledged only
+// once what it caused is stored.
 //
 // # End to end
 //
@@ -66,7 +83,10 @@
 // At the national and at the destination a copy is refused (quarantined
 // under axis.quarantine.federation with the reason) unless: the envelope
 // verifies against the CA of the sender's bus only, at the time the
-// sender's bus recorded it; every trace entry verifies against the CA of
+// sender's bus recorded it as the receiving bus believes it (the first
+// trace entry's time, but no earlier than MaxLinkOutage before the next
+// bus that saw the copy: a bus cannot date its agencies' envelopes back
+// past their revocation); every trace entry verifies against the CA of
 // its own bus and chains to the one before; the first entry is by the bus
 // the directory says serves the sender, and at the national by the member
 // whose stream it came from; at the destination the last is the
@@ -78,9 +98,10 @@
 //
 // An agency registers on its own bus (broker.Agency.Bus is the bus id). A
 // member announces its agencies and CRLs to the national, which checks
-// them against the member's CA and writes them into its directory; every
-// member sources the national directory (durable consumer fed_dir_<member>
-// into AXIS_FED_DIR) and copies in other buses' entries. Entries only
+// them against the member's CA and writes them into its directory; the
+// national passes the directory's entries on (memberDirKeys) into each
+// member's link account, which every member sources (durable consumer
+// fed_dir_<member> into AXIS_FED_DIR) to copy in other buses' entries. Entries only
 // flow from their owner, so nothing loops.
 //
 // Trust is anchored at the national operator: `docaxis federation member

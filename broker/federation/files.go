@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
@@ -47,7 +48,7 @@ func (s *Service) pushFile(ctx context.Context, dest, envID string, a envelope.A
 		return fmt.Errorf("send attachment %s of %s to bus %s: %w", a.Name, envID, dest, err)
 	}
 	defer rc.Close()
-	n := max(1, (a.Size+chunkSize-1)/chunkSize)
+	n := partsOf(a.Size)
 	subject := fedSubject{Dest: dest, Kind: kindFile, A: envID, B: a.SHA256}.subject(outPrefix)
 	buf := make([]byte, chunkSize)
 	futures := make([]jetstream.PubAckFuture, 0, 16)
@@ -65,10 +66,7 @@ func (s *Service) pushFile(ctx context.Context, dest, envID string, a envelope.A
 		return nil
 	}
 	for i := int64(1); i <= n; i++ {
-		want := int64(chunkSize)
-		if i == n {
-			want = a.Size - (n-1)*chunkSize
-		}
+		want := partLen(a.Size, i)
 		if _, err := io.ReadFull(rc, buf[:want]); err != nil {
 			return s.fileError(a, envID, dest, err)
 		}
@@ -107,10 +105,10 @@ func (s *Service) fileError(a envelope.Attachment, envID, dest string, err error
 
 // fetchFiles makes sure every attachment of e is in this bus's store:
 // those already there (same SHA-256 and size) are kept, the others are
-// rebuilt from their messages in the inbound stream. The store hashes what
-// it receives; an object that does not match the signed manifest refuses
-// the envelope.
-func (s *Service) fetchFiles(ctx context.Context, e *envelope.Envelope) error {
+// rebuilt from their messages in the inbound stream (relayed from origin;
+// "" for those of an earlier version). The store hashes what it receives;
+// an object that does not match the signed manifest refuses the envelope.
+func (s *Service) fetchFiles(ctx context.Context, origin string, e *envelope.Envelope) error {
 	done := map[string]bool{}
 	for _, a := range e.Attachments {
 		if done[a.SHA256] {
@@ -124,15 +122,27 @@ func (s *Service) fetchFiles(ctx context.Context, e *envelope.Envelope) error {
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("attachment %s of %s: %w", a.Name, e.ID, err)
 		}
-		if err := s.fetchFile(ctx, e.ID, a); err != nil {
+		if err := s.fetchFile(ctx, origin, e.ID, a); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Service) fetchFile(ctx context.Context, envID string, a envelope.Attachment) error {
-	subject := fedSubject{Dest: s.bus, Kind: kindFile, A: envID, B: a.SHA256}.subject(relayPrefix)
+func (s *Service) fetchFile(ctx context.Context, origin, envID string, a envelope.Attachment) error {
+	subject := fedSubject{Dest: s.bus, Origin: origin, Kind: kindFile, A: envID, B: a.SHA256}.subject(relayPrefix)
+	// A look at the last part first: a copy waiting for parts that have
+	// not come costs no consumer each time it looks again.
+	last, err := s.inStr.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, errMissingChunks)
+	}
+	if err != nil {
+		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, err)
+	}
+	if i, n, err := parseChunk(last.Header.Get(HeaderChunk)); err != nil || i != n {
+		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, errMissingChunks)
+	}
 	cons, err := s.js.OrderedConsumer(ctx, s.inboundStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	if err != nil {
 		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, err)
@@ -176,11 +186,9 @@ func copyChunks(ctx context.Context, cons jetstream.Consumer, pending uint64, w 
 		for m := range batch.Messages() {
 			got++
 			pending--
-			i, n, ok := strings.Cut(m.Headers().Get(HeaderChunk), "/")
-			idx, err1 := strconv.ParseInt(i, 10, 64)
-			cnt, err2 := strconv.ParseInt(n, 10, 64)
-			if !ok || err1 != nil || err2 != nil || idx < 1 || idx > cnt {
-				return fmt.Errorf("%w: bad chunk header %q", ErrRefused, m.Headers().Get(HeaderChunk))
+			idx, cnt, err := parseChunk(m.Headers().Get(HeaderChunk))
+			if err != nil {
+				return err
 			}
 			if idx < next || (total >= 0 && idx > total) {
 				continue
@@ -208,4 +216,157 @@ func copyChunks(ctx context.Context, cons jetstream.Consumer, pending uint64, w 
 		return errMissingChunks
 	}
 	return nil
+}
+
+// parseChunk reads a HeaderChunk value "i/n": part i (from 1) of n.
+func parseChunk(v string) (i, n int64, err error) {
+	a, b, ok := strings.Cut(v, "/")
+	i, err1 := strconv.ParseInt(a, 10, 64)
+	n, err2 := strconv.ParseInt(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil || i < 1 || i > n || n > maxParts {
+		return 0, 0, fmt.Errorf("%w: bad file part header %q", ErrRefused, v)
+	}
+	return i, n, nil
+}
+
+// maxParts bounds the parts of one attachment (far above any size the bus
+// accepts).
+const maxParts = 1 << 20
+
+// partsOf is the number of parts of an attachment of size bytes, and
+// partLen the length of part i.
+func partsOf(size int64) int64 { return max(1, (size+chunkSize-1)/chunkSize) }
+
+func partLen(size, i int64) int64 {
+	if i < partsOf(size) {
+		return chunkSize
+	}
+	return size - (partsOf(size)-1)*chunkSize
+}
+
+// inflightTTL is how long the national remembers the attachments of an
+// envelope it relayed: their parts follow the envelope in the same stream.
+const inflightTTL = 7 * 24 * time.Hour
+
+// inflightKey names an attachment sha of envelope env relayed from origin
+// to dest.
+func inflightKey(origin, env, sha, dest string) string {
+	return origin + "." + env + "." + sha + "." + dest
+}
+
+// expectParts records, on the national bus, the attachments of envelope e
+// that it relays from origin to dest: their parts may follow.
+func (s *Service) expectParts(ctx context.Context, origin, dest string, e *envelope.Envelope) error {
+	for _, a := range e.Attachments {
+		key := inflightKey(origin, e.ID, a.SHA256, dest)
+		if _, err := s.inflight.Put(ctx, key, []byte(strconv.FormatInt(a.Size, 10))); err != nil {
+			return fmt.Errorf("remember attachment %s of %s: %w", a.Name, e.ID, err)
+		}
+	}
+	return nil
+}
+
+// partWaits is how many times a file part whose envelope has not been
+// relayed yet (it was handed out again: an addressee not in the directory
+// yet, say) is looked at again, partRetry apart, before it is dropped:
+// about AttachmentWait.
+func (s *Service) partWaits() uint64 {
+	var n uint64
+	for waited := time.Duration(0); waited < s.cfg.AttachmentWait; waited += partRetry(n) {
+		n++
+	}
+	return n
+}
+
+// checkPart lets a file part from origin through only when the national
+// relayed, from origin to the part's destination, an envelope listing that
+// attachment, and when the part is at its place in it (number, count and
+// length agree with the attachment's signed size): a member cannot pass
+// anything else through the national, nor more bytes than its agencies'
+// signed envelopes declare.
+func (s *Service) checkPart(ctx context.Context, origin string, fs fedSubject, msg jetstream.Msg, meta *jetstream.MsgMetadata) error {
+	key := inflightKey(origin, fs.A, fs.B, fs.Dest)
+	e, err := s.inflight.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrInvalidKey):
+		return fmt.Errorf("%w: file part %s: no envelope of bus %s lists it", errDrop, msg.Subject(), origin)
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		if !s.gate(origin).mayCome(fs.A) || meta.NumDelivered > s.partWaits() {
+			return fmt.Errorf("%w: file part %s: no envelope relayed from bus %s lists it", errDrop, msg.Subject(), origin)
+		}
+		return &retryAfter{d: partRetry(meta.NumDelivered), err: fmt.Errorf("file part %s: its envelope has not been relayed yet", msg.Subject())}
+	case err != nil:
+		return fmt.Errorf("file part %s: %w", msg.Subject(), err)
+	}
+	size, err := strconv.ParseInt(string(e.Value()), 10, 64)
+	if err != nil {
+		return fmt.Errorf("file part %s: bad record %q", msg.Subject(), e.Value())
+	}
+	i, n, err := parseChunk(msg.Headers().Get(HeaderChunk))
+	if err != nil || n != partsOf(size) || int64(len(msg.Data())) != partLen(size, i) ||
+		msg.Headers().Get(HeaderFileSize) != strconv.FormatInt(size, 10) {
+		return fmt.Errorf("%w: file part %s (%q, %d bytes) does not fit the attachment's signed size of %d bytes",
+			errDrop, msg.Subject(), msg.Headers().Get(HeaderChunk), len(msg.Data()), size)
+	}
+	return nil
+}
+
+// relayGate knows, for the relay of one origin, which envelopes may still
+// be relayed: those it handed back for a retry (an addressee not in the
+// directory yet, say), whose parts then come before them. A part of any
+// other envelope not relayed is dropped at once, so a flood of parts costs
+// the national one look each; for AttachmentWait after the relay starts,
+// when it cannot know what it handed back before, parts wait.
+type relayGate struct {
+	mu      sync.Mutex
+	started time.Time
+	grace   time.Duration
+	waiting map[string]time.Time // envelope id → first handed back
+}
+
+// maxWaiting bounds the envelopes a gate remembers.
+const maxWaiting = 1 << 14
+
+func (s *Service) gate(origin string) *relayGate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gates[origin]
+	if g == nil {
+		g = &relayGate{started: time.Now(), grace: s.cfg.AttachmentWait, waiting: map[string]time.Time{}}
+		s.gates[origin] = g
+	}
+	return g
+}
+
+func (g *relayGate) wait(env string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.waiting[env]; ok {
+		return
+	}
+	if len(g.waiting) >= maxWaiting {
+		// Forget those handed back long ago (their parts were dropped).
+		for id, at := range g.waiting {
+			if time.Since(at) > 2*g.grace {
+				delete(g.waiting, id)
+			}
+		}
+		if len(g.waiting) >= maxWaiting {
+			return
+		}
+	}
+	g.waiting[env] = time.Now()
+}
+
+func (g *relayGate) done(env string) {
+	g.mu.Lock()
+	delete(g.waiting, env)
+	g.mu.Unlock()
+}
+
+func (g *relayGate) mayCome(env string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.waiting[env]
+	return ok || time.Since(g.started) < g.grace
 }

@@ -29,13 +29,21 @@ const (
 
 	kvDirectoryStream = "KV_" + broker.DirectoryBucket
 
-	uplinkConsumer  = "fed_uplink"  // on a member's OutStream, sourced by the national
-	forwardConsumer = "fed_forward" // on AXIS: copies for other buses
-	relayConsumer   = "fed_relay"   // national: on AXIS_FED_FROM_<member> and its own OutStream
-	ingestConsumer  = "fed_ingest"  // on InStream (member) or RelayStream (national)
-	dirsyncConsumer = "fed_dirsync" // member: on DirStream
-	downPrefix      = "fed_down_"   // national: on RelayStream, one per member
-	dirDownPrefix   = "fed_dir_"    // national: on the directory's stream, one per member
+	uplinkConsumer       = "fed_up"      // pull, on a member's OutStream: the national takes from it over the link
+	legacyUplinkConsumer = "fed_uplink"  // push, before: the national's sourcing (migrated to fed_up)
+	forwardConsumer      = "fed_forward" // on AXIS: copies for other buses
+	relayConsumer        = "fed_relay"   // national: on its own OutStream (and a legacy AXIS_FED_FROM_<member>)
+	ingestConsumer       = "fed_ingest"  // legacy: messages relayed before the relay subjects named their origin
+	ingestPrefix         = "fed_ingest_" // + origin bus: one ingest per origin, on InStream (member) or RelayStream (national)
+	dirsyncConsumer      = "fed_dirsync" // member: on DirStream
+	downPrefix           = "fed_down_"   // national: in a member's link account, on its queue (sourced by the member)
+	dirDownPrefix        = "fed_dir_"    // national: in a member's link account, on its directory copy
+	linkCopyPrefix       = "fed_link_"   // national: on RelayStream, one per member, copying into its queue
+
+	// inflightBucket, on the national bus, remembers the attachments of the
+	// envelopes it relayed (origin.envelope.sha256.destination → size): a
+	// file part is relayed only for one of them.
+	inflightBucket = "AXIS_FED_INFLIGHT"
 
 	outPrefix   = "axis.fedout."
 	relayPrefix = "axis.fedrelay."
@@ -96,14 +104,27 @@ func fromStream(member string) string { return fromPrefix + member }
 
 func linkSubject(member, dir string) string { return linkPrefix + member + "." + dir }
 
+// memberDirKeys are the directory keys (prefixes) the national bus passes
+// on to its members: the entries each member copies in (dirsync).
+var memberDirKeys = []string{"agency.", busKeyPrefix, "crl."}
+
 // fedSubject is a parsed federation subject:
 //
 //	<prefix><dest>.doc.<to>.<from>
 //	<prefix><dest>.status.<sender>.<reporter>
 //	<prefix><dest>.file.<envelope>.<sha256>
 //	<prefix><dest>.dir.agency.<code token> | <prefix><dest>.dir.crl.<issuer hash>
+//
+// On the national's relay the bus the message came from follows the
+// destination (axis.fedrelay.<dest>.<origin>.doc.<to>.<from>), so that each
+// bus takes in what every other bus sends through a consumer of its own:
+// one origin cannot hold up the others. Relay subjects without it are
+// those of an earlier version, still in the streams.
 type fedSubject struct {
-	Dest, Kind string
+	Dest string
+	// Origin is the bus the national took the message from (relay only).
+	Origin string
+	Kind   string
 	// A and B are agency codes for doc and status; envelope id and SHA-256
 	// for file; entry kind and key token for dir.
 	A, B string
@@ -114,16 +135,37 @@ func (f fedSubject) subject(prefix string) string {
 	if f.Kind == kindDoc || f.Kind == kindStatus {
 		a, b = envelope.Token(a), envelope.Token(b)
 	}
-	return prefix + f.Dest + "." + f.Kind + "." + a + "." + b
+	dest := f.Dest
+	if f.Origin != "" {
+		dest += "." + f.Origin
+	}
+	return prefix + dest + "." + f.Kind + "." + a + "." + b
+}
+
+// relayFilter is the relay subjects for dest from origin ("": those of an
+// earlier version, which name no origin).
+func relayFilter(dest, origin string) string {
+	if origin == "" {
+		return relayPrefix + dest + ".*.*.*"
+	}
+	return relayPrefix + dest + "." + origin + ".*.*.*"
 }
 
 func parseFedSubject(prefix, subject string) (fedSubject, error) {
 	rest, ok := strings.CutPrefix(subject, prefix)
 	parts := strings.Split(rest, ".")
-	if !ok || len(parts) != 4 {
+	var f fedSubject
+	switch {
+	case ok && len(parts) == 4:
+		f = fedSubject{Dest: parts[0], Kind: parts[1], A: parts[2], B: parts[3]}
+	case ok && len(parts) == 5 && prefix == relayPrefix && CheckBusID(parts[1]) == nil:
+		f = fedSubject{Dest: parts[0], Origin: parts[1], Kind: parts[2], A: parts[3], B: parts[4]}
+	default:
 		return fedSubject{}, fmt.Errorf("%w: unexpected subject %s", ErrRefused, subject)
 	}
-	f := fedSubject{Dest: parts[0], Kind: parts[1], A: parts[2], B: parts[3]}
+	if CheckBusID(f.Dest) != nil || f.A == "" || f.B == "" {
+		return fedSubject{}, fmt.Errorf("%w: unexpected subject %s", ErrRefused, subject)
+	}
 	switch f.Kind {
 	case kindDoc, kindStatus:
 		f.A, f.B = envelope.CodeFromToken(f.A), envelope.CodeFromToken(f.B)

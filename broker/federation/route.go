@@ -73,11 +73,6 @@ func (s *Service) forward(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 	if got := msg.Headers().Get(jetstream.MsgIDHeader); got != "" && got != id {
 		return refused("copy %s of envelope %s is recorded with message id %s", id, e.ID, got)
 	}
-	if kind == kindDoc && len(e.Attachments) > 0 {
-		if err := s.pushFiles(ctx, target.Bus, e); err != nil {
-			return err
-		}
-	}
 	out := &nats.Msg{Subject: fedSubject{Dest: target.Bus, Kind: kind, A: a, B: b}.subject(outPrefix), Data: raw, Header: nats.Header{}}
 	out.Header.Set(jetstream.MsgIDHeader, id)
 	out.Header.Set(broker.HeaderEnvelope, msg.Headers().Get(broker.HeaderEnvelope))
@@ -87,6 +82,14 @@ func (s *Service) forward(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 	}
 	if err := s.publish(ctx, out, OutStream); err != nil {
 		return err
+	}
+	// The attachments follow the envelope: the national relays a file part
+	// only for an envelope it relayed, and the destination waits (a
+	// bounded time) for the parts of an envelope that came first.
+	if kind == kindDoc && len(e.Attachments) > 0 {
+		if err := s.pushFiles(ctx, target.Bus, e); err != nil {
+			return err
+		}
 	}
 	s.stats.forwarded(target.Bus)
 	return nil
@@ -108,11 +111,13 @@ func checkCopy(kind string, e *envelope.Envelope, a, b string) error {
 }
 
 // relay handles, on the national bus, what origin sent up (origin is the
-// member whose stream the message sits in, or the national itself): it
-// checks the copy end to end and re-publishes it for its destination bus
-// with the national's trace entry; attachments are passed on as they are
-// (the destination checks them against the signed manifest); directory
-// announcements update the national directory.
+// member whose outbound stream the message was taken from, or the national
+// itself): it checks the copy end to end and re-publishes it for its
+// destination bus with the national's trace entry, naming the origin in
+// the subject; it passes on a file part only for an attachment of an
+// envelope it relayed, at its place in it (the destination checks the
+// content against the signed manifest); directory announcements update the
+// national directory.
 func (s *Service) relay(origin string) handler {
 	return func(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) error {
 		fs, err := parseFedSubject(outPrefix, msg.Subject())
@@ -129,16 +134,33 @@ func (s *Service) relay(origin string) handler {
 			}
 			return s.announced(ctx, origin, fs, msg)
 		case kindFile:
-			if s.book.trustFor(fs.Dest) == nil {
-				return fmt.Errorf("attachment for %w %q", ErrUnknownBus, fs.Dest)
+			// Its envelope was relayed, so its destination is known.
+			if err := s.checkPart(ctx, origin, fs, msg, meta); err != nil {
+				return err
 			}
+			fs.Origin = origin
 			out := &nats.Msg{Subject: fs.subject(relayPrefix), Data: msg.Data(), Header: copyHeader(msg.Headers())}
 			return s.publish(ctx, out, RelayStream)
 		}
-		signed, hops, err := s.verifyCopy(ctx, fs, msg, origin, "")
+		gate := s.gate(origin)
+		signed, hops, _, err := s.verifyCopy(ctx, fs, msg, origin, "")
 		if err != nil {
+			if !errors.Is(err, ErrRefused) && fs.Kind == kindDoc {
+				// Handed out again later: its parts, which follow it,
+				// wait for it.
+				if e, perr := envelope.Peek(msg.Data()); perr == nil && len(e.Attachments) > 0 {
+					gate.wait(e.ID)
+				}
+			}
 			return err
 		}
+		if fs.Kind == kindDoc {
+			if err := s.expectParts(ctx, origin, fs.Dest, signed.Envelope); err != nil {
+				return err
+			}
+			gate.done(signed.Envelope.ID)
+		}
+		fs.Origin = origin
 		out := &nats.Msg{Subject: fs.subject(relayPrefix), Data: msg.Data(), Header: copyHeader(msg.Headers())}
 		if hops[len(hops)-1].Bus != s.bus {
 			id := out.Header.Get(jetstream.MsgIDHeader)
@@ -171,7 +193,8 @@ func copyHeader(h nats.Header) nats.Header {
 // stream, checks it end to end, makes sure its attachments are in the
 // bus's store, and stores it in the record with the bus's own trace entry:
 // from there the recipient's mailbox, the tracker and the audit chain see
-// it as any other.
+// it as any other. A copy whose attachment has not come in completely
+// AttachmentWait after it arrived is quarantined with the reason.
 func (s *Service) ingest(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) error {
 	fs, err := parseFedSubject(relayPrefix, msg.Subject())
 	if err != nil {
@@ -182,18 +205,21 @@ func (s *Service) ingest(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	}
 	switch fs.Kind {
 	case kindFile:
-		return nil // read when the envelope listing it arrives
+		return nil // read when the envelope listing it is taken in
 	case kindDoc, kindStatus:
 	default:
 		return refused("unexpected %s message from the national bus", fs.Kind)
 	}
-	signed, hops, err := s.verifyCopy(ctx, fs, msg, "", s.cfg.National)
+	signed, hops, recorded, err := s.verifyCopy(ctx, fs, msg, fs.Origin, s.cfg.National)
 	if err != nil {
 		return err
 	}
 	e := signed.Envelope
 	if fs.Kind == kindDoc {
-		if err := s.fetchFiles(ctx, e); err != nil {
+		if err := s.fetchFiles(ctx, fs.Origin, e); err != nil {
+			if errors.Is(err, errMissingChunks) {
+				return s.waitForParts(meta, err)
+			}
 			return err
 		}
 	}
@@ -206,9 +232,9 @@ func (s *Service) ingest(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	out.Header.Set(jetstream.MsgIDHeader, id)
 	out.Header.Set(broker.HeaderEnvelope, msg.Headers().Get(broker.HeaderEnvelope))
 	out.Header.Set(HeaderOriginBus, hops[0].Bus)
-	// The sender's bus recorded it at its first hop: recipients judge the
-	// signature against that time, not against a late arrival here.
-	out.Header.Set(broker.HeaderRecorded, hops[0].At.UTC().Format(time.RFC3339Nano))
+	// Recipients judge the signature at the time this bus established the
+	// origin recorded it (recordedTime), not at a late arrival here.
+	out.Header.Set(broker.HeaderRecorded, recorded.UTC().Format(time.RFC3339Nano))
 	for _, jws := range msg.Headers().Values(HeaderTrace) {
 		out.Header.Add(HeaderTrace, jws)
 	}
@@ -222,67 +248,84 @@ func (s *Service) ingest(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	return nil
 }
 
+// waitForParts hands a copy whose attachment is not complete out again
+// soon, until AttachmentWait after it arrived on this bus: then it is
+// refused (quarantined) with the reason, and frees its place.
+func (s *Service) waitForParts(meta *jetstream.MsgMetadata, cause error) error {
+	if waited := time.Since(meta.Timestamp); waited >= s.cfg.AttachmentWait {
+		return refused("%w: did not arrive within %s", cause, s.cfg.AttachmentWait)
+	}
+	return &retryAfter{d: partRetry(meta.NumDelivered), err: cause}
+}
+
+// partRetry spaces the looks for attachment parts that have not come: they
+// usually follow the envelope closely.
+func partRetry(attempt uint64) time.Duration {
+	return min(250*time.Millisecond<<min(attempt, 5), 5*time.Second)
+}
+
 // verifyCopy checks a document or status copy end to end: the envelope's
 // signature and chain to the CA of the sender's bus, at the time the
-// sender's bus recorded it; every trace entry; that the first entry is by
-// the bus the directory says serves the sender (and, when origin is set,
-// by the bus the message came from); that the last entry is by lastBus
-// when set; that the envelope agrees with the subject; and that the
-// destination bus serves the addressee. Errors that may pass (an agency or
-// bus not in the directory yet) are returned as they are; the rest wrap
-// ErrRefused.
-func (s *Service) verifyCopy(ctx context.Context, fs fedSubject, msg jetstream.Msg, origin, lastBus string) (*envelope.Signed, []Hop, error) {
+// sender's bus recorded it as far as this bus believes it (recordedTime,
+// returned); every trace entry; that the first entry is by the bus the
+// directory says serves the sender (and, when origin is set, by the bus
+// the message came from); that the last entry is by lastBus when set; that
+// the envelope agrees with the subject; and that the destination bus
+// serves the addressee. Errors that may pass (an agency or bus not in the
+// directory yet) are returned as they are; the rest wrap ErrRefused.
+func (s *Service) verifyCopy(ctx context.Context, fs fedSubject, msg jetstream.Msg, origin, lastBus string) (*envelope.Signed, []Hop, time.Time, error) {
 	raw := msg.Data()
 	signed, err := envelope.Open(raw)
 	if err != nil {
-		return nil, nil, refused("%w", err)
+		return nil, nil, time.Time{}, refused("%w", err)
 	}
 	e := signed.Envelope
 	if err := checkCopy(fs.Kind, e, fs.A, fs.B); err != nil {
-		return nil, nil, err
+		return nil, nil, time.Time{}, err
 	}
 	id := copyID(fs.Kind, e, fs.A)
 	if got := msg.Headers().Get(jetstream.MsgIDHeader); got != id {
-		return nil, nil, refused("copy %s of envelope %s travels with message id %q", id, e.ID, got)
+		return nil, nil, time.Time{}, refused("copy %s of envelope %s travels with message id %q", id, e.ID, got)
 	}
 	hops, err := VerifyTrace(msg.Headers(), raw, id, s.book.trustFor)
 	if errors.Is(err, ErrUnknownBus) {
-		return nil, nil, err
+		return nil, nil, time.Time{}, err
 	}
 	if err != nil {
-		return nil, nil, refused("envelope %s: %w", e.ID, err)
+		return nil, nil, time.Time{}, refused("envelope %s: %w", e.ID, err)
 	}
 	if len(hops) == 0 {
-		return nil, nil, refused("envelope %s: %w: no trace entry", e.ID, ErrTrace)
+		return nil, nil, time.Time{}, refused("envelope %s: %w: no trace entry", e.ID, ErrTrace)
 	}
 	first := hops[0].Bus
 	if origin != "" && first != origin {
-		return nil, nil, refused("envelope %s: %w: first trace entry by bus %s, the message came from bus %s", e.ID, ErrSpoofed, first, origin)
+		return nil, nil, time.Time{}, refused("envelope %s: %w: first trace entry by bus %s, the message came from bus %s", e.ID, ErrSpoofed, first, origin)
 	}
 	if lastBus != "" && hops[len(hops)-1].Bus != lastBus {
-		return nil, nil, refused("envelope %s: %w: last trace entry by bus %s, not the national bus %s", e.ID, ErrTrace, hops[len(hops)-1].Bus, lastBus)
+		return nil, nil, time.Time{}, refused("envelope %s: %w: last trace entry by bus %s, not the national bus %s", e.ID, ErrTrace, hops[len(hops)-1].Bus, lastBus)
 	}
 	sender, err := s.lookup(ctx, e.From)
 	if err != nil {
-		return nil, nil, fmt.Errorf("envelope %s: sender: %w", e.ID, err)
+		return nil, nil, time.Time{}, fmt.Errorf("envelope %s: sender: %w", e.ID, err)
 	}
 	if sender.Bus != first {
-		return nil, nil, refused("envelope %s: %w: %s is served by bus %q, the envelope entered the federation at bus %s", e.ID, ErrSpoofed, e.From, sender.Bus, first)
+		return nil, nil, time.Time{}, refused("envelope %s: %w: %s is served by bus %q, the envelope entered the federation at bus %s", e.ID, ErrSpoofed, e.From, sender.Bus, first)
 	}
 	addressee, err := s.lookup(ctx, fs.A)
 	if err != nil {
-		return nil, nil, fmt.Errorf("envelope %s: addressee: %w", e.ID, err)
+		return nil, nil, time.Time{}, fmt.Errorf("envelope %s: addressee: %w", e.ID, err)
 	}
 	if addressee.Bus != fs.Dest {
-		return nil, nil, refused("envelope %s: misrouted: %s is served by bus %q, not %s", e.ID, fs.A, addressee.Bus, fs.Dest)
+		return nil, nil, time.Time{}, refused("envelope %s: misrouted: %s is served by bus %q, not %s", e.ID, fs.A, addressee.Bus, fs.Dest)
 	}
 	t := s.book.trustFor(first)
 	if t == nil {
-		return nil, nil, fmt.Errorf("envelope %s: %w %q", e.ID, ErrUnknownBus, first)
+		return nil, nil, time.Time{}, fmt.Errorf("envelope %s: %w %q", e.ID, ErrUnknownBus, first)
 	}
+	recorded := recordedTime(hops, s.cfg.National, time.Now(), s.cfg.MaxLinkOutage)
 	v := signing.Verifier{Trust: t, Validate: []envelope.ValidateOption{envelope.AllowCodes(s.known)}}
-	if err := v.Check(signed, signing.At(hops[0].At)); err != nil {
-		return nil, nil, refused("envelope %s from %s (bus %s): %w", e.ID, e.From, first, err)
+	if err := v.Check(signed, signing.At(recorded)); err != nil {
+		return nil, nil, time.Time{}, refused("envelope %s from %s (bus %s), judged as recorded at %s: %w", e.ID, e.From, first, recorded.UTC().Format(time.RFC3339), err)
 	}
-	return signed, hops, nil
+	return signed, hops, recorded, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -35,7 +36,8 @@ type Config struct {
 	// Dir holds the bus identity (bus.key, bus.crt).
 	Dir string
 	// Server is the embedded server, for the state of the links (nil with
-	// an external cluster: links then show as "unknown").
+	// an external cluster: links then show as "unknown"). The national bus
+	// needs it: its members' link accounts are resolved by its authority.
 	Server *server.Server
 	// Tracker, when set, feeds the statistics.
 	Tracker *broker.Tracker
@@ -48,7 +50,54 @@ type Config struct {
 	// a link, and how long copies in transit stay for inspection (default
 	// 90 days; the record itself is AXIS).
 	Retention time.Duration
-	Logger    *slog.Logger
+	// StreamMaxBytes and StreamMaxMsgs bound each federation stream of the
+	// bus besides its age (defaults 8 GiB and 2,000,000): the streams that
+	// keep copies in transit for inspection drop their oldest beyond them.
+	StreamMaxBytes int64
+	StreamMaxMsgs  int64
+	// LinkQuota, on the national bus, is what one member's link account may
+	// hold there: the queue of what waits for the member, and its copy of
+	// the directory (default 2 GiB). What waits for a member beyond it
+	// stays in the national's relay until the member takes some.
+	LinkQuota int64
+	// AttachmentWait bounds how long a copy waits for its attachment's parts
+	// (default 2 minutes): then it is quarantined with the reason instead
+	// of holding its place, and a file part that no relayed envelope lists
+	// is dropped.
+	AttachmentWait time.Duration
+	// MaxLinkOutage bounds how much earlier than the next bus on its way a
+	// copy's origin bus may say it recorded it (default 72 hours): the
+	// signature is judged at that time, so a bus can date its agencies'
+	// envelopes back by at most this much (see recordedTime).
+	MaxLinkOutage time.Duration
+	Logger        *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Retention == 0 {
+		c.Retention = 90 * 24 * time.Hour
+	}
+	if c.StreamMaxBytes == 0 {
+		c.StreamMaxBytes = 8 << 30
+	}
+	if c.StreamMaxMsgs == 0 {
+		c.StreamMaxMsgs = 2_000_000
+	}
+	if c.LinkQuota == 0 {
+		c.LinkQuota = auth.DefaultLinkLimits().DiskStorage
+	}
+	if c.AttachmentWait == 0 {
+		c.AttachmentWait = 2 * time.Minute
+	}
+	if c.MaxLinkOutage == 0 {
+		c.MaxLinkOutage = 72 * time.Hour
+	}
 }
 
 // Service moves envelopes and statuses between this bus and the others
@@ -71,9 +120,22 @@ type Service struct {
 	statSub *nats.Subscription
 
 	mu      sync.Mutex
-	loops   map[string]bool // consumers running, by stream/consumer
-	local   map[string]bool // agency codes this bus serves (for delete announcements)
+	loops   map[string]*loopState // consumer loops running, by name
+	local   map[string]bool       // agency codes this bus serves (for delete announcements)
 	members map[string]bool
+
+	// National bus: its members' link accounts (auth) and the links set up
+	// in them (links.go), and the directory entries passed on to them.
+	links   *auth.Links
+	linkMu  sync.Mutex
+	mlinks  map[string]*memberLink
+	dirSnap map[string]jetstream.KeyValueEntry
+	// inflight remembers the attachments of relayed envelopes (national).
+	inflight jetstream.KeyValue
+	// inStr is the inbound stream (inboundStream).
+	inStr jetstream.Stream
+	// gates of the relay, by origin (national).
+	gates map[string]*relayGate
 }
 
 // National reports whether this is the national bus.
@@ -91,15 +153,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Client == nil || cfg.CA == nil {
 		return nil, errors.New("start federation: a client and the bus CA are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
-	}
-	if cfg.Retention == 0 {
-		cfg.Retention = 90 * 24 * time.Hour
-	}
+	cfg.defaults()
 	if cfg.Identity == nil {
 		id, err := LoadBusIdentity(cfg.Dir, cfg.BusID, cfg.CA)
 		if err != nil {
@@ -111,18 +165,30 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Store = cfg.Client.Store()
 	}
 	s := &Service{cfg: cfg, bus: cfg.BusID, c: cfg.Client, js: cfg.Client.JetStream(), nc: cfg.Client.Conn(), store: cfg.Store,
-		id: cfg.Identity, book: newTrustBook(), log: cfg.Logger.With("bus", cfg.BusID), loops: map[string]bool{}, local: map[string]bool{}, members: map[string]bool{}}
+		id: cfg.Identity, book: newTrustBook(), log: cfg.Logger.With("bus", cfg.BusID), loops: map[string]*loopState{},
+		local: map[string]bool{}, members: map[string]bool{}, mlinks: map[string]*memberLink{}, dirSnap: map[string]jetstream.KeyValueEntry{}, gates: map[string]*relayGate{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.book.setBus(s.bus, cfg.CA.Cert)
 	var err error
 	if s.dir, err = s.js.KeyValue(ctx, broker.DirectoryBucket); err != nil {
 		return nil, fmt.Errorf("start federation: %w", err)
 	}
+	if s.National() {
+		// Members' leaf connections land in link accounts of their own,
+		// which only this bus's authority makes (auth.Links).
+		if s.links, err = auth.LinksOf(cfg.Server); err != nil {
+			return nil, fmt.Errorf("start federation as the national bus: %w", err)
+		}
+		s.links.SetLimits(s.linkLimits())
+		if err := s.links.Sync(); err != nil {
+			s.log.Warn("federation: link accounts", "err", err)
+		}
+	}
+	s.stats = newStats(s)
 	if err := s.setup(ctx); err != nil {
 		s.cancel()
 		return nil, err
 	}
-	s.stats = newStats(s)
 	if cfg.Tracker != nil {
 		cfg.Tracker.Observe(s.stats.observe)
 	}
@@ -131,6 +197,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	if err := s.startLoops(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := s.watchBuses(ctx); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -165,8 +235,17 @@ func (s *Service) Stop() {
 	}
 	s.cancel()
 	s.wg.Wait()
+	s.linkMu.Lock()
+	for id, l := range s.mlinks {
+		l.nc.Close()
+		delete(s.mlinks, id)
+	}
+	s.linkMu.Unlock()
 }
 
+// streamConfig is a federation stream that keeps what crossed for
+// inspection, within the bus's age, size and count limits (the oldest
+// dropped first).
 func (s *Service) streamConfig(name string, subjects []string, sources []*jetstream.StreamSource) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        name,
@@ -175,11 +254,24 @@ func (s *Service) streamConfig(name string, subjects []string, sources []*jetstr
 		Sources:     sources,
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      s.cfg.Retention,
+		MaxBytes:    s.cfg.StreamMaxBytes,
+		MaxMsgs:     s.cfg.StreamMaxMsgs,
+		MaxMsgSize:  maxMsgSize,
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.cfg.Replicas,
 		Duplicates:  min(24*time.Hour, s.cfg.Retention),
 		Discard:     jetstream.DiscardOld,
 	}
+}
+
+// maxMsgSize of a federation message: an envelope (at most 1 MiB, as the
+// record takes it) or a file part, with the trace headers.
+const maxMsgSize = 1<<20 + 256<<10
+
+func (s *Service) linkLimits() auth.LinkLimits {
+	l := auth.DefaultLinkLimits()
+	l.DiskStorage = s.cfg.LinkQuota
+	return l
 }
 
 // linkConsumer is a durable consumer another bus's stream sources from:
@@ -218,14 +310,23 @@ func (s *Service) setup(ctx context.Context) error {
 				Consumer: &jetstream.StreamConsumerSource{Name: dirDownPrefix + s.bus, DeliverSubject: linkSubject(s.bus, "dir")}}}))
 	}
 	for _, sc := range streams {
-		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		str, err := s.js.CreateOrUpdateStream(ctx, sc)
+		if err != nil {
 			return fmt.Errorf("set up federation stream %s: %w", sc.Name, err)
 		}
-	}
-	if !s.National() {
-		if _, err := s.js.CreateOrUpdatePushConsumer(ctx, OutStream, linkConsumer(uplinkConsumer, linkSubject(s.bus, "up"))); err != nil {
-			return fmt.Errorf("set up the uplink consumer: %w", err)
+		if sc.Name == s.inboundStream() {
+			s.inStr = str
 		}
+	}
+	if s.National() {
+		var err error
+		if s.inflight, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: inflightBucket,
+			Description: "docaxis federation: attachments of relayed envelopes", History: 1, TTL: inflightTTL,
+			MaxBytes: 256 << 20, Storage: jetstream.FileStorage, Replicas: s.cfg.Replicas}); err != nil {
+			return fmt.Errorf("set up bucket %s: %w", inflightBucket, err)
+		}
+	} else if err := s.setupUplink(ctx); err != nil {
+		return err
 	}
 	if _, err := s.dir.Put(ctx, broker.BusKey, []byte(s.bus)); err != nil {
 		return fmt.Errorf("record the bus id in the directory: %w", err)
@@ -238,47 +339,79 @@ func (s *Service) setup(ctx context.Context) error {
 	return nil
 }
 
-// ensureMember sets up, on the national bus, the link of member: the
-// stream sourcing what the member sends up, and the two consumers the
-// member's streams source from (its relay queue and the directory).
-func (s *Service) ensureMember(ctx context.Context, member string) error {
-	if _, err := s.js.CreateOrUpdatePushConsumer(ctx, RelayStream, linkConsumer(downPrefix+member, linkSubject(member, "down"), relayPrefix+member+".>")); err != nil {
-		return fmt.Errorf("link of %s: relay consumer: %w", member, err)
+// setupUplink creates, on a member, the consumer through which the
+// national takes this bus's outbound stream: the national pulls, at its
+// own pace and in bounded batches, so a member cannot push more at it than
+// it takes. An earlier version's push consumer, which the national
+// sourced, hands over where it stopped.
+func (s *Service) setupUplink(ctx context.Context) error {
+	cc := jetstream.ConsumerConfig{
+		Durable:       uplinkConsumer,
+		Description:   "docaxis federation: the national bus takes from here",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// The national acknowledges a message once it relayed it and says
+		// when to hand one out again; it also decides when to give up.
+		AckWait:            loopAckWait,
+		MaxDeliver:         -1,
+		MaxAckPending:      256,
+		MaxRequestMaxBytes: pullBytes,
 	}
-	dirFilters := []string{"$KV." + broker.DirectoryBucket + ".agency.>", "$KV." + broker.DirectoryBucket + "." + busKeyPrefix + ">", "$KV." + broker.DirectoryBucket + ".crl.>"}
-	if _, err := s.js.CreateOrUpdatePushConsumer(ctx, kvDirectoryStream, linkConsumer(dirDownPrefix+member, linkSubject(member, "dir"), dirFilters...)); err != nil {
-		return fmt.Errorf("link of %s: directory consumer: %w", member, err)
+	if cur, err := s.js.Consumer(ctx, OutStream, uplinkConsumer); err == nil {
+		info := cur.CachedInfo()
+		cc.DeliverPolicy, cc.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+	} else if old, err := s.js.Consumer(ctx, OutStream, legacyUplinkConsumer); err == nil {
+		if floor := old.CachedInfo().AckFloor.Stream; floor > 0 {
+			cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+		}
 	}
-	sc := s.streamConfig(fromStream(member), nil, []*jetstream.StreamSource{{Name: OutStream, Domain: member,
-		Consumer: &jetstream.StreamConsumerSource{Name: uplinkConsumer, DeliverSubject: linkSubject(member, "up")}}})
-	if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {
-		return fmt.Errorf("link of %s: stream %s: %w", member, sc.Name, err)
+	if _, err := s.js.CreateOrUpdateConsumer(ctx, OutStream, cc); err != nil {
+		return fmt.Errorf("set up the uplink consumer: %w", err)
 	}
-	s.mu.Lock()
-	s.members[member] = true
-	s.mu.Unlock()
-	return s.loop(ctx, fromStream(member), jetstream.ConsumerConfig{Durable: relayConsumer}, s.relay(member))
+	if err := s.js.DeleteConsumer(ctx, OutStream, legacyUplinkConsumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		s.log.Warn("federation: remove the earlier uplink consumer", "err", err)
+	}
+	return nil
 }
 
 func (s *Service) startLoops(ctx context.Context) error {
 	fwd := jetstream.ConsumerConfig{Durable: forwardConsumer, FilterSubjects: []string{"axis.doc.>", "axis.status.>"}}
-	if err := s.loop(ctx, broker.StreamName, fwd, s.forward); err != nil {
+	if err := s.loop(ctx, s.js, broker.StreamName, fwd, s.forward); err != nil {
 		return err
 	}
 	if s.National() {
-		if err := s.loop(ctx, OutStream, jetstream.ConsumerConfig{Durable: relayConsumer}, s.relay(s.bus)); err != nil {
+		if err := s.loop(ctx, s.js, OutStream, jetstream.ConsumerConfig{Durable: relayConsumer}, s.relay(s.bus)); err != nil {
 			return err
 		}
-		return s.loop(ctx, RelayStream, jetstream.ConsumerConfig{Durable: ingestConsumer, FilterSubject: relayPrefix + s.bus + ".>"}, s.ingest)
-	}
-	if err := s.loop(ctx, InStream, jetstream.ConsumerConfig{Durable: ingestConsumer}, s.ingest); err != nil {
+	} else if err := s.loop(ctx, s.js, DirStream, jetstream.ConsumerConfig{Durable: dirsyncConsumer}, s.dirsync); err != nil {
 		return err
 	}
-	return s.loop(ctx, DirStream, jetstream.ConsumerConfig{Durable: dirsyncConsumer}, s.dirsync)
+	// What was relayed before relay subjects named their origin.
+	legacy := jetstream.ConsumerConfig{Durable: ingestConsumer, FilterSubject: relayFilter(s.bus, "")}
+	if err := s.loop(ctx, s.js, s.inboundStream(), legacy, s.ingest); err != nil {
+		return err
+	}
+	for _, bus := range s.book.known() {
+		if err := s.ensureIngest(ctx, bus); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureIngest takes in what origin sends this bus through a consumer of
+// its own: a bus whose messages wait (for attachments that do not come,
+// say) holds up no other bus's.
+func (s *Service) ensureIngest(ctx context.Context, origin string) error {
+	if origin == s.bus || CheckBusID(origin) != nil {
+		return nil
+	}
+	cc := jetstream.ConsumerConfig{Durable: ingestPrefix + origin, FilterSubject: relayFilter(s.bus, origin)}
+	return s.loop(ctx, s.js, s.inboundStream(), cc, s.ingest)
 }
 
 // inboundStream holds the messages addressed to this bus (and their
-// attachment chunks).
+// attachment parts).
 func (s *Service) inboundStream() string {
 	if s.National() {
 		return RelayStream
@@ -296,63 +429,151 @@ const maxAttempts = 40
 // retryDelays space those retries.
 var retryDelays = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute}
 
-// loop creates (or updates) a durable pull consumer and handles its
-// messages one at a time, in stream order, until Stop: attachments go
-// out before the envelope that lists them, and a message is acknowledged
-// only once what it caused is stored.
-func (s *Service) loop(ctx context.Context, stream string, cc jetstream.ConsumerConfig, h handler) error {
-	name := stream + "/" + cc.Durable
-	s.mu.Lock()
-	running := s.loops[name]
-	s.loops[name] = true
-	s.mu.Unlock()
-	if running {
-		return nil
-	}
+// loopAckWait is how long a message handed to a loop may go without an
+// acknowledgement or a progress ack before it is handed out again.
+const loopAckWait = 30 * time.Second
+
+// pullBytes bounds what a loop holds fetched and not yet handled: a flood
+// of large messages cannot grow the bus's memory beyond it per loop.
+const pullBytes = 8 << 20
+
+// loopState is a running consumer loop.
+type loopState struct {
+	js              jetstream.JetStream
+	stream, durable string
+	bus             string // set for another bus's consumer, taken over the link
+	cancel          context.CancelFunc
+}
+
+// loop creates (or updates) a durable pull consumer on stream and handles
+// its messages one at a time, in stream order, until Stop: a message is
+// acknowledged only once what it caused is stored.
+func (s *Service) loop(ctx context.Context, js jetstream.JetStream, stream string, cc jetstream.ConsumerConfig, h handler) error {
 	cc.Description = "docaxis federation"
 	cc.AckPolicy = jetstream.AckExplicitPolicy
-	cc.DeliverPolicy = jetstream.DeliverAllPolicy
-	// Long enough for the largest attachment to be pushed before the
-	// envelope message is handed out again.
-	cc.AckWait = 5 * time.Minute
+	// A message lost on its way to the loop comes back soon; one being
+	// handled (a large attachment) is kept by progress acks.
+	cc.AckWait = loopAckWait
 	cc.MaxDeliver = -1
 	cc.MaxAckPending = 256
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, stream, cc)
-	if err != nil {
-		s.mu.Lock()
-		delete(s.loops, name)
+	return s.run(ctx, js, stream, cc.Durable, "", func(ctx context.Context) (jetstream.Consumer, error) {
+		if cur, err := js.Consumer(ctx, stream, cc.Durable); err == nil {
+			// Deliver policy and start cannot change: keep the ones it has.
+			info := cur.CachedInfo()
+			cc.DeliverPolicy, cc.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+		}
+		return js.CreateOrUpdateConsumer(ctx, stream, cc)
+	}, h)
+}
+
+// attach handles the messages of a consumer bus owns (a member's outbound
+// consumer, on the national), binding to it again whenever the link comes
+// back.
+func (s *Service) attach(bus string, js jetstream.JetStream, stream, durable string, h handler) error {
+	return s.run(nil, js, stream, durable, bus, func(ctx context.Context) (jetstream.Consumer, error) {
+		return js.Consumer(ctx, stream, durable)
+	}, h)
+}
+
+// loopName names a loop in logs, in quarantine message ids and in the
+// status's queues: stream/consumer, and the bus for another bus's.
+func loopName(stream, durable, bus string) string {
+	if bus != "" {
+		return bus + ":" + stream + "/" + durable
+	}
+	return stream + "/" + durable
+}
+
+// run starts a loop over the consumer open returns (one of bus's when bus
+// is set). With ctx set, open is called once before run returns (and its
+// error returned); without, the loop calls it until it succeeds.
+func (s *Service) run(ctx context.Context, js jetstream.JetStream, stream, durable, bus string,
+	open func(context.Context) (jetstream.Consumer, error), h handler) error {
+	name := loopName(stream, durable, bus)
+	remote := bus != ""
+	s.mu.Lock()
+	if s.loops[name] != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("federation consumer %s: %w", name, err)
+		return nil
+	}
+	lctx, cancel := context.WithCancel(s.ctx)
+	st := &loopState{js: js, stream: stream, durable: durable, bus: bus, cancel: cancel}
+	s.loops[name] = st
+	s.mu.Unlock()
+	var cons jetstream.Consumer
+	if ctx != nil {
+		var err error
+		if cons, err = open(ctx); err != nil {
+			s.mu.Lock()
+			delete(s.loops, name)
+			s.mu.Unlock()
+			cancel()
+			return fmt.Errorf("federation consumer %s: %w", name, err)
+		}
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		for s.ctx.Err() == nil {
-			it, err := cons.Messages(jetstream.PullMaxMessages(64))
+		defer cancel()
+		for lctx.Err() == nil {
+			if cons == nil {
+				octx, ocancel := context.WithTimeout(lctx, 10*time.Second)
+				c, err := open(octx)
+				ocancel()
+				if err != nil {
+					s.log.Debug("federation: consumer not available yet", "consumer", name, "err", err)
+					sleep(lctx, time.Second)
+					continue
+				}
+				cons = c
+			}
+			opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessagesWithBytesLimit(64, pullBytes)}
+			if remote {
+				// A pull lost with a link that went down is asked again
+				// soon, not after the default half minute.
+				opts = append(opts, jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(2*time.Second))
+			}
+			it, err := cons.Messages(opts...)
 			if err != nil {
 				s.log.Warn("federation: consume", "consumer", name, "err", err)
-				sleep(s.ctx, time.Second)
+				cons = nil
+				sleep(lctx, time.Second)
 				continue
 			}
-			stop := context.AfterFunc(s.ctx, it.Stop)
+			stop := context.AfterFunc(lctx, it.Stop)
 			for {
 				msg, err := it.Next()
 				if err != nil {
-					if s.ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					if lctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 						s.log.Warn("federation: consume", "consumer", name, "err", err)
 					}
 					break
 				}
-				s.handle(name, msg, h)
+				s.handle(name, st, msg, h)
 			}
 			stop()
 			it.Stop()
-			if s.ctx.Err() == nil {
-				sleep(s.ctx, time.Second)
+			if remote {
+				cons = nil // the link may have gone: bind again
+			}
+			if lctx.Err() == nil {
+				sleep(lctx, time.Second)
 			}
 		}
 	}()
 	return nil
+}
+
+// stopLoops stops the loops match selects.
+func (s *Service) stopLoops(match func(name string, st *loopState) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, st := range s.loops {
+		if match(name, st) {
+			st.cancel()
+			delete(s.loops, name)
+		}
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -364,24 +585,72 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (s *Service) handle(name string, msg jetstream.Msg, h handler) {
+// retryAfter asks for a message to be handed out again after d, without
+// counting towards maxAttempts: the handler bounds the wait itself.
+type retryAfter struct {
+	d   time.Duration
+	err error
+}
+
+func (r *retryAfter) Error() string { return r.err.Error() }
+func (r *retryAfter) Unwrap() error { return r.err }
+
+// errBackpressure: the message cannot be stored where it goes yet (a
+// link's queue is full); it is handed out again later, never given up.
+var errBackpressure = errors.New("no room yet")
+
+// errDrop: the message is not one this bus takes (a file part that no
+// relayed envelope lists): it is terminated, counted and logged, not kept.
+var errDrop = errors.New("dropped")
+
+func (s *Service) handle(name string, st *loopState, msg jetstream.Msg, h handler) {
 	meta, err := msg.Metadata()
+	if err == nil && (meta.Stream != st.stream || meta.Consumer != st.durable || (meta.Domain != "" && st.bus != "" && meta.Domain != st.bus)) {
+		err = fmt.Errorf("delivered for consumer %s of stream %s", meta.Consumer, meta.Stream)
+	}
 	if err != nil {
-		_ = msg.NakWithDelay(time.Second)
+		// Not a delivery of this loop's consumer (a member may answer a
+		// pull with made-up messages): nothing to acknowledge it with, as
+		// the acknowledgement would go where it says.
+		s.log.Warn("federation: message ignored", "consumer", name, "subject", msg.Subject(), "err", err)
 		return
 	}
 	// A message in hand is finished even when Stop comes meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Minute)
 	defer cancel()
+	working := make(chan struct{})
+	go func() {
+		t := time.NewTicker(loopAckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-working:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
 	err = h(ctx, msg, meta)
+	close(working)
+	var ra *retryAfter
 	switch {
 	case err == nil:
 		if err := msg.DoubleAck(ctx); err != nil {
 			s.log.Warn("federation: ack", "consumer", name, "seq", meta.Sequence.Stream, "err", err)
 		}
+	case errors.Is(err, errDrop):
+		s.stats.dropped(name)
+		s.log.Warn("federation: message dropped", "consumer", name, "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+	case errors.As(err, &ra):
+		_ = msg.NakWithDelay(ra.d)
+	case errors.Is(err, errBackpressure):
+		s.log.Debug("federation: waiting for room", "consumer", name, "subject", msg.Subject(), "err", err)
+		_ = msg.NakWithDelay(retryDelays[min(int(meta.NumDelivered), len(retryDelays))-1])
 	case errors.Is(err, ErrRefused) || meta.NumDelivered >= maxAttempts:
 		s.log.Warn("federation: message refused, quarantined", "consumer", name, "subject", msg.Subject(), "seq", meta.Sequence.Stream, "err", err)
-		if qerr := s.quarantine(ctx, msg, meta, err); qerr != nil {
+		if qerr := s.quarantine(ctx, name, msg, meta, err); qerr != nil {
 			s.log.Warn("federation: quarantine failed, retrying later", "consumer", name, "err", qerr)
 			_ = msg.NakWithDelay(10 * time.Second)
 			return
@@ -396,7 +665,7 @@ func (s *Service) handle(name string, msg jetstream.Msg, h handler) {
 
 // quarantine keeps a refused message, with its headers (the trace) and the
 // reason, in the bus's quarantine under the agency "federation".
-func (s *Service) quarantine(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error) error {
+func (s *Service) quarantine(ctx context.Context, loop string, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error) error {
 	q := &nats.Msg{Subject: broker.QuarantineSubject(quarantineAgency), Data: msg.Data(), Header: copyHeader(msg.Headers())}
 	q.Header.Del(jetstream.MsgIDHeader)
 	q.Header.Set(broker.HeaderReason, cause.Error())
@@ -408,7 +677,9 @@ func (s *Service) quarantine(ctx context.Context, msg jetstream.Msg, meta *jetst
 	if e, err := envelope.Peek(msg.Data()); err == nil {
 		q.Header.Set(broker.HeaderEnvelope, e.ID)
 	}
-	q.Header.Set(jetstream.MsgIDHeader, "fq."+meta.Stream+"."+strconv.FormatUint(meta.Sequence.Stream, 10))
+	// The loop names the stream's bus too: members' outbound streams share
+	// a name and their sequences.
+	q.Header.Set(jetstream.MsgIDHeader, "fq."+loop+"."+strconv.FormatUint(meta.Sequence.Stream, 10))
 	if _, err := s.js.PublishMsg(ctx, q, jetstream.WithExpectStream(broker.QuarantineStream)); err != nil {
 		return fmt.Errorf("quarantine federation message: %w", err)
 	}
@@ -423,7 +694,11 @@ func refused(format string, args ...any) error {
 // publish stores m in stream, waiting for the ack; a duplicate (the same
 // message id again) is success.
 func (s *Service) publish(ctx context.Context, m *nats.Msg, stream string) error {
-	if _, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectStream(stream)); err != nil {
+	return publishTo(ctx, s.js, m, stream)
+}
+
+func publishTo(ctx context.Context, js jetstream.JetStream, m *nats.Msg, stream string) error {
+	if _, err := js.PublishMsg(ctx, m, jetstream.WithExpectStream(stream)); err != nil {
 		return fmt.Errorf("store %s in %s: %w", m.Subject, stream, err)
 	}
 	return nil

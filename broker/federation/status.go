@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Link states.
@@ -74,13 +75,7 @@ func (s *Service) Status(ctx context.Context) (*Status, error) {
 		s.mu.Unlock()
 		sort.Strings(members)
 		for _, m := range members {
-			l := Link{Peer: m, State: linkState(leafs, m)}
-			if li := leafs[ServerName(m)]; li != nil {
-				l.RTT = li.RTT
-			}
-			s.consumerBacklog(ctx, &l, RelayStream, downPrefix+m)
-			s.sourceState(ctx, &l, fromStream(m))
-			st.Links = append(st.Links, l)
+			st.Links = append(st.Links, s.memberLinkStatus(ctx, leafs, m))
 		}
 	} else {
 		n := s.cfg.National
@@ -88,7 +83,7 @@ func (s *Service) Status(ctx context.Context) (*Status, error) {
 		if li := leafs[ServerName(n)]; li != nil {
 			l.RTT = li.RTT
 		}
-		s.consumerBacklog(ctx, &l, OutStream, uplinkConsumer)
+		s.consumerBacklog(ctx, &l, s.js, OutStream, uplinkConsumer)
 		s.sourceState(ctx, &l, InStream)
 		st.Links = append(st.Links, l)
 	}
@@ -99,14 +94,13 @@ func (s *Service) Status(ctx context.Context) (*Status, error) {
 	}
 	s.mu.Unlock()
 	for _, name := range loops {
-		var stream, durable string
-		for i := len(name) - 1; i >= 0; i-- {
-			if name[i] == '/' {
-				stream, durable = name[:i], name[i+1:]
-				break
-			}
+		s.mu.Lock()
+		ls := s.loops[name]
+		s.mu.Unlock()
+		if ls == nil || ls.bus != "" {
+			continue // another bus's consumer: its link's Incoming
 		}
-		if c, err := s.js.Consumer(ctx, stream, durable); err == nil {
+		if c, err := ls.js.Consumer(ctx, ls.stream, ls.durable); err == nil {
 			if info, err := c.Info(ctx); err == nil {
 				st.Queues[name] = info.NumPending + uint64(info.NumAckPending)
 			}
@@ -118,6 +112,51 @@ func (s *Service) Status(ctx context.Context) (*Status, error) {
 	st.Seeded = s.stats.seeded
 	s.stats.mu.Unlock()
 	return st, nil
+}
+
+// memberLinkStatus is, on the national bus, the state of member m's link:
+// up while a leaf connection is bound to its link account; the backlog is
+// what the relay holds for it not yet in its queue plus its queue; incoming
+// is what waits on the member for the national (asked over the link).
+func (s *Service) memberLinkStatus(ctx context.Context, leafs map[string]*server.LeafInfo, m string) Link {
+	l := Link{Peer: m, State: LinkUnknown}
+	if leafs != nil {
+		l.State = LinkDown
+		if acc, ok := s.links.Account(m); ok {
+			for _, li := range leafs {
+				if li.Account == acc {
+					l.State, l.RTT = LinkUp, li.RTT
+				}
+			}
+		}
+	}
+	s.consumerBacklog(ctx, &l, s.js, RelayStream, linkCopyPrefix+m)
+	copied := l.Backlog
+	s.linkMu.Lock()
+	ml := s.mlinks[m]
+	s.linkMu.Unlock()
+	if ml == nil {
+		if l.Error == "" {
+			l.Error = "link not set up"
+		}
+		return l
+	}
+	l.LastDelivery = nil
+	s.consumerBacklog(ctx, &l, ml.js, RelayStream, downPrefix+m)
+	l.Backlog += copied
+	if t := ml.lastReceived.Load(); t != nil {
+		at := t.UTC()
+		l.LastReceived = &at
+	}
+	if l.State == LinkUp {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if c, err := ml.remote.Consumer(ictx, OutStream, uplinkConsumer); err == nil {
+			info := c.CachedInfo()
+			l.Incoming = info.NumPending + uint64(info.NumAckPending)
+		}
+	}
+	return l
 }
 
 // ServerName is the NATS server name of a bus's embedded server: leaf
@@ -151,8 +190,14 @@ func linkState(leafs map[string]*server.LeafInfo, peer string) string {
 
 // consumerBacklog fills what waits on this side: the link consumer's
 // messages not yet confirmed by the other side.
-func (s *Service) consumerBacklog(ctx context.Context, l *Link, stream, durable string) {
-	c, err := s.js.PushConsumer(ctx, stream, durable)
+func (s *Service) consumerBacklog(ctx context.Context, l *Link, js jetstream.JetStream, stream, durable string) {
+	var c interface {
+		Info(context.Context) (*jetstream.ConsumerInfo, error)
+	}
+	c, err := js.Consumer(ctx, stream, durable)
+	if errors.Is(err, jetstream.ErrNotPullConsumer) {
+		c, err = js.PushConsumer(ctx, stream, durable)
+	}
 	if err != nil {
 		l.Error = fmt.Sprintf("consumer %s on %s: %v", durable, stream, err)
 		return
@@ -162,7 +207,7 @@ func (s *Service) consumerBacklog(ctx context.Context, l *Link, stream, durable 
 		l.Error = fmt.Sprintf("consumer %s on %s: %v", durable, stream, err)
 		return
 	}
-	l.Backlog = info.NumPending + uint64(info.NumAckPending)
+	l.Backlog += info.NumPending + uint64(info.NumAckPending)
 	if t := info.AckFloor.Last; t != nil && !t.IsZero() {
 		at := t.UTC()
 		l.LastDelivery = &at

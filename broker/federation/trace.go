@@ -220,3 +220,35 @@ func VerifyTrace(h nats.Header, raw []byte, copyID string, trustFor func(bus str
 	}
 	return hops, nil
 }
+
+// recordedTime is when a copy counts as recorded by its origin bus, the
+// time its sender's signature is judged at. The origin's first trace
+// entry says when, but the origin signs it and may choose it: a hostile
+// bus would date its agencies' envelopes back, before their certificates
+// were revoked or expired. So a bus takes that time only within maxOutage
+// before the first other bus that saw the copy, the witness: the next
+// entry (the national bus, whose time every bus trusts), or, on the bus
+// taking the copy from its origin, this bus's own clock now. A link down
+// longer than maxOutage makes an honest copy count as recorded that much
+// later. The national bus's own entries are taken as they are.
+func recordedTime(hops []Hop, national string, now time.Time, maxOutage time.Duration) time.Time {
+	t := hops[0].At
+	if hops[0].Bus == national {
+		return minTime(t, now)
+	}
+	witness := now
+	if len(hops) > 1 {
+		witness = hops[1].At
+	}
+	if floor := witness.Add(-maxOutage); t.Before(floor) {
+		t = floor
+	}
+	return minTime(t, witness)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

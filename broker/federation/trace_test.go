@@ -80,3 +80,27 @@ func TestTraceTampering(t *testing.T) {
 		}
 	}
 }
+
+// A receiving bus believes an origin's first trace entry only within the
+// bound before the first other bus that saw the copy.
+func TestRecordedTime(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const outage = 72 * time.Hour
+	hop := func(bus string, d time.Duration) federation.Hop { return federation.Hop{Bus: bus, At: now.Add(d)} }
+	for name, c := range map[string]struct {
+		hops []federation.Hop
+		want time.Time
+	}{
+		"at the national, recorded a minute ago":     {[]federation.Hop{hop("HN", -time.Minute)}, now.Add(-time.Minute)},
+		"at the national, link down two days":        {[]federation.Hop{hop("HN", -48*time.Hour)}, now.Add(-48 * time.Hour)},
+		"at the national, dated back ten days":       {[]federation.Hop{hop("HN", -240*time.Hour)}, now.Add(-outage)},
+		"at the national, dated in the future":       {[]federation.Hop{hop("HN", time.Hour)}, now},
+		"at the destination, the national witnessed": {[]federation.Hop{hop("HN", -240*time.Hour), hop("VN", -100*time.Hour)}, now.Add(-100*time.Hour - outage)},
+		"at the destination, within the bound":       {[]federation.Hop{hop("HN", -101*time.Hour), hop("VN", -100*time.Hour)}, now.Add(-101 * time.Hour)},
+		"from the national itself":                   {[]federation.Hop{hop("VN", -240*time.Hour)}, now.Add(-240 * time.Hour)},
+	} {
+		if got := federation.RecordedTime(c.hops, "VN", now, outage); !got.Equal(c.want) {
+			t.Errorf("%s: %s, want %s", name, got, c.want)
+		}
+	}
+}

@@ -22,7 +22,6 @@ import (
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 )
@@ -549,13 +548,10 @@ var fedTraceCmd = &cobra.Command{
 	}),
 }
 
-// issueLeafCreds issues member's leaf credentials into out and records
-// them, so that removing or re-keying the member revokes them.
+// issueLeafCreds issues member's leaf credentials into out: a new user of
+// its link account, which an earlier revocation does not name.
 func issueLeafCreds(a *auth.Authority, national, member, out string) error {
-	if err := a.LeafCreds(national, member, out); err != nil {
-		return err
-	}
-	return a.RecordLeaf(member, out)
+	return a.LeafCreds(national, member, out)
 }
 
 // nationalClient connects to the national bus and checks that it is one.
@@ -579,27 +575,12 @@ func nationalClient(cmd *cobra.Command) (*broker.Client, string, error) {
 	return c, national, nil
 }
 
-// revokeLink revokes every leaf credential issued to member and hands the
-// account to the running national bus, which closes and refuses them.
-func revokeLink(cmd *cobra.Command, a *auth.Authority, member string) (int, error) {
-	users, err := a.RevokeLeaf(member)
-	if err != nil {
-		return 0, err
-	}
-	var opts []nats.Option
-	for _, h := range natsOptionHooks {
-		o, err := h(cmd)
-		if err != nil {
-			return 0, err
-		}
-		opts = append(opts, o...)
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
-	defer cancel()
-	if err := a.PushAccount(ctx, flagServer, opts...); err != nil {
-		return len(users), fmt.Errorf("the credentials of %s are revoked on disk (a restart of the national bus applies it), but the running bus was not updated: %w", member, err)
-	}
-	return len(users), nil
+// revokeLink revokes every leaf credential issued to member and closes its
+// link account to leaf connections. The running national bus applies it
+// at its next sync of the links, which the federation directory change of
+// the removal triggers; it then closes the link.
+func revokeLink(a *auth.Authority, member string) error {
+	return a.RevokeLeaf(member)
 }
 
 var fedMemberBindCmd = &cobra.Command{
@@ -651,7 +632,7 @@ record. To admit it again, 'member add' it with a new CA.`,
 			return err
 		}
 		// The link first: a member being removed must not keep talking.
-		n, lerr := revokeLink(cmd, a, member)
+		lerr := revokeLink(a, member)
 		r, err := federation.RemoveBus(cmd.Context(), c, member)
 		if err != nil {
 			return errors.Join(err, lerr)
@@ -659,8 +640,8 @@ record. To admit it again, 'member add' it with a new CA.`,
 		if fedMemberJSON {
 			out := struct {
 				*federation.Removal
-				RevokedCredentials int `json:"revoked_credentials"`
-			}{r, n}
+				LinkRevoked bool `json:"link_revoked"`
+			}{r, lerr == nil}
 			if err := printJSON(cmd, out); err != nil {
 				return err
 			}
@@ -668,7 +649,7 @@ record. To admit it again, 'member add' it with a new CA.`,
 		}
 		w := cmd.OutOrStdout()
 		fmt.Fprintf(w, "bus %s removed from the federation at %s\n", member, r.At.Local().Format(time.RFC3339))
-		fmt.Fprintf(w, "  link credentials revoked: %d\n", n)
+		fmt.Fprintf(w, "  link credentials revoked: %v\n", lerr == nil)
 		fmt.Fprintf(w, "  CA withdrawn (key %s)\n", strings.Join(r.Withdrawn, ", "))
 		fmt.Fprintf(w, "  agencies withdrawn: %d %s\n", len(r.Agencies), strings.Join(r.Agencies, " "))
 		return lerr
@@ -719,7 +700,7 @@ again, and restarts with the new credentials.`,
 		if err != nil {
 			return err
 		}
-		n, lerr := revokeLink(cmd, a, member)
+		lerr := revokeLink(a, member)
 		out := fedMemberOut
 		if out == "" {
 			out = filepath.Join(federationDir(), "members", member, "uplink.creds")
@@ -730,7 +711,7 @@ again, and restarts with the new credentials.`,
 		}
 		w := cmd.OutOrStdout()
 		fmt.Fprintf(w, "bus %s has a new CA %q SHA-256 %s\n", e.ID, certs[0].Subject.CommonName, envelope.Fingerprint(certs[0]))
-		fmt.Fprintf(w, "  old CA withdrawn from %s; %d link credentials revoked\n", at.Local().Format(time.RFC3339), n)
+		fmt.Fprintf(w, "  old CA withdrawn from %s; earlier link credentials revoked\n", at.Local().Format(time.RFC3339))
 		fmt.Fprintf(w, "  new credentials %s\n", out)
 		return lerr
 	},
