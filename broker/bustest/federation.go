@@ -82,11 +82,6 @@ func (f *FedBus) startMember(national *FedBus, opts ...Option) *FedBus {
 		if err := national.Auth.LeafCreds(national.ID, id, creds); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := federation.RegisterBus(ctx, national.Service.Client, id, b.CA.Cert, false); err != nil {
-			t.Fatal(err)
-		}
 	}, f.configure(func(b *Bus, o *federation.ServerOptions) {
 		o.Uplink = national.LeafURL()
 		o.UplinkCreds = creds

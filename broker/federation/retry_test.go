@@ -36,7 +36,7 @@ func TestFederationQuarantineRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orig, err := in.GetLastMsgForSubject(ctx, "axis.fedrelay.DN.doc."+envelope.Token(danangDoJ)+"."+envelope.Token(hanoi))
+	orig, err := in.GetLastMsgForSubject(ctx, "axis.fedrelay.DN.HN.doc."+envelope.Token(danangDoJ)+"."+envelope.Token(hanoi))
 	if err != nil {
 		t.Fatal(err)
 	}
