@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/docaxis/docaxis/envelope"
 	"math/big"
 	"time"
 )
@@ -98,6 +99,9 @@ func VerifyCheckpoint(raw []byte, roots []*x509.Certificate) (*SignedCheckpoint,
 		return nil, bad("header: %v", err)
 	}
 	var h jwsHeader
+	if err := envelope.CheckJSONKeys(hj); err != nil {
+		return nil, bad("header: %v", err)
+	}
 	if err := json.Unmarshal(hj, &h); err != nil {
 		return nil, bad("header: %v", err)
 	}
@@ -140,6 +144,10 @@ func VerifyCheckpoint(raw []byte, roots []*x509.Certificate) (*SignedCheckpoint,
 		return nil, bad("payload: %v", err)
 	}
 	var cp Checkpoint
+	// A key twice or in two cases reads differently in other JSON readers.
+	if err := envelope.CheckJSONKeys(pj, envelope.ExactFields(&cp)); err != nil {
+		return nil, bad("payload: %v", err)
+	}
 	pd := json.NewDecoder(bytes.NewReader(pj))
 	pd.DisallowUnknownFields()
 	if err := pd.Decode(&cp); err != nil {
