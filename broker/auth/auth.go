@@ -345,4 +345,3 @@ func AgencyOfCreds(path string) (string, error) {
 	}
 	return code, nil
 }
-
