@@ -297,7 +297,6 @@ func (s *Service) expectParts(ctx context.Context, origin, dest string, e *envel
 	return nil
 }
 
-
 // checkPart lets a file part from origin through only when the national
 // relayed, from origin to the part's destination, an envelope listing that
 // attachment, and when the part is at its place in it (number, count and
