@@ -191,7 +191,10 @@ func (s *Service) fetchFile(ctx context.Context, origin, envID string, a envelop
 // stored out of order: a relay hands a message out again later when it
 // cannot take it yet.
 func (s *Service) partIndex(ctx context.Context, subject string, n int64) (map[int64]uint64, time.Time, error) {
-	cons, err := s.js.OrderedConsumer(ctx, s.inboundStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, HeadersOnly: true})
+	// Gone soon after: a busy bus reads many attachments, and a stream
+	// takes a bounded number of consumers.
+	cons, err := s.js.OrderedConsumer(ctx, s.inboundStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject},
+		HeadersOnly: true, InactiveThreshold: 5 * time.Second})
 	if err != nil {
 		return nil, time.Time{}, err
 	}
