@@ -47,8 +47,10 @@ const (
 	linkHostile  = "H41"
 	// linkWait is the arena's bound on waiting for attachment parts.
 	linkWait = 20 * time.Second
-	// linkQuota is the arena's quota of a member's link account.
-	linkQuota = 48 << 20
+	// linkQuota is the arena's quota of a member's link account, and
+	// linkRelayQuota of a member's share of the national's relay.
+	linkQuota      = 16 << 20
+	linkRelayQuota = 8 << 20
 	// linkHeapBound bounds the growth of the test process's heap while the
 	// national takes a flood larger than it.
 	linkHeapBound = 192 << 20
@@ -89,6 +91,7 @@ func newLinkArena(t *testing.T) *linkArena {
 	cfg := func(c *federation.Config) {
 		c.AttachmentWait = linkWait
 		c.LinkQuota = linkQuota
+		c.RelayQuota = linkRelayQuota
 	}
 	a := &linkArena{t: t}
 	a.vn = bustest.StartNationalWith(t, linkNational, cfg)
@@ -801,6 +804,106 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(dir, res.ID, "phu-luc.txt")); err != nil || string(b) != content {
 			t.Fatalf("attachment on H14: %d bytes, %v", len(b), err)
 		}
+	})
+
+	// While H14 is down, H41's agency sends it more than H14's queue and
+	// H41's share of the relay hold: the national takes no more from H41
+	// beyond its share, the rest waits on H41's own bus, and all of it
+	// arrives once H14 is back.
+	t.Run("RelayQuota", func(t *testing.T) {
+		ctx := linkCtx(t)
+		a.h14.StopBus()
+		const n, size = 16, 2 << 20
+		blob := make([]byte, size)
+		var ids, shas []string
+		for i := range n {
+			if _, err := rand.Read(blob); err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(blob)
+			shas = append(shas, hex.EncodeToString(sum[:]))
+			res, err := a.c41.Send(ctx, envelope.New(attacker2, []string{victimRecipient}, fmt.Sprintf("Hồ sơ lớn %d", i)),
+				broker.File{Name: "ho-so.bin", Reader: strings.NewReader(string(blob)), Size: size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, res.ID)
+		}
+		held := func() uint64 {
+			st, err := a.vn.Fed.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st.Moved["held:"+linkHostile]
+		}
+		linkEventually(t, "the national holds back H41's traffic", func() error {
+			if held() == 0 {
+				return fmt.Errorf("not held back")
+			}
+			return nil
+		})
+		relay, err := a.cvn.JetStream().Stream(ctx, federation.RelayStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := relay.Info(ctx, jetstream.WithSubjectFilter("axis.fedrelay."+linkVictim+"."+linkHostile+".>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What reached H14's queue, and H41's share waiting behind it (and
+		// the attachment of the envelope that filled it).
+		if limit := uint64(linkQuota + linkRelayQuota + size + 1<<20); info.State.Bytes > limit {
+			t.Fatalf("the national's relay holds %d MiB of H41's traffic, at most %d MiB expected", info.State.Bytes>>20, limit>>20)
+		}
+		up, err := a.c41.JetStream().Consumer(ctx, federation.OutStream, "fed_up")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := up.CachedInfo().NumPending + uint64(up.CachedInfo().NumAckPending); p == 0 {
+			t.Fatal("nothing of H41's waits on H41")
+		}
+		a.h14.RestartBus()
+		a.c14 = a.h14.Client()
+		// H14's tracker records who may read an attachment as it follows
+		// the record; the mailbox reads them once it has (broker's own
+		// ordering, not the federation's).
+		refs, err := a.c14.JetStream().KeyValue(ctx, broker.FileRefsBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		linkEventually(t, "H41's letters on H14's record", func() error {
+			for i, sha := range shas {
+				if _, err := refs.Get(ctx, broker.FileRefKey(sha, victimRecipient)); err != nil {
+					return fmt.Errorf("letter %d: %w", i, err)
+				}
+			}
+			return nil
+		})
+		var mu sync.Mutex
+		got := map[string]bool{}
+		mb, err := a.h14.Client(victimRecipient).Mailbox(ctx, victimRecipient, broker.OnOutcome(func(o broker.Outcome) {
+			if o.Verified {
+				mu.Lock()
+				got[o.ID] = true
+				mu.Unlock()
+			}
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		linkEventually(t, "H41's letters delivered to H14", func() error {
+			if _, err := mb.Fetch(ctx, 10, time.Second, func(context.Context, *broker.Delivery) error { return nil }); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, id := range ids {
+				if !got[id] {
+					return fmt.Errorf("%d of %d", len(got), n)
+				}
+			}
+			return nil
+		})
 	})
 
 	// H41's operator dates a copy back, before its agency's certificate

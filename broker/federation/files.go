@@ -23,6 +23,16 @@ const chunkSize = 512 << 10
 // errMissingChunks: an attachment's messages have not all arrived (yet).
 var errMissingChunks = errors.New("attachment not complete in the inbound stream")
 
+// partsComing: some of an attachment's parts have arrived, the last at
+// last.
+type partsComing struct {
+	last time.Time
+	err  error
+}
+
+func (p *partsComing) Error() string { return p.err.Error() }
+func (p *partsComing) Unwrap() error { return p.err }
+
 // pushFiles puts the attachments of e into the outbound stream for bus
 // dest, ahead of the envelope: store and forward covers them as it covers
 // envelopes, and the destination does not need this bus to be reachable
@@ -131,38 +141,40 @@ func (s *Service) fetchFiles(ctx context.Context, origin string, e *envelope.Env
 
 func (s *Service) fetchFile(ctx context.Context, origin, envID string, a envelope.Attachment) error {
 	subject := fedSubject{Dest: s.bus, Origin: origin, Kind: kindFile, A: envID, B: a.SHA256}.subject(relayPrefix)
+	missing := func(last time.Time) error {
+		err := fmt.Errorf("attachment %s of %s: %w", a.Name, envID, errMissingChunks)
+		if last.IsZero() {
+			return err
+		}
+		// Still coming: the wait counts from the last part that came.
+		return &partsComing{last: last, err: err}
+	}
 	// A look at the last part first: a copy waiting for parts that have
 	// not come costs no consumer each time it looks again.
 	last, err := s.inStr.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, errMissingChunks)
+		return missing(time.Time{})
 	}
 	if err != nil {
 		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, err)
 	}
-	if i, n, err := parseChunk(last.Header.Get(HeaderChunk)); err != nil || i != n {
-		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, errMissingChunks)
+	_, n, err := parseChunk(last.Header.Get(HeaderChunk))
+	if err != nil {
+		return refused("attachment %s of %s: %w", a.Name, envID, err)
 	}
-	cons, err := s.js.OrderedConsumer(ctx, s.inboundStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	seqs, newest, err := s.partIndex(ctx, subject, n)
 	if err != nil {
 		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, err)
 	}
-	pending := uint64(0)
-	if info := cons.CachedInfo(); info != nil {
-		pending = info.NumPending
-	}
-	if pending == 0 {
-		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, errMissingChunks)
+	if int64(len(seqs)) < n {
+		return missing(newest)
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(copyChunks(ctx, cons, pending, pw))
+		pw.CloseWithError(s.copyParts(ctx, seqs, pw))
 	}()
 	obj, err := s.store.Put(ctx, pr, storage.PutOptions{Size: a.Size, MediaType: a.MediaType})
 	pr.CloseWithError(errors.New("put ended"))
-	if errors.Is(err, errMissingChunks) {
-		return fmt.Errorf("attachment %s of %s: %w", a.Name, envID, errMissingChunks)
-	}
 	if err != nil {
 		return fmt.Errorf("attachment %s of %s: store: %w", a.Name, envID, err)
 	}
@@ -173,47 +185,69 @@ func (s *Service) fetchFile(ctx context.Context, origin, envID string, a envelop
 	return nil
 }
 
-// copyChunks writes chunks 1..n in order; a chunk seen twice (a repeated
-// push) is skipped, a gap means the rest has not arrived.
-func copyChunks(ctx context.Context, cons jetstream.Consumer, pending uint64, w io.Writer) error {
-	next, total := int64(1), int64(-1)
-	for pending > 0 && (total < 0 || next <= total) {
-		batch, err := cons.Fetch(int(min(pending, 16)), jetstream.FetchMaxWait(5*time.Second))
+// partIndex reads the headers of an attachment's parts on subject and
+// returns the stream sequence of each part 1..n that arrived (a part seen
+// twice counts once), and when the newest arrived. Parts may have been
+// stored out of order: a relay hands a message out again later when it
+// cannot take it yet.
+func (s *Service) partIndex(ctx context.Context, subject string, n int64) (map[int64]uint64, time.Time, error) {
+	// Gone soon after: a busy bus reads many attachments, and a stream
+	// takes a bounded number of consumers.
+	cons, err := s.js.OrderedConsumer(ctx, s.inboundStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject},
+		HeadersOnly: true, InactiveThreshold: 5 * time.Second})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	pending := uint64(0)
+	if info := cons.CachedInfo(); info != nil {
+		pending = info.NumPending
+	}
+	seqs := map[int64]uint64{}
+	var newest time.Time
+	for pending > 0 {
+		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			return err
+			return nil, time.Time{}, err
 		}
 		got := 0
 		for m := range batch.Messages() {
 			got++
 			pending--
-			idx, cnt, err := parseChunk(m.Headers().Get(HeaderChunk))
+			meta, err := m.Metadata()
 			if err != nil {
-				return err
+				return nil, time.Time{}, err
 			}
-			if idx < next || (total >= 0 && idx > total) {
-				continue
+			if meta.Timestamp.After(newest) {
+				newest = meta.Timestamp
 			}
-			if idx > next {
-				return errMissingChunks
+			i, cnt, err := parseChunk(m.Headers().Get(HeaderChunk))
+			if err != nil || cnt != n {
+				return nil, time.Time{}, fmt.Errorf("%w: file part %d of %s says %q, the last says %d parts", ErrRefused, meta.Sequence.Stream, subject, m.Headers().Get(HeaderChunk), n)
 			}
-			total = cnt
-			if _, err := w.Write(m.Data()); err != nil {
-				return err
+			if _, seen := seqs[i]; !seen {
+				seqs[i] = meta.Sequence.Stream
 			}
-			next++
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return err
+			return nil, time.Time{}, err
 		}
 		if got == 0 {
 			break
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 	}
-	if total < 0 || next <= total {
-		return errMissingChunks
+	return seqs, newest, nil
+}
+
+// copyParts writes parts 1..len(seqs) in order, read by their sequences.
+func (s *Service) copyParts(ctx context.Context, seqs map[int64]uint64, w io.Writer) error {
+	for i := int64(1); i <= int64(len(seqs)); i++ {
+		m, err := s.inStr.GetMsg(ctx, seqs[i])
+		if err != nil {
+			return fmt.Errorf("file part %d: %w", i, err)
+		}
+		if _, err := w.Write(m.Data); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -266,18 +300,6 @@ func (s *Service) expectParts(ctx context.Context, origin, dest string, e *envel
 	return nil
 }
 
-// partWaits is how many times a file part whose envelope has not been
-// relayed yet (it was handed out again: an addressee not in the directory
-// yet, say) is looked at again, partRetry apart, before it is dropped:
-// about AttachmentWait.
-func (s *Service) partWaits() uint64 {
-	var n uint64
-	for waited := time.Duration(0); waited < s.cfg.AttachmentWait; waited += partRetry(n) {
-		n++
-	}
-	return n
-}
-
 // checkPart lets a file part from origin through only when the national
 // relayed, from origin to the part's destination, an envelope listing that
 // attachment, and when the part is at its place in it (number, count and
@@ -291,7 +313,7 @@ func (s *Service) checkPart(ctx context.Context, origin string, fs fedSubject, m
 	case errors.Is(err, jetstream.ErrInvalidKey):
 		return fmt.Errorf("%w: file part %s: no envelope of bus %s lists it", errDrop, msg.Subject(), origin)
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		if !s.gate(origin).mayCome(fs.A) || meta.NumDelivered > s.partWaits() {
+		if !s.gate(origin).mayCome(fs.A) {
 			return fmt.Errorf("%w: file part %s: no envelope relayed from bus %s lists it", errDrop, msg.Subject(), origin)
 		}
 		return &retryAfter{d: partRetry(meta.NumDelivered), err: fmt.Errorf("file part %s: its envelope has not been relayed yet", msg.Subject())}
@@ -313,15 +335,17 @@ func (s *Service) checkPart(ctx context.Context, origin string, fs fedSubject, m
 
 // relayGate knows, for the relay of one origin, which envelopes may still
 // be relayed: those it handed back for a retry (an addressee not in the
-// directory yet, say), whose parts then come before them. A part of any
-// other envelope not relayed is dropped at once, so a flood of parts costs
-// the national one look each; for AttachmentWait after the relay starts,
-// when it cannot know what it handed back before, parts wait.
+// directory yet, the origin over its RelayQuota), whose parts then come
+// before them; their parts wait as long as the envelope keeps being handed
+// back, and AttachmentWait more. A part of any other envelope not relayed
+// is dropped at once, so a flood of parts costs the national one look
+// each; for AttachmentWait after the relay starts, when it cannot know
+// what it handed back before, parts wait.
 type relayGate struct {
 	mu      sync.Mutex
 	started time.Time
 	grace   time.Duration
-	waiting map[string]time.Time // envelope id → first handed back
+	waiting map[string]time.Time // envelope id → last handed back
 }
 
 // maxWaiting bounds the envelopes a gate remembers.
@@ -342,6 +366,7 @@ func (g *relayGate) wait(env string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, ok := g.waiting[env]; ok {
+		g.waiting[env] = time.Now()
 		return
 	}
 	if len(g.waiting) >= maxWaiting {
@@ -367,6 +392,6 @@ func (g *relayGate) done(env string) {
 func (g *relayGate) mayCome(env string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	_, ok := g.waiting[env]
-	return ok || time.Since(g.started) < g.grace
+	at, ok := g.waiting[env]
+	return (ok && time.Since(at) < g.grace) || time.Since(g.started) < g.grace
 }

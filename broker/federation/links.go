@@ -200,7 +200,7 @@ func (s *Service) setupLink(ctx context.Context, l *memberLink) error {
 			copyCC.DeliverPolicy, copyCC.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
 		}
 	}
-	if err := s.loop(ctx, s.js, RelayStream, copyCC, s.copyToLink(l)); err != nil {
+	if err := s.loopDone(ctx, s.js, RelayStream, copyCC, s.copyToLink(l), s.movedOn); err != nil {
 		return err
 	}
 	if err := s.migrateLink(ctx, m); err != nil {
@@ -414,4 +414,42 @@ func (s *Service) resyncLinks() {
 			s.log.Warn("federation: set up member link", "member", m, "err", err)
 		}
 	}
+}
+
+// movedOn counts a relayed message out of its origin's share of the relay
+// (its destination's queue, or the national's record, has it).
+func (s *Service) movedOn(msg jetstream.Msg) {
+	fs, err := parseFedSubject(relayPrefix, msg.Subject())
+	if err != nil || fs.Origin == "" {
+		return
+	}
+	s.mu.Lock()
+	s.waiting[fs.Origin] = max(0, s.waiting[fs.Origin]-int64(len(msg.Data())))
+	s.mu.Unlock()
+}
+
+// relayRoom reports, on the national, whether origin may have size more
+// bytes in the relay (RelayQuota); the national's own traffic always may.
+func (s *Service) relayRoom(origin string, size int) error {
+	if origin == s.bus {
+		return nil
+	}
+	s.mu.Lock()
+	held := s.waiting[origin]
+	s.mu.Unlock()
+	if held+int64(size) > s.cfg.RelayQuota && held > 0 {
+		s.stats.held(origin)
+		return &retryAfter{d: backpressureDelay, err: fmt.Errorf("%w: bus %s has %d bytes in the relay not yet taken by their destinations (quota %d)", errBackpressure, origin, held, s.cfg.RelayQuota)}
+	}
+	return nil
+}
+
+// relayedFrom counts size bytes relayed from origin into its share.
+func (s *Service) relayedFrom(origin string, size int) {
+	if origin == s.bus {
+		return
+	}
+	s.mu.Lock()
+	s.waiting[origin] += int64(size)
+	s.mu.Unlock()
 }

@@ -138,21 +138,29 @@ func (s *Service) relay(origin string) handler {
 			if err := s.checkPart(ctx, origin, fs, msg, meta); err != nil {
 				return err
 			}
+			// Counted in its origin's share, but not held back: its
+			// envelope went ahead and waits for it on the destination.
 			fs.Origin = origin
 			out := &nats.Msg{Subject: fs.subject(relayPrefix), Data: msg.Data(), Header: copyHeader(msg.Headers())}
-			return s.publish(ctx, out, RelayStream)
+			return s.publishRelay(ctx, origin, out)
 		}
 		gate := s.gate(origin)
-		signed, hops, _, err := s.verifyCopy(ctx, fs, msg, origin, "")
-		if err != nil {
+		// An envelope handed out again later: its parts, which follow it,
+		// wait for it.
+		handBack := func(err error) error {
 			if !errors.Is(err, ErrRefused) && fs.Kind == kindDoc {
-				// Handed out again later: its parts, which follow it,
-				// wait for it.
 				if e, perr := envelope.Peek(msg.Data()); perr == nil && len(e.Attachments) > 0 {
 					gate.wait(e.ID)
 				}
 			}
 			return err
+		}
+		if err := s.relayRoom(origin, len(msg.Data())); err != nil {
+			return handBack(err)
+		}
+		signed, hops, _, err := s.verifyCopy(ctx, fs, msg, origin, "")
+		if err != nil {
+			return handBack(err)
 		}
 		if fs.Kind == kindDoc {
 			if err := s.expectParts(ctx, origin, fs.Dest, signed.Envelope); err != nil {
@@ -168,12 +176,25 @@ func (s *Service) relay(origin string) handler {
 				return err
 			}
 		}
-		if err := s.publish(ctx, out, RelayStream); err != nil {
+		if err := s.publishRelay(ctx, origin, out); err != nil {
 			return err
 		}
 		s.stats.relayed(origin, fs.Dest)
 		return nil
 	}
+}
+
+// publishRelay stores m in the relay, counting it in origin's share unless
+// it is there already (a message handed out again after it was stored).
+func (s *Service) publishRelay(ctx context.Context, origin string, m *nats.Msg) error {
+	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectStream(RelayStream))
+	if err != nil {
+		return fmt.Errorf("store %s in %s: %w", m.Subject, RelayStream, err)
+	}
+	if !ack.Duplicate {
+		s.relayedFrom(origin, len(m.Data))
+	}
+	return nil
 }
 
 // copyHeader copies the headers that travel on, leaving out those the
@@ -249,10 +270,16 @@ func (s *Service) ingest(ctx context.Context, msg jetstream.Msg, meta *jetstream
 }
 
 // waitForParts hands a copy whose attachment is not complete out again
-// soon, until AttachmentWait after it arrived on this bus: then it is
-// refused (quarantined) with the reason, and frees its place.
+// soon, until AttachmentWait after it, or the last of its parts that came,
+// arrived on this bus: then it is refused (quarantined) with the reason,
+// and frees its place.
 func (s *Service) waitForParts(meta *jetstream.MsgMetadata, cause error) error {
-	if waited := time.Since(meta.Timestamp); waited >= s.cfg.AttachmentWait {
+	since := meta.Timestamp
+	var coming *partsComing
+	if errors.As(cause, &coming) && coming.last.After(since) {
+		since = coming.last
+	}
+	if time.Since(since) >= s.cfg.AttachmentWait {
 		return refused("%w: did not arrive within %s", cause, s.cfg.AttachmentWait)
 	}
 	return &retryAfter{d: partRetry(meta.NumDelivered), err: cause}

@@ -60,6 +60,13 @@ type Config struct {
 	// the directory (default 2 GiB). What waits for a member beyond it
 	// stays in the national's relay until the member takes some.
 	LinkQuota int64
+	// RelayQuota, on the national bus, bounds what one member's traffic may
+	// occupy in the relay before it moves on to its destinations' queues
+	// (default 1 GiB): beyond it the national takes no more envelopes from
+	// that member until some moves on (the parts of those it took follow
+	// them), and the rest waits on the member's own bus. One member cannot
+	// fill the relay that all share.
+	RelayQuota int64
 	// AttachmentWait bounds how long a copy waits for its attachment's parts
 	// (default 2 minutes): then it is quarantined with the reason instead
 	// of holding its place, and a file part that no relayed envelope lists
@@ -91,6 +98,9 @@ func (c *Config) defaults() {
 	}
 	if c.LinkQuota == 0 {
 		c.LinkQuota = auth.DefaultLinkLimits().DiskStorage
+	}
+	if c.RelayQuota == 0 {
+		c.RelayQuota = 1 << 30
 	}
 	if c.AttachmentWait == 0 {
 		c.AttachmentWait = 2 * time.Minute
@@ -136,6 +146,9 @@ type Service struct {
 	inStr jetstream.Stream
 	// gates of the relay, by origin (national).
 	gates map[string]*relayGate
+	// waiting counts, by origin, the bytes the relay holds that have not
+	// moved on to their destination yet (national; from zero at start).
+	waiting map[string]int64
 }
 
 // National reports whether this is the national bus.
@@ -166,7 +179,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, bus: cfg.BusID, c: cfg.Client, js: cfg.Client.JetStream(), nc: cfg.Client.Conn(), store: cfg.Store,
 		id: cfg.Identity, book: newTrustBook(), log: cfg.Logger.With("bus", cfg.BusID), loops: map[string]*loopState{},
-		local: map[string]bool{}, members: map[string]bool{}, mlinks: map[string]*memberLink{}, dirSnap: map[string]jetstream.KeyValueEntry{}, gates: map[string]*relayGate{}}
+		local: map[string]bool{}, members: map[string]bool{}, mlinks: map[string]*memberLink{}, dirSnap: map[string]jetstream.KeyValueEntry{}, gates: map[string]*relayGate{}, waiting: map[string]int64{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.book.setBus(s.bus, cfg.CA.Cert)
 	var err error
@@ -407,7 +420,11 @@ func (s *Service) ensureIngest(ctx context.Context, origin string) error {
 		return nil
 	}
 	cc := jetstream.ConsumerConfig{Durable: ingestPrefix + origin, FilterSubject: relayFilter(s.bus, origin)}
-	return s.loop(ctx, s.js, s.inboundStream(), cc, s.ingest)
+	var done func(jetstream.Msg)
+	if s.National() {
+		done = s.movedOn
+	}
+	return s.loopDone(ctx, s.js, s.inboundStream(), cc, s.ingest, done)
 }
 
 // inboundStream holds the messages addressed to this bus (and their
@@ -429,6 +446,10 @@ const maxAttempts = 40
 // retryDelays space those retries.
 var retryDelays = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute}
 
+// backpressureDelay caps the wait before a message that found no room is
+// looked at again.
+const backpressureDelay = 2 * time.Second
+
 // loopAckWait is how long a message handed to a loop may go without an
 // acknowledgement or a progress ack before it is handed out again.
 const loopAckWait = 30 * time.Second
@@ -443,12 +464,20 @@ type loopState struct {
 	stream, durable string
 	bus             string // set for another bus's consumer, taken over the link
 	cancel          context.CancelFunc
+	// done, when set, is told of each message the loop is finished with
+	// (acknowledged or terminated).
+	done func(jetstream.Msg)
 }
 
 // loop creates (or updates) a durable pull consumer on stream and handles
 // its messages one at a time, in stream order, until Stop: a message is
 // acknowledged only once what it caused is stored.
 func (s *Service) loop(ctx context.Context, js jetstream.JetStream, stream string, cc jetstream.ConsumerConfig, h handler) error {
+	return s.loopDone(ctx, js, stream, cc, h, nil)
+}
+
+// loopDone is loop telling done of each message it is finished with.
+func (s *Service) loopDone(ctx context.Context, js jetstream.JetStream, stream string, cc jetstream.ConsumerConfig, h handler, done func(jetstream.Msg)) error {
 	cc.Description = "docaxis federation"
 	cc.AckPolicy = jetstream.AckExplicitPolicy
 	// A message lost on its way to the loop comes back soon; one being
@@ -463,7 +492,7 @@ func (s *Service) loop(ctx context.Context, js jetstream.JetStream, stream strin
 			cc.DeliverPolicy, cc.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
 		}
 		return js.CreateOrUpdateConsumer(ctx, stream, cc)
-	}, h)
+	}, h, done)
 }
 
 // attach handles the messages of a consumer bus owns (a member's outbound
@@ -472,7 +501,7 @@ func (s *Service) loop(ctx context.Context, js jetstream.JetStream, stream strin
 func (s *Service) attach(bus string, js jetstream.JetStream, stream, durable string, h handler) error {
 	return s.run(nil, js, stream, durable, bus, func(ctx context.Context) (jetstream.Consumer, error) {
 		return js.Consumer(ctx, stream, durable)
-	}, h)
+	}, h, nil)
 }
 
 // loopName names a loop in logs, in quarantine message ids and in the
@@ -488,7 +517,7 @@ func loopName(stream, durable, bus string) string {
 // is set). With ctx set, open is called once before run returns (and its
 // error returned); without, the loop calls it until it succeeds.
 func (s *Service) run(ctx context.Context, js jetstream.JetStream, stream, durable, bus string,
-	open func(context.Context) (jetstream.Consumer, error), h handler) error {
+	open func(context.Context) (jetstream.Consumer, error), h handler, done func(jetstream.Msg)) error {
 	name := loopName(stream, durable, bus)
 	remote := bus != ""
 	s.mu.Lock()
@@ -497,7 +526,7 @@ func (s *Service) run(ctx context.Context, js jetstream.JetStream, stream, durab
 		return nil
 	}
 	lctx, cancel := context.WithCancel(s.ctx)
-	st := &loopState{js: js, stream: stream, durable: durable, bus: bus, cancel: cancel}
+	st := &loopState{js: js, stream: stream, durable: durable, bus: bus, cancel: cancel, done: done}
 	s.loops[name] = st
 	s.mu.Unlock()
 	var cons jetstream.Consumer
@@ -638,16 +667,24 @@ func (s *Service) handle(name string, st *loopState, msg jetstream.Msg, h handle
 	case err == nil:
 		if err := msg.DoubleAck(ctx); err != nil {
 			s.log.Warn("federation: ack", "consumer", name, "seq", meta.Sequence.Stream, "err", err)
+			return
+		}
+		if st.done != nil {
+			st.done(msg)
 		}
 	case errors.Is(err, errDrop):
 		s.stats.dropped(name)
 		s.log.Warn("federation: message dropped", "consumer", name, "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
+		if st.done != nil {
+			st.done(msg)
+		}
 	case errors.As(err, &ra):
 		_ = msg.NakWithDelay(ra.d)
 	case errors.Is(err, errBackpressure):
+		// Looked at again soon: room comes as the other side takes.
 		s.log.Debug("federation: waiting for room", "consumer", name, "subject", msg.Subject(), "err", err)
-		_ = msg.NakWithDelay(retryDelays[min(int(meta.NumDelivered), len(retryDelays))-1])
+		_ = msg.NakWithDelay(min(retryDelays[min(int(meta.NumDelivered), len(retryDelays))-1], backpressureDelay))
 	case errors.Is(err, ErrRefused) || meta.NumDelivered >= maxAttempts:
 		s.log.Warn("federation: message refused, quarantined", "consumer", name, "subject", msg.Subject(), "seq", meta.Sequence.Stream, "err", err)
 		if qerr := s.quarantine(ctx, name, msg, meta, err); qerr != nil {
@@ -657,6 +694,9 @@ func (s *Service) handle(name string, st *loopState, msg jetstream.Msg, h handle
 		}
 		s.stats.refused()
 		_ = msg.Term()
+		if st.done != nil {
+			st.done(msg)
+		}
 	default:
 		s.log.Info("federation: retry later", "consumer", name, "subject", msg.Subject(), "seq", meta.Sequence.Stream, "attempt", meta.NumDelivered, "err", err)
 		_ = msg.NakWithDelay(retryDelays[min(int(meta.NumDelivered), len(retryDelays))-1])

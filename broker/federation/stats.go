@@ -74,7 +74,7 @@ type stats struct {
 	mu       sync.Mutex
 	buses    map[pairKey]*Figures
 	agencies map[string]*Figures
-	moved    map[string]uint64 // "forwarded:<bus>", "relayed:<from>:<to>", "ingested:<from>", "refused", "dropped:<loop>"
+	moved    map[string]uint64 // "forwarded:<bus>", "relayed:<from>:<to>", "ingested:<from>", "refused", "dropped:<loop>", "held:<origin>"
 	// horizon: tracking changes caused by record messages up to this
 	// sequence are counted by seed, later ones by observe.
 	horizon uint64
@@ -204,6 +204,7 @@ func (st *stats) relayed(from, to string) { st.inc("relayed:" + from + ":" + to)
 func (st *stats) ingested(from string)    { st.inc("ingested:" + from) }
 func (st *stats) refused()                { st.inc("refused") }
 func (st *stats) dropped(loop string)     { st.inc("dropped:" + loop) }
+func (st *stats) held(origin string)      { st.inc("held:" + origin) }
 func (st *stats) snapshotMoved() map[string]uint64 {
 	st.mu.Lock()
 	defer st.mu.Unlock()

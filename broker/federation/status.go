@@ -52,7 +52,9 @@ type Status struct {
 	// still to handle (e.g. "forward": record messages not yet examined).
 	Queues map[string]uint64 `json:"queues"`
 	// Moved counts what the service did since it started: forwarded:<bus>,
-	// relayed:<from>:<to>, ingested:<from>, refused.
+	// relayed:<from>:<to>, ingested:<from>, refused, dropped:<loop> (file
+	// parts no relayed envelope lists), held:<bus> (the national took
+	// nothing more from a member over its RelayQuota, for a while).
 	Moved map[string]uint64 `json:"moved"`
 	// Buses are the figures per (sender bus, recipient bus), Agencies per
 	// sending agency; Seeded is false while the figures of the record before
