@@ -133,6 +133,9 @@ func parseHop(jws string) (Hop, error) {
 		return Hop{}, fmt.Errorf("header: %v", err)
 	}
 	var hdr traceHeader
+	if err := envelope.CheckJSONKeys(hj); err != nil {
+		return Hop{}, fmt.Errorf("header: %v", err)
+	}
 	if err := json.Unmarshal(hj, &hdr); err != nil {
 		return Hop{}, fmt.Errorf("header: %v", err)
 	}
@@ -168,6 +171,10 @@ func parseHop(jws string) (Hop, error) {
 		return Hop{}, fmt.Errorf("payload: %v", err)
 	}
 	var p tracePayload
+	// A key twice or in two cases reads differently in other JSON readers.
+	if err := envelope.CheckJSONKeys(pj, envelope.ExactFields(&p)); err != nil {
+		return Hop{}, fmt.Errorf("payload: %v", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(pj))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
