@@ -274,16 +274,19 @@ func legal(r rune) bool {
 // position (re-reading content already checked by the decoder).
 func (l *textReader) skipMarkup() error {
 	p, _ := l.r.Peek(4)
+	// The opener is skipped whole: in "<!-->-->" the comment's end is the
+	// second "-->", not the dashes of "<!--".
 	var end string
+	var open int
 	switch {
 	case bytes.HasPrefix(p, []byte("<!--")):
-		end = "-->"
+		end, open = "-->", 4
 	case bytes.HasPrefix(p, []byte("<?")):
-		end = "?>"
+		end, open = "?>", 2
 	default:
 		return l.fail("markup inside attachment content")
 	}
-	l.discard(2)
+	l.discard(open)
 	for {
 		buf, err := l.r.Peek(len(end))
 		if len(buf) < len(end) {
