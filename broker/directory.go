@@ -17,19 +17,45 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Agency is a directory entry: an agency served by the bus, with the
-// certificate chain recipients verify its signatures against.
+// Agency is a directory entry: an agency known to the bus, where it sits
+// in the hierarchy, and who signs for it: its own certificate chain, or
+// the document system that serves it (System), or both.
 type Agency struct {
-	Code        string    `json:"code"`
-	Name        string    `json:"name"`
-	NonStandard bool      `json:"nonstandard,omitempty"`
-	Certificate string    `json:"certificate"` // PEM chain, leaf first
+	Code        string `json:"code"`
+	Name        string `json:"name"`
+	NonStandard bool   `json:"nonstandard,omitempty"`
+	// Certificate is the agency's own PEM chain, leaf first; empty for an
+	// agency that only a system signs for, or a directory-only entry.
+	Certificate string    `json:"certificate,omitempty"`
 	Added       time.Time `json:"added"`
 	Bus         string    `json:"bus,omitempty"`
 	// Withdrawn is set when the bus serving the agency left the federation:
 	// the entry stays for the record, nothing is routed to it (ErrWithdrawn).
 	Withdrawn time.Time `json:"withdrawn,omitzero"`
+	// Parent is the code of the unit above it (ministry/province →
+	// department → district → commune); "" at the top.
+	Parent  string `json:"parent,omitempty"`
+	OldCode string `json:"old_code,omitempty"`
+	Email   string `json:"email,omitempty"`
+	// System is the id of the document system that sends and receives for
+	// the agency, "" when it has its own credentials or none.
+	System string `json:"system,omitempty"`
+	// State is StateActive (also ""), StateSuspended or StateDeleted; a
+	// deleted entry stays for the record with the time in Deleted.
+	State   string    `json:"state,omitempty"`
+	Deleted time.Time `json:"deleted,omitzero"`
+	Updated time.Time `json:"updated,omitzero"`
+	// Version is the directory version of this entry's last change (not
+	// stored: the bucket's revision, set when read).
+	Version uint64 `json:"version,omitempty"`
 }
+
+// Agency states.
+const (
+	StateActive    = "active"
+	StateSuspended = "suspended"
+	StateDeleted   = "deleted"
+)
 
 // directory is what a client knows of the directory bucket. The bus's own
 // client keeps a live copy (a watch): recipients are checked and
