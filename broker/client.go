@@ -148,6 +148,13 @@ func WithDirectoryRefresh(d time.Duration) Option {
 // permissions (its own reply inbox, its own tracking keys).
 func WithAgencyCredentials(path string) Option {
 	return func(o *options) error {
+		if id, err := auth.SystemOfCreds(path); err == nil && id != "" {
+			// A document system: it acts as SystemActor(id) towards the
+			// bus's services and signs for the agencies it serves.
+			o.agency = SystemActor(id)
+			o.natsOpts = append(o.natsOpts, nats.UserCredentials(path), nats.CustomInboxPrefix(auth.InboxPrefix(o.agency)))
+			return nil
+		}
 		agency, err := auth.AgencyOfCreds(path)
 		if err != nil {
 			return err
@@ -219,7 +226,7 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 		return nil, fmt.Errorf("open JetStream: %w", err)
 	}
 	c := &Client{nc: nc, js: js, opts: o}
-	if o.agency != "" {
+	if o.agency != "" && SystemOfActor(o.agency) == "" {
 		// An agency has no access to the tracking bucket: it reads its
 		// tracking through the bus's tracking service, whose answer also
 		// says that the bus is set up.
@@ -245,6 +252,9 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 	// Received markers are read and written by key, by the bus's client
 	// as by an agency's (whose credentials reach only its own keys).
 	c.received = &directKV{nc: nc, js: js, bucket: ReceivedBucket, timeout: o.timeout}
+	if id := SystemOfActor(o.agency); id != "" {
+		c.received = &sysKV{c: c, id: id}
+	}
 	c.trust = o.trust
 	if c.trust == nil {
 		c.trust = signing.NewTrust()
@@ -307,6 +317,29 @@ func (c *Client) Identity(agency string) (*signing.Identity, error) {
 	defer c.idMu.Unlock()
 	if id, ok := c.opts.identities[agency]; ok {
 		return id, nil
+	}
+	if sys := SystemOfActor(c.opts.agency); sys != "" && agency != c.opts.agency {
+		// A system signs for the agencies the directory gives it.
+		c.idMu.Unlock()
+		a, err := c.LookupAgency(context.Background(), agency)
+		c.idMu.Lock()
+		if err != nil {
+			return nil, err
+		}
+		if a.System != sys {
+			return nil, fmt.Errorf("%w: system %s, agency %s (served by %q)", ErrNotServed, sys, agency, a.System)
+		}
+		own, ok := c.opts.identities[c.opts.agency]
+		if !ok {
+			if c.opts.keystore == nil {
+				return nil, fmt.Errorf("%w system %s: the client holds no key for it", signing.ErrNoIdentity, sys)
+			}
+			if own, err = c.opts.keystore.SystemIdentity(sys); err != nil {
+				return nil, err
+			}
+			c.opts.identities[c.opts.agency] = own
+		}
+		return own.ForAgency(agency), nil
 	}
 	if c.opts.keystore == nil {
 		return nil, fmt.Errorf("%w %s: the client holds no key for it", signing.ErrNoIdentity, agency)

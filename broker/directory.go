@@ -40,6 +40,10 @@ type Agency struct {
 	// System is the id of the document system that sends and receives for
 	// the agency, "" when it has its own credentials or none.
 	System string `json:"system,omitempty"`
+	// Bindings are the signed bindings of the agency to systems (JWS by
+	// the bus's CA, see signing.Binding), oldest first: what receivers
+	// check a system's signature for the agency against.
+	Bindings []string `json:"bindings,omitempty"`
 	// State is StateActive (also ""), StateSuspended or StateDeleted; a
 	// deleted entry stays for the record with the time in Deleted.
 	State   string    `json:"state,omitempty"`
@@ -64,6 +68,7 @@ const (
 // dirview.go) and keeps it briefly.
 type directory struct {
 	kv       keyStore    // a jetstream.KeyValue for the bus's client; read-only by key for an agency's
+	direct   *directKV   // the same bucket read by direct get: listings and changes since a version
 	view     *agencyView // an agency's client: what is read by key, and when
 	trust    *signing.Trust
 	useRoots bool
@@ -81,7 +86,9 @@ func openDirectory(ctx context.Context, js jetstream.JetStream, trust *signing.T
 	if err != nil {
 		return nil, fmt.Errorf("open directory bucket %s (is 'docaxis serve' running on this bus?): %w", DirectoryBucket, err)
 	}
-	d := &directory{kv: kv, trust: trust, useRoots: useRoots, log: log, agencies: map[string]Agency{}, limits: DefaultLimits, done: make(chan struct{})}
+	d := &directory{kv: kv, trust: trust, useRoots: useRoots, log: log, agencies: map[string]Agency{}, limits: DefaultLimits, done: make(chan struct{}),
+		direct: &directKV{nc: js.Conn(), js: js, bucket: DirectoryBucket, timeout: 30 * time.Second}}
+	trust.SetBindings(d.bindings)
 	wctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	w, err := kv.WatchAll(wctx)
@@ -134,6 +141,7 @@ func (d *directory) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 			log.Warn("directory: bad agency entry", "key", key, "err", err)
 			return
 		}
+		a.Version = e.Revision()
 		if certs, err := signing.ParseCerts([]byte(a.Certificate)); err == nil && signing.AgencyOf(certs[0]) == "" {
 			d.trust.Bind(a.Code, certs[0])
 		}
@@ -215,9 +223,45 @@ func (d *directory) known(code string) bool {
 	return ok
 }
 
-// RegisterAgency adds or replaces an agency in the directory and creates
-// its mailbox. Non-standard codes must be flagged NonStandard explicitly.
+// RegisterAgency adds or replaces an agency in the directory and brings
+// the mailbox that serves it up to date: its own (when it holds a
+// certificate of its own and no system), its system's, or none (a
+// directory-only entry: mail stored for it waits in the record until a
+// mailbox serves it). Non-standard codes must be flagged NonStandard.
 func (c *Client) RegisterAgency(ctx context.Context, a Agency) error {
+	prev, err := c.currentAgency(ctx, a.Code)
+	if err != nil {
+		return err
+	}
+	if err := c.checkAgency(ctx, &a, prev, nil, nil); err != nil {
+		return err
+	}
+	return c.putAgencies(ctx, []Agency{a}, map[string]*Agency{a.Code: prev})
+}
+
+// currentAgency reads code's entry from the bucket (nil when there is none).
+func (c *Client) currentAgency(ctx context.Context, code string) (*Agency, error) {
+	e, err := c.dir.kv.Get(ctx, directoryKey(code))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read directory entry of %s: %w", code, err)
+	}
+	var a Agency
+	if err := json.Unmarshal(e.Value(), &a); err != nil {
+		return nil, fmt.Errorf("read directory entry of %s: %w", code, err)
+	}
+	a.Version = e.Revision()
+	return &a, nil
+}
+
+// checkAgency validates a new or changed entry against the one it
+// replaces and the directory: code, certificate, state, system and its
+// signed binding, parent (known, or in batch, and no cycle).
+// lookup, when set, answers for parents and systems instead of the bus
+// (an import reads the directory once).
+func (c *Client) checkAgency(ctx context.Context, a, prev *Agency, lookup func(code string) (*Agency, bool), systems map[string]bool) error {
 	if a.NonStandard {
 		if err := envelope.CheckNonStandardCode(a.Code); err != nil {
 			return err
@@ -225,43 +269,272 @@ func (c *Client) RegisterAgency(ctx context.Context, a Agency) error {
 	} else if err := envelope.CheckCode(a.Code); err != nil {
 		return fmt.Errorf("%w (register it with NonStandard set to keep it as it is)", err)
 	}
-	certs, err := signing.ParseCerts([]byte(a.Certificate))
-	if err != nil {
-		return fmt.Errorf("register %s: %w", a.Code, err)
+	if strings.TrimSpace(a.Name) == "" {
+		return fmt.Errorf("register %s: %w: no name", a.Code, ErrInvalidEntry)
 	}
-	if bound := signing.AgencyOf(certs[0]); bound != "" && bound != a.Code {
-		return fmt.Errorf("register %s: %w: certificate is bound to %s", a.Code, signing.ErrAgencyMismatch, bound)
+	if a.Certificate != "" {
+		certs, err := signing.ParseCerts([]byte(a.Certificate))
+		if err != nil {
+			return fmt.Errorf("register %s: %w", a.Code, err)
+		}
+		if bound := signing.AgencyOf(certs[0]); bound != "" && bound != a.Code {
+			return fmt.Errorf("register %s: %w: certificate is bound to %s", a.Code, signing.ErrAgencyMismatch, bound)
+		}
+	}
+	switch a.State {
+	case "", StateActive, StateSuspended:
+		a.Deleted = time.Time{}
+	case StateDeleted:
+		if a.Deleted.IsZero() {
+			a.Deleted = time.Now().UTC()
+		}
+	default:
+		return fmt.Errorf("register %s: %w: state %q (want active, suspended or deleted)", a.Code, ErrInvalidEntry, a.State)
+	}
+	if a.State == "" {
+		a.State = StateActive
+	}
+	now := time.Now().UTC()
+	if prev != nil {
+		a.Added = prev.Added
+		if a.Certificate == "" && a.System == prev.System {
+			a.Certificate = prev.Certificate // an update of the other fields keeps the agency's key
+		}
+		if len(a.Bindings) == 0 {
+			a.Bindings = prev.Bindings
+		}
 	}
 	if a.Added.IsZero() {
-		a.Added = time.Now().UTC()
+		a.Added = now
 	}
+	a.Updated = now
+	a.Version = 0
 	// In a federation an agency is served by the bus it registers on, and
 	// a code another bus serves cannot be taken over here.
 	if bus := c.Bus(); bus != "" {
-		if prev, ok := c.dir.lookup(a.Code); ok && prev.Bus != "" && prev.Bus != bus && prev.Withdrawn.IsZero() {
+		if prev != nil && prev.Bus != "" && prev.Bus != bus && prev.Withdrawn.IsZero() {
 			return fmt.Errorf("register %s: %w: served by bus %s", a.Code, ErrServedElsewhere, prev.Bus)
 		}
 		if a.Bus == "" {
 			a.Bus = bus
 		}
 	}
-	b, err := json.Marshal(a)
-	if err != nil {
+	if a.System != "" {
+		if known, ok := systems[a.System]; ok && !known {
+			return fmt.Errorf("register %s: %w %s", a.Code, ErrUnknownSystem, a.System)
+		} else if !ok {
+			if _, err := c.LookupSystem(ctx, a.System); err != nil {
+				return fmt.Errorf("register %s: %w", a.Code, err)
+			}
+		}
+	}
+	// The binding to the system (or its end) must be signed by the bus's
+	// CA: receivers check a system's signature for the agency against it.
+	if want := a.System; want != "" || (prev != nil && prev.System != "") {
+		if err := c.checkBinding(a); err != nil {
+			return err
+		}
+	}
+	if a.Parent != "" {
+		if a.Parent == a.Code {
+			return fmt.Errorf("register %s: %w: it is its own parent", a.Code, ErrInvalidEntry)
+		}
+		// Up the hierarchy: the parent must exist and the chain must not
+		// come back to a.Code.
+		seen := map[string]bool{a.Code: true}
+		for p := a.Parent; p != ""; {
+			if seen[p] {
+				return fmt.Errorf("register %s: %w: parent %s makes a cycle", a.Code, ErrInvalidEntry, a.Parent)
+			}
+			seen[p] = true
+			var next *Agency
+			if lookup != nil {
+				next, _ = lookup(p)
+			} else {
+				got, err := c.currentAgency(ctx, p)
+				if err != nil {
+					return err
+				}
+				next = got
+			}
+			if next == nil {
+				return fmt.Errorf("register %s: %w: parent %s is not in the directory", a.Code, ErrInvalidEntry, p)
+			}
+			p = next.Parent
+		}
+	}
+	return nil
+}
+
+// checkBinding checks that a's last signed binding gives it to a.System.
+func (c *Client) checkBinding(a *Agency) error {
+	var last *signing.Binding
+	for _, raw := range a.Bindings {
+		b, _, err := c.trust.OpenBinding(raw)
+		if err != nil {
+			return fmt.Errorf("register %s: %w", a.Code, err)
+		}
+		if b.Agency != a.Code {
+			return fmt.Errorf("register %s: %w: a binding names agency %s", a.Code, ErrInvalidEntry, b.Agency)
+		}
+		if last == nil || !b.From.Before(last.From) {
+			last = &b
+		}
+	}
+	got := ""
+	if last != nil {
+		got = last.System
+	}
+	if got != a.System {
+		return fmt.Errorf("register %s: %w: its last signed binding gives it to system %q, the entry says %q (sign a binding with the bus's CA)", a.Code, ErrInvalidEntry, got, a.System)
+	}
+	return nil
+}
+
+// endpoint says which mailbox serves an entry: "" none, "=ID" a system's,
+// the code itself for its own.
+func (a *Agency) endpoint(bus string) string {
+	switch {
+	case a == nil || a.State == StateDeleted || (a.Bus != "" && a.Bus != bus):
+		return ""
+	case a.System != "":
+		return SystemActor(a.System)
+	case a.Certificate != "":
+		return a.Code
+	}
+	return ""
+}
+
+// putAgencies writes checked entries and moves their mail: the new
+// mailbox serves an agency before its entry says so (a sender reads the
+// entry first), the old one stops after.
+func (c *Client) putAgencies(ctx context.Context, list []Agency, prev map[string]*Agency) error {
+	bus := c.Bus()
+	type change struct{ add, remove, catchUp []string }
+	systems := map[string]*change{}
+	sys := func(ep string) *change {
+		id := SystemOfActor(ep)
+		if systems[id] == nil {
+			systems[id] = &change{}
+		}
+		return systems[id]
+	}
+	var own, drop []string
+	for i := range list {
+		a, p := &list[i], prev[list[i].Code]
+		to, from := a.endpoint(bus), p.endpoint(bus)
+		if to == from {
+			continue
+		}
+		switch {
+		case SystemOfActor(to) != "":
+			ch := sys(to)
+			ch.add = append(ch.add, a.Code)
+			if p != nil {
+				ch.catchUp = append(ch.catchUp, a.Code)
+			}
+		case to != "":
+			own = append(own, a.Code)
+		}
+		switch {
+		case SystemOfActor(from) != "":
+			ch := sys(from)
+			ch.remove = append(ch.remove, a.Code)
+		case from != "":
+			drop = append(drop, a.Code)
+		}
+	}
+	for id, ch := range systems {
+		if len(ch.add) > 0 {
+			if err := c.syncSystemMailbox(ctx, id, ch.add, nil, ch.catchUp); err != nil {
+				return err
+			}
+		}
+	}
+	for _, code := range own {
+		if _, err := EnsureMailbox(ctx, c.js, code); err != nil {
+			return err
+		}
+	}
+	if err := c.writeEntries(ctx, list); err != nil {
 		return err
 	}
-	if _, err := c.dir.kv.Put(ctx, directoryKey(a.Code), b); err != nil {
-		return fmt.Errorf("register %s in the directory: %w", a.Code, err)
+	for id, ch := range systems {
+		if len(ch.remove) > 0 {
+			if err := c.syncSystemMailbox(ctx, id, nil, ch.remove, nil); err != nil {
+				return err
+			}
+		}
 	}
-	if _, err := EnsureMailbox(ctx, c.js, a.Code); err != nil {
+	for _, code := range drop {
+		if err := c.js.DeleteConsumer(ctx, StreamName, MailboxDurable(code)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("close the mailbox of %s: %w", code, err)
+		}
+	}
+	return nil
+}
+
+// writeEntries puts the entries in the directory, many at a time.
+func (c *Client) writeEntries(ctx context.Context, list []Agency) error {
+	const window = 512
+	futures := make([]jetstream.PubAckFuture, 0, window)
+	wait := func() error {
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return fmt.Errorf("write directory entry %s: %w", f.Msg().Subject, err)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		futures = futures[:0]
+		return nil
+	}
+	for i := range list {
+		b, err := json.Marshal(list[i])
+		if err != nil {
+			return err
+		}
+		if len(list) == 1 {
+			if _, err := c.dir.kv.Put(ctx, directoryKey(list[i].Code), b); err != nil {
+				return fmt.Errorf("register %s in the directory: %w", list[i].Code, err)
+			}
+			break
+		}
+		f, err := c.js.PublishAsync(c.dir.direct.subject(directoryKey(list[i].Code)), b)
+		if err != nil {
+			return fmt.Errorf("register %s in the directory: %w", list[i].Code, err)
+		}
+		if futures = append(futures, f); len(futures) == window {
+			if err := wait(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := wait(); err != nil {
 		return err
 	}
 	c.dir.mu.Lock()
-	c.dir.agencies[a.Code] = a
-	c.dir.mu.Unlock()
-	if signing.AgencyOf(certs[0]) == "" {
-		c.trust.Bind(a.Code, certs[0])
+	for _, a := range list {
+		if c.dir.view == nil {
+			c.dir.agencies[a.Code] = a
+		}
+		if certs, err := signing.ParseCerts([]byte(a.Certificate)); err == nil && signing.AgencyOf(certs[0]) == "" {
+			c.trust.Bind(a.Code, certs[0])
+		}
 	}
+	c.dir.mu.Unlock()
 	return nil
+}
+
+// bindings returns the signed system bindings of agency (for the trust).
+func (d *directory) bindings(agency string) []string {
+	a, ok := d.lookup(agency)
+	if !ok {
+		return nil
+	}
+	return a.Bindings
 }
 
 // PublishRoot publishes a CA certificate that every client of the bus

@@ -89,7 +89,8 @@ func openAgencyDirectory(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 	d := &directory{trust: trust, useRoots: useRoots, log: log, agencies: map[string]Agency{}, limits: DefaultLimits, done: make(chan struct{})}
 	kv := &directKV{nc: nc, js: js, bucket: DirectoryBucket, timeout: timeout,
 		readOnly: fmt.Errorf("%w: the directory is written by the bus; an agency's credentials only read it", ErrPermission)}
-	d.kv = kv
+	d.kv, d.direct = kv, kv
+	trust.SetBindings(d.bindings)
 	v := &agencyView{d: d, kv: kv, refresh: refresh, fetched: map[string]time.Time{}, missing: map[string]time.Time{}}
 	d.view = v
 	// A bus that has just started accepts connections a moment before its
@@ -323,6 +324,16 @@ func (d *directory) settle(ctx context.Context, from string, recorded time.Time)
 	if v == nil {
 		return nil
 	}
+	// The entry holds the sender's system bindings: one read before the
+	// copy was recorded may miss the binding a move made.
+	d.mu.RLock()
+	readAt, cached := v.fetched[from], d.agencies[from]
+	d.mu.RUnlock()
+	if (cached.System != "" || len(cached.Bindings) > 0) && readAt.Before(recorded.Add(clockMargin)) {
+		d.mu.Lock()
+		delete(v.fetched, from)
+		d.mu.Unlock()
+	}
 	if _, _, err := v.entry(ctx, from, false); err != nil {
 		return err
 	}
@@ -336,4 +347,19 @@ func (d *directory) settle(ctx context.Context, from string, recorded time.Time)
 		return fmt.Errorf("read the directory's revocations: %w", err)
 	}
 	return nil
+}
+
+// forget drops code's cached entry so that the next lookup reads it from
+// the bus, and reports whether there was a cache to drop (an agency's
+// client; the bus's own follows the directory).
+func (d *directory) forget(ctx context.Context, code string) bool {
+	v := d.view
+	if v == nil {
+		return false
+	}
+	d.mu.Lock()
+	delete(v.fetched, code)
+	d.mu.Unlock()
+	_, _, err := v.entry(ctx, code, true)
+	return err == nil
 }

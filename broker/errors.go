@@ -26,4 +26,11 @@ var (
 	// ErrNoMailbox: the bus holds no mailbox for the agency (it makes one
 	// when the agency is registered).
 	ErrNoMailbox = errors.New("no mailbox on the bus")
+	// ErrInvalidEntry: a directory entry (or an import line) is malformed
+	// or inconsistent: no name, unknown parent, a cycle, a bad state or
+	// binding.
+	ErrInvalidEntry = errors.New("invalid directory entry")
+	// ErrInactive: the agency is suspended or deleted: new mail to it is
+	// refused; its history stays on record.
+	ErrInactive = errors.New("agency does not take mail")
 )

@@ -42,6 +42,9 @@ type Delivery struct {
 	// Details, set by attachment checks or the handler, travel in the
 	// delivered receipt (per attachment name).
 	Details map[string]any
+	// Recipient is the agency this copy is for: the mailbox's own, or,
+	// in a system's mailbox, whichever of its agencies it is addressed to.
+	Recipient string
 
 	mb *Mailbox
 }
@@ -175,11 +178,17 @@ type Mailbox struct {
 	id     *signing.Identity
 	cons   jetstream.Consumer
 	opts   mailboxOptions
+	// system is set for a document system's mailbox: one for all the
+	// agencies it serves; each copy is handled as its recipient's.
+	system string
 }
 
 // Mailbox opens the mailbox of agency; the client must hold its identity
 // (receipts are signed).
 func (c *Client) Mailbox(ctx context.Context, agency string, opts ...MailboxOption) (*Mailbox, error) {
+	if sys := SystemOfActor(c.opts.agency); sys != "" && (agency == "" || agency == c.opts.agency) {
+		return c.systemMailbox(ctx, sys, opts...)
+	}
 	id, err := c.Identity(agency)
 	if err != nil {
 		return nil, fmt.Errorf("open mailbox of %s: %w", agency, err)
@@ -205,6 +214,14 @@ func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Hand
 		n := m.opts.batch
 		if max > 0 && max-processed < n {
 			n = max - processed
+		}
+		if m.system != "" && processed == 0 {
+			// Mail stored for agencies that came to the system lately.
+			k, err := m.fetchTransfer(ctx, h)
+			handed += k
+			if err != nil {
+				return handed, err
+			}
 		}
 		batch, err := m.cons.Fetch(n, jetstream.FetchMaxWait(wait))
 		if err != nil {
@@ -253,9 +270,20 @@ func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
 		wg.Wait()
 		return fmt.Errorf("consume mailbox of %s: %w", m.agency, err)
 	}
+	var xcc jetstream.ConsumeContext
+	if m.system != "" {
+		// Mail stored for agencies that came to the system lately.
+		if xc, err := m.c.js.Consumer(ctx, StreamName, TransferDurable(m.system)); err == nil {
+			xcc, _ = xc.Consume(func(msg jetstream.Msg) { work <- msg }, jetstream.PullMaxMessages(m.opts.batch))
+		}
+	}
 	<-ctx.Done()
 	cc.Drain()
 	<-cc.Closed()
+	if xcc != nil {
+		xcc.Drain()
+		<-xcc.Closed()
+	}
 	close(work)
 	wg.Wait()
 	return nil
@@ -272,6 +300,9 @@ func (m *Mailbox) report(o Outcome) Outcome {
 // path ends in an ack after the envelope was handled, a term after it was
 // quarantined, or a nak for a later retry.
 func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Outcome {
+	if m.system != "" {
+		return m.processForSystem(ctx, msg, h)
+	}
 	meta, err := msg.Metadata()
 	if err != nil {
 		_ = msg.Nak()
@@ -285,7 +316,12 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 		if serr := m.c.dir.settle(ctx, s.Envelope.From, meta.Timestamp); serr != nil {
 			return m.retry(ctx, msg, meta, s, Outcome{ID: s.Envelope.ID, From: s.Envelope.From, Subject: s.Envelope.Subject}, serr)
 		}
-		err = m.c.verifier.Check(s, signing.At(m.c.recordedAt(msg.Headers(), s.Envelope.From, meta.Timestamp)))
+		at := signing.At(m.c.recordedAt(msg.Headers(), s.Envelope.From, meta.Timestamp))
+		err = m.c.verifier.Check(s, at)
+		if errors.Is(err, signing.ErrNotServed) && m.c.dir.forget(ctx, s.Envelope.From) {
+			// The cached entry may predate the binding: read it again once.
+			err = m.c.verifier.Check(s, at)
+		}
 	}
 	if err == nil {
 		err = m.checkAddress(msg.Subject(), s.Envelope)
@@ -330,7 +366,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 		out.Error, out.Retry = "check received marker: "+err.Error(), true
 		return m.report(out)
 	}
-	d := &Delivery{Envelope: e, Signed: s, Digest: s.Digest(), Seq: meta.Sequence.Stream, NumDelivered: meta.NumDelivered, mb: m}
+	d := &Delivery{Envelope: e, Signed: s, Digest: s.Digest(), Seq: meta.Sequence.Stream, NumDelivered: meta.NumDelivered, Recipient: m.agency, mb: m}
 	// A slow application or a large attachment must not look like a dead
 	// recipient: keep telling the server the work goes on.
 	stop := keepAlive(msg, MailboxAckWait/3)

@@ -378,6 +378,13 @@ func (c *Client) requestQuarantine(ctx context.Context, agency string, seq, deli
 // serviceRequest sends a request to the quarantine service and turns an
 // error answer into an error.
 func (c *Client) serviceRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
+	if id := SystemOfActor(c.opts.agency); id != "" {
+		// A system asks through the bus's system service, which checks
+		// that it serves the agency.
+		agency := envelope.CodeFromToken(strings.TrimPrefix(m.Subject, quarantineSvcPrefix))
+		m.Subject = SystemServiceSubject(id, opForward)
+		m.Header.Set(HeaderAgency, agency)
+	}
 	rctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
 	defer cancel()
 	a, err := c.nc.RequestMsgWithContext(rctx, m)

@@ -179,6 +179,26 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 		}
 		return DocSubject(to, e.From)
 	}
+	if SystemOfActor(c.opts.agency) != "" {
+		// A system's copies go through the bus, which checks that the
+		// system serves e.From.
+		dups := 0
+		for _, to := range e.To {
+			msg := &nats.Msg{Subject: subjectFor(to), Data: raw, Header: nats.Header{}}
+			msg.Header.Set(jetstream.MsgIDHeader, e.ID+"."+envelope.Token(to))
+			ack, err := c.publishRecord(ctx, msg)
+			if err != nil {
+				return nil, fmt.Errorf("send %s to %s: %w", e.ID, to, err)
+			}
+			if ack.Duplicate {
+				dups++
+			}
+		}
+		if dups == len(e.To) {
+			return res, fmt.Errorf("%w: %s", ErrDuplicate, e.ID)
+		}
+		return res, nil
+	}
 	futures := make([]jetstream.PubAckFuture, 0, len(e.To))
 	for _, to := range e.To {
 		msg := &nats.Msg{Subject: subjectFor(to), Data: raw, Header: nats.Header{}}

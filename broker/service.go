@@ -37,6 +37,8 @@ type Service struct {
 
 	gate       *rateGate
 	quarantine *quarantineService
+	system     *sysService
+	drainStop  context.CancelFunc
 	// track answers agencies' tracking requests and publishes their
 	// tracking events.
 	track *trackService
@@ -80,6 +82,10 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	}
 	tr.recordedAt = c.recordedAt
 	tr.remote = c.servedElsewhere
+	tr.systemOf = func(code string) string {
+		a, _ := c.dir.lookup(code)
+		return a.System
+	}
 	// The tracking service first: it publishes the changes the tracker
 	// makes from its start on.
 	track, err := startTrackService(ctx, c, tr, cfg.Logger)
@@ -104,6 +110,13 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 		tr.Stop()
 		return nil, err
 	}
+	if svc.system, err = startSystemService(ctx, c, cfg.Logger); err != nil {
+		svc.Stop()
+		return nil, err
+	}
+	dctx, dcancel := context.WithCancel(context.Background())
+	svc.drainStop = dcancel
+	go svc.drainTransfers(dctx, cfg.Logger)
 	if cfg.NoFiles {
 		return svc, nil
 	}
@@ -136,6 +149,12 @@ func (s *Service) Stop() {
 	if s.Files != nil {
 		s.Files.Stop()
 	}
+	if s.drainStop != nil {
+		s.drainStop()
+	}
+	if s.system != nil {
+		s.system.stop()
+	}
 	if s.quarantine != nil {
 		s.quarantine.stop()
 	}
@@ -147,4 +166,21 @@ func (s *Service) Stop() {
 	}
 	s.Tracker.Stop()
 	s.Client.Close()
+}
+
+// drainTransfers removes, now and then, the transfer consumers of systems
+// that have caught up with the mail of agencies moved to them.
+func (s *Service) drainTransfers(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Client.DrainTransfers(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("system transfer mailboxes not checked", "err", err)
+			}
+		}
+	}
 }

@@ -39,6 +39,9 @@ type Tracker struct {
 	recordedAt func(h nats.Header, from string, stored time.Time) time.Time
 	// remote, when set, tells an agency served by another bus.
 	remote    func(agency string) bool
+	// systemOf, when set, tells the system serving an agency ("" none):
+	// it holds what the agency holds, and reads what it may read.
+	systemOf func(agency string) string
 	verifier  *signing.Verifier
 	log       *slog.Logger
 	cc        jetstream.ConsumeContext
@@ -260,7 +263,7 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 			t.log.Warn("tracker: no attachment access granted: the sender never uploaded, sent or received it", "seq", meta.Sequence.Stream, "envelope", e.ID, "from", from, "sha256", a.SHA256)
 			continue
 		}
-		for _, who := range []string{from, to} {
+		for _, who := range t.readers(from, to) {
 			if _, err := t.refs.Put(ctx, FileRefKey(a.SHA256, who), []byte(e.ID)); err != nil {
 				return fmt.Errorf("record attachment access: %w", err)
 			}
@@ -543,7 +546,13 @@ func (t *Tracker) holds(ctx context.Context, sum, agency string) (bool, error) {
 	if t.remote != nil && t.remote(agency) {
 		return true, nil
 	}
-	for _, k := range []string{FileRefKey(sum, agency), UploadRefKey(sum, agency)} {
+	keys := []string{FileRefKey(sum, agency), UploadRefKey(sum, agency)}
+	if t.systemOf != nil {
+		if sys := t.systemOf(agency); sys != "" {
+			keys = append(keys, FileRefKey(sum, SystemActor(sys)), UploadRefKey(sum, SystemActor(sys)))
+		}
+	}
+	for _, k := range keys {
 		_, err := t.refs.Get(ctx, k)
 		switch {
 		case err == nil:
@@ -554,4 +563,18 @@ func (t *Tracker) holds(ctx context.Context, sum, agency string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// readers are who may read the attachments of a copy from `from` to `to`:
+// both agencies and the systems serving them.
+func (t *Tracker) readers(from, to string) []string {
+	out := []string{from, to}
+	if t.systemOf != nil {
+		for _, a := range []string{from, to} {
+			if sys := t.systemOf(a); sys != "" {
+				out = append(out, SystemActor(sys))
+			}
+		}
+	}
+	return out
 }

@@ -13,6 +13,12 @@ var ErrWithdrawn = errors.New("agency withdrawn from the federation")
 // checkRoutable refuses an agency whose bus left the federation, naming
 // the bus and when.
 func (a *Agency) checkRoutable() error {
+	switch a.State {
+	case StateDeleted:
+		return fmt.Errorf("%s: %w: deleted from the directory at %s", a.Code, ErrInactive, a.Deleted.UTC().Format(time.RFC3339))
+	case StateSuspended:
+		return fmt.Errorf("%s: %w: suspended", a.Code, ErrInactive)
+	}
 	if a.Withdrawn.IsZero() {
 		return nil
 	}

@@ -303,10 +303,11 @@ var parsedHeaders = newLRU(4096) // sha256(header segment) -> *parsedHeader
 
 const maxCachedHeader = 16 << 10
 
-// Open decodes raw strictly, checks its signature against the leaf
-// certificate in x5c and decodes the envelope from the signed payload. It
-// does not establish trust in the chain (see signing.Verifier).
-func Open(raw []byte) (*Signed, error) {
+// OpenJWS decodes raw strictly and checks its signature against the leaf
+// certificate in x5c, whatever the payload is (Envelope stays nil): the
+// one JWS layer for every signed statement of the bus. It does not
+// establish trust in the chain.
+func OpenJWS(raw []byte) (*Signed, error) {
 	if len(raw) > MaxWireSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(raw), MaxWireSize)
 	}
@@ -362,14 +363,24 @@ func Open(raw []byte) (*Signed, error) {
 	if err != nil {
 		return nil, malformed("payload: %v", err)
 	}
-	e, err := DecodePayload(payload)
-	if err != nil {
-		return nil, err
-	}
-	s := &Signed{Raw: raw, Header: ph.hdr, Payload: payload, Envelope: e, Signature: sig}
+	s := &Signed{Raw: raw, Header: ph.hdr, Payload: payload, Signature: sig}
 	// The cached header is shared: hand out copies of its slices.
 	s.Header.X5c = append([]string(nil), ph.hdr.X5c...)
 	s.Chain = append([]*x509.Certificate(nil), ph.chain...)
+	return s, nil
+}
+
+// Open decodes raw strictly, checks its signature against the leaf
+// certificate in x5c and decodes the envelope from the signed payload. It
+// does not establish trust in the chain (see signing.Verifier).
+func Open(raw []byte) (*Signed, error) {
+	s, err := OpenJWS(raw)
+	if err != nil {
+		return nil, err
+	}
+	if s.Envelope, err = DecodePayload(s.Payload); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

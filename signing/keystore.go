@@ -186,3 +186,49 @@ func writeFiles(dir string, files ...file) error {
 	}
 	return nil
 }
+
+// SaveSystem stores the identity of document system id (IssueSystem).
+func (k *Keystore) SaveSystem(id *Identity) error {
+	if err := envelope.CheckNonStandardCode(id.Agency); err != nil {
+		return fmt.Errorf("save system identity: %w", err)
+	}
+	kp, err := EncodeKey(id.Key)
+	if err != nil {
+		return err
+	}
+	if err := writeFiles(k.SystemDir(id.Agency), file{"key.pem", kp}, file{"cert.pem", EncodeCerts(id.Chain...)}); err != nil {
+		return fmt.Errorf("save system identity %s: %w", id.Agency, err)
+	}
+	return nil
+}
+
+// SystemDir is the folder of document system id's key, certificate and
+// credentials.
+func (k *Keystore) SystemDir(id string) string { return filepath.Join(k.Dir, "systems", id) }
+
+// SystemIdentity loads the identity of document system id.
+func (k *Keystore) SystemIdentity(id string) (*Identity, error) {
+	if err := envelope.CheckNonStandardCode(id); err != nil {
+		return nil, err
+	}
+	dir := k.SystemDir(id)
+	kb, err := os.ReadFile(filepath.Join(dir, "key.pem"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w system %s: no key in %s (run 'docaxis system add %s')", ErrNoIdentity, id, dir, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load system identity %s: %w", id, err)
+	}
+	key, err := ParseKey(kb)
+	if err != nil {
+		return nil, fmt.Errorf("load system identity %s: %w", id, err)
+	}
+	chain, err := readCerts(filepath.Join(dir, "cert.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("load system identity %s: %w", id, err)
+	}
+	if SystemOf(chain[0]) != id {
+		return nil, fmt.Errorf("load system identity %s: %w: certificate names system %q", id, ErrAgencyMismatch, SystemOf(chain[0]))
+	}
+	return &Identity{Agency: id, Key: key, Chain: chain}, nil
+}

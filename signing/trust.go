@@ -26,9 +26,11 @@ type Trust struct {
 	pendingCRLs map[string][]byte
 	// withdrawn roots (CA key id): chains through them verify only before.
 	withdrawn map[string]time.Time
-	gen       uint64
-	cache     sync.Map // sha256(chain DER...) -> *chainResult
-	cached    atomic.Int64
+	// bindingsOf returns an agency's signed system bindings (SetBindings).
+	bindingsOf func(agency string) []string
+	gen        uint64
+	cache      sync.Map // sha256(chain DER...) -> *chainResult
+	cached     atomic.Int64
 }
 
 // maxCachedChains bounds the chain cache: failures are cached too, and a

@@ -76,7 +76,14 @@ func (v *Verifier) Check(s *envelope.Signed, opts ...VerifyOption) error {
 	}
 	// The agency after the chain: what an untrusted certificate says about
 	// its agency means nothing, and "untrusted" is the reason to report.
-	if got := v.Trust.AgencyOf(leaf); got != e.From {
+	if sys := SystemOf(leaf); sys != "" && AgencyOf(leaf) == "" {
+		// A document system signs for the agencies it serves: the
+		// directory's binding, signed by the CA that issued the system's
+		// certificate, must give it e.From when it signed.
+		if err := v.Trust.servedBy(e.From, sys, KeyID(chain.issuer), e.Created); err != nil {
+			return err
+		}
+	} else if got := v.Trust.AgencyOf(leaf); got != e.From {
 		if got == "" {
 			return fmt.Errorf("%w: certificate %q binds no agency code, envelope claims %s", ErrAgencyMismatch, leaf.Subject.CommonName, e.From)
 		}

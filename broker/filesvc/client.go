@@ -77,7 +77,7 @@ func NewStore(nc *nats.Conn, agency string, opts ...Option) storage.Store {
 	for _, o := range opts {
 		o(&c.opts)
 	}
-	if err := envelope.CheckNonStandardCode(agency); err != nil {
+	if err := envelope.CheckNonStandardCode(strings.TrimPrefix(agency, "=")); err != nil {
 		c.err = fmt.Errorf("filesvc: store of agency %q: %w", agency, err)
 	} else if nc == nil {
 		c.err = errors.New("filesvc: store of agency " + agency + ": no NATS connection")

@@ -142,6 +142,16 @@ type request struct {
 // registered as non-standard (envelope.CheckNonStandardCode accepts both).
 func checkToken(token string) (string, error) {
 	code := envelope.CodeFromToken(token)
+	// A document system acts as "=" + its id (broker.SystemActor).
+	if id, ok := strings.CutPrefix(code, "="); ok {
+		if err := envelope.CheckNonStandardCode(id); err != nil {
+			return "", err
+		}
+		if envelope.Token(code) != token {
+			return "", fmt.Errorf("%w: token %q does not map back to itself", envelope.ErrInvalidCode, token)
+		}
+		return code, nil
+	}
 	if err := envelope.CheckNonStandardCode(code); err != nil {
 		return "", err
 	}

@@ -22,6 +22,10 @@ var agencyAddFlags struct {
 	importKey   string
 	importCert  string
 	json        bool
+	system      string
+	parent      string
+	email       string
+	oldCode     string
 }
 
 var agencyAddCmd = &cobra.Command{
@@ -56,6 +60,9 @@ existing key and certificate chain (RSA, ECDSA or Ed25519) are used instead.`,
 		if err := federation.CheckClaim(cmd.Context(), c, code); err != nil {
 			return err
 		}
+		if f.system != "" {
+			return addServedAgency(cmd, c, ks, code)
+		}
 		id, err := agencyIdentity(ks, code, f.name, f.keyType, f.importKey, f.importCert)
 		if err != nil {
 			return err
@@ -63,7 +70,17 @@ existing key and certificate chain (RSA, ECDSA or Ed25519) are used instead.`,
 		if signing.AgencyOf(id.Certificate()) == "" {
 			c.Trust().Bind(code, id.Certificate())
 		}
-		a := broker.Agency{Code: code, Name: f.name, NonStandard: f.nonstandard, Certificate: string(signing.EncodeCerts(id.Chain...))}
+		a := broker.Agency{Code: code, Name: f.name, NonStandard: f.nonstandard, Certificate: string(signing.EncodeCerts(id.Chain...)),
+			Parent: f.parent, Email: f.email, OldCode: f.oldCode}
+		if prev, err := c.LookupAgency(cmd.Context(), code); err == nil && prev.System != "" {
+			// Leaving its system for a mailbox of its own: the end of the
+			// binding is signed too.
+			raw, err := signBinding(ks, signing.Binding{Agency: code})
+			if err != nil {
+				return err
+			}
+			a.Bindings = append(prev.Bindings, raw)
+		}
 		if err := c.RegisterAgency(cmd.Context(), a); err != nil {
 			return err
 		}
@@ -134,6 +151,33 @@ var agencyListCmd = &cobra.Command{
 	Short: "list the agencies in the bus directory",
 	Args:  cobra.NoArgs,
 	RunE: withClient(func(cmd *cobra.Command, _ []string, c *broker.Client) error {
+		if agencyListFlags.since > 0 || agencyListFlags.parent != "" || cmd.Flags().Changed("since") {
+			ch, err := c.DirectoryChanges(cmd.Context(), agencyListFlags.since)
+			if err != nil {
+				return err
+			}
+			list := ch.Agencies
+			if p := agencyListFlags.parent; p != "" {
+				list = list[:0]
+				for _, a := range ch.Agencies {
+					if a.Parent == p {
+						list = append(list, a)
+					}
+				}
+			}
+			if agencyListJSON && cmd.Flags().Changed("since") {
+				// One object: the changes and the version to ask from next.
+				for i := range list {
+					list[i].Certificate, list[i].Bindings = "", nil
+				}
+				ch.Agencies = list
+				for i := range ch.Systems {
+					ch.Systems[i].Certificate = ""
+				}
+				return printJSON(cmd, ch)
+			}
+			return printAgencies(cmd, list, ch.Version, agencyListJSON)
+		}
 		list, err := c.Agencies(cmd.Context())
 		if err != nil {
 			return err
@@ -164,6 +208,10 @@ func init() {
 	f.StringVar(&agencyAddFlags.importKey, "import-key", "", "PEM private key to import instead of issuing one")
 	f.StringVar(&agencyAddFlags.importCert, "import-cert", "", "PEM certificate chain (leaf first) to import")
 	f.BoolVar(&agencyAddFlags.json, "json", false, "print the directory entry as JSON")
+	f.StringVar(&agencyAddFlags.system, "system", "", "the document system that sends and receives for it (no key of its own is issued)")
+	f.StringVar(&agencyAddFlags.parent, "parent", "", "code of the unit above it in the hierarchy")
+	f.StringVar(&agencyAddFlags.email, "email", "", "its e-mail address")
+	f.StringVar(&agencyAddFlags.oldCode, "old-code", "", "its previous code")
 	_ = agencyAddCmd.MarkFlagRequired("name")
 	agencyListCmd.Flags().BoolVar(&agencyListJSON, "json", false, "one JSON object per agency")
 	agencyCmd.AddCommand(agencyAddCmd, agencyListCmd)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -21,6 +22,7 @@ var inboxFlags struct {
 // inboxRecord is what `inbox --json` prints per envelope.
 type inboxRecord struct {
 	ID          string             `json:"id"`
+	Recipient   string             `json:"recipient,omitempty"`
 	Kind        envelope.Kind      `json:"kind,omitempty"`
 	Refers      string             `json:"refers,omitempty"`
 	From        string             `json:"from"`
@@ -51,7 +53,7 @@ type inboxAttachment struct {
 var mailboxOptionHooks []func(cmd *cobra.Command) []broker.MailboxOption
 
 var inboxCmd = &cobra.Command{
-	Use:   "inbox --as CODE [--wait DURATION] [--save DIR]",
+	Use:   "inbox [--as CODE] [--wait DURATION] [--save DIR]",
 	Short: "receive, verify and acknowledge an agency's envelopes; one record per envelope",
 	Args:  cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,6 +63,9 @@ var inboxCmd = &cobra.Command{
 			return err
 		}
 		defer c.Close()
+		if f.as == "" && broker.SystemOfActor(c.Agency()) == "" {
+			return errors.New(`required flag "as" not set (only a system's credentials read a mailbox without it: the system's)`)
+		}
 		var records []inboxRecord
 		opts := []broker.MailboxOption{broker.OnOutcome(func(o broker.Outcome) {
 			if o.Retry && o.ID == "" {
@@ -103,7 +108,7 @@ func recordOf(o broker.Outcome) inboxRecord {
 	if d := o.Delivery; d != nil {
 		e := d.Envelope
 		r.Kind, r.Refers, r.To, r.Created, r.Body, r.Document = e.Kind, e.Refers, e.To, &e.Created, e.Body, e.Document
-		r.Digest, r.Signer, r.Details = d.Digest, d.Signed.Chain[0].Subject.CommonName, d.Details
+		r.Digest, r.Signer, r.Details, r.Recipient = d.Digest, d.Signed.Chain[0].Subject.CommonName, d.Details, d.Recipient
 		saved := map[string]string{}
 		for _, s := range d.Saved {
 			saved[s.Name] = s.Path
@@ -158,6 +163,5 @@ func init() {
 	f.StringVar(&inboxFlags.save, "save", "", "save attachments under DIR/<envelope id>/<name>, verified")
 	f.IntVar(&inboxFlags.max, "max", 0, "stop after this many messages (0: no limit)")
 	f.BoolVar(&inboxFlags.json, "json", false, "one JSON object per envelope")
-	_ = inboxCmd.MarkFlagRequired("as")
 	rootCmd.AddCommand(inboxCmd)
 }

@@ -1,0 +1,73 @@
+package auth
+
+import (
+	"strings"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/nats-io/jwt/v2"
+)
+
+// SystemCreds writes credentials for document system id into path: one
+// set for every agency the system serves, now and later.
+func (a *Authority) SystemCreds(id, path string) error {
+	_, _, err := a.issueFile(path, a.account, "system "+id, SystemPermissions(id), clientConnTypes)
+	return err
+}
+
+// SystemPermissions allow a document system its own mailbox and the bus's
+// services, nothing by agency: which agencies it serves changes with the
+// directory, so the bus checks that on every request (the system proxy,
+// axis.svc.sys.<actor>.>) and NATS permissions need not change with it.
+// A system publishes nothing to the record itself: the bus publishes what
+// it verified the system may send.
+func SystemPermissions(id string) jwt.Permissions {
+	t := envelope.Token("=" + id)
+	sys := envelope.Token(id)
+	return jwt.Permissions{
+		Pub: jwt.Permission{Allow: []string{
+			"axis.svc.sys." + t + ".>",
+			"axis.svc.files." + t + ".>",
+			"$JS.API.CONSUMER.INFO.AXIS.sys_" + sys,
+			"$JS.API.CONSUMER.MSG.NEXT.AXIS.sys_" + sys,
+			"$JS.ACK.AXIS.sys_" + sys + ".>",
+			"$JS.API.CONSUMER.INFO.AXIS.xfer_" + sys,
+			"$JS.API.CONSUMER.MSG.NEXT.AXIS.xfer_" + sys,
+			"$JS.ACK.AXIS.xfer_" + sys + ".>",
+			"$JS.API.DIRECT.GET.KV_AXIS_DIRECTORY",
+			"$JS.API.DIRECT.GET.KV_AXIS_DIRECTORY.$KV.AXIS_DIRECTORY.>",
+		}},
+		Sub: jwt.Permission{Allow: []string{InboxPrefix("="+id) + ".>"}},
+	}
+}
+
+// SystemOfCreds reads a credentials file issued by SystemCreds and returns
+// the system it was issued to, "" for other credentials.
+func SystemOfCreds(path string) (string, error) {
+	uc, err := readUserClaims(path)
+	if err != nil {
+		return "", err
+	}
+	if id, ok := strings.CutPrefix(uc.Name, "system "); ok {
+		return id, nil
+	}
+	return "", nil
+}
+
+// RevokeCreds revokes the user of a credentials file from now on (the
+// account's revocation list): its JWT is refused at the next account
+// update the servers take (serve's start, a federation link sync).
+func (a *Authority) RevokeCreds(path string) error {
+	uc, err := readUserClaims(path)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, err := a.readLedger()
+	if err != nil {
+		return err
+	}
+	l.Revoked[uc.Subject] = time.Now().Unix()
+	return a.writeLedger(l)
+}

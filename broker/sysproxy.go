@@ -1,0 +1,334 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// A document system reaches the record through the bus: its credentials
+// name no agency (which agencies it serves changes with the directory),
+// so the bus checks each request against the directory and publishes or
+// reads for it. Requests go to axis.svc.sys.<actor token>.<op>, where the
+// actor token is the system's (SystemActor) and only that system's
+// credentials may publish there.
+const (
+	sysSvcPrefix = "axis.svc.sys."
+	sysSvcQueue  = "docaxis-sys"
+
+	opPublish   = "pub"    // publish a signed copy or status (header Docaxis-Subject)
+	opMarkerGet = "marker" // read a received marker (header Docaxis-Key)
+	opMarkerPut = "mark"   // write one
+	opForward   = "q"      // a quarantine or rate-check request for one of its agencies (header Docaxis-Agency)
+
+	codeForbidden = "forbidden"
+
+	headerSubject = "Docaxis-Subject"
+	headerKey     = "Docaxis-Key"
+
+	// sysSvcWorkers bounds the requests handled at once.
+	sysSvcWorkers = 64
+)
+
+// SystemServiceSubject is where system id sends requests of kind op.
+func SystemServiceSubject(id, op string) string {
+	return sysSvcPrefix + envelope.Token(SystemActor(id)) + "." + op
+}
+
+type sysService struct {
+	c   *Client
+	log *slog.Logger
+	sub *nats.Subscription
+	sem chan struct{}
+	wg  sync.WaitGroup
+}
+
+func startSystemService(ctx context.Context, c *Client, log *slog.Logger) (*sysService, error) {
+	s := &sysService{c: c, log: log, sem: make(chan struct{}, sysSvcWorkers)}
+	var err error
+	if s.sub, err = c.nc.QueueSubscribe(sysSvcPrefix+"*.*", sysSvcQueue, s.onRequest); err != nil {
+		return nil, fmt.Errorf("start system service: %w", err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := c.nc.FlushWithContext(fctx); err != nil {
+		_ = s.sub.Unsubscribe()
+		return nil, fmt.Errorf("start system service: %w", err)
+	}
+	return s, nil
+}
+
+func (s *sysService) stop() {
+	_ = s.sub.Unsubscribe()
+	s.wg.Wait()
+}
+
+func (s *sysService) onRequest(m *nats.Msg) {
+	rest := strings.TrimPrefix(m.Subject, sysSvcPrefix)
+	token, _, _ := strings.Cut(rest, ".")
+	if !replyAllowed(m.Reply, token) {
+		s.log.Warn("system service: request dropped, reply subject outside the requester's inbox", "subject", cut(m.Subject, 128), "reply", cut(m.Reply, 128))
+		return
+	}
+	s.sem <- struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer func() { <-s.sem; s.wg.Done() }()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := m.RespondMsg(s.handle(ctx, m)); err != nil {
+			s.log.Warn("system service: answer not sent", "subject", m.Subject, "err", err)
+		}
+	}()
+}
+
+// sysRequest is a decoded request.
+type sysRequest struct {
+	system string
+	op     string
+}
+
+func decodeSysSubject(subject string) (sysRequest, error) {
+	rest, ok := strings.CutPrefix(subject, sysSvcPrefix)
+	parts := strings.Split(rest, ".")
+	if !ok || len(parts) != 2 {
+		return sysRequest{}, svcErrorf(codeBadRequest, "subject %q: want %s<system>.<op>", cut(subject, 128), sysSvcPrefix)
+	}
+	id := SystemOfActor(envelope.CodeFromToken(parts[0]))
+	if id == "" || CheckSystemID(id) != nil || envelope.Token(SystemActor(id)) != parts[0] {
+		return sysRequest{}, svcErrorf(codeBadRequest, "subject %q: %q is not a system token", cut(subject, 128), parts[0])
+	}
+	switch parts[1] {
+	case opPublish, opMarkerGet, opMarkerPut, opForward:
+	default:
+		return sysRequest{}, svcErrorf(codeBadRequest, "unknown operation %q", cut(parts[1], 32))
+	}
+	return sysRequest{system: id, op: parts[1]}, nil
+}
+
+func (s *sysService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
+	req, err := decodeSysSubject(m.Subject)
+	if err != nil {
+		return errorAnswer(err)
+	}
+	if _, err := s.c.LookupSystem(ctx, req.system); err != nil {
+		return errorAnswer(svcErrorf(codeForbidden, "%v", err))
+	}
+	switch req.op {
+	case opPublish:
+		return s.publish(ctx, req, m)
+	case opForward:
+		return s.forward(ctx, req, m)
+	default:
+		return s.marker(ctx, req, m)
+	}
+}
+
+// serves checks that system serves agency now and that the agency is in
+// the directory: the bus's own view, read from the bucket.
+func (s *sysService) serves(ctx context.Context, system, agency string) (*Agency, error) {
+	a, err := s.c.readAgency(ctx, agency)
+	if err != nil || a.System != system {
+		return nil, svcErrorf(codeForbidden, "%v: system %s, agency %s", ErrNotServed, system, agency)
+	}
+	if a.State == StateDeleted {
+		return nil, svcErrorf(codeForbidden, "agency %s: %v: deleted", agency, ErrInactive)
+	}
+	return a, nil
+}
+
+// publish checks a copy or status the system sends for one of its
+// agencies and publishes it to the record.
+func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *nats.Msg {
+	subject := m.Header.Get(headerSubject)
+	msgID := m.Header.Get(jetstream.MsgIDHeader)
+	kind, to, from, ok := parseSubject(subject)
+	if !ok || (kind != "doc" && kind != "status") || envelope.CheckNonStandardCode(to) != nil || envelope.CheckNonStandardCode(from) != nil {
+		return errorAnswer(svcErrorf(codeBadRequest, "subject %q: want an envelope or status subject", cut(subject, 128)))
+	}
+	if msgID == "" || len(msgID) > 128 {
+		return errorAnswer(svcErrorf(codeBadRequest, "message id %q: want the envelope's", cut(msgID, 140)))
+	}
+	if _, err := s.serves(ctx, req.system, from); err != nil {
+		return errorAnswer(err)
+	}
+	sg, err := s.c.verifier.Verify(m.Data)
+	if err != nil {
+		return errorAnswer(svcErrorf(codeForbidden, "%v", err))
+	}
+	e := sg.Envelope
+	switch {
+	case e.From != from:
+		return errorAnswer(svcErrorf(codeForbidden, "published as %s, envelope says from %s", from, e.From))
+	case kind == "doc" && (e.Kind == envelope.KindStatus || !slices.Contains(e.To, to) || msgID != e.ID+"."+envelope.Token(to)):
+		return errorAnswer(svcErrorf(codeBadRequest, "copy for %s does not match envelope %s (to %v)", to, e.ID, e.To))
+	case kind == "status" && (e.Kind != envelope.KindStatus || len(e.To) != 1 || e.To[0] != to || msgID != e.ID):
+		return errorAnswer(svcErrorf(codeBadRequest, "status for %s does not match envelope %s", to, e.ID))
+	}
+	if kind == "doc" {
+		rcpt, err := s.c.LookupAgency(ctx, to)
+		if err != nil {
+			return errorAnswer(svcErrorf(codeNotFound, "%v", err))
+		}
+		if err := rcpt.checkRoutable(); err != nil {
+			return errorAnswer(svcErrorf(codeForbidden, "%v", err))
+		}
+	}
+	out := &nats.Msg{Subject: subject, Data: m.Data, Header: nats.Header{}}
+	out.Header.Set(jetstream.MsgIDHeader, msgID)
+	if kind == "doc" {
+		out.Header.Set(HeaderEnvelope, e.ID)
+	} else if e.Status != nil {
+		out.Header.Set(HeaderEnvelope, e.Status.Of)
+	}
+	ack, err := s.c.js.PublishMsg(ctx, out, jetstream.WithExpectStream(StreamName))
+	if err != nil {
+		return errorAnswer(svcErrorf(codeUnavailable, "publish %s: %v", subject, err))
+	}
+	a := nats.NewMsg("")
+	a.Data, _ = json.Marshal(ack)
+	return a
+}
+
+// marker reads or writes the received marker of one of the system's
+// agencies (key <agency token>.<envelope id>).
+func (s *sysService) marker(ctx context.Context, req sysRequest, m *nats.Msg) *nats.Msg {
+	key := m.Header.Get(headerKey)
+	token, id, ok := strings.Cut(key, ".")
+	if !ok || !validKey(key) || strings.Contains(id, ".") || len(key) > 200 {
+		return errorAnswer(svcErrorf(codeBadRequest, "marker key %q: want <agency token>.<envelope id>", cut(key, 128)))
+	}
+	if _, err := s.serves(ctx, req.system, envelope.CodeFromToken(token)); err != nil {
+		return errorAnswer(err)
+	}
+	a := nats.NewMsg("")
+	if req.op == opMarkerGet {
+		e, err := s.c.received.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return errorAnswer(svcErrorf(codeNotFound, "no marker %s", key))
+		}
+		if err != nil {
+			return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
+		}
+		a.Data = e.Value()
+		return a
+	}
+	if len(m.Data) > 64<<10 {
+		return errorAnswer(svcErrorf(codeBadRequest, "marker of %d bytes, at most 64 KiB", len(m.Data)))
+	}
+	if _, err := s.c.received.Put(ctx, key, m.Data); err != nil {
+		return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
+	}
+	return a
+}
+
+// sysKV is the received-markers bucket as a system's client reaches it:
+// through the bus's system service.
+type sysKV struct {
+	c  *Client
+	id string
+}
+
+func (k *sysKV) request(ctx context.Context, op, key string, value []byte) (*nats.Msg, error) {
+	m := nats.NewMsg(SystemServiceSubject(k.id, op))
+	m.Header.Set(headerKey, key)
+	m.Data = value
+	return k.c.systemRequest(ctx, m)
+}
+
+func (k *sysKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	a, err := k.request(ctx, opMarkerGet, key, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &kvEntry{bucket: ReceivedBucket, key: key, value: a.Data, op: jetstream.KeyValuePut}, nil
+}
+
+func (k *sysKV) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	_, err := k.request(ctx, opMarkerPut, key, value)
+	return 0, err
+}
+
+// systemRequest sends a request to the bus's system service and turns an
+// error answer into an error (not-found into jetstream.ErrKeyNotFound).
+func (c *Client) systemRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
+	rctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
+	defer cancel()
+	a, err := c.nc.RequestMsgWithContext(rctx, m)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil, fmt.Errorf("%w: the bus's system service is not running (is 'docaxis serve' up?)", err)
+	}
+	if err != nil {
+		return nil, c.explain(err)
+	}
+	switch code := a.Header.Get(headerError); code {
+	case "":
+		return a, nil
+	case codeNotFound:
+		return nil, fmt.Errorf("%w: %s", jetstream.ErrKeyNotFound, cut(string(a.Data), 1024))
+	case codeForbidden:
+		if strings.Contains(string(a.Data), ErrNotServed.Error()) {
+			return nil, fmt.Errorf("%w: %s", ErrNotServed, cut(string(a.Data), 1024))
+		}
+		return nil, fmt.Errorf("%w: %s", ErrPermission, cut(string(a.Data), 1024))
+	default:
+		return nil, fmt.Errorf("the bus's system service: %s: %s", code, cut(string(a.Data), 1024))
+	}
+}
+
+// publishRecord publishes one message to the record: directly, or for a
+// system's client through the bus's system service.
+func (c *Client) publishRecord(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	id := SystemOfActor(c.opts.agency)
+	if id == "" {
+		return c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(StreamName))
+	}
+	m := nats.NewMsg(SystemServiceSubject(id, opPublish))
+	m.Header.Set(headerSubject, msg.Subject)
+	m.Header.Set(jetstream.MsgIDHeader, msg.Header.Get(jetstream.MsgIDHeader))
+	m.Data = msg.Data
+	a, err := c.systemRequest(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	var ack jetstream.PubAck
+	if err := json.Unmarshal(a.Data, &ack); err != nil {
+		return nil, fmt.Errorf("the bus's system service: bad answer to a publish: %w", err)
+	}
+	return &ack, nil
+}
+
+// forward passes a quarantine-service request about one of the system's
+// agencies on, as the bus: the service then checks the copy is in that
+// agency's mailbox, as it does for the agency itself.
+func (s *sysService) forward(ctx context.Context, req sysRequest, m *nats.Msg) *nats.Msg {
+	agency := m.Header.Get(HeaderAgency)
+	if envelope.CheckNonStandardCode(agency) != nil {
+		return errorAnswer(svcErrorf(codeBadRequest, "agency %q: want one of the system's agency codes", cut(agency, 64)))
+	}
+	if _, err := s.serves(ctx, req.system, agency); err != nil {
+		return errorAnswer(err)
+	}
+	fwd := nats.NewMsg(QuarantineServiceSubject(agency))
+	for k, v := range m.Header {
+		if k != HeaderAgency {
+			fwd.Header[k] = v
+		}
+	}
+	fwd.Data = m.Data
+	a, err := s.c.nc.RequestMsgWithContext(ctx, fwd)
+	if err != nil {
+		return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
+	}
+	return a
+}

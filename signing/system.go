@@ -1,0 +1,178 @@
+package signing
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/docaxis/docaxis/envelope"
+)
+
+// SystemURIPrefix starts the SAN URI that binds a certificate to a
+// document system (one DMS installation serving many agencies):
+// urn:docaxis:system:ID. A system's certificate names no agency: what it
+// may sign for is in the directory's signed bindings (Binding).
+const SystemURIPrefix = "urn:docaxis:system:"
+
+// ErrNotServed: a system signed for an agency that no valid binding gives
+// it at the time of signing.
+var ErrNotServed = errors.New("system does not serve the agency")
+
+// SystemOf returns the system id a certificate binds in its SAN URI, or "".
+func SystemOf(c *x509.Certificate) string {
+	for _, u := range c.URIs {
+		if s := u.String(); strings.HasPrefix(s, SystemURIPrefix) {
+			return strings.TrimPrefix(s, SystemURIPrefix)
+		}
+	}
+	return ""
+}
+
+// IssueSystem creates a key and a certificate for document system id. Its
+// Identity carries the system id in Agency until it signs for an agency
+// (ForAgency).
+func (ca *CA) IssueSystem(id, name string, o IssueOptions) (*Identity, error) {
+	if err := envelope.CheckNonStandardCode(id); err != nil {
+		return nil, fmt.Errorf("issue system certificate: %w", err)
+	}
+	key, err := NewKey(o.KeyType)
+	if err != nil {
+		return nil, err
+	}
+	if o.Validity == 0 {
+		o.Validity = 2 * 365 * 24 * time.Hour
+	}
+	now := time.Now()
+	u, _ := url.Parse(SystemURIPrefix + id)
+	cn := name
+	if cn == "" {
+		cn = id
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: cn, SerialNumber: "system:" + id, Organization: []string{"docaxis"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(o.Validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		URIs:         []*url.URL{u},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("issue certificate for system %s: %w", id, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &Identity{Agency: id, Key: key, Chain: []*x509.Certificate{cert, ca.Cert}}, nil
+}
+
+// ForAgency returns the system identity signing for agency: Seal checks
+// e.From against it; receivers check the directory's binding.
+func (id *Identity) ForAgency(agency string) *Identity {
+	return &Identity{Agency: agency, Key: id.Key, Chain: id.Chain}
+}
+
+// Binding says that a system signs for an agency from a time on, until a
+// later binding of the same agency (to another system, or to none) takes
+// over. The bus's CA signs it; it travels in the directory entry.
+type Binding struct {
+	Agency string    `json:"agency"`
+	System string    `json:"system"` // "" ends the previous binding
+	From   time.Time `json:"from"`
+}
+
+// SignBinding signs b with the CA's key: a JWS with the CA's certificate in
+// x5c, readable by any JOSE tool.
+func (ca *CA) SignBinding(b Binding) (string, error) {
+	if b.From.IsZero() {
+		b.From = time.Now().UTC()
+	}
+	payload, err := json.Marshal(b)
+	if err != nil {
+		return "", err
+	}
+	raw, err := envelope.Sign(payload, ca.Key, []*x509.Certificate{ca.Cert})
+	if err != nil {
+		return "", fmt.Errorf("sign binding of %s to system %q: %w", b.Agency, b.System, err)
+	}
+	return string(raw), nil
+}
+
+// OpenBinding checks a binding's signature and that its signer is a root
+// this trust holds, and returns it with the signer's key id.
+func (t *Trust) OpenBinding(raw string) (Binding, string, error) {
+	s, err := envelope.OpenJWS([]byte(raw))
+	if err != nil {
+		return Binding{}, "", fmt.Errorf("binding: %w", err)
+	}
+	if len(s.Chain) != 1 {
+		return Binding{}, "", fmt.Errorf("%w: binding signed by a chain of %d certificates, want the bus's CA alone", ErrUntrusted, len(s.Chain))
+	}
+	signer := s.Chain[0]
+	if !t.isRoot(signer) {
+		return Binding{}, "", fmt.Errorf("%w: binding signed by %q, not a trusted root", ErrUntrusted, signer.Subject.CommonName)
+	}
+	var b Binding
+	if err := envelope.CheckJSONKeys(s.Payload, envelope.ExactFields(&b)); err != nil {
+		return Binding{}, "", fmt.Errorf("binding: %w", err)
+	}
+	if err := json.Unmarshal(s.Payload, &b); err != nil {
+		return Binding{}, "", fmt.Errorf("binding: %w", err)
+	}
+	return b, KeyID(signer), nil
+}
+
+func (t *Trust) isRoot(c *x509.Certificate) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, r := range t.rootList {
+		if r.Equal(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// SetBindings tells the trust where the signed bindings of an agency are
+// (the directory): a system's signature for an agency verifies only when
+// one of them, signed by the CA that issued the system's certificate,
+// gives that system the agency at the time of signing.
+func (t *Trust) SetBindings(fn func(agency string) []string) {
+	t.mu.Lock()
+	t.bindingsOf = fn
+	t.mu.Unlock()
+}
+
+// servedBy checks that system signed for agency at `at` under a binding
+// signed by the CA whose key id is caKeyID.
+func (t *Trust) servedBy(agency, system, caKeyID string, at time.Time) error {
+	t.mu.RLock()
+	fn := t.bindingsOf
+	t.mu.RUnlock()
+	if fn == nil {
+		return fmt.Errorf("%w: %s (system %s): no directory bindings to check", ErrNotServed, agency, system)
+	}
+	var cur *Binding
+	for _, raw := range fn(agency) {
+		b, kid, err := t.OpenBinding(raw)
+		if err != nil || kid != caKeyID || b.Agency != agency || b.From.After(at) {
+			continue
+		}
+		if cur == nil || b.From.After(cur.From) {
+			cur = &b
+		}
+	}
+	if cur == nil || cur.System != system {
+		return fmt.Errorf("%w: system %s signed for %s at %s, which no binding of the bus gave it then", ErrNotServed,
+			system, agency, at.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
