@@ -38,10 +38,10 @@ type Tracker struct {
 	// Client.recordedAt).
 	recordedAt func(h nats.Header, from string, stored time.Time) time.Time
 	// remote, when set, tells an agency served by another bus.
-	remote    func(agency string) bool
+	remote func(agency string) bool
 	// systemOf, when set, tells the system serving an agency ("" none):
 	// it holds what the agency holds, and reads what it may read.
-	systemOf func(agency string) string
+	systemOf  func(agency string) string
 	verifier  *signing.Verifier
 	log       *slog.Logger
 	cc        jetstream.ConsumeContext

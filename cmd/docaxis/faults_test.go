@@ -160,11 +160,6 @@ func (s *faultServe) client(ctx context.Context, code string) *broker.Client {
 	return c
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
 func faultFreePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
