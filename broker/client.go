@@ -345,6 +345,19 @@ func (c *Client) Identity(agency string) (*signing.Identity, error) {
 		return nil, fmt.Errorf("%w %s: the client holds no key for it", signing.ErrNoIdentity, agency)
 	}
 	id, err := c.opts.keystore.Identity(agency)
+	if errors.Is(err, signing.ErrNoIdentity) && c.opts.agency == "" {
+		// The bus's own client (the HTTP and compatibility APIs) signs for
+		// an agency served by a system with that system's key, when its
+		// home holds it.
+		c.idMu.Unlock()
+		a, lerr := c.LookupAgency(context.Background(), agency)
+		c.idMu.Lock()
+		if lerr == nil && a.System != "" {
+			if sid, serr := c.opts.keystore.SystemIdentity(a.System); serr == nil {
+				return sid.ForAgency(agency), nil
+			}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
