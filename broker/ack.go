@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -31,6 +32,7 @@ type StoredEnvelope struct {
 	Subject string    // axis.doc.<to>.<from>
 	Stored  time.Time // when the bus stored it
 	Raw     []byte    // the exact signed bytes
+	Header  nats.Header
 	// Signed is nil when the bytes are not a well-formed signed envelope.
 	Signed *envelope.Signed
 	// Envelope is the verified envelope, or, when Err is set, what could be
@@ -74,7 +76,7 @@ func (c *Client) storedOf(msg *jetstream.RawStreamMsg) (*StoredEnvelope, error) 
 	if !ok || kind != "doc" {
 		return nil, fmt.Errorf("%w: message #%d on %s is not an envelope copy", ErrNotFound, msg.Sequence, msg.Subject)
 	}
-	se := &StoredEnvelope{Seq: msg.Sequence, Subject: msg.Subject, Stored: msg.Time, Raw: msg.Data}
+	se := &StoredEnvelope{Seq: msg.Sequence, Subject: msg.Subject, Stored: msg.Time, Raw: msg.Data, Header: msg.Header}
 	s, err := envelope.Open(msg.Data)
 	if err == nil {
 		se.Signed, se.Envelope = s, s.Envelope
@@ -227,13 +229,15 @@ type Acknowledgement struct {
 }
 
 // Acknowledge does for one envelope, named by id, what the mailbox does
-// for each message it hands to the application: verify it and its
-// attachments, answer the sender with the signed delivered receipt, and
-// record it as received so that the agency's mailbox consumer later acks
-// it as a duplicate. The client must hold agency's identity. It is
-// idempotent. An envelope that fails verification returns an error
-// wrapping ErrUnverified and is left to the mailbox, which quarantines it.
-func (c *Client) Acknowledge(ctx context.Context, agency, id string) (*Acknowledgement, error) {
+// for each message it hands to the application, through the same receive
+// path (receive.go): verify it, its address, limits and attachments (and
+// the PDF policy and checks of opts), record it as received, and answer
+// the sender with the signed delivered receipt; the agency's mailbox
+// consumer later acks it as a duplicate. The client must hold agency's
+// identity (or its system's). It is idempotent. An envelope that fails
+// verification is refused as the mailbox refuses it (invalid receipt,
+// quarantine) and the error wraps ErrUnverified.
+func (c *Client) Acknowledge(ctx context.Context, agency, id string, opts ...MailboxOption) (*Acknowledgement, error) {
 	if !envelope.IsID(id) {
 		return nil, fmt.Errorf("acknowledge: %q is not an envelope id (a UUID)", id)
 	}
@@ -245,53 +249,48 @@ func (c *Client) Acknowledge(ctx context.Context, agency, id string) (*Acknowled
 	if err != nil {
 		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
 	}
+	o := mailboxOptions{verifyAtt: true}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m := &Mailbox{c: c, agency: agency, id: signer, opts: o}
 	ack := &Acknowledgement{ID: id, Seq: se.Seq, Digest: envelope.Digest(se.Raw), Envelope: se.Envelope}
-	key := receivedKey(agency, id)
-	if e, err := c.received.Get(ctx, key); err == nil {
-		ack.Duplicate = true
-		var rec receivedRecord
-		if json.Unmarshal(e.Value(), &rec) == nil {
-			ack.At = rec.At
-		} else {
-			ack.At, _ = time.Parse(time.RFC3339Nano, string(e.Value())) // written by an earlier version
+	if rec, err := m.received(ctx, id); err == nil {
+		// Marked before: finish the receipt, which a failure after the
+		// marker may have left unsent (same receipt id: deduplicated).
+		ack.Duplicate, ack.At = true, rec.At
+		if rec.Digest == "" {
+			rec.Digest = ack.Digest
+		}
+		if se.Envelope != nil && se.Err == nil {
+			if err := m.receipt(ctx, se.Envelope, envelope.StateDelivered, rec.Digest, "", rec.Details); err != nil {
+				return nil, fmt.Errorf("acknowledge %s as %s: send receipt: %w", id, agency, err)
+			}
 		}
 		return ack, nil
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("acknowledge %s as %s: check received marker: %w", id, agency, err)
 	}
-	m := &Mailbox{c: c, agency: agency, id: signer}
-	if se.Err != nil {
-		return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w", id, agency, se.Err))
-	}
-	if err := c.admit(ctx, agency, se.Seq); errors.Is(err, ErrReject) {
+	s, err := m.verifyCopy(ctx, copyInHand{subject: se.Subject, header: se.Header, raw: se.Raw, seq: se.Seq, recorded: se.Stored})
+	if errors.Is(err, ErrReject) {
 		return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w: %w", id, agency, ErrUnverified, err))
-	} else if err != nil {
+	}
+	if err != nil {
 		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
 	}
+	d := &Delivery{Envelope: s.Envelope, Signed: s, Digest: ack.Digest, Seq: se.Seq, Recipient: agency, mb: m}
 	// Nothing is receipted whose content does not match its manifest.
-	for _, a := range se.Envelope.Attachments {
-		rc, err := c.OpenAttachment(ctx, a)
-		if err == nil {
-			_, err = io.Copy(io.Discard, rc)
-			rc.Close()
+	if err := m.attachmentsWhenGranted(ctx, d); err != nil {
+		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, filesvc.ErrForbidden) {
+			return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
 		}
-		if err != nil {
-			if errors.Is(err, storage.ErrUnavailable) {
-				return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
-			}
-			return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w: %w", id, agency, ErrUnverified, err))
-		}
+		return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w: %w", id, agency, ErrUnverified, err))
 	}
-	if err := m.receipt(ctx, se.Envelope, envelope.StateDelivered, ack.Digest, "", nil); err != nil {
+	if ack.At, err = m.accept(ctx, d); err != nil {
+		// Acknowledging again finishes it from the marker.
 		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
 	}
-	ack.At = time.Now().UTC()
-	mark, _ := json.Marshal(receivedRecord{At: ack.At, Digest: ack.Digest})
-	if _, err := c.received.Put(ctx, key, mark); err != nil {
-		// The receipt went out; acknowledging again only repeats it (same
-		// receipt id, deduplicated).
-		return nil, fmt.Errorf("acknowledge %s as %s: record received marker: %w", id, agency, err)
-	}
+	ack.Envelope = s.Envelope
 	return ack, nil
 }
 

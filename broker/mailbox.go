@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -308,46 +307,24 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 		_ = msg.Nak()
 		return m.report(Outcome{Error: "no JetStream metadata: " + err.Error(), Retry: true})
 	}
-	raw := msg.Data()
-	s, err := envelope.Open(raw)
-	if err == nil {
-		// Revocations published before the copy was recorded count: an
-		// agency's client reads them again first if needed.
-		if serr := m.c.dir.settle(ctx, s.Envelope.From, meta.Timestamp); serr != nil {
-			return m.retry(ctx, msg, meta, s, Outcome{ID: s.Envelope.ID, From: s.Envelope.From, Subject: s.Envelope.Subject}, serr)
-		}
-		at := signing.At(m.c.recordedAt(msg.Headers(), s.Envelope.From, meta.Timestamp))
-		err = m.c.verifier.Check(s, at)
-		if errors.Is(err, signing.ErrNotServed) && m.c.dir.forget(ctx, s.Envelope.From) {
-			// The cached entry may predate the binding: read it again once.
-			err = m.c.verifier.Check(s, at)
-		}
-	}
-	if err == nil {
-		err = m.checkAddress(msg.Subject(), s.Envelope)
-	}
-	if err == nil {
-		err = m.c.Limits().check(s.Envelope, len(raw))
-	}
+	in := copyInHand{subject: msg.Subject(), header: msg.Headers(), raw: msg.Data(), seq: meta.Sequence.Stream, recorded: meta.Timestamp}
+	s, err := m.verifyCopy(ctx, in)
 	if err != nil {
-		return m.refuse(ctx, msg, meta, s, err)
-	}
-	e := s.Envelope
-	out := Outcome{ID: e.ID, From: e.From, Subject: e.Subject}
-	// The bus's verdict on the publish rate (rategate.go): a raw publisher
-	// cannot get past it, whatever it did not check itself.
-	if err := m.c.admit(ctx, m.agency, meta.Sequence.Stream); err != nil {
 		if errors.Is(err, ErrReject) {
 			return m.refuse(ctx, msg, meta, s, err)
 		}
+		out := Outcome{}
+		if s != nil {
+			out = Outcome{ID: s.Envelope.ID, From: s.Envelope.From, Subject: s.Envelope.Subject}
+		}
 		return m.retry(ctx, msg, meta, s, out, err)
 	}
-	if entry, err := m.c.received.Get(ctx, receivedKey(m.agency, e.ID)); err == nil {
+	e := s.Envelope
+	out := Outcome{ID: e.ID, From: e.From, Subject: e.Subject}
+	if rec, err := m.received(ctx, e.ID); err == nil {
 		// Handed to the application before a crash or a failed receipt
 		// that came ahead of the ack: finish the receipt, do not hand over
 		// again.
-		var rec receivedRecord
-		_ = json.Unmarshal(entry.Value(), &rec)
 		if rec.Digest == "" {
 			rec.Digest = s.Digest()
 		}
@@ -383,23 +360,15 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 		}
 		return m.retry(ctx, msg, meta, s, out, err)
 	}
-	// The marker goes first: once it is written the application is never
-	// handed this envelope again, whatever fails next (receipt, ack); a
-	// redelivery finishes the receipt from the marker.
 	if testHookBeforeMarker != nil && testHookBeforeMarker(e) {
 		return m.report(out) // simulated crash: no marker, no ack
 	}
-	mark, _ := json.Marshal(receivedRecord{At: time.Now().UTC(), Digest: d.Digest, Details: d.Details})
-	if err := m.putMarker(ctx, receivedKey(m.agency, e.ID), mark); err != nil {
-		// Without the marker a redelivery would hand it over again; the
-		// application's idempotency key is the envelope id.
+	if _, err := m.accept(ctx, d); err != nil {
+		// Without the marker a redelivery would hand it over again (the
+		// application's idempotency key is the envelope id); without the
+		// receipt, the redelivery finishes it from the marker.
 		_ = msg.NakWithDelay(time.Second)
-		out.Error, out.Retry = "record received marker: "+err.Error(), true
-		return m.report(out)
-	}
-	if err := m.receipt(ctx, e, envelope.StateDelivered, d.Digest, "", d.Details); err != nil {
-		_ = msg.NakWithDelay(time.Second)
-		out.Error, out.Retry = "send receipt: "+err.Error(), true
+		out.Error, out.Retry = err.Error(), true
 		out.Delivery = d
 		return m.report(out)
 	}

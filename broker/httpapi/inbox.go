@@ -90,7 +90,7 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, agency string) 
 		writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, "%q is not an envelope id (a UUID in canonical form)", id))
 		return
 	}
-	ack, err := s.c.Acknowledge(ctx, agency, id)
+	ack, err := s.c.Acknowledge(ctx, agency, id, s.cfg.Receive...)
 	if err != nil {
 		s.fail(w, r, err)
 		return

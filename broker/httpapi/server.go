@@ -110,6 +110,10 @@ type Config struct {
 	// Nothing private belongs here: every client of the listener reaches
 	// them (docaxis serve puts /metrics on a listener of its own).
 	Routes map[string]http.Handler
+	// Receive is the receive policy of acknowledgements (PDF checks,
+	// attachment checks), as a mailbox's options: an envelope acknowledged
+	// over HTTP passes the checks one received through a mailbox does.
+	Receive []broker.MailboxOption
 }
 
 // Server is the HTTP API and the web page. It is an http.Handler; Serve
