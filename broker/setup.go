@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/docaxis/docaxis/storage"
@@ -152,18 +153,24 @@ func (c *Client) mailboxConsumer(ctx context.Context, agency string) (jetstream.
 	return cons, nil
 }
 
-// ensureMailboxes creates the mailbox of every agency this bus serves that
-// lacks one, and brings every one to this version's settings. Agencies
-// cannot create or change consumers: the bus does it on start, so a home
-// upgraded from a version whose clients did it themselves needs nothing
-// else.
+// ensureMailboxes creates the mailbox of every agency this bus serves
+// with credentials of its own that lacks one, brings every one to this
+// version's settings, and brings each system's mailbox to serve exactly
+// the agencies the directory gives it (catching up on any it missed).
+// Agencies cannot create or change consumers: the bus does it on start,
+// so a home upgraded from a version whose clients did it themselves needs
+// nothing else. Directory-only entries get no mailbox.
 func (c *Client) ensureMailboxes(ctx context.Context) error {
 	bus := c.Bus()
 	c.dir.mu.RLock()
 	var codes []string
+	bySystem := map[string][]string{}
 	for code, a := range c.dir.agencies {
-		if a.Bus == "" || a.Bus == bus {
+		switch ep := a.endpoint(bus); {
+		case ep == code:
 			codes = append(codes, code)
+		case SystemOfActor(ep) != "":
+			bySystem[SystemOfActor(ep)] = append(bySystem[SystemOfActor(ep)], code)
 		}
 	}
 	c.dir.mu.RUnlock()
@@ -172,6 +179,68 @@ func (c *Client) ensureMailboxes(ctx context.Context) error {
 		if _, err := EnsureMailbox(ctx, c.js, code); err != nil {
 			return fmt.Errorf("bring mailboxes up to date: %w", err)
 		}
+	}
+	systems, err := c.Systems(ctx)
+	if err != nil {
+		return fmt.Errorf("bring system mailboxes up to date: %w", err)
+	}
+	for _, s := range systems {
+		if !s.Removed.IsZero() {
+			continue
+		}
+		have, err := c.systemFilters(ctx, s.ID)
+		if err != nil {
+			return err
+		}
+		want := bySystem[s.ID]
+		var add, remove []string
+		for _, a := range want {
+			if !slices.Contains(have, a) {
+				add = append(add, a)
+			}
+		}
+		for _, a := range have {
+			if !slices.Contains(want, a) {
+				remove = append(remove, a)
+			}
+		}
+		if len(add) == 0 && len(remove) == 0 && len(have) > 0 {
+			continue
+		}
+		if err := c.syncSystemMailbox(ctx, s.ID, add, remove, add); err != nil {
+			return fmt.Errorf("bring system mailboxes up to date: %w", err)
+		}
+	}
+	// Status boxes (sbox_*) of earlier versions: never read since the
+	// tracker answers for statuses; a consumer each was what stopped a bus
+	// at a few thousand agencies.
+	return c.dropStatusBoxes(ctx)
+}
+
+// dropStatusBoxes deletes the status-box consumers earlier versions made
+// for every agency.
+func (c *Client) dropStatusBoxes(ctx context.Context) error {
+	st, err := c.js.Stream(ctx, StreamName)
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", StreamName, err)
+	}
+	lister := st.ConsumerNames(ctx)
+	var names []string
+	for name := range lister.Name() {
+		if strings.HasPrefix(name, "sbox_") {
+			names = append(names, name)
+		}
+	}
+	if err := lister.Err(); err != nil {
+		return fmt.Errorf("list consumers of %s: %w", StreamName, err)
+	}
+	for _, name := range names {
+		if err := c.js.DeleteConsumer(ctx, StreamName, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("remove status box %s of an earlier version: %w", name, err)
+		}
+	}
+	if len(names) > 0 {
+		c.opts.logger.Info("removed the status-box consumers of an earlier version", "count", len(names))
 	}
 	return nil
 }
