@@ -459,6 +459,11 @@ func (s *Server) getMe(w http.ResponseWriter, r *http.Request, agency string) {
 }
 
 func (s *Server) getAgencies(w http.ResponseWriter, r *http.Request, _ string) {
+	q := r.URL.Query()
+	if q.Has("since") || q.Has("parent") {
+		s.agencyChanges(w, r)
+		return
+	}
 	list, err := s.c.Agencies(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -469,4 +474,65 @@ func (s *Server) getAgencies(w http.ResponseWriter, r *http.Request, _ string) {
 		out = append(out, agencyView{Code: a.Code, Name: a.Name})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agencies": out})
+}
+
+// directoryEntry is an agency as GET /v1/agencies?since= lists it: the
+// directory's public fields, no key material.
+type directoryEntry struct {
+	Code    string    `json:"code"`
+	Name    string    `json:"name"`
+	Parent  string    `json:"parent,omitempty"`
+	OldCode string    `json:"old_code,omitempty"`
+	Email   string    `json:"email,omitempty"`
+	System  string    `json:"system,omitempty"`
+	State   string    `json:"state"`
+	Deleted time.Time `json:"deleted,omitzero"`
+	Version uint64    `json:"version"`
+}
+
+// agencyChanges answers GET /v1/agencies?since=VERSION[&parent=CODE]: the
+// entries changed after that directory version (deletions as state
+// deleted), and the version to ask from next.
+func (s *Server) agencyChanges(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var since uint64
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, "since=%q: want a directory version (a non-negative integer)", clip(v, 32)))
+			return
+		}
+		since = n
+	}
+	parent := q.Get("parent")
+	if parent != "" && envelope.CheckNonStandardCode(parent) != nil {
+		writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, "parent=%q: not an agency code", clip(parent, 64)))
+		return
+	}
+	ch, err := s.c.DirectoryChanges(r.Context(), since)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]directoryEntry, 0, len(ch.Agencies))
+	for _, a := range ch.Agencies {
+		if parent != "" && a.Parent != parent {
+			continue
+		}
+		state := a.State
+		if state == "" {
+			state = broker.StateActive
+		}
+		out = append(out, directoryEntry{Code: a.Code, Name: a.Name, Parent: a.Parent, OldCode: a.OldCode, Email: a.Email,
+			System: a.System, State: state, Deleted: a.Deleted, Version: a.Version})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"since": ch.Since, "version": ch.Version, "agencies": out})
+}
+
+// clip shortens what a caller sent before it is quoted back.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
