@@ -413,6 +413,20 @@ func checkAnnouncedAgency(t *signing.Trust, a broker.Agency) error {
 	} else if err := envelope.CheckCode(a.Code); err != nil {
 		return err
 	}
+	// Bindings to a document system of the member: signed by its CA, as
+	// receivers anywhere check a system's signature against them.
+	for _, raw := range a.Bindings {
+		b, _, err := t.OpenBinding(raw)
+		if err != nil {
+			return err
+		}
+		if b.Agency != a.Code {
+			return fmt.Errorf("%w: a binding names agency %s", broker.ErrInvalidEntry, b.Agency)
+		}
+	}
+	if a.Certificate == "" {
+		return nil // served by a system, or listed only
+	}
 	certs, err := signing.ParseCerts([]byte(a.Certificate))
 	if err != nil {
 		return err
