@@ -62,7 +62,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 		Duplicates:  cfg.DuplicateWindow,
 	}}
 	for _, sc := range streams {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := createStream(ctx, js, sc); err != nil {
 			return fmt.Errorf("set up stream %s: %w", sc.Name, err)
 		}
 	}
@@ -243,4 +243,26 @@ func (c *Client) dropStatusBoxes(ctx context.Context) error {
 		c.opts.logger.Info("removed the status-box consumers of an earlier version", "count", len(names))
 	}
 	return nil
+}
+
+// createStream creates or updates a stream, asking again when the server
+// answers "error creating store for stream" (err_code 10049): seen when
+// another process sets up the same stream at the same moment on a server
+// that has just started; the second ask finds the stream made.
+func createStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	var err error
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		if _, err = js.CreateOrUpdateStream(ctx, sc); err == nil {
+			return nil
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10049 || wait > 2*time.Second {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
