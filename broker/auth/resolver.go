@@ -23,6 +23,8 @@ type resolver struct {
 	srv    *server.Server
 	limits LinkLimits
 	pushed map[string]string // member → version of its account last applied by Sync
+	// ledgerSum is the revocation ledger last applied by SyncRevocations.
+	ledgerSum [32]byte
 }
 
 var errReadOnly = errors.New("docaxis accounts are issued by the bus's authority, not pushed")

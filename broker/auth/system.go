@@ -1,6 +1,11 @@
 package auth
 
 import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -70,4 +75,40 @@ func (a *Authority) RevokeCreds(path string) error {
 	}
 	l.Revoked[uc.Subject] = time.Now().Unix()
 	return a.writeLedger(l)
+}
+
+// SyncRevocations applies the revocation ledger to the running server
+// when it changed since the last call: credentials revoked by another
+// process (system remove) are refused, and their connections closed,
+// without a restart.
+func (l *Links) SyncRevocations() error {
+	r := l.r
+	b, err := os.ReadFile(r.a.ledgerPath())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	r.mu.Lock()
+	srv, same := r.srv, r.ledgerSum == sum
+	r.mu.Unlock()
+	if srv == nil || same {
+		return nil
+	}
+	tok, err := r.a.accountJWT(r.axisLeafs())
+	if err != nil {
+		return err
+	}
+	ac, err := jwt.DecodeAccountClaims(tok)
+	if err != nil {
+		return err
+	}
+	acc, err := srv.LookupAccount(r.a.AccountPublicKey())
+	if err != nil {
+		return fmt.Errorf("account of the bus: %w", err)
+	}
+	srv.UpdateAccountClaims(acc, ac)
+	r.mu.Lock()
+	r.ledgerSum = sum
+	r.mu.Unlock()
+	return nil
 }

@@ -103,7 +103,7 @@ func init() {
 		return opts, nil
 	})
 	agencyCmd.AddCommand(agencyCredsCmd, agencyRevokeCmd)
-	serveHooks = append(serveHooks, migrateCRLs)
+	serveHooks = append(serveHooks, migrateCRLs, followRevocations)
 	rootCmd.AddCommand(natsConfigCmd)
 	agencyRevokeCmd.Flags().StringVar(&revokeAt, "at", "", "revocation time (RFC 3339; default now)")
 	natsConfigCmd.Flags().StringVar(&natsConfigOut, "out", "", "write the configuration to FILE instead of stdout")
@@ -328,4 +328,32 @@ func upgradeCredentials(a *auth.Authority, env *serveEnv) error {
 			"agencies", len(paths))
 	}
 	return nil
+}
+
+// followRevocations applies, every few seconds, credentials revoked by
+// another process (docaxis system remove) to the embedded server.
+func followRevocations(ctx context.Context, env *serveEnv) (func(), error) {
+	if env.Server == nil {
+		return func() {}, nil // an external cluster: nats-config and a reload
+	}
+	links, err := auth.LinksOf(env.Server.NATS())
+	if err != nil {
+		return func() {}, nil // no authentication
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := links.SyncRevocations(); err != nil {
+					env.Log.Warn("revoked credentials not applied", "err", err)
+				}
+			}
+		}
+	}()
+	return cancel, nil
 }
