@@ -64,7 +64,7 @@ func ParseResponse(der []byte) (*Token, error) {
 	var resp struct {
 		Status struct {
 			Status       int
-			StatusString []string      `asn1:"optional,utf8"`
+			StatusString []string       `asn1:"optional,utf8"`
 			FailInfo     asn1.BitString `asn1:"optional"`
 		}
 		Token asn1.RawValue `asn1:"optional"`
