@@ -74,8 +74,8 @@ type Report struct {
 	// Timestamps are the evidence package's verified tokens.
 	Timestamps      []ManifestTimestamp `json:"timestamps,omitempty"`
 	TSAFingerprints []string            `json:"tsa_ca_fingerprints,omitempty"`
-	Problems []*Problem     `json:"problems,omitempty"`
-	Notes    []string       `json:"notes,omitempty"`
+	Problems        []*Problem          `json:"problems,omitempty"`
+	Notes           []string            `json:"notes,omitempty"`
 }
 
 // RecordResult is the offline verdict on one record.
