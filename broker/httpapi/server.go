@@ -110,6 +110,9 @@ type Config struct {
 	// Nothing private belongs here: every client of the listener reaches
 	// them (docaxis serve puts /metrics on a listener of its own).
 	Routes map[string]http.Handler
+	// Evidence serves GET /v1/envelopes/{id}/evidence (evidence.go); nil:
+	// 404.
+	Evidence EvidenceSource
 }
 
 // Server is the HTTP API and the web page. It is an http.Handler; Serve
@@ -189,6 +192,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/envelopes/{id}", s.authed(s.getEnvelope))
 	m.HandleFunc("GET /v1/envelopes/{id}/attachments/{name}", s.authed(s.getAttachment))
 	m.HandleFunc("GET /v1/envelopes/{id}/status", s.authed(s.getStatus))
+	m.HandleFunc("GET /v1/envelopes/{id}/evidence", s.authed(s.getEvidence))
 	m.HandleFunc("POST /v1/envelopes/{id}/status", s.authed(s.postStatus))
 	m.HandleFunc("GET /v1/inbox", s.authed(s.getInbox))
 	m.HandleFunc("POST /v1/inbox/{id}/ack", s.authed(s.postAck))

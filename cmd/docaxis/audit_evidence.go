@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/httpapi"
 
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/signing"
@@ -101,4 +106,29 @@ func runAuditEvidence(cmd *cobra.Command, args []string) error {
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: document %s, %d records, %d time-stamp tokens, %d attachments; %s\n",
 		out, m.Document, len(m.Records), len(m.Timestamps), len(m.Attachments), cov)
 	return nil
+}
+
+// serveEvidence serves evidence packages on the HTTP API with the TSA
+// roots serve's time-stamper trusts.
+type serveEvidence struct {
+	r *audit.Reader
+	c *broker.Client
+}
+
+func newServeEvidence(c *broker.Client) httpapi.EvidenceSource {
+	r, err := audit.NewReader(c.JetStream(), audit.ReaderConfig{Verifier: c.Verifier(), Store: c.Store()})
+	if err != nil {
+		return nil
+	}
+	return &serveEvidence{r: r, c: c}
+}
+
+func (e *serveEvidence) Evidence(ctx context.Context, o audit.EvidenceOptions, w io.Writer) (*audit.Manifest, error) {
+	activeTimestamper.Lock()
+	o.TSARoots = activeTimestamper.roots
+	activeTimestamper.Unlock()
+	if len(o.TSARoots) == 0 {
+		o.TSARoots = e.c.Verifier().Trust.Roots()
+	}
+	return e.r.Evidence(ctx, o, w)
 }

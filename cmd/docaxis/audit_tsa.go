@@ -34,7 +34,8 @@ var tsaFlags struct {
 // (its Status and Subscribe) and /metrics.
 var activeTimestamper struct {
 	sync.Mutex
-	t *audit.Timestamper
+	t     *audit.Timestamper
+	roots []*x509.Certificate // trusted for its tokens
 }
 
 // CurrentTimestamper returns the serve's time-stamper (nil before start
@@ -125,7 +126,7 @@ func startTimestamping(ctx context.Context, env *serveEnv, ca *signing.CA, repli
 	}
 	stops = append(stops, ts.Stop)
 	activeTimestamper.Lock()
-	activeTimestamper.t = ts
+	activeTimestamper.t, activeTimestamper.roots = ts, roots
 	activeTimestamper.Unlock()
 	if env.Metrics != nil {
 		registerTSAMetrics(env.Metrics.Registry(), ts)
