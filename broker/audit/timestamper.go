@@ -119,7 +119,13 @@ type Timestamper struct {
 	st      TimestampStatus
 	subs    map[int]func(Alert)
 	nextSub int
+	started time.Time
 }
+
+// refusalGrace is how long a refusal found at start stands with nothing
+// waiting for a token: the chainer hands over its last checkpoint as it
+// starts, after the time-stamper.
+const refusalGrace = 30 * time.Second
 
 // StartTimestamper creates the token stream if needed, reads where
 // time-stamping stopped, and starts. Hand its Checkpointed method to the
@@ -152,7 +158,7 @@ func StartTimestamper(ctx context.Context, js jetstream.JetStream, cfg Timestamp
 		return nil, fmt.Errorf("start time-stamper: open directory: %w", err)
 	}
 	t := &Timestamper{js: js, stream: s, dir: dir, cfg: cfg, log: cfg.Logger.With("component", "tsa"),
-		wake: make(chan struct{}, 1), done: make(chan struct{}), subs: map[int]func(Alert){}}
+		wake: make(chan struct{}, 1), done: make(chan struct{}), subs: map[int]func(Alert){}, started: time.Now()}
 	t.st.Limit = cfg.MaxUntimestamped
 	last, err := lastMsg(ctx, s, TimestampSubject)
 	if err != nil {
@@ -336,8 +342,10 @@ func (t *Timestamper) stamp(ctx context.Context, p *pendingCheckpoint) error {
 // older than the limit, and lifts it when nothing waits that long.
 func (t *Timestamper) enforce(ctx context.Context) {
 	t.mu.Lock()
-	if t.pending == nil {
-		t.st.PendingSince = time.Time{} // nothing waits (a refusal left by a previous run)
+	if t.pending == nil && time.Since(t.started) > refusalGrace {
+		// Nothing waits: a refusal left by a previous run ends once the
+		// chainer has had time to hand over its last checkpoint.
+		t.st.PendingSince = time.Time{}
 	}
 	since, refusing, limit := t.st.PendingSince, t.st.Refusing, t.cfg.MaxUntimestamped
 	lastErr := t.cfg.TSA.Status().LastError

@@ -598,11 +598,12 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	next := make(chan *Record)
+	cache := newOpenCache(1024)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for r := range next {
-				verifyRecord(verifier, r)
+				verifyRecordCached(verifier, r, cache)
 			}
 		})
 	}
