@@ -152,15 +152,40 @@ func (r *Reader) Evidence(ctx context.Context, o EvidenceOptions, w io.Writer) (
 
 // documentRecords finds every record about id: the copies of the
 // envelope and the statuses whose "of" is id. The id is a UUIDv7 made at
-// the envelope's creation, so the search starts shortly before that time
-// (the mailbox window) rather than at the beginning of the record.
+// the envelope's creation, and the mailbox window puts the copies' stored
+// time between 10 minutes before and a day after it: a first pass there
+// finds the sender and stops at the first copy; the second reads only
+// the sender's traffic (its documents' copies and the statuses sent to
+// it) from then on, filtered by the server. Without a v7 id, or a copy
+// in the window (a copy from another bus held up), it reads everything
+// from then on.
 func (r *Reader) documentRecords(ctx context.Context, id string, u uuid.UUID) ([]*Record, error) {
-	var since time.Time
+	var since, window time.Time
 	if u.Version() == 7 {
 		sec, nsec := u.Time().UnixTime()
-		since = time.Unix(sec, nsec).Add(-signing.MaxSkew - time.Minute)
+		t := time.Unix(sec, nsec)
+		since, window = t.Add(-signing.MaxSkew-time.Minute), t.Add(signing.MaxBackdate+time.Minute)
 	}
-	src, err := openRecords(ctx, r.js, Query{Since: since})
+	var filters []string
+	if !since.IsZero() {
+		from, err := r.findSender(ctx, id, since, window)
+		if err != nil {
+			return nil, err
+		}
+		if from != "" {
+			t := envelope.Token(from)
+			filters = []string{"axis.doc.*." + t, "axis.status." + t + ".*"}
+		}
+	}
+	rs, err := r.js.Stream(ctx, RecordStream)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", RecordStream, err)
+	}
+	info, err := rs.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", RecordStream, err)
+	}
+	src, err := openSource(ctx, r.js, RecordStream, filters, since, time.Time{}, info.State.LastSeq)
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +220,36 @@ func (r *Reader) documentRecords(ctx context.Context, id string, u uuid.UUID) ([
 		return nil, fmt.Errorf("%w: no document %s", ErrNoDocument, id)
 	}
 	return recs, nil
+}
+
+// findSender returns the sender (by the record's subject) of the first
+// verified copy of document id stored in [since, until), "" if none.
+func (r *Reader) findSender(ctx context.Context, id string, since, until time.Time) (string, error) {
+	src, err := openRecords(ctx, r.js, Query{Since: since, Until: until})
+	if err != nil {
+		return "", err
+	}
+	defer src.stop()
+	for {
+		m, err := src.next(ctx)
+		if err != nil || m == nil {
+			return "", err
+		}
+		typ, from, _, _ := parseRecordSubject(m.subject)
+		if typ != "document" {
+			continue
+		}
+		if e, err := envelope.Peek(m.data); err != nil || e.ID != id {
+			continue
+		}
+		// Only a copy whose signature holds says who sent it: a copy
+		// someone else stored under that id must not steer the search.
+		rec := newRecord(m.seq, m.time, m.time, m.subject, m.data)
+		verifyRecord(r.cfg.Verifier, rec)
+		if rec.Verified {
+			return from, nil
+		}
+	}
 }
 
 // partyRecords keeps what agency may see: the sender (as the verified
