@@ -254,22 +254,24 @@ func (t *Timestamper) alert(a Alert) {
 func (t *Timestamper) run(ctx context.Context) {
 	defer close(t.done)
 	backoff := time.Duration(0)
+	var retryAt time.Time // zero: no retry scheduled
 	failing := false
 	check := time.NewTicker(time.Second)
 	defer check.Stop()
 	for {
 		var wait <-chan time.Time
-		if backoff > 0 {
-			wait = time.After(backoff)
+		if !retryAt.IsZero() {
+			wait = time.After(time.Until(retryAt))
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.wake:
-			if backoff > 0 {
+			if !retryAt.IsZero() {
 				continue // a retry is already scheduled
 			}
 		case <-wait:
+			retryAt = time.Time{}
 		case <-check.C:
 			t.enforce(ctx)
 			continue
@@ -291,6 +293,7 @@ func (t *Timestamper) run(ctx context.Context) {
 			since := t.st.PendingSince
 			t.mu.Unlock()
 			backoff = min(max(2*backoff, t.cfg.Retry), t.cfg.MaxRetry)
+			retryAt = time.Now().Add(backoff)
 			failing = true
 			t.alert(Alert{Kind: AlertTSAFailing, Since: since,
 				Message: fmt.Sprintf("checkpoint of seq %d not time-stamped (retry in %s): %v", p.cp.Seq, backoff, err)})
