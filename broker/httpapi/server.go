@@ -100,6 +100,9 @@ type Config struct {
 	Limits Limits
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// Evidence serves GET /v1/envelopes/{id}/evidence (evidence.go); nil:
+	// 404.
+	Evidence EvidenceSource
 	// Title is shown on the web page (default "docaxis").
 	Title string
 	// TrackWait bounds how long a send or an acknowledgement waits for the
@@ -110,9 +113,6 @@ type Config struct {
 	// Nothing private belongs here: every client of the listener reaches
 	// them (docaxis serve puts /metrics on a listener of its own).
 	Routes map[string]http.Handler
-	// Evidence serves GET /v1/envelopes/{id}/evidence (evidence.go); nil:
-	// 404.
-	Evidence EvidenceSource
 }
 
 // Server is the HTTP API and the web page. It is an http.Handler; Serve
