@@ -36,6 +36,7 @@ deps-debian:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

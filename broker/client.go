@@ -22,6 +22,7 @@ import (
 // mailboxes, reports statuses and reads tracking state. It is safe for
 // concurrent use.
 type Client struct {
+	tsGate  timestampingGate
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	ownConn bool

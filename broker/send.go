@@ -65,6 +65,11 @@ func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) 
 	if err := c.checkRecipients(ctx, e); err != nil {
 		return nil, err
 	}
+	if e.Kind != envelope.KindStatus {
+		if err := c.checkTimestamping(ctx); err != nil {
+			return nil, fmt.Errorf("send %s: %w", e.ID, err)
+		}
+	}
 	if err := c.checkIDFree(ctx, e.ID, e.From); err != nil {
 		return nil, err
 	}
@@ -109,6 +114,11 @@ func (c *Client) SendSigned(ctx context.Context, raw []byte) (*SendResult, error
 	}
 	if err := c.checkRecipients(ctx, s.Envelope); err != nil {
 		return nil, err
+	}
+	if s.Envelope.Kind != envelope.KindStatus {
+		if err := c.checkTimestamping(ctx); err != nil {
+			return nil, fmt.Errorf("send signed envelope %s: %w", s.Envelope.ID, err)
+		}
 	}
 	if err := c.checkIDFree(ctx, s.Envelope.ID, s.Envelope.From); err != nil {
 		return nil, err

@@ -30,6 +30,10 @@ type ChainerConfig struct {
 	// (default 1000).
 	Batch  int
 	Logger *slog.Logger
+	// OnCheckpoint, if set, is called with every checkpoint stored and its
+	// sequence in the audit stream (Timestamper.Checkpointed), and at start
+	// with the last one. It must not block.
+	OnCheckpoint func(cp *SignedCheckpoint, auditSeq uint64)
 }
 
 // Chainer links every record of stream AXIS into the audit chain, in stream
@@ -121,6 +125,16 @@ func StartChainer(ctx context.Context, js jetstream.JetStream, cfg ChainerConfig
 	c.sub, err = js.Conn().Subscribe(RequestSubject, c.serveRequest)
 	if err != nil {
 		return nil, fmt.Errorf("start audit chainer: subscribe %s: %w", RequestSubject, err)
+	}
+	if cfg.OnCheckpoint != nil && c.st.lastCP != 0 {
+		// The last checkpoint may have been signed while the TSA was out.
+		m, err := c.stream.GetMsg(ctx, c.st.lastCP)
+		if err != nil {
+			return nil, fmt.Errorf("start audit chainer: read checkpoint at %s seq %d: %w", StreamName, c.st.lastCP, err)
+		}
+		if cp, err := parseCheckpointPayload(m.Data); err == nil {
+			cfg.OnCheckpoint(&SignedCheckpoint{Checkpoint: *cp, Raw: m.Data}, m.Sequence)
+		}
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -530,6 +544,9 @@ func (c *Chainer) checkpoint(ctx context.Context, reason string) (*SignedCheckpo
 	c.st = st
 	c.mu.Unlock()
 	c.log.Debug("audit checkpoint", "seq", cp.Seq, "head", cp.Head, "reason", reason)
+	if c.cfg.OnCheckpoint != nil {
+		c.cfg.OnCheckpoint(cp, ack.Sequence)
+	}
 	return cp, nil
 }
 

@@ -9,6 +9,10 @@ import "time"
 const (
 	BundleFormat   = "docaxis-audit-bundle/2"
 	BundleFormatV1 = "docaxis-audit-bundle/1"
+	// EvidenceFormat is the per-document evidence package (EVIDENCE.md):
+	// a bundle of one document's records, each chain segment closed by a
+	// time-stamped checkpoint.
+	EvidenceFormat = "docaxis-evidence/1"
 )
 
 // Names inside a bundle.
@@ -38,6 +42,20 @@ type Manifest struct {
 	// Files maps every other file of the bundle (all but manifest.json and
 	// SHA256SUMS) to its SHA-256 in hex.
 	Files map[string]string `json:"files"`
+	// Document is the envelope id an evidence package is about;
+	// Timestamps its RFC 3161 tokens (evidence packages only).
+	Document   string              `json:"document,omitempty"`
+	Timestamps []ManifestTimestamp `json:"timestamps,omitempty"`
+}
+
+// ManifestTimestamp describes a .tsr file: the DER TimeStampResp a TSA
+// gave over the exact bytes of checkpoint file Checkpoint.
+type ManifestTimestamp struct {
+	File       string    `json:"file"`
+	Checkpoint string    `json:"checkpoint"`
+	Seq        uint64    `json:"seq"`
+	Time       time.Time `json:"time"`
+	TSA        string    `json:"tsa"`
 }
 
 // ManifestQuery is the range the bundle was exported for.

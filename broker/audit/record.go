@@ -124,7 +124,11 @@ func newRecordLazy(seq uint64, stored, recorded time.Time, subject string, raw [
 // the chain, its validity dates and revocations are judged at that created
 // time. It is the same check online (Reader) and offline (VerifyBundle), so
 // both give the same answer.
-func verifyRecord(v *signing.Verifier, r *Record) {
+func verifyRecord(v *signing.Verifier, r *Record) { verifyRecordCached(v, r, nil) }
+
+// verifyRecordCached is verifyRecord opening the bytes through cache
+// (nil: none).
+func verifyRecordCached(v *signing.Verifier, r *Record, cache *openCache) {
 	if r.Digest == "" {
 		r.Digest = envelope.Digest(r.Raw)
 		r.Type, r.From, r.To, _ = parseRecordSubject(r.Subject)
@@ -137,7 +141,7 @@ func verifyRecord(v *signing.Verifier, r *Record) {
 		r.fail(fmt.Errorf("%w: subject %q is not axis.doc.<to>.<from> or axis.status.<sender>.<reporter>", ErrSignature, r.Subject))
 		return
 	}
-	s, err := envelope.Open(r.Raw)
+	s, err := cache.open(r.Digest, r.Raw)
 	if err != nil {
 		if e, perr := envelope.Peek(r.Raw); perr == nil {
 			r.fillEnvelope(e)

@@ -138,6 +138,7 @@ func (r *Reader) Replay(ctx context.Context, q Query, fn func(*Record) error) (*
 	st := &Stats{Workers: r.cfg.Workers}
 	var verifyNS atomic.Int64
 
+	cache := newOpenCache(1024)
 	work := make(chan *job, 4*r.cfg.Workers)
 	order := make(chan *job, 2048)
 	var wg sync.WaitGroup
@@ -145,7 +146,7 @@ func (r *Reader) Replay(ctx context.Context, q Query, fn func(*Record) error) (*
 		wg.Go(func() {
 			for j := range work {
 				t0 := time.Now()
-				verifyRecord(r.cfg.Verifier, j.rec)
+				verifyRecordCached(r.cfg.Verifier, j.rec, cache)
 				verifyNS.Add(int64(time.Since(t0)))
 				close(j.done)
 			}
@@ -237,7 +238,7 @@ func (r *Reader) Replay(ctx context.Context, q Query, fn func(*Record) error) (*
 					// the chain is what an export carries: judge by it.
 					rec.Recorded = l.Recorded
 					t0 := time.Now()
-					verifyRecord(r.cfg.Verifier, rec)
+					verifyRecordCached(r.cfg.Verifier, rec, cache)
 					verifyNS.Add(int64(time.Since(t0)))
 				}
 			case links.exhausted() && rec.Seq > links.head:

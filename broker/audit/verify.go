@@ -39,6 +39,13 @@ type VerifyOptions struct {
 	Workers int
 	// Limits bound what is read of the zip (zero: the defaults).
 	Limits VerifyLimits
+	// TSARoots pins the roots trusted for time-stamps of an evidence
+	// package; without it the package's certs/tsa-ca.pem (its fingerprint
+	// reported, to compare with the TSA's published one).
+	TSARoots []*x509.Certificate
+	// TokenSkew is how far a token's time may lie before the checkpoint it
+	// covers (default signing.MaxSkew, 10 minutes).
+	TokenSkew time.Duration
 }
 
 // Report is the outcome of VerifyBundle.
@@ -63,9 +70,12 @@ type Report struct {
 	CAFingerprints []string `json:"ca_fingerprints"`
 	Attachments    int      `json:"attachments"`
 	// Results has one entry per record, in stream order.
-	Results  []RecordResult `json:"results"`
-	Problems []*Problem     `json:"problems,omitempty"`
-	Notes    []string       `json:"notes,omitempty"`
+	Results []RecordResult `json:"results"`
+	// Timestamps are the evidence package's verified tokens.
+	Timestamps      []ManifestTimestamp `json:"timestamps,omitempty"`
+	TSAFingerprints []string            `json:"tsa_ca_fingerprints,omitempty"`
+	Problems        []*Problem          `json:"problems,omitempty"`
+	Notes           []string            `json:"notes,omitempty"`
 }
 
 // RecordResult is the offline verdict on one record.
@@ -170,7 +180,13 @@ type bundleVerifier struct {
 	links map[uint64]*Link
 	order []uint64 // link seqs in file order
 	envs  map[uint64]*envelope.Envelope
+	// segStarts are the first links of an evidence package's segments.
+	segStarts []uint64
+	cpRaw     map[uint64][]byte // valid checkpoints by seq
+	cpTime    map[uint64]time.Time
 }
+
+func (v *bundleVerifier) evidence() bool { return v.m.Format == EvidenceFormat }
 
 func (v *bundleVerifier) problem(seq uint64, file string, sentinel error, format string, args ...any) {
 	v.rep.Problems = append(v.rep.Problems, newProblem(seq, file, sentinel, format, args...))
@@ -209,8 +225,8 @@ func (v *bundleVerifier) run(ctx context.Context) error {
 	if err := dec.Decode(&v.m); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBundle, ManifestFile, err)
 	}
-	if v.m.Format != BundleFormat && v.m.Format != BundleFormatV1 {
-		return fmt.Errorf("%w: format %q, this verifier reads %s and %s", ErrBundle, v.m.Format, BundleFormat, BundleFormatV1)
+	if v.m.Format != BundleFormat && v.m.Format != BundleFormatV1 && v.m.Format != EvidenceFormat {
+		return fmt.Errorf("%w: format %q, this verifier reads %s, %s and %s", ErrBundle, v.m.Format, BundleFormat, BundleFormatV1, EvidenceFormat)
 	}
 	v.rep.Format, v.rep.Query = v.m.Format, v.m.Query
 	if err := v.checkDigests(ctx, mj); err != nil {
@@ -224,7 +240,11 @@ func (v *bundleVerifier) run(ctx context.Context) error {
 	if err := v.checkRecords(ctx); err != nil {
 		return err
 	}
-	v.checkCompleteness()
+	if v.evidence() {
+		v.checkTimestamps()
+	} else {
+		v.checkCompleteness()
+	}
 	v.checkAttachments()
 	return nil
 }
@@ -367,6 +387,15 @@ func (v *bundleVerifier) checkLinks() {
 		if !l.Valid() {
 			v.problem(l.Seq, LinksFile, ErrChainBroken, "line %d: link of seq %d has hash %s, its content hashes to %s", line, l.Seq, l.Hash, l.ComputeHash())
 		}
+		if prev != nil && v.evidence() && l.Prev != prev.Hash && l.Seq > prev.Seq+1 {
+			// A new segment of an evidence package: it must start at an
+			// anchor checkpoint's head (checked with the checkpoints).
+			v.segStarts = append(v.segStarts, l.Seq)
+			prev = nil
+		}
+		if prev == nil && v.evidence() && len(v.segStarts) == 0 {
+			v.segStarts = append(v.segStarts, l.Seq)
+		}
 		if prev != nil {
 			switch {
 			case l.Prev != prev.Hash:
@@ -429,6 +458,13 @@ func (v *bundleVerifier) checkCheckpoints() {
 			continue
 		}
 		v.rep.Checkpoints++
+		if v.cpRaw == nil {
+			v.cpRaw, v.cpTime = map[uint64][]byte{}, map[uint64]time.Time{}
+		}
+		v.cpRaw[cp.Seq], v.cpTime[cp.Seq] = raw, cp.Time
+		if v.evidence() {
+			continue // coverage comes from the time-stamps
+		}
 		v.rep.CoveredThrough = max(v.rep.CoveredThrough, cp.Seq)
 		if len(v.order) > 0 && cp.Seq == v.order[0] {
 			anchored = true
@@ -562,11 +598,12 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	next := make(chan *Record)
+	cache := newOpenCache(1024)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for r := range next {
-				verifyRecord(verifier, r)
+				verifyRecordCached(verifier, r, cache)
 			}
 		})
 	}

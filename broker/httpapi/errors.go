@@ -94,7 +94,7 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: err.Error(), Err: err}
 	case errors.Is(err, envelope.ErrUnknownState):
 		return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error(), Err: err}
-	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrConnectionClosed),
+	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, broker.ErrTimestamping), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrConnectionClosed),
 		errors.Is(err, nats.ErrNoResponders), errors.Is(err, context.DeadlineExceeded):
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: err.Error(), Err: err}
 	case errors.Is(err, broker.ErrUnverified), errors.Is(err, broker.ErrAttachment),

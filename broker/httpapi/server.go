@@ -100,6 +100,9 @@ type Config struct {
 	Limits Limits
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// Evidence serves GET /v1/envelopes/{id}/evidence (evidence.go); nil:
+	// 404.
+	Evidence EvidenceSource
 	// Title is shown on the web page (default "docaxis").
 	Title string
 	// TrackWait bounds how long a send or an acknowledgement waits for the
@@ -193,6 +196,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/envelopes/{id}", s.authed(s.getEnvelope))
 	m.HandleFunc("GET /v1/envelopes/{id}/attachments/{name}", s.authed(s.getAttachment))
 	m.HandleFunc("GET /v1/envelopes/{id}/status", s.authed(s.getStatus))
+	m.HandleFunc("GET /v1/envelopes/{id}/evidence", s.authed(s.getEvidence))
 	m.HandleFunc("POST /v1/envelopes/{id}/status", s.authed(s.postStatus))
 	m.HandleFunc("GET /v1/inbox", s.authed(s.getInbox))
 	m.HandleFunc("POST /v1/inbox/{id}/ack", s.authed(s.postAck))

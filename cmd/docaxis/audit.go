@@ -141,17 +141,26 @@ func startAuditChainer(ctx context.Context, env *serveEnv) (func(), error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, err := audit.StartChainer(sctx, env.Service.Client.JetStream(), audit.ChainerConfig{
-		Key:       key,
-		Interval:  auditServeFlags.interval,
-		Retention: serveFlags.retention,
-		Replicas:  replicas,
-		Logger:    env.Log,
-	})
+	ts, stopTS, err := startTimestamping(sctx, env, ca, replicas)
 	if err != nil {
 		return nil, err
 	}
+	c, err := audit.StartChainer(sctx, env.Service.Client.JetStream(), audit.ChainerConfig{
+		Key:          key,
+		Interval:     auditServeFlags.interval,
+		Retention:    serveFlags.retention,
+		Replicas:     replicas,
+		Logger:       env.Log,
+		OnCheckpoint: ts.Checkpointed,
+	})
+	if err != nil {
+		stopTS()
+		return nil, err
+	}
 	return func() {
+		// The time-stamper after the chainer: the shutdown checkpoint
+		// still gets its chance at a token.
+		defer stopTS()
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		cp, err := c.Stop(sctx)
@@ -336,6 +345,15 @@ func runAuditExport(cmd *cobra.Command, _ []string) error {
 
 func runAuditVerify(cmd *cobra.Command, args []string) error {
 	o := audit.VerifyOptions{RequireCoverage: auditFlags.requireCheckpoint, Limits: auditLimits}
+	if auditTSARoot != "" {
+		b, err := os.ReadFile(auditTSARoot)
+		if err != nil {
+			return fmt.Errorf("--tsa-root: %w", err)
+		}
+		if o.TSARoots, err = signing.ParseCerts(b); err != nil {
+			return fmt.Errorf("--tsa-root %s: %w", auditTSARoot, err)
+		}
+	}
 	if auditFlags.ca != "" {
 		b, err := os.ReadFile(auditFlags.ca)
 		if err != nil {
@@ -386,6 +404,12 @@ func printVerifyReport(w io.Writer, file string, rep *audit.Report) {
 	fmt.Fprintf(w, "checkpoints: %d valid, covering through seq %d: %s\n", rep.Checkpoints, rep.CoveredThrough, cov)
 	if rep.Attachments > 0 {
 		fmt.Fprintf(w, "attachments: %d\n", rep.Attachments)
+	}
+	for _, t := range rep.Timestamps {
+		fmt.Fprintf(w, "time-stamp: %s by %q at %s covers the chain through seq %d\n", t.File, t.TSA, t.Time.Format(time.RFC3339), t.Seq)
+	}
+	if len(rep.TSAFingerprints) > 0 {
+		fmt.Fprintf(w, "TSA root SHA-256: %s\n", strings.Join(rep.TSAFingerprints, ", "))
 	}
 	for _, n := range rep.Notes {
 		fmt.Fprintln(w, "note:", n)
