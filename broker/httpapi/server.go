@@ -110,6 +110,9 @@ type Config struct {
 	// Nothing private belongs here: every client of the listener reaches
 	// them (docaxis serve puts /metrics on a listener of its own).
 	Routes map[string]http.Handler
+	// VXP, when set, serves the national axis's own API (package vxp)
+	// below /vxp, authenticated by its own signatures, not tokens.
+	VXP http.Handler
 }
 
 // Server is the HTTP API and the web page. It is an http.Handler; Serve
@@ -222,6 +225,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, apiError(http.StatusServiceUnavailable, CodeUnavailable, "server is shutting down"))
 		return
 	default:
+	}
+	if p := r.URL.Path; s.cfg.VXP != nil && (p == "/vxp" || strings.HasPrefix(p, "/vxp/")) {
+		// Before the mux: it would redirect the "//sendEdoc" a DMS's
+		// endpoint with a trailing slash makes, and the SDK does not
+		// follow redirects of a POST.
+		s.cfg.VXP.ServeHTTP(rec, r)
+		return
 	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.unrouted(rec, r)
