@@ -90,6 +90,9 @@ func (f FileSecrets) Secret(_ context.Context, system string) (string, error) {
 type caller struct {
 	System string
 	Params Params
+	// Signed is the raw signed header: identical on a retry or a replay
+	// of the same call (the SDK's timestamp is frozen).
+	Signed []byte
 }
 
 // authFailed is the one answer to every authentication failure: which of
@@ -140,5 +143,5 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (*caller, *E
 		}
 		return nil, &Error{Code: CodeInternal, Desc: "the bus could not look the system up; see its log", Err: err}
 	}
-	return &caller{System: sys, Params: p}, nil
+	return &caller{System: sys, Params: p, Signed: []byte(raw)}, nil
 }

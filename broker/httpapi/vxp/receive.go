@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/docaxis/docaxis/broker"
@@ -182,6 +183,9 @@ func (s *Server) edxmlOf(ctx context.Context, e entry) (func(io.Writer) error, *
 		if se.Err != nil {
 			return nil, classify("getEdoc "+e.ID, se.Err)
 		}
+		if write := s.original(ctx, se.Envelope); write != nil {
+			return write, nil
+		}
 		return func(w io.Writer) error { return edxml.Write(w, se.Envelope, open) }, nil
 	}
 	st, err := s.c.JetStream().Stream(ctx, broker.StreamName)
@@ -265,4 +269,65 @@ func (s *Server) done(ctx context.Context, w entry) *Error {
 		return classify("updateStatus", err)
 	}
 	return nil
+}
+
+// original returns a writer of the edXML file a document came from, as
+// its sender's system sent it (its attachments, placeholders and XML
+// signature as they were), when the envelope carries it and it says what
+// the signed envelope says: sent by the envelope's sender, to its
+// recipients. Otherwise nil: the edXML is written from the envelope.
+func (s *Server) original(ctx context.Context, e *envelope.Envelope) func(io.Writer) error {
+	var att *envelope.Attachment
+	for i, a := range e.Attachments {
+		if a.Name == edxml.OriginalName && a.MediaType == edxml.OriginalMediaType {
+			att = &e.Attachments[i]
+		}
+	}
+	if att == nil {
+		return nil
+	}
+	tmp, err := os.CreateTemp("", "docaxis-vxp-out-*.edxml")
+	if err != nil {
+		return nil
+	}
+	drop := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	rc, err := s.c.OpenAttachment(ctx, *att)
+	if err != nil {
+		drop()
+		return nil
+	}
+	n, err := io.Copy(tmp, rc)
+	rc.Close()
+	if err != nil {
+		drop()
+		return nil
+	}
+	m, err := edxml.ParseReaderAt(tmp, n)
+	if err != nil || m.IsStatus() || !sameParties(m.Document().MessageHeader, e) {
+		drop()
+		return nil
+	}
+	return func(w io.Writer) error {
+		defer drop()
+		_, err := io.Copy(w, io.NewSectionReader(tmp, 0, n))
+		return err
+	}
+}
+
+// sameParties: the file's From is the envelope's, and every envelope
+// recipient is among its To.
+func sameParties(h edxml.MessageHeader, e *envelope.Envelope) bool {
+	if h.From.OrganID != e.From {
+		return false
+	}
+	to := map[string]bool{}
+	for _, o := range h.To {
+		to[o.OrganID] = true
+	}
+	for _, r := range e.To {
+		if !to[r] {
+			return false
+		}
+	}
+	return true
 }

@@ -40,6 +40,14 @@ func (s *Server) sendEdoc(ctx context.Context, _ http.ResponseWriter, r *http.Re
 	if err != nil {
 		return nil, err.(*Error)
 	}
+	// The SDK resends a POST on an I/O error, and a captured request can
+	// be replayed (no freshness in the protocol): the same signed call
+	// sends nothing twice and answers with the first DocId.
+	if id, found := s.index.replayed(ctx, c.System, c.Signed); found {
+		a := ok("sent already (the same signed call): " + id)
+		a["DocId"] = id
+		return a, nil
+	}
 	m, err := edxml.ParseReaderAt(tmp, size)
 	if err != nil {
 		return nil, classify("sendEdoc: edXML", err)
@@ -67,6 +75,9 @@ func (s *Server) sendEdoc(ctx context.Context, _ http.ResponseWriter, r *http.Re
 	res, err := s.c.SendEdXML(ctx, organ, m)
 	if err != nil {
 		return nil, classify("sendEdoc", err)
+	}
+	if err := s.index.recordCall(ctx, c.System, c.Signed, res.ID); err != nil {
+		s.log.Warn("vxp: sendEdoc call not remembered against retries", "envelope", res.ID, "err", err)
 	}
 	if res.Kind == "document" {
 		if err := s.index.recordSent(ctx, c.System, sentRecord{ID: res.ID, From: organ, At: time.Now().UTC()}); err != nil {
