@@ -251,7 +251,7 @@ func (l *lenient) value(key bool) (string, error) {
 		l.i++
 	}
 	v := strings.TrimSpace(l.s[start:l.i])
-	if v == "" {
+	if v == "" && key {
 		return "", errors.New("empty")
 	}
 	if !key && v == "null" {

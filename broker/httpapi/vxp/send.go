@@ -36,9 +36,12 @@ func (s *Server) sendEdoc(ctx context.Context, _ http.ResponseWriter, r *http.Re
 	if err != nil {
 		return nil, classify("sendEdoc: read the body", err)
 	}
-	size, err := fileSize(tmp, n, want)
+	size, err := FileSize(tmp, n, want)
+	if errors.Is(err, ErrHashFile) {
+		return nil, &Error{Code: CodeBadRequest, Desc: "sendEdoc: " + err.Error(), Err: err}
+	}
 	if err != nil {
-		return nil, err.(*Error)
+		return nil, classify("sendEdoc", err)
 	}
 	// The SDK resends a POST on an I/O error, and a captured request can
 	// be replayed (no freshness in the protocol): the same signed call
@@ -135,27 +138,32 @@ func (s *Server) served(ctx context.Context, sys, code string) *Error {
 	return nil
 }
 
-// fileSize finds the file in a sendEdoc body of n bytes: the SDK appends
-// CRLF and computes hash-file over the file alone. A body without the
-// CRLF (another client) is taken whole if that is what the hash says.
-func fileSize(f *os.File, n int64, want string) (int64, error) {
+// ErrHashFile: a sendEdoc body does not match its signed hash-file.
+var ErrHashFile = errors.New("hash-file does not match the body")
+
+// FileSize finds the file in a sendEdoc body of n bytes: the SDK appends
+// CRLF and computes hash-file (lossy hex, see LossyHex) over the file
+// alone. A body without the CRLF (another client) is taken whole if that
+// is what the hash says.
+func FileSize(r io.ReaderAt, n int64, hashFile string) (int64, error) {
+	want := strings.ToLower(hashFile)
 	sizes := []int64{n}
 	if n >= 2 {
 		var tail [2]byte
-		if _, err := f.ReadAt(tail[:], n-2); err == nil && bytes.Equal(tail[:], []byte("\r\n")) {
+		if _, err := r.ReadAt(tail[:], n-2); err == nil && bytes.Equal(tail[:], []byte("\r\n")) {
 			sizes = []int64{n - 2, n}
 		}
 	}
 	for _, size := range sizes {
 		h := sha256.New()
-		if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
-			return 0, classify("sendEdoc", err)
+		if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
+			return 0, err
 		}
 		if LossyHex(h.Sum(nil)) == want {
 			return size, nil
 		}
 	}
-	return 0, fail(CodeBadRequest, "sendEdoc: hash-file %s does not match the body's SHA-256 (%d bytes, one trailing CRLF removed)", want, sizes[0])
+	return 0, fmt.Errorf("%w: %s is not the SHA-256 of the %d bytes sent (one trailing CRLF removed)", ErrHashFile, hashFile, sizes[0])
 }
 
 // errNotWaiting: no such document waits for the system.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -171,6 +172,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name string, op o
 		return nil, e
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, op.body)
+	if name != "sendEdoc" && name != "registerAgency" {
+		// The body is filler ({} or nothing). Reading it answers an
+		// Expect: 100-continue (Apache HttpClient waits for it) and keeps
+		// the keep-alive connection usable.
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return nil, classify(name, err)
+		}
+	}
 	return op.run(r.Context(), w, r, c)
 }
 
