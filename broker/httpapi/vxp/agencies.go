@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/envelope/edxml"
 	"github.com/docaxis/docaxis/signing"
 )
@@ -131,6 +132,10 @@ func (s *Server) registerAgency(ctx context.Context, _ http.ResponseWriter, r *h
 	code := get("code")
 	if code == "" {
 		return nil, fail(CodeBadRequest, "registerAgency: the body names no code")
+	}
+	if err := envelope.CheckCode(code); err != nil {
+		// Non-standard codes are the operator's to register.
+		return nil, fail(CodeBadRequest, "registerAgency: %v", err)
 	}
 	a := broker.Agency{Code: code, Name: get("name"), Parent: get("pcode", "parent", "pid"), Email: get("mail", "email"), OldCode: get("oldCode", "old_code"), System: c.System}
 	prev, err := s.c.LookupAgency(ctx, code)

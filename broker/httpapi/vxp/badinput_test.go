@@ -73,7 +73,9 @@ func TestBadInput(t *testing.T) {
 		{"getEdoc unknown docId", "404", func() map[string]any {
 			return b.sdk("sys.a", secA).call("getEdoc", map[string]any{"docId": "01a24205-771e-710f-88ed-9dbe050f8250"}, []byte("{}"))
 		}},
-		{"getEdoc no docId", "400", func() map[string]any { return newSDK(t, b.http.URL+"/vxp", "sys.a", secA).call("getEdoc", nil, []byte("{}")) }},
+		{"getEdoc no docId", "400", func() map[string]any {
+			return newSDK(t, b.http.URL+"/vxp", "sys.a", secA).call("getEdoc", nil, []byte("{}"))
+		}},
 		{"updateStatus bad status", "400", func() map[string]any {
 			return b.sdk("sys.a", secA).call("updateStatus", map[string]any{"status": "gone", "docId": "01a24205-771e-710f-88ed-9dbe050f8250"}, []byte("{}"))
 		}},
