@@ -39,6 +39,7 @@ const (
 type vxpArena struct {
 	*arena
 	url     string
+	api     string
 	secrets map[string]string
 }
 
@@ -60,7 +61,7 @@ func newVXPArena(t *testing.T) *vxpArena {
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	t.Cleanup(srv.Drain)
-	x := &vxpArena{arena: a, url: ts.URL + "/vxp", secrets: map[string]string{}}
+	x := &vxpArena{arena: a, url: ts.URL + "/vxp", api: ts.URL, secrets: map[string]string{}}
 	x.vxpSystem("victim", vxpVictimAgency)
 	x.vxpSystem("evil", vxpEvilAgency)
 	return x
@@ -377,4 +378,86 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// A document system's HTTP token acts for the agencies it serves, named
+// with ?as=, and for no other; it dies with the system.
+func TestSystemToken(t *testing.T) {
+	x := newVXPArena(t)
+	ctx := ctxT(t)
+	tokens, err := httpapi.OpenTokens(ctx, x.admin.JetStream(), httpapi.TokensConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := tokens.Create(ctx, broker.SystemActor("evil"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := x.client(victimSender).Send(ctx, envelope.New(victimSender, []string{vxpVictimAgency}, "Mật: chỉ gửi H15"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.admin.WaitState(ctx, res.ID, vxpVictimAgency, envelope.StateSent); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string, header ...string) (int, string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, x.api+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/v1/me?as=" + vxpEvilAgency); code != http.StatusOK || !strings.Contains(body, vxpEvilAgency) {
+		t.Fatalf("own agency: %d %s", code, body)
+	}
+	if code, _ := get("/v1/inbox", httpapi.AsHeader, vxpEvilAgency); code != http.StatusOK {
+		t.Fatalf("own agency by header: %d", code)
+	}
+	if code, _ := get("/v1/me"); code != http.StatusBadRequest {
+		t.Fatalf("no as: %d", code)
+	}
+	for _, victim := range []string{vxpVictimAgency, victimSender, victimRecipient, "000.00.00.H00", "=victim"} {
+		for _, path := range []string{"/v1/inbox?as=" + victim, "/v1/envelopes/" + res.ID + "?as=" + victim, "/v1/envelopes?as=" + victim} {
+			code, body := get(path)
+			if code != http.StatusForbidden || strings.Contains(body, "Mật") {
+				t.Fatalf("%s: %d %s", path, code, body)
+			}
+		}
+		if code, _ := get("/v1/inbox", httpapi.AsHeader, victim); code != http.StatusForbidden {
+			t.Fatalf("as %s by header: %d", victim, code)
+		}
+	}
+	// Its own agency cannot reach the victim's document either.
+	if code, body := get("/v1/envelopes/" + res.ID + "?as=" + vxpEvilAgency); code == http.StatusOK || strings.Contains(body, "Mật") {
+		t.Fatalf("victim's document as own agency: %d %s", code, body)
+	}
+	// A removed system's token is dead.
+	x.vxpSystem("tmp", "000.00.00.H97")
+	tmpTok, _, err := tokens.Create(ctx, broker.SystemActor("tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := mustLookup(t, x.admin, "000.00.00.H97")
+	raw, err := x.bus.CA.SignBinding(signing.Binding{Agency: a.Code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.System, a.Bindings = "", append(a.Bindings, raw)
+	if err := x.admin.RegisterAgency(ctx, *a); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.admin.RemoveSystem(ctx, "tmp"); err != nil {
+		t.Fatal(err)
+	}
+	tok = tmpTok
+	if code, _ := get("/v1/me?as=000.00.00.H97"); code != http.StatusUnauthorized {
+		t.Fatalf("removed system's token: %d", code)
+	}
 }
