@@ -211,7 +211,9 @@ func TestVXPSignatures(t *testing.T) {
 		name string
 		req  func() *http.Request
 	}{
-		{"victim's system with evil's secret", func() *http.Request { return x.vxpSend("victim", old, vxpVictimAgency, vxpEdoc(vxpVictimAgency, victimRecipient)) }},
+		{"victim's system with evil's secret", func() *http.Request {
+			return x.vxpSend("victim", old, vxpVictimAgency, vxpEdoc(vxpVictimAgency, victimRecipient))
+		}},
 		{"unknown system", func() *http.Request { return x.vxpSend("sys.nobody", old, vxpEvilAgency, file) }},
 		{"no signature, a bearer token", func() *http.Request {
 			r, _ := http.NewRequest(http.MethodPost, x.url+"/getReceivedEdocList", nil)
