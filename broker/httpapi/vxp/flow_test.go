@@ -242,3 +242,49 @@ func TestNativeAndSystem(t *testing.T) {
 		t.Fatalf("sent list: %v", sentList)
 	}
 }
+
+// A system of 200 agencies: mail for several of them waits in one list,
+// each item naming its agency; done on each empties it.
+func TestManyAgencies(t *testing.T) {
+	b := newBench(t, false)
+	b.bus.AddAgency(native, "Văn phòng Chính phủ")
+	var codes []string
+	for i := range 200 {
+		codes = append(codes, fmt.Sprintf("000.%02d.%02d.H41", i/100+1, i%100))
+	}
+	sec := b.addSystem("sys.province")
+	lines := make([]broker.ImportLine, 0, len(codes))
+	for _, c := range codes {
+		lines = append(lines, broker.ImportLine{Agency: broker.Agency{Code: c, Name: "Xã " + c, System: "sys.province"}, Fields: []string{"system"}})
+	}
+	if res, err := b.admin.ImportAgencies(ctxT(t), lines, broker.ImportOptions{Bind: b.bus.CA.SignBinding}); err != nil || len(res.Errors) > 0 {
+		t.Fatalf("import: %v %+v", err, res)
+	}
+	ctx := ctxT(t)
+	g := b.bus.Client(native)
+	want := map[string]string{}
+	for _, to := range []string{codes[0], codes[77], codes[199]} {
+		res, err := g.Send(ctx, envelope.New(native, []string{to}, "Gửi "+to))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[res.ID] = to
+		waitState(t, b.admin, res.ID, to, envelope.StateSent)
+	}
+	sys := b.sdk("sys.province", sec)
+	items := list(mustOK(t, "list", sys.call("getReceivedEdocList", listEdoc, nil)))
+	if len(items) != len(want) {
+		t.Fatalf("%d items, want %d: %v", len(items), len(want), items)
+	}
+	for _, it := range items {
+		id := fmt.Sprint(it["docId"])
+		if want[id] != it["to"] {
+			t.Fatalf("item %v: want to %s", it, want[id])
+		}
+		mustOK(t, "done", sys.call("updateStatus", map[string]any{"status": "done", "docId": id}, []byte("{}")))
+		waitState(t, b.admin, id, want[id], envelope.StateDelivered)
+	}
+	if n := mustOK(t, "count", sys.call("countReceiveEdoc", nil, []byte("{}")))["count"]; fmt.Sprint(n) != "0" {
+		t.Fatalf("count after done: %v", n)
+	}
+}

@@ -29,13 +29,17 @@ func newOpMetrics(reg prometheus.Registerer) (*opMetrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.seconds} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
-		}
+	// A second server on the same registry counts into the first's.
+	var are prometheus.AlreadyRegisteredError
+	if err := reg.Register(m.requests); errors.As(err, &are) {
+		m.requests = are.ExistingCollector.(*prometheus.CounterVec)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := reg.Register(m.seconds); errors.As(err, &are) {
+		m.seconds = are.ExistingCollector.(*prometheus.HistogramVec)
+	} else if err != nil {
+		return nil, err
 	}
 	return m, nil
 }
