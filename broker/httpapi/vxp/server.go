@@ -199,7 +199,7 @@ func classify(what string, err error) *Error {
 		return &Error{Code: CodeNotFound, Desc: what + ": " + err.Error(), Err: err}
 	case errors.Is(err, broker.ErrNotServed), errors.Is(err, broker.ErrEdXMLSender), errors.Is(err, broker.ErrNotRecipient):
 		return &Error{Code: CodeForbidden, Desc: what + ": " + err.Error(), Err: err}
-	case errors.Is(err, broker.ErrInactive), errors.Is(err, broker.ErrInvalidEntry), errors.Is(err, broker.ErrAttachment),
+	case errors.Is(err, broker.ErrInactive), errors.Is(err, broker.ErrInvalidEntry), errors.Is(err, broker.ErrAttachment), errors.Is(err, broker.ErrUnverified),
 		errors.Is(err, envelope.ErrInvalidCode), errors.Is(err, envelope.ErrInvalid), errors.Is(err, envelope.ErrTransition),
 		errors.Is(err, envelope.ErrUnknownState), errors.Is(err, envelope.ErrAttachmentName), errors.As(err, &pe):
 		return &Error{Code: CodeBadRequest, Desc: what + ": " + err.Error(), Err: err}
