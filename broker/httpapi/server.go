@@ -117,6 +117,9 @@ type Config struct {
 	// attachment checks), as a mailbox's options: an envelope acknowledged
 	// over HTTP passes the checks one received through a mailbox does.
 	Receive []broker.MailboxOption
+	// VXP, when set, serves the national axis's own API (package vxp)
+	// below /vxp, authenticated by its own signatures, not tokens.
+	VXP http.Handler
 }
 
 // Server is the HTTP API and the web page. It is an http.Handler; Serve
@@ -231,6 +234,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
+	if p := r.URL.Path; s.cfg.VXP != nil && (p == "/vxp" || strings.HasPrefix(p, "/vxp/")) {
+		// Before the mux: it would redirect the "//sendEdoc" a DMS's
+		// endpoint with a trailing slash makes, and the SDK does not
+		// follow redirects of a POST.
+		s.cfg.VXP.ServeHTTP(rec, r)
+		return
+	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.unrouted(rec, r)
 		return
@@ -303,6 +313,12 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, agency st
 		case err != nil:
 			s.fail(w, r, fmt.Errorf("check token: %w", err))
 			return
+		}
+		if sys := broker.SystemOfActor(agency); sys != "" {
+			if agency, err = s.systemAgency(r, sys); err != nil {
+				s.fail(w, r, err)
+				return
+			}
 		}
 		if rec, ok := w.(*recorder); ok {
 			rec.agency = agency
@@ -391,3 +407,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // registers it with RegisterOnShutdown, or event streams hold the
 // shutdown until its deadline.
 func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
+
+// AsHeader names, beside the ?as= parameter, the agency a document
+// system's token acts for.
+const AsHeader = "X-Docaxis-As"
+
+// systemAgency is the agency a request with document system sys's token
+// acts for: the one named by ?as= (or X-Docaxis-As), which the system must
+// serve now. A removed system's token is dead.
+func (s *Server) systemAgency(r *http.Request, sys string) (string, error) {
+	as := strings.TrimSpace(r.URL.Query().Get("as"))
+	if as == "" {
+		as = strings.TrimSpace(r.Header.Get(AsHeader))
+	}
+	ctx := r.Context()
+	if _, err := s.c.LookupSystem(ctx, sys); err != nil {
+		if errors.Is(err, broker.ErrUnknownSystem) {
+			return "", &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: fmt.Sprintf("%v: its tokens no longer work", err), Err: ErrTokenRevoked}
+		}
+		return "", err
+	}
+	if as == "" {
+		return "", apiError(http.StatusBadRequest, CodeBadRequest, "the token is document system %s's: name the agency it acts for with ?as=CODE or the %s header", sys, AsHeader)
+	}
+	a, err := s.c.LookupAgency(ctx, as)
+	if err != nil || a.System != sys {
+		// An agency of another system is not told from an unknown one.
+		return "", apiError(http.StatusForbidden, CodeForbidden, "document system %s does not serve agency %q", sys, as)
+	}
+	return as, nil
+}

@@ -71,8 +71,15 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 		c.Close()
 		return nil, err
 	}
+	vxpAPI, err := vxpHandler(ctx, env, c)
+	if err != nil {
+		ln.Close()
+		c.Close()
+		return nil, err
+	}
 	// No /metrics here: it is not for API token holders (serve_metrics.go).
 	srv, err := httpapi.New(httpapi.Config{
+		VXP:      vxpAPI,
 		Client:   c,
 		Auth:     tokens,
 		Logger:   env.Log,

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/docaxis/docaxis/broker/httpapi/vxp"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,7 +32,7 @@ func systemCredsPath(ks *signing.Keystore, id string) string {
 }
 
 func systemSecretPath(ks *signing.Keystore, id string) string {
-	return filepath.Join(ks.SystemDir(id), "vxp.secret")
+	return vxp.SecretPath(ks, id)
 }
 
 var systemAddCmd = &cobra.Command{
