@@ -270,7 +270,7 @@ func (c *Client) checkAgency(ctx context.Context, a, prev *Agency, lookup func(c
 		return fmt.Errorf("%w (register it with NonStandard set to keep it as it is)", err)
 	}
 	if strings.TrimSpace(a.Name) == "" {
-		return fmt.Errorf("register %s: %w: no name", a.Code, ErrInvalidEntry)
+		a.Name = a.Code // an import line needs one (ImportAgencies); a registration may name it later
 	}
 	if a.Certificate != "" {
 		certs, err := signing.ParseCerts([]byte(a.Certificate))

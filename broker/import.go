@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/docaxis/docaxis/signing"
 )
@@ -165,6 +166,12 @@ func (c *Client) ImportAgencies(ctx context.Context, lines []ImportLine, o Impor
 	for _, l := range order {
 		if l.Agency.Code == "" {
 			res.Errors = append(res.Errors, &ImportError{Line: l.Line, Err: fmt.Errorf("%w: no code", ErrInvalidEntry)})
+			continue
+		}
+		if strings.TrimSpace(l.Agency.Name) == "" {
+			failed[l.Agency.Code] = l.Line
+			state[l.Agency.Code] = 2
+			res.Errors = append(res.Errors, &ImportError{Line: l.Line, Code: l.Agency.Code, Err: fmt.Errorf("%w: no name", ErrInvalidEntry)})
 			continue
 		}
 		visit(l)
