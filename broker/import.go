@@ -127,6 +127,10 @@ func (c *Client) ImportAgencies(ctx context.Context, lines []ImportLine, o Impor
 			failed[code] = l.Line
 			res.Errors = append(res.Errors, &ImportError{Line: l.Line, Code: code, Err: err})
 		}
+		if strings.TrimSpace(l.Agency.Name) == "" {
+			fail(fmt.Errorf("%w: no name", ErrInvalidEntry))
+			return
+		}
 		if pl, bad := failed[l.Agency.Parent]; bad {
 			fail(fmt.Errorf("%w: parent %s was not imported (line %d)", ErrInvalidEntry, l.Agency.Parent, pl))
 			return
@@ -166,12 +170,6 @@ func (c *Client) ImportAgencies(ctx context.Context, lines []ImportLine, o Impor
 	for _, l := range order {
 		if l.Agency.Code == "" {
 			res.Errors = append(res.Errors, &ImportError{Line: l.Line, Err: fmt.Errorf("%w: no code", ErrInvalidEntry)})
-			continue
-		}
-		if strings.TrimSpace(l.Agency.Name) == "" {
-			failed[l.Agency.Code] = l.Line
-			state[l.Agency.Code] = 2
-			res.Errors = append(res.Errors, &ImportError{Line: l.Line, Code: l.Agency.Code, Err: fmt.Errorf("%w: no name", ErrInvalidEntry)})
 			continue
 		}
 		visit(l)
