@@ -23,6 +23,8 @@ type Manager struct {
 	hook *webhook
 	subs []func(Event)
 
+	replicas int
+
 	check sync.Mutex // one round at a time; guards downSince
 	// downSince: when each link was first seen down.
 	downSince map[string]time.Time
@@ -38,6 +40,10 @@ type Option func(*Manager)
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
+
+// WithReplicas sets the replicas of the alerts bucket when it is created
+// (default 1).
+func WithReplicas(n int) Option { return func(m *Manager) { m.replicas = n } }
 
 // WithBus names the bus in events (a federation's bus id).
 func WithBus(id string) Option { return func(m *Manager) { m.bus = id } }
@@ -56,7 +62,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, src Sources, o
 	for _, o := range opts {
 		o(m)
 	}
-	kv, err := openBucket(ctx, js, 1)
+	kv, err := openBucket(ctx, js, m.replicas)
 	if err != nil {
 		return nil, err
 	}

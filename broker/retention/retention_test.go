@@ -31,7 +31,7 @@ func ctxT(t testing.TB) context.Context {
 
 type clock struct{ now atomic.Pointer[time.Time] }
 
-func (c *clock) Now() time.Time { return *c.now.Load() }
+func (c *clock) Now() time.Time  { return *c.now.Load() }
 func (c *clock) set(t time.Time) { c.now.Store(&t) }
 
 type fixture struct {

@@ -138,7 +138,7 @@ func startAlerts(ctx context.Context, env *serveEnv) (func(), error) {
 	if env.Server != nil {
 		src.Disk = alerts.DirDisk{Dir: dataDir()}
 	}
-	m, err := alerts.New(ctx, js, cfg, src, alerts.WithLogger(env.Log), alerts.WithBus(env.Service.Client.Bus()))
+	m, err := alerts.New(ctx, js, cfg, src, alerts.WithLogger(env.Log), alerts.WithBus(env.Service.Client.Bus()), alerts.WithReplicas(serveReplicas()))
 	if err != nil {
 		return nil, err
 	}
