@@ -72,7 +72,8 @@
     for (const k of kids) if (k != null) e.append(k);
     return e;
   };
-  let lang = localStorage.getItem('docaxis-op-lang') || ((navigator.language || 'vi').startsWith('en') ? 'en' : 'vi');
+  // Vietnamese unless the operator chose English on this computer.
+  let lang = localStorage.getItem('docaxis-op-lang') === 'en' ? 'en' : 'vi';
   const t = (key, vars = {}) => (T[lang][key] || T.vi[key] || key).replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''));
   const fmtTime = (s) => (s ? new Date(s).toLocaleString(lang === 'vi' ? 'vi-VN' : 'en-GB') : '');
   const fmtDate = (s) => (s ? new Date(s).toLocaleDateString(lang === 'vi' ? 'vi-VN' : 'en-GB') : '');
@@ -146,6 +147,7 @@
   }
   async function loadChildren(ul, parent, offset) {
     const r = await api(`/v1/operator/directory?parent=${encodeURIComponent(parent)}&offset=${offset}&limit=${dirLimit}`);
+    $('#dir-tree').dataset.total = r.total;
     $('#dir-total').textContent = t('dir.total', { n: r.total.toLocaleString() });
     ul.querySelector(':scope > li.more')?.remove();
     r.agencies.forEach((a) => ul.append(nodeItem(a)));
@@ -192,6 +194,7 @@
       await loadChildren(tree, '', 0).catch(showError);
       tree.dataset.loaded = '1';
     }
+    if (tree.dataset.total) $('#dir-total').textContent = t('dir.total', { n: Number(tree.dataset.total).toLocaleString() });
   }
   async function search(q) {
     const box = $('#dir-results');
@@ -317,17 +320,18 @@
 
   // Statistics: grouped bars per period, drawn as SVG.
   const metrics = ['sent', 'received', 'delivered', 'rejected', 'overdue'];
-  const isoDay = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  const isoDay = (d) => d.toISOString().slice(0, 10);
   async function showStats() {
-    if (!$('#stats-from').value) {
-      const now = new Date();
-      $('#stats-to').value = isoDay(now);
-      $('#stats-from').value = isoDay(new Date(now.getTime() - 29 * 86400000));
-    }
-    const q = new URLSearchParams({ from: $('#stats-from').value, to: $('#stats-to').value, period: $('#stats-period').value });
+    // Without dates the bus picks the last 30 days, by its calendar
+    // (Vietnam time), and the form shows them.
+    const q = new URLSearchParams({ period: $('#stats-period').value });
+    if ($('#stats-from').value) q.set('from', $('#stats-from').value);
+    if ($('#stats-to').value) q.set('to', $('#stats-to').value);
     if ($('#stats-by').value) q.set('by', $('#stats-by').value);
     const r = await api(`/v1/operator/stats?${q}`).catch(showError);
     if (!r) return;
+    $('#stats-from').value = r.from.slice(0, 10);
+    $('#stats-to').value = isoDay(new Date(Date.parse(r.to.slice(0, 10)) - 86400000));
     // The chart sums the groups of each period.
     const periods = new Map();
     r.rows.forEach((row) => {
@@ -355,7 +359,7 @@
     svg.setAttribute('role', 'img');
     const max = Math.max(1, ...periods.flatMap(([, p]) => metrics.map((m) => p[m])));
     const slot = (W - pad) / Math.max(1, periods.length);
-    const bw = Math.max(1, (slot * 0.8) / metrics.length);
+    const bw = Math.min(40, Math.max(1, (slot * 0.8) / metrics.length));
     const text = (x, y, s, anchor = 'middle') => { const e = document.createElementNS(ns, 'text'); e.setAttribute('x', x); e.setAttribute('y', y); e.setAttribute('text-anchor', anchor); e.textContent = s; svg.append(e); };
     text(pad - 4, 12, String(max), 'end');
     text(pad - 4, H, '0', 'end');
