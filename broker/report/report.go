@@ -248,7 +248,13 @@ func (b *Builder) period(at time.Time) string {
 	case Month:
 		return at.Format("2006-01")
 	}
-	return b.o.From.In(b.o.Location).Format(time.DateOnly) + ".." + b.o.To.In(b.o.Location).Format(time.DateOnly)
+	return b.rangeLabel()
+}
+
+// rangeLabel is the range as days, both included ([From, To) ends the day
+// before To).
+func (b *Builder) rangeLabel() string {
+	return b.o.From.In(b.o.Location).Format(time.DateOnly) + ".." + b.o.To.Add(-time.Nanosecond).In(b.o.Location).Format(time.DateOnly)
 }
 
 func (b *Builder) acc(period, key string) *acc {
@@ -320,7 +326,7 @@ func (b *Builder) Report() *Report {
 	})
 	total := b.total
 	total.finish()
-	total.row.Period = b.o.From.In(b.o.Location).Format(time.DateOnly) + ".." + b.o.To.In(b.o.Location).Format(time.DateOnly)
+	total.row.Period = b.rangeLabel()
 	r.Total = total.row
 	return r
 }
