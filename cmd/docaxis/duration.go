@@ -39,8 +39,8 @@ func parseLongDuration(s string) (time.Duration, error) {
 	for suffix, unit := range map[string]time.Duration{"y": 365 * 24 * time.Hour, "d": 24 * time.Hour} {
 		if n, ok := strings.CutSuffix(s, suffix); ok {
 			v, err := strconv.ParseInt(n, 10, 32)
-			if err == nil && (v > 1000*365 || v < -1000*365) {
-				err = strconv.ErrRange // beyond a thousand years: a typo, and past int64 nanoseconds
+			if limit := int64(200 * 365 * 24 * time.Hour / unit); err == nil && (v > limit || v < -limit) {
+				err = strconv.ErrRange // beyond two hundred years: a typo, and near int64 nanoseconds
 			}
 			if err != nil {
 				return 0, fmt.Errorf("%q: want a whole number of %s (e.g. 10y, 7d) or a duration (36h)", s, map[string]string{"y": "years", "d": "days"}[suffix])

@@ -24,6 +24,9 @@ func TestParseLongDuration(t *testing.T) {
 		{"10 years", 0, false},
 		{"99999999999y", 0, false},
 		{"2147483647y", 0, false},
+		{"201y", 0, false},
+		{"73001d", 0, false},
+		{"200y", 200 * 365 * day, true},
 		{"", 0, false},
 	}
 	for _, tt := range tests {
