@@ -120,6 +120,9 @@ type Config struct {
 	// VXP, when set, serves the national axis's own API (package vxp)
 	// below /vxp, authenticated by its own signatures, not tokens.
 	VXP http.Handler
+	// Operator, when set, serves the operator's page on /operator and its
+	// API on /v1/operator/ (operator.go).
+	Operator *OperatorConfig
 }
 
 // Server is the HTTP API and the web page. It is an http.Handler; Serve
@@ -136,6 +139,7 @@ type Server struct {
 	held    *heldObjects
 	cache   *envelopeCache
 	web     *webUI
+	op      *operator // nil without Config.Operator
 
 	floorsMu sync.Mutex
 	floors   map[string]uint64 // per agency: mailbox copies at or before are handled
@@ -183,6 +187,12 @@ func New(cfg Config) (*Server, error) {
 	s.web = web
 	s.routes()
 	s.edxmlRoutes()
+	if cfg.Operator != nil {
+		if cfg.Operator.Auth == nil {
+			return nil, errors.New("httpapi: Config.Operator.Auth is nil")
+		}
+		s.operatorRoutes()
+	}
 	for pattern, h := range cfg.Routes {
 		s.mux.Handle(pattern, h)
 	}

@@ -73,6 +73,8 @@ func newPageConfig() pageConfig {
 type webUI struct {
 	page   []byte // the rendered shell: it depends on nothing per request
 	static http.Handler
+	title  string
+	op     operatorShell // the operator's page, rendered on first use
 }
 
 func newWebUI(title string) (*webUI, error) {
@@ -105,7 +107,8 @@ func newWebUI(title string) (*webUI, error) {
 	}
 	files := http.FileServerFS(sub)
 	return &webUI{
-		page: buf.Bytes(),
+		title: title,
+		page:  buf.Bytes(),
 		static: http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// Names carry a content hash (?v=), so they may be cached long.
 			w.Header().Set("Cache-Control", "public, max-age=86400")

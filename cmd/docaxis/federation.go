@@ -186,6 +186,7 @@ func startFederation(ctx context.Context, env *serveEnv) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	env.Federation = svc
 	role := "member of " + national
 	if national == fedFlags.busID {
 		role = "national bus"

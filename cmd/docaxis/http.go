@@ -77,11 +77,18 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 		c.Close()
 		return nil, err
 	}
+	opTokens, err := httpapi.OpenOperatorTokens(ctx, c.JetStream(), httpapi.TokensConfig{Replicas: replicas})
+	if err != nil {
+		ln.Close()
+		c.Close()
+		return nil, err
+	}
 	// No /metrics here: it is not for API token holders (serve_metrics.go).
 	srv, err := httpapi.New(httpapi.Config{
 		VXP:      vxpAPI,
 		Client:   c,
 		Auth:     tokens,
+		Operator: operatorConfig(env, opTokens),
 		Logger:   env.Log,
 		Evidence: newServeEvidence(c),
 		Limits: httpapi.Limits{
@@ -118,7 +125,7 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 	}()
 	url := scheme + "://" + ln.Addr().String()
 	env.Log.Info("HTTP API and web page ready", "url", url)
-	fmt.Fprintf(env.Cmd.ErrOrStderr(), "HTTP API and clerks' page on %s\n", url)
+	fmt.Fprintf(env.Cmd.ErrOrStderr(), "HTTP API and clerks' page on %s (operator's page on %s/operator)\n", url, url)
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), httpFlags.shutdownGrace)
 		defer cancel()

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/alerts"
+	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/broker/metrics"
 	"github.com/docaxis/docaxis/signing"
@@ -35,6 +37,10 @@ type serveEnv struct {
 	// Metrics gathers the bus's figures; hooks add their collectors and
 	// --metrics serves them on /metrics (serve_metrics.go).
 	Metrics *metrics.Metrics
+	// Alerts is set by the alerts hook (nil with --alerts=false), for the
+	// operator's page; Federation by the federation hook, for the alerts.
+	Alerts     *alerts.Manager
+	Federation *federation.Service
 }
 
 var serveFlags struct {
