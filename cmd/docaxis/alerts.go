@@ -114,6 +114,7 @@ func startAlerts(ctx context.Context, env *serveEnv) (func(), error) {
 	js := env.Service.Client.JetStream()
 	src := alerts.Sources{
 		Tracking:   env.Service.Client,
+		Systems:    alertSystems{env.Service.Client},
 		Quarantine: alerts.StreamQuarantine{JS: js},
 		// The federation starts after this hook: its links are read when
 		// the rules are checked.

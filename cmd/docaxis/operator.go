@@ -104,7 +104,7 @@ func init() {
 // operatorConfig is what the operator's page reads on this bus. Document
 // systems are not wired yet: the page lists the system ids agencies name.
 func operatorConfig(env *serveEnv, tokens *httpapi.OperatorTokens) *httpapi.OperatorConfig {
-	cfg := &httpapi.OperatorConfig{Auth: tokens, Replicas: serveReplicas(), Links: fedLinks{env}}
+	cfg := &httpapi.OperatorConfig{Auth: tokens, Replicas: serveReplicas(), Links: fedLinks{env}, Systems: operatorSystems{env.Service.Client}}
 	if env.Alerts != nil {
 		cfg.Alerts = env.Alerts
 	}
