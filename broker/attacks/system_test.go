@@ -447,13 +447,17 @@ func TestAgencyCredsOnSystemService(t *testing.T) {
 		"$JS.API.STREAM.MSG.DELETE.KV_AXIS_DIRECTORY",
 		"$JS.API.STREAM.PURGE.KV_AXIS_DIRECTORY",
 	} {
-		t.Run(s, func(t *testing.T) { sysRefused(t, nc, v, s, []byte(`{"code":"000.00.00.H99","name":"x","system":"dms-evil"}`)) })
+		t.Run(s, func(t *testing.T) {
+			sysRefused(t, nc, v, s, []byte(`{"code":"000.00.00.H99","name":"x","system":"dms-evil"}`))
+		})
 	}
 	// A system's credentials may not write the directory either.
 	snc, sv := a.sysRaw(sysEvilID)
 	for _, s := range []string{"$KV.AXIS_DIRECTORY.agency." + envelope.Token(sysVictim), "$KV.AXIS_DIRECTORY.agency." + envelope.Token(attacker),
 		"$KV.AXIS_DIRECTORY.system." + envelope.Token(sysVictimID)} {
-		t.Run("system "+s, func(t *testing.T) { sysRefused(t, snc, sv, s, []byte(`{"code":"000.00.01.S14","name":"x","system":"dms-evil"}`)) })
+		t.Run("system "+s, func(t *testing.T) {
+			sysRefused(t, snc, sv, s, []byte(`{"code":"000.00.01.S14","name":"x","system":"dms-evil"}`))
+		})
 	}
 	// The client library, with H99's and dms-evil's credentials.
 	binding, err := a.bus.CA.SignBinding(signing.Binding{Agency: attacker, System: sysEvilID})
@@ -461,6 +465,9 @@ func TestAgencyCredsOnSystemService(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]*broker.Client{"H99": a.client(attacker), "dms-evil": a.sysClient(sysEvilID)} {
+		// A refused write goes unanswered: the client waits for nothing.
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		err := c.RegisterAgency(ctx, broker.Agency{Code: attacker, Name: "H99", System: sysEvilID, Bindings: []string{binding}})
 		if err == nil {
 			t.Errorf("%s registered a directory entry", name)
