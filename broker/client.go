@@ -268,7 +268,7 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 	if err != nil {
 		return nil, c.explain(err)
 	}
-	c.verifier = &signing.Verifier{Trust: c.trust, Validate: []envelope.ValidateOption{envelope.AllowCodes(c.dir.known)}}
+	c.verifier = &signing.Verifier{Trust: c.trust, Validate: []envelope.ValidateOption{envelope.AllowCodes(c.dir.known)}, Bindings: c.dir.bindings}
 	switch {
 	case o.store != nil:
 		c.store = o.store

@@ -103,11 +103,12 @@ func (c *Client) ImportAgencies(ctx context.Context, lines []ImportLine, o Impor
 		if a, ok := accepted[code]; ok {
 			return a, true
 		}
-		if _, bad := failed[code]; bad {
-			return nil, false
-		}
+		// A failed or pending line leaves the entry as it is: what is
+		// below it stands on the entry in the directory, if any.
 		if _, pending := byCode[code]; pending {
-			return nil, false
+			if _, bad := failed[code]; !bad {
+				return nil, false
+			}
 		}
 		a, ok := current[code]
 		return a, ok
@@ -119,19 +120,32 @@ func (c *Client) ImportAgencies(ctx context.Context, lines []ImportLine, o Impor
 			return
 		}
 		state[code] = 1
-		if p, ok := byCode[l.Agency.Parent]; ok && state[l.Agency.Parent] == 0 {
-			visit(p)
-		}
-		state[code] = 2
 		fail := func(err error) {
+			state[code] = 2
 			failed[code] = l.Line
 			res.Errors = append(res.Errors, &ImportError{Line: l.Line, Code: code, Err: err})
 		}
+		parent := l.Agency.Parent
+		if p, ok := byCode[parent]; ok && parent != code {
+			switch state[parent] {
+			case 0:
+				visit(p)
+			case 1:
+				// The parent's line is being checked further down this
+				// chain: the lines make a cycle.
+				fail(fmt.Errorf("%w: parent %s (line %d) makes a cycle", ErrInvalidEntry, parent, p.Line))
+				return
+			}
+		}
+		if state[code] == 2 {
+			return // failed in a cycle closed below
+		}
+		state[code] = 2
 		if strings.TrimSpace(l.Agency.Name) == "" {
 			fail(fmt.Errorf("%w: no name", ErrInvalidEntry))
 			return
 		}
-		if pl, bad := failed[l.Agency.Parent]; bad {
+		if pl, bad := failed[parent]; bad && current[parent] == nil {
 			fail(fmt.Errorf("%w: parent %s was not imported (line %d)", ErrInvalidEntry, l.Agency.Parent, pl))
 			return
 		}

@@ -133,6 +133,13 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if fc.Logger == nil {
 		fc.Logger = cfg.Logger
 	}
+	if fc.SystemServes == nil {
+		fc.SystemServes = func(ctx context.Context, id, agency string) bool {
+			// From the bucket, not the cache: a move just made counts.
+			a, err := c.readAgency(ctx, agency)
+			return err == nil && a.System == id && a.State != StateDeleted
+		}
+	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	files, err := filesvc.Serve(fctx, nc, c.store, refs, fc)

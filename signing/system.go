@@ -152,11 +152,14 @@ func (t *Trust) SetBindings(fn func(agency string) []string) {
 }
 
 // servedBy checks that system signed for agency at `at` under a binding
-// signed by the CA whose key id is caKeyID.
-func (t *Trust) servedBy(agency, system, caKeyID string, at time.Time) error {
-	t.mu.RLock()
-	fn := t.bindingsOf
-	t.mu.RUnlock()
+// signed by the CA whose key id is caKeyID. fn, when set, reads the
+// bindings instead of the trust's own source.
+func (t *Trust) servedBy(fn func(string) []string, agency, system, caKeyID string, at time.Time) error {
+	if fn == nil {
+		t.mu.RLock()
+		fn = t.bindingsOf
+		t.mu.RUnlock()
+	}
 	if fn == nil {
 		return fmt.Errorf("%w: %s (system %s): no directory bindings to check", ErrNotServed, agency, system)
 	}

@@ -13,6 +13,11 @@ type Verifier struct {
 	Trust *Trust
 	// Validate options for the envelope content (e.g. non-standard codes).
 	Validate []envelope.ValidateOption
+	// Bindings returns an agency's signed system bindings as this
+	// verifier's directory holds them. Without it the Trust's (SetBindings)
+	// are used: a Trust shared by several clients answers with whichever
+	// directory set it last, which may be an agency's stale view.
+	Bindings func(agency string) []string
 }
 
 // VerifyOption adjusts one verification.
@@ -80,7 +85,7 @@ func (v *Verifier) Check(s *envelope.Signed, opts ...VerifyOption) error {
 		// A document system signs for the agencies it serves: the
 		// directory's binding, signed by the CA that issued the system's
 		// certificate, must give it e.From when it signed.
-		if err := v.Trust.servedBy(e.From, sys, KeyID(chain.issuer), e.Created); err != nil {
+		if err := v.Trust.servedBy(v.Bindings, e.From, sys, KeyID(chain.issuer), e.Created); err != nil {
 			return err
 		}
 	} else if got := v.Trust.AgencyOf(leaf); got != e.From {

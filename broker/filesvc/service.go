@@ -52,6 +52,11 @@ type Config struct {
 	InboxPrefix string
 	// QueueGroup shared by the service processes. Default QueueGroup.
 	QueueGroup string
+	// SystemServes, when set, tells whether document system id (a caller
+	// acting as "="+id) serves agency now. A system may then read what any
+	// agency it serves may read: mail stored before an agency came to it
+	// was granted to the agency and its former system only.
+	SystemServes func(ctx context.Context, id, agency string) bool
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -337,6 +342,13 @@ func (s *Service) checkAccess(ctx context.Context, req request) error {
 	// The key of broker.FileRefKey, spelled here so that broker may use
 	// this package; the tests check they agree.
 	_, err := s.refs.Get(ctx, req.sha+"."+req.token)
+	if (errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted)) && strings.HasPrefix(req.agency, "=") && s.cfg.SystemServes != nil {
+		if ok, lerr := s.servedHolder(ctx, strings.TrimPrefix(req.agency, "="), req.sha); lerr != nil {
+			err = lerr
+		} else if ok {
+			err = nil
+		}
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -346,6 +358,27 @@ func (s *Service) checkAccess(ctx context.Context, req request) error {
 	default:
 		return errorf(codeUnavailable, "%s %s: cannot check the access of agency %s: %v", req.op, req.key, req.agency, err)
 	}
+}
+
+// servedHolder reports whether an agency that system serves now holds a
+// ref to the attachment sha (it sent, received or uploaded it): the few
+// holders of one attachment are listed, not the system's agencies.
+func (s *Service) servedHolder(ctx context.Context, system, sha string) (bool, error) {
+	keys, err := s.refs.ListKeysFiltered(ctx, sha+".>")
+	if err != nil {
+		return false, err
+	}
+	defer keys.Stop()
+	found := false
+	for k := range keys.Keys() {
+		token, _, _ := strings.Cut(strings.TrimPrefix(k, sha+"."), ".")
+		code := envelope.CodeFromToken(token)
+		if found || strings.HasPrefix(code, "=") || envelope.CheckNonStandardCode(code) != nil {
+			continue // drain the lister
+		}
+		found = s.cfg.SystemServes(ctx, system, code)
+	}
+	return found, nil
 }
 
 func (s *Service) stat(req request) {

@@ -229,7 +229,7 @@ func readImport(r io.Reader, format, name string) ([]broker.ImportLine, []*broke
 				bad = append(bad, &broker.ImportError{Line: n, Err: fmt.Errorf("%w: %v", broker.ErrInvalidEntry, err)})
 				continue
 			}
-			if err := envelope.CheckJSONKeys([]byte(line), nil); err != nil {
+			if err := envelope.CheckJSONKeys([]byte(line)); err != nil {
 				bad = append(bad, &broker.ImportError{Line: n, Err: fmt.Errorf("%w: %v", broker.ErrInvalidEntry, err)})
 				continue
 			}
