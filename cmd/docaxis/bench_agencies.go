@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,6 +97,17 @@ func init() {
 	benchModes = append(benchModes, func(cmd *cobra.Command) (bool, error) {
 		if agencyBenchFlags.agencies <= 0 {
 			return false, nil
+		}
+		if benchFlags.cpuprofile != "" {
+			pf, err := os.Create(benchFlags.cpuprofile)
+			if err != nil {
+				return true, err
+			}
+			defer pf.Close()
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				return true, err
+			}
+			defer pprof.StopCPUProfile()
 		}
 		res, err := runAgencyBench(cmd)
 		if err != nil {
@@ -323,6 +335,7 @@ func (b *benchEnv) register(ctx context.Context, cmd *cobra.Command, n int) erro
 			return err
 		}
 	}
+	benchLog(cmd, "%d systems and %d agencies' keys in %.1fs", b.systems, b.standaloneN, time.Since(start).Seconds())
 	lines := make([]broker.ImportLine, len(b.agencies))
 	for i, a := range b.agencies {
 		ag := broker.Agency{Code: a.code, Name: "Cơ quan " + a.code, Parent: a.parent, System: a.system, Email: "vanthu@" + strings.ReplaceAll(a.code, ".", "-") + ".gov.vn"}
@@ -337,8 +350,8 @@ func (b *benchEnv) register(ctx context.Context, cmd *cobra.Command, n int) erro
 		Bind: ca.SignBinding,
 		Progress: func(d, total int) {
 			marks, done = append(marks, time.Now()), append(done, d)
-			if len(marks)%10 == 0 || d == total {
-				benchLog(cmd, "registered %d of %d (%.0f/s)", d, total, float64(d)/time.Since(start).Seconds())
+			if len(marks) == 1 || len(marks)%10 == 0 || d == total {
+				benchLog(cmd, "registered %d of %d at %.1fs", d, total, time.Since(start).Seconds())
 			}
 		},
 	})
