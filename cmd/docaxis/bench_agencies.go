@@ -57,24 +57,38 @@ type AgencyBenchResult struct {
 	// bindings and the import, end to end; the rates of the first and
 	// last tenth of the written entries show whether the cost per agency
 	// stays flat as the directory grows.
-	RegisterSeconds      float64 `json:"register_seconds"`
-	RegisteredPerSec     float64 `json:"registered_per_sec"`
-	FirstTenthPerSec     float64 `json:"registered_per_sec_first_tenth"`
-	LastTenthPerSec      float64 `json:"registered_per_sec_last_tenth"`
-	RSSMiBAtRest         float64 `json:"rss_mib_at_rest"`
-	IdleCPUPercent       float64 `json:"idle_cpu_percent"`
-	IdleSeconds          float64 `json:"idle_seconds"`
-	AdminConnectMs       float64 `json:"admin_connect_ms"`
-	Sync100ChangesMs     float64 `json:"sync_100_changes_ms"`
-	CLISync100ChangesMs  float64 `json:"cli_sync_100_changes_ms"`
-	RoundtripsPerSec     float64 `json:"roundtrips_per_sec"`
-	P50ms                float64 `json:"p50_ms"`
-	P99ms                float64 `json:"p99_ms"`
-	Endpoints            int     `json:"endpoints"`
+	RegisterSeconds  float64 `json:"register_seconds"`
+	RegisteredPerSec float64 `json:"registered_per_sec"`
+	FirstTenthPerSec float64 `json:"registered_per_sec_first_tenth"`
+	LastTenthPerSec  float64 `json:"registered_per_sec_last_tenth"`
+	// CPU time, which a machine shared with other work does not inflate
+	// as it does wall time: the server's and this process's (the
+	// operator's import) for the whole registration, and the server's per
+	// 1,000 entries written in the first and in the last tenth.
+	RegisterServerCPUSeconds float64 `json:"register_server_cpu_seconds"`
+	RegisterClientCPUSeconds float64 `json:"register_client_cpu_seconds"`
+	ServerCPUMsPer1000First  float64 `json:"server_cpu_ms_per_1000_first_tenth"`
+	ServerCPUMsPer1000Last   float64 `json:"server_cpu_ms_per_1000_last_tenth"`
+	RSSMiBAtRest             float64 `json:"rss_mib_at_rest"`
+	IdleCPUPercent           float64 `json:"idle_cpu_percent"`
+	IdleSeconds              float64 `json:"idle_seconds"`
+	AdminConnectMs           float64 `json:"admin_connect_ms"`
+	Sync100ChangesMs         float64 `json:"sync_100_changes_ms"`
+	CLISync100ChangesMs      float64 `json:"cli_sync_100_changes_ms"`
+	RoundtripsPerSec         float64 `json:"roundtrips_per_sec"`
+	P50ms                    float64 `json:"p50_ms"`
+	P99ms                    float64 `json:"p99_ms"`
+	Endpoints                int     `json:"endpoints"`
+	// CPU per round trip: the server's, and this process's (the
+	// systems' and agencies' clients).
+	RoundtripServerCPUMs float64 `json:"roundtrip_server_cpu_ms"`
+	RoundtripClientCPUMs float64 `json:"roundtrip_client_cpu_ms"`
 	BaselineRoundtrips   float64 `json:"baseline_roundtrips_per_sec"`
 	BaselineP50ms        float64 `json:"baseline_p50_ms"`
 	BaselineP99ms        float64 `json:"baseline_p99_ms"`
 	BaselineEndpoints    int     `json:"baseline_endpoints"`
+	BaselineServerCPUMs  float64 `json:"baseline_roundtrip_server_cpu_ms"`
+	BaselineClientCPUMs  float64 `json:"baseline_roundtrip_client_cpu_ms"`
 	RoundtripN           int     `json:"roundtrip_n"`
 	LatencyN             int     `json:"latency_n"`
 	LatencyRate          float64 `json:"latency_rate"`
@@ -145,6 +159,7 @@ func runAgencyBench(cmd *cobra.Command) (*AgencyBenchResult, error) {
 			return err
 		}
 		res.BaselineRoundtrips, res.BaselineP50ms, res.BaselineP99ms, res.BaselineEndpoints = rt.perSec, rt.p50, rt.p99, rt.endpoints
+		res.BaselineServerCPUMs, res.BaselineClientCPUMs = rt.serverCPUMs, rt.clientCPUMs
 		return nil
 	})
 	if err != nil {
@@ -156,6 +171,8 @@ func runAgencyBench(cmd *cobra.Command) (*AgencyBenchResult, error) {
 		res.Systems, res.Standalone = b.systems, b.standaloneN
 		res.RegisterSeconds, res.RegisteredPerSec = b.regSeconds, float64(f.agencies)/b.regSeconds
 		res.FirstTenthPerSec, res.LastTenthPerSec = b.firstTenth, b.lastTenth
+		res.RegisterServerCPUSeconds, res.RegisterClientCPUSeconds = b.regServerCPU, b.regClientCPU
+		res.ServerCPUMsPer1000First, res.ServerCPUMsPer1000Last = b.cpuFirstTenth, b.cpuLastTenth
 		// At rest: nothing asked of the bus while its RSS and CPU are read,
 		// after a moment for what registration set in motion to settle.
 		if err := sleepCtx(ctx, 5*time.Second); err != nil {
@@ -188,6 +205,7 @@ func runAgencyBench(cmd *cobra.Command) (*AgencyBenchResult, error) {
 			return err
 		}
 		res.RoundtripsPerSec, res.P50ms, res.P99ms, res.Endpoints = rt.perSec, rt.p50, rt.p99, rt.endpoints
+		res.RoundtripServerCPUMs, res.RoundtripClientCPUMs = rt.serverCPUMs, rt.clientCPUMs
 		res.ServerRSSMiBAtFinish, _ = b.child.rssMiB()
 		return nil
 	})
@@ -250,7 +268,10 @@ type benchEnv struct {
 	regSeconds  float64
 	firstTenth  float64
 	lastTenth   float64
-	log         *slog.Logger
+	// CPU seconds of registration, and the server's ms per 1,000 entries.
+	regServerCPU, regClientCPU  float64
+	cpuFirstTenth, cpuLastTenth float64
+	log                         *slog.Logger
 }
 
 // benchBus starts a bus in a fresh home, registers n agencies and runs fn.
@@ -298,6 +319,14 @@ func benchBus(cmd *cobra.Command, n int, fn func(*benchEnv) error) (*benchEnv, e
 func (b *benchEnv) register(ctx context.Context, cmd *cobra.Command, n int) error {
 	f := agencyBenchFlags
 	start := time.Now()
+	srv0, err := b.child.cpuTicks()
+	if err != nil {
+		return err
+	}
+	self0, err := selfCPUTicks()
+	if err != nil {
+		return err
+	}
 	ca, err := b.ks.CA()
 	if err != nil {
 		return err
@@ -346,10 +375,13 @@ func (b *benchEnv) register(ctx context.Context, cmd *cobra.Command, n int) erro
 	}
 	var marks []time.Time
 	var done []int
+	var ticks []float64 // the server's CPU at each mark, in ms
 	res, err := b.admin.ImportAgencies(ctx, lines, broker.ImportOptions{
 		Bind: ca.SignBinding,
 		Progress: func(d, total int) {
 			marks, done = append(marks, time.Now()), append(done, d)
+			t, _ := b.child.cpuTicks()
+			ticks = append(ticks, float64(t)*1000/clockTicks)
 			if len(marks) == 1 || len(marks)%10 == 0 || d == total {
 				benchLog(cmd, "registered %d of %d at %.1fs", d, total, time.Since(start).Seconds())
 			}
@@ -364,7 +396,42 @@ func (b *benchEnv) register(ctx context.Context, cmd *cobra.Command, n int) erro
 	b.regSeconds = time.Since(start).Seconds()
 	b.version = res.Version
 	b.firstTenth, b.lastTenth = tenthRates(marks, done)
+	b.cpuFirstTenth, b.cpuLastTenth = tenthCosts(ticks, done)
+	srv1, err := b.child.cpuTicks()
+	if err != nil {
+		return err
+	}
+	self1, err := selfCPUTicks()
+	if err != nil {
+		return err
+	}
+	b.regServerCPU, b.regClientCPU = float64(srv1-srv0)/clockTicks, float64(self1-self0)/clockTicks
 	return nil
+}
+
+// tenthCosts returns the CPU ms per 1,000 entries over the progress
+// reports covering the first and the last tenth of the entries (ms holds
+// the CPU at each report).
+func tenthCosts(ms []float64, done []int) (first, last float64) {
+	if len(ms) < 3 {
+		return 0, 0
+	}
+	total := done[len(done)-1]
+	cost := func(i, j int) float64 {
+		if n := done[j] - done[i]; n > 0 {
+			return (ms[j] - ms[i]) / float64(n) * 1000
+		}
+		return 0
+	}
+	i := 1
+	for i < len(done)-1 && done[i]-done[0] < total/10 {
+		i++
+	}
+	j := len(done) - 2
+	for j > 0 && done[len(done)-1]-done[j] < total/10 {
+		j--
+	}
+	return cost(0, i), cost(j, len(done)-1)
 }
 
 // tenthRates returns the write rates over the progress reports covering
@@ -472,8 +539,9 @@ func (b *benchEnv) agencyClient(ctx context.Context, a benchAgency) (*broker.Cli
 }
 
 type rtResult struct {
-	perSec, p50, p99 float64
-	endpoints        int
+	perSec, p50, p99         float64
+	serverCPUMs, clientCPUMs float64 // per round trip, throughput phase
+	endpoints                int
 }
 
 // roundTrips picks pool agencies at random among the bus's, opens the
@@ -613,6 +681,14 @@ func (b *benchEnv) roundTrips(ctx context.Context, cmd *cobra.Command, pool int)
 	}
 	delivered.Store(0)
 
+	srv0, err := b.child.cpuTicks()
+	if err != nil {
+		return nil, err
+	}
+	self0, err := selfCPUTicks()
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -639,6 +715,16 @@ func (b *benchEnv) roundTrips(ctx context.Context, cmd *cobra.Command, pool int)
 		return nil, err
 	}
 	out := &rtResult{perSec: float64(f.roundtrips) / time.Since(start).Seconds(), endpoints: len(clients)}
+	srv1, err := b.child.cpuTicks()
+	if err != nil {
+		return nil, err
+	}
+	self1, err := selfCPUTicks()
+	if err != nil {
+		return nil, err
+	}
+	out.serverCPUMs = float64(srv1-srv0) * 1000 / clockTicks / float64(f.roundtrips)
+	out.clientCPUMs = float64(self1-self0) * 1000 / clockTicks / float64(f.roundtrips)
 
 	mu.Lock()
 	latencies = latencies[:0]
@@ -798,8 +884,13 @@ func (c *benchChild) rssMiB() (float64, error) {
 
 // cpuTicks reads the child's user+system CPU time from /proc, in clock
 // ticks.
-func (c *benchChild) cpuTicks() (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+func (c *benchChild) cpuTicks() (uint64, error) { return procCPUTicks(c.cmd.Process.Pid) }
+
+// selfCPUTicks is this process's CPU time, in clock ticks.
+func selfCPUTicks() (uint64, error) { return procCPUTicks(os.Getpid()) }
+
+func procCPUTicks(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, fmt.Errorf("server CPU: %w", err)
 	}
