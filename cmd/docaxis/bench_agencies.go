@@ -870,6 +870,11 @@ func (c *benchChild) rssMiB() (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("server RSS: %w", err)
 	}
+	return parseVmRSS(b)
+}
+
+// parseVmRSS reads the VmRSS line of a /proc/PID/status, in MiB.
+func parseVmRSS(b []byte) (float64, error) {
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
@@ -894,11 +899,21 @@ func procCPUTicks(pid int) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("server CPU: %w", err)
 	}
-	// The command name (field 2) may hold spaces: count from its ')'.
+	return parseProcStat(b)
+}
+
+// parseProcStat returns utime+stime of a /proc/PID/stat, in clock ticks.
+func parseProcStat(b []byte) (uint64, error) {
+	// The command name (field 2) may hold spaces and parentheses: count
+	// from its last ')'.
 	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	end := strings.LastIndexByte(s, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("server CPU: /proc stat %q has no command name", cutString(s, 64))
+	}
+	fields := strings.Fields(s[end+1:])
 	if len(fields) < 13 {
-		return 0, fmt.Errorf("server CPU: short /proc stat %q", s)
+		return 0, fmt.Errorf("server CPU: short /proc stat %q", cutString(s, 64))
 	}
 	utime, err1 := strconv.ParseUint(fields[11], 10, 64)
 	stime, err2 := strconv.ParseUint(fields[12], 10, 64)
@@ -929,6 +944,13 @@ func (c *benchChild) idleCPU(ctx context.Context, d time.Duration) (float64, flo
 // clockTicks is USER_HZ, the unit of /proc stat times: 100 on every
 // Linux architecture Go runs on.
 const clockTicks = 100
+
+func cutString(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
 
 func freePort() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
