@@ -2,6 +2,7 @@
 #   make run     start `docaxis serve` on the embedded default (home ./.docaxis)
 #   make test    install what the tests need, then run every test and a short fuzz pass
 #   make bench   benchmarks (docaxis bench and go test -bench)
+#   make bench-agencies   a country's directory on one bus (AGENCIES=100000)
 
 GO        ?= go
 BIN       := $(CURDIR)/bin
@@ -10,7 +11,7 @@ FUZZTIME  ?= 5s
 TESTFLAGS ?=
 export DOCAXIS_MINIO := $(BIN)/minio
 
-.PHONY: all build run test test-go deps deps-minio deps-debian fuzz bench vet contract clean
+.PHONY: all build run test test-go deps deps-minio deps-debian fuzz bench bench-agencies vet contract clean
 
 all: build
 
@@ -65,6 +66,12 @@ contract:
 bench: build
 	$(BIN)/docaxis bench --json
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+# A national directory on one bus: registration, RSS and idle CPU at rest,
+# directory sync, round trips beside a 10-agency bus (see README).
+AGENCIES ?= 100000
+bench-agencies: build
+	$(BIN)/docaxis bench --agencies $(AGENCIES) --json
 
 clean:
 	rm -rf $(BIN)/docaxis

@@ -58,6 +58,7 @@ type options struct {
 	storeFn    func(nc *nats.Conn, agency string) (storage.Store, error)
 	violation  *atomic.Pointer[violation]
 	dirRefresh time.Duration
+	dirByKey   bool
 }
 
 // violation is the last permission violation the server reported: NATS
@@ -142,6 +143,16 @@ func WithTimeout(d time.Duration) Option {
 // envelope is verified whenever needed, whatever this period.
 func WithDirectoryRefresh(d time.Duration) Option {
 	return func(o *options) error { o.dirRefresh = d; return nil }
+}
+
+// WithDirectoryByKey makes a client with the bus's own credentials read
+// the directory by key when it needs an entry, as an agency's client does,
+// instead of loading and following all of it. Meant for short-lived
+// operator tools (the CLI) on a national directory, where loading 100,000
+// entries would cost seconds for each command; the bus itself follows the
+// directory. The client still writes it.
+func WithDirectoryByKey() Option {
+	return func(o *options) error { o.dirByKey = true; return nil }
 }
 
 // WithAgencyCredentials connects with the NATS credentials `docaxis agency
@@ -260,9 +271,16 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 	if c.trust == nil {
 		c.trust = signing.NewTrust()
 	}
-	if o.agency != "" {
-		c.dir, err = openAgencyDirectory(ctx, nc, js, c.trust, o.trust == nil, o.logger, o.timeout, o.dirRefresh)
-	} else {
+	switch {
+	case o.agency != "":
+		c.dir, err = openAgencyDirectory(ctx, nc, js, c.trust, o.trust == nil, o.logger, o.timeout, o.dirRefresh, nil)
+	case o.dirByKey:
+		var kv jetstream.KeyValue
+		if kv, err = js.KeyValue(ctx, DirectoryBucket); err != nil {
+			return nil, fmt.Errorf("open directory bucket %s (is 'docaxis serve' running on this bus?): %w", DirectoryBucket, c.explain(err))
+		}
+		c.dir, err = openAgencyDirectory(ctx, nc, js, c.trust, o.trust == nil, o.logger, o.timeout, o.dirRefresh, kv)
+	default:
 		c.dir, err = openDirectory(ctx, js, c.trust, o.trust == nil, o.logger)
 	}
 	if err != nil {

@@ -52,6 +52,11 @@ type Agency struct {
 	// Version is the directory version of this entry's last change (not
 	// stored: the bucket's revision, set when read).
 	Version uint64 `json:"version,omitempty"`
+
+	// bound: Bindings were left out of this in-memory copy (the bus's
+	// client keeps every entry, but not its bindings: see
+	// directory.bindings).
+	bound bool
 }
 
 // Agency states.
@@ -75,10 +80,13 @@ type directory struct {
 	log      *slog.Logger
 	mu       sync.RWMutex
 	agencies map[string]Agency // all of them for the bus's client; those read lately for an agency's
-	limits   Limits
-	bus      string // this bus's id in a federation (key "bus"), "" alone
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// bindingsRead: the system bindings the bus's client read lately, by
+	// agency (its copy of each entry leaves them out).
+	bindingsRead map[string]bindingsCopy
+	limits       Limits
+	bus          string // this bus's id in a federation (key "bus"), "" alone
+	cancel       context.CancelFunc
+	done         chan struct{}
 }
 
 func openDirectory(ctx context.Context, js jetstream.JetStream, trust *signing.Trust, useRoots bool, log *slog.Logger) (*directory, error) {
@@ -87,7 +95,8 @@ func openDirectory(ctx context.Context, js jetstream.JetStream, trust *signing.T
 		return nil, fmt.Errorf("open directory bucket %s (is 'docaxis serve' running on this bus?): %w", DirectoryBucket, err)
 	}
 	d := &directory{kv: kv, trust: trust, useRoots: useRoots, log: log, agencies: map[string]Agency{}, limits: DefaultLimits, done: make(chan struct{}),
-		direct: &directKV{nc: js.Conn(), js: js, bucket: DirectoryBucket, timeout: 30 * time.Second}}
+		bindingsRead: map[string]bindingsCopy{},
+		direct:       &directKV{nc: js.Conn(), js: js, bucket: DirectoryBucket, timeout: 30 * time.Second}}
 	trust.SetBindings(d.bindings)
 	wctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
@@ -142,11 +151,13 @@ func (d *directory) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 			return
 		}
 		a.Version = e.Revision()
-		if certs, err := signing.ParseCerts([]byte(a.Certificate)); err == nil && signing.AgencyOf(certs[0]) == "" {
-			d.trust.Bind(a.Code, certs[0])
+		if a.Certificate != "" {
+			if certs, err := signing.ParseCerts([]byte(a.Certificate)); err == nil && signing.AgencyOf(certs[0]) == "" {
+				d.trust.Bind(a.Code, certs[0])
+			}
 		}
 		d.mu.Lock()
-		d.agencies[a.Code] = a
+		d.agencies[a.Code] = d.keep(a)
 		d.mu.Unlock()
 	case key == limitsKey && e.Operation() == jetstream.KeyValuePut:
 		var l Limits
@@ -518,7 +529,10 @@ func (c *Client) writeEntries(ctx context.Context, list []Agency) error {
 	c.dir.mu.Lock()
 	for _, a := range list {
 		if c.dir.view == nil {
-			c.dir.agencies[a.Code] = a
+			c.dir.agencies[a.Code] = c.dir.keep(a)
+		}
+		if a.Certificate == "" {
+			continue
 		}
 		if certs, err := signing.ParseCerts([]byte(a.Certificate)); err == nil && signing.AgencyOf(certs[0]) == "" {
 			c.trust.Bind(a.Code, certs[0])
@@ -528,13 +542,69 @@ func (c *Client) writeEntries(ctx context.Context, list []Agency) error {
 	return nil
 }
 
+// bindingsCopy is an agency's bindings as read at a directory version.
+type bindingsCopy struct {
+	version uint64
+	list    []string
+}
+
+// keep returns what the bus's client keeps of an entry: all but its
+// system bindings. A binding is a signed JWS, most of an entry's bytes;
+// 100,000 of them would cost the bus hundreds of MiB while only the
+// bindings of agencies whose mail is being checked are needed: bindings
+// reads those by key. An agency's client keeps entries whole (a few).
+// Under d.mu.
+func (d *directory) keep(a Agency) Agency {
+	if d.view != nil || len(a.Bindings) == 0 {
+		return a
+	}
+	a.Bindings, a.bound = nil, true
+	return a
+}
+
+// maxBindingsRead bounds the bindings the bus's client keeps.
+const maxBindingsRead = 4096
+
 // bindings returns the signed system bindings of agency (for the trust).
+// The bus's client reads them from the bucket when its copy of the entry
+// is newer than the bindings it read last (the history only grows, so a
+// read that is newer still is as good).
 func (d *directory) bindings(agency string) []string {
 	a, ok := d.lookup(agency)
-	if !ok {
-		return nil
+	if !ok || !a.bound {
+		return a.Bindings
 	}
-	return a.Bindings
+	d.mu.RLock()
+	got, read := d.bindingsRead[agency]
+	d.mu.RUnlock()
+	if read && got.version >= a.Version && a.Version != 0 {
+		return got.list
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e, err := d.kv.Get(ctx, directoryKey(agency))
+	var full Agency
+	if err == nil {
+		err = json.Unmarshal(e.Value(), &full)
+	}
+	if err != nil {
+		// Bindings read before are older than the entry, not wrong: a
+		// signature they do not cover fails and is retried.
+		d.log.Warn("directory: bindings not read", "agency", agency, "err", err)
+		return got.list
+	}
+	d.mu.Lock()
+	d.bindingsRead[agency] = bindingsCopy{version: e.Revision(), list: full.Bindings}
+	for code := range d.bindingsRead {
+		if len(d.bindingsRead) <= maxBindingsRead {
+			break
+		}
+		if code != agency {
+			delete(d.bindingsRead, code)
+		}
+	}
+	d.mu.Unlock()
+	return full.Bindings
 }
 
 // PublishRoot publishes a CA certificate that every client of the bus
@@ -558,7 +628,9 @@ const (
 func (c *Client) Bus() string { return c.dir.busID() }
 
 // Agencies lists the directory, sorted by code. An agency's client reads
-// the whole directory for it, page by page.
+// the whole directory for it, page by page. The bus's own client lists
+// its copy, which leaves out the system bindings (LookupAgency and
+// DirectoryChanges return entries whole).
 func (c *Client) Agencies(ctx context.Context) ([]Agency, error) {
 	if c.dir.view != nil {
 		list, err := c.dir.view.list(ctx)
@@ -589,6 +661,9 @@ func (c *Client) LookupAgency(ctx context.Context, code string) (*Agency, error)
 		return &a, nil
 	}
 	if a, ok := c.dir.lookup(code); ok {
+		if a.bound {
+			a.Bindings, a.bound = c.dir.bindings(code), false
+		}
 		return &a, nil
 	}
 	// The watcher may lag a registration made a moment ago elsewhere.

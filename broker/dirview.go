@@ -82,7 +82,7 @@ type readFlight struct {
 }
 
 func openAgencyDirectory(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, trust *signing.Trust, useRoots bool,
-	log *slog.Logger, timeout, refresh time.Duration) (*directory, error) {
+	log *slog.Logger, timeout, refresh time.Duration, writer keyStore) (*directory, error) {
 	if refresh <= 0 {
 		refresh = DefaultDirectoryRefresh
 	}
@@ -90,6 +90,10 @@ func openAgencyDirectory(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 	kv := &directKV{nc: nc, js: js, bucket: DirectoryBucket, timeout: timeout,
 		readOnly: fmt.Errorf("%w: the directory is written by the bus; an agency's credentials only read it", ErrPermission)}
 	d.kv, d.direct = kv, kv
+	if writer != nil {
+		// The bus's own credentials (WithDirectoryByKey): they write too.
+		d.kv = writer
+	}
 	trust.SetBindings(d.bindings)
 	v := &agencyView{d: d, kv: kv, refresh: refresh, fetched: map[string]time.Time{}, missing: map[string]time.Time{}}
 	d.view = v

@@ -36,6 +36,11 @@ func (c *BusConfig) defaults() {
 	}
 }
 
+// RecordMaxConsumers is the record stream's consumer limit: far above the
+// mailboxes of a national directory (111,000 units, most of them served by
+// a few hundred systems).
+const RecordMaxConsumers = 1_000_000
+
 // Setup creates or updates the streams and buckets of the bus. It is
 // idempotent and run by `docaxis serve` at start.
 func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
@@ -51,6 +56,11 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 		Duplicates:  cfg.DuplicateWindow,
 		MaxMsgSize:  1 << 20,
 		Discard:     jetstream.DiscardOld,
+		// Every standalone agency's mailbox and every system's is a
+		// consumer of the record. The server caps a stream that sets no
+		// limit at 1,000 consumers (and takes -1 for "not set"), which a
+		// country's directory passes: set one it will not reach.
+		MaxConsumers: RecordMaxConsumers,
 	}, {
 		Name:        QuarantineStream,
 		Description: "docaxis quarantine: messages that could not be processed, with the reason",

@@ -61,7 +61,9 @@ func connect(cmd *cobra.Command) (*broker.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []broker.Option{broker.WithKeystore(ks), broker.WithNATSOptions(nats.Timeout(5 * time.Second))}
+	// A command reads the directory entries it needs by key: loading a
+	// national directory whole would cost seconds per command.
+	opts := []broker.Option{broker.WithKeystore(ks), broker.WithNATSOptions(nats.Timeout(5 * time.Second)), broker.WithDirectoryByKey()}
 	if t := homeTrust(ks); t != nil {
 		opts = append(opts, broker.WithTrust(t))
 	}
