@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
@@ -109,20 +110,31 @@ func (c *jsCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *jsCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cl := c.m.svc.Client
-	js := cl.JetStream()
-	agencies, _ := cl.Agencies(ctx)
-	for _, a := range agencies {
-		cons, err := js.Consumer(ctx, broker.StreamName, broker.MailboxDurable(a.Code))
-		if err != nil {
-			continue
+	js := c.m.svc.Client.JetStream()
+	// One listing of the record's consumers, not a request per agency: a
+	// directory of 100,000 agencies has a mailbox only per endpoint (an
+	// agency with credentials of its own, "mbox_", or a system, "sys_",
+	// labelled "=" + its id).
+	own := map[string]bool{} // agencies with a mailbox of their own
+	if st, err := js.Stream(ctx, broker.StreamName); err == nil {
+		lister := st.ListConsumers(ctx)
+		for info := range lister.Info() {
+			var label string
+			switch name := info.Name; {
+			case strings.HasPrefix(name, "mbox_"):
+				label = envelope.CodeFromToken(strings.TrimPrefix(name, "mbox_"))
+				own[label] = true
+			case strings.HasPrefix(name, "sys_"):
+				label = broker.SystemActor(envelope.CodeFromToken(strings.TrimPrefix(name, "sys_")))
+			default:
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(info.NumPending+uint64(info.NumAckPending)), label)
+			ch <- prometheus.MustNewConstMetric(redeliveredDesc, prometheus.GaugeValue, float64(info.NumRedelivered), label)
 		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			continue
+		if err := lister.Err(); err != nil {
+			c.m.log.Warn("metrics: mailboxes", "err", err)
 		}
-		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(info.NumPending+uint64(info.NumAckPending)), a.Code)
-		ch <- prometheus.MustNewConstMetric(redeliveredDesc, prometheus.GaugeValue, float64(info.NumRedelivered), a.Code)
 	}
 	s, err := js.Stream(ctx, broker.QuarantineStream)
 	if err != nil {
@@ -133,7 +145,19 @@ func (c *jsCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	for _, a := range agencies {
-		ch <- prometheus.MustNewConstMetric(quarantineDesc, prometheus.GaugeValue, float64(info.State.Subjects[broker.QuarantineSubject(a.Code)]), a.Code)
+	// Every agency with a mailbox of its own (0 when nothing is held),
+	// and any other agency with something in quarantine.
+	counts := map[string]uint64{}
+	for code := range own {
+		counts[code] = 0
+	}
+	prefix := strings.TrimSuffix(broker.QuarantineSubject("*"), "*")
+	for subject, n := range info.State.Subjects {
+		if token, ok := strings.CutPrefix(subject, prefix); ok {
+			counts[envelope.CodeFromToken(token)] = n
+		}
+	}
+	for code, n := range counts {
+		ch <- prometheus.MustNewConstMetric(quarantineDesc, prometheus.GaugeValue, float64(n), code)
 	}
 }
