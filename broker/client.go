@@ -57,6 +57,9 @@ type options struct {
 	storeFn    func(nc *nats.Conn, agency string) (storage.Store, error)
 	violation  *atomic.Pointer[violation]
 	dirRefresh time.Duration
+
+	// nil: DefaultRetryPatience (retry.go)
+	retryPatience *time.Duration
 }
 
 // violation is the last permission violation the server reported: NATS

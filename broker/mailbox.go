@@ -184,7 +184,7 @@ func (c *Client) Mailbox(ctx context.Context, agency string, opts ...MailboxOpti
 	if err != nil {
 		return nil, fmt.Errorf("open mailbox of %s: %w", agency, err)
 	}
-	cons, err := c.mailboxConsumer(ctx, agency)
+	cons, err := retry(ctx, c, func(ctx context.Context) (jetstream.Consumer, error) { return c.mailboxConsumer(ctx, agency) })
 	if err != nil {
 		return nil, c.explain(err)
 	}
@@ -206,7 +206,7 @@ func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Hand
 		if max > 0 && max-processed < n {
 			n = max - processed
 		}
-		batch, err := m.cons.Fetch(n, jetstream.FetchMaxWait(wait))
+		batch, err := m.fetch(ctx, n, wait)
 		if err != nil {
 			return handed, fmt.Errorf("fetch mailbox of %s: %w", m.agency, err)
 		}
@@ -219,6 +219,9 @@ func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Hand
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			if m.fetchAgain(ctx, err) {
+				continue
+			}
 			return handed, fmt.Errorf("fetch mailbox of %s: %w", m.agency, err)
 		}
 		if got == 0 {
@@ -306,7 +309,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 		}
 		return m.retry(ctx, msg, meta, s, out, err)
 	}
-	if entry, err := m.c.received.Get(ctx, receivedKey(m.agency, e.ID)); err == nil {
+	if entry, err := m.receivedMarker(ctx, receivedKey(m.agency, e.ID)); err == nil {
 		// Handed to the application before a crash or a failed receipt
 		// that came ahead of the ack: finish the receipt, do not hand over
 		// again.
@@ -320,7 +323,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 			out.Error, out.Retry = "send receipt: "+err.Error(), true
 			return m.report(out)
 		}
-		if err := msg.DoubleAck(ctx); err != nil {
+		if err := m.ack(ctx, msg); err != nil {
 			out.Error, out.Retry = "ack: "+err.Error(), true
 		}
 		out.Duplicate = true
@@ -370,7 +373,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	if testHookBeforeAck != nil && testHookBeforeAck(e) {
 		return m.report(out) // simulated crash: marker and receipt written, no ack
 	}
-	if err := msg.DoubleAck(ctx); err != nil {
+	if err := m.ack(ctx, msg); err != nil {
 		out.Error = "ack: " + err.Error()
 	}
 	out.Verified = true
