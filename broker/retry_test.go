@@ -36,7 +36,8 @@ func TestTransient(t *testing.T) {
 		{"wrong last sequence", &jetstream.APIError{Code: 400, ErrorCode: 10071}, false},
 		{"permission", fmt.Errorf("%w: %w", broker.ErrPermission, nats.ErrTimeout), false},
 		{"duplicate", broker.ErrDuplicate, false},
-		{"tracker down", broker.ErrTrackingUnavailable, true},
+		{"tracker down", broker.ErrTrackingUnavailable, false},
+		{"publisher stalled", jetstream.ErrTooManyStalledMsgs, true},
 		{"joined", errors.Join(errors.New("x"), jetstream.ErrNoStreamResponse), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
