@@ -54,7 +54,7 @@ func Transient(err error) bool {
 		nats.ErrConnectionReconnecting, nats.ErrDisconnected, nats.ErrStaleConnection,
 		jetstream.ErrNoStreamResponse, jetstream.ErrConsumerLeadershipChanged, jetstream.ErrNoHeartbeat,
 		jetstream.ErrJetStreamNotEnabled, // said while the meta group has no leader
-		jetstream.ErrTooManyStalledMsgs, // back-pressure: nothing was published
+		jetstream.ErrTooManyStalledMsgs,  // back-pressure: nothing was published
 	} {
 		if errors.Is(err, e) {
 			return true
