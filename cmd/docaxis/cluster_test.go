@@ -382,6 +382,10 @@ func TestClusterProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("every envelope handed over once; waiting for the tracking")
+	// Copies and receipts in hand when the serves died come back to the
+	// tracker after its ack wait (30 s).
+	deadline = time.Now().Add(3 * time.Minute)
 	var notDelivered []string
 	for {
 		ts, err := busClient.Sent(ctx, faultSender)
