@@ -339,7 +339,9 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	stop := keepAlive(msg, MailboxAckWait/3)
 	defer stop()
 	if err := m.attachmentsWhenGranted(ctx, d); err != nil {
-		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, filesvc.ErrForbidden) {
+		// Not found too: on a cluster, a replica behind after a failover
+		// answers a read before it has caught up (retry.go).
+		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, filesvc.ErrForbidden) || errors.Is(err, storage.ErrNotFound) {
 			return m.retry(ctx, msg, meta, s, out, err)
 		}
 		return m.refuse(ctx, msg, meta, s, err)

@@ -56,6 +56,10 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 		total   = 240
 		senders = 6
 	)
+	// A batch in hand when the leader dies comes back after the ack wait:
+	// shorter here than in production.
+	defer func(d time.Duration) { broker.MailboxAckWait = d }(broker.MailboxAckWait)
+	broker.MailboxAckWait = 5 * time.Second
 	cl := bustest.StartCluster(t, 3)
 	cl.AddAgency(govOffice, "Văn phòng Chính phủ")
 	cl.AddAgency(ngheAn, "UBND tỉnh Nghệ An")
@@ -114,6 +118,7 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 
 	// Back to three nodes, then the record's leader dies during the fetch.
 	cl.Restart(down)
+	waitReplicasCurrent(t, sender, broker.StreamName)
 	got := map[string]int{}
 	var outcomeErrs []string
 	mb, err := rcpt.Mailbox(ctxT(t), ngheAn, broker.BatchSize(16), broker.OnOutcome(func(o broker.Outcome) {
@@ -125,7 +130,7 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	var killOnce sync.Once
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	for len(got) < total && ctx.Err() == nil {
 		_, err := mb.Fetch(ctx, 0, 3*time.Second, func(_ context.Context, d *broker.Delivery) error {
@@ -136,7 +141,7 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 			return nil
 		})
 		if err != nil {
-			t.Fatalf("fetch after %d envelopes: %v", len(got), err)
+			t.Fatalf("fetch after %d envelopes: %v; outcomes with an error: %q", len(got), err, outcomeErrs)
 		}
 	}
 	for id := range sent {
@@ -146,5 +151,27 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 	}
 	for _, e := range outcomeErrs {
 		t.Logf("outcome with an error (retried): %s", e)
+	}
+}
+
+// waitReplicasCurrent waits until every replica of stream is back and
+// current, so that the next kill leaves a quorum.
+func waitReplicasCurrent(t *testing.T, c *broker.Client, stream string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for {
+		s, err := c.JetStream().Stream(ctx, stream)
+		if err == nil {
+			if cl := s.CachedInfo().Cluster; cl != nil && cl.Leader != "" && len(cl.Replicas) == 2 &&
+				cl.Replicas[0].Current && !cl.Replicas[0].Offline && cl.Replicas[1].Current && !cl.Replicas[1].Offline {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("replicas of %s not current: %v", stream, err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
