@@ -10,8 +10,11 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 FUZZTIME  ?= 5s
 TESTFLAGS ?=
 export DOCAXIS_MINIO := $(BIN)/minio
+# The multi-process cluster test runs this nats-server: the version go.mod
+# pins, built from the module cache.
+export DOCAXIS_NATS_SERVER := $(BIN)/nats-server
 
-.PHONY: all build run test test-go deps deps-minio deps-debian fuzz bench bench-agencies vet contract clean
+.PHONY: all build run test test-go deps deps-minio deps-nats deps-debian fuzz bench bench-agencies vet contract clean
 
 all: build
 
@@ -23,13 +26,19 @@ run: build
 
 # Everything the tests use is real: MinIO (pinned, built from the Go module
 # proxy into ./bin), poppler's pdfsig and Chromium from Debian.
-deps: deps-minio deps-debian
+deps: deps-minio deps-nats deps-debian
 
 deps-minio: $(BIN)/minio
 
 $(BIN)/minio:
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) GOFLAGS=-buildvcs=false $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+deps-nats: $(BIN)/nats-server
+
+$(BIN)/nats-server: go.mod go.sum
+	@mkdir -p $(BIN)
+	GOFLAGS=-buildvcs=false $(GO) build -o $(BIN)/nats-server github.com/nats-io/nats-server/v2
 
 deps-debian:
 	@missing=""; \

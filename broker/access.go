@@ -67,6 +67,9 @@ func (c *Client) StatusFor(ctx context.Context, id, agency string) (ds *Document
 	seen := map[string]int{}
 	for after := uint64(0); ; {
 		page, r, next, err := c.statusPage(ctx, id, agency, after)
+		if errors.Is(err, ErrNotFound) && after == 0 {
+			return c.statusOrRecord(ctx, id, agency, err) // not tracked yet? (status_record.go)
+		}
 		if err != nil {
 			return nil, "", err
 		}
@@ -80,7 +83,7 @@ func (c *Client) StatusFor(ctx context.Context, id, agency string) (ds *Document
 		after = next
 	}
 	if len(ds.Recipients) == 0 {
-		return nil, "", notFound(id)
+		return c.statusOrRecord(ctx, id, agency, notFound(id))
 	}
 	sortRecipients(ds)
 	return ds, role, nil

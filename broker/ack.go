@@ -281,7 +281,7 @@ func (c *Client) Acknowledge(ctx context.Context, agency, id string, opts ...Mai
 	d := &Delivery{Envelope: s.Envelope, Signed: s, Digest: ack.Digest, Seq: se.Seq, Recipient: agency, mb: m}
 	// Nothing is receipted whose content does not match its manifest.
 	if err := m.attachmentsWhenGranted(ctx, d); err != nil {
-		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, filesvc.ErrForbidden) {
+		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, filesvc.ErrForbidden) || errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
 		}
 		return nil, c.refuseCopy(ctx, m, se, fmt.Errorf("acknowledge %s as %s: %w: %w", id, agency, ErrUnverified, err))

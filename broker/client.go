@@ -59,6 +59,9 @@ type options struct {
 	violation  *atomic.Pointer[violation]
 	dirRefresh time.Duration
 	dirByKey   bool
+
+	// nil: DefaultRetryPatience (retry.go)
+	retryPatience *time.Duration
 }
 
 // violation is the last permission violation the server reported: NATS

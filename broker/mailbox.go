@@ -192,7 +192,7 @@ func (c *Client) Mailbox(ctx context.Context, agency string, opts ...MailboxOpti
 	if err != nil {
 		return nil, fmt.Errorf("open mailbox of %s: %w", agency, err)
 	}
-	cons, err := c.mailboxConsumer(ctx, agency)
+	cons, err := retry(ctx, c, func(ctx context.Context) (jetstream.Consumer, error) { return c.mailboxConsumer(ctx, agency) })
 	if err != nil {
 		return nil, c.explain(err)
 	}
@@ -222,7 +222,7 @@ func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Hand
 				return handed, err
 			}
 		}
-		batch, err := m.cons.Fetch(n, jetstream.FetchMaxWait(wait))
+		batch, err := m.fetch(ctx, n, wait)
 		if err != nil {
 			return handed, fmt.Errorf("fetch mailbox of %s: %w", m.agency, err)
 		}
@@ -235,6 +235,9 @@ func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Hand
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			if m.fetchAgain(ctx, err) {
+				continue
+			}
 			return handed, fmt.Errorf("fetch mailbox of %s: %w", m.agency, err)
 		}
 		if got == 0 {
@@ -333,7 +336,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 			out.Error, out.Retry = "send receipt: "+err.Error(), true
 			return m.report(out)
 		}
-		if err := msg.DoubleAck(ctx); err != nil {
+		if err := m.ack(ctx, msg); err != nil {
 			out.Error, out.Retry = "ack: "+err.Error(), true
 		}
 		out.Duplicate = true
@@ -349,7 +352,9 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	stop := keepAlive(msg, MailboxAckWait/3)
 	defer stop()
 	if err := m.attachmentsWhenGranted(ctx, d); err != nil {
-		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, filesvc.ErrForbidden) {
+		// Not found too: on a cluster, a replica behind after a failover
+		// answers a read before it has caught up (retry.go).
+		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, filesvc.ErrForbidden) || errors.Is(err, storage.ErrNotFound) {
 			return m.retry(ctx, msg, meta, s, out, err)
 		}
 		return m.refuse(ctx, msg, meta, s, err)
@@ -375,7 +380,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Out
 	if testHookBeforeAck != nil && testHookBeforeAck(e) {
 		return m.report(out) // simulated crash: marker and receipt written, no ack
 	}
-	if err := msg.DoubleAck(ctx); err != nil {
+	if err := m.ack(ctx, msg); err != nil {
 		out.Error = "ack: " + err.Error()
 	}
 	out.Verified = true

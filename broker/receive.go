@@ -80,7 +80,7 @@ func (m *Mailbox) verifyCopy(ctx context.Context, in copyInHand) (*envelope.Sign
 // received reads the marker of m's agency for envelope id: nil when it was
 // handed to the application before.
 func (m *Mailbox) received(ctx context.Context, id string) (*receivedRecord, error) {
-	entry, err := m.c.received.Get(ctx, receivedKey(m.agency, id))
+	entry, err := m.receivedMarker(ctx, receivedKey(m.agency, id))
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) 
 	if err := e.Validate(envelope.AllowCodes(c.dir.known)); err != nil {
 		return nil, err
 	}
-	if err := c.checkRecipients(ctx, e); err != nil {
+	if err := retryDo(ctx, c, func(ctx context.Context) error { return c.checkRecipients(ctx, e) }); err != nil {
 		return nil, err
 	}
 	if e.Kind != envelope.KindStatus {
@@ -70,7 +70,7 @@ func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) 
 			return nil, fmt.Errorf("send %s: %w", e.ID, err)
 		}
 	}
-	if err := c.checkIDFree(ctx, e.ID, e.From); err != nil {
+	if err := retryDo(ctx, c, func(ctx context.Context) error { return c.checkIDFree(ctx, e.ID, e.From) }); err != nil {
 		return nil, err
 	}
 	l := c.Limits()
@@ -89,7 +89,7 @@ func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) 
 		}
 		e.Attachments = append(e.Attachments, a)
 	}
-	if err := c.recordUploads(ctx, e.From, e.Attachments[before:]); err != nil {
+	if err := retryDo(ctx, c, func(ctx context.Context) error { return c.recordUploads(ctx, e.From, e.Attachments[before:]) }); err != nil {
 		return nil, fmt.Errorf("send %s: %w", e.ID, err)
 	}
 	raw, err := id.Seal(e, envelope.AllowCodes(c.dir.known))
@@ -102,7 +102,7 @@ func (c *Client) Send(ctx context.Context, e *envelope.Envelope, files ...File) 
 	if rate := c.Limits().PublishRate; !c.rate.allow(e.From, rate) {
 		return nil, fmt.Errorf("send %s as %s: %w: more than %.0f envelopes per second", e.ID, e.From, ErrRateLimited, rate)
 	}
-	return c.publishEnvelope(ctx, e, raw)
+	return c.publishEnvelopeRetry(ctx, e, raw)
 }
 
 // SendSigned publishes an envelope a DMS signed itself, unchanged, after
@@ -139,7 +139,7 @@ func (c *Client) SendSigned(ctx context.Context, raw []byte) (*SendResult, error
 				ErrAttachment, a.Name, obj.Size, obj.SHA256, a.Size, a.SHA256)
 		}
 	}
-	return c.publishEnvelope(ctx, s.Envelope, raw)
+	return c.publishEnvelopeRetry(ctx, s.Envelope, raw)
 }
 
 // PutAttachment streams one file into the store and returns its manifest

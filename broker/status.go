@@ -32,7 +32,7 @@ func (c *Client) publishStatus(ctx context.Context, st *envelope.Envelope, raw [
 	msg := &nats.Msg{Subject: StatusSubject(st.To[0], st.From), Data: raw, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, st.ID)
 	msg.Header.Set(HeaderEnvelope, st.Status.Of)
-	if _, err := c.publishRecord(ctx, msg); err != nil {
+	if _, err := c.publishRecordRetry(ctx, msg); err != nil {
 		return fmt.Errorf("publish %s status for %s: %w", st.Status.State, st.Status.Of, err)
 	}
 	return nil

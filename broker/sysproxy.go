@@ -332,3 +332,11 @@ func (s *sysService) forward(ctx context.Context, req sysRequest, m *nats.Msg) *
 	}
 	return a
 }
+
+// publishRecordRetry is publishRecord through a failover, with the same
+// message id (deduplicated by the record).
+func (c *Client) publishRecordRetry(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	return retry(ctx, c, func(ctx context.Context) (*jetstream.PubAck, error) {
+		return c.publishRecord(ctx, msg)
+	})
+}

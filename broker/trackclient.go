@@ -115,7 +115,7 @@ func (c *Client) svcStatus(ctx context.Context, id string) (*DocumentStatus, err
 			return nil, fmt.Errorf("tracking status: answer without a status")
 		}
 		if ds == nil {
-			ds = &DocumentStatus{ID: id, Sender: rep.Status.Sender}
+			ds = &DocumentStatus{ID: id, Sender: rep.Status.Sender, Note: rep.Status.Note}
 		}
 		mergeStatus(ds, rep.Status, seen)
 		if rep.Next == 0 || rep.Next <= after {

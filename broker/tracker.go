@@ -120,6 +120,10 @@ func (t *Tracker) Start(ctx context.Context) error {
 			defer t.wg.Done()
 			for msg := range ch {
 				if err := t.handle(context.Background(), cache, msg); err != nil {
+					if errors.Is(err, errCopyPending) { // tracker_order.go
+						_ = msg.NakWithDelay(copyPendingDelay)
+						continue
+					}
 					t.log.Warn("tracker: retry later", "subject", msg.Subject(), "err", err)
 					_ = msg.NakWithDelay(time.Second)
 					continue
@@ -360,8 +364,12 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 	}
 	st := e.Status
 	ev := Event{State: st.State, Code: st.State.Code(), At: e.Created, By: reporter, Note: st.Note, Reason: st.Reason, Staff: st.Staff, Status: e.ID, Seq: meta.Sequence.Stream}
+	pending := false
 	_, err = t.update(ctx, cache, trackKey(sender, st.Of, reporter), false, func(tr *Tracking, exists bool) (bool, error) {
 		if !exists || tr.Seq == 0 {
+			if pending = t.copyMayBePending(ctx, meta); pending {
+				return false, nil // tracker_order.go
+			}
 			// Only a verified copy makes a pair: a receipt from an agency
 			// the sender never wrote to must not make it a recipient.
 			t.log.Warn("tracker: status for an envelope never sent to the reporter", "seq", meta.Sequence.Stream, "envelope", st.Of, "sender", sender, "reporter", reporter, "state", st.State)
@@ -397,6 +405,9 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 		t.apply(tr, ev)
 		return true, nil
 	})
+	if err == nil && pending {
+		return errCopyPending
+	}
 	return err
 }
 

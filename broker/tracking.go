@@ -65,6 +65,9 @@ type DocumentStatus struct {
 	Created    time.Time  `json:"created"`
 	DueDate    string     `json:"due_date,omitempty"`
 	Recipients []Tracking `json:"recipients"`
+	// Note says when the status was read from the record because the
+	// tracker has not reached the envelope yet (NoteTrackingBehind).
+	Note string `json:"note,omitempty"`
 }
 
 func decodeTracking(e jetstream.KeyValueEntry) (*Tracking, error) {
@@ -99,8 +102,10 @@ func (c *Client) Status(ctx context.Context, id string) (*DocumentStatus, error)
 	if c.opts.agency != "" {
 		return c.svcStatus(ctx, id)
 	}
-	ds, _, err := c.StatusFor(ctx, id, "")
-	return ds, err
+	return retry(ctx, c, func(ctx context.Context) (*DocumentStatus, error) {
+		ds, _, err := c.StatusFor(ctx, id, "")
+		return ds, err
+	})
 }
 
 // Tracking returns the tracking of envelope id for one recipient (of the
@@ -113,7 +118,7 @@ func (c *Client) Tracking(ctx context.Context, id, recipient string) (*Tracking,
 	if c.opts.agency != "" {
 		return c.svcTracking(ctx, id, recipient)
 	}
-	t, err := c.trackingFor(ctx, id, recipient, "")
+	t, err := retry(ctx, c, func(ctx context.Context) (*Tracking, error) { return c.trackingFor(ctx, id, recipient, "") })
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s for recipient %s", ErrNotFound, id, recipient)
 	}

@@ -326,6 +326,9 @@ func (s *trackService) serve(ctx context.Context, agency, op string, req trackRe
 		return &trackReply{}, nil
 	case trackOpStatus:
 		ds, role, next, err := s.c.statusPage(ctx, req.ID, agency, req.After)
+		if errors.Is(err, ErrNotFound) && req.After == 0 {
+			ds, role, err = s.c.statusOrRecord(ctx, req.ID, agency, err) // not tracked yet? (status_record.go)
+		}
 		if err != nil {
 			return nil, err
 		}

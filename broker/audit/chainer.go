@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/lease"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -28,8 +30,11 @@ type ChainerConfig struct {
 	Replicas int
 	// Batch bounds the links published before waiting for their acks
 	// (default 1000).
-	Batch  int
-	Logger *slog.Logger
+	Batch int
+	// LeaseTTL: how long after its holder died another process takes
+	// the chain over (default lease.DefaultTTL; see elect.go).
+	LeaseTTL time.Duration
+	Logger   *slog.Logger
 	// OnCheckpoint, if set, is called with every checkpoint stored and its
 	// sequence in the audit stream (Timestamper.Checkpointed), and at start
 	// with the last one. It must not block.
@@ -37,9 +42,11 @@ type ChainerConfig struct {
 }
 
 // Chainer links every record of stream AXIS into the audit chain, in stream
-// order, and signs checkpoints. Run one per bus; a second one is harmless:
-// every write expects the audit stream's last sequence, so two writers can
-// never fork the chain (the loser reloads and goes on from the new head).
+// order, and signs checkpoints. Several may run on one bus (one per
+// `serve`): they elect one writer through a JetStream lease (elect.go) and
+// the others wait, taking over when it dies. Even two writers could never
+// fork the chain: every write expects the audit stream's last sequence
+// (the loser reloads and goes on from the new head).
 type Chainer struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
@@ -49,10 +56,10 @@ type Chainer struct {
 	// dir says which agencies other buses serve.
 	dir *busDirectory
 
-	reqs   chan chainRequest
-	cancel context.CancelFunc
-	done   chan struct{}
-	sub    *nats.Subscription
+	reqs    chan chainRequest
+	cancel  context.CancelFunc
+	done    chan struct{}
+	leading atomic.Bool // this process holds the lease (elect.go)
 
 	mu    sync.Mutex
 	st    chainState
@@ -122,10 +129,6 @@ func StartChainer(ctx context.Context, js jetstream.JetStream, cfg ChainerConfig
 		return nil, fmt.Errorf("start audit chainer: %w", err)
 	}
 	c.dir = newBusDirectory(js, recordedCacheTTL)
-	c.sub, err = js.Conn().Subscribe(RequestSubject, c.serveRequest)
-	if err != nil {
-		return nil, fmt.Errorf("start audit chainer: subscribe %s: %w", RequestSubject, err)
-	}
 	if cfg.OnCheckpoint != nil && c.st.lastCP != 0 {
 		// The last checkpoint may have been signed while the TSA was out.
 		m, err := c.stream.GetMsg(ctx, c.st.lastCP)
@@ -140,7 +143,10 @@ func StartChainer(ctx context.Context, js jetstream.JetStream, cfg ChainerConfig
 	c.cancel = cancel
 	// Log the head before the loop starts changing it.
 	c.log.Info("audit chainer started", "head_seq", c.st.head.Seq, "head", c.st.head.Hash, "interval", cfg.Interval)
-	go c.run(lctx)
+	if err := c.campaign(ctx, lctx); err != nil {
+		cancel()
+		return nil, fmt.Errorf("start audit chainer: %w", err)
+	}
 	return c, nil
 }
 
@@ -186,6 +192,9 @@ func (c *Chainer) Head() Link {
 // head (unless the last one already covers it, which is then returned) and
 // returns it.
 func (c *Chainer) Checkpoint(ctx context.Context) (*SignedCheckpoint, error) {
+	if !c.leading.Load() {
+		return c.askLeader(ctx) // another process writes the chain
+	}
 	rs, err := c.js.Stream(ctx, RecordStream)
 	if err != nil {
 		return nil, fmt.Errorf("audit checkpoint: open stream %s: %w", RecordStream, err)
@@ -226,9 +235,6 @@ func (c *Chainer) serveRequest(m *nats.Msg) {
 // Stop stops linking after the records in hand, signs a last checkpoint
 // and returns it (nil when the head had not moved since the last one).
 func (c *Chainer) Stop(ctx context.Context) (*SignedCheckpoint, error) {
-	if c.sub != nil {
-		_ = c.sub.Unsubscribe()
-	}
 	c.cancel()
 	select {
 	case <-c.done:
@@ -243,7 +249,6 @@ func (c *Chainer) Stop(ctx context.Context) (*SignedCheckpoint, error) {
 // run is the chainer's only writer loop: links, checkpoints and requests
 // are serialised here, so the expected last sequence is always known.
 func (c *Chainer) run(ctx context.Context) {
-	defer close(c.done)
 	ticker := time.NewTicker(c.cfg.Interval)
 	defer ticker.Stop()
 	var waiting []chainRequest
@@ -270,6 +275,13 @@ func (c *Chainer) run(ctx context.Context) {
 			c.st = st
 			c.mu.Unlock()
 		}
+	}
+	if errors.Is(context.Cause(ctx), lease.ErrLost) {
+		// Another process writes the chain now: it seals it.
+		for _, r := range waiting {
+			r.reply <- chainReply{err: errors.New("audit chainer handed over: ask again")}
+		}
+		return
 	}
 	// Shutdown: a last checkpoint so that the record up to here is sealed.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

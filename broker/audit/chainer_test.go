@@ -131,7 +131,12 @@ func TestChainerCheckpointsOnIntervalAndStop(t *testing.T) {
 		t.Fatalf("reason %q", cp.Reason)
 	}
 	ab.send(ngheAn, govOffice)
-	time.Sleep(20 * time.Millisecond)
+	for c.Head().Seq != 2 { // linked, so that stop has it to seal
+		if time.Now().After(deadline) {
+			t.Fatal("record 2 never linked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	final, err := c.Stop(context.Background())
 	if err != nil {
 		t.Fatal(err)

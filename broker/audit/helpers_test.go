@@ -61,7 +61,7 @@ func (ab *auditBus) startChainer() {
 	if err != nil {
 		ab.t.Fatal(err)
 	}
-	c, err := audit.StartChainer(ctxT(ab.t), js, audit.ChainerConfig{Key: ab.key, Interval: time.Hour, Logger: bustest.Logger()})
+	c, err := audit.StartChainer(ctxT(ab.t), js, audit.ChainerConfig{Key: ab.key, Interval: time.Hour, LeaseTTL: 2 * time.Second, Logger: bustest.Logger()})
 	if err != nil {
 		ab.t.Fatal(err)
 	}

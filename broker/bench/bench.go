@@ -33,6 +33,12 @@ type Config struct {
 	KeyType signing.KeyType
 	Dir     string // working directory (default a temp dir, removed after)
 	Log     *slog.Logger
+	// URL of an external NATS cluster (comma-separated) instead of an
+	// embedded server, with the options to connect (credentials), and the
+	// replicas of every stream, the raw one included (see cluster.go).
+	URL         string
+	NATSOptions []nats.Option
+	Replicas    int
 }
 
 // Result of a run.
@@ -52,6 +58,8 @@ type Result struct {
 	EnvelopeBytes    int     `json:"envelope_bytes"`
 	ReceiptBytes     int     `json:"receipt_bytes"`
 	KeyType          string  `json:"key_type"`
+	Target           string  `json:"target"` // "embedded" or the cluster's URLs
+	Replicas         int     `json:"replicas"`
 	CPUs             int     `json:"cpus"`
 	GoVersion        string  `json:"go_version"`
 }
@@ -89,17 +97,28 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer os.RemoveAll(dir)
 		cfg.Dir = dir
 	}
-	srv, err := broker.StartServer(broker.ServerConfig{Dir: filepath.Join(cfg.Dir, "data"), Listen: "127.0.0.1:0", Name: "docaxis-bench"})
-	if err != nil {
+	res := &Result{N: cfg.N, Rate: cfg.Rate, LatencyN: cfg.Latency, KeyType: string(cfg.KeyType), CPUs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
+		Target: "embedded", Replicas: max(cfg.Replicas, 1)}
+	url := cfg.URL
+	if url == "" {
+		srv, err := broker.StartServer(broker.ServerConfig{Dir: filepath.Join(cfg.Dir, "data"), Listen: "127.0.0.1:0", Name: "docaxis-bench"})
+		if err != nil {
+			return nil, err
+		}
+		defer srv.Shutdown()
+		url = srv.ClientURL()
+	} else {
+		res.Target = url
+		cleanup, err := claimCluster(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+	}
+	if err := roundTrips(ctx, url, cfg, res); err != nil {
 		return nil, err
 	}
-	defer srv.Shutdown()
-
-	res := &Result{N: cfg.N, Rate: cfg.Rate, LatencyN: cfg.Latency, KeyType: string(cfg.KeyType), CPUs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
-	if err := roundTrips(ctx, srv.ClientURL(), cfg, res); err != nil {
-		return nil, err
-	}
-	if err := raw(ctx, srv.ClientURL(), cfg, res); err != nil {
+	if err := raw(ctx, url, cfg, res); err != nil {
 		return nil, err
 	}
 	res.Ratio = res.RoundtripsPerSec / res.RawPerSec
@@ -118,12 +137,12 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 			return err
 		}
 	}
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, cfg.NATSOptions...)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Trust: trust, Logger: cfg.Log})
+	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Bus: broker.BusConfig{Replicas: cfg.Replicas}, Trust: trust, Logger: cfg.Log})
 	if err != nil {
 		return err
 	}
@@ -158,12 +177,12 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 			return err
 		}
 	}
-	sc, err := broker.Connect(ctx, url, broker.WithIdentity(ids[sender]), broker.WithTrust(trust), broker.WithLogger(cfg.Log))
+	sc, err := broker.Connect(ctx, url, broker.WithIdentity(ids[sender]), broker.WithTrust(trust), broker.WithLogger(cfg.Log), broker.WithNATSOptions(cfg.NATSOptions...))
 	if err != nil {
 		return err
 	}
 	defer sc.Close()
-	rc, err := broker.Connect(ctx, url, broker.WithIdentity(ids[recipient]), broker.WithTrust(trust), broker.WithLogger(cfg.Log))
+	rc, err := broker.Connect(ctx, url, broker.WithIdentity(ids[recipient]), broker.WithTrust(trust), broker.WithLogger(cfg.Log), broker.WithNATSOptions(cfg.NATSOptions...))
 	if err != nil {
 		return err
 	}
@@ -295,7 +314,7 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 // an envelope-sized message published, consumed and acked, and a
 // receipt-sized message published back, consumed and acked.
 func raw(ctx context.Context, url string, cfg Config, res *Result) error {
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, cfg.NATSOptions...)
 	if err != nil {
 		return err
 	}
@@ -304,7 +323,7 @@ func raw(ctx context.Context, url string, cfg Config, res *Result) error {
 	if err != nil {
 		return err
 	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RAWBENCH", Subjects: []string{"rawbench.>"}, Storage: jetstream.FileStorage}); err != nil {
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RAWBENCH", Subjects: []string{"rawbench.>"}, Storage: jetstream.FileStorage, Replicas: max(cfg.Replicas, 1)}); err != nil {
 		return err
 	}
 	defer js.DeleteStream(context.WithoutCancel(ctx), "RAWBENCH")
@@ -319,12 +338,15 @@ func raw(ctx context.Context, url string, cfg Config, res *Result) error {
 	if err != nil {
 		return err
 	}
+	// A loaded machine stalls the publisher longer than the default
+	// 200 ms: that is a slower figure, not a failed run.
+	stallWait := jetstream.WithStallWait(time.Minute)
 	envData := make([]byte, res.EnvelopeBytes)
 	rcptData := make([]byte, res.ReceiptBytes)
 	var got atomic.Int64
 	done := make(chan struct{})
 	c1, err := envCons.Consume(func(m jetstream.Msg) {
-		if _, err := js.PublishAsync("rawbench.rcpt", rcptData); err == nil {
+		if _, err := js.PublishAsync("rawbench.rcpt", rcptData, stallWait); err == nil {
 			_ = m.Ack()
 		}
 	}, jetstream.PullMaxMessages(512))
@@ -344,7 +366,7 @@ func raw(ctx context.Context, url string, cfg Config, res *Result) error {
 	defer c2.Stop()
 	start := time.Now()
 	for i := 0; i < cfg.N; i++ {
-		if _, err := js.PublishAsync("rawbench.env", envData); err != nil {
+		if _, err := js.PublishAsync("rawbench.env", envData, stallWait); err != nil {
 			return err
 		}
 	}

@@ -229,7 +229,7 @@ func (c *client) Get(ctx context.Context, key string) (io.ReadCloser, storage.Ob
 	if err != nil {
 		return nil, storage.Object{}, x.abort(err)
 	}
-	return &reader{x: x, ctx: ctx}, obj, nil
+	return &reader{x: x, ctx: ctx, key: key, size: obj.Size}, obj, nil
 }
 
 // Stat is a plain request and answer.
@@ -367,14 +367,17 @@ func (x *xfer) check(m *nats.Msg) error {
 	}
 	code, text := m.Header.Get(hdrError), string(m.Data)
 	if s, ok := sentinels[code]; ok {
-		return &remoteError{err: fmt.Errorf("filesvc: %s: %w: %s", x.what, s, text)}
+		return &remoteError{code: code, err: fmt.Errorf("filesvc: %s: %w: %s", x.what, s, text)}
 	}
-	return &remoteError{err: fmt.Errorf("filesvc: %s: attachment service failed (%s): %s", x.what, code, text)}
+	return &remoteError{code: code, err: fmt.Errorf("filesvc: %s: attachment service failed (%s): %s", x.what, code, text)}
 }
 
 // remoteError is an error the service answered: the transfer is over on
 // its side, so the client sends no cancel.
-type remoteError struct{ err error }
+type remoteError struct {
+	code string
+	err  error
+}
 
 func (e *remoteError) Error() string { return e.err.Error() }
 func (e *remoteError) Unwrap() error { return e.err }
@@ -440,15 +443,23 @@ func (x *xfer) close() {
 	})
 }
 
-// reader streams a download, acknowledging each chunk as it takes it.
+// reader streams a download, acknowledging each chunk as it takes it, and
+// resumes it on a new transfer when a chunk does not come (resume.go).
 type reader struct {
 	x        *xfer
 	ctx      context.Context
+	key      string
+	size     int64
 	cur      []byte
-	seq      int64
-	n        int64
+	seq      int64 // last chunk of the current transfer
+	n        int64 // bytes handed over, all transfers
+	recv     int64 // bytes received in the current transfer
 	err      error
 	finished atomic.Bool // eof or error: nothing to cancel
+
+	skip      int64 // bytes still to drop: a service that ignored the offset
+	stalls    int   // resumes in a row without progress
+	resumedAt int64 // n at the last resume
 }
 
 func (r *reader) Read(p []byte) (int, error) {
@@ -474,38 +485,58 @@ func (r *reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fill takes the next chunk, or returns how the download ended.
+// fill takes the next chunk, or returns how the download ended. A chunk
+// that does not come, or comes out of order, resumes the download on a new
+// transfer from the bytes handed over so far.
 func (r *reader) fill() error {
 	m, err := r.x.next(r.ctx)
 	if err != nil {
-		return r.end(r.x.abort(err))
+		return r.failed(err)
 	}
 	k := m.Header.Get(hdrMsg)
 	seq, serr := strconv.ParseInt(m.Header.Get(hdrSeq), 10, 64)
 	if (k == kindChunk || k == kindEOF) && (serr != nil || seq != r.seq+1) {
-		return r.end(r.x.abort(r.x.protocol("%s %q came after chunk %d (lost messages?)", k, m.Header.Get(hdrSeq), r.seq)))
+		return r.failed(r.x.protocol("%s %q came after chunk %d (lost messages?)", k, m.Header.Get(hdrSeq), r.seq))
 	}
 	switch k {
 	case kindChunk:
 		if len(m.Data) == 0 || len(m.Data) > chunkSize {
 			return r.end(r.x.abort(r.x.protocol("chunk %d of %d bytes", seq, len(m.Data))))
 		}
-		r.seq, r.cur = seq, m.Data
-		r.n += int64(len(m.Data))
+		data := m.Data
+		r.seq = seq
+		r.recv += int64(len(data))
+		if r.skip > 0 {
+			drop := min(r.skip, int64(len(data)))
+			data, r.skip = data[drop:], r.skip-drop
+		}
+		r.cur = data
+		r.n += int64(len(data))
 		if err := r.x.send(kindAck, nil, hdrSeq, strconv.FormatInt(seq, 10)); err != nil {
-			return r.end(r.x.abort(err))
+			return r.failed(err)
 		}
 		return nil
 	case kindEOF:
-		if size, err := strconv.ParseInt(m.Header.Get(hdrSize), 10, 64); err != nil || size != r.n {
+		if size, err := strconv.ParseInt(m.Header.Get(hdrSize), 10, 64); err != nil || size != r.recv {
 			return r.end(r.x.abort(fmt.Errorf("filesvc: %s: %w: the service says it sent %s bytes, %d arrived",
-				r.x.what, storage.ErrSizeMismatch, m.Header.Get(hdrSize), r.n)))
+				r.x.what, storage.ErrSizeMismatch, m.Header.Get(hdrSize), r.recv)))
 		}
 		r.x.close()
 		return r.end(io.EOF)
 	default:
 		return r.end(r.x.abort(r.x.protocol("%q during the download", k)))
 	}
+}
+
+// failed ends the current transfer because of err and resumes on a new
+// one, or ends the download with err.
+func (r *reader) failed(err error) error {
+	err = r.x.abort(err)
+	if rerr := r.resume(err); rerr != nil {
+		return r.end(rerr)
+	}
+	r.recv = 0
+	return nil
 }
 
 func (r *reader) end(err error) error {

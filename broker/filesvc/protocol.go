@@ -55,6 +55,10 @@ const (
 	hdrMaxSize   = "Axis-File-Max-Size"
 	hdrSeq       = "Axis-File-Seq"
 	hdrError     = "Axis-File-Error"
+	// hdrOffset, on a get, asks for the object from that byte on (a
+	// download resumed after a chunk timed out); the service's object
+	// answer repeats it when it honours it.
+	hdrOffset = "Axis-File-Offset"
 
 	// NATS sets Status: 503 on the answer to a request nobody listens to.
 	hdrStatus    = "Status"
@@ -135,7 +139,8 @@ type request struct {
 	sha       string
 	size      int64 // put: hint, -1 unknown
 	mediaType string
-	window    int // 0: not asked
+	window    int   // 0: not asked
+	offset    int64 // get: first byte wanted (resume)
 }
 
 // checkToken accepts the subject token of an agency code, standard or
@@ -235,6 +240,13 @@ func decodeRequest(subject, reply string, h nats.Header) (request, error) {
 			return request{}, errorf(codeInvalidKey, "%s: %v", op, err)
 		}
 		req.sha = sha
+		if v := h.Get(hdrOffset); v != "" && op == opGet {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return request{}, errorf(codeBadRequest, "get: header %s is %q, want a byte offset", hdrOffset, v)
+			}
+			req.offset = n
+		}
 	case opPut:
 		if v := h.Get(hdrSize); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)

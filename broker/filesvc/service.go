@@ -476,7 +476,12 @@ func (s *Service) get(req request) {
 	}
 	defer rc.Close()
 	src := ctxReader{ctx: t.ctx, r: rc}
-	if err := s.answerObject(req.reply, t.subject, obj, hdrTransfer, t.subject, hdrWindow, strconv.Itoa(t.window)); err != nil {
+	if err := skipTo(src, rc, req.offset, obj.Size); err != nil {
+		s.answer(req.reply, s.failure(t.ctx, req, err))
+		return
+	}
+	if err := s.answerObject(req.reply, t.subject, obj, hdrTransfer, t.subject, hdrWindow, strconv.Itoa(t.window),
+		hdrOffset, strconv.FormatInt(req.offset, 10)); err != nil {
 		return
 	}
 	buf := make([]byte, chunkSize)

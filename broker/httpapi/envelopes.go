@@ -333,7 +333,8 @@ func (s *Server) waitTracked(ctx context.Context, id string, copies int) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.TrackWait)
 	defer cancel()
 	for {
-		if ds, err := s.c.Status(ctx, id); err == nil && len(ds.Recipients) >= copies {
+		// A status read from the record (Note set) is not yet tracked.
+		if ds, err := s.c.Status(ctx, id); err == nil && ds.Note == "" && len(ds.Recipients) >= copies {
 			return
 		}
 		select {

@@ -24,7 +24,8 @@ var benchFlags struct {
 var benchCmd = &cobra.Command{
 	Use:   "bench [--n N] [--rate R] [--json]",
 	Short: "measure signed round trips against raw JetStream in the same run",
-	Long: `Starts a fresh embedded bus in a temp dir and measures N full round trips
+	Long: `Starts a fresh embedded bus in a temp dir (or, with --nats, sets one up on
+an empty external cluster, removed afterwards) and measures N full round trips
 (sign, publish to the mailbox, consume, verify, signed receipt back, the
 sender's tracking updated), then raw JetStream publish + consume + ack of
 messages of the same sizes, and the send→receipt latency at an offered rate.`,
@@ -47,7 +48,11 @@ messages of the same sizes, and the send→receipt latency at an offered rate.`,
 			}
 			defer pprof.StopCPUProfile()
 		}
-		res, err := bench.Run(cmd.Context(), bench.Config{N: f.n, Rate: f.rate, Latency: f.latency, Workers: f.workers, KeyType: signing.KeyType(f.keyType)})
+		cfg := bench.Config{N: f.n, Rate: f.rate, Latency: f.latency, Workers: f.workers, KeyType: signing.KeyType(f.keyType)}
+		if err := benchCluster(cmd, &cfg); err != nil { // bench_cluster.go
+			return err
+		}
+		res, err := bench.Run(cmd.Context(), cfg)
 		if err != nil {
 			return err
 		}
@@ -55,6 +60,7 @@ messages of the same sizes, and the send→receipt latency at an offered rate.`,
 			return printJSON(cmd, res)
 		}
 		w := cmd.OutOrStdout()
+		fmt.Fprintf(w, "bus:                %s, %d replica(s)\n", res.Target, res.Replicas)
 		fmt.Fprintf(w, "signed round trips: %d in %.2fs = %.0f/s (%s keys, %d CPUs)\n", res.N, res.Seconds, res.RoundtripsPerSec, res.KeyType, res.CPUs)
 		fmt.Fprintf(w, "raw JetStream:      %d in %.2fs = %.0f/s (envelope %d B, receipt %d B)\n", res.N, res.RawSeconds, res.RawPerSec, res.EnvelopeBytes, res.ReceiptBytes)
 		fmt.Fprintf(w, "ratio vs JetStream: %.3f\n", res.Ratio)

@@ -124,6 +124,11 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	defer nc.Drain()
+	if serveFlags.nats != "" {
+		if err := waitJetStream(ctx, nc, log); err != nil { // serve_cluster.go
+			return err
+		}
+	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	store, err := openServeStore(sctx, cmd, log)
 	if err != nil {

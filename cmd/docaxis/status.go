@@ -33,6 +33,9 @@ var statusCmd = &cobra.Command{
 			fmt.Fprintf(w, "  due %s", ds.DueDate)
 		}
 		fmt.Fprintln(w)
+		if ds.Note != "" {
+			fmt.Fprintf(w, "note: %s\n", ds.Note)
+		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "RECIPIENT\tSTATE\tCODE\tUPDATED\tNOTE")
 		for _, r := range ds.Recipients {

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/docaxis/docaxis/broker/bench"
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+)
+
+var benchClusterFlags struct {
+	nats     string
+	replicas int
+}
+
+// benchCluster points a benchmark at an external cluster (--nats): the
+// bus's streams and the raw stream get the same replicas, and the
+// connections the credentials of the home (as serve's).
+func benchCluster(cmd *cobra.Command, cfg *bench.Config) error {
+	f := benchClusterFlags
+	if f.nats == "" {
+		return nil
+	}
+	cfg.URL = strings.TrimSpace(f.nats)
+	cfg.Replicas = f.replicas
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 3
+	}
+	cfg.NATSOptions = []nats.Option{nats.Name("docaxis bench"), nats.MaxReconnects(-1)}
+	for _, h := range natsOptionHooks {
+		opts, err := h(cmd)
+		if err != nil {
+			return err
+		}
+		cfg.NATSOptions = append(cfg.NATSOptions, opts...)
+	}
+	return nil
+}
+
+func init() {
+	f := benchCmd.Flags()
+	f.StringVar(&benchClusterFlags.nats, "nats", "", "measure an external NATS cluster (URLs, comma separated; it must carry no bus)")
+	f.IntVar(&benchClusterFlags.replicas, "replicas", 0, "stream replicas with --nats (default 3)")
+}
