@@ -73,9 +73,10 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 	}
 	// No /metrics here: it is not for API token holders (serve_metrics.go).
 	srv, err := httpapi.New(httpapi.Config{
-		Client: c,
-		Auth:   tokens,
-		Logger: env.Log,
+		Client:  c,
+		Auth:    tokens,
+		Logger:  env.Log,
+		Version: buildInfo().Version,
 		Limits: httpapi.Limits{
 			MaxRequestBytes:    httpFlags.maxRequest,
 			MaxAttachmentBytes: httpFlags.maxAttachment,
