@@ -296,4 +296,3 @@ func (h *hashCounter) Read(p []byte) (int, error) {
 	h.rs.report()
 	return n, err
 }
-

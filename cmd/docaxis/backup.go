@@ -213,4 +213,3 @@ func newGrowingBar(cmd *cobra.Command, name string, jsonOut bool) func(done, tot
 		p.update(done)
 	}
 }
-
