@@ -38,7 +38,7 @@ func ctxT(t *testing.T) context.Context {
 // busWithTraffic is a bus with authentication on which sender sent n
 // envelopes (one with an attachment), recipient received them and
 // accepted the first.
-func busWithTraffic(t *testing.T, n int) (*bustest.Bus, []string) {
+func busWithTraffic(t *testing.T, n int) (*bustest.Bus, []string, envelope.Attachment) {
 	t.Helper()
 	b := bustest.Start(t, bustest.WithAuth())
 	b.AddAgency(sender, "Văn phòng Chính phủ")
@@ -46,6 +46,7 @@ func busWithTraffic(t *testing.T, n int) (*bustest.Bus, []string) {
 	ctx := ctxT(t)
 	s := b.Client(sender)
 	var ids []string
+	var att envelope.Attachment
 	for i := range n {
 		e := envelope.New(sender, []string{recipient}, "Công văn "+string(rune('A'+i)))
 		var files []broker.File
@@ -56,6 +57,9 @@ func busWithTraffic(t *testing.T, n int) (*bustest.Bus, []string) {
 			t.Fatal(err)
 		}
 		ids = append(ids, e.ID)
+		if i == 0 {
+			att = e.Attachments[0]
+		}
 	}
 	r := b.Client(recipient)
 	mb, err := r.Mailbox(ctx, recipient)
@@ -81,7 +85,7 @@ func busWithTraffic(t *testing.T, n int) (*bustest.Bus, []string) {
 	if _, err := s.WaitState(ctx, ids[0], recipient, envelope.StateAccepted); err != nil {
 		t.Fatal(err)
 	}
-	return b, ids
+	return b, ids, att
 }
 
 // writeBackup backs up b into a file and returns its path.
@@ -153,7 +157,7 @@ func startRestored(t *testing.T, home string) (*broker.Service, *nats.Conn, *sig
 }
 
 func TestBackupRestoreRoundTrip(t *testing.T) {
-	b, ids := busWithTraffic(t, 5)
+	b, ids, att := busWithTraffic(t, 5)
 	ctx := ctxT(t)
 	before := map[string]*broker.DocumentStatus{}
 	for _, id := range ids {
@@ -237,7 +241,8 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if _, err := client(sender).Send(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	mb, err := client(recipient).Mailbox(ctx, recipient)
+	rcpt := client(recipient)
+	mb, err := rcpt.Mailbox(ctx, recipient)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,10 +258,15 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if len(got) != 1 || got[0] != e.ID {
 		t.Errorf("after restore the mailbox delivered %v, want only %s", got, e.ID)
 	}
-	// The attachment came back with the embedded store.
-	ds, err := svc.Client.Status(ctx, ids[0])
-	if err != nil || ds == nil {
+	// The attachment came back with the embedded store, and the
+	// recipient may still read it.
+	rc, err := rcpt.OpenAttachment(ctx, att)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer rc.Close()
+	if body, err := io.ReadAll(rc); err != nil || string(body) != "hello" {
+		t.Errorf("attachment after restore: %q, %v", body, err)
 	}
 }
 
@@ -339,7 +349,7 @@ func index(es []entry, prefix string) int {
 // TestRestoreRefusesBadBackups: each is refused with its reason and
 // nothing is written.
 func TestRestoreRefusesBadBackups(t *testing.T) {
-	b, _ := busWithTraffic(t, 2)
+	b, _, _ := busWithTraffic(t, 2)
 	good := writeBackup(t, b)
 	raw, err := os.ReadFile(good)
 	if err != nil {
