@@ -172,8 +172,8 @@ func configScalar(f *pflag.Flag, v *yaml.Node) (string, error) {
 		}
 		var items []string
 		for _, n := range nodes {
-			if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
-				return "", fmt.Errorf("want a list of strings, got %s", nodeKind(n))
+			if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || (typ == "stringSlice" || typ == "stringArray") && n.Tag != "!!str" {
+				return "", fmt.Errorf("want a list of %s, got %s", strings.TrimSuffix(strings.TrimSuffix(typ, "Slice"), "Array")+"s", nodeKind(n))
 			}
 			if strings.Contains(n.Value, ",") {
 				return "", fmt.Errorf("list item %q: write one item per entry, without commas", n.Value)
