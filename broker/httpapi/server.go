@@ -105,6 +105,8 @@ type Config struct {
 	Evidence EvidenceSource
 	// Title is shown on the web page (default "docaxis").
 	Title string
+	// Version of the bus, shown in the page's footer ("" shows none).
+	Version string
 	// TrackWait bounds how long a send or an acknowledgement waits for the
 	// tracker to record it, so that the caller reads its own writes
 	// (default 3s).
@@ -180,7 +182,7 @@ func New(cfg Config) (*Server, error) {
 		floors:   map[string]uint64{},
 		draining: make(chan struct{}),
 	}
-	web, err := newWebUI(cfg.Title)
+	web, err := newWebUI(cfg.Title, cfg.Version)
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,7 @@ type webUI struct {
 	op     operatorShell // the operator's page, rendered on first use
 }
 
-func newWebUI(title string) (*webUI, error) {
+func newWebUI(title, version string) (*webUI, error) {
 	sub, err := fs.Sub(webFiles, "web/static")
 	if err != nil {
 		return nil, err
@@ -97,10 +97,11 @@ func newWebUI(title string) (*webUI, error) {
 	}
 	var buf bytes.Buffer
 	err = tmpl.Execute(&buf, map[string]any{
-		"Title":  title,
-		"JS":     "/static/app.js?v=" + versions["app.js"],
-		"CSS":    "/static/app.css?v=" + versions["app.css"],
-		"Config": newPageConfig(),
+		"Title":   title,
+		"Version": version,
+		"JS":      "/static/app.js?v=" + versions["app.js"],
+		"CSS":     "/static/app.css?v=" + versions["app.css"],
+		"Config":  newPageConfig(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web page template: %w", err)

@@ -91,6 +91,7 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 		Operator: operatorConfig(env, opTokens),
 		Logger:   env.Log,
 		Evidence: newServeEvidence(c),
+		Version:  buildInfo().Version,
 		Limits: httpapi.Limits{
 			MaxRequestBytes:    httpFlags.maxRequest,
 			MaxAttachmentBytes: httpFlags.maxAttachment,

@@ -42,6 +42,9 @@ func startMetrics(_ context.Context, env *serveEnv) (func(), error) {
 	if err != nil || metricsFlags.addr == "" || env.Metrics == nil {
 		return nil, err
 	}
+	if err := registerBuildInfo(env.Metrics); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", metricsFlags.addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics %s: %w", metricsFlags.addr, err)

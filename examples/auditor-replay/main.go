@@ -4,8 +4,11 @@
 // chain; export the same range as an evidence bundle; and verify that
 // bundle offline, as a court's expert would, against the CA alone.
 //
-//	go run ./examples/auditor-replay --home .docaxis --server nats://127.0.0.1:4222 \
-//	    --since 2025-03-01 --agency 000.00.00.H41 --out evidence.zip
+// Against the bus of `make run`, after dms-publisher's commands, on the
+// bus's machine (it reads the whole record with the bus's own credentials,
+// found in the home):
+//
+//	go run ./examples/auditor-replay --home .docaxis --since 24h --agency 000.00.00.H41 --out evidence.zip
 package main
 
 import (
@@ -38,8 +41,8 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("auditor-replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	home := fs.String("home", ".docaxis", "docaxis home holding the CA certificate (ca/ca.crt)")
-	server := fs.String("server", "nats://127.0.0.1:4222", "NATS URL of the bus")
+	home := fs.String("home", envOr("DOCAXIS_HOME", ".docaxis"), "docaxis home holding the CA certificate (ca/ca.crt) (env DOCAXIS_HOME)")
+	server := fs.String("server", envOr("DOCAXIS_SERVER", "nats://127.0.0.1:4222"), "NATS URL of the bus (env DOCAXIS_SERVER)")
 	creds := fs.String("creds", "", "NATS credentials that may read the whole record: the bus's own (default HOME/nats/admin.creds when present)")
 	sinceFlag := fs.String("since", "24h", "first stored time (RFC 3339, YYYY-MM-DD or a duration ago)")
 	untilFlag := fs.String("until", "", "first stored time excluded (default: up to now)")
@@ -135,4 +138,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// envOr is the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

@@ -2,7 +2,10 @@
 // sent: one row per (document, recipient) with its state, redrawn as
 // receipts and statuses arrive; overdue documents are marked.
 //
-//	clerk-tracker -home .docaxis -as 000.00.00.G22
+// Against the bus of `make run`, after dms-publisher's commands: the table
+// of what 000.00.00.G22 sent (drop --once to keep it live).
+//
+//	go run ./examples/clerk-tracker --home .docaxis --as 000.00.00.G22 --once
 package main
 
 import (
@@ -71,8 +74,8 @@ func trim(s string, n int) string {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("clerk-tracker", flag.ContinueOnError)
-	server := fs.String("server", "nats://127.0.0.1:4222", "bus URL")
-	home := fs.String("home", ".docaxis", "docaxis home (CA; the bus's or the agency's credentials)")
+	server := fs.String("server", envOr("DOCAXIS_SERVER", "nats://127.0.0.1:4222"), "bus URL (env DOCAXIS_SERVER)")
+	home := fs.String("home", envOr("DOCAXIS_HOME", ".docaxis"), "docaxis home (CA; the bus's or the agency's credentials) (env DOCAXIS_HOME)")
 	creds := fs.String("creds", os.Getenv("DOCAXIS_CREDS"), "the agency's NATS credentials (docaxis agency creds CODE; default HOME/agencies/CODE/nats.creds when present)")
 	as := fs.String("as", "", "agency whose sent documents to follow")
 	once := fs.Bool("once", false, "print the table once and exit")
@@ -155,4 +158,12 @@ func credsFile(given, home, code string) string {
 		return path
 	}
 	return ""
+}
+
+// envOr is the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

@@ -2,8 +2,19 @@
 // a signed document through docaxis: load its agency key, attach files,
 // send, and wait until every recipient has answered with a receipt.
 //
-//	dms-publisher -home .docaxis -as 000.00.00.G22 -to 000.00.00.H41,000.00.00.H14 \
-//	    -subject "Về việc ..." -file cv.pdf -wait 30s
+// Against the bus of `make run` (in another terminal), from the
+// repository root: register two agencies (their keys and NATS credentials
+// go into .docaxis), then send as one to the other. The credentials are
+// found in the home (-creds to give others); -server and -home default to
+// DOCAXIS_SERVER and DOCAXIS_HOME as for docaxis itself.
+//
+//	bin/docaxis agency add 000.00.00.G22 --name "Văn phòng Chính phủ"
+//	bin/docaxis agency add 000.00.00.H41 --name "UBND tỉnh Nghệ An"
+//	go run ./examples/dms-publisher --home .docaxis --as 000.00.00.G22 --to 000.00.00.H41 \
+//	    --subject "Về việc thử nghiệm trục liên thông" --file README.md
+//
+// With --wait 30s it waits for every recipient's signed receipt (run
+// dms-subscriber for 000.00.00.H41 meanwhile).
 package main
 
 import (
@@ -38,8 +49,8 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("dms-publisher", flag.ContinueOnError)
-	server := fs.String("server", "nats://127.0.0.1:4222", "bus URL")
-	home := fs.String("home", ".docaxis", "docaxis home with the agency's key and the CA")
+	server := fs.String("server", envOr("DOCAXIS_SERVER", "nats://127.0.0.1:4222"), "bus URL (env DOCAXIS_SERVER)")
+	home := fs.String("home", envOr("DOCAXIS_HOME", ".docaxis"), "docaxis home with the agency's key and the CA (env DOCAXIS_HOME)")
 	creds := fs.String("creds", os.Getenv("DOCAXIS_CREDS"), "the agency's NATS credentials (docaxis agency creds CODE; default HOME/agencies/CODE/nats.creds when present)")
 	as := fs.String("as", "", "sending agency code")
 	to := fs.String("to", "", "recipients, comma separated")
@@ -119,4 +130,12 @@ func credsFile(given, home, code string) string {
 		return path
 	}
 	return ""
+}
+
+// envOr is the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

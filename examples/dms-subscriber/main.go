@@ -3,7 +3,11 @@
 // attachments, prints one JSON line per document, and can accept each one.
 // The bus sends the signed delivered receipt once the handler returns nil.
 //
-//	dms-subscriber -home .docaxis -as 000.00.00.H41 -out ./incoming -accept
+// Against the bus of `make run`, after dms-publisher's commands: receive
+// what was sent to 000.00.00.H41, save it, accept it (drop --count to
+// follow the mailbox until interrupted).
+//
+//	go run ./examples/dms-subscriber --home .docaxis --as 000.00.00.H41 --out incoming --accept --count 1
 package main
 
 import (
@@ -42,8 +46,8 @@ type record struct {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("dms-subscriber", flag.ContinueOnError)
-	server := fs.String("server", "nats://127.0.0.1:4222", "bus URL")
-	home := fs.String("home", ".docaxis", "docaxis home with the agency's key and the CA")
+	server := fs.String("server", envOr("DOCAXIS_SERVER", "nats://127.0.0.1:4222"), "bus URL (env DOCAXIS_SERVER)")
+	home := fs.String("home", envOr("DOCAXIS_HOME", ".docaxis"), "docaxis home with the agency's key and the CA (env DOCAXIS_HOME)")
 	creds := fs.String("creds", os.Getenv("DOCAXIS_CREDS"), "the agency's NATS credentials (docaxis agency creds CODE; default HOME/agencies/CODE/nats.creds when present)")
 	as := fs.String("as", "", "receiving agency code")
 	dir := fs.String("out", "incoming", "folder for attachments (one sub-folder per envelope)")
@@ -145,4 +149,12 @@ func credsFile(given, home, code string) string {
 		return path
 	}
 	return ""
+}
+
+// envOr is the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

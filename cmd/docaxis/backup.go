@@ -1,0 +1,215 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/docaxis/docaxis/broker/backup"
+	"github.com/docaxis/docaxis/storage"
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+)
+
+var backupFlags struct {
+	out  string
+	json bool
+}
+
+var backupCmd = &cobra.Command{
+	Use:   "backup --out FILE",
+	Short: "back up the running bus: record, buckets, attachments, CA, keys and credentials",
+	Long: `Back up the running bus into one archive: a snapshot of every stream (the
+record, the quarantine, the audit chain, every bucket, the embedded
+attachment store, each mailbox's position), the objects of the S3 store with
+--s3, and the home's CA, keys and credentials, with a manifest of SHA-256
+digests. Run it on the bus's machine with the bus's home: the archive holds
+private keys (it is written with mode 0600; keep it as safe as the home).
+
+Restore with: docaxis restore FILE --home NEW_HOME`,
+	Args: cobra.NoArgs,
+	RunE: runBackup,
+}
+
+var restoreCmd = &cobra.Command{
+	Use:   "restore FILE --home DIR",
+	Short: "restore a backup into a fresh home (checked whole before anything is written)",
+	Long: `Restore a backup made by 'docaxis backup' into --home, which must be missing
+or empty. The archive is checked whole first (format version, every entry's
+SHA-256, nothing missing): a damaged, cut-off or newer backup is refused
+before anything is written. The first 'docaxis serve' on the restored home
+rebuilds tracking from the record and links the audit chain up to it.
+With --s3, attachments of an S3 store go to that store.`,
+	Args: cobra.ExactArgs(1),
+	RunE: runRestore,
+}
+
+var backupVerifyCmd = &cobra.Command{
+	Use:   "verify FILE",
+	Short: "check a backup without restoring it",
+	Args:  cobra.ExactArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		f, err := os.Open(args[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		m, err := backup.Verify(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		return printBackupSummary(cmd, "verified", args[0], m)
+	},
+}
+
+func init() {
+	backupCmd.Flags().StringVar(&backupFlags.out, "out", "", "archive to write (must not exist)")
+	_ = backupCmd.MarkFlagRequired("out")
+	backupCmd.PersistentFlags().BoolVar(&backupFlags.json, "json", false, "print the summary as JSON")
+	restoreCmd.Flags().BoolVar(&backupFlags.json, "json", false, "print the summary as JSON")
+	backupCmd.AddCommand(backupVerifyCmd)
+	rootCmd.AddCommand(backupCmd, restoreCmd)
+}
+
+func runBackup(cmd *cobra.Command, _ []string) error {
+	ctx := cmd.Context()
+	out := backupFlags.out
+	if _, err := os.Stat(out); err == nil {
+		return fmt.Errorf("--out %s exists: choose a new name", out)
+	}
+	creds, err := adminCreds()
+	if err != nil {
+		return err
+	}
+	if creds == "" && flagCreds != "" {
+		return errors.New("backup needs the bus's home (its own credentials and keys), not an agency's credentials: run it on the bus's machine with --home")
+	}
+	opts := []nats.Option{nats.Name("docaxis backup"), nats.Timeout(5 * time.Second)}
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	for _, h := range natsOptionHooks {
+		o, err := h(cmd)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, o...)
+	}
+	nc, err := nats.Connect(flagServer, opts...)
+	if err != nil {
+		return fmt.Errorf("connect to the bus at %s: %w (is 'docaxis serve' running?)", flagServer, err)
+	}
+	defer nc.Close()
+	var store storage.Store
+	if flagS3 != "" {
+		if store, err = openS3(ctx); err != nil {
+			return err
+		}
+	}
+	// Written under a temporary name and renamed when complete, so that a
+	// backup cut short never looks like one.
+	tmp := out + ".partial"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	bar := newGrowingBar(cmd, "backup", backupFlags.json)
+	m, err := backup.Write(ctx, f, backup.Source{Conn: nc, Home: flagHome, Store: store, TempDir: filepath.Dir(out),
+		Version: buildInfo().Version, Progress: bar})
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	ok = true
+	return printBackupSummary(cmd, "backup", out, m)
+}
+
+func runRestore(cmd *cobra.Command, args []string) error {
+	ctx := cmd.Context()
+	var store storage.Store
+	if flagS3 != "" {
+		var err error
+		if store, err = openS3(ctx); err != nil {
+			return err
+		}
+	}
+	bar := newGrowingBar(cmd, "restore", backupFlags.json)
+	m, err := backup.Restore(ctx, args[0], backup.Target{Home: flagHome, Store: store, Progress: bar})
+	if err != nil {
+		return err
+	}
+	if err := printBackupSummary(cmd, "restored", args[0], m); err != nil {
+		return err
+	}
+	if !backupFlags.json {
+		fmt.Fprintf(cmd.ErrOrStderr(), "start it with: docaxis --home %s serve (the first start rebuilds tracking from the record)\n", flagHome)
+	}
+	return nil
+}
+
+type backupSummary struct {
+	Action     string    `json:"action"`
+	File       string    `json:"file"`
+	Bytes      int64     `json:"bytes"`
+	Format     int       `json:"format"`
+	Created    time.Time `json:"created"`
+	Version    string    `json:"version,omitempty"`
+	RecordSeq  uint64    `json:"record_seq"`
+	RecordTime time.Time `json:"record_time"`
+	Streams    int       `json:"streams"`
+	Messages   uint64    `json:"messages"`
+	Entries    int       `json:"entries"`
+	Home       string    `json:"home,omitempty"`
+}
+
+func printBackupSummary(cmd *cobra.Command, action, file string, m *backup.Manifest) error {
+	s := backupSummary{Action: action, File: file, Format: m.Format, Created: m.Created, Version: m.Version,
+		RecordSeq: m.RecordSeq, RecordTime: m.RecordTime, Streams: len(m.Streams), Entries: len(m.Entries)}
+	if fi, err := os.Stat(file); err == nil {
+		s.Bytes = fi.Size()
+	}
+	for _, st := range m.Streams {
+		s.Messages += st.Messages
+	}
+	if action == "restored" {
+		s.Home = flagHome
+	}
+	if backupFlags.json {
+		return printJSON(cmd, s)
+	}
+	_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s, record through sequence %d (%s), %d streams, %d messages, %d entries\n",
+		action, file, human(s.Bytes), s.RecordSeq, s.RecordTime.Format(time.RFC3339), s.Streams, s.Messages, s.Entries)
+	return err
+}
+
+// newGrowingBar draws progress on a terminal for a transfer whose total
+// grows as it goes (objects are counted as they are listed).
+func newGrowingBar(cmd *cobra.Command, name string, jsonOut bool) func(done, total int64) {
+	if jsonOut || !isTerminal(cmd.ErrOrStderr()) {
+		return nil
+	}
+	p := &progress{w: cmd.ErrOrStderr(), name: name, start: time.Now()}
+	return func(done, total int64) {
+		p.mu.Lock()
+		p.size = max(total, 1)
+		p.mu.Unlock()
+		p.update(done)
+	}
+}
