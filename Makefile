@@ -59,6 +59,7 @@ deps-debian:
 	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v buildah >/dev/null 2>&1 || missing="$$missing buildah"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
