@@ -38,6 +38,13 @@ var derivedStreams = map[string]bool{
 	"KV_AXIS_RECEIVED": true, // receivers record what they handled
 }
 
+// runtimeStreams belong to the running processes, not to the bus's data:
+// a restored lease would make the restored bus wait for a holder that is
+// not there (the audit chainer's, broker/lease). Serve makes them again.
+var runtimeStreams = map[string]bool{
+	"KV_AXIS_LEASES": true,
+}
+
 // Source is the bus to back up.
 type Source struct {
 	// Conn is connected to the bus with its own (administrator)
@@ -73,7 +80,9 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 	var infos []*jetstream.StreamInfo
 	lister := js.ListStreams(ctx)
 	for si := range lister.Info() {
-		infos = append(infos, si)
+		if !runtimeStreams[si.Config.Name] {
+			infos = append(infos, si)
+		}
 	}
 	if err := lister.Err(); err != nil {
 		return nil, fmt.Errorf("backup: list streams: %w", err)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -210,7 +209,9 @@ func configScalar(f *pflag.Flag, v *yaml.Node) (string, error) {
 		if tag != "!!str" {
 			return "", fmt.Errorf("want a duration such as 90s, 15m or 87600h, got %s", nodeKind(v))
 		}
-		if _, err := time.ParseDuration(v.Value); err != nil {
+		// Days and years ("7d", "10y") are checked by the flags that take
+		// them (longDuration); the flag's own Set has the last word.
+		if _, err := parseLongDuration(v.Value); err != nil {
 			return "", fmt.Errorf("want a duration such as 90s, 15m or 87600h, got %q", v.Value)
 		}
 	default:
