@@ -94,12 +94,7 @@ func (k *Keystore) Save(id *Identity) error {
 	if err := envelope.CheckNonStandardCode(id.Agency); err != nil {
 		return fmt.Errorf("save identity: %w", err)
 	}
-	kp, err := EncodeKey(id.Key)
-	if err != nil {
-		return err
-	}
-	dir := filepath.Join(k.Dir, "agencies", id.Agency)
-	if err := writeFiles(dir, file{"key.pem", kp}, file{"cert.pem", EncodeCerts(id.Chain...)}); err != nil {
+	if err := SaveKeyPair(filepath.Join(k.Dir, "agencies", id.Agency), id.Key, id.Chain); err != nil {
 		return fmt.Errorf("save identity %s: %w", id.Agency, err)
 	}
 	return nil
@@ -111,18 +106,10 @@ func (k *Keystore) Identity(agency string) (*Identity, error) {
 		return nil, err
 	}
 	dir := filepath.Join(k.Dir, "agencies", agency)
-	kb, err := os.ReadFile(filepath.Join(dir, "key.pem"))
+	key, chain, err := LoadKeyPair(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w %s: no key in %s (run 'docaxis agency add %s')", ErrNoIdentity, agency, dir, agency)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("load identity %s: %w", agency, err)
-	}
-	key, err := ParseKey(kb)
-	if err != nil {
-		return nil, fmt.Errorf("load identity %s: %w", agency, err)
-	}
-	chain, err := readCerts(filepath.Join(dir, "cert.pem"))
 	if err != nil {
 		return nil, fmt.Errorf("load identity %s: %w", agency, err)
 	}
@@ -192,11 +179,7 @@ func (k *Keystore) SaveSystem(id *Identity) error {
 	if err := envelope.CheckNonStandardCode(id.Agency); err != nil {
 		return fmt.Errorf("save system identity: %w", err)
 	}
-	kp, err := EncodeKey(id.Key)
-	if err != nil {
-		return err
-	}
-	if err := writeFiles(k.SystemDir(id.Agency), file{"key.pem", kp}, file{"cert.pem", EncodeCerts(id.Chain...)}); err != nil {
+	if err := SaveKeyPair(k.SystemDir(id.Agency), id.Key, id.Chain); err != nil {
 		return fmt.Errorf("save system identity %s: %w", id.Agency, err)
 	}
 	return nil
@@ -212,18 +195,10 @@ func (k *Keystore) SystemIdentity(id string) (*Identity, error) {
 		return nil, err
 	}
 	dir := k.SystemDir(id)
-	kb, err := os.ReadFile(filepath.Join(dir, "key.pem"))
+	key, chain, err := LoadKeyPair(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w system %s: no key in %s (run 'docaxis system add %s')", ErrNoIdentity, id, dir, id)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("load system identity %s: %w", id, err)
-	}
-	key, err := ParseKey(kb)
-	if err != nil {
-		return nil, fmt.Errorf("load system identity %s: %w", id, err)
-	}
-	chain, err := readCerts(filepath.Join(dir, "cert.pem"))
 	if err != nil {
 		return nil, fmt.Errorf("load system identity %s: %w", id, err)
 	}

@@ -12,8 +12,6 @@ import (
 	"io/fs"
 	"math/big"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -90,8 +88,8 @@ func NewKey(ca *signing.CA, validity time.Duration) (*Key, error) {
 
 // Audit key files under the directory given to OpenKey.
 const (
-	KeyFile  = "key.pem"
-	CertFile = "cert.pem"
+	KeyFile  = signing.KeyFile
+	CertFile = signing.CertFile
 )
 
 // OpenKey loads the audit key kept in dir (DIR/key.pem, DIR/cert.pem,
@@ -104,53 +102,23 @@ func OpenKey(dir string, ca *signing.CA) (*Key, error) {
 	if err == nil && keyUsable(k, ca) {
 		return k, nil
 	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, signing.ErrKeyMismatch) {
 		return nil, err
 	}
 	k, err = NewKey(ca, 10*365*24*time.Hour)
 	if err != nil {
 		return nil, err
 	}
-	kp, err := signing.EncodeKey(k.Signer)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("save audit key in %s: %w", dir, err)
-	}
-	// Certificate before key: a crash in between leaves a key file that
-	// does not match, which loadKey refuses and the next start replaces.
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{CertFile, signing.EncodeCerts(k.Chain...)}, {KeyFile, kp}} {
-		tmp := filepath.Join(dir, "."+f.name+".tmp")
-		if err := os.WriteFile(tmp, f.data, 0o600); err != nil {
-			return nil, fmt.Errorf("save audit key in %s: %w", dir, err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, f.name)); err != nil {
-			return nil, fmt.Errorf("save audit key in %s: %w", dir, err)
-		}
+	if err := signing.SaveKeyPair(dir, k.Signer, k.Chain); err != nil {
+		return nil, fmt.Errorf("save audit key: %w", err)
 	}
 	return k, nil
 }
 
 func loadKey(dir string) (*Key, error) {
-	kb, err := os.ReadFile(filepath.Join(dir, KeyFile))
+	key, chain, err := signing.LoadKeyPair(dir)
 	if err != nil {
 		return nil, err
-	}
-	cb, err := os.ReadFile(filepath.Join(dir, CertFile))
-	if err != nil {
-		return nil, err
-	}
-	key, err := signing.ParseKey(kb)
-	if err != nil {
-		return nil, fmt.Errorf("load audit key %s: %w", dir, err)
-	}
-	chain, err := signing.ParseCerts(cb)
-	if err != nil {
-		return nil, fmt.Errorf("load audit certificate %s: %w", dir, err)
 	}
 	return &Key{Signer: key, Chain: chain}, nil
 }

@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -27,8 +25,8 @@ var LocalPolicy = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 0, 3161, 1}
 
 // Files of the local TSA under the directory given to OpenAuthority.
 const (
-	KeyFile  = "key.pem"
-	CertFile = "cert.pem"
+	KeyFile  = signing.KeyFile
+	CertFile = signing.CertFile
 )
 
 // Authority is a time-stamping authority: the bus's local TSA, or one a
@@ -98,52 +96,22 @@ func OpenAuthority(dir string, ca *signing.CA) (*Authority, error) {
 	if err == nil && authorityUsable(a, ca) {
 		return a, nil
 	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, signing.ErrKeyMismatch) {
 		return nil, err
 	}
 	if a, err = NewAuthority(ca, "docaxis local TSA", 10*365*24*time.Hour); err != nil {
 		return nil, err
 	}
-	kp, err := signing.EncodeKey(a.Signer)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("save TSA key in %s: %w", dir, err)
-	}
-	// Certificate before key: a crash in between leaves a pair that does
-	// not match, which the next start replaces.
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{CertFile, signing.EncodeCerts(a.Chain...)}, {KeyFile, kp}} {
-		tmp := filepath.Join(dir, "."+f.name+".tmp")
-		if err := os.WriteFile(tmp, f.data, 0o600); err != nil {
-			return nil, fmt.Errorf("save TSA key in %s: %w", dir, err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, f.name)); err != nil {
-			return nil, fmt.Errorf("save TSA key in %s: %w", dir, err)
-		}
+	if err := signing.SaveKeyPair(dir, a.Signer, a.Chain); err != nil {
+		return nil, fmt.Errorf("save TSA key: %w", err)
 	}
 	return a, nil
 }
 
 func loadAuthority(dir string) (*Authority, error) {
-	kb, err := os.ReadFile(filepath.Join(dir, KeyFile))
+	key, chain, err := signing.LoadKeyPair(dir)
 	if err != nil {
 		return nil, err
-	}
-	cb, err := os.ReadFile(filepath.Join(dir, CertFile))
-	if err != nil {
-		return nil, err
-	}
-	key, err := signing.ParseKey(kb)
-	if err != nil {
-		return nil, fmt.Errorf("load TSA key %s: %w", dir, err)
-	}
-	chain, err := signing.ParseCerts(cb)
-	if err != nil || len(chain) == 0 {
-		return nil, fmt.Errorf("load TSA certificate %s: %v", dir, err)
 	}
 	return &Authority{Signer: key, Chain: chain, Policy: LocalPolicy}, nil
 }
