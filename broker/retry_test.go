@@ -118,7 +118,13 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 
 	// Back to three nodes, then the record's leader dies during the fetch.
 	cl.Restart(down)
-	waitReplicasCurrent(t, sender, broker.StreamName)
+	// Every stream the receive path uses, not only the record: a bucket
+	// whose restarted replica is still catching up has no quorum once
+	// another node dies.
+	for _, st := range []string{broker.StreamName, "KV_" + broker.ReceivedBucket, "KV_" + broker.TrackBucket,
+		"KV_" + broker.IDsBucket, "KV_" + broker.DirectoryBucket, "KV_" + broker.FileRefsBucket} {
+		waitReplicasCurrent(t, sender, st)
+	}
 	got := map[string]int{}
 	var outcomeErrs []string
 	mb, err := rcpt.Mailbox(ctxT(t), ngheAn, broker.BatchSize(16), broker.OnOutcome(func(o broker.Outcome) {

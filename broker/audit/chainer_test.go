@@ -102,7 +102,7 @@ func TestTwoChainersDoNotFork(t *testing.T) {
 func TestChainerCheckpointsOnIntervalAndStop(t *testing.T) {
 	ab := startAuditBus(t)
 	ab.stopChainer()
-	c, err := audit.StartChainer(ctxT(t), ab.js0(t), audit.ChainerConfig{Key: ab.key, Interval: 100 * time.Millisecond, Logger: bustest.Logger()})
+	c, err := audit.StartChainer(ctxT(t), ab.js0(t), audit.ChainerConfig{Key: ab.key, Interval: 100 * time.Millisecond, LeaseTTL: 2 * time.Second, Logger: bustest.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestChainerCheckpointsOnIntervalAndStop(t *testing.T) {
 		}
 		return cp
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // the lease first (a stopped holder may not have released it)
 	for cp := last(); cp == nil || cp.Seq != 1; cp = last() {
 		if time.Now().After(deadline) {
 			t.Fatal("no interval checkpoint of seq 1")
