@@ -155,7 +155,7 @@ func (c *Client) copiesAfter(ctx context.Context, stream jetstream.Stream, id st
 			if msg.Headers().Get(HeaderEnvelope) == id || strings.HasPrefix(msg.Headers().Get(jetstream.MsgIDHeader), prefix) {
 				seqs = append(seqs, meta.Sequence.Stream)
 			}
-			if meta.Sequence.Stream == last {
+			if meta.Sequence.Stream == last || meta.NumPending == 0 {
 				return seqs, nil
 			}
 		}
@@ -163,7 +163,15 @@ func (c *Client) copiesAfter(ctx context.Context, stream jetstream.Stream, id st
 			return nil, fmt.Errorf("read the record from #%d: %w", start, err)
 		}
 		if n == 0 {
-			return seqs, ctx.Err() // nothing more on the filter up to last
+			// An empty fetch is the end only when nothing is pending: a
+			// cluster just back from a failover may take longer than one
+			// fetch to deliver the first copies.
+			if info, err := cons.Info(ctx); err == nil && info.NumPending == 0 {
+				return seqs, nil
+			}
+			if ctx.Err() != nil {
+				return seqs, ctx.Err()
+			}
 		}
 	}
 }
