@@ -136,6 +136,14 @@ func (s *faultServe) run(args ...string) string {
 	return string(out)
 }
 
+// tryRun runs the CLI and returns what it printed, its error output
+// included, without failing the test.
+func (s *faultServe) tryRun(args ...string) string {
+	cmd := exec.Command(s.bin, append([]string{"--home", s.home, "--server", s.url()}, args...)...)
+	out, _ := cmd.CombinedOutput()
+	return string(out)
+}
+
 // client connects from the test process as code would from its DMS: with
 // the agency's key and, when the bus issued them, its NATS credentials.
 func (s *faultServe) client(ctx context.Context, code string) *broker.Client {
