@@ -426,7 +426,7 @@ func TestClusterProcesses(t *testing.T) {
 	// 7. Two serves, one chainer: no chainer warnings in either log.
 	for i, s := range serves {
 		s.kill()
-		for _, line := range strings.Split(s.log.String(), "\n") {
+		for _, line := range strings.Split(s.logText(), "\n") {
 			if strings.Contains(line, `"component":"audit"`) && (strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`)) {
 				t.Errorf("serve %d: %s", i+1, line)
 			}

@@ -57,10 +57,19 @@ type faultServe struct {
 	bin    string
 	home   string
 	listen string
-	nats   string // comma-separated URLs of an external cluster
+	nats   string   // comma-separated URLs of an external cluster
+	extra  []string // more serve flags (federation)
 	cmd    *exec.Cmd
 	done   chan struct{}
 	log    *bytes.Buffer
+	logMu  sync.Mutex
+}
+
+// logText is what serve has written on its standard error so far.
+func (s *faultServe) logText() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.log.String()
 }
 
 func (s *faultServe) url() string {
@@ -79,6 +88,7 @@ func (s *faultServe) start() {
 	} else {
 		args = append(args, "--listen", s.listen)
 	}
+	args = append(args, s.extra...)
 	s.cmd = exec.Command(s.bin, args...)
 	// Dies with the test binary whatever happens to the test.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -97,7 +107,9 @@ func (s *faultServe) start() {
 		sc := bufio.NewScanner(stderr)
 		once := sync.Once{}
 		for sc.Scan() {
+			s.logMu.Lock()
 			log.WriteString(sc.Text() + "\n")
+			s.logMu.Unlock()
 			if strings.HasPrefix(sc.Text(), "docaxis serving on") {
 				once.Do(func() { close(ready) })
 			}
@@ -108,10 +120,10 @@ func (s *faultServe) start() {
 	select {
 	case <-ready:
 	case <-s.done:
-		s.t.Fatalf("docaxis serve exited: %s", log.String())
+		s.t.Fatalf("docaxis serve exited: %s", s.logText())
 	case <-time.After(time.Minute):
 		s.kill()
-		s.t.Fatalf("docaxis serve not ready: %s", log.String())
+		s.t.Fatalf("docaxis serve not ready: %s", s.logText())
 	}
 }
 
