@@ -93,7 +93,6 @@ func init() {
 	f.DurationVar(&c.Repeat, "alert-repeat", d.Repeat, "how often an alert that holds is sent again")
 	f.StringVar(&c.Webhook.URL, "alert-webhook", envOr("DOCAXIS_ALERT_WEBHOOK", ""), "URL that receives every alert raised, repeated and resolved as a JSON POST (env DOCAXIS_ALERT_WEBHOOK)")
 	f.StringVar(&alertFlags.webhookSecretFile, "alert-webhook-secret-file", "", "file holding a secret: each webhook body is then signed (header X-Docaxis-Signature: sha256=HMAC)")
-	serveHooks = append(serveHooks, startAlerts)
 }
 
 // startAlerts checks the rules in the background and exposes the alerts

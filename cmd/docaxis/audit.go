@@ -96,7 +96,6 @@ default, negative: no limit).`,
 
 func init() {
 	serveCmd.Flags().DurationVar(&auditServeFlags.interval, "checkpoint-interval", time.Minute, "how often the bus signs a checkpoint of the audit chain (when it moved)")
-	serveHooks = append(serveHooks, startAuditChainer)
 
 	for _, c := range []*cobra.Command{auditReplayCmd, auditExportCmd} {
 		f := c.Flags()

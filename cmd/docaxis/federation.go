@@ -51,41 +51,6 @@ func init() {
 	f.DurationVar(&fedFlags.retention, "federation-retention", 90*24*time.Hour, "how long messages wait in the federation streams for a link")
 	f.StringVar(&fedFlags.metrics, "federation-metrics", "", "HOST:PORT serving /metrics with the bus's and the federation's figures (empty: off)")
 
-	serverConfigureHooks = append(serverConfigureHooks, func(env *serveEnv, o *server.Options) error {
-		if err := checkFederationFlags(); err != nil || fedFlags.busID == "" {
-			return err
-		}
-		so := federation.ServerOptions{BusID: fedFlags.busID, LeafListen: fedFlags.leafListen, Uplink: fedFlags.uplink, UplinkCreds: fedFlags.uplinkCreds}
-		if fedFlags.leafListen != "" {
-			// With --tls the leaf listener takes the same certificate.
-			tc, err := serverTLS(env.Keystore)
-			if err != nil {
-				return err
-			}
-			so.LeafTLS = tc
-		}
-		if fedFlags.uplinkCA != "" {
-			pem, err := os.ReadFile(fedFlags.uplinkCA)
-			if err != nil {
-				return fmt.Errorf("--uplink-ca: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("--uplink-ca %s: no PEM certificate", fedFlags.uplinkCA)
-			}
-			so.UplinkTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		}
-		if fedFlags.uplink != "" && !secFlags.noAuth {
-			a, err := openAuthority()
-			if err != nil {
-				return err
-			}
-			so.LocalAccount = a.AccountPublicKey()
-		}
-		return so.Configure(o)
-	})
-	serveHooks = append(serveHooks, startFederation)
-
 	fedCmd.AddCommand(fedStatusCmd, fedMemberCmd, fedTraceCmd, fedCACmd)
 	fedMemberCmd.AddCommand(fedMemberAddCmd, fedMemberListCmd, fedMemberBindCmd, fedMemberRemoveCmd, fedMemberRekeyCmd)
 	fedMemberAddCmd.Flags().StringVar(&fedMemberCodes, "codes", "", "agency codes the member serves: comma-separated patterns, e.g. '*.*.*.H14' or '000.05.*.*,000.00.00.H14' (required)")
@@ -716,4 +681,40 @@ again, and restarts with the new credentials.`,
 		fmt.Fprintf(w, "  new credentials %s\n", out)
 		return lerr
 	},
+}
+
+// configureFederation sets the embedded server's leaf nodes and JetStream
+// domain for --bus-id (a listener on the national, the uplink on a member).
+func configureFederation(env *serveEnv, o *server.Options) error {
+	if err := checkFederationFlags(); err != nil || fedFlags.busID == "" {
+		return err
+	}
+	so := federation.ServerOptions{BusID: fedFlags.busID, LeafListen: fedFlags.leafListen, Uplink: fedFlags.uplink, UplinkCreds: fedFlags.uplinkCreds}
+	if fedFlags.leafListen != "" {
+		// With --tls the leaf listener takes the same certificate.
+		tc, err := serverTLS(env.Keystore)
+		if err != nil {
+			return err
+		}
+		so.LeafTLS = tc
+	}
+	if fedFlags.uplinkCA != "" {
+		pem, err := os.ReadFile(fedFlags.uplinkCA)
+		if err != nil {
+			return fmt.Errorf("--uplink-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--uplink-ca %s: no PEM certificate", fedFlags.uplinkCA)
+		}
+		so.UplinkTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if fedFlags.uplink != "" && !secFlags.noAuth {
+		a, err := openAuthority()
+		if err != nil {
+			return err
+		}
+		so.LocalAccount = a.AccountPublicKey()
+	}
+	return so.Configure(o)
 }

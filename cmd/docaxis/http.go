@@ -35,7 +35,6 @@ func init() {
 	f.DurationVar(&httpFlags.bodyTimeout, "http-body-timeout", 0, "time a request body may take before --http-min-body-rate applies, and the longest pause in one (default 30s)")
 	f.Int64Var(&httpFlags.minBodyRate, "http-min-body-rate", 0, "slowest a request body may arrive after --http-body-timeout, in bytes per second (default 16384)")
 	f.IntVar(&httpFlags.eventStreams, "http-max-event-streams", 0, "event streams (GET /v1/events) open at once per API token (default 8)")
-	serveHooks = append(serveHooks, startHTTP)
 }
 
 // startHTTP serves the HTTP API and the page on env.HTTP. Its stop func

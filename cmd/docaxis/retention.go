@@ -260,7 +260,6 @@ func init() {
 	rootCmd.AddCommand(retentionCmd)
 
 	serveCmd.Flags().DurationVar(&retentionFlags.every, "retention-every", 0, "apply the retention policy this often, e.g. 24h (0: never; see docaxis retention)")
-	serveHooks = append(serveHooks, startRetention)
 }
 
 // startRetention applies the policy on a schedule when --retention-every

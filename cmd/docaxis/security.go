@@ -48,39 +48,6 @@ func init() {
 	f.StringVar(&secFlags.tlsKey, "tls-key", "", "PEM server key")
 	f.StringSliceVar(&secFlags.tlsHosts, "tls-host", []string{"127.0.0.1", "localhost"}, "host names and IPs of the development server certificate")
 
-	serverConfigureHooks = append(serverConfigureHooks, func(env *serveEnv, o *server.Options) error {
-		if !secFlags.noAuth {
-			a, err := openAuthority()
-			if err != nil {
-				return err
-			}
-			if err := upgradeCredentials(a, env); err != nil {
-				return err
-			}
-			if err := a.Configure(o); err != nil {
-				return err
-			}
-		}
-		tc, err := serverTLS(env.Keystore)
-		if err != nil || tc == nil {
-			return err
-		}
-		o.TLSConfig = tc
-		o.TLS = true
-		o.TLSVerify = false
-		o.TLSTimeout = 5
-		return nil
-	})
-	serveNATSHooks = append(serveNATSHooks, func(env *serveEnv) []nats.Option {
-		var opts []nats.Option
-		if creds, err := adminCreds(); err == nil && creds != "" {
-			opts = append(opts, nats.UserCredentials(creds))
-		}
-		if secFlags.serverTLSConfig != nil {
-			opts = append(opts, nats.Secure(clientTLS()))
-		}
-		return opts
-	})
 	natsOptionHooks = append(natsOptionHooks, func(cmd *cobra.Command) ([]nats.Option, error) {
 		var opts []nats.Option
 		if flagCreds == "" {
@@ -103,7 +70,6 @@ func init() {
 		return opts, nil
 	})
 	agencyCmd.AddCommand(agencyCredsCmd, agencyRevokeCmd)
-	serveHooks = append(serveHooks, migrateCRLs, followRevocations)
 	rootCmd.AddCommand(natsConfigCmd)
 	agencyRevokeCmd.Flags().StringVar(&revokeAt, "at", "", "revocation time (RFC 3339; default now)")
 	natsConfigCmd.Flags().StringVar(&natsConfigOut, "out", "", "write the configuration to FILE instead of stdout")
@@ -356,4 +322,30 @@ func followRevocations(ctx context.Context, env *serveEnv) (func(), error) {
 		}
 	}()
 	return cancel, nil
+}
+
+// configureSecurity sets the embedded server's authentication (the home's
+// operator and accounts, credentials of earlier versions upgraded) and TLS.
+func configureSecurity(env *serveEnv, o *server.Options) error {
+	if !secFlags.noAuth {
+		a, err := openAuthority()
+		if err != nil {
+			return err
+		}
+		if err := upgradeCredentials(a, env); err != nil {
+			return err
+		}
+		if err := a.Configure(o); err != nil {
+			return err
+		}
+	}
+	tc, err := serverTLS(env.Keystore)
+	if err != nil || tc == nil {
+		return err
+	}
+	o.TLSConfig = tc
+	o.TLS = true
+	o.TLSVerify = false
+	o.TLSTimeout = 5
+	return nil
 }

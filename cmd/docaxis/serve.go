@@ -21,9 +21,32 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// serveHooks run once the bus is up (HTTP API, metrics, federation...);
-// each returns a stop function called at shutdown.
-var serveHooks []func(ctx context.Context, s *serveEnv) (stop func(), err error)
+// servePart is one part serve starts once the bus is up; it returns a stop
+// function called at shutdown (nil: nothing to stop).
+type servePart struct {
+	name  string
+	start func(ctx context.Context, env *serveEnv) (stop func(), err error)
+}
+
+// serveParts are what serve starts once the bus is up, in this order, and
+// stops in the reverse order.
+func serveParts() []servePart {
+	return []servePart{
+		// Upgrades of the home's records first: every part after them
+		// verifies with the CRLs.
+		{"revocation lists", migrateCRLs},
+		{"revocations", followRevocations},
+		{"audit chainer", startAuditChainer},
+		{"federation", startFederation},
+		// Alerts watch the federation's links (env.Federation).
+		{"alerts", startAlerts},
+		{"retention", startRetention},
+		// The operator's page shows alerts and federation links.
+		{"HTTP API", startHTTP},
+		// Last: every part above has registered its collectors.
+		{"metrics", startMetrics},
+	}
+}
 
 // serveEnv is what serve hands to its hooks.
 type serveEnv struct {
@@ -108,7 +131,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		if _, _, err := net.SplitHostPort(serveFlags.listen); err != nil {
 			return fmt.Errorf("--listen %q: %w", serveFlags.listen, err)
 		}
-		srv, err := broker.StartServer(broker.ServerConfig{Dir: dataDir(), Listen: serveFlags.listen, Configure: serverConfigure(env)})
+		srv, err := broker.StartServer(broker.ServerConfig{Dir: dataDir(), Listen: serveFlags.listen, Configure: configureServer(env)})
 		if err != nil {
 			return err
 		}
@@ -158,10 +181,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 			stops[i]()
 		}
 	}()
-	for _, h := range serveHooks {
-		stop, err := h(ctx, env)
+	for _, p := range serveParts() {
+		stop, err := p.start(ctx, env)
 		if err != nil {
-			return err
+			return fmt.Errorf("start %s: %w", p.name, err)
 		}
 		if stop != nil {
 			stops = append(stops, stop)
@@ -174,19 +197,17 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	return nil
 }
 
-// serverConfigureHooks adjust the embedded server's options (auth, TLS,
-// leaf nodes); serveNATSHooks add options for serve's own connection.
-var (
-	serverConfigureHooks []func(env *serveEnv, o *serverOptions) error
-	serveNATSHooks       []func(env *serveEnv) []nats.Option
-)
-
-func serveNATSOptions(env *serveEnv) []nats.Option {
-	var out []nats.Option
-	for _, h := range serveNATSHooks {
-		out = append(out, h(env)...)
+// serveNATSOptions are the options of serve's own connection: the bus's
+// credentials and, with TLS, the home's CA.
+func serveNATSOptions(_ *serveEnv) []nats.Option {
+	var opts []nats.Option
+	if creds, err := adminCreds(); err == nil && creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
 	}
-	return out
+	if secFlags.serverTLSConfig != nil {
+		opts = append(opts, nats.Secure(clientTLS()))
+	}
+	return opts
 }
 
 // openServeStore opens the store chosen by flags (nil: the embedded one),

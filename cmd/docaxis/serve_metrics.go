@@ -33,7 +33,6 @@ func init() {
 		"serve Prometheus /metrics on its own listener HOST:PORT (empty: off; env DOCAXIS_METRICS)")
 	f.StringVar(&metricsFlags.tokenFile, "metrics-token-file", envOr("DOCAXIS_METRICS_TOKEN_FILE", ""),
 		"file holding the bearer token /metrics then requires; needed unless --metrics is a loopback address (env DOCAXIS_METRICS_TOKEN_FILE)")
-	serveHooks = append(serveHooks, startMetrics)
 }
 
 // startMetrics serves /metrics on --metrics.
