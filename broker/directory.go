@@ -247,6 +247,15 @@ func (c *Client) RegisterAgency(ctx context.Context, a Agency) error {
 	if err := c.checkAgency(ctx, &a, prev, nil, nil); err != nil {
 		return err
 	}
+	if prev == nil || prev.Bus != a.Bus || !prev.Withdrawn.IsZero() {
+		check, err := c.claims(ctx)
+		if err != nil {
+			return err
+		}
+		if err := check(a.Code); err != nil {
+			return err
+		}
+	}
 	return c.putAgencies(ctx, []Agency{a}, map[string]*Agency{a.Code: prev})
 }
 

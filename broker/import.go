@@ -70,6 +70,10 @@ func (c *Client) ImportAgencies(ctx context.Context, lines []ImportLine, o Impor
 	if err != nil {
 		return nil, err
 	}
+	claim, err := c.claims(ctx)
+	if err != nil {
+		return nil, err
+	}
 	res := &ImportResult{Version: cur.Version}
 	current := make(map[string]*Agency, len(cur.Agencies)+len(lines))
 	for i := range cur.Agencies {
@@ -171,6 +175,12 @@ func (c *Client) ImportAgencies(ctx context.Context, lines []ImportLine, o Impor
 		if err := c.checkAgency(ctx, &a, old, lookup, systems); err != nil {
 			fail(unwrapRegister(err))
 			return
+		}
+		if old == nil || old.Bus != a.Bus || !old.Withdrawn.IsZero() {
+			if err := claim(code); err != nil {
+				fail(unwrapRegister(err))
+				return
+			}
 		}
 		accepted[code] = &a
 		prev[code] = old

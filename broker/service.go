@@ -26,6 +26,10 @@ type ServiceConfig struct {
 	// through; NoFiles runs the bus without it (tests that run their own).
 	Files   filesvc.Config
 	NoFiles bool
+	// ClaimCheck keeps the bus's own registrations (the compatibility
+	// API's registerAgency among them) within its federation's code
+	// bindings (federation.ClaimCheck).
+	ClaimCheck ClaimCheck
 }
 
 // Service is what `docaxis serve` runs next to (or against) NATS: the
@@ -60,7 +64,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if err := Setup(ctx, js, cfg.Bus); err != nil {
 		return nil, err
 	}
-	opts := []Option{WithTrust(cfg.Trust), WithLogger(cfg.Logger)}
+	opts := []Option{WithTrust(cfg.Trust), WithLogger(cfg.Logger), WithClaimCheck(cfg.ClaimCheck)}
 	if cfg.Store != nil {
 		opts = append(opts, WithStore(cfg.Store))
 	}

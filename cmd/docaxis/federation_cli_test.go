@@ -88,7 +88,20 @@ func TestFederationCLI(t *testing.T) {
 	hn.mustCLI("agency", "add", "000.00.00.H14", "--name", "UBND Hà Nội")
 	qn.mustCLI("agency", "add", "000.00.00.H41", "--name", "UBND Quảng Ninh")
 
-	// QN's operator, with QN's own CLI, against codes it does not serve.
+	// QN's operator, with QN's own CLI, against codes it does not serve,
+	// once QN has learned the federation's bindings (before, the national
+	// refuses its claims and settles them by the bindings later).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, _ := qn.cli("federation", "member", "list")
+		if strings.Contains(out, "*.*.*.H1*") && strings.Contains(out, "*.*.*.G*") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("QN has not learned the bindings: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	attacks := []struct {
 		name string
 		args []string
@@ -105,6 +118,20 @@ func TestFederationCLI(t *testing.T) {
 			t.Errorf("%s: refused with %q, want it to say %q", a.name, out, a.want)
 		}
 	}
+	// A bulk import goes through the same check: the line of HN's code is
+	// reported, QN's own is registered.
+	csv := filepath.Join(dir, "units.csv")
+	if err := os.WriteFile(csv, []byte("code,name,parent,old_code,email,system\n000.07.00.H14,squatter,,,,\n000.01.00.H41,Sở Nội vụ,000.00.00.H41,,,\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := qn.cli("agency", "import", csv)
+	if !strings.Contains(out, "line 2") || !strings.Contains(out, "bound to bus HN") {
+		t.Errorf("import of a line with HN's code: %s", out)
+	}
+	list := qn.mustCLI("agency", "list", "--json")
+	if strings.Contains(list, "000.07.00.H14") || !strings.Contains(list, "000.01.00.H41") {
+		t.Errorf("QN's directory after the import: %s", list)
+	}
 
 	// Mail crosses the buses: the victims' agencies still sign and verify.
 	file := filepath.Join(dir, "cong-van.txt")
@@ -117,7 +144,7 @@ func TestFederationCLI(t *testing.T) {
 
 	save := filepath.Join(dir, "saved")
 	got := map[string]bool{}
-	deadline := time.Now().Add(90 * time.Second)
+	deadline = time.Now().Add(90 * time.Second)
 	for !(got[id1] && got[id2]) && time.Now().Before(deadline) {
 		for _, line := range strings.Split(hn.mustCLI("inbox", "--as", "000.00.00.H14", "--json", "--save", save, "--wait", "3s"), "\n") {
 			var d struct {
@@ -155,7 +182,7 @@ func TestFederationCLI(t *testing.T) {
 	waitState(qn, id2, "delivered")
 
 	// The national removes QN.
-	out := vn.mustCLI("federation", "member", "remove", "QN")
+	out = vn.mustCLI("federation", "member", "remove", "QN")
 	if !strings.Contains(out, "link credentials revoked: true") || !strings.Contains(out, "000.00.00.H41") {
 		t.Fatalf("member remove: %s", out)
 	}

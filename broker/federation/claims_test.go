@@ -1,0 +1,70 @@
+package federation_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/signing"
+)
+
+// TestClaimCheckOnEveryRegistration: a member bus's client made with
+// WithClaimCheck (as serve's, the HTTP API's and the CLI's are) refuses a
+// code bound to another bus whatever registers it: RegisterAgency (agency
+// add, the compatibility API's registerAgency) and ImportAgencies.
+func TestClaimCheckOnEveryRegistration(t *testing.T) {
+	vn := bustest.StartNational(t, "VN")
+	hn := bustest.StartMember(t, "HN", vn)
+	dn := bustest.StartMember(t, "DN", vn)
+	vn.Bind("VN", "*.*.*.G*")
+	vn.Bind("HN", "*.*.*.H1*")
+	vn.Bind("DN", "*.*.*.H5*")
+	_ = hn
+	ctx := ctxT(t)
+	c, err := broker.Connect(ctx, dn.URL(), broker.WithTrust(dn.Trust), broker.WithLogger(bustest.Logger()),
+		broker.WithNATSOptions(dn.AdminOptions()...), broker.WithClaimCheck(federation.ClaimCheck))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	eventually(t, "DN learns HN's binding", func() error {
+		if err := federation.CheckClaim(ctx, c, "000.00.00.H14"); !errors.Is(err, federation.ErrNotBound) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	entry := func(code string) broker.Agency {
+		id, err := dn.CA.Issue(code, code, signing.IssueOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return broker.Agency{Code: code, Name: "UBND " + code, Certificate: string(signing.EncodeCerts(id.Chain...))}
+	}
+
+	if err := c.RegisterAgency(ctx, entry("000.07.00.H14")); !errors.Is(err, federation.ErrNotBound) {
+		t.Fatalf("DN registering a code bound to HN: %v", err)
+	}
+	if err := c.RegisterAgency(ctx, entry("000.07.00.G22")); !errors.Is(err, federation.ErrNotBound) {
+		t.Fatalf("DN registering a code bound to the national: %v", err)
+	}
+	if err := c.RegisterAgency(ctx, entry("000.00.00.H51")); err != nil {
+		t.Fatalf("DN registering its own code: %v", err)
+	}
+
+	res, err := c.ImportAgencies(ctx, []broker.ImportLine{
+		{Line: 2, Agency: broker.Agency{Code: "000.08.00.H14", Name: "squatter"}},
+		{Line: 3, Agency: broker.Agency{Code: "000.01.00.H51", Name: "Sở Nội vụ", Parent: "000.00.00.H51"}},
+	}, broker.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 1 || len(res.Errors) != 1 || res.Errors[0].Line != 2 || !strings.Contains(res.Errors[0].Error(), "bound to bus HN") {
+		t.Fatalf("import: %+v %v", res, res.Errors)
+	}
+	if _, err := c.LookupAgency(ctx, "000.08.00.H14"); !errors.Is(err, broker.ErrUnknownAgency) {
+		t.Fatalf("the refused line is in DN's directory: %v", err)
+	}
+}
