@@ -28,7 +28,9 @@ type JSONCheckOption = jws.JSONCheckOption
 func ExactFields(v any) JSONCheckOption { return jws.ExactFields(v) }
 
 // CheckJSONKeys is jws.CheckJSONKeys.
-func CheckJSONKeys(data []byte, opts ...JSONCheckOption) error { return jws.CheckJSONKeys(data, opts...) }
+func CheckJSONKeys(data []byte, opts ...JSONCheckOption) error {
+	return jws.CheckJSONKeys(data, opts...)
+}
 
 // foldKey is jws.FoldKey: keys encoding/json would match with each other.
 func foldKey(s string) string { return jws.FoldKey(s) }
