@@ -125,7 +125,7 @@ func TestOpenIssued(t *testing.T) {
 		t.Fatal("a usable pair was replaced")
 	}
 	steps := []struct {
-		name  string
+		name   string
 		break_ func()
 	}{
 		{"expiring within RenewBefore", func() {
