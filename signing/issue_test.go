@@ -126,7 +126,7 @@ func TestOpenIssued(t *testing.T) {
 	}
 	steps := []struct {
 		name   string
-		break_ func()
+		damage func()
 	}{
 		{"expiring within RenewBefore", func() {
 			k, c, _ := issueFrom(ca, signing.RenewBefore-time.Hour)()
@@ -154,7 +154,7 @@ func TestOpenIssued(t *testing.T) {
 		}},
 	}
 	for _, s := range steps {
-		s.break_()
+		s.damage()
 		before := issued
 		got := open(issueFrom(ca, 365*24*time.Hour))
 		if issued != before+1 || got.CheckSignatureFrom(ca.Cert) != nil || time.Until(got.NotAfter) < 300*24*time.Hour {
