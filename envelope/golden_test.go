@@ -6,13 +6,12 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing/signingtest"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/golden from the current code")
@@ -32,7 +31,6 @@ func goldenEnvelope() *envelope.Envelope {
 // deterministic algorithms (EdDSA, RS256) the same signature. The old
 // bytes still open.
 func TestGoldenSeal(t *testing.T) {
-	dir := filepath.Join("testdata", "golden")
 	for _, g := range keyGens {
 		if g.name == "P-384" {
 			continue
@@ -53,12 +51,12 @@ func TestGoldenSeal(t *testing.T) {
 				for _, c := range s.chain {
 					certs = append(certs, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 				}
-				writeGolden(t, dir, name+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-				writeGolden(t, dir, name+".crt", certs)
-				writeGolden(t, dir, name+".jws", raw)
+				signingtest.WriteGolden(t, name+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+				signingtest.WriteGolden(t, name+".crt", certs)
+				signingtest.WriteGolden(t, name+".jws", raw)
 			}
-			key, chain := readGoldenPair(t, dir, name)
-			want := readGolden(t, dir, name+".jws")
+			key, chain := readGoldenPair(t, name)
+			want := signingtest.ReadGolden(t, name+".jws")
 			got, err := envelope.Seal(goldenEnvelope(), key, chain)
 			if err != nil {
 				t.Fatal(err)
@@ -90,28 +88,9 @@ func compareJWS(t *testing.T, got, want []byte, deterministic bool) {
 	}
 }
 
-func writeGolden(t *testing.T, dir, name string, data []byte) {
+func readGoldenPair(t *testing.T, name string) (crypto.Signer, []*x509.Certificate) {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readGolden(t *testing.T, dir, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func readGoldenPair(t *testing.T, dir, name string) (crypto.Signer, []*x509.Certificate) {
-	t.Helper()
-	kb, _ := pem.Decode(readGolden(t, dir, name+".key"))
+	kb, _ := pem.Decode(signingtest.ReadGolden(t, name+".key"))
 	if kb == nil {
 		t.Fatalf("%s.key: no PEM", name)
 	}
@@ -120,7 +99,7 @@ func readGoldenPair(t *testing.T, dir, name string) (crypto.Signer, []*x509.Cert
 		t.Fatal(err)
 	}
 	var chain []*x509.Certificate
-	for rest := readGolden(t, dir, name+".crt"); ; {
+	for rest := signingtest.ReadGolden(t, name+".crt"); ; {
 		var b *pem.Block
 		if b, rest = pem.Decode(rest); b == nil {
 			break

@@ -3,12 +3,11 @@ package signing_test
 import (
 	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/docaxis/docaxis/signing"
+	"github.com/docaxis/docaxis/signing/signingtest"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/golden from the current code")
@@ -18,7 +17,6 @@ var updateGolden = flag.Bool("update", false, "rewrite testdata/golden from the 
 // -update): same header and payload (ES256 signatures are randomised), and
 // the old binding still opens.
 func TestGoldenBinding(t *testing.T) {
-	dir := filepath.Join("testdata", "golden")
 	b := signing.Binding{Agency: codeA, System: "dms-01", From: time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)}
 	if *updateGolden {
 		ca := sharedCA(t)
@@ -30,20 +28,20 @@ func TestGoldenBinding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeGolden(t, dir, "ca.key", kp)
-		writeGolden(t, dir, "ca.crt", signing.EncodeCerts(ca.Cert))
-		writeGolden(t, dir, "binding.jws", []byte(raw))
+		signingtest.WriteGolden(t, "ca.key", kp)
+		signingtest.WriteGolden(t, "ca.crt", signing.EncodeCerts(ca.Cert))
+		signingtest.WriteGolden(t, "binding.jws", []byte(raw))
 	}
-	key, err := signing.ParseKey(readGolden(t, dir, "ca.key"))
+	key, err := signing.ParseKey(signingtest.ReadGolden(t, "ca.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs, err := signing.ParseCerts(readGolden(t, dir, "ca.crt"))
+	certs, err := signing.ParseCerts(signingtest.ReadGolden(t, "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ca := &signing.CA{Cert: certs[0], Key: key}
-	want := readGolden(t, dir, "binding.jws")
+	want := signingtest.ReadGolden(t, "binding.jws")
 	got, err := ca.SignBinding(b)
 	if err != nil {
 		t.Fatal(err)
@@ -58,23 +56,4 @@ func TestGoldenBinding(t *testing.T) {
 			t.Errorf("OpenBinding(%s) = %+v, %s, %v", name, ob, kid, err)
 		}
 	}
-}
-
-func writeGolden(t *testing.T, dir, name string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readGolden(t *testing.T, dir, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

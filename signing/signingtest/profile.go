@@ -1,4 +1,5 @@
-// Package signingtest helps tests of the packages that issue certificates.
+// Package signingtest helps tests of the packages that sign and issue
+// certificates: certificate profiles and golden files.
 package signingtest
 
 import (
@@ -43,20 +44,32 @@ func minutes(d time.Duration) int64 { return int64(d.Round(time.Minute) / time.M
 // instead when update is set.
 func Golden(t testing.TB, update bool, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
 	if update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		WriteGolden(t, name, []byte(got))
 	}
-	want, err := os.ReadFile(path)
+	if want := ReadGolden(t, name); got != string(want) {
+		t.Errorf("%s differs:\n got:\n%s\nwant:\n%s", name, got, want)
+	}
+}
+
+// WriteGolden writes testdata/golden/name.
+func WriteGolden(t testing.TB, name string, data []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ReadGolden reads testdata/golden/name.
+func ReadGolden(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "golden", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n got:\n%s\nwant:\n%s", name, got, want)
-	}
+	return b
 }
