@@ -144,21 +144,25 @@ func Sign(payload []byte, key crypto.Signer, chain []*x509.Certificate, opts ...
 // encodedHeader returns the base64url protected header, from the cache
 // when this chain signed with these options before.
 func encodedHeader(alg string, c signConfig, chain []*x509.Certificate) ([]byte, error) {
-	hk := sha256.New()
-	var n [8]byte
+	// One buffer for the parameters, length-prefixed so that no two
+	// headers share a key: every slice handed to the hash escapes.
+	pre := make([]byte, 0, 16+len(alg)+len(c.typ)+len(c.cty))
 	for _, s := range []string{alg, c.typ, c.cty} {
-		hk.Write(binary.BigEndian.AppendUint64(n[:0], uint64(len(s))))
-		hk.Write([]byte(s))
+		pre = binary.AppendUvarint(pre, uint64(len(s)))
+		pre = append(pre, s...)
 	}
 	if c.kid {
-		hk.Write([]byte{1})
+		pre = append(pre, 1)
 	} else {
-		hk.Write([]byte{0})
+		pre = append(pre, 0)
 	}
+	hk := sha256.New()
+	hk.Write(pre)
 	for _, crt := range chain {
 		hk.Write(crt.Raw) // DER is self-delimiting: the concatenation is unambiguous
 	}
-	ck := string(hk.Sum(nil))
+	var ck [32]byte
+	hk.Sum(ck[:0])
 	if hdr, ok := headerCache.get(ck); ok {
 		return hdr.([]byte), nil
 	}
@@ -231,21 +235,23 @@ func verifyBytes(alg string, pub crypto.PublicKey, input, sig []byte) error {
 	if alg != want && !(alg == PS256 && want == RS256) {
 		return &Error{Err: ErrBadSignature, Detail: fmt.Sprintf("alg %s does not fit the certificate's %T key", alg, pub)}
 	}
-	bad := &Error{Err: ErrBadSignature}
+	// Made on failure only: an error built up front would cost every Open
+	// an allocation.
+	bad := func() error { return &Error{Err: ErrBadSignature} }
 	switch alg {
 	case EdDSA:
 		if !ed25519.Verify(pub.(ed25519.PublicKey), input, sig) {
-			return bad
+			return bad()
 		}
 	case RS256:
 		_, d := hashFor(alg, input)
 		if rsa.VerifyPKCS1v15(pub.(*rsa.PublicKey), crypto.SHA256, d, sig) != nil {
-			return bad
+			return bad()
 		}
 	case PS256:
 		_, d := hashFor(alg, input)
 		if rsa.VerifyPSS(pub.(*rsa.PublicKey), crypto.SHA256, d, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) != nil {
-			return bad
+			return bad()
 		}
 	case ES256, ES384:
 		k := pub.(*ecdsa.PublicKey)
@@ -257,7 +263,7 @@ func verifyBytes(alg string, pub crypto.PublicKey, input, sig []byte) error {
 		r := new(big.Int).SetBytes(sig[:size])
 		s := new(big.Int).SetBytes(sig[size:])
 		if !ecdsa.Verify(k, d, r, s) {
-			return bad
+			return bad()
 		}
 	default:
 		return malformed("algorithm %q not supported", alg)
@@ -326,8 +332,7 @@ func Open(raw []byte, opts ...OpenOption) (*Signed, error) {
 	if len(sseg) == 0 {
 		return nil, &Error{Err: ErrUnsigned, Detail: "empty signature part"}
 	}
-	sum := sha256.Sum256(hseg)
-	key := string(sum[:])
+	key := sha256.Sum256(hseg)
 	var ph *parsedHeader
 	cached := false
 	if v, ok := parsedHeaders.get(key); ok {
