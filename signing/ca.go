@@ -12,12 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"fmt"
-	"math/big"
-	"net"
-	"net/url"
 	"time"
-
-	"github.com/docaxis/docaxis/envelope"
 )
 
 // KeyType selects the algorithm of a new key.
@@ -85,11 +80,15 @@ func newCA(key crypto.Signer, name func(keyID string) string, validity time.Dura
 		return nil, fmt.Errorf("create CA: %w", err)
 	}
 	sum := sha256.Sum256(spki)
+	sn, err := serialNumber()
+	if err != nil {
+		return nil, fmt.Errorf("create CA: %w", err)
+	}
 	// Start an hour back for clock skew; the validity still counts from now
 	// (a CA for an hour must not be born expired).
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
+		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: name(hex.EncodeToString(sum[:])), Organization: []string{"docaxis"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(validity),
@@ -108,91 +107,24 @@ func newCA(key crypto.Signer, name func(keyID string) string, validity time.Dura
 	return &CA{Cert: cert, Key: key}, nil
 }
 
-// IssueOptions adjusts Issue.
-type IssueOptions struct {
-	KeyType   KeyType
-	NotBefore time.Time     // default: now minus an hour of clock skew
-	Validity  time.Duration // default: two years
-}
-
-// Issue creates a key and a certificate binding agency (SAN URI
-// urn:docaxis:agency:CODE, subject serialNumber CODE) for an agency named
-// name.
+// Issue creates a key of type o.KeyType and an agency certificate
+// (PurposeAgency) binding agency (SAN URI urn:docaxis:agency:CODE, subject
+// serialNumber CODE) for an agency named name.
 func (ca *CA) Issue(agency, name string, o IssueOptions) (*Identity, error) {
-	// The code goes into a URI and names a keystore folder; a code that is
-	// not one would make a certificate nobody can match (or, with a control
-	// character, no certificate at all).
-	if err := envelope.CheckNonStandardCode(agency); err != nil {
-		return nil, fmt.Errorf("issue certificate: %w", err)
-	}
-	key, err := NewKey(o.KeyType)
+	o.Name = name
+	key, chain, err := IssueKey(ca, PurposeAgency, agency, o.KeyType, o)
 	if err != nil {
 		return nil, err
 	}
-	if o.Validity == 0 {
-		o.Validity = 2 * 365 * 24 * time.Hour
-	}
-	notAfter := o.NotBefore.Add(o.Validity)
-	if o.NotBefore.IsZero() {
-		// An hour back for clock skew, without shortening the validity.
-		now := time.Now()
-		o.NotBefore, notAfter = now.Add(-time.Hour), now.Add(o.Validity)
-	}
-	cn := name
-	if cn == "" {
-		cn = agency
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: cn, SerialNumber: agency, Organization: []string{"docaxis"}},
-		NotBefore:    o.NotBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageEmailProtection},
-		URIs:         []*url.URL{agencyURI(agency)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
-	if err != nil {
-		return nil, fmt.Errorf("issue certificate for %s: %w", agency, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &Identity{Agency: agency, Key: key, Chain: []*x509.Certificate{cert, ca.Cert}}, nil
+	return &Identity{Agency: agency, Key: key, Chain: chain}, nil
 }
 
-// IssueServer creates a TLS server certificate for hosts (names or IPs).
+// IssueServer creates an ECDSA key and a TLS server certificate
+// (PurposeTLS) for hosts (names or IPs).
 func (ca *CA) IssueServer(hosts []string, validity time.Duration) (*x509.Certificate, crypto.Signer, error) {
-	key, err := NewKey(KeyECDSA)
+	key, chain, err := IssueKey(ca, PurposeTLS, "", KeyECDSA, IssueOptions{Hosts: hosts, Validity: validity})
 	if err != nil {
 		return nil, nil, err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "docaxis server", Organization: []string{"docaxis"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(validity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("issue server certificate: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	return cert, key, err
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	return n
+	return chain[0], key, nil
 }

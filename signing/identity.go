@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -74,9 +73,4 @@ func AgencyOf(c *x509.Certificate) string {
 		}
 	}
 	return ""
-}
-
-func agencyURI(code string) *url.URL {
-	u, _ := url.Parse(AgencyURIPrefix + code)
-	return u
 }

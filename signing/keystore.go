@@ -43,9 +43,8 @@ func (k *Keystore) CA() (*CA, error) { return k.CAFor("") }
 func (k *Keystore) CAFor(bus string) (*CA, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	certPath := filepath.Join(k.Dir, "ca", "ca.crt")
-	keyPath := filepath.Join(k.Dir, "ca", "ca.key")
-	if _, err := os.Stat(certPath); errors.Is(err, fs.ErrNotExist) {
+	files := k.caFiles()
+	if _, err := os.Stat(filepath.Join(files.Dir, files.Cert)); errors.Is(err, fs.ErrNotExist) {
 		key, err := NewKey(KeyECDSA)
 		if err != nil {
 			return nil, fmt.Errorf("create CA key: %w", err)
@@ -54,29 +53,22 @@ func (k *Keystore) CAFor(bus string) (*CA, error) {
 		if err != nil {
 			return nil, err
 		}
-		kp, err := EncodeKey(ca.Key)
-		if err != nil {
-			return nil, err
-		}
-		// The certificate marks a complete CA, so it is written last.
-		if err := writeFiles(filepath.Join(k.Dir, "ca"), file{"ca.key", kp}, file{"ca.crt", EncodeCerts(ca.Cert)}); err != nil {
+		if err := files.Save(ca.Key, []*x509.Certificate{ca.Cert}); err != nil {
 			return nil, fmt.Errorf("save CA: %w", err)
 		}
 		return ca, nil
 	}
-	certs, err := readCerts(certPath)
+	key, chain, err := files.Load()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load CA: %w", err)
 	}
-	kb, err := os.ReadFile(keyPath)
-	if err != nil {
-		return nil, fmt.Errorf("load CA key: %w", err)
-	}
-	key, err := ParseKey(kb)
-	if err != nil {
-		return nil, fmt.Errorf("load CA key %s: %w", keyPath, err)
-	}
-	return &CA{Cert: certs[0], Key: key}, nil
+	return &CA{Cert: chain[0], Key: key}, nil
+}
+
+// caFiles is where the development CA is kept: DIR/ca/ca.key and
+// DIR/ca/ca.crt, the certificate written last (it marks a complete CA).
+func (k *Keystore) caFiles() KeyPairFiles {
+	return KeyPairFiles{Dir: filepath.Join(k.Dir, "ca"), Key: "ca.key", Cert: "ca.crt"}
 }
 
 // CACert returns the CA certificate if one exists, without creating it.
@@ -145,33 +137,6 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("read certificates %s: %w", path, err)
 	}
 	return certs, nil
-}
-
-type file struct {
-	name string
-	data []byte
-}
-
-// writeFiles writes files into dir in order, each atomically (temp file +
-// rename) so a crash never leaves half a key.
-func writeFiles(dir string, files ...file) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	for _, f := range files {
-		tmp := filepath.Join(dir, "."+f.name+".tmp")
-		// A stale temp file from a crash would keep its old mode.
-		if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		if err := os.WriteFile(tmp, f.data, 0o600); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, f.name)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // SaveSystem stores the identity of document system id (IssueSystem).

@@ -1,17 +1,15 @@
 package signing
 
 import (
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing/jws"
 )
 
 // SystemURIPrefix starts the SAN URI that binds a certificate to a
@@ -34,44 +32,16 @@ func SystemOf(c *x509.Certificate) string {
 	return ""
 }
 
-// IssueSystem creates a key and a certificate for document system id. Its
-// Identity carries the system id in Agency until it signs for an agency
-// (ForAgency).
+// IssueSystem creates a key and a certificate for document system id
+// (PurposeSystem). Its Identity carries the system id in Agency until it
+// signs for an agency (ForAgency).
 func (ca *CA) IssueSystem(id, name string, o IssueOptions) (*Identity, error) {
-	if err := envelope.CheckNonStandardCode(id); err != nil {
-		return nil, fmt.Errorf("issue system certificate: %w", err)
-	}
-	key, err := NewKey(o.KeyType)
+	o.Name = name
+	key, chain, err := IssueKey(ca, PurposeSystem, id, o.KeyType, o)
 	if err != nil {
 		return nil, err
 	}
-	if o.Validity == 0 {
-		o.Validity = 2 * 365 * 24 * time.Hour
-	}
-	now := time.Now()
-	u, _ := url.Parse(SystemURIPrefix + id)
-	cn := name
-	if cn == "" {
-		cn = id
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: cn, SerialNumber: "system:" + id, Organization: []string{"docaxis"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(o.Validity),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		URIs:         []*url.URL{u},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
-	if err != nil {
-		return nil, fmt.Errorf("issue certificate for system %s: %w", id, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &Identity{Agency: id, Key: key, Chain: []*x509.Certificate{cert, ca.Cert}}, nil
+	return &Identity{Agency: id, Key: key, Chain: chain}, nil
 }
 
 // ForAgency returns the system identity signing for agency: Seal checks
@@ -99,7 +69,9 @@ func (ca *CA) SignBinding(b Binding) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	raw, err := envelope.Sign(payload, ca.Key, []*x509.Certificate{ca.Cert})
+	// The header of an envelope (its cty and kid), as bindings have always
+	// had: directories hold bindings signed before.
+	raw, err := jws.Sign(payload, ca.Key, []*x509.Certificate{ca.Cert}, jws.ContentType(envelope.ContentType), jws.KeyID(), jws.WithMaxSize(envelope.MaxWireSize))
 	if err != nil {
 		return "", fmt.Errorf("sign binding of %s to system %q: %w", b.Agency, b.System, err)
 	}
@@ -109,7 +81,7 @@ func (ca *CA) SignBinding(b Binding) (string, error) {
 // OpenBinding checks a binding's signature and that its signer is a root
 // this trust holds, and returns it with the signer's key id.
 func (t *Trust) OpenBinding(raw string) (Binding, string, error) {
-	s, err := envelope.OpenJWS([]byte(raw))
+	s, err := jws.Open([]byte(raw), jws.WithMaxSize(envelope.MaxWireSize))
 	if err != nil {
 		return Binding{}, "", fmt.Errorf("binding: %w", err)
 	}
@@ -121,10 +93,7 @@ func (t *Trust) OpenBinding(raw string) (Binding, string, error) {
 		return Binding{}, "", fmt.Errorf("%w: binding signed by %q, not a trusted root", ErrUntrusted, signer.Subject.CommonName)
 	}
 	var b Binding
-	if err := envelope.CheckJSONKeys(s.Payload, envelope.ExactFields(&b)); err != nil {
-		return Binding{}, "", fmt.Errorf("binding: %w", err)
-	}
-	if err := json.Unmarshal(s.Payload, &b); err != nil {
+	if err := jws.DecodeJSON(s.Payload, &b); err != nil {
 		return Binding{}, "", fmt.Errorf("binding: %w", err)
 	}
 	return b, KeyID(signer), nil

@@ -1,20 +1,16 @@
 package federation
 
 import (
-	"bytes"
-	"crypto/ecdsa"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
+	"github.com/docaxis/docaxis/signing/jws"
 	"github.com/nats-io/nats.go"
 )
 
@@ -54,13 +50,6 @@ type Hop struct {
 	chain []*x509.Certificate
 }
 
-type traceHeader struct {
-	Alg string   `json:"alg"`
-	Typ string   `json:"typ"`
-	Cty string   `json:"cty"`
-	X5c []string `json:"x5c"`
-}
-
 type tracePayload struct {
 	Bus      string    `json:"bus"`
 	At       time.Time `json:"at"`
@@ -81,31 +70,18 @@ func appendHop(h nats.Header, id *BusIdentity, hops []Hop, at time.Time, envID, 
 	if len(hops) > 0 {
 		p.Prev = digestOf(hops[len(hops)-1].raw)
 	}
-	hdr := traceHeader{Alg: envelope.ES256, Typ: "JOSE", Cty: TraceContentType}
-	for _, c := range id.Chain {
-		hdr.X5c = append(hdr.X5c, base64.StdEncoding.EncodeToString(c.Raw))
-	}
-	hj, err := json.Marshal(hdr)
-	if err != nil {
-		return Hop{}, err
-	}
 	pj, err := json.Marshal(p)
 	if err != nil {
 		return Hop{}, err
 	}
-	input := base64.RawURLEncoding.EncodeToString(hj) + "." + base64.RawURLEncoding.EncodeToString(pj)
-	sum := sha256.Sum256([]byte(input))
-	r, s, err := ecdsa.Sign(rand.Reader, id.Key, sum[:])
+	signed, err := jws.Sign(pj, id.Key, id.Chain, jws.ContentType(TraceContentType), jws.Algorithms(jws.ES256))
 	if err != nil {
 		return Hop{}, fmt.Errorf("sign trace entry: %w", err)
 	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	jws := input + "." + base64.RawURLEncoding.EncodeToString(sig)
-	h.Add(HeaderTrace, jws)
+	entry := string(signed)
+	h.Add(HeaderTrace, entry)
 	return Hop{Bus: p.Bus, At: p.At, Envelope: envID, Copy: copyID, Digest: p.Digest, Prev: p.Prev,
-		Certificate: envelope.Fingerprint(id.Chain[0]), Signer: id.Chain[0].Subject.CommonName, Verified: true, raw: jws, chain: id.Chain}, nil
+		Certificate: envelope.Fingerprint(id.Chain[0]), Signer: id.Chain[0].Subject.CommonName, Verified: true, raw: entry, chain: id.Chain}, nil
 }
 
 // ParseTrace decodes the trace entries of a message and checks each
@@ -113,8 +89,8 @@ func appendHop(h nats.Header, id *BusIdentity, hops []Hop, at time.Time, envID, 
 // establish trust in those certificates (VerifyTrace does).
 func ParseTrace(h nats.Header) ([]Hop, error) {
 	var hops []Hop
-	for i, jws := range h.Values(HeaderTrace) {
-		hop, err := parseHop(jws)
+	for i, entry := range h.Values(HeaderTrace) {
+		hop, err := parseHop(entry)
 		if err != nil {
 			return nil, fmt.Errorf("%w: entry %d: %v", ErrTrace, i+1, err)
 		}
@@ -123,65 +99,19 @@ func ParseTrace(h nats.Header) ([]Hop, error) {
 	return hops, nil
 }
 
-func parseHop(jws string) (Hop, error) {
-	parts := bytes.Split([]byte(jws), []byte("."))
-	if len(parts) != 3 {
-		return Hop{}, fmt.Errorf("not a compact JWS")
-	}
-	hj, err := base64.RawURLEncoding.DecodeString(string(parts[0]))
+func parseHop(entry string) (Hop, error) {
+	// A trace entry is ES256 (bus keys are P-256) with its content type; no
+	// other JWS is taken for one.
+	s, err := jws.Open([]byte(entry), jws.ContentType(TraceContentType), jws.Algorithms(jws.ES256))
 	if err != nil {
-		return Hop{}, fmt.Errorf("header: %v", err)
-	}
-	var hdr traceHeader
-	if err := envelope.CheckJSONKeys(hj); err != nil {
-		return Hop{}, fmt.Errorf("header: %v", err)
-	}
-	if err := json.Unmarshal(hj, &hdr); err != nil {
-		return Hop{}, fmt.Errorf("header: %v", err)
-	}
-	if hdr.Alg != envelope.ES256 || hdr.Cty != TraceContentType || len(hdr.X5c) == 0 || len(hdr.X5c) > envelope.MaxChain {
-		return Hop{}, fmt.Errorf("header: want alg ES256, cty %s and an x5c chain", TraceContentType)
-	}
-	var chain []*x509.Certificate
-	for _, b := range hdr.X5c {
-		der, err := base64.StdEncoding.DecodeString(b)
-		if err != nil {
-			return Hop{}, fmt.Errorf("x5c: %v", err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			return Hop{}, fmt.Errorf("x5c: %v", err)
-		}
-		chain = append(chain, c)
-	}
-	pub, ok := chain[0].PublicKey.(*ecdsa.PublicKey)
-	if !ok {
-		return Hop{}, fmt.Errorf("signing certificate has no ECDSA key")
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(string(parts[2]))
-	if err != nil || len(sig) != 64 {
-		return Hop{}, fmt.Errorf("signature: want 64 bytes of base64url")
-	}
-	sum := sha256.Sum256([]byte(jws[:len(parts[0])+1+len(parts[1])]))
-	if !ecdsa.Verify(pub, sum[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
-		return Hop{}, fmt.Errorf("signature does not match")
-	}
-	pj, err := base64.RawURLEncoding.DecodeString(string(parts[1]))
-	if err != nil {
-		return Hop{}, fmt.Errorf("payload: %v", err)
+		return Hop{}, err
 	}
 	var p tracePayload
-	// A key twice or in two cases reads differently in other JSON readers.
-	if err := envelope.CheckJSONKeys(pj, envelope.ExactFields(&p)); err != nil {
-		return Hop{}, fmt.Errorf("payload: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(pj))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	if err := jws.DecodeJSON(s.Payload, &p); err != nil {
 		return Hop{}, fmt.Errorf("payload: %v", err)
 	}
 	return Hop{Bus: p.Bus, At: p.At, Envelope: p.Envelope, Copy: p.Copy, Digest: p.Digest, Prev: p.Prev,
-		Certificate: envelope.Fingerprint(chain[0]), Signer: chain[0].Subject.CommonName, raw: jws, chain: chain}, nil
+		Certificate: jws.Fingerprint(s.Chain[0]), Signer: s.Chain[0].Subject.CommonName, raw: entry, chain: s.Chain}, nil
 }
 
 // VerifyTrace parses the trace of a message carrying the signed envelope

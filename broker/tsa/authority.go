@@ -1,16 +1,10 @@
 package tsa
 
 import (
-	"bytes"
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
-	"errors"
 	"fmt"
-	"io/fs"
-	"math/big"
 	"sync"
 	"time"
 
@@ -41,91 +35,45 @@ type Authority struct {
 	mu sync.Mutex
 }
 
-// NewAuthority creates a TSA key with a certificate from ca whose
-// extended key usage is id-kp-timeStamping alone, marked critical, as RFC
-// 3161 requires (and `openssl ts -verify` checks).
+// NewAuthority creates a TSA key with a certificate from ca
+// (signing.PurposeTimeStamping): its extended key usage is
+// id-kp-timeStamping alone, marked critical, as RFC 3161 requires (and
+// `openssl ts -verify` checks), and it ends with ca at the latest.
 func NewAuthority(ca *signing.CA, name string, validity time.Duration) (*Authority, error) {
-	key, err := signing.NewKey(signing.KeyECDSA)
+	key, chain, err := signing.IssueKey(ca, signing.PurposeTimeStamping, "", signing.KeyECDSA, signing.IssueOptions{Name: name, Validity: validity})
 	if err != nil {
 		return nil, fmt.Errorf("create TSA key: %w", err)
-	}
-	cert, err := IssueCertificate(ca.Cert, ca.Key, key.Public(), name, validity)
-	if err != nil {
-		return nil, err
-	}
-	return &Authority{Signer: key, Chain: []*x509.Certificate{cert, ca.Cert}, Policy: LocalPolicy}, nil
-}
-
-// IssueCertificate issues a time-stamping certificate for pub from the CA
-// (cert, key).
-func IssueCertificate(caCert *x509.Certificate, caKey crypto.Signer, pub crypto.PublicKey, name string, validity time.Duration) (*x509.Certificate, error) {
-	// The EKU extension by hand: crypto/x509 never marks it critical.
-	eku, err := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
-	if err != nil {
-		return nil, err
-	}
-	sn, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, fmt.Errorf("create TSA certificate: %w", err)
-	}
-	end := time.Now().Add(validity)
-	if end.After(caCert.NotAfter) {
-		end = caCert.NotAfter
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:    sn,
-		Subject:         pkix.Name{CommonName: name, Organization: []string{"docaxis"}},
-		NotBefore:       time.Now().Add(-time.Hour),
-		NotAfter:        end,
-		KeyUsage:        x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
-		ExtraExtensions: []pkix.Extension{{Id: oidExtKeyUsage, Critical: true, Value: eku}},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, pub, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("create TSA certificate: %w", err)
-	}
-	return x509.ParseCertificate(der)
-}
-
-// OpenAuthority loads the local TSA kept in dir (usually <home>/tsa),
-// creating it with a certificate from ca on first use, and renewing it
-// when its certificate no longer chains to ca or expires within 30 days.
-// Tokens signed before carry their own certificate and keep verifying.
-func OpenAuthority(dir string, ca *signing.CA) (*Authority, error) {
-	a, err := loadAuthority(dir)
-	if err == nil && authorityUsable(a, ca) {
-		return a, nil
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, signing.ErrKeyMismatch) {
-		return nil, err
-	}
-	if a, err = NewAuthority(ca, "docaxis local TSA", 10*365*24*time.Hour); err != nil {
-		return nil, err
-	}
-	if err := signing.SaveKeyPair(dir, a.Signer, a.Chain); err != nil {
-		return nil, fmt.Errorf("save TSA key: %w", err)
-	}
-	return a, nil
-}
-
-func loadAuthority(dir string) (*Authority, error) {
-	key, chain, err := signing.LoadKeyPair(dir)
-	if err != nil {
-		return nil, err
 	}
 	return &Authority{Signer: key, Chain: chain, Policy: LocalPolicy}, nil
 }
 
-func authorityUsable(a *Authority, ca *signing.CA) bool {
-	leaf := a.Chain[0]
-	pub, err := x509.MarshalPKIXPublicKey(a.Signer.Public())
-	if err != nil || !bytes.Equal(pub, leaf.RawSubjectPublicKeyInfo) || IsTimeStampingCertificate(leaf) != nil {
-		return false
+// IssueCertificate issues a time-stamping certificate for pub from the CA
+// (cert, key): signing.Issue with signing.PurposeTimeStamping.
+func IssueCertificate(caCert *x509.Certificate, caKey crypto.Signer, pub crypto.PublicKey, name string, validity time.Duration) (*x509.Certificate, error) {
+	return signing.Issue(&signing.CA{Cert: caCert, Key: caKey}, signing.PurposeTimeStamping, "", pub, signing.IssueOptions{Name: name, Validity: validity})
+}
+
+// OpenAuthority loads the local TSA kept in dir (usually <home>/tsa),
+// creating it with a certificate from ca on first use, and renewing it
+// when its certificate no longer chains to ca or expires within 30 days
+// (signing.OpenIssued). Tokens signed before carry their own certificate
+// and keep verifying.
+func OpenAuthority(dir string, ca *signing.CA) (*Authority, error) {
+	key, chain, err := signing.OpenIssued(dir, ca,
+		func(_ crypto.Signer, chain []*x509.Certificate) bool {
+			return IsTimeStampingCertificate(chain[0]) == nil
+		},
+		func() (crypto.Signer, []*x509.Certificate, error) {
+			a, err := NewAuthority(ca, "docaxis local TSA", 10*365*24*time.Hour)
+			if err != nil {
+				return nil, nil, err
+			}
+			return a.Signer, a.Chain, nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("open local TSA: %w", err)
 	}
-	if time.Until(leaf.NotAfter) < 30*24*time.Hour {
-		return false
-	}
-	return leaf.CheckSignatureFrom(ca.Cert) == nil
+	return &Authority{Signer: key, Chain: chain, Policy: LocalPolicy}, nil
 }
 
 // Respond answers a DER TimeStampReq with a DER TimeStampResp: a token

@@ -1,29 +1,29 @@
-package envelope
+package jws
 
 import (
 	"container/list"
 	"sync"
 )
 
-// lru is a small bounded cache; bounded so that a flood of distinct chains
-// cannot grow memory without limit.
+// lru is a small bounded cache keyed by a SHA-256; bounded so that a flood
+// of distinct chains cannot grow memory without limit.
 type lru struct {
 	mu    sync.Mutex
 	max   int
 	ll    *list.List
-	items map[string]*list.Element
+	items map[[32]byte]*list.Element
 }
 
 type lruEntry struct {
-	key string
+	key [32]byte
 	val any
 }
 
 func newLRU(max int) *lru {
-	return &lru{max: max, ll: list.New(), items: make(map[string]*list.Element)}
+	return &lru{max: max, ll: list.New(), items: make(map[[32]byte]*list.Element)}
 }
 
-func (c *lru) get(key string) (any, bool) {
+func (c *lru) get(key [32]byte) (any, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[key]; ok {
@@ -33,7 +33,7 @@ func (c *lru) get(key string) (any, bool) {
 	return nil, false
 }
 
-func (c *lru) put(key string, val any) {
+func (c *lru) put(key [32]byte, val any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[key]; ok {
