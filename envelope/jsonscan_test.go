@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -81,4 +82,31 @@ func TestQuickKeysLeavesRefusals(t *testing.T) {
 			t.Errorf("quick pass accepted %q", s)
 		}
 	}
+}
+
+// FuzzRouteKey: for a payload that decodes strictly (as a verified one
+// does), the route read without decoding is what the envelope says.
+func FuzzRouteKey(f *testing.F) {
+	st := NewStatus("000.00.00.H41", "000.00.00.G22", NewID(), StateDelivered)
+	for _, v := range []any{quickEnvelope(), st} {
+		b, _ := json.Marshal(v)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"id":"a","status":null}`))
+	f.Add([]byte(`{"status":{"of":"x","staff":{"name":"id"}},"id":"a"}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		raw := []byte("aGRy." + base64.RawURLEncoding.EncodeToString(payload) + ".c2ln")
+		key, ok := routeKey(raw)
+		e, err := DecodePayload(payload)
+		if err != nil || !ok {
+			return
+		}
+		want := e.ID
+		if e.Status != nil {
+			want = e.Status.Of
+		}
+		if key != want {
+			t.Fatalf("route %q, the envelope says %q (%s)", key, want, payload)
+		}
+	})
 }
