@@ -156,13 +156,8 @@ func (t *Tracker) Start(ctx context.Context) error {
 // envelope id is judged after the first one, never before it). The header
 // the bus sets is the fallback for payloads that cannot be read.
 func shardOf(msg jetstream.Msg) uint32 {
-	key := ""
-	if e, err := envelope.Peek(msg.Data()); err == nil {
-		key = e.ID
-		if e.Status != nil {
-			key = e.Status.Of
-		}
-	} else {
+	key, err := envelope.RouteKey(msg.Data())
+	if err != nil {
 		key = msg.Headers().Get(HeaderEnvelope)
 	}
 	h := fnv.New32a()

@@ -52,3 +52,27 @@ func BenchmarkPeek(b *testing.B) {
 		}
 	}
 }
+
+// The per-envelope JSON work of every recipient and of the tracker: the
+// key check, and the strict decode (which includes it).
+func BenchmarkCheckJSONKeys(b *testing.B) {
+	p := mustJSON(b, validEnvelope())
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := envelope.CheckJSONKeys(p, envelope.ExactFields(envelope.Envelope{})); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodePayload(b *testing.B) {
+	p := mustJSON(b, validEnvelope())
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := envelope.DecodePayload(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
