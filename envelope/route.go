@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"sync"
+
+	"github.com/docaxis/docaxis/signing/jws"
 )
 
 // RouteKey returns the envelope a signed message is about, read WITHOUT
@@ -53,96 +55,12 @@ func routeKey(raw []byte) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	q := quickScans.Get().(*quickScan)
-	defer func() {
-		q.data, q.keys = nil, q.keys[:0]
-		quickScans.Put(q)
-	}()
-	q.data, q.i, q.keys = p[:n], 0, q.keys[:0]
-	var id, of string
-	var status bool
-	if !q.routeObject(1, &id, &of, &status) {
+	id, of, status, ok := jws.ScanRoute(p[:n])
+	if !ok {
 		return "", false
 	}
 	if status {
 		return of, true
 	}
 	return id, true
-}
-
-// routeObject reads an object at q.i, taking "id" and "status" at the top
-// (depth 1) and "of" inside "status" (depth 2), skipping the rest.
-func (q *quickScan) routeObject(depth int, id, of *string, status *bool) bool {
-	q.ws()
-	if q.i >= len(q.data) || q.data[q.i] != '{' {
-		return false
-	}
-	q.i++
-	q.ws()
-	if q.i < len(q.data) && q.data[q.i] == '}' {
-		q.i++
-		return true
-	}
-	for {
-		q.ws()
-		if q.i >= len(q.data) || q.data[q.i] != '"' {
-			return false
-		}
-		start := q.i + 1
-		if plain, ok := q.str(); !ok || !plain {
-			return false
-		}
-		key := string(q.data[start : q.i-1])
-		q.ws()
-		if q.i >= len(q.data) || q.data[q.i] != ':' {
-			return false
-		}
-		q.i++
-		q.ws()
-		switch {
-		case depth == 1 && key == "id", depth == 2 && key == "of":
-			if q.i >= len(q.data) || q.data[q.i] != '"' {
-				return false
-			}
-			vs := q.i + 1
-			if plain, ok := q.str(); !ok || !plain {
-				return false
-			}
-			v := string(q.data[vs : q.i-1])
-			if depth == 1 {
-				*id = v
-			} else {
-				*of = v
-			}
-		case depth == 1 && key == "status":
-			if q.i < len(q.data) && q.data[q.i] == 'n' {
-				if !q.literal("null") {
-					return false
-				}
-				*status = false
-				break
-			}
-			*status = true
-			if !q.routeObject(2, id, of, status) {
-				return false
-			}
-		default:
-			if !q.value(nil, depth) {
-				return false
-			}
-		}
-		q.ws()
-		if q.i >= len(q.data) {
-			return false
-		}
-		switch q.data[q.i] {
-		case ',':
-			q.i++
-		case '}':
-			q.i++
-			return true
-		default:
-			return false
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package envelope
+package jws
 
 import (
 	"reflect"

@@ -1,12 +1,14 @@
-package envelope
+package jws_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing/jws"
 )
 
 // quickTypes are the shapes the bus checks texts against.
@@ -27,8 +29,8 @@ func FuzzQuickKeys(f *testing.F) {
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, typ := range quickTypes {
-			if quickKeysOK(data, typ) {
-				if err := checkJSONKeysSlow(data, jsonCheck{typ: typ}); err != nil {
+			if jws.QuickKeysOK(data, typ) {
+				if err := jws.CheckJSONKeysSlow(data, typ); err != nil {
 					t.Fatalf("quick pass accepted %q (as %v), the full check says %v", data, typ, err)
 				}
 			}
@@ -65,10 +67,10 @@ func TestQuickKeysTakesWhatTheBusWrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !quickKeysOK(b, tc.typ) {
+		if !jws.QuickKeysOK(b, tc.typ) {
 			t.Errorf("%s: the quick pass leaves %s to the full check", tc.name, b)
 		}
-		if err := checkJSONKeysSlow(b, jsonCheck{typ: tc.typ}); err != nil {
+		if err := jws.CheckJSONKeysSlow(b, tc.typ); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
@@ -77,36 +79,9 @@ func TestQuickKeysTakesWhatTheBusWrites(t *testing.T) {
 // What the full check refuses, the quick pass leaves to it.
 func TestQuickKeysLeavesRefusals(t *testing.T) {
 	for _, s := range []string{`{"from":"A","From":"B"}`, `{"sender":"A"}`, `{"From":"A"}`, `{"a":1}}`, ``, `{"a":`,
-		strings.Repeat(`{"a":`, MaxJSONDepth+1) + "1" + strings.Repeat("}", MaxJSONDepth+1), `{"extra":{"k":"a","K":"b"}}`} {
-		if quickKeysOK([]byte(s), reflect.TypeOf(Envelope{})) {
+		strings.Repeat(`{"a":`, jws.MaxJSONDepth+1) + "1" + strings.Repeat("}", jws.MaxJSONDepth+1), `{"extra":{"k":"a","K":"b"}}`} {
+		if jws.QuickKeysOK([]byte(s), reflect.TypeOf(Envelope{})) {
 			t.Errorf("quick pass accepted %q", s)
 		}
 	}
-}
-
-// FuzzRouteKey: for a payload that decodes strictly (as a verified one
-// does), the route read without decoding is what the envelope says.
-func FuzzRouteKey(f *testing.F) {
-	st := NewStatus("000.00.00.H41", "000.00.00.G22", NewID(), StateDelivered)
-	for _, v := range []any{quickEnvelope(), st} {
-		b, _ := json.Marshal(v)
-		f.Add(b)
-	}
-	f.Add([]byte(`{"id":"a","status":null}`))
-	f.Add([]byte(`{"status":{"of":"x","staff":{"name":"id"}},"id":"a"}`))
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		raw := []byte("aGRy." + base64.RawURLEncoding.EncodeToString(payload) + ".c2ln")
-		key, ok := routeKey(raw)
-		e, err := DecodePayload(payload)
-		if err != nil || !ok {
-			return
-		}
-		want := e.ID
-		if e.Status != nil {
-			want = e.Status.Of
-		}
-		if key != want {
-			t.Fatalf("route %q, the envelope says %q (%s)", key, want, payload)
-		}
-	})
 }
