@@ -60,8 +60,13 @@ func (c *Client) leaderGet(ctx context.Context, stream string, req leaderGetRequ
 	if err != nil {
 		return nil, fmt.Errorf("read %s from its leader: %w", stream, c.explain(err))
 	}
+	return decodeLeaderGet(stream, msg.Data)
+}
+
+// decodeLeaderGet decodes the leader's answer to a message get.
+func decodeLeaderGet(stream string, data []byte) (*jetstream.RawStreamMsg, error) {
 	var resp leaderGetResponse
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+	if err := json.Unmarshal(data, &resp); err != nil {
 		return nil, fmt.Errorf("read %s from its leader: undecodable answer: %w", stream, err)
 	}
 	if resp.Error != nil {
@@ -76,6 +81,7 @@ func (c *Client) leaderGet(ctx context.Context, stream string, req leaderGetRequ
 	m := resp.Message
 	var hdr nats.Header
 	if len(m.Header) > 0 {
+		var err error
 		if hdr, err = nats.DecodeHeadersMsg(m.Header); err != nil {
 			return nil, fmt.Errorf("read %s #%d from its leader: headers: %w", stream, m.Sequence, err)
 		}
