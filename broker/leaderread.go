@@ -92,16 +92,16 @@ func decodeLeaderGet(stream string, data []byte) (*jetstream.RawStreamMsg, error
 // leaderKey reads the value of key in bucket through the bucket's
 // leader; found is false when the key has no value (never put, deleted or
 // purged).
-func (c *Client) leaderKey(ctx context.Context, bucket, key string) (value []byte, seq uint64, found bool, err error) {
+func (c *Client) leaderKey(ctx context.Context, bucket, key string) (value []byte, found bool, err error) {
 	m, err := c.leaderGet(ctx, "KV_"+bucket, leaderGetRequest{LastFor: "$KV." + bucket + "." + key})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, 0, false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, 0, false, err
+		return nil, false, err
 	}
 	if op := m.Header.Get("KV-Operation"); op != "" || len(m.Data) == 0 {
-		return nil, 0, false, nil
+		return nil, false, nil
 	}
-	return m.Data, m.Sequence, true, nil
+	return m.Data, true, nil
 }

@@ -65,7 +65,7 @@ func (c *Client) statusOrRecord(ctx context.Context, id, viewer string, notFound
 // leaders, as StatusFor does through any replica, for viewer (see
 // StatusFor); nil when the id is not bound or viewer has no pair.
 func (c *Client) statusFromLeader(ctx context.Context, id, viewer string) (*DocumentStatus, string, error) {
-	v, _, bound, err := c.leaderKey(ctx, IDsBucket, id)
+	v, bound, err := c.leaderKey(ctx, IDsBucket, id)
 	if err != nil || !bound {
 		return nil, "", err
 	}
@@ -142,7 +142,7 @@ func (c *Client) statusFromRecord(ctx context.Context, id, viewer string) (*Docu
 		return nil, "", err
 	}
 	var bound string
-	if v, _, ok, err := c.leaderKey(ctx, IDsBucket, id); err != nil {
+	if v, ok, err := c.leaderKey(ctx, IDsBucket, id); err != nil {
 		return nil, "", fmt.Errorf("read sender of %s: %w", id, err)
 	} else if ok {
 		bound = string(v)
