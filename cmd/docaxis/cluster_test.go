@@ -95,8 +95,19 @@ func (n *natsNode) kill9() {
 
 // healthy waits until the node's monitoring port says JetStream is up.
 func (n *natsNode) healthy(ctx context.Context) error {
+	return n.waitHealth(ctx, "/healthz?js-enabled-only=true")
+}
+
+// clustered waits until the node has joined the JetStream meta group and
+// is current with its leader: before that, the leader may not know the
+// node yet and refuses an R3 stream ("no suitable peers for placement").
+func (n *natsNode) clustered(ctx context.Context) error {
+	return n.waitHealth(ctx, "/healthz")
+}
+
+func (n *natsNode) waitHealth(ctx context.Context, path string) error {
 	for {
-		resp, err := http.Get("http://" + n.monitor + "/healthz?js-enabled-only=true")
+		resp, err := http.Get("http://" + n.monitor + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -190,7 +201,7 @@ func TestClusterProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	for _, n := range nodes {
-		if err := n.healthy(ctx); err != nil {
+		if err := n.clustered(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
