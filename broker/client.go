@@ -304,7 +304,14 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 		// bus's attachment service, which checks who may read what.
 		c.store = filesvc.NewStore(nc, o.agency)
 	default:
-		if c.store, err = storage.NewJetStream(ctx, js, storage.JetStreamConfig{}); err != nil {
+		c.store, err = retry(ctx, c, func(ctx context.Context) (storage.Store, error) {
+			s, err := storage.NewJetStream(ctx, js, storage.JetStreamConfig{})
+			if err != nil && ctx.Err() != nil {
+				err = fmt.Errorf("%w: %w", err, ctx.Err()) // the attempt's deadline passed: ask again
+			}
+			return s, err
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
