@@ -253,7 +253,9 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 	// A bus that has just started accepts connections a moment before its
 	// streams and buckets exist: wait a little for them.
 	for wait := time.Now().Add(5 * time.Second); o.agency == ""; {
-		c.track, err = js.KeyValue(ctx, TrackBucket)
+		// Opening asks the bucket's leader, which a failover leaves
+		// silent for a moment: ask again rather than wait out ctx.
+		c.track, err = retry(ctx, c, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, TrackBucket) })
 		if err == nil || !errors.Is(err, jetstream.ErrBucketNotFound) || time.Now().After(wait) {
 			break
 		}
@@ -280,7 +282,7 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 		c.dir, err = openAgencyDirectory(ctx, nc, js, c.trust, o.trust == nil, o.logger, o.timeout, o.dirRefresh, nil)
 	case o.dirByKey:
 		var kv jetstream.KeyValue
-		if kv, err = js.KeyValue(ctx, DirectoryBucket); err != nil {
+		if kv, err = retry(ctx, c, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, DirectoryBucket) }); err != nil {
 			return nil, fmt.Errorf("open directory bucket %s (is 'docaxis serve' running on this bus?): %w", DirectoryBucket, c.explain(err))
 		}
 		c.dir, err = openAgencyDirectory(ctx, nc, js, c.trust, o.trust == nil, o.logger, o.timeout, o.dirRefresh, kv)
@@ -303,7 +305,14 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 		// bus's attachment service, which checks who may read what.
 		c.store = filesvc.NewStore(nc, o.agency)
 	default:
-		if c.store, err = storage.NewJetStream(ctx, js, storage.JetStreamConfig{}); err != nil {
+		c.store, err = retry(ctx, c, func(ctx context.Context) (storage.Store, error) {
+			s, err := storage.NewJetStream(ctx, js, storage.JetStreamConfig{})
+			if err != nil && ctx.Err() != nil {
+				err = fmt.Errorf("%w: %w", err, ctx.Err()) // the attempt's deadline passed: ask again
+			}
+			return s, err
+		})
+		if err != nil {
 			return nil, err
 		}
 	}

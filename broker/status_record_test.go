@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,5 +79,58 @@ func TestStatusFromRecordWhileTrackerStopped(t *testing.T) {
 	ds, err := admin.Status(ctx, e.ID)
 	if err != nil || ds.Note != "" {
 		t.Fatalf("status once tracked: %+v, %v; want no note", ds, err)
+	}
+}
+
+// A tracking read that answers "not found" for a tracked envelope (a
+// direct get of a replica catching up does) is not the last word: the
+// binding and the pairs are read again through their leaders, and the
+// tracked status comes back, without the note. An envelope never sent,
+// or not the viewer's, stays not found.
+func TestStatusNotFoundConfirmedThroughLeaders(t *testing.T) {
+	const other = "000.00.00.H99"
+	bus := bustest.Start(t, bustest.WithAuth())
+	bus.AddAgency(govOffice, "Văn phòng Chính phủ")
+	bus.AddAgency(ngheAn, "UBND tỉnh Nghệ An")
+	bus.AddAgency(sonLa, "UBND tỉnh Sơn La")
+	bus.AddAgency(other, "UBND tỉnh khác")
+	admin, sender := bus.Client(), bus.Client(govOffice)
+	ctx := ctxT(t)
+
+	e := envelope.New(govOffice, []string{ngheAn, sonLa}, "Công văn đã theo dõi")
+	if _, err := sender.Send(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	st, err := admin.JetStream().Stream(ctx, broker.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTracked(t, admin, st.CachedInfo().State.LastSeq)
+
+	for _, tc := range []struct {
+		viewer, role string
+		recipients   []string
+	}{
+		{"", "sender", []string{sonLa, ngheAn}},
+		{govOffice, "sender", []string{sonLa, ngheAn}},
+		{ngheAn, "recipient", []string{ngheAn}},
+	} {
+		ds, role, err := admin.StatusOrRecord(ctx, e.ID, tc.viewer)
+		if err != nil {
+			t.Fatalf("viewer %q: %v", tc.viewer, err)
+		}
+		var got []string
+		for _, r := range ds.Recipients {
+			got = append(got, r.Recipient)
+		}
+		if role != tc.role || ds.Note != "" || ds.Sender != govOffice || ds.Subject != e.Subject || fmt.Sprint(got) != fmt.Sprint(tc.recipients) {
+			t.Errorf("viewer %q: role %s, %+v; want %s of %v, tracked (no note)", tc.viewer, role, ds, tc.role, tc.recipients)
+		}
+	}
+	if _, _, err := admin.StatusOrRecord(ctx, e.ID, other); !errors.Is(err, broker.ErrNotFound) {
+		t.Errorf("asked by an agency that is neither sender nor recipient: %v, want ErrNotFound", err)
+	}
+	if _, _, err := admin.StatusOrRecord(ctx, envelope.New(govOffice, []string{ngheAn}, "never sent").ID, ""); !errors.Is(err, broker.ErrNotFound) {
+		t.Errorf("an envelope never sent: %v, want ErrNotFound", err)
 	}
 }

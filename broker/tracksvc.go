@@ -297,6 +297,11 @@ func (s *trackService) onRequest(m *nats.Msg) {
 			switch {
 			case errors.Is(err, ErrNotFound):
 				rep = &trackReply{Error: trackErrNotFound, Message: notFound(req.ID).Error()}
+			case errors.Is(err, ErrRecordUnread):
+				// Not "not found": the record could not be read yet (a
+				// replica catching up, a leader election); the client asks
+				// again within its deadline.
+				rep = &trackReply{Error: trackErrUnavailable, Message: trackBusy, RetryAfterMS: 200}
 			default:
 				s.log.Warn("tracking request failed", "agency", agency, "op", op, "err", err)
 			}

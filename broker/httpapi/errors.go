@@ -95,7 +95,7 @@ func classify(err error) *Error {
 	case errors.Is(err, envelope.ErrUnknownState):
 		return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error(), Err: err}
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, broker.ErrTimestamping), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrConnectionClosed),
-		errors.Is(err, nats.ErrNoResponders), errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, nats.ErrNoResponders), errors.Is(err, context.DeadlineExceeded), errors.Is(err, broker.ErrRecordUnread):
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: err.Error(), Err: err}
 	case errors.Is(err, broker.ErrUnverified), errors.Is(err, broker.ErrAttachment),
 		errors.Is(err, envelope.ErrInvalid), errors.Is(err, envelope.ErrInvalidCode),
