@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/docaxis/docaxis/broker/record"
 	"strconv"
 	"strings"
 	"time"
@@ -64,7 +65,7 @@ var (
 
 // QuarantineList lists quarantined messages, of one agency or all ("").
 func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantined, error) {
-	filter := quarantinePrefix + ">"
+	filter := record.QuarantineFilter
 	if agency != "" {
 		filter = QuarantineSubject(agency)
 	}
@@ -114,7 +115,7 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 // names: entries written before the quarantine was the bus's alone carry
 // headers their agency chose, but only ever on its own subject.
 func quarantinedOf(subject string, h nats.Header, size int, seq uint64, at time.Time) Quarantined {
-	q := Quarantined{Seq: seq, Agency: envelope.CodeFromToken(strings.TrimPrefix(subject, quarantinePrefix)),
+	q := Quarantined{Seq: seq, Agency: envelope.CodeFromToken(strings.TrimPrefix(subject, record.QuarantinePrefix)),
 		Envelope: h.Get(HeaderEnvelope), Reason: h.Get(HeaderReason), Subject: h.Get(HeaderOriginSubject), Time: at.UTC(), Size: size}
 	q.Deliveries, _ = strconv.Atoi(h.Get(HeaderDeliveries))
 	q.OriginSeq, _ = strconv.ParseUint(h.Get(HeaderOriginSeq), 10, 64)
@@ -161,7 +162,7 @@ func (c *Client) quarantineEntry(ctx context.Context, id string) (*jetstream.Raw
 	if err != nil {
 		return nil, nil, fmt.Errorf("quarantine entry %s: %w", id, err)
 	}
-	if !strings.HasPrefix(raw.Subject, quarantinePrefix) {
+	if !strings.HasPrefix(raw.Subject, record.QuarantinePrefix) {
 		return nil, nil, fmt.Errorf("%w: %s", ErrNotQuarantined, id)
 	}
 	q := quarantinedOf(raw.Subject, raw.Header, len(raw.Data), raw.Sequence, raw.Time)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/docaxis/docaxis/broker/record"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -125,7 +126,7 @@ func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logg
 	}
 	g.last, g.start, g.memFloor, g.persisted = floor, floor+1, floor+1, floor
 	cons, err := c.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{docPrefix + ">"},
+		FilterSubjects: []string{record.DocPrefix + ">"},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    floor + 1,
 		// Judging needs the subject, the time and the envelope id, all in

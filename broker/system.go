@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/docaxis/docaxis/broker/record"
 	"slices"
 	"sort"
 	"strings"
@@ -72,7 +73,9 @@ func TransferDurable(id string) string { return "xfer_" + envelope.Token(id) }
 
 // noAgencyFilter matches nothing: a consumer without a filter would read
 // the whole record.
-func noAgencyFilter(id string) string { return docPrefix + envelope.Token(SystemActor(id)) + ".none" }
+func noAgencyFilter(id string) string {
+	return record.DocPrefix + envelope.Token(SystemActor(id)) + ".none"
+}
 
 // systemConsumerConfig is a system's mailbox: the settings of an agency's,
 // with a filter subject per agency served.
@@ -194,7 +197,7 @@ func (c *Client) systemFilters(ctx context.Context, id string) ([]string, error)
 func agenciesOfFilters(cfg jetstream.ConsumerConfig) []string {
 	var out []string
 	for _, f := range append([]string{cfg.FilterSubject}, cfg.FilterSubjects...) {
-		if t, ok := strings.CutPrefix(f, docPrefix); ok {
+		if t, ok := strings.CutPrefix(f, record.DocPrefix); ok {
 			if t, ok = strings.CutSuffix(t, ".*"); ok && !strings.HasPrefix(t, "=") {
 				out = append(out, envelope.CodeFromToken(t))
 			}
