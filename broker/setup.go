@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/docaxis/docaxis/broker/record"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/storage"
 
 	"github.com/nats-io/nats.go/jetstream"
