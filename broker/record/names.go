@@ -177,3 +177,11 @@ func QuarantineMsgID(seq uint64, agency string) string {
 func RetryMsgID(quarantineSeq uint64, agency string) string {
 	return "retry." + strconv.FormatUint(quarantineSeq, 10) + "." + envelope.Token(agency)
 }
+
+// FederationQuarantineMsgID is the message id of the federation's
+// quarantine entry of the message at seq taken by loop (the loop names the
+// stream's bus too: members' outbound streams share a name and their
+// sequences).
+func FederationQuarantineMsgID(loop string, seq uint64) string {
+	return "fq." + loop + "." + strconv.FormatUint(seq, 10)
+}
