@@ -182,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.book.setBus(s.bus, cfg.CA.Cert)
 	var err error
-	if s.dir, err = s.js.KeyValue(ctx, broker.DirectoryBucket); err != nil {
+	if s.dir, err = s.js.KeyValue(ctx, record.DirectoryBucket); err != nil {
 		return nil, fmt.Errorf("start federation: %w", err)
 	}
 	if s.National() {
@@ -387,8 +387,8 @@ func (s *Service) setupUplink(ctx context.Context) error {
 }
 
 func (s *Service) startLoops(ctx context.Context) error {
-	fwd := jetstream.ConsumerConfig{Durable: forwardConsumer, FilterSubjects: []string{"axis.doc.>", "axis.status.>"}}
-	if err := s.loop(ctx, s.js, broker.StreamName, fwd, s.forward); err != nil {
+	fwd := jetstream.ConsumerConfig{Durable: forwardConsumer, FilterSubjects: record.RecordFilters()}
+	if err := s.loop(ctx, s.js, record.Stream, fwd, s.forward); err != nil {
 		return err
 	}
 	if s.National() {

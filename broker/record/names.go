@@ -35,8 +35,12 @@ const (
 	LeaseBucket = "AXIS_LEASES"
 )
 
+// KVStreamPrefix + a bucket's name is the stream JetStream keeps the
+// bucket in.
+const KVStreamPrefix = "KV_"
+
 // KVStream is the stream JetStream keeps a KV bucket in.
-func KVStream(bucket string) string { return "KV_" + bucket }
+func KVStream(bucket string) string { return KVStreamPrefix + bucket }
 
 // KVSubject is the subject JetStream stores key of bucket on.
 func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
