@@ -63,13 +63,13 @@ func systemKey(id string) string { return "system." + envelope.Token(id) }
 
 // SystemDurable is the mailbox consumer of a system: one for all the
 // agencies it serves (a filter subject each).
-func SystemDurable(id string) string { return "sys_" + envelope.Token(id) }
+func SystemDurable(id string) string { return record.SystemDurable(id) }
 
 // TransferDurable is the consumer through which a system catches up with
 // the mail stored for agencies that came to it from elsewhere (another
 // system, their own mailbox, or no mailbox at all). The bus removes it
 // once drained.
-func TransferDurable(id string) string { return "xfer_" + envelope.Token(id) }
+func TransferDurable(id string) string { return record.TransferDurable(id) }
 
 // noAgencyFilter matches nothing: a consumer without a filter would read
 // the whole record.

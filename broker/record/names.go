@@ -189,3 +189,13 @@ func RetryMsgID(quarantineSeq uint64, agency string) string {
 func FederationQuarantineMsgID(loop string, seq uint64) string {
 	return "fq." + loop + "." + strconv.FormatUint(seq, 10)
 }
+
+// SystemDurable is the mailbox consumer of a system: one for all the
+// agencies it serves (a filter subject each).
+func SystemDurable(id string) string { return "sys_" + envelope.Token(id) }
+
+// TransferDurable is the consumer through which a system catches up with
+// the mail stored for agencies that came to it from elsewhere (another
+// system, their own mailbox, or no mailbox at all). The bus removes it
+// once drained.
+func TransferDurable(id string) string { return "xfer_" + envelope.Token(id) }
