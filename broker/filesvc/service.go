@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/ratelimit"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -346,9 +347,7 @@ func (s *Service) answerObject(reply, via string, obj storage.Object, kv ...stri
 // store is not asked before, so a forbidden caller learns nothing about
 // the object.
 func (s *Service) checkAccess(ctx context.Context, req request) error {
-	// The key of broker.FileRefKey, spelled here so that broker may use
-	// this package; the tests check they agree.
-	_, err := s.refs.Get(ctx, req.sha+"."+req.token)
+	_, err := s.refs.Get(ctx, record.FileRefKey(req.sha, envelope.CodeFromToken(req.token)))
 	if (errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted)) && strings.HasPrefix(req.agency, "=") && s.cfg.SystemServes != nil {
 		if ok, lerr := s.servedHolder(ctx, strings.TrimPrefix(req.agency, "="), req.sha); lerr != nil {
 			err = lerr
@@ -443,10 +442,9 @@ func (s *Service) put(req request) {
 		}
 		return
 	}
-	// The upload proves the agency holds these bytes (broker.UploadRefKey,
-	// spelled here too): without it, an envelope of its own listing them
-	// gives its recipients no access.
-	if _, err := s.refs.Put(t.ctx, obj.SHA256+"."+req.token+".up", []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+	// The upload proves the agency holds these bytes: without it, an
+	// envelope of its own listing them gives its recipients no access.
+	if _, err := s.refs.Put(t.ctx, record.UploadRefKey(obj.SHA256, envelope.CodeFromToken(req.token)), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
 		s.answer(req.reply, errorf(codeUnavailable, "put %s: cannot record the upload of agency %s: %v", obj.Key, req.agency, err))
 		return
 	}
