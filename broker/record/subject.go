@@ -28,8 +28,10 @@ func (s Subject) String() string {
 }
 
 // ParseSubject parses a subject of the record. It accepts exactly
-// axis.<doc|status>.<token>.<token> with non-empty tokens; anything else
-// (another kind, more or fewer tokens, an empty one) is not of the record.
+// axis.<doc|status>.<token>.<token> with non-empty tokens free of
+// wildcards, white space and control characters; anything else (another
+// kind, more or fewer tokens, an empty one, a pattern) is not of the
+// record.
 func ParseSubject(subject string) (Subject, bool) {
 	rest, ok := strings.CutPrefix(subject, "axis.")
 	if !ok {
@@ -37,8 +39,21 @@ func ParseSubject(subject string) (Subject, bool) {
 	}
 	kind, rest, _ := strings.Cut(rest, ".")
 	a, b, ok := strings.Cut(rest, ".")
-	if !ok || (kind != KindDoc && kind != KindStatus) || a == "" || b == "" || strings.Contains(b, ".") {
+	if !ok || (kind != KindDoc && kind != KindStatus) || !plainToken(a) || !plainToken(b) {
 		return Subject{}, false
 	}
 	return Subject{Kind: kind, To: envelope.CodeFromToken(a), From: envelope.CodeFromToken(b)}, true
+}
+
+// plainToken reports whether t is one literal token of a subject.
+func plainToken(t string) bool {
+	if t == "" {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c <= ' ' || c == 0x7f || c == '.' || c == '*' || c == '>' {
+			return false
+		}
+	}
+	return true
 }

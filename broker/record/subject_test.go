@@ -1,6 +1,7 @@
 package record_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/docaxis/docaxis/broker/record"
@@ -20,6 +21,12 @@ func TestParseSubject(t *testing.T) {
 		{"axis.doc..B", record.Subject{}, false},
 		{"axis.doc.A.", record.Subject{}, false},
 		{"axis.evt.track.A", record.Subject{}, false},
+		{"axis.doc.*.B", record.Subject{}, false},
+		{"axis.doc.A.>", record.Subject{}, false},
+		{"axis.doc.A.B ", record.Subject{}, false},
+		{"axis.doc.A\r\n.B", record.Subject{}, false},
+		{"axis.doc.A\tX.B", record.Subject{}, false},
+		{"axis.doc.A-1.B", record.Subject{Kind: "doc", To: "A-1", From: "B"}, true},
 		{"axis.quarantine.A", record.Subject{}, false},
 		{"axis.svc.quarantine.A", record.Subject{}, false},
 		{"other.doc.A.B", record.Subject{}, false},
@@ -78,6 +85,9 @@ func FuzzParseSubject(f *testing.F) {
 		}
 		if s.To == "" || s.From == "" {
 			t.Fatalf("accepted %q with an empty agency: %+v", subject, s)
+		}
+		if strings.ContainsAny(s.To+s.From, "*> \t\r\n\x00\x7f") {
+			t.Fatalf("accepted %q with a wildcard, space or control character: %+v", subject, s)
 		}
 		if back := s.String(); back != subject {
 			// A token holding '.'s cannot be: the only change Token/CodeFromToken
