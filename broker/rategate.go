@@ -33,7 +33,7 @@ import (
 
 // RateBucket holds the gate's verdicts: refused.<record seq> for each copy
 // refused, and floor, the highest record sequence judged.
-const RateBucket = "AXIS_RATE"
+const RateBucket = record.RateBucket
 
 const (
 	rateFloorKey = "floor"
