@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -37,7 +38,7 @@ type directKV struct {
 }
 
 func (k *directKV) stream() string            { return "KV_" + k.bucket }
-func (k *directKV) subject(key string) string { return "$KV." + k.bucket + "." + key }
+func (k *directKV) subject(key string) string { return record.KVSubject(k.bucket, key) }
 
 // Get returns the value of key; jetstream.ErrKeyNotFound when it has none
 // or was deleted.
@@ -192,7 +193,7 @@ func decodeDirect(bucket string, msg *nats.Msg) (*kvEntry, error) {
 		return nil, fmt.Errorf("status %s: %s", status, desc)
 	}
 	subj := msg.Header.Get(jetstream.SubjectHeader)
-	key, ok := strings.CutPrefix(subj, "$KV."+bucket+".")
+	key, ok := strings.CutPrefix(subj, record.KVSubject(bucket, ""))
 	if !ok || !validKey(key) {
 		return nil, fmt.Errorf("reply for subject %q, not a key of %s", subj, bucket)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
@@ -261,7 +262,7 @@ func (c *Client) RegisterAgency(ctx context.Context, a Agency) error {
 
 // currentAgency reads code's entry from the bucket (nil when there is none).
 func (c *Client) currentAgency(ctx context.Context, code string) (*Agency, error) {
-	e, err := c.dir.kv.Get(ctx, directoryKey(code))
+	e, err := c.dir.kv.Get(ctx, record.DirectoryKey(code))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
 	}
@@ -517,12 +518,12 @@ func (c *Client) writeEntries(ctx context.Context, list []Agency) error {
 			return err
 		}
 		if len(list) == 1 {
-			if _, err := c.dir.kv.Put(ctx, directoryKey(list[i].Code), b); err != nil {
+			if _, err := c.dir.kv.Put(ctx, record.DirectoryKey(list[i].Code), b); err != nil {
 				return fmt.Errorf("register %s in the directory: %w", list[i].Code, err)
 			}
 			break
 		}
-		f, err := c.js.PublishAsync(c.dir.direct.subject(directoryKey(list[i].Code)), b)
+		f, err := c.js.PublishAsync(c.dir.direct.subject(record.DirectoryKey(list[i].Code)), b)
 		if err != nil {
 			return fmt.Errorf("register %s in the directory: %w", list[i].Code, err)
 		}
@@ -591,7 +592,7 @@ func (d *directory) bindings(agency string) []string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e, err := d.kv.Get(ctx, directoryKey(agency))
+	e, err := d.kv.Get(ctx, record.DirectoryKey(agency))
 	var full Agency
 	if err == nil {
 		err = json.Unmarshal(e.Value(), &full)
@@ -685,7 +686,7 @@ func (c *Client) readAgency(ctx context.Context, code string) (*Agency, error) {
 	if c.dir.view != nil {
 		return c.LookupAgency(ctx, code)
 	}
-	e, err := c.dir.kv.Get(ctx, directoryKey(code))
+	e, err := c.dir.kv.Get(ctx, record.DirectoryKey(code))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("%w %s: not registered on this bus (docaxis agency add %s)", ErrUnknownAgency, code, code)
 	}

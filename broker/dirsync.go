@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -37,7 +38,7 @@ func (c *Client) DirectoryChanges(ctx context.Context, since uint64) (*Directory
 		switch {
 		case len(key) > 7 && key[:7] == "agency.":
 			var a Agency
-			if json.Unmarshal(value, &a) == nil && directoryKey(a.Code) == key {
+			if json.Unmarshal(value, &a) == nil && record.DirectoryKey(a.Code) == key {
 				a.Version = rev
 				agencies[a.Code] = a
 			}

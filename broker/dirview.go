@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -234,7 +235,7 @@ func (v *agencyView) entry(ctx context.Context, code string, ask bool) (Agency, 
 	case !ok && !ask && missing && now.Sub(missAt) < missingTTL:
 		return Agency{}, false, nil
 	}
-	e, err := v.kv.Get(ctx, directoryKey(code))
+	e, err := v.kv.Get(ctx, record.DirectoryKey(code))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		d.mu.Lock()
 		delete(d.agencies, code)
@@ -308,7 +309,7 @@ func (v *agencyView) list(ctx context.Context) ([]Agency, error) {
 		}
 		var a Agency
 		err := json.Unmarshal(e.value, &a)
-		if err != nil || directoryKey(a.Code) != e.key {
+		if err != nil || record.DirectoryKey(a.Code) != e.key {
 			v.d.log.Warn("directory: bad agency entry", "key", e.key, "err", err)
 			continue
 		}

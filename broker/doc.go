@@ -3,7 +3,7 @@
 // receipts and statuses, the tracking state clerks look at, the agency
 // directory and the quarantine.
 //
-// Layout on JetStream (see names.go):
+// Layout on JetStream (the names are package record's):
 //
 //	stream AXIS            axis.doc.<to>.<from>        one copy of an envelope per recipient
 //	                       axis.status.<sender>.<reporter>  receipts and statuses

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -14,7 +15,7 @@ import (
 // "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT") to the envelopes they were
 // sent as, so that later statuses, recalls and updates naming them find
 // the envelope.
-const DocIDBucket = "AXIS_DOCIDS"
+const DocIDBucket = record.DocIDsBucket
 
 func docIDKey(docID string) string {
 	sum := sha256.Sum256([]byte(docID))

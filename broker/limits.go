@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
+	"github.com/docaxis/docaxis/broker/ratelimit"
 	"github.com/docaxis/docaxis/envelope"
 )
 
@@ -73,37 +72,10 @@ func (l Limits) check(e *envelope.Envelope, wire int) error {
 	return nil
 }
 
-// rateLimiter is a token bucket per sending agency.
-type rateLimiter struct {
-	mu      sync.Mutex
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
+// rateLimiter is a token bucket per agency whose burst is as many as its
+// rate (the publish rate, the tracking and quarantine services).
+type rateLimiter struct{ ratelimit.Limiter }
 
 func (r *rateLimiter) allow(agency string, rate float64) bool {
-	if rate <= 0 {
-		return true
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.buckets == nil {
-		r.buckets = map[string]*bucket{}
-	}
-	now := time.Now()
-	b, ok := r.buckets[agency]
-	if !ok {
-		b = &bucket{tokens: rate, last: now}
-		r.buckets[agency] = b
-	}
-	b.tokens = min(rate, b.tokens+now.Sub(b.last).Seconds()*rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return r.Allow(agency, ratelimit.Rate{PerSecond: rate, Burst: rate})
 }

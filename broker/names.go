@@ -1,93 +1,76 @@
 package broker
 
-import (
-	"strings"
+import "github.com/docaxis/docaxis/broker/record"
 
-	"github.com/docaxis/docaxis/envelope"
-)
+// The names below are the record schema's (package record), kept here for
+// the client library's users and for the files of this package that still
+// spell them so.
 
 // Stream, bucket and subject names.
 const (
-	StreamName       = "AXIS"
-	QuarantineStream = "AXIS_QUARANTINE"
-	TrackBucket      = "AXIS_TRACK"
-	DirectoryBucket  = "AXIS_DIRECTORY"
-	ReceivedBucket   = "AXIS_RECEIVED"
-	FileRefsBucket   = "AXIS_FILEREFS"
+	StreamName       = record.Stream
+	QuarantineStream = record.QuarantineStream
+	TrackBucket      = record.TrackBucket
+	DirectoryBucket  = record.DirectoryBucket
+	ReceivedBucket   = record.ReceivedBucket
+	FileRefsBucket   = record.FileRefsBucket
 	// IDsBucket binds each envelope id to the first sender whose verified
 	// copy used it (key: envelope id, value: sender code). Reuse of an id
 	// by another sender is refused everywhere.
-	IDsBucket = "AXIS_IDS"
+	IDsBucket = record.IDsBucket
 
-	docPrefix        = "axis.doc."
-	statusPrefix     = "axis.status."
-	quarantinePrefix = "axis.quarantine."
-	trackerDurable   = "tracker"
+	trackerDurable = record.TrackerDurable
 )
 
 // Message headers set by docaxis.
 const (
-	HeaderReason        = "Docaxis-Reason"
-	HeaderOriginSubject = "Docaxis-Origin-Subject"
-	HeaderOriginSeq     = "Docaxis-Origin-Seq"
-	HeaderDeliveries    = "Docaxis-Deliveries"
-	HeaderEnvelope      = "Docaxis-Envelope"
-	HeaderAgency        = "Docaxis-Agency"
+	HeaderReason        = record.HeaderReason
+	HeaderOriginSubject = record.HeaderOriginSubject
+	HeaderOriginSeq     = record.HeaderOriginSeq
+	HeaderDeliveries    = record.HeaderDeliveries
+	HeaderEnvelope      = record.HeaderEnvelope
+	HeaderAgency        = record.HeaderAgency
 	// HeaderRecorded is set by the federation on a copy from another bus:
 	// when the sender's bus recorded it (the first signed trace entry).
-	HeaderRecorded = "Docaxis-Recorded"
+	HeaderRecorded = record.HeaderRecorded
 )
 
 // DocSubject is the subject of the copy of an envelope for recipient to.
-func DocSubject(to, from string) string {
-	return docPrefix + envelope.Token(to) + "." + envelope.Token(from)
-}
+func DocSubject(to, from string) string { return record.DocSubject(to, from) }
 
 // StatusSubject is the subject of a status reported by reporter to sender.
-func StatusSubject(sender, reporter string) string {
-	return statusPrefix + envelope.Token(sender) + "." + envelope.Token(reporter)
-}
+func StatusSubject(sender, reporter string) string { return record.StatusSubject(sender, reporter) }
 
 // MailboxFilter matches every envelope addressed to agency.
-func MailboxFilter(agency string) string { return docPrefix + envelope.Token(agency) + ".*" }
+func MailboxFilter(agency string) string { return record.MailboxFilter(agency) }
 
 // StatusFilter matches every status addressed to agency (as sender).
-func StatusFilter(agency string) string { return statusPrefix + envelope.Token(agency) + ".*" }
+func StatusFilter(agency string) string { return record.StatusFilter(agency) }
 
 // MailboxDurable is the durable consumer of an agency's mailbox.
-func MailboxDurable(agency string) string { return "mbox_" + envelope.Token(agency) }
+func MailboxDurable(agency string) string { return record.MailboxDurable(agency) }
 
 // StatusDurable is the durable consumer of an agency's status box.
-func StatusDurable(agency string) string { return "sbox_" + envelope.Token(agency) }
+func StatusDurable(agency string) string { return record.StatusDurable(agency) }
 
 // QuarantineSubject is where messages an agency could not process go.
-func QuarantineSubject(agency string) string { return quarantinePrefix + envelope.Token(agency) }
-
-// trackKey is the tracking key of (envelope, recipient).
-func trackKey(sender, id, recipient string) string {
-	return envelope.Token(sender) + "." + id + "." + envelope.Token(recipient)
-}
-
-func receivedKey(recipient, id string) string { return envelope.Token(recipient) + "." + id }
+func QuarantineSubject(agency string) string { return record.QuarantineSubject(agency) }
 
 // FileRefKey records that agency may read the attachment whose SHA-256 is
-// sum: it sent or received an envelope listing it.
-func FileRefKey(sum, agency string) string { return sum + "." + envelope.Token(agency) }
+// sum (see record.FileRefKey).
+func FileRefKey(sum, agency string) string { return record.FileRefKey(sum, agency) }
 
-// UploadRefKey records that agency uploaded the bytes whose SHA-256 is sum:
-// proof that it holds them. The tracker grants a recipient access to an
-// attachment only when the sender holds it (uploaded it, or sent or
-// received it before), so knowing a hash is not enough to read the bytes
-// by listing it in an envelope of one's own.
-func UploadRefKey(sum, agency string) string { return FileRefKey(sum, agency) + ".up" }
+// UploadRefKey records that agency uploaded the bytes whose SHA-256 is sum
+// (see record.UploadRefKey).
+func UploadRefKey(sum, agency string) string { return record.UploadRefKey(sum, agency) }
 
-func directoryKey(code string) string { return "agency." + envelope.Token(code) }
+func trackKey(sender, id, recipient string) string { return record.TrackKey(sender, id, recipient) }
 
-// parseSubject splits axis.<kind>.<a>.<b> into its agency codes.
+func receivedKey(recipient, id string) string { return record.ReceivedKey(recipient, id) }
+
+// parseSubject splits a record subject (record.ParseSubject): kind is
+// "doc" or "status", a the addressee and b the author.
 func parseSubject(subject string) (kind, a, b string, ok bool) {
-	parts := strings.Split(subject, ".")
-	if len(parts) != 4 || parts[0] != "axis" {
-		return "", "", "", false
-	}
-	return parts[1], envelope.CodeFromToken(parts[2]), envelope.CodeFromToken(parts[3]), true
+	s, ok := record.ParseSubject(subject)
+	return s.Kind, s.To, s.From, ok
 }

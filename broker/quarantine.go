@@ -8,9 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,10 +37,10 @@ type Quarantined struct {
 
 // FederationQuarantine is the agency under which the federation service
 // quarantines what it refused (axis.quarantine.federation).
-const FederationQuarantine = "federation"
+const FederationQuarantine = record.FederationBox
 
 // MaxQuarantineReason bounds the reason of a quarantine entry, in bytes.
-const MaxQuarantineReason = 2048
+const MaxQuarantineReason = record.MaxQuarantineReason
 
 var (
 	// ErrNotQuarantined: nothing in quarantine under that id.
@@ -64,7 +63,7 @@ var (
 
 // QuarantineList lists quarantined messages, of one agency or all ("").
 func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantined, error) {
-	filter := quarantinePrefix + ">"
+	filter := record.QuarantineFilter
 	if agency != "" {
 		filter = QuarantineSubject(agency)
 	}
@@ -114,7 +113,7 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 // names: entries written before the quarantine was the bus's alone carry
 // headers their agency chose, but only ever on its own subject.
 func quarantinedOf(subject string, h nats.Header, size int, seq uint64, at time.Time) Quarantined {
-	q := Quarantined{Seq: seq, Agency: envelope.CodeFromToken(strings.TrimPrefix(subject, quarantinePrefix)),
+	q := Quarantined{Seq: seq, Agency: envelope.CodeFromToken(strings.TrimPrefix(subject, record.QuarantinePrefix)),
 		Envelope: h.Get(HeaderEnvelope), Reason: h.Get(HeaderReason), Subject: h.Get(HeaderOriginSubject), Time: at.UTC(), Size: size}
 	q.Deliveries, _ = strconv.Atoi(h.Get(HeaderDeliveries))
 	q.OriginSeq, _ = strconv.ParseUint(h.Get(HeaderOriginSeq), 10, 64)
@@ -161,7 +160,7 @@ func (c *Client) quarantineEntry(ctx context.Context, id string) (*jetstream.Raw
 	if err != nil {
 		return nil, nil, fmt.Errorf("quarantine entry %s: %w", id, err)
 	}
-	if !strings.HasPrefix(raw.Subject, quarantinePrefix) {
+	if !strings.HasPrefix(raw.Subject, record.QuarantinePrefix) {
 		return nil, nil, fmt.Errorf("%w: %s", ErrNotQuarantined, id)
 	}
 	q := quarantinedOf(raw.Subject, raw.Header, len(raw.Data), raw.Sequence, raw.Time)
@@ -199,7 +198,7 @@ func (c *Client) QuarantineRetry(ctx context.Context, id string) (*Quarantined, 
 			msg.Header[k] = append([]string(nil), v...)
 		}
 	}
-	msg.Header.Set(jetstream.MsgIDHeader, "retry."+strconv.FormatUint(q.Seq, 10)+"."+envelope.Token(q.Agency))
+	msg.Header.Set(jetstream.MsgIDHeader, record.RetryMsgID(q.Seq, q.Agency))
 	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(StreamName)); err != nil {
 		return q, fmt.Errorf("retry %s: re-publish record #%d to %s: %w", id, rec.Sequence, rec.Subject, err)
 	}
@@ -279,58 +278,9 @@ func writeQuarantine(ctx context.Context, js jetstream.JetStream, agency, subjec
 	if !inMailbox(subject, agency) {
 		return nil, fmt.Errorf("quarantine for %s: record #%d on %s is not a copy in its mailbox", agency, seq, subject)
 	}
-	q := &nats.Msg{Subject: QuarantineSubject(agency), Data: data, Header: nats.Header{}}
-	q.Header.Set(HeaderReason, cleanReason(reason))
-	q.Header.Set(HeaderOriginSubject, subject)
-	q.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
-	q.Header.Set(HeaderDeliveries, strconv.FormatUint(deliveries, 10))
-	q.Header.Set(HeaderAgency, agency)
-	if id := envelopeIDOf(data); id != "" {
-		q.Header.Set(HeaderEnvelope, id)
-	}
-	q.Header.Set(jetstream.MsgIDHeader, quarantineMsgID(seq, agency))
-	ack, err := js.PublishMsg(ctx, q, jetstream.WithExpectStream(QuarantineStream))
-	if err != nil {
-		return nil, fmt.Errorf("quarantine record #%d for %s: %w", seq, agency, err)
-	}
-	return ack, nil
-}
-
-func quarantineMsgID(seq uint64, agency string) string {
-	return "q." + strconv.FormatUint(seq, 10) + "." + envelope.Token(agency)
-}
-
-// envelopeIDOf names the envelope a record message claims to be, signed or
-// not (for the listing only: a retry goes by the record sequence).
-func envelopeIDOf(data []byte) string {
-	e, err := envelope.Peek(data)
-	if err != nil {
-		if e, err = envelope.DecodePayload(data); err != nil {
-			return ""
-		}
-	}
-	if !envelope.IsID(e.ID) {
-		return ""
-	}
-	return e.ID
-}
-
-// cleanReason fits a reason into a header: control characters become
-// spaces and it is cut at MaxQuarantineReason bytes on a rune boundary.
-func cleanReason(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) <= MaxQuarantineReason {
-		return s
-	}
-	cut := MaxQuarantineReason
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
+	return record.WriteQuarantine(ctx, js, record.Quarantine{
+		Box: agency, Data: data, Reason: reason,
+		OriginSubject: subject, OriginSeq: seq, Deliveries: deliveries,
+		MsgID: record.QuarantineMsgID(seq, agency),
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -179,7 +180,7 @@ type quarantineService struct {
 	log  *slog.Logger
 	lim  rateLimiter
 	sub  *nats.Subscription
-	// recent maps copies quarantined lately (quarantineMsgID) to their
+	// recent maps copies quarantined lately (record.QuarantineMsgID) to their
 	// entry's sequence, and old copies checked lately to their sequence: a
 	// repeated request is answered without a read.
 	mu     sync.Mutex
@@ -241,7 +242,7 @@ func (s *quarantineService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 	if req.op == opCheck {
 		return s.check(ctx, req)
 	}
-	key := quarantineMsgID(req.seq, req.agency)
+	key := record.QuarantineMsgID(req.seq, req.agency)
 	a := nats.NewMsg("")
 	if qseq, ok := s.seen(key); ok {
 		a.Header.Set(headerQSeq, strconv.FormatUint(qseq, 10))
@@ -364,7 +365,7 @@ func (c *Client) requestQuarantine(ctx context.Context, agency string, seq, deli
 	m.Header.Set(headerOp, opQuarantine)
 	m.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
 	m.Header.Set(HeaderDeliveries, strconv.FormatUint(min(deliveries, maxDeliveries), 10))
-	m.Data = []byte(cleanReason(reason))
+	m.Data = []byte(record.CleanReason(reason))
 	a, err := c.serviceRequest(ctx, m)
 	if err != nil {
 		return fmt.Errorf("quarantine #%d of the mailbox of %s: %w", seq, agency, err)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,7 +33,7 @@ import (
 
 // RateBucket holds the gate's verdicts: refused.<record seq> for each copy
 // refused, and floor, the highest record sequence judged.
-const RateBucket = "AXIS_RATE"
+const RateBucket = record.RateBucket
 
 const (
 	rateFloorKey = "floor"
@@ -127,7 +128,7 @@ func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logg
 	}
 	g.last, g.start, g.memFloor, g.persisted = floor, floor+1, floor+1, floor
 	cons, err := c.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{docPrefix + ">"},
+		FilterSubjects: []string{record.DocPrefix + ">"},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    floor + 1,
 		// Judging needs the subject, the time and the envelope id, all in

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/storage"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,7 +49,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 	streams := []jetstream.StreamConfig{{
 		Name:        StreamName,
 		Description: "docaxis record: every envelope and every status",
-		Subjects:    []string{docPrefix + ">", statusPrefix + ">"},
+		Subjects:    record.RecordFilters(),
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      cfg.Retention,
 		Storage:     jetstream.FileStorage,
@@ -64,7 +65,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 	}, {
 		Name:        QuarantineStream,
 		Description: "docaxis quarantine: messages that could not be processed, with the reason",
-		Subjects:    []string{quarantinePrefix + ">"},
+		Subjects:    []string{record.QuarantineFilter},
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      cfg.Retention,
 		Storage:     jetstream.FileStorage,

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
@@ -62,17 +63,19 @@ func systemKey(id string) string { return "system." + envelope.Token(id) }
 
 // SystemDurable is the mailbox consumer of a system: one for all the
 // agencies it serves (a filter subject each).
-func SystemDurable(id string) string { return "sys_" + envelope.Token(id) }
+func SystemDurable(id string) string { return record.SystemDurable(id) }
 
 // TransferDurable is the consumer through which a system catches up with
 // the mail stored for agencies that came to it from elsewhere (another
 // system, their own mailbox, or no mailbox at all). The bus removes it
 // once drained.
-func TransferDurable(id string) string { return "xfer_" + envelope.Token(id) }
+func TransferDurable(id string) string { return record.TransferDurable(id) }
 
 // noAgencyFilter matches nothing: a consumer without a filter would read
 // the whole record.
-func noAgencyFilter(id string) string { return docPrefix + envelope.Token(SystemActor(id)) + ".none" }
+func noAgencyFilter(id string) string {
+	return record.DocPrefix + envelope.Token(SystemActor(id)) + ".none"
+}
 
 // systemConsumerConfig is a system's mailbox: the settings of an agency's,
 // with a filter subject per agency served.
@@ -194,7 +197,7 @@ func (c *Client) systemFilters(ctx context.Context, id string) ([]string, error)
 func agenciesOfFilters(cfg jetstream.ConsumerConfig) []string {
 	var out []string
 	for _, f := range append([]string{cfg.FilterSubject}, cfg.FilterSubjects...) {
-		if t, ok := strings.CutPrefix(f, docPrefix); ok {
+		if t, ok := strings.CutPrefix(f, record.DocPrefix); ok {
 			if t, ok = strings.CutSuffix(t, ".*"); ok && !strings.HasPrefix(t, "=") {
 				out = append(out, envelope.CodeFromToken(t))
 			}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/docaxis/docaxis/broker/record"
 )
 
 // trackPage is one page of the tracking bucket, in the bucket's order (the
@@ -38,7 +40,7 @@ type directGetRequest struct {
 // listing may show an entry twice (the later is newer) but never misses
 // one that existed throughout. The bus's own client only.
 func (c *Client) readTrackPage(ctx context.Context, pattern string, after uint64, limit, maxBytes int) (*trackPage, error) {
-	req, err := json.Marshal(directGetRequest{Seq: after + 1, NextFor: "$KV." + TrackBucket + "." + pattern, Batch: limit, MaxBytes: maxBytes})
+	req, err := json.Marshal(directGetRequest{Seq: after + 1, NextFor: record.KVSubject(TrackBucket, pattern), Batch: limit, MaxBytes: maxBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +82,7 @@ func (c *Client) readTrackPage(ctx context.Context, pattern string, after uint64
 		if op := msg.Header.Get("KV-Operation"); op != "" || len(msg.Data) == 0 {
 			continue // a deleted or purged entry
 		}
-		t, err := decodeTrackingAt(strings.TrimPrefix(msg.Header.Get("Nats-Subject"), "$KV."+TrackBucket+"."), msg.Data, seq)
+		t, err := decodeTrackingAt(strings.TrimPrefix(msg.Header.Get("Nats-Subject"), record.KVSubject(TrackBucket, "")), msg.Data, seq)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -76,9 +77,9 @@ type StreamQuarantine struct{ JS jetstream.JetStream }
 // restarts.
 func (q StreamQuarantine) QuarantineState(ctx context.Context, since time.Time) (QuarantineState, error) {
 	fail := func(err error) (QuarantineState, error) {
-		return QuarantineState{}, fmt.Errorf("quarantine stream %s: %w", broker.QuarantineStream, err)
+		return QuarantineState{}, fmt.Errorf("quarantine stream %s: %w", record.QuarantineStream, err)
 	}
-	s, err := q.JS.Stream(ctx, broker.QuarantineStream)
+	s, err := q.JS.Stream(ctx, record.QuarantineStream)
 	if err != nil {
 		return fail(err)
 	}

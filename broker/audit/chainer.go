@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/lease"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -465,7 +465,7 @@ func (c *Chainer) link(ctx context.Context, batch []jetstream.Msg) error {
 				"from", st.head.Seq+1, "to", seq-1)
 		}
 		l := NewLink(st.head.Hash, seq, meta.Timestamp, m.Subject(), m.Data())
-		if h := m.Headers().Get(broker.HeaderRecorded); h != "" {
+		if h := m.Headers().Get(record.HeaderRecorded); h != "" {
 			// A copy from another bus: the chain keeps when it counts as
 			// recorded, so that verification offline judges it as the
 			// mailbox did.
@@ -520,7 +520,7 @@ func (c *Chainer) link(ctx context.Context, batch []jetstream.Msg) error {
 // recordedAt applies the mailbox's recorded-time rule to a record of
 // subject that carries the federation's recorded header h.
 func (c *Chainer) recordedAt(ctx context.Context, h, subject string, stored time.Time) (time.Time, error) {
-	_, from, _, _ := parseRecordSubject(subject)
+	_, from, _ := subjectFields(subject)
 	return c.dir.recordedAt(ctx, h, from, stored)
 }
 

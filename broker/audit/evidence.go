@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/broker/tsa"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -173,8 +174,7 @@ func (r *Reader) documentRecords(ctx context.Context, id string, u uuid.UUID) ([
 			return nil, err
 		}
 		if from != "" {
-			t := envelope.Token(from)
-			filters = []string{"axis.doc.*." + t, "axis.status." + t + ".*"}
+			filters = []string{record.SentFilter(from), record.StatusFilter(from)}
 		}
 	}
 	rs, err := r.js.Stream(ctx, RecordStream)
@@ -207,7 +207,7 @@ func (r *Reader) documentRecords(ctx context.Context, id string, u uuid.UUID) ([
 		if e.ID != id && (e.Status == nil || e.Status.Of != id) {
 			continue
 		}
-		_, from, _, _ := parseRecordSubject(m.subject)
+		_, from, _ := subjectFields(m.subject)
 		recorded, err := dir.recordedAt(ctx, m.recorded, from, m.time)
 		if err != nil {
 			return nil, err
@@ -235,7 +235,7 @@ func (r *Reader) findSender(ctx context.Context, id string, since, until time.Ti
 		if err != nil || m == nil {
 			return "", err
 		}
-		typ, from, _, _ := parseRecordSubject(m.subject)
+		typ, from, _ := subjectFields(m.subject)
 		if typ != "document" {
 			continue
 		}

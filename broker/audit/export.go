@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -438,7 +438,7 @@ func (r *Reader) exportCerts(bw *bundleWriter, m *Manifest, certs map[string][]*
 // auditor offline refuses what a revoked certificate signed after its
 // revocation, as the bus does.
 func (r *Reader) exportCRLs(ctx context.Context, bw *bundleWriter, m *Manifest) error {
-	kv, err := r.js.KeyValue(ctx, broker.DirectoryBucket)
+	kv, err := r.js.KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
 		return fmt.Errorf("read revocations: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 )
@@ -89,26 +90,23 @@ func (r *Record) fail(err error) {
 	}
 }
 
-// parseRecordSubject splits axis.<doc|status>.<a>.<b>.
-func parseRecordSubject(subject string) (typ, from, to string, ok bool) {
-	parts := strings.Split(subject, ".")
-	if len(parts) != 4 || parts[0] != "axis" {
-		return "", "", "", false
+// subjectFields reads a record subject as a Record's Type ("document" or
+// "status"), From and To; all "" when it is not a subject of the record.
+func subjectFields(subject string) (typ, from, to string) {
+	s, ok := record.ParseSubject(subject)
+	switch {
+	case !ok:
+		return "", "", ""
+	case s.Kind == record.KindDoc:
+		return "document", s.From, s.To
 	}
-	a, b := envelope.CodeFromToken(parts[2]), envelope.CodeFromToken(parts[3])
-	switch parts[1] {
-	case "doc":
-		return "document", b, a, true // axis.doc.<to>.<from>
-	case "status":
-		return "status", b, a, true // axis.status.<sender>.<reporter>
-	}
-	return "", "", "", false
+	return "status", s.From, s.To
 }
 
 // newRecord fills what the stored message says; verify does the rest.
 func newRecord(seq uint64, stored, recorded time.Time, subject string, raw []byte) *Record {
 	r := &Record{Seq: seq, Stored: stored.UTC(), Recorded: recorded.UTC(), Subject: subject, Raw: raw, Digest: envelope.Digest(raw)}
-	r.Type, r.From, r.To, _ = parseRecordSubject(subject)
+	r.Type, r.From, r.To = subjectFields(subject)
 	return r
 }
 
@@ -131,7 +129,7 @@ func verifyRecord(v *signing.Verifier, r *Record) { verifyRecordCached(v, r, nil
 func verifyRecordCached(v *signing.Verifier, r *Record, cache *openCache) {
 	if r.Digest == "" {
 		r.Digest = envelope.Digest(r.Raw)
-		r.Type, r.From, r.To, _ = parseRecordSubject(r.Subject)
+		r.Type, r.From, r.To = subjectFields(r.Subject)
 	}
 	if r.Recorded.IsZero() {
 		r.Recorded = r.Stored
@@ -198,7 +196,7 @@ func (r *Record) checkLink(l *Link) {
 // missingRecord stands for a record the chain names but the stream lost.
 func missingRecord(l *Link) *Record {
 	r := &Record{Seq: l.Seq, Stored: l.Time.UTC(), Recorded: l.RecordedAt().UTC(), Subject: l.Subject, Digest: l.Digest, Chain: ChainMissing}
-	r.Type, r.From, r.To, _ = parseRecordSubject(l.Subject)
+	r.Type, r.From, r.To = subjectFields(l.Subject)
 	r.fail(fmt.Errorf("%w: the audit chain links seq %d (%s, stored %s, SHA-256 %s) but the record no longer has it",
 		ErrMissingRecord, l.Seq, l.Subject, l.Time.UTC().Format(time.RFC3339), l.Digest))
 	return r
@@ -210,13 +208,6 @@ func matchesAgency(subject, agency string) bool {
 	if agency == "" {
 		return true
 	}
-	_, from, to, ok := parseRecordSubject(subject)
-	return ok && (from == agency || to == agency)
-}
-
-// agencyFilters are the subject filters of agency's traffic in both
-// directions. None is a subset of another, as JetStream requires.
-func agencyFilters(agency string) []string {
-	t := envelope.Token(agency)
-	return []string{"axis.doc." + t + ".*", "axis.doc.*." + t, "axis.status." + t + ".*", "axis.status.*." + t}
+	s, ok := record.ParseSubject(subject)
+	return ok && (s.From == agency || s.To == agency)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -54,12 +55,12 @@ func (d *busDirectory) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if d.kv != nil {
 		return d.kv, nil
 	}
-	kv, err := d.js.KeyValue(ctx, broker.DirectoryBucket)
+	kv, err := d.js.KeyValue(ctx, record.DirectoryBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open directory bucket %s: %w", broker.DirectoryBucket, err)
+		return nil, fmt.Errorf("open directory bucket %s: %w", record.DirectoryBucket, err)
 	}
 	d.kv = kv
 	return kv, nil
@@ -68,7 +69,7 @@ func (d *busDirectory) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 // recordedAt is the time a record counts as recorded at, for judging its
 // signature, by the rule broker.Client applies on receipt: the time this
 // bus stored it, or, for a copy from an agency another bus of the
-// federation serves, the time the federation header broker.HeaderRecorded
+// federation serves, the time the federation header record.HeaderRecorded
 // gives (the sender's bus's first signed trace entry), when it is not
 // after the stored time. Only the federation service can store a copy
 // from an agency of another bus, so an agency cannot set the header for

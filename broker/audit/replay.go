@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -165,7 +165,7 @@ func (r *Reader) Replay(ctx context.Context, q Query, fn func(*Record) error) (*
 			if m == nil {
 				return
 			}
-			_, from, _, _ := parseRecordSubject(m.subject)
+			_, from, _ := subjectFields(m.subject)
 			recorded, err := dir.recordedAt(ctx, m.recorded, from, m.time)
 			if err != nil {
 				readErr = fmt.Errorf("record seq %d: %w", m.seq, err)
@@ -281,7 +281,7 @@ type streamMsg struct {
 	time    time.Time
 	subject string
 	data    []byte
-	// recorded is the broker.HeaderRecorded header ("" when absent).
+	// recorded is the record.HeaderRecorded header ("" when absent).
 	recorded string
 }
 
@@ -351,7 +351,7 @@ func (s *msgSource) next(ctx context.Context) (*streamMsg, error) {
 	if s.remaining == 0 {
 		s.done = true
 	}
-	return &streamMsg{seq: meta.Sequence.Stream, time: meta.Timestamp, subject: m.Subject(), data: m.Data(), recorded: m.Headers().Get(broker.HeaderRecorded)}, nil
+	return &streamMsg{seq: meta.Sequence.Stream, time: meta.Timestamp, subject: m.Subject(), data: m.Data(), recorded: m.Headers().Get(record.HeaderRecorded)}, nil
 }
 
 func (s *msgSource) stop() {
@@ -379,7 +379,7 @@ func openRecords(ctx context.Context, js jetstream.JetStream, q Query) (*msgSour
 		if err := envelope.CheckNonStandardCode(q.Agency); err != nil {
 			return nil, fmt.Errorf("replay: %w", err)
 		}
-		filters = agencyFilters(q.Agency)
+		filters = record.AgencyFilters(q.Agency)
 	}
 	return openSource(ctx, js, RecordStream, filters, q.Since, q.Until, info.State.LastSeq)
 }

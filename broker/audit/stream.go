@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 )
@@ -18,9 +18,9 @@ import (
 // links itself.
 const (
 	// RecordStream is the stream the chain covers.
-	RecordStream = broker.StreamName
+	RecordStream = record.Stream
 	// StreamName keeps links and checkpoints, in that order of writing.
-	StreamName        = "AXIS_AUDIT"
+	StreamName        = record.AuditStream
 	LinkSubject       = "axis.audit.link"
 	CheckpointSubject = "axis.audit.checkpoint"
 	// RequestSubject is a core NATS request to the chainer: link everything

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/broker/tsa"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -153,7 +154,7 @@ func StartTimestamper(ctx context.Context, js jetstream.JetStream, cfg Timestamp
 	if err != nil {
 		return nil, fmt.Errorf("start time-stamper: set up stream %s: %w", TimestampStream, err)
 	}
-	dir, err := js.KeyValue(ctx, broker.DirectoryBucket)
+	dir, err := js.KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
 		return nil, fmt.Errorf("start time-stamper: open directory: %w", err)
 	}

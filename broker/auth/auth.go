@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
@@ -264,29 +265,29 @@ func InboxPrefix(agency string) string { return "_INBOX_" + envelope.Token(agenc
 func AgencyPermissions(agency string) jwt.Permissions {
 	t := envelope.Token(agency)
 	pub := []string{
-		"axis.doc.*." + t,
-		"axis.status.*." + t,
+		record.SentFilter(agency),
+		record.ReportedFilter(agency),
 		"axis.svc.quarantine." + t, // the bus writes the quarantine; agencies ask it to
 		"axis.svc.files." + t + ".>",
 		// Mailbox: bind, fetch, acknowledge; nothing else on that stream.
-		"$JS.API.CONSUMER.INFO.AXIS.mbox_" + t,
-		"$JS.API.CONSUMER.MSG.NEXT.AXIS.mbox_" + t,
-		"$JS.ACK.AXIS.mbox_" + t + ".>",
+		"$JS.API.CONSUMER.INFO." + record.Stream + "." + record.MailboxDurable(agency),
+		"$JS.API.CONSUMER.MSG.NEXT." + record.Stream + "." + record.MailboxDurable(agency),
+		"$JS.ACK." + record.Stream + "." + record.MailboxDurable(agency) + ".>",
 		// Directory: read by key, and by last value per key (roots, CRLs)
 		// or page by page (a listing) with the request form of direct get,
 		// which names no subject. The directory is public to every agency
 		// (names and certificates, as GET /v1/agencies lists them); it
 		// holds no traffic.
-		"$JS.API.DIRECT.GET.KV_AXIS_DIRECTORY",
-		"$JS.API.DIRECT.GET.KV_AXIS_DIRECTORY.$KV.AXIS_DIRECTORY.>",
+		directoryGet,
+		directoryGet + "." + record.KVSubject(record.DirectoryBucket, ">"),
 		// Tracking: through the bus's tracking service only, which answers
 		// from the agency's own pairs; no JetStream access to the bucket,
 		// whose API would list every key and let consumers be made or
 		// deleted, the bus's own included.
 		"axis.svc.track." + t + ".>",
 		// Idempotent receive markers of its own mailbox, by key.
-		"$JS.API.DIRECT.GET.KV_AXIS_RECEIVED.$KV.AXIS_RECEIVED." + t + ".*",
-		"$KV.AXIS_RECEIVED." + t + ".*",
+		"$JS.API.DIRECT.GET." + record.KVStream(record.ReceivedBucket) + "." + record.KVSubject(record.ReceivedBucket, record.ReceivedKey(agency, "*")),
+		record.KVSubject(record.ReceivedBucket, record.ReceivedKey(agency, "*")),
 	}
 	return jwt.Permissions{
 		Pub: jwt.Permission{Allow: pub},
@@ -345,3 +346,7 @@ func AgencyOfCreds(path string) (string, error) {
 	}
 	return code, nil
 }
+
+// directoryGet is the direct-get API of the directory bucket: agencies and
+// systems read the directory by key and by last value per key.
+const directoryGet = "$JS.API.DIRECT.GET." + record.KVStreamPrefix + record.DirectoryBucket

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/jwt/v2"
 )
@@ -28,19 +29,18 @@ func (a *Authority) SystemCreds(id, path string) error {
 // it verified the system may send.
 func SystemPermissions(id string) jwt.Permissions {
 	t := envelope.Token("=" + id)
-	sys := envelope.Token(id)
 	return jwt.Permissions{
 		Pub: jwt.Permission{Allow: []string{
 			"axis.svc.sys." + t + ".>",
 			"axis.svc.files." + t + ".>",
-			"$JS.API.CONSUMER.INFO.AXIS.sys_" + sys,
-			"$JS.API.CONSUMER.MSG.NEXT.AXIS.sys_" + sys,
-			"$JS.ACK.AXIS.sys_" + sys + ".>",
-			"$JS.API.CONSUMER.INFO.AXIS.xfer_" + sys,
-			"$JS.API.CONSUMER.MSG.NEXT.AXIS.xfer_" + sys,
-			"$JS.ACK.AXIS.xfer_" + sys + ".>",
-			"$JS.API.DIRECT.GET.KV_AXIS_DIRECTORY",
-			"$JS.API.DIRECT.GET.KV_AXIS_DIRECTORY.$KV.AXIS_DIRECTORY.>",
+			"$JS.API.CONSUMER.INFO." + record.Stream + "." + record.SystemDurable(id),
+			"$JS.API.CONSUMER.MSG.NEXT." + record.Stream + "." + record.SystemDurable(id),
+			"$JS.ACK." + record.Stream + "." + record.SystemDurable(id) + ".>",
+			"$JS.API.CONSUMER.INFO." + record.Stream + "." + record.TransferDurable(id),
+			"$JS.API.CONSUMER.MSG.NEXT." + record.Stream + "." + record.TransferDurable(id),
+			"$JS.ACK." + record.Stream + "." + record.TransferDurable(id) + ".>",
+			directoryGet,
+			directoryGet + "." + record.KVSubject(record.DirectoryBucket, ">"),
 		}},
 		Sub: jwt.Permission{Allow: []string{InboxPrefix("="+id) + ".>"}},
 	}

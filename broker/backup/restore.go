@@ -16,6 +16,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -24,7 +25,7 @@ import (
 
 // trackerDurable is the tracker's consumer on the record (broker/names.go).
 // Removing it makes the first serve rebuild tracking from the record.
-const trackerDurable = "tracker"
+const trackerDurable = record.TrackerDurable
 
 // Target is where a backup is restored.
 type Target struct {

@@ -18,31 +18,32 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // recordStream is the record: the point in time of a backup.
-const recordStream = "AXIS"
+const recordStream = record.Stream
 
 // derivedStreams are written from the record (after it): snapshotted
 // before it so that they never hold what the restored record lacks.
 // Every other stream (directory, attachment access, attachments, tokens)
 // is something the record depends on and is snapshotted after it.
 var derivedStreams = map[string]bool{
-	"AXIS_AUDIT":       true, // the audit chain links records already there
-	"AXIS_QUARANTINE":  true, // what could not be processed
-	"KV_AXIS_TRACK":    true, // rebuilt from the record on restore anyway
-	"KV_AXIS_IDS":      true, // the tracker binds ids of verified copies
-	"KV_AXIS_RECEIVED": true, // receivers record what they handled
+	record.AuditStream:                     true, // the audit chain links records already there
+	record.QuarantineStream:                true, // what could not be processed
+	record.KVStream(record.TrackBucket):    true, // rebuilt from the record on restore anyway
+	record.KVStream(record.IDsBucket):      true, // the tracker binds ids of verified copies
+	record.KVStream(record.ReceivedBucket): true, // receivers record what they handled
 }
 
 // runtimeStreams belong to the running processes, not to the bus's data:
 // a restored lease would make the restored bus wait for a holder that is
 // not there (the audit chainer's, broker/lease). Serve makes them again.
 var runtimeStreams = map[string]bool{
-	"KV_AXIS_LEASES": true,
+	record.KVStream(record.LeaseBucket): true,
 }
 
 // Source is the bus to back up.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
@@ -98,7 +99,7 @@ func RegisterBus(ctx context.Context, c *broker.Client, id string, ca *x509.Cert
 	for _, opt := range opts {
 		opt(&o)
 	}
-	kv, err := c.JetStream().KeyValue(ctx, broker.DirectoryBucket)
+	kv, err := c.JetStream().KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
 		return fmt.Errorf("register bus %s: %w", id, err)
 	}
@@ -319,7 +320,7 @@ func getBus(ctx context.Context, c *broker.Client, id string) (*BusEntry, uint64
 	if err := CheckBusID(id); err != nil {
 		return nil, 0, nil, err
 	}
-	kv, err := c.JetStream().KeyValue(ctx, broker.DirectoryBucket)
+	kv, err := c.JetStream().KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -390,7 +391,7 @@ func withdrawAgencies(ctx context.Context, kv jetstream.KeyValue, bus string, at
 // Buses lists the buses of the federation known to the directory of the
 // bus c is connected to.
 func Buses(ctx context.Context, c *broker.Client) ([]BusEntry, error) {
-	kv, err := c.JetStream().KeyValue(ctx, broker.DirectoryBucket)
+	kv, err := c.JetStream().KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
 		return nil, err
 	}

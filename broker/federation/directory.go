@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -448,7 +449,7 @@ func checkAnnouncedAgency(t *signing.Trust, a broker.Agency) error {
 // dirsync copies, on a member, the national directory's entries of other
 // buses (agencies, buses, CRLs) into the local directory.
 func (s *Service) dirsync(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) error {
-	key, ok := strings.CutPrefix(msg.Subject(), "$KV."+broker.DirectoryBucket+".")
+	key, ok := strings.CutPrefix(msg.Subject(), record.KVSubject(record.DirectoryBucket, ""))
 	if !ok {
 		return nil
 	}

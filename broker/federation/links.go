@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -54,7 +54,7 @@ type memberLink struct {
 func memberDirFilters() []string {
 	out := make([]string, 0, len(memberDirKeys))
 	for _, k := range memberDirKeys {
-		out = append(out, "$KV."+broker.DirectoryBucket+"."+k+">")
+		out = append(out, record.KVSubject(record.DirectoryBucket, k+">"))
 	}
 	return out
 }
@@ -193,7 +193,7 @@ func (s *Service) setupLink(ctx context.Context, l *memberLink) error {
 	}, {
 		Name:              kvDirectoryStream,
 		Description:       "docaxis federation: the directory entries passed on to bus " + m,
-		Subjects:          []string{"$KV." + broker.DirectoryBucket + ".>"},
+		Subjects:          []string{record.KVSubject(record.DirectoryBucket, ">")},
 		Retention:         jetstream.LimitsPolicy,
 		Discard:           jetstream.DiscardOld,
 		MaxMsgsPerSubject: 1,
@@ -289,7 +289,7 @@ func (s *Service) copyToLink(l *memberLink) handler {
 
 // passOn copies a directory entry into member l's directory copy.
 func (s *Service) passOn(ctx context.Context, l *memberLink, e jetstream.KeyValueEntry) error {
-	m := &nats.Msg{Subject: "$KV." + broker.DirectoryBucket + "." + e.Key(), Header: nats.Header{}}
+	m := &nats.Msg{Subject: record.KVSubject(record.DirectoryBucket, e.Key()), Header: nats.Header{}}
 	if e.Operation() == jetstream.KeyValuePut {
 		m.Data = e.Value()
 	} else {

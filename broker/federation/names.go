@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
 
@@ -27,7 +27,7 @@ const (
 	// OutStream: the stream a message sits in tells which bus sent it.
 	fromPrefix = "AXIS_FED_FROM_"
 
-	kvDirectoryStream = "KV_" + broker.DirectoryBucket
+	kvDirectoryStream = record.KVStreamPrefix + record.DirectoryBucket
 
 	uplinkConsumer       = "fed_up"      // pull, on a member's OutStream: the national takes from it over the link
 	legacyUplinkConsumer = "fed_uplink"  // push, before: the national's sourcing (migrated to fed_up)
@@ -58,17 +58,17 @@ const (
 
 	// quarantineAgency is the quarantine box of messages the federation
 	// refused (axis.quarantine.federation).
-	quarantineAgency = "federation"
+	quarantineAgency = record.FederationBox
 )
 
 // Message headers set by the federation.
 const (
 	// HeaderTrace holds one signed trace entry per bus the message crossed,
 	// in order (a compact JWS each; see Hop).
-	HeaderTrace = "Docaxis-Trace"
+	HeaderTrace = record.HeaderTrace
 	// HeaderOriginBus names the bus the message entered the federation at
 	// (informational: the first trace entry is what counts).
-	HeaderOriginBus = "Docaxis-Origin-Bus"
+	HeaderOriginBus = record.HeaderOriginBus
 	// HeaderChunk is "i/n" on the n messages carrying an attachment.
 	HeaderChunk    = "Docaxis-File-Chunk"
 	HeaderFileSize = "Docaxis-File-Size"
@@ -77,13 +77,13 @@ const (
 	HeaderDirOp = "Docaxis-Dir-Op"
 	// HeaderOriginStream names the stream a quarantined federation message
 	// was taken from.
-	HeaderOriginStream = "Docaxis-Origin-Stream"
+	HeaderOriginStream = record.HeaderOriginStream
 )
 
 // Message kinds in federation subjects.
 const (
-	kindDoc    = "doc"
-	kindStatus = "status"
+	kindDoc    = record.KindDoc
+	kindStatus = record.KindStatus
 	kindFile   = "file"
 	kindDir    = "dir"
 )

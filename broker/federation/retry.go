@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -88,7 +89,7 @@ func cutText(s string, n int) string {
 
 // retry re-drives the entry at seq of the quarantine.
 func (s *Service) retry(ctx context.Context, seq uint64) error {
-	qs, err := s.js.Stream(ctx, broker.QuarantineStream)
+	qs, err := s.js.Stream(ctx, record.QuarantineStream)
 	if err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func (s *Service) retry(ctx context.Context, seq uint64) error {
 	if err != nil {
 		return err
 	}
-	if entry.Subject != broker.QuarantineSubject(quarantineAgency) {
+	if entry.Subject != record.QuarantineSubject(quarantineAgency) {
 		return fmt.Errorf("quarantine seq %d is on %s, not the federation's", seq, entry.Subject)
 	}
 	stream := entry.Header.Get(HeaderOriginStream)
@@ -107,7 +108,7 @@ func (s *Service) retry(ctx context.Context, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("quarantine seq %d: %w", seq, err)
 	}
-	oseq, err := strconv.ParseUint(entry.Header.Get(broker.HeaderOriginSeq), 10, 64)
+	oseq, err := strconv.ParseUint(entry.Header.Get(record.HeaderOriginSeq), 10, 64)
 	if err != nil || oseq == 0 {
 		return fmt.Errorf("%w: quarantine seq %d has no origin sequence in %s", broker.ErrNotInRecord, seq, stream)
 	}
@@ -122,7 +123,7 @@ func (s *Service) retry(ctx context.Context, seq uint64) error {
 	if err != nil {
 		return err
 	}
-	if orig.Subject != entry.Header.Get(broker.HeaderOriginSubject) || !bytes.Equal(orig.Data, entry.Data) {
+	if orig.Subject != entry.Header.Get(record.HeaderOriginSubject) || !bytes.Equal(orig.Data, entry.Data) {
 		return fmt.Errorf("%w: quarantine seq %d differs from %s #%d on %s", broker.ErrNotInRecord, seq, stream, oseq, orig.Subject)
 	}
 	meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: oseq}, NumDelivered: 1, Stream: stream, Timestamp: orig.Time}
@@ -139,7 +140,7 @@ func (s *Service) retry(ctx context.Context, seq uint64) error {
 // handlerFor is the handler of the loop that reads stream on this bus.
 func (s *Service) handlerFor(stream string) (handler, error) {
 	switch {
-	case stream == broker.StreamName:
+	case stream == record.Stream:
 		return s.forward, nil
 	case s.National() && stream == OutStream:
 		return s.relay(s.bus), nil

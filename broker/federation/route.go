@@ -9,29 +9,12 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// parseRecordSubject splits axis.<doc|status>.<a>.<b> of the record.
-func parseRecordSubject(subject string) (kind, a, b string, ok bool) {
-	parts := strings.Split(subject, ".")
-	if len(parts) != 4 || parts[0] != "axis" || (parts[1] != kindDoc && parts[1] != kindStatus) {
-		return "", "", "", false
-	}
-	return parts[1], envelope.CodeFromToken(parts[2]), envelope.CodeFromToken(parts[3]), true
-}
-
-// copyID is the message id of a copy: the envelope id and the recipient's
-// token for a document (as broker's send), the status id for a status.
-func copyID(kind string, e *envelope.Envelope, to string) string {
-	if kind == kindStatus {
-		return e.ID
-	}
-	return e.ID + "." + envelope.Token(to)
-}
 
 // forward takes a message of the bus's record and, when it is addressed to
 // an agency of another bus (a document to a remote recipient, a status to
@@ -39,10 +22,11 @@ func copyID(kind string, e *envelope.Envelope, to string) string {
 // outbound stream, its attachments first. Local traffic is left alone: the
 // record, the mailboxes and the tracker treat it as before.
 func (s *Service) forward(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) error {
-	kind, a, b, ok := parseRecordSubject(msg.Subject())
+	subj, ok := record.ParseSubject(msg.Subject())
 	if !ok {
 		return nil
 	}
+	kind, a, b := subj.Kind, subj.To, subj.From
 	// a is the recipient of a document, the original sender of a status.
 	target, err := s.lookup(ctx, a)
 	if errors.Is(err, broker.ErrUnknownAgency) {
@@ -69,13 +53,13 @@ func (s *Service) forward(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 	if err := checkCopy(kind, e, a, b); err != nil {
 		return err
 	}
-	id := copyID(kind, e, a)
+	id := record.CopyMsgID(kind, e.ID, a)
 	if got := msg.Headers().Get(jetstream.MsgIDHeader); got != "" && got != id {
 		return refused("copy %s of envelope %s is recorded with message id %s", id, e.ID, got)
 	}
 	out := &nats.Msg{Subject: fedSubject{Dest: target.Bus, Kind: kind, A: a, B: b}.subject(outPrefix), Data: raw, Header: nats.Header{}}
 	out.Header.Set(jetstream.MsgIDHeader, id)
-	out.Header.Set(broker.HeaderEnvelope, msg.Headers().Get(broker.HeaderEnvelope))
+	out.Header.Set(record.HeaderEnvelope, msg.Headers().Get(record.HeaderEnvelope))
 	out.Header.Set(HeaderOriginBus, s.bus)
 	if _, err := appendHop(out.Header, s.id, nil, meta.Timestamp, e.ID, id, raw); err != nil {
 		return err
@@ -244,25 +228,22 @@ func (s *Service) ingest(ctx context.Context, msg jetstream.Msg, meta *jetstream
 			return err
 		}
 	}
-	subject := broker.DocSubject(fs.A, fs.B)
-	if fs.Kind == kindStatus {
-		subject = broker.StatusSubject(fs.A, fs.B)
-	}
+	subject := record.Subject{Kind: fs.Kind, To: fs.A, From: fs.B}.String()
 	out := &nats.Msg{Subject: subject, Data: msg.Data(), Header: nats.Header{}}
 	id := msg.Headers().Get(jetstream.MsgIDHeader)
 	out.Header.Set(jetstream.MsgIDHeader, id)
-	out.Header.Set(broker.HeaderEnvelope, msg.Headers().Get(broker.HeaderEnvelope))
+	out.Header.Set(record.HeaderEnvelope, msg.Headers().Get(record.HeaderEnvelope))
 	out.Header.Set(HeaderOriginBus, hops[0].Bus)
 	// Recipients judge the signature at the time this bus established the
 	// origin recorded it (recordedTime), not at a late arrival here.
-	out.Header.Set(broker.HeaderRecorded, recorded.UTC().Format(time.RFC3339Nano))
+	out.Header.Set(record.HeaderRecorded, recorded.UTC().Format(time.RFC3339Nano))
 	for _, jws := range msg.Headers().Values(HeaderTrace) {
 		out.Header.Add(HeaderTrace, jws)
 	}
 	if _, err := appendHop(out.Header, s.id, hops, time.Now(), e.ID, id, msg.Data()); err != nil {
 		return err
 	}
-	if err := s.publish(ctx, out, broker.StreamName); err != nil {
+	if err := s.publish(ctx, out, record.Stream); err != nil {
 		return err
 	}
 	s.stats.ingested(hops[0].Bus)
@@ -310,7 +291,7 @@ func (s *Service) verifyCopy(ctx context.Context, fs fedSubject, msg jetstream.M
 	if err := checkCopy(fs.Kind, e, fs.A, fs.B); err != nil {
 		return nil, nil, time.Time{}, err
 	}
-	id := copyID(fs.Kind, e, fs.A)
+	id := record.CopyMsgID(fs.Kind, e.ID, fs.A)
 	if got := msg.Headers().Get(jetstream.MsgIDHeader); got != id {
 		return nil, nil, time.Time{}, refused("copy %s of envelope %s travels with message id %q", id, e.ID, got)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -43,7 +44,7 @@ type ServerOptions struct {
 // linkDeny keeps the record, the services and the clients' inboxes off the
 // link in both directions, whatever the other side's permissions say: only
 // the federation's own subjects may cross.
-var linkDeny = []string{"axis.doc.>", "axis.status.>", "axis.quarantine.>", "axis.svc.>", "axis.audit.>", "axis.fedout.>", "axis.fedrelay.>", "_INBOX.>"}
+var linkDeny = []string{record.DocPrefix + ">", record.StatusPrefix + ">", record.QuarantineFilter, "axis.svc.>", "axis.audit.>", "axis.fedout.>", "axis.fedrelay.>", "_INBOX.>"}
 
 // Configure applies o to the options of a server about to start.
 func (o ServerOptions) Configure(so *server.Options) error {

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
-	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats-server/v2/server"
@@ -185,7 +184,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.book.setBus(s.bus, cfg.CA.Cert)
 	var err error
-	if s.dir, err = s.js.KeyValue(ctx, broker.DirectoryBucket); err != nil {
+	if s.dir, err = s.js.KeyValue(ctx, record.DirectoryBucket); err != nil {
 		return nil, fmt.Errorf("start federation: %w", err)
 	}
 	if s.National() {
@@ -390,8 +389,8 @@ func (s *Service) setupUplink(ctx context.Context) error {
 }
 
 func (s *Service) startLoops(ctx context.Context) error {
-	fwd := jetstream.ConsumerConfig{Durable: forwardConsumer, FilterSubjects: []string{"axis.doc.>", "axis.status.>"}}
-	if err := s.loop(ctx, s.js, broker.StreamName, fwd, s.forward); err != nil {
+	fwd := jetstream.ConsumerConfig{Durable: forwardConsumer, FilterSubjects: record.RecordFilters()}
+	if err := s.loop(ctx, s.js, record.Stream, fwd, s.forward); err != nil {
 		return err
 	}
 	if s.National() {
@@ -708,21 +707,12 @@ func (s *Service) handle(name string, st *loopState, msg jetstream.Msg, h handle
 // quarantine keeps a refused message, with its headers (the trace) and the
 // reason, in the bus's quarantine under the agency "federation".
 func (s *Service) quarantine(ctx context.Context, loop string, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error) error {
-	q := &nats.Msg{Subject: broker.QuarantineSubject(quarantineAgency), Data: msg.Data(), Header: copyHeader(msg.Headers())}
-	q.Header.Del(jetstream.MsgIDHeader)
-	q.Header.Set(broker.HeaderReason, cause.Error())
-	q.Header.Set(broker.HeaderOriginSubject, msg.Subject())
-	q.Header.Set(broker.HeaderAgency, quarantineAgency)
-	q.Header.Set(HeaderOriginStream, meta.Stream)
-	q.Header.Set(broker.HeaderOriginSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
-	q.Header.Set(broker.HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
-	if e, err := envelope.Peek(msg.Data()); err == nil {
-		q.Header.Set(broker.HeaderEnvelope, e.ID)
-	}
-	// The loop names the stream's bus too: members' outbound streams share
-	// a name and their sequences.
-	q.Header.Set(jetstream.MsgIDHeader, "fq."+loop+"."+strconv.FormatUint(meta.Sequence.Stream, 10))
-	if _, err := s.js.PublishMsg(ctx, q, jetstream.WithExpectStream(broker.QuarantineStream)); err != nil {
+	_, err := record.WriteQuarantine(ctx, s.js, record.Quarantine{
+		Box: record.FederationBox, Data: msg.Data(), Reason: cause.Error(), Header: msg.Headers(),
+		OriginSubject: msg.Subject(), OriginStream: meta.Stream, OriginSeq: meta.Sequence.Stream, Deliveries: meta.NumDelivered,
+		MsgID: record.FederationQuarantineMsgID(loop, meta.Sequence.Stream),
+	})
+	if err != nil {
 		return fmt.Errorf("quarantine federation message: %w", err)
 	}
 	return nil

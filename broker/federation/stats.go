@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -85,7 +86,7 @@ func newStats(s *Service) *stats {
 	st := &stats{s: s, buses: map[pairKey]*Figures{}, agencies: map[string]*Figures{}, moved: map[string]uint64{}}
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
-	if str, err := s.js.Stream(ctx, broker.StreamName); err == nil {
+	if str, err := s.js.Stream(ctx, record.Stream); err == nil {
 		if info, err := str.Info(ctx); err == nil {
 			st.horizon = info.State.LastSeq
 		}
@@ -152,7 +153,7 @@ func (st *stats) seed(ctx context.Context) {
 	if st.horizon == 0 {
 		return
 	}
-	kv, err := st.s.js.KeyValue(ctx, broker.TrackBucket)
+	kv, err := st.s.js.KeyValue(ctx, record.TrackBucket)
 	if err != nil {
 		return
 	}

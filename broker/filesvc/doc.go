@@ -15,7 +15,7 @@
 // service trusts the subject. Any agency may put, up to Config.MaxSize
 // bytes, at most Config.MaxConcurrent transfers at a time and
 // Config.RatePerSecond requests per second. Get and stat need the key
-// <sha256hex>.<token> in the AXIS_FILEREFS bucket (broker.FileRefKey),
+// <sha256hex>.<token> in the AXIS_FILEREFS bucket (record.FileRefKey),
 // which the bus's tracker writes for the sender and every recipient of an
 // envelope listing the attachment; a caller without it is answered
 // "forbidden" whether or not the object exists, and the store is not even

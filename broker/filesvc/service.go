@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/ratelimit"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -72,6 +74,9 @@ const (
 	// stopGrace bounds the wait, after the drain, for aborted transfers
 	// to clean up (a failed upload purges its chunks).
 	stopGrace = 10 * time.Second
+	// maxBuckets bounds the rate limiter's buckets: beyond it, full (idle)
+	// ones are dropped, which forgets nothing.
+	maxBuckets = 4096
 )
 
 func (c *Config) defaults() {
@@ -113,7 +118,10 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	inst  string
-	lim   *limiter
+	// lim is a token bucket per agency token. Each service process keeps
+	// its own: with n processes in the queue group an agency gets up to n
+	// times the rate, which is fine for a guard against runaway clients.
+	lim *ratelimit.Limiter
 
 	// ctx is the parent of every request's; cancelled, with the cause
 	// answered to the clients, when Stop gives up draining.
@@ -174,7 +182,7 @@ func Serve(ctx context.Context, nc *nats.Conn, store storage.Store, refs jetstre
 	s := &Service{
 		nc: nc, store: store, refs: refs, cfg: cfg, log: cfg.Logger,
 		inst:      randomID(8),
-		lim:       newLimiter(cfg.RatePerSecond, cfg.RateBurst),
+		lim:       &ratelimit.Limiter{MaxKeys: maxBuckets},
 		transfers: map[string]*transfer{},
 		active:    map[string]int{},
 	}
@@ -256,7 +264,7 @@ func (s *Service) onRequest(m *nats.Msg) {
 		s.answer(m.Reply, err)
 		return
 	}
-	if ok, wait := s.lim.allow(req.token, time.Now()); !ok {
+	if wait, ok := s.lim.Take(req.token, ratelimit.Rate{PerSecond: s.cfg.RatePerSecond, Burst: float64(s.cfg.RateBurst)}, time.Now()); !ok {
 		s.answer(req.reply, errorf(codeRateLimited, "%s: agency %s made more than %g requests per second (burst %d) to the attachment service; retry in %s",
 			req.op, req.agency, s.cfg.RatePerSecond, s.cfg.RateBurst, wait.Round(time.Millisecond)))
 		return
@@ -339,9 +347,7 @@ func (s *Service) answerObject(reply, via string, obj storage.Object, kv ...stri
 // store is not asked before, so a forbidden caller learns nothing about
 // the object.
 func (s *Service) checkAccess(ctx context.Context, req request) error {
-	// The key of broker.FileRefKey, spelled here so that broker may use
-	// this package; the tests check they agree.
-	_, err := s.refs.Get(ctx, req.sha+"."+req.token)
+	_, err := s.refs.Get(ctx, record.FileRefKey(req.sha, envelope.CodeFromToken(req.token)))
 	if (errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted)) && strings.HasPrefix(req.agency, "=") && s.cfg.SystemServes != nil {
 		if ok, lerr := s.servedHolder(ctx, strings.TrimPrefix(req.agency, "="), req.sha); lerr != nil {
 			err = lerr
@@ -436,10 +442,9 @@ func (s *Service) put(req request) {
 		}
 		return
 	}
-	// The upload proves the agency holds these bytes (broker.UploadRefKey,
-	// spelled here too): without it, an envelope of its own listing them
-	// gives its recipients no access.
-	if _, err := s.refs.Put(t.ctx, obj.SHA256+"."+req.token+".up", []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+	// The upload proves the agency holds these bytes: without it, an
+	// envelope of its own listing them gives its recipients no access.
+	if _, err := s.refs.Put(t.ctx, record.UploadRefKey(obj.SHA256, envelope.CodeFromToken(req.token)), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
 		s.answer(req.reply, errorf(codeUnavailable, "put %s: cannot record the upload of agency %s: %v", obj.Key, req.agency, err))
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
 
@@ -126,7 +127,7 @@ func (s *Server) ownView(ctx context.Context, agency, id, role string, pairs []b
 // carrying that id. A pair can only name a copy by its sequence; the copy
 // itself says what it is.
 func isCopy(se *broker.StoredEnvelope, id, sender, recipient string) bool {
-	if se.Subject != broker.DocSubject(recipient, sender) || se.Envelope == nil {
+	if se.Subject != record.DocSubject(recipient, sender) || se.Envelope == nil {
 		return false
 	}
 	return se.Envelope.ID == id && se.Envelope.From == sender

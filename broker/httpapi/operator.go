@@ -136,7 +136,7 @@ func (s *Server) operatorAuthed(h func(w http.ResponseWriter, r *http.Request, o
 		if rec, ok := w.(*recorder); ok {
 			rec.agency = "operator:" + name
 		}
-		if wait, ok := s.limiter.allow("operator:"+name, time.Now()); !ok {
+		if wait, ok := s.limiter.Take("operator:"+name, s.rate, time.Now()); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Round(time.Second)/time.Second))))
 			writeError(w, apiError(http.StatusTooManyRequests, CodeRateLimited, "operator %s is over %g requests per second; retry after %s", name, s.limits.Rate, wait.Round(time.Millisecond)))
 			return

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/ratelimit"
 )
 
 // Limits bound what one request and one agency may cost. Zero fields take
@@ -136,7 +137,8 @@ type Server struct {
 	log     *slog.Logger
 	limits  Limits
 	mux     *http.ServeMux
-	limiter *limiter
+	limiter *ratelimit.Limiter // per agency and operator; never pruned: agencies are few
+	rate    ratelimit.Rate
 	streams *streamCounter
 	held    *heldObjects
 	cache   *envelopeCache
@@ -175,7 +177,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, c: cfg.Client, auth: cfg.Auth, log: cfg.Logger, limits: cfg.Limits,
 		mux:      http.NewServeMux(),
-		limiter:  newLimiter(cfg.Limits.Rate, cfg.Limits.Burst),
+		limiter:  &ratelimit.Limiter{},
+		rate:     ratelimit.Rate{PerSecond: cfg.Limits.Rate, Burst: float64(cfg.Limits.Burst)},
 		streams:  newStreamCounter(cfg.Limits.MaxEventStreams),
 		held:     newHeldObjects(),
 		cache:    newEnvelopeCache(4096, 5*time.Minute),
@@ -336,7 +339,7 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, agency st
 			rec.agency = agency
 		}
 		r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, HashToken(token)))
-		if wait, ok := s.limiter.allow(agency, time.Now()); !ok {
+		if wait, ok := s.limiter.Take(agency, s.rate, time.Now()); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Round(time.Second)/time.Second))))
 			writeError(w, apiError(http.StatusTooManyRequests, CodeRateLimited, "agency %s is over %g requests per second; retry after %s", agency, s.limits.Rate, wait.Round(time.Millisecond)))
 			return

@@ -17,11 +17,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Bucket is the KV bucket of the bus's leases.
-const Bucket = "AXIS_LEASES"
+const Bucket = record.LeaseBucket
 
 // DefaultTTL is how long a lease outlives its holder's last renewal.
 const DefaultTTL = 10 * time.Second

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,7 +117,7 @@ func (c *jsCollector) Collect(ch chan<- prometheus.Metric) {
 	// agency with credentials of its own, "mbox_", or a system, "sys_",
 	// labelled "=" + its id).
 	own := map[string]bool{} // agencies with a mailbox of their own
-	if st, err := js.Stream(ctx, broker.StreamName); err == nil {
+	if st, err := js.Stream(ctx, record.Stream); err == nil {
 		lister := st.ListConsumers(ctx)
 		for info := range lister.Info() {
 			var label string
@@ -136,12 +137,12 @@ func (c *jsCollector) Collect(ch chan<- prometheus.Metric) {
 			c.m.log.Warn("metrics: mailboxes", "err", err)
 		}
 	}
-	s, err := js.Stream(ctx, broker.QuarantineStream)
+	s, err := js.Stream(ctx, record.QuarantineStream)
 	if err != nil {
 		c.m.log.Warn("metrics: quarantine stream", "err", err)
 		return
 	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(broker.QuarantineSubject("*")))
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(record.QuarantineSubject("*")))
 	if err != nil {
 		return
 	}
@@ -151,7 +152,7 @@ func (c *jsCollector) Collect(ch chan<- prometheus.Metric) {
 	for code := range own {
 		counts[code] = 0
 	}
-	prefix := strings.TrimSuffix(broker.QuarantineSubject("*"), "*")
+	prefix := record.QuarantinePrefix
 	for subject, n := range info.State.Subjects {
 		if token, ok := strings.CutPrefix(subject, prefix); ok {
 			counts[envelope.CodeFromToken(token)] = n

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -101,9 +102,9 @@ func (r *Retention) Apply(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	st, err := r.js.Stream(ctx, broker.StreamName)
+	st, err := r.js.Stream(ctx, record.Stream)
 	if err != nil {
-		return res, fmt.Errorf("retention: open stream %s: %w", broker.StreamName, err)
+		return res, fmt.Errorf("retention: open stream %s: %w", record.Stream, err)
 	}
 	deleteMsgs := func(seqs []uint64) error {
 		for _, seq := range seqs {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -84,7 +85,7 @@ func openIndex(ctx context.Context, c *broker.Client, log *slog.Logger) (*index,
 	kv, err := js.KeyValue(ctx, Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		replicas := 1
-		if st, serr := js.Stream(ctx, broker.StreamName); serr == nil {
+		if st, serr := js.Stream(ctx, record.Stream); serr == nil {
 			replicas = max(1, st.CachedInfo().Config.Replicas)
 		}
 		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -131,7 +132,7 @@ func (x *index) lock(sys string) func() {
 // drain indexes what the system's consumers hold now.
 func (x *index) drain(ctx context.Context, sys string) error {
 	defer x.lock(sys)()
-	cons, err := x.js.Consumer(ctx, broker.StreamName, broker.SystemDurable(sys))
+	cons, err := x.js.Consumer(ctx, record.Stream, record.SystemDurable(sys))
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil // no mailbox: nothing can wait
 	}
@@ -141,7 +142,7 @@ func (x *index) drain(ctx context.Context, sys string) error {
 	if err := x.fetch(ctx, sys, cons, x.indexDoc); err != nil {
 		return err
 	}
-	if xfer, err := x.js.Consumer(ctx, broker.StreamName, broker.TransferDurable(sys)); err == nil {
+	if xfer, err := x.js.Consumer(ctx, record.Stream, record.TransferDurable(sys)); err == nil {
 		if err := x.fetch(ctx, sys, xfer, x.indexDoc); err != nil {
 			return err
 		}
@@ -163,7 +164,7 @@ func (x *index) drain(ctx context.Context, sys string) error {
 func servedOf(cfg jetstream.ConsumerConfig) []string {
 	var out []string
 	for _, f := range append([]string{cfg.FilterSubject}, cfg.FilterSubjects...) {
-		if t, ok := strings.CutPrefix(f, "axis.doc."); ok {
+		if t, ok := strings.CutPrefix(f, record.DocPrefix); ok {
 			if t, ok = strings.CutSuffix(t, ".*"); ok && !strings.HasPrefix(t, "=") {
 				out = append(out, envelope.CodeFromToken(t))
 			}
@@ -180,11 +181,11 @@ func (x *index) statusConsumer(ctx context.Context, sys string, served []string)
 	}
 	filters := make([]string, 0, len(served))
 	for _, a := range served {
-		filters = append(filters, broker.StatusFilter(a))
+		filters = append(filters, record.StatusFilter(a))
 	}
 	slices.Sort(filters)
 	name := StatusDurable(sys)
-	cons, err := x.js.Consumer(ctx, broker.StreamName, name)
+	cons, err := x.js.Consumer(ctx, record.Stream, name)
 	if err == nil {
 		cfg := cons.CachedInfo().Config
 		have := append([]string{}, cfg.FilterSubjects...)
@@ -211,7 +212,7 @@ func (x *index) statusConsumer(ctx context.Context, sys string, served []string)
 	} else {
 		cfg.FilterSubjects = filters
 	}
-	cons, err = x.js.CreateOrUpdateConsumer(ctx, broker.StreamName, cfg)
+	cons, err = x.js.CreateOrUpdateConsumer(ctx, record.Stream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("status consumer of system %s (%d agencies): %w", sys, len(filters), err)
 	}

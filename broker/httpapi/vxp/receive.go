@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/envelope/edxml"
 	"github.com/nats-io/nats.go/jetstream"
@@ -188,7 +189,7 @@ func (s *Server) edxmlOf(ctx context.Context, e entry) (func(io.Writer) error, *
 		}
 		return func(w io.Writer) error { return edxml.Write(w, se.Envelope, open) }, nil
 	}
-	st, err := s.c.JetStream().Stream(ctx, broker.StreamName)
+	st, err := s.c.JetStream().Stream(ctx, record.Stream)
 	if err != nil {
 		return nil, classify("getEdoc "+e.ID, err)
 	}

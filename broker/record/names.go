@@ -1,0 +1,201 @@
+package record
+
+import (
+	"strconv"
+
+	"github.com/docaxis/docaxis/envelope"
+)
+
+// Streams of the bus.
+const (
+	// Stream is the record: every envelope copy and status, kept for the
+	// auditor.
+	Stream = "AXIS"
+	// QuarantineStream holds what could not be processed, with the reason.
+	QuarantineStream = "AXIS_QUARANTINE"
+	// AuditStream holds the audit chain linking the record's messages.
+	AuditStream = "AXIS_AUDIT"
+)
+
+// KV buckets of the bus.
+const (
+	TrackBucket     = "AXIS_TRACK"
+	DirectoryBucket = "AXIS_DIRECTORY"
+	ReceivedBucket  = "AXIS_RECEIVED"
+	FileRefsBucket  = "AXIS_FILEREFS"
+	// IDsBucket binds each envelope id to the first sender whose verified
+	// copy used it (key: envelope id, value: sender code). Reuse of an id
+	// by another sender is refused everywhere.
+	IDsBucket = "AXIS_IDS"
+	// RateBucket keeps the bus's publish-rate verdicts.
+	RateBucket = "AXIS_RATE"
+	// DocIDsBucket indexes envelopes by their document's official number.
+	DocIDsBucket = "AXIS_DOCIDS"
+	// LeaseBucket holds the running processes' leases (not the bus's data).
+	LeaseBucket = "AXIS_LEASES"
+)
+
+// KVStreamPrefix + a bucket's name is the stream JetStream keeps the
+// bucket in.
+const KVStreamPrefix = "KV_"
+
+// KVStream is the stream JetStream keeps a KV bucket in.
+func KVStream(bucket string) string { return KVStreamPrefix + bucket }
+
+// KVSubject is the subject JetStream stores key of bucket on.
+func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
+
+// Subject prefixes of the record and the quarantine.
+const (
+	DocPrefix        = "axis.doc."
+	StatusPrefix     = "axis.status."
+	QuarantinePrefix = "axis.quarantine."
+)
+
+// Kinds of record subjects (the second token).
+const (
+	KindDoc    = "doc"
+	KindStatus = "status"
+)
+
+// Durable consumers on the record.
+const (
+	// TrackerDurable is the bus's tracker.
+	TrackerDurable = "tracker"
+)
+
+// Message headers set by docaxis.
+const (
+	HeaderReason        = "Docaxis-Reason"
+	HeaderOriginSubject = "Docaxis-Origin-Subject"
+	HeaderOriginSeq     = "Docaxis-Origin-Seq"
+	HeaderDeliveries    = "Docaxis-Deliveries"
+	HeaderEnvelope      = "Docaxis-Envelope"
+	HeaderAgency        = "Docaxis-Agency"
+	// HeaderRecorded is set by the federation on a copy from another bus:
+	// when the sender's bus recorded it (the first signed trace entry).
+	HeaderRecorded = "Docaxis-Recorded"
+	// HeaderOriginStream names the stream a quarantined federation message
+	// was taken from.
+	HeaderOriginStream = "Docaxis-Origin-Stream"
+	// HeaderTrace holds one signed trace entry per bus a copy from another
+	// bus crossed, in order (a compact JWS each).
+	HeaderTrace = "Docaxis-Trace"
+	// HeaderOriginBus names the bus a copy entered the federation at
+	// (informational: the first trace entry is what counts).
+	HeaderOriginBus = "Docaxis-Origin-Bus"
+)
+
+// DocSubject is the subject of the copy of an envelope for recipient to.
+func DocSubject(to, from string) string {
+	return DocPrefix + envelope.Token(to) + "." + envelope.Token(from)
+}
+
+// StatusSubject is the subject of a status reported by reporter to sender.
+func StatusSubject(sender, reporter string) string {
+	return StatusPrefix + envelope.Token(sender) + "." + envelope.Token(reporter)
+}
+
+// MailboxFilter matches every envelope addressed to agency.
+func MailboxFilter(agency string) string { return DocPrefix + envelope.Token(agency) + ".*" }
+
+// StatusFilter matches every status addressed to agency (as sender).
+func StatusFilter(agency string) string { return StatusPrefix + envelope.Token(agency) + ".*" }
+
+// SentFilter matches every envelope copy agency sent.
+func SentFilter(agency string) string { return DocPrefix + "*." + envelope.Token(agency) }
+
+// ReportedFilter matches every status agency reported.
+func ReportedFilter(agency string) string { return StatusPrefix + "*." + envelope.Token(agency) }
+
+// AgencyFilters are the subject filters of agency's traffic in both
+// directions. None is a subset of another, as JetStream requires.
+func AgencyFilters(agency string) []string {
+	return []string{MailboxFilter(agency), SentFilter(agency), StatusFilter(agency), ReportedFilter(agency)}
+}
+
+// RecordFilters match every message of the record.
+func RecordFilters() []string { return []string{DocPrefix + ">", StatusPrefix + ">"} }
+
+// MailboxDurable is the durable consumer of an agency's mailbox.
+func MailboxDurable(agency string) string { return "mbox_" + envelope.Token(agency) }
+
+// StatusDurable is the durable consumer of an agency's status box.
+func StatusDurable(agency string) string { return "sbox_" + envelope.Token(agency) }
+
+// QuarantineSubject is where messages an agency could not process go.
+func QuarantineSubject(agency string) string { return QuarantinePrefix + envelope.Token(agency) }
+
+// QuarantineFilter matches every quarantine entry.
+const QuarantineFilter = QuarantinePrefix + ">"
+
+// TrackKey is the tracking key of (envelope, recipient).
+func TrackKey(sender, id, recipient string) string {
+	return envelope.Token(sender) + "." + id + "." + envelope.Token(recipient)
+}
+
+// ReceivedKey records that recipient handed envelope id to its application.
+func ReceivedKey(recipient, id string) string { return envelope.Token(recipient) + "." + id }
+
+// FileRefKey records that agency may read the attachment whose SHA-256 is
+// sum: it sent or received an envelope listing it.
+func FileRefKey(sum, agency string) string { return sum + "." + envelope.Token(agency) }
+
+// UploadRefKey records that agency uploaded the bytes whose SHA-256 is sum:
+// proof that it holds them. The tracker grants a recipient access to an
+// attachment only when the sender holds it (uploaded it, or sent or
+// received it before), so knowing a hash is not enough to read the bytes
+// by listing it in an envelope of one's own.
+func UploadRefKey(sum, agency string) string { return FileRefKey(sum, agency) + ".up" }
+
+// DirectoryAgencyPrefix starts the directory key of every agency.
+const DirectoryAgencyPrefix = "agency."
+
+// DirectoryKey is the directory key of an agency.
+func DirectoryKey(code string) string { return DirectoryAgencyPrefix + envelope.Token(code) }
+
+// DocMsgID is the message id (the dedup key) of the copy of envelope id
+// for recipient to.
+func DocMsgID(id, to string) string { return id + "." + envelope.Token(to) }
+
+// StatusMsgID is the message id of a status: its own envelope id.
+func StatusMsgID(id string) string { return id }
+
+// CopyMsgID is the message id of a copy of envelope id on a subject of
+// kind for addressee to (DocMsgID or StatusMsgID).
+func CopyMsgID(kind, id, to string) string {
+	if kind == KindStatus {
+		return StatusMsgID(id)
+	}
+	return DocMsgID(id, to)
+}
+
+// QuarantineMsgID is the message id of the quarantine entry of the record
+// message at seq for agency: quarantining it again is a no-op.
+func QuarantineMsgID(seq uint64, agency string) string {
+	return "q." + strconv.FormatUint(seq, 10) + "." + envelope.Token(agency)
+}
+
+// RetryMsgID is the message id a quarantine entry is re-driven with: the
+// original one may still be within the dedup window.
+func RetryMsgID(quarantineSeq uint64, agency string) string {
+	return "retry." + strconv.FormatUint(quarantineSeq, 10) + "." + envelope.Token(agency)
+}
+
+// FederationQuarantineMsgID is the message id of the federation's
+// quarantine entry of the message at seq taken by loop (the loop names the
+// stream's bus too: members' outbound streams share a name and their
+// sequences).
+func FederationQuarantineMsgID(loop string, seq uint64) string {
+	return "fq." + loop + "." + strconv.FormatUint(seq, 10)
+}
+
+// SystemDurable is the mailbox consumer of a system: one for all the
+// agencies it serves (a filter subject each).
+func SystemDurable(id string) string { return "sys_" + envelope.Token(id) }
+
+// TransferDurable is the consumer through which a system catches up with
+// the mail stored for agencies that came to it from elsewhere (another
+// system, their own mailbox, or no mailbox at all). The bus removes it
+// once drained.
+func TransferDurable(id string) string { return "xfer_" + envelope.Token(id) }
