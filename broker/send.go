@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -195,7 +196,7 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 		dups := 0
 		for _, to := range e.To {
 			msg := &nats.Msg{Subject: subjectFor(to), Data: raw, Header: nats.Header{}}
-			msg.Header.Set(jetstream.MsgIDHeader, e.ID+"."+envelope.Token(to))
+			msg.Header.Set(jetstream.MsgIDHeader, record.DocMsgID(e.ID, to))
 			ack, err := c.publishRecord(ctx, msg)
 			if err != nil {
 				return nil, fmt.Errorf("send %s to %s: %w", e.ID, to, err)
@@ -212,7 +213,7 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 	futures := make([]jetstream.PubAckFuture, 0, len(e.To))
 	for _, to := range e.To {
 		msg := &nats.Msg{Subject: subjectFor(to), Data: raw, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, e.ID+"."+envelope.Token(to))
+		msg.Header.Set(jetstream.MsgIDHeader, record.DocMsgID(e.ID, to))
 		msg.Header.Set(HeaderEnvelope, e.ID)
 		f, err := c.js.PublishMsgAsync(msg, jetstream.WithExpectStream(StreamName))
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
@@ -117,7 +118,7 @@ func (c *Client) statusFromRecord(ctx context.Context, id, viewer string) (*Docu
 	}
 	// The end of the scan is the leader's last copy: a copy stored before
 	// the question is at or before it.
-	lastCopy, err := c.leaderGet(ctx, StreamName, leaderGetRequest{LastFor: docPrefix + ">"})
+	lastCopy, err := c.leaderGet(ctx, StreamName, leaderGetRequest{LastFor: record.DocPrefix + ">"})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, "", nil // no copy on record at all
 	}
@@ -205,7 +206,7 @@ func (c *Client) statusFromRecord(ctx context.Context, id, viewer string) (*Docu
 // seeing last, or the leader saying no copy is left up to it.
 func (c *Client) copiesAfter(ctx context.Context, stream jetstream.Stream, id string, start, last uint64) ([]uint64, error) {
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{docPrefix + ">"}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		FilterSubjects: []string{record.DocPrefix + ">"}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq: start, HeadersOnly: true,
 	})
 	if err != nil {
@@ -248,7 +249,7 @@ func (c *Client) copiesAfter(ctx context.Context, stream jetstream.Stream, id st
 		// Nothing more on this replica. Done if the leader has no copy
 		// after the last one read up to last (it was removed since);
 		// otherwise the replica is catching up: fetch again.
-		next, err := c.leaderGet(ctx, StreamName, leaderGetRequest{Seq: seen + 1, NextFor: docPrefix + ">"})
+		next, err := c.leaderGet(ctx, StreamName, leaderGetRequest{Seq: seen + 1, NextFor: record.DocPrefix + ">"})
 		if errors.Is(err, jetstream.ErrMsgNotFound) || err == nil && next.Sequence > last {
 			return seqs, nil
 		}
