@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -147,7 +148,8 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 			return nil
 		})
 		if err != nil {
-			t.Fatalf("fetch after %d envelopes: %v; outcomes with an error: %q", len(got), err, outcomeErrs)
+			logClusterState(t, cl)
+			t.Fatalf("fetch after %d envelopes: %v; outcomes with an error: %q", len(got), err, outcomeErrs[:min(len(outcomeErrs), 3)])
 		}
 	}
 	for id := range sent {
@@ -179,5 +181,32 @@ func waitReplicasCurrent(t *testing.T, c *broker.Client, stream string) {
 			t.Fatalf("replicas of %s not current: %v", stream, err)
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// logClusterState says, for a failed run, where each stream the receive
+// path uses has its leader and how its replicas stand.
+func logClusterState(t *testing.T, cl *bustest.Cluster) {
+	t.Helper()
+	nc, err := nats.Connect(cl.URLs())
+	if err != nil {
+		t.Logf("cluster state: %v", err)
+		return
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for _, st := range []string{broker.StreamName, "KV_" + broker.ReceivedBucket, "KV_" + broker.TrackBucket, "KV_" + broker.IDsBucket} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := js.Stream(ctx, st)
+		cancel()
+		if err != nil {
+			t.Logf("%s: %v", st, err)
+			continue
+		}
+		b, _ := json.Marshal(s.CachedInfo().Cluster)
+		t.Logf("%s: last seq %d, cluster %s", st, s.CachedInfo().State.LastSeq, b)
+	}
+	for i, nd := range cl.Nodes {
+		t.Logf("node %d %s running %v", i, nd.Name, nd.Server != nil)
 	}
 }
