@@ -120,9 +120,7 @@ func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logg
 	}
 	g := &rateGate{c: c, js: c.js, kv: kv, log: log, owners: map[uint64]string{}, refused: map[uint64]string{},
 		judged: make(chan struct{}), senders: map[string]*rateSender{}, unsaved: map[uint64]string{}, work: make(chan rateRefusal, 4096)}
-	// A bucket just made on a fresh cluster may have no leader for a
-	// moment ("no responders"): ask again within the set-up's deadline.
-	floor, err := retry(ctx, c, g.loadFloor)
+	floor, err := g.loadFloor(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -149,6 +149,7 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 		})
 		if err != nil {
 			logClusterState(t, cl)
+			t.Logf("recipient's connection: status %v, server %s, reconnects %d", rcpt.Conn().Status(), rcpt.Conn().ConnectedUrl(), rcpt.Conn().Stats().Reconnects)
 			t.Fatalf("fetch after %d envelopes: %v; outcomes with an error: %q", len(got), err, outcomeErrs[:min(len(outcomeErrs), 3)])
 		}
 	}
