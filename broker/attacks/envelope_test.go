@@ -18,7 +18,6 @@ import (
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/envelope/edxml"
 	"github.com/docaxis/docaxis/signing"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -36,17 +35,7 @@ func (a *arena) envelopeRawSend(payload []byte, id string) {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	nc, _ := a.raw(attacker)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	msg := &nats.Msg{Subject: broker.DocSubject(victimRecipient, attacker), Data: raw, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, id+"."+envelope.Token(victimRecipient))
-	msg.Header.Set(broker.HeaderEnvelope, id)
-	if _, err := js.PublishMsg(ctxT(a.t), msg); err != nil {
-		a.t.Fatalf("publish as %s: %v", attacker, err)
-	}
+	a.jwsRawSend(raw, id)
 }
 
 // envelopeAttackerFile stores content through the attacker's own client

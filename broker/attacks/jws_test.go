@@ -20,6 +20,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/signing/jws"
@@ -97,7 +98,7 @@ func (a *arena) jwsRawSend(raw []byte, id string) {
 		a.t.Fatal(err)
 	}
 	msg := &nats.Msg{Subject: broker.DocSubject(victimRecipient, attacker), Data: raw, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, id+"."+envelope.Token(victimRecipient))
+	msg.Header.Set(jetstream.MsgIDHeader, record.DocMsgID(id, victimRecipient))
 	msg.Header.Set(broker.HeaderEnvelope, id)
 	if _, err := js.PublishMsg(ctxT(a.t), msg); err != nil {
 		a.t.Fatalf("publish as %s: %v", attacker, err)
