@@ -625,17 +625,25 @@ var markerPatience = 2 * time.Minute
 // putMarker writes the received marker, retrying while the bucket is
 // unavailable (a failover): the application has the envelope, and giving
 // up here would hand it over again on redelivery. The message is kept
-// meanwhile by keepAlive.
+// meanwhile by keepAlive. Each attempt has its own deadline: a write sent
+// to a leader as it dies is never answered, and waiting on it with the
+// caller's deadline held the whole mailbox (issue 19).
 func (m *Mailbox) putMarker(ctx context.Context, key string, value []byte) error {
 	deadline := time.Now().Add(markerPatience)
 	wait := 100 * time.Millisecond
 	for {
-		_, err := m.c.received.Put(ctx, key, value)
+		actx, cancel := context.WithTimeout(ctx, max(m.c.opts.timeout, retryAttempt))
+		_, err := m.c.received.Put(actx, key, value)
+		cancel()
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
 		m.c.opts.logger.Warn("received marker not written yet, retrying", "key", key, "err", err)
-		time.Sleep(wait)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
 		wait = min(2*wait, 2*time.Second)
 	}
 }

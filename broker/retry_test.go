@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -137,20 +136,13 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Known open defect (issue 19): a leader killed while the recipient
-	// fetches can leave its marker reads and writes failing for minutes
-	// although the cluster has a healthy leader, and the back-off then
-	// holds the rest past this test's budget (about half the runs on a
-	// quiet machine). Until it is found, that kill runs only when asked
-	// for: DOCAXIS_TEST_FETCH_KILL=1.
-	killDuringFetch := os.Getenv("DOCAXIS_TEST_FETCH_KILL") != ""
 	var killOnce sync.Once
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	for len(got) < total && ctx.Err() == nil {
 		_, err := mb.Fetch(ctx, 0, 3*time.Second, func(_ context.Context, d *broker.Delivery) error {
 			got[d.Envelope.ID]++
-			if len(got) == total/2 && killDuringFetch {
+			if len(got) == total/2 {
 				killOnce.Do(func() { go cl.KillLeader(broker.StreamName) })
 			}
 			return nil
