@@ -120,7 +120,9 @@ func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logg
 	}
 	g := &rateGate{c: c, js: c.js, kv: kv, log: log, owners: map[uint64]string{}, refused: map[uint64]string{},
 		judged: make(chan struct{}), senders: map[string]*rateSender{}, unsaved: map[uint64]string{}, work: make(chan rateRefusal, 4096)}
-	floor, err := g.loadFloor(ctx)
+	// A bucket just made on a new cluster may have no leader for a moment
+	// ("no responders"): ask again, as every client call does.
+	floor, err := retry(ctx, c, g.loadFloor)
 	if err != nil {
 		return nil, err
 	}
