@@ -10,7 +10,6 @@ import (
 
 	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/envelope"
-	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -80,7 +79,7 @@ func (c *Client) storedOf(msg *jetstream.RawStreamMsg) (*StoredEnvelope, error) 
 	s, err := envelope.Open(msg.Data)
 	if err == nil {
 		se.Signed, se.Envelope = s, s.Envelope
-		err = c.verifier.Check(s, signing.At(c.recordedAt(msg.Header, s.Envelope.From, msg.Time)))
+		err = c.judgeStored(s, msg.Header, s.Envelope.From, msg.Time)
 	} else if peeked, perr := envelope.Peek(msg.Data); perr == nil {
 		se.Envelope = peeked
 	}

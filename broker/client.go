@@ -11,6 +11,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -421,15 +422,8 @@ func (c *Client) recordedAt(h nats.Header, from string, stored time.Time) time.T
 	if v == "" || bus == "" {
 		return stored
 	}
-	a, ok := c.dir.lookup(from)
-	if !ok || a.Bus == "" || a.Bus == bus {
-		return stored
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil || t.After(stored) {
-		return stored
-	}
-	return t
+	a, _ := c.dir.lookup(from)
+	return record.JudgedAt(v, stored, bus, a.Bus)
 }
 
 // servedElsewhere tells an agency served by another bus of a federation.

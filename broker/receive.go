@@ -51,11 +51,10 @@ func (m *Mailbox) verifyCopy(ctx context.Context, in copyInHand) (*envelope.Sign
 	if err := m.c.dir.settle(ctx, s.Envelope.From, in.recorded); err != nil {
 		return s, err
 	}
-	at := signing.At(m.c.recordedAt(in.header, s.Envelope.From, in.recorded))
-	err = m.c.verifier.Check(s, at)
+	err = m.c.judgeStored(s, in.header, s.Envelope.From, in.recorded)
 	if errors.Is(err, signing.ErrNotServed) && m.c.dir.forget(ctx, s.Envelope.From) {
 		// The cached entry may predate the binding: read it again once.
-		err = m.c.verifier.Check(s, at)
+		err = m.c.judgeStored(s, in.header, s.Envelope.From, in.recorded)
 	}
 	if err == nil {
 		err = m.checkAddress(in.subject, s.Envelope)

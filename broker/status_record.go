@@ -10,7 +10,6 @@ import (
 
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
-	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -160,7 +159,7 @@ func (c *Client) statusFromRecord(ctx context.Context, id, viewer string) (*Docu
 		}
 		s, err := envelope.Open(msg.Data)
 		if err == nil {
-			err = c.verifier.Check(s, signing.At(c.recordedAt(msg.Header, from, msg.Time)))
+			err = c.judgeStored(s, msg.Header, from, msg.Time)
 		}
 		if err != nil {
 			continue // unverified: it names nobody, as for the tracker

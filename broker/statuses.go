@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/docaxis/docaxis/envelope"
-	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -53,7 +52,7 @@ func (c *Client) Statuses(ctx context.Context, id string) ([]RecordedStatus, err
 			}
 			s, err := envelope.Open(msg.Data)
 			if err == nil {
-				err = c.verifier.Check(s, signing.At(c.recordedAt(msg.Header, s.Envelope.From, msg.Time)))
+				err = c.judgeStored(s, msg.Header, s.Envelope.From, msg.Time)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("status %s of %s on record does not verify: %w", ev.Status, id, err)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
-	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
 )
 
@@ -339,7 +338,7 @@ func (c *Client) svcStatuses(ctx context.Context, id string) ([]RecordedStatus, 
 			if r.Recorded != "" {
 				h.Set(HeaderRecorded, r.Recorded)
 			}
-			err = c.verifier.Check(s, signing.At(c.recordedAt(h, s.Envelope.From, r.Time)))
+			err = c.judgeStored(s, h, s.Envelope.From, r.Time)
 		}
 		if err == nil && (s.Envelope.Kind != envelope.KindStatus || s.Envelope.Status.Of != id || s.Envelope.From != r.Recipient) {
 			err = fmt.Errorf("it is not a status of %s by %s", id, r.Recipient)

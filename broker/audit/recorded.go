@@ -84,14 +84,10 @@ func (d *busDirectory) recordedAt(ctx context.Context, header, from string, stor
 		return stored, err
 	}
 	serving, err := d.get(ctx, "agency."+envelope.Token(from), agencyBus)
-	if err != nil || serving == "" || serving == bus {
+	if err != nil {
 		return stored, err
 	}
-	t, err := time.Parse(time.RFC3339Nano, header)
-	if err != nil || t.After(stored) {
-		return stored, nil
-	}
-	return t.UTC(), nil
+	return record.JudgedAt(header, stored, bus, serving), nil
 }
 
 func agencyBus(v []byte) string {
