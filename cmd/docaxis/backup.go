@@ -33,19 +33,6 @@ Restore with: docaxis restore FILE --home NEW_HOME`,
 	RunE: runBackup,
 }
 
-var restoreCmd = &cobra.Command{
-	Use:   "restore FILE --home DIR",
-	Short: "restore a backup into a fresh home (checked whole before anything is written)",
-	Long: `Restore a backup made by 'docaxis backup' into --home, which must be missing
-or empty. The archive is checked whole first (format version, every entry's
-SHA-256, nothing missing): a damaged, cut-off or newer backup is refused
-before anything is written. The first 'docaxis serve' on the restored home
-rebuilds tracking from the record and links the audit chain up to it.
-With --s3, attachments of an S3 store go to that store.`,
-	Args: cobra.ExactArgs(1),
-	RunE: runRestore,
-}
-
 var backupVerifyCmd = &cobra.Command{
 	Use:   "verify FILE",
 	Short: "check a backup without restoring it",
@@ -68,9 +55,8 @@ func init() {
 	backupCmd.Flags().StringVar(&backupFlags.out, "out", "", "archive to write (must not exist)")
 	_ = backupCmd.MarkFlagRequired("out")
 	backupCmd.PersistentFlags().BoolVar(&backupFlags.json, "json", false, "print the summary as JSON")
-	restoreCmd.Flags().BoolVar(&backupFlags.json, "json", false, "print the summary as JSON")
 	backupCmd.AddCommand(backupVerifyCmd)
-	rootCmd.AddCommand(backupCmd, restoreCmd)
+	rootCmd.AddCommand(backupCmd)
 }
 
 func runBackup(cmd *cobra.Command, _ []string) error {
@@ -90,13 +76,7 @@ func runBackup(cmd *cobra.Command, _ []string) error {
 	if creds != "" {
 		opts = append(opts, nats.UserCredentials(creds))
 	}
-	for _, h := range natsOptionHooks {
-		o, err := h(cmd)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, o...)
-	}
+	opts = append(opts, homeNATSOptions()...)
 	nc, err := nats.Connect(flagServer, opts...)
 	if err != nil {
 		return fmt.Errorf("connect to the bus at %s: %w (is 'docaxis serve' running?)", flagServer, err)
@@ -139,29 +119,6 @@ func runBackup(cmd *cobra.Command, _ []string) error {
 	}
 	ok = true
 	return printBackupSummary(cmd, "backup", out, m)
-}
-
-func runRestore(cmd *cobra.Command, args []string) error {
-	ctx := cmd.Context()
-	var store storage.Store
-	if flagS3 != "" {
-		var err error
-		if store, err = openS3(ctx); err != nil {
-			return err
-		}
-	}
-	bar := newGrowingBar(cmd, "restore", backupFlags.json)
-	m, err := backup.Restore(ctx, args[0], backup.Target{Home: flagHome, Store: store, Progress: bar})
-	if err != nil {
-		return err
-	}
-	if err := printBackupSummary(cmd, "restored", args[0], m); err != nil {
-		return err
-	}
-	if !backupFlags.json {
-		fmt.Fprintf(cmd.ErrOrStderr(), "start it with: docaxis --home %s serve (the first start rebuilds tracking from the record)\n", flagHome)
-	}
-	return nil
 }
 
 type backupSummary struct {

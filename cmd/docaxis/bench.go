@@ -10,9 +10,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// benchModes lets other files add benchmark modes (e.g. --attachments).
-var benchModes []func(cmd *cobra.Command) (ran bool, err error)
-
 var benchFlags struct {
 	n, latency, workers int
 	rate                float64
@@ -31,11 +28,6 @@ sender's tracking updated), then raw JetStream publish + consume + ack of
 messages of the same sizes, and the send→receipt latency at an offered rate.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
-		for _, mode := range benchModes {
-			if ran, err := mode(cmd); ran || err != nil {
-				return err
-			}
-		}
 		f := benchFlags
 		if f.cpuprofile != "" {
 			pf, err := os.Create(f.cpuprofile)
@@ -47,6 +39,14 @@ messages of the same sizes, and the send→receipt latency at an offered rate.`,
 				return err
 			}
 			defer pprof.StopCPUProfile()
+		}
+		// The other modes: the S3 store (--attachments), a country's
+		// directory (--agencies).
+		switch {
+		case benchAttachments:
+			return runAttachmentBench(cmd)
+		case agencyBenchFlags.agencies > 0:
+			return printAgencyBench(cmd)
 		}
 		cfg := bench.Config{N: f.n, Rate: f.rate, Latency: f.latency, Workers: f.workers, KeyType: signing.KeyType(f.keyType)}
 		if err := benchCluster(cmd, &cfg); err != nil { // bench_cluster.go

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,36 +107,24 @@ func init() {
 	f.IntVar(&agencyBenchFlags.workers, "roundtrip-workers", 16, "with --agencies: concurrent senders in the throughput phase")
 	f.DurationVar(&agencyBenchFlags.idle, "idle", 10*time.Second, "with --agencies: how long the server's idle CPU is measured")
 	f.BoolVar(&agencyBenchFlags.keep, "keep", false, "with --agencies: keep the bus homes (printed on stderr)")
-	benchModes = append(benchModes, func(cmd *cobra.Command) (bool, error) {
-		if agencyBenchFlags.agencies <= 0 {
-			return false, nil
-		}
-		if benchFlags.cpuprofile != "" {
-			pf, err := os.Create(benchFlags.cpuprofile)
-			if err != nil {
-				return true, err
-			}
-			defer pf.Close()
-			if err := pprof.StartCPUProfile(pf); err != nil {
-				return true, err
-			}
-			defer pprof.StopCPUProfile()
-		}
-		res, err := runAgencyBench(cmd)
-		if err != nil {
-			return true, err
-		}
-		if benchFlags.json {
-			return true, printJSON(cmd, res)
-		}
-		b, _ := json.MarshalIndent(res, "", "  ")
-		fmt.Fprintln(cmd.OutOrStdout(), string(b))
-		return true, nil
-	})
 }
 
 func benchLog(cmd *cobra.Command, format string, args ...any) {
 	fmt.Fprintf(cmd.ErrOrStderr(), "bench: "+format+"\n", args...)
+}
+
+// printAgencyBench is bench --agencies.
+func printAgencyBench(cmd *cobra.Command) error {
+	res, err := runAgencyBench(cmd)
+	if err != nil {
+		return err
+	}
+	if benchFlags.json {
+		return printJSON(cmd, res)
+	}
+	b, _ := json.MarshalIndent(res, "", "  ")
+	fmt.Fprintln(cmd.OutOrStdout(), string(b))
+	return nil
 }
 
 func runAgencyBench(cmd *cobra.Command) (*AgencyBenchResult, error) {

@@ -27,13 +27,7 @@ func benchCluster(cmd *cobra.Command, cfg *bench.Config) error {
 		cfg.Replicas = 3
 	}
 	cfg.NATSOptions = []nats.Option{nats.Name("docaxis bench"), nats.MaxReconnects(-1)}
-	for _, h := range natsOptionHooks {
-		opts, err := h(cmd)
-		if err != nil {
-			return err
-		}
-		cfg.NATSOptions = append(cfg.NATSOptions, opts...)
-	}
+	cfg.NATSOptions = append(cfg.NATSOptions, homeNATSOptions()...)
 	return nil
 }
 

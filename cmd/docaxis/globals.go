@@ -11,7 +11,6 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/signing"
-	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 )
@@ -21,13 +20,6 @@ var (
 	flagHome   string
 	flagServer string
 )
-
-// storeHooks lets other files (e.g. the S3 store) choose the attachment
-// store from their own flags; the first non-nil store wins.
-var storeHooks []func(ctx context.Context, cmd *cobra.Command) (storage.Store, error)
-
-// natsOptionHooks add NATS connection options (credentials, TLS).
-var natsOptionHooks []func(cmd *cobra.Command) ([]nats.Option, error)
 
 func init() {
 	rootCmd.PersistentFlags().StringVar(&flagHome, "home", envOr("DOCAXIS_HOME", ".docaxis"), "home directory: CA, agency keys, credentials, embedded data (env DOCAXIS_HOME)")
@@ -72,22 +64,13 @@ func connect(cmd *cobra.Command) (*broker.Client, error) {
 	if flagCreds != "" {
 		opts = append(opts, broker.WithAgencyCredentials(flagCreds))
 	}
-	for _, h := range natsOptionHooks {
-		no, err := h(cmd)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, broker.WithNATSOptions(no...))
+	opts = append(opts, broker.WithNATSOptions(homeNATSOptions()...))
+	s, err := flagStore(ctx)
+	if err != nil {
+		return nil, err
 	}
-	for _, h := range storeHooks {
-		s, err := h(ctx, cmd)
-		if err != nil {
-			return nil, err
-		}
-		if s != nil {
-			opts = append(opts, broker.WithStore(s))
-			break
-		}
+	if s != nil {
+		opts = append(opts, broker.WithStore(s))
 	}
 	c, err := broker.Connect(ctx, flagServer, opts...)
 	if err != nil {

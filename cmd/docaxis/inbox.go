@@ -12,11 +12,12 @@ import (
 )
 
 var inboxFlags struct {
-	as   string
-	wait time.Duration
-	save string
-	max  int
-	json bool
+	as               string
+	wait             time.Duration
+	save             string
+	max              int
+	json             bool
+	requireSignedPDF bool
 }
 
 // inboxRecord is what `inbox --json` prints per envelope.
@@ -47,10 +48,6 @@ type inboxAttachment struct {
 	Path    string `json:"path,omitempty"`
 	Details any    `json:"details,omitempty"`
 }
-
-// mailboxOptionHooks add mailbox options from other files' flags (e.g.
-// PDF checks).
-var mailboxOptionHooks []func(cmd *cobra.Command) []broker.MailboxOption
 
 var inboxCmd = &cobra.Command{
 	Use:   "inbox [--as CODE] [--wait DURATION] [--save DIR]",
@@ -83,8 +80,8 @@ var inboxCmd = &cobra.Command{
 				return progressFor(cmd, a.Name, a.Size, f.json)
 			}))
 		}
-		for _, h := range mailboxOptionHooks {
-			opts = append(opts, h(cmd)...)
+		if f.requireSignedPDF {
+			opts = append(opts, broker.RequireSignedPDF())
 		}
 		mb, err := c.Mailbox(cmd.Context(), f.as, opts...)
 		if err != nil {
@@ -163,5 +160,6 @@ func init() {
 	f.StringVar(&inboxFlags.save, "save", "", "save attachments under DIR/<envelope id>/<name>, verified")
 	f.IntVar(&inboxFlags.max, "max", 0, "stop after this many messages (0: no limit)")
 	f.BoolVar(&inboxFlags.json, "json", false, "one JSON object per envelope")
+	f.BoolVar(&inboxFlags.requireSignedPDF, "require-signed-pdf", false, "answer invalid for an envelope with an unsigned or broken PDF")
 	rootCmd.AddCommand(inboxCmd)
 }

@@ -138,8 +138,6 @@ func pdfTrust(cmd *cobra.Command) (*signing.Trust, error) {
 	return signing.NewTrust(ca), nil
 }
 
-var requireSignedPDF bool
-
 func init() {
 	f := pdfSignCmd.Flags()
 	f.StringVar(&pdfSignFlags.as, "as", "", "signing agency code")
@@ -151,12 +149,4 @@ func init() {
 	pdfVerifyCmd.Flags().BoolVar(&pdfVerifyJSON, "json", false, "print the report as JSON")
 	pdfCmd.AddCommand(pdfSignCmd, pdfVerifyCmd)
 	rootCmd.AddCommand(pdfCmd)
-
-	inboxCmd.Flags().BoolVar(&requireSignedPDF, "require-signed-pdf", false, "answer invalid for an envelope with an unsigned or broken PDF")
-	mailboxOptionHooks = append(mailboxOptionHooks, func(*cobra.Command) []broker.MailboxOption {
-		if requireSignedPDF {
-			return []broker.MailboxOption{broker.RequireSignedPDF()}
-		}
-		return nil
-	})
 }

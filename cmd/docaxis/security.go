@@ -48,31 +48,31 @@ func init() {
 	f.StringVar(&secFlags.tlsKey, "tls-key", "", "PEM server key")
 	f.StringSliceVar(&secFlags.tlsHosts, "tls-host", []string{"127.0.0.1", "localhost"}, "host names and IPs of the development server certificate")
 
-	natsOptionHooks = append(natsOptionHooks, func(cmd *cobra.Command) ([]nats.Option, error) {
-		var opts []nats.Option
-		if flagCreds == "" {
-			if creds, err := adminCreds(); err == nil && creds != "" {
-				opts = append(opts, nats.UserCredentials(creds))
-			}
-		}
-		if strings.HasPrefix(flagServer, "tls://") {
-			opts = append(opts, nats.Secure(clientTLS()))
-		} else {
-			// A server that requires TLS upgrades a nats:// connection;
-			// verify it against the home's CA then too.
-			opts = append(opts, func(o *nats.Options) error {
-				if o.TLSConfig == nil {
-					o.TLSConfig = clientTLS()
-				}
-				return nil
-			})
-		}
-		return opts, nil
-	})
 	agencyCmd.AddCommand(agencyCredsCmd, agencyRevokeCmd)
-	rootCmd.AddCommand(natsConfigCmd)
 	agencyRevokeCmd.Flags().StringVar(&revokeAt, "at", "", "revocation time (RFC 3339; default now)")
-	natsConfigCmd.Flags().StringVar(&natsConfigOut, "out", "", "write the configuration to FILE instead of stdout")
+}
+
+// homeNATSOptions are the NATS options every command connects with: the
+// bus's own credentials when this home holds them and no --creds is given,
+// and TLS verified against the home's CA.
+func homeNATSOptions() []nats.Option {
+	var opts []nats.Option
+	if flagCreds == "" {
+		if creds, err := adminCreds(); err == nil && creds != "" {
+			opts = append(opts, nats.UserCredentials(creds))
+		}
+	}
+	if strings.HasPrefix(flagServer, "tls://") {
+		return append(opts, nats.Secure(clientTLS()))
+	}
+	// A server that requires TLS upgrades a nats:// connection; verify it
+	// against the home's CA then too.
+	return append(opts, func(o *nats.Options) error {
+		if o.TLSConfig == nil {
+			o.TLSConfig = clientTLS()
+		}
+		return nil
+	})
 }
 
 // adminCreds returns the bus's own credentials when this home holds them
@@ -230,39 +230,6 @@ func migrateCRLs(ctx context.Context, env *serveEnv) (func(), error) {
 		env.Log.Info("moved CRLs to the key of their CA", "count", n)
 	}
 	return nil, nil
-}
-
-var natsConfigOut string
-
-var natsConfigCmd = &cobra.Command{
-	Use:   "nats-config [--out FILE]",
-	Short: "write the nats-server configuration (operator, accounts) for an external cluster",
-	Args:  cobra.NoArgs,
-	RunE: func(cmd *cobra.Command, _ []string) error {
-		a, err := openAuthority()
-		if err != nil {
-			return err
-		}
-		// The configuration carries the revocation of an earlier version's
-		// credentials: the cluster refuses them once it is reloaded.
-		if err := upgradeCredentials(a, nil); err != nil {
-			return err
-		}
-		conf := a.ServerConfig()
-		if natsConfigOut == "" {
-			fmt.Fprint(cmd.OutOrStdout(), conf)
-			return nil
-		}
-		if err := os.WriteFile(natsConfigOut, []byte(conf), 0o600); err != nil {
-			return err
-		}
-		creds, err := a.AdminCreds()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s; include it in each nats-server configuration. The bus's own credentials: %s\n", natsConfigOut, creds)
-		return nil
-	},
 }
 
 // upgradeCredentials revokes, on the first start of this version, every

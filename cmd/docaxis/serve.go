@@ -218,13 +218,7 @@ func serveNATSOptions(_ *serveEnv) []nats.Option {
 // come up a moment later.
 func openServeStore(ctx context.Context, cmd *cobra.Command, log *slog.Logger) (storage.Store, error) {
 	for {
-		var store storage.Store
-		var err error
-		for _, h := range storeHooks {
-			if store, err = h(ctx, cmd); err != nil || store != nil {
-				break
-			}
-		}
+		store, err := flagStore(ctx)
 		if err == nil || !errors.Is(err, storage.ErrUnavailable) {
 			return store, err
 		}

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/docaxis/docaxis/broker"
-	"github.com/docaxis/docaxis/envelope"
 	"github.com/spf13/cobra"
 )
 
@@ -69,107 +66,9 @@ var statusCmd = &cobra.Command{
 	}),
 }
 
-var watchFlags struct {
-	as   string
-	json bool
-}
-
-var watchCmd = &cobra.Command{
-	Use:   "watch --as CODE",
-	Short: "stream live state changes of the documents an agency sent or received",
-	Args:  cobra.NoArgs,
-	RunE: withClient(func(cmd *cobra.Command, _ []string, c *broker.Client) error {
-		ch, err := c.Watch(cmd.Context(), watchFlags.as)
-		if err != nil {
-			return err
-		}
-		for t := range ch {
-			if watchFlags.json {
-				if err := printJSON(cmd, t); err != nil {
-					return err
-				}
-				continue
-			}
-			dir := "to"
-			other := t.Recipient
-			if t.Recipient == watchFlags.as {
-				dir, other = "from", t.Sender
-			}
-			over := ""
-			if t.Overdue {
-				over = " OVERDUE"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s %s  %-12s%s  %q\n", t.Updated.Local().Format("15:04:05"), t.Envelope, dir, other, t.State, over, t.Subject)
-		}
-		return nil
-	}),
-}
-
-var markFlags struct {
-	as, note                        string
-	department, staff, email, phone string
-	wait                            time.Duration
-	json                            bool
-}
-
-var markCmd = &cobra.Command{
-	Use:   "mark --as CODE ID STATE",
-	Short: "set a business status (accepted, rejected, assigned, processing, done or an edXML code) as a recipient",
-	Args:  cobra.ExactArgs(2),
-	RunE: func(cmd *cobra.Command, args []string) error {
-		state, err := envelope.ParseState(args[1])
-		if err != nil {
-			return err
-		}
-		c, err := connect(cmd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		f := markFlags
-		o := broker.MarkOptions{Note: f.note}
-		if f.department != "" || f.staff != "" || f.email != "" || f.phone != "" {
-			o.Staff = &envelope.Staff{Department: f.department, Name: f.staff, Email: f.email, Phone: f.phone}
-		}
-		st, err := c.Mark(cmd.Context(), f.as, args[0], state, o)
-		if err != nil {
-			return err
-		}
-		// Wait for the tracker so that a status read right after shows it.
-		ctx, cancel := context.WithTimeout(cmd.Context(), f.wait)
-		defer cancel()
-		t, werr := c.WaitState(ctx, args[0], f.as, state)
-		if f.json {
-			if t == nil {
-				return printJSON(cmd, st)
-			}
-			return printJSON(cmd, t)
-		}
-		if werr != nil {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s by %s: sent (status %s), not yet applied\n", args[0], state, f.as, st.ID)
-			return nil
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s %s by %s\n", args[0], strings.ToUpper(string(state)), f.as)
-		return nil
-	},
-}
-
 func init() {
 	statusCmd.Flags().BoolVar(&statusJSON, "json", false, "print as JSON: id, recipients[{agency, state, history}]")
-	watchCmd.Flags().StringVar(&watchFlags.as, "as", "", "agency code")
-	watchCmd.Flags().BoolVar(&watchFlags.json, "json", false, "one JSON object per change")
-	_ = watchCmd.MarkFlagRequired("as")
-	f := markCmd.Flags()
-	f.StringVar(&markFlags.as, "as", "", "recipient agency code setting the status")
-	f.StringVar(&markFlags.note, "note", "", "note (e.g. the reason of a rejection)")
-	f.StringVar(&markFlags.department, "department", "", "staff department")
-	f.StringVar(&markFlags.staff, "staff", "", "staff name")
-	f.StringVar(&markFlags.email, "email", "", "staff email")
-	f.StringVar(&markFlags.phone, "phone", "", "staff phone")
-	f.DurationVar(&markFlags.wait, "wait", 5*time.Second, "wait this long for the bus to apply the status")
-	f.BoolVar(&markFlags.json, "json", false, "print the resulting tracking as JSON")
-	_ = markCmd.MarkFlagRequired("as")
-	rootCmd.AddCommand(statusCmd, watchCmd, markCmd)
+	rootCmd.AddCommand(statusCmd)
 }
 
 // detailLines summarises receipt details (PDF signature checks) per
