@@ -28,7 +28,7 @@ import (
 // loopback, the national VN serving G22, bus H14 serving the province's
 // agencies H14 and H14B, bus H41 serving H41 and H41B. H41's operator
 // attacks with its own bus: the functions behind its CLI (`agency revoke`
-// is Client.RevokeAgency, `agency add` is federation.CheckClaim then
+// is Client.RevokeAgency, `agency add` is Client.CheckClaim then
 // Client.RegisterAgency), and its own directory and outbound stream written
 // with its bus's credentials, past its CLI.
 const (
@@ -324,7 +324,7 @@ func TestFederationEachBusSpeaksForItself(t *testing.T) {
 		squat := "000.05.00.H14"
 		// `docaxis agency add 000.05.00.H14` on H41: refused before a key
 		// is issued.
-		if err := federation.CheckClaim(ctx, a.c41, squat); !errors.Is(err, federation.ErrNotBound) || !strings.Contains(err.Error(), "bound to bus H14") {
+		if err := a.c41.CheckClaim(ctx, squat); !errors.Is(err, federation.ErrNotBound) || !strings.Contains(err.Error(), "bound to bus H14") {
 			t.Fatalf("H41 claims %s: %v", squat, err)
 		}
 		// Past its CLI: registered on its own bus and announced by hand.

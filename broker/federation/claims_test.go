@@ -11,10 +11,10 @@ import (
 	"github.com/docaxis/docaxis/signing"
 )
 
-// TestClaimCheckOnEveryRegistration: a member bus's client made with
-// WithClaimCheck (as serve's, the HTTP API's and the CLI's are) refuses a
-// code bound to another bus whatever registers it: RegisterAgency (agency
-// add, the compatibility API's registerAgency) and ImportAgencies.
+// TestClaimCheckOnEveryRegistration: any client of a member bus, made with
+// no option at all, refuses a code bound to another bus whatever registers
+// it: RegisterAgency (agency add, the compatibility API's registerAgency)
+// and ImportAgencies. The check is in the directory write itself.
 func TestClaimCheckOnEveryRegistration(t *testing.T) {
 	vn := bustest.StartNational(t, "VN")
 	hn := bustest.StartMember(t, "HN", vn)
@@ -25,13 +25,13 @@ func TestClaimCheckOnEveryRegistration(t *testing.T) {
 	_ = hn
 	ctx := ctxT(t)
 	c, err := broker.Connect(ctx, dn.URL(), broker.WithTrust(dn.Trust), broker.WithLogger(bustest.Logger()),
-		broker.WithNATSOptions(dn.AdminOptions()...), broker.WithClaimCheck(federation.ClaimCheck))
+		broker.WithNATSOptions(dn.AdminOptions()...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	eventually(t, "DN learns HN's binding", func() error {
-		if err := federation.CheckClaim(ctx, c, "000.00.00.H14"); !errors.Is(err, federation.ErrNotBound) {
+		if err := c.CheckClaim(ctx, "000.00.00.H14"); !errors.Is(err, federation.ErrNotBound) {
 			return errors.New("not yet")
 		}
 		return nil
