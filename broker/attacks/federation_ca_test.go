@@ -28,8 +28,8 @@ import (
 // loopback, the national VN serving G22, bus H14 serving the province's
 // agencies H14 and H14B, bus H41 serving H41 and H41B. H41's operator
 // attacks with its own bus: the functions behind its CLI (`agency revoke`
-// is Client.RevokeAgency, `agency add` is Client.CheckClaim then
-// Client.RegisterAgency), and its own directory and outbound stream written
+// is Client.RevokeAgency, `agency add` is Client.RegisterAgency, which
+// checks the code bindings itself), and its own directory and outbound stream written
 // with its bus's credentials, past its CLI.
 const (
 	fedCAVictimB   = "000.01.00.H14" // H14B
