@@ -73,7 +73,7 @@ existing key and certificate chain (RSA, ECDSA or Ed25519) are used instead.`,
 		// The directory write checks the code (in a federation, against
 		// the codes bound to this bus) before the key is kept.
 		res, err := op.AddAgency(cmd.Context(), operations.AgencyRequest{
-			Agency: broker.Agency{Code: code, Name: f.name, NonStandard: f.nonstandard, Parent: f.parent, Email: f.email, OldCode: f.oldCode},
+			Agency:  broker.Agency{Code: code, Name: f.name, NonStandard: f.nonstandard, Parent: f.parent, Email: f.email, OldCode: f.oldCode},
 			KeyType: f.keyType, Import: imported})
 		if err != nil {
 			return err

@@ -23,9 +23,13 @@ var systemFlags struct {
 	rotate  bool
 }
 
-func systemCredsPath(ks *signing.Keystore, id string) string { return operations.SystemCredsPath(ks, id) }
+func systemCredsPath(ks *signing.Keystore, id string) string {
+	return operations.SystemCredsPath(ks, id)
+}
 
-func systemSecretPath(ks *signing.Keystore, id string) string { return operations.SystemSecretPath(ks, id) }
+func systemSecretPath(ks *signing.Keystore, id string) string {
+	return operations.SystemSecretPath(ks, id)
+}
 
 var systemAddCmd = &cobra.Command{
 	Use:   "add ID --name NAME",
