@@ -545,6 +545,10 @@ func (c *Client) writeEntries(ctx context.Context, list []Agency) error {
 	for _, a := range list {
 		if c.dir.view == nil {
 			c.dir.agencies[a.Code] = c.dir.keep(a)
+		} else {
+			// Read again when asked: the client sees what it wrote.
+			delete(c.dir.agencies, a.Code)
+			delete(c.dir.view.fetched, a.Code)
 		}
 		if a.Certificate == "" {
 			continue
