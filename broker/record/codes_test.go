@@ -144,3 +144,29 @@ func TestBindingsClaim(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBusBinding: any bus entry either does not decode or gives a binding
+// whose codes no other bus may claim.
+func FuzzBusBinding(f *testing.F) {
+	f.Add([]byte(`{"id":"HN","codes":["*.*.*.H14","000.05.*.*"]}`), "000.05.00.H14")
+	f.Add([]byte(`{"id":"HN","codes":["*.*.*.H14"],"removed":"2026-12-04T10:00:00Z"}`), "000.00.00.H14")
+	f.Add([]byte(`{"id":"HN","codes":["**"]}`), "x")
+	f.Add([]byte(`{"id":""}`), "")
+	f.Fuzz(func(t *testing.T, value []byte, code string) {
+		b, err := record.DecodeBusBinding(value)
+		if err != nil {
+			return
+		}
+		m := record.Bindings{}
+		m.Add(b)
+		own := m[b.ID]
+		if len(own) > 0 && own.Covers(code) {
+			if err := m.Claim(b.ID+"-other", code); !errors.Is(err, record.ErrNotBound) {
+				t.Fatalf("another bus claims %q bound to %s: %v", code, b.ID, err)
+			}
+			if err := m.Claim(b.ID, code); err != nil {
+				t.Fatalf("%s cannot claim its own %q: %v", b.ID, code, err)
+			}
+		}
+	})
+}
