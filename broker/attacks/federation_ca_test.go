@@ -17,6 +17,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
@@ -466,18 +467,27 @@ func fedCACert(a *fedCAArena, code string) *x509.Certificate {
 }
 
 // fedCASquat registers code on bus b with a certificate from b's own CA,
-// past the CLI's check, and returns the directory entry.
+// past every check of a client (as the bus's hostile operator can), and
+// returns the directory entry.
 func fedCASquat(t *testing.T, b *bustest.FedBus, code string) []byte {
 	t.Helper()
 	id, err := b.CA.Issue(code, "Giả danh", signing.IssueOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ag := broker.Agency{Code: code, Name: "Giả danh", Certificate: string(signing.EncodeCerts(id.Chain...)), Bus: b.ID, Added: time.Now().UTC()}
-	if err := b.Service.Client.RegisterAgency(ctxT(t), ag); err != nil {
+	now := time.Now().UTC()
+	ag := broker.Agency{Code: code, Name: "Giả danh", Certificate: string(signing.EncodeCerts(id.Chain...)), Bus: b.ID, Added: now, Updated: now, State: broker.StateActive}
+	v, _ := json.Marshal(ag)
+	// Written into its own directory with the bus's credentials: every
+	// registration through a client checks the code bindings.
+	ctx := ctxT(t)
+	kv, err := b.Service.Client.JetStream().KeyValue(ctx, record.DirectoryBucket)
+	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := json.Marshal(ag)
+	if _, err := kv.Put(ctx, record.DirectoryKey(code), v); err != nil {
+		t.Fatal(err)
+	}
 	return v
 }
 
