@@ -60,7 +60,6 @@ type options struct {
 	violation  *atomic.Pointer[violation]
 	dirRefresh time.Duration
 	dirByKey   bool
-	claims     ClaimCheck
 
 	// nil: DefaultRetryPatience (retry.go)
 	retryPatience *time.Duration

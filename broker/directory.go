@@ -86,8 +86,11 @@ type directory struct {
 	bindingsRead map[string]bindingsCopy
 	limits       Limits
 	bus          string // this bus's id in a federation (key "bus"), "" alone
-	cancel       context.CancelFunc
-	done         chan struct{}
+	// buses: the federation's bus entries as far as the claim check reads
+	// them (record.DirectoryBusKey), by bus id; the bus's client only.
+	buses  map[string]record.BusBinding
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 func openDirectory(ctx context.Context, js jetstream.JetStream, trust *signing.Trust, useRoots bool, log *slog.Logger) (*directory, error) {
@@ -169,6 +172,8 @@ func (d *directory) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 		d.setLimits(l)
 	case strings.HasPrefix(key, CRLPrefix):
 		d.applyRevocation(e, log)
+	case strings.HasPrefix(key, record.DirectoryBusPrefix):
+		d.applyBus(key, e.Value(), e.Operation() != jetstream.KeyValuePut)
 	case key == BusKey && e.Operation() == jetstream.KeyValuePut:
 		d.mu.Lock()
 		d.bus = string(e.Value())
@@ -540,6 +545,10 @@ func (c *Client) writeEntries(ctx context.Context, list []Agency) error {
 	for _, a := range list {
 		if c.dir.view == nil {
 			c.dir.agencies[a.Code] = c.dir.keep(a)
+		} else {
+			// Read again when asked: the client sees what it wrote.
+			delete(c.dir.agencies, a.Code)
+			delete(c.dir.view.fetched, a.Code)
 		}
 		if a.Certificate == "" {
 			continue

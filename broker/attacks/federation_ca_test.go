@@ -17,6 +17,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
@@ -28,8 +29,8 @@ import (
 // loopback, the national VN serving G22, bus H14 serving the province's
 // agencies H14 and H14B, bus H41 serving H41 and H41B. H41's operator
 // attacks with its own bus: the functions behind its CLI (`agency revoke`
-// is Client.RevokeAgency, `agency add` is federation.CheckClaim then
-// Client.RegisterAgency), and its own directory and outbound stream written
+// is Client.RevokeAgency, `agency add` is Client.RegisterAgency, which
+// checks the code bindings itself), and its own directory and outbound stream written
 // with its bus's credentials, past its CLI.
 const (
 	fedCAVictimB   = "000.01.00.H14" // H14B
@@ -324,7 +325,7 @@ func TestFederationEachBusSpeaksForItself(t *testing.T) {
 		squat := "000.05.00.H14"
 		// `docaxis agency add 000.05.00.H14` on H41: refused before a key
 		// is issued.
-		if err := federation.CheckClaim(ctx, a.c41, squat); !errors.Is(err, federation.ErrNotBound) || !strings.Contains(err.Error(), "bound to bus H14") {
+		if err := a.c41.CheckClaim(ctx, squat); !errors.Is(err, federation.ErrNotBound) || !strings.Contains(err.Error(), "bound to bus H14") {
 			t.Fatalf("H41 claims %s: %v", squat, err)
 		}
 		// Past its CLI: registered on its own bus and announced by hand.
@@ -466,18 +467,27 @@ func fedCACert(a *fedCAArena, code string) *x509.Certificate {
 }
 
 // fedCASquat registers code on bus b with a certificate from b's own CA,
-// past the CLI's check, and returns the directory entry.
+// past every check of a client (as the bus's hostile operator can), and
+// returns the directory entry.
 func fedCASquat(t *testing.T, b *bustest.FedBus, code string) []byte {
 	t.Helper()
 	id, err := b.CA.Issue(code, "Giả danh", signing.IssueOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ag := broker.Agency{Code: code, Name: "Giả danh", Certificate: string(signing.EncodeCerts(id.Chain...)), Bus: b.ID, Added: time.Now().UTC()}
-	if err := b.Service.Client.RegisterAgency(ctxT(t), ag); err != nil {
+	now := time.Now().UTC()
+	ag := broker.Agency{Code: code, Name: "Giả danh", Certificate: string(signing.EncodeCerts(id.Chain...)), Bus: b.ID, Added: now, Updated: now, State: broker.StateActive}
+	v, _ := json.Marshal(ag)
+	// Written into its own directory with the bus's credentials: every
+	// registration through a client checks the code bindings.
+	ctx := ctxT(t)
+	kv, err := b.Service.Client.JetStream().KeyValue(ctx, record.DirectoryBucket)
+	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := json.Marshal(ag)
+	if _, err := kv.Put(ctx, record.DirectoryKey(code), v); err != nil {
+		t.Fatal(err)
+	}
 	return v
 }
 

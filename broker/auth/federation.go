@@ -96,18 +96,62 @@ func (a *Authority) membersDir() string { return filepath.Join(a.dir, "members")
 // LeafPermissions. Issuing them again (a re-key) leaves the earlier ones
 // valid until RevokeLeaf; a removed member is admitted again.
 func (a *Authority) LeafCreds(national, member, path string) error {
+	_, err := a.leafCreds(national, member, path)
+	return err
+}
+
+// AdmitLeaf issues member's leaf credentials as LeafCreds does and returns
+// what undoes them: the user just issued revoked, its file removed (or
+// what it replaced put back), and the link account closed again when it
+// was missing or closed before.
+// `federation member add` writes the link account before it lists the
+// member, so that the national never sees a listed member without one,
+// and undoes it when the listing is refused.
+func (a *Authority) AdmitLeaf(national, member, path string) (undo func() error, err error) {
+	wasOpen := false
+	if a.loadMembers() == nil {
+		a.mu.Lock()
+		m := a.members[member]
+		wasOpen = m != nil && !m.state.Removed
+		a.mu.Unlock()
+	}
+	before, readErr := os.ReadFile(path)
+	pub, err := a.leafCreds(national, member, path)
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		err := a.updateMember(member, func(st *memberState) {
+			st.Revoked[pub] = time.Now().Unix()
+			st.Removed = !wasOpen
+		})
+		if err != nil {
+			return fmt.Errorf("revoke the leaf credentials just issued to %s: %w", member, err)
+		}
+		if readErr == nil {
+			// The credentials issued before stay valid: their file too.
+			return writeAtomic(path, before)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove the revoked leaf credentials of %s: %w", member, err)
+		}
+		return nil
+	}, nil
+}
+
+func (a *Authority) leafCreds(national, member, path string) (string, error) {
 	if !linkIDPattern.MatchString(member) || !linkIDPattern.MatchString(national) {
-		return fmt.Errorf("leaf credentials: bad bus id %q or %q", member, national)
+		return "", fmt.Errorf("leaf credentials: bad bus id %q or %q", member, national)
 	}
 	m, err := a.ensureMember(member)
 	if err != nil {
-		return err
+		return "", err
 	}
 	pub, iat, err := a.issueFile(path, m.key, leafUserPrefix+member+" of "+national, LeafPermissions(national, member), []string{jwt.ConnectionTypeLeafnode})
 	if err != nil {
-		return err
+		return "", err
 	}
-	return a.updateMember(member, func(st *memberState) {
+	return pub, a.updateMember(member, func(st *memberState) {
 		st.LeafUsers[pub] = iat
 		st.Removed = false
 	})

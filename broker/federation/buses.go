@@ -192,7 +192,7 @@ func checkBinding(ctx context.Context, c *broker.Client, id string, patterns []s
 		if err != nil {
 			continue
 		}
-		if p, q, ok := b.overlap(ob); ok {
+		if p, q, ok := b.Overlap(ob); ok {
 			return fmt.Errorf("%w: %s overlaps %s, bound to bus %s", ErrCodePattern, p, q, o.ID)
 		}
 	}
@@ -418,46 +418,6 @@ func Buses(ctx context.Context, c *broker.Client) ([]BusEntry, error) {
 	}
 	return out, nil
 }
-
-// CheckClaim tells whether the bus c is connected to may register code,
-// as far as its directory knows the federation's bindings: nil on a bus
-// outside a federation, or when no binding decides. `docaxis agency add`
-// asks it before registering; the national decides in any case.
-func CheckClaim(ctx context.Context, c *broker.Client, code string) error {
-	check, err := ClaimCheck(ctx, c)
-	if err != nil {
-		return err
-	}
-	return check(code)
-}
-
-// ClaimCheck is the federation's broker.ClaimCheck (broker.WithClaimCheck):
-// one read of the bindings, then a check per code.
-func ClaimCheck(ctx context.Context, c *broker.Client) (func(code string) error, error) {
-	bus := c.Bus()
-	if bus == "" {
-		return func(string) error { return nil }, nil
-	}
-	list, err := Buses(ctx, c)
-	if err != nil {
-		return nil, fmt.Errorf("check the code bindings: %w", err)
-	}
-	bindings := map[string]Binding{}
-	for _, b := range list {
-		if !b.Removed.IsZero() {
-			continue
-		}
-		bindings[b.ID], _ = ParseBinding(b.Codes)
-	}
-	return func(code string) error {
-		if err := claimCheck(bindings, bus, code); err != nil {
-			return fmt.Errorf("register %s on bus %s: %w", code, bus, err)
-		}
-		return nil
-	}, nil
-}
-
-var _ broker.ClaimCheck = ClaimCheck
 
 // trustBook keeps one Trust per bus, holding only that bus's CAs: an
 // agency of bus X must chain to X's CA, so another member's CA cannot make

@@ -1,193 +1,35 @@
 package federation
 
-import (
-	"errors"
-	"fmt"
-	"sort"
-	"strings"
-)
+import "github.com/docaxis/docaxis/broker/record"
 
-// Codes belong to buses: at admission the national operator binds code
-// patterns to each bus (`docaxis federation member add ID --ca FILE
-// --codes LIST`), and a bus may register (claim) only the codes its
-// binding covers. A pattern has the dot-separated fields of a code; each
-// field is a literal, "*" (any value of that field) or a literal prefix
-// ending in "*":
-//
-//	*.*.*.H14        every agency code of province H14 (…​.H14)
-//	000.05.*.*       every code whose first two fields are 000.05
-//	000.00.00.H14    exactly that code
-//	*.*.*.G*         every code whose last field starts with G
-//
-// A code matches a pattern with as many fields. Two buses' bindings may not
-// overlap (some code would match both), so the binding, not the order in
-// which claims arrive, decides which bus serves a code. A bus admitted
-// without a binding (before bindings existed) may claim only codes no
-// binding covers, first come first served, as before.
+// Code bindings are part of the record's schema (broker/record, codes.go):
+// every registration on a bus checks them in the directory write itself.
+// The names below keep the federation's API.
 
 // ErrCodePattern: not a usable code pattern.
-var ErrCodePattern = errors.New("invalid code pattern")
+var ErrCodePattern = record.ErrCodePattern
 
 // ErrNotBound: the code is outside the bus's binding, or inside another
 // bus's.
-var ErrNotBound = errors.New("code not bound to this bus")
+var ErrNotBound = record.ErrNotBound
 
-// maxPatterns bounds a binding; a province needs a handful.
-const maxPatterns = 256
-
-// CodePattern is one parsed pattern.
-type CodePattern struct {
-	fields []string
-	text   string
-}
-
-func (p CodePattern) String() string { return p.text }
-
-// ParseCodePatterns parses a comma-separated list of patterns (spaces
-// around the commas ignored), refusing duplicates.
-func ParseCodePatterns(list string) (Binding, error) {
-	var out Binding
-	seen := map[string]bool{}
-	for _, s := range strings.Split(list, ",") {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		p, err := ParseCodePattern(s)
-		if err != nil {
-			return nil, err
-		}
-		if seen[p.text] {
-			continue
-		}
-		seen[p.text] = true
-		out = append(out, p)
-		if len(out) > maxPatterns {
-			return nil, fmt.Errorf("%w: more than %d patterns", ErrCodePattern, maxPatterns)
-		}
-	}
-	return out, nil
-}
-
-// ParseCodePattern parses one pattern.
-func ParseCodePattern(s string) (CodePattern, error) {
-	if s == "" || len(s) > 64 {
-		return CodePattern{}, fmt.Errorf("%w %q: want 1 to 64 characters", ErrCodePattern, s)
-	}
-	fields := strings.Split(s, ".")
-	for _, f := range fields {
-		lit := strings.TrimSuffix(f, "*")
-		switch {
-		case f == "":
-			return CodePattern{}, fmt.Errorf("%w %q: empty field", ErrCodePattern, s)
-		case strings.Contains(lit, "*"):
-			return CodePattern{}, fmt.Errorf("%w %q: '*' only as a whole field or at the end of one", ErrCodePattern, s)
-		}
-		for _, r := range lit {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return CodePattern{}, fmt.Errorf("%w %q: character %q not allowed (letters, digits, '-', '*')", ErrCodePattern, s, r)
-			}
-		}
-	}
-	return CodePattern{fields: fields, text: s}, nil
-}
-
-// Match reports whether code matches the pattern.
-func (p CodePattern) Match(code string) bool {
-	fields := strings.Split(code, ".")
-	if len(fields) != len(p.fields) {
-		return false
-	}
-	for i, f := range p.fields {
-		if lit, wild := strings.CutSuffix(f, "*"); wild {
-			if !strings.HasPrefix(fields[i], lit) {
-				return false
-			}
-		} else if fields[i] != f {
-			return false
-		}
-	}
-	return true
-}
-
-// Overlaps reports whether some code matches both patterns.
-func (p CodePattern) Overlaps(q CodePattern) bool {
-	if len(p.fields) != len(q.fields) {
-		return false
-	}
-	for i := range p.fields {
-		a, aw := strings.CutSuffix(p.fields[i], "*")
-		b, bw := strings.CutSuffix(q.fields[i], "*")
-		switch {
-		case aw && bw:
-			if !strings.HasPrefix(a, b) && !strings.HasPrefix(b, a) {
-				return false
-			}
-		case aw:
-			if !strings.HasPrefix(b, a) {
-				return false
-			}
-		case bw:
-			if !strings.HasPrefix(a, b) {
-				return false
-			}
-		case a != b:
-			return false
-		}
-	}
-	return true
-}
+// CodePattern is one parsed pattern (see record.CodePattern).
+type CodePattern = record.CodePattern
 
 // Binding is the code patterns bound to one bus.
-type Binding []CodePattern
+type Binding = record.Binding
+
+// ParseCodePatterns parses a comma-separated list of patterns.
+func ParseCodePatterns(list string) (Binding, error) { return record.ParseCodePatterns(list) }
+
+// ParseCodePattern parses one pattern.
+func ParseCodePattern(s string) (CodePattern, error) { return record.ParseCodePattern(s) }
 
 // ParseBinding parses the patterns stored in a bus entry.
-func ParseBinding(patterns []string) (Binding, error) {
-	return ParseCodePatterns(strings.Join(patterns, ","))
-}
-
-// Covers reports whether a pattern of b matches code.
-func (b Binding) Covers(code string) bool {
-	for _, p := range b {
-		if p.Match(code) {
-			return true
-		}
-	}
-	return false
-}
-
-// Strings returns the patterns as text, sorted.
-func (b Binding) Strings() []string {
-	out := make([]string, len(b))
-	for i, p := range b {
-		out[i] = p.text
-	}
-	sort.Strings(out)
-	return out
-}
-
-// overlap returns a pattern of b and one of c that overlap, if any.
-func (b Binding) overlap(c Binding) (CodePattern, CodePattern, bool) {
-	for _, p := range b {
-		for _, q := range c {
-			if p.Overlaps(q) {
-				return p, q, true
-			}
-		}
-	}
-	return CodePattern{}, CodePattern{}, false
-}
+func ParseBinding(patterns []string) (Binding, error) { return record.ParseBinding(patterns) }
 
 // claimCheck decides whether bus may serve code, given every active bus's
 // binding (bus -> binding; a bus without a binding maps to nil).
 func claimCheck(bindings map[string]Binding, bus, code string) error {
-	for other, b := range bindings {
-		if other != bus && b.Covers(code) {
-			return fmt.Errorf("%w: %s is bound to bus %s", ErrNotBound, code, other)
-		}
-	}
-	if own := bindings[bus]; len(own) > 0 && !own.Covers(code) {
-		return fmt.Errorf("%w: %s is outside the codes bound to bus %s (%s)", ErrNotBound, code, bus, strings.Join(own.Strings(), ","))
-	}
-	return nil
+	return record.Bindings(bindings).Claim(bus, code)
 }

@@ -85,34 +85,10 @@ func (s *Service) ensureMember(ctx context.Context, member string) error {
 	}
 	a := s.links.Authority()
 	if !a.HasLink(member) {
-		// `federation member add` lists the member before it writes the
-		// link account: a member admitted a moment ago is waited for (the
-		// periodic resync and the next directory change set it up), so
-		// this process does not issue credentials over the ones the
-		// operator was just handed.
-		if e, ok := s.book.entry(member); !ok || time.Since(e.Added) < admitGrace {
-			s.mu.Lock()
-			s.members[member] = true
-			retry := !s.linkRetry
-			s.linkRetry = true
-			s.mu.Unlock()
-			s.log.Debug("federation: member admitted a moment ago, its link account not written yet", "member", member)
-			if retry {
-				s.wg.Add(1)
-				go func() {
-					defer s.wg.Done()
-					select {
-					case <-s.ctx.Done():
-					case <-time.After(2 * time.Second):
-						s.mu.Lock()
-						s.linkRetry = false
-						s.mu.Unlock()
-						s.resyncLinks()
-					}
-				}()
-			}
-			return nil
-		}
+		// `federation member add` writes the link account before it lists
+		// the member (auth.Authority.AdmitLeaf): a listed member without one
+		// was admitted by an earlier version, whose credentials were AXIS
+		// users.
 		path := filepath.Join(s.cfg.Dir, "members", member, "uplink.creds")
 		if err := a.LeafCreds(s.bus, member, path); err != nil {
 			return fmt.Errorf("link of %s: %w", member, err)
@@ -327,11 +303,6 @@ func (s *Service) memberRemoved(member string) {
 // by another process (`docaxis federation member add`, a removal) when the
 // directory shows no change.
 const linkSyncInterval = 15 * time.Second
-
-// admitGrace is how long after a member's admission its link account may
-// still be missing because the admitting command has not written it yet.
-// Past it, a member without one was admitted by an earlier version.
-const admitGrace = 2 * time.Minute
 
 // watchBuses follows the buses of the federation and the directory
 // entries passed on to members: every bus takes in each other bus's

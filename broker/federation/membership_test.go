@@ -57,13 +57,13 @@ func TestMembership(t *testing.T) {
 		t.Fatalf("replacing SL's CA through member add: %v", err)
 	}
 	// The national may not register a code bound to a member.
-	if err := federation.CheckClaim(ctx, c, "000.00.00.H14"); !errors.Is(err, federation.ErrNotBound) {
+	if err := c.CheckClaim(ctx, "000.00.00.H14"); !errors.Is(err, federation.ErrNotBound) {
 		t.Fatalf("national claiming SL's code: %v", err)
 	}
-	if err := federation.CheckClaim(ctx, c, "000.00.01.G22"); err != nil {
+	if err := c.CheckClaim(ctx, "000.00.01.G22"); err != nil {
 		t.Fatalf("national claiming its own code: %v", err)
 	}
-	if err := federation.CheckClaim(ctx, c, "000.00.00.H41"); !errors.Is(err, federation.ErrNotBound) {
+	if err := c.CheckClaim(ctx, "000.00.00.H41"); !errors.Is(err, federation.ErrNotBound) {
 		t.Fatalf("national claiming a code outside its binding: %v", err)
 	}
 

@@ -54,7 +54,7 @@ const (
 	StatusSubject = "axis.svc.federation.status"
 
 	// busKeyPrefix + bus id: a BusEntry in the directory.
-	busKeyPrefix = "fedbus."
+	busKeyPrefix = record.DirectoryBusPrefix
 
 	// quarantineAgency is the quarantine box of messages the federation
 	// refused (axis.quarantine.federation).

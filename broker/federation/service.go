@@ -132,8 +132,6 @@ type Service struct {
 	loops   map[string]*loopState // consumer loops running, by name
 	local   map[string]bool       // agency codes this bus serves (for delete announcements)
 	members map[string]bool
-	// linkRetry: a set-up of a member link waiting for its account is due.
-	linkRetry bool
 
 	// National bus: its members' link accounts (auth) and the links set up
 	// in them (links.go), and the directory entries passed on to them.

@@ -15,7 +15,8 @@
 //	stream AXIS_QUARANTINE axis.quarantine.<agency>         messages that could not be processed, with the reason
 //	KV AXIS_TRACK          <sender>.<envelope>.<recipient> -> the latest tracking state
 //	KV AXIS_IDS            <envelope> -> the sender of its first verified copy
-//	KV AXIS_DIRECTORY      agency.<code> -> the agency, and the bus-wide entries
+//	KV AXIS_DIRECTORY      agency.<code> -> the agency, fedbus.<bus> -> a bus of the federation
+//	                       and the codes bound to it (codes.go), and the bus-wide entries
 //	KV AXIS_RECEIVED       <recipient>.<envelope> -> when it was handed to the application
 //	KV AXIS_FILEREFS       <sha256>.<agency>[.up] -> who may read an attachment
 //

@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/docaxis/docaxis/broker"
-	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/broker/operations"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/spf13/cobra"
@@ -55,93 +57,76 @@ existing key and certificate chain (RSA, ECDSA or Ed25519) are used instead.`,
 			return err
 		}
 		defer c.Close()
-		// In a federation, the codes bound to this bus (as far as it knows),
-		// before a key is issued for a code it may not serve.
-		if err := federation.CheckClaim(cmd.Context(), c, code); err != nil {
-			return err
-		}
 		if f.system != "" {
 			return addServedAgency(cmd, c, ks, code)
 		}
-		id, err := agencyIdentity(ks, code, f.name, f.keyType, f.importKey, f.importCert)
-		if err != nil {
-			return err
-		}
-		if signing.AgencyOf(id.Certificate()) == "" {
-			c.Trust().Bind(code, id.Certificate())
-		}
-		a := broker.Agency{Code: code, Name: f.name, NonStandard: f.nonstandard, Certificate: string(signing.EncodeCerts(id.Chain...)),
-			Parent: f.parent, Email: f.email, OldCode: f.oldCode}
-		if prev, err := c.LookupAgency(cmd.Context(), code); err == nil && prev.System != "" {
-			// Leaving its system for a mailbox of its own: the end of the
-			// binding is signed too.
-			raw, err := signBinding(ks, signing.Binding{Agency: code})
-			if err != nil {
+		var imported *signing.Identity
+		if f.importKey != "" || f.importCert != "" {
+			if imported, err = importIdentity(code, f.importKey, f.importCert); err != nil {
 				return err
 			}
-			a.Bindings = append(prev.Bindings, raw)
 		}
-		if err := c.RegisterAgency(cmd.Context(), a); err != nil {
+		op, err := operator(c, ks)
+		if err != nil {
 			return err
 		}
-		creds, err := issueAgencyCreds(code)
+		// The directory write checks the code (in a federation, against
+		// the codes bound to this bus) before the key is kept.
+		res, err := op.AddAgency(cmd.Context(), operations.AgencyRequest{
+			Agency:  broker.Agency{Code: code, Name: f.name, NonStandard: f.nonstandard, Parent: f.parent, Email: f.email, OldCode: f.oldCode},
+			KeyType: f.keyType, Import: imported})
 		if err != nil {
-			return fmt.Errorf("registered %s, but issuing its NATS credentials failed: %w", code, err)
+			return err
 		}
 		if f.json {
+			a := res.Agency
 			a.Certificate = ""
 			return printJSON(cmd, struct {
 				broker.Agency
 				Creds string `json:"creds,omitempty"`
-			}{a, creds})
+			}{a, res.Creds})
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "registered %s %s (certificate %s)\n", code, f.name, envelope.Fingerprint(id.Certificate())[:16])
+		fmt.Fprintf(cmd.OutOrStdout(), "registered %s %s (certificate %s)\n", code, f.name, envelope.Fingerprint(res.Identity.Certificate())[:16])
 		return nil
 	},
 }
 
-// agencyIdentity loads the stored identity of code, or imports or issues one.
-func agencyIdentity(ks *signing.Keystore, code, name, keyType, keyFile, certFile string) (*signing.Identity, error) {
-	if keyFile != "" || certFile != "" {
-		if keyFile == "" || certFile == "" {
-			return nil, errors.New("--import-key and --import-cert go together")
-		}
-		kb, err := os.ReadFile(keyFile)
-		if err != nil {
-			return nil, err
-		}
-		cb, err := os.ReadFile(certFile)
-		if err != nil {
-			return nil, err
-		}
-		key, err := signing.ParseKey(kb)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", keyFile, err)
-		}
-		chain, err := signing.ParseCerts(cb)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", certFile, err)
-		}
-		id, err := signing.NewIdentity(code, key, chain)
-		if err != nil {
-			return nil, err
-		}
-		return id, ks.Save(id)
+// importIdentity reads the key and certificate chain of --import-key and
+// --import-cert.
+func importIdentity(code, keyFile, certFile string) (*signing.Identity, error) {
+	if keyFile == "" || certFile == "" {
+		return nil, errors.New("--import-key and --import-cert go together")
 	}
-	if id, err := ks.Identity(code); err == nil {
-		return id, nil
-	} else if !errors.Is(err, signing.ErrNoIdentity) {
-		return nil, err
-	}
-	ca, err := ks.CA()
+	kb, err := os.ReadFile(keyFile)
 	if err != nil {
 		return nil, err
 	}
-	id, err := ca.Issue(code, name, signing.IssueOptions{KeyType: signing.KeyType(keyType)})
+	cb, err := os.ReadFile(certFile)
 	if err != nil {
 		return nil, err
 	}
-	return id, ks.Save(id)
+	key, err := signing.ParseKey(kb)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", keyFile, err)
+	}
+	chain, err := signing.ParseCerts(cb)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", certFile, err)
+	}
+	return signing.NewIdentity(code, key, chain)
+}
+
+// operator returns the operator's actions on the bus c is connected to,
+// from the home: with its NATS authority when the bus has one.
+func operator(c *broker.Client, ks *signing.Keystore) (*operations.Operator, error) {
+	if _, err := os.Stat(filepath.Join(authorityDir(), "account.nk")); errors.Is(err, fs.ErrNotExist) {
+		return operations.New(c, ks), nil
+	}
+	a, err := openAuthority()
+	if err != nil {
+		return nil, err
+	}
+	return operations.New(c, ks, operations.WithAuthority(a)), nil
 }
 
 var agencyListJSON bool

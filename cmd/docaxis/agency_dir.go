@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/operations"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/spf13/cobra"
@@ -22,11 +23,7 @@ import (
 // signBinding signs the binding of an agency to a system (or its end) with
 // the home's CA.
 func signBinding(ks *signing.Keystore, b signing.Binding) (string, error) {
-	ca, err := ks.CA()
-	if err != nil {
-		return "", fmt.Errorf("sign the binding of %s to system %q: %w", b.Agency, b.System, err)
-	}
-	return ca.SignBinding(b)
+	return operations.New(nil, ks).SignBinding(b)
 }
 
 // addServedAgency registers (or moves) an agency served by a system: no
@@ -36,25 +33,9 @@ func addServedAgency(cmd *cobra.Command, c *broker.Client, ks *signing.Keystore,
 	if f.importKey != "" || f.importCert != "" {
 		return errors.New("--system and --import-key/--import-cert exclude each other: a system signs for its agencies")
 	}
-	a := broker.Agency{Code: code, Name: f.name, NonStandard: f.nonstandard, System: f.system, Parent: f.parent, Email: f.email, OldCode: f.oldCode}
-	prev, err := c.LookupAgency(cmd.Context(), code)
-	if err != nil && !errors.Is(err, broker.ErrUnknownAgency) {
-		return err
-	}
-	if prev != nil {
-		a.Bindings = prev.Bindings
-		if a.Parent == "" {
-			a.Parent = prev.Parent
-		}
-	}
-	if prev == nil || prev.System != f.system {
-		raw, err := signBinding(ks, signing.Binding{Agency: code, System: f.system})
-		if err != nil {
-			return err
-		}
-		a.Bindings = append(a.Bindings, raw)
-	}
-	if err := c.RegisterAgency(cmd.Context(), a); err != nil {
+	a, err := operations.New(c, ks).AddServedAgency(cmd.Context(), operations.ServedAgency{
+		Agency: broker.Agency{Code: code, Name: f.name, NonStandard: f.nonstandard, System: f.system, Parent: f.parent, Email: f.email, OldCode: f.oldCode}})
+	if err != nil {
 		return err
 	}
 	if f.json {

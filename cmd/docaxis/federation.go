@@ -19,6 +19,7 @@ import (
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/broker/metrics"
+	"github.com/docaxis/docaxis/broker/operations"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
@@ -352,21 +353,9 @@ Give the member's operator the credentials file; the member then runs
 			return err
 		}
 		defer c.Close()
-		national := c.Bus()
-		if national == "" {
-			return errors.New("this bus has no bus id: run it with docaxis serve --bus-id ID --leaf-listen HOST:PORT")
-		}
-		if member == national {
-			return fmt.Errorf("bus %s is the national bus itself", member)
-		}
-		qctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-		st, err := federation.QueryStatus(qctx, c.Conn())
-		cancel()
-		if err == nil && st.Role != "national" {
-			return fmt.Errorf("bus %s is a member of %s: admit members on the national bus", national, st.National)
-		}
-		if own, err := keystoreCACert(); err == nil && own.Equal(ca) {
-			return errors.New("--ca is this bus's own CA: give the member bus's CA")
+		ks, err := keystore()
+		if err != nil {
+			return err
 		}
 		a, err := openAuthority()
 		if err != nil {
@@ -383,20 +372,18 @@ Give the member's operator the credentials file; the member then runs
 		if len(patterns) == 0 {
 			return errors.New("--codes: give the agency codes the member serves")
 		}
-		// Listed first: a refused binding or CA issues no credentials.
-		if err := federation.RegisterBus(cmd.Context(), c, member, ca, false, federation.WithCodes(patterns.Strings()...)); err != nil {
-			return err
-		}
-		if err := issueLeafCreds(a, national, member, out); err != nil {
+		ad, err := operations.New(c, ks, operations.WithAuthority(a)).AdmitMember(cmd.Context(),
+			operations.MemberRequest{ID: member, CA: ca, Codes: patterns, Creds: out})
+		if err != nil {
 			return err
 		}
 		w := cmd.OutOrStdout()
-		fmt.Fprintf(w, "member bus %s admitted to the federation of %s\n", member, national)
+		fmt.Fprintf(w, "member bus %s admitted to the federation of %s\n", member, ad.National)
 		fmt.Fprintf(w, "  member CA   %q  SHA-256 %s\n", ca.Subject.CommonName, envelope.Fingerprint(ca))
-		if own, err := keystoreCACert(); err == nil {
+		if own := ad.NationalCA; own != nil {
 			fmt.Fprintf(w, "  national CA %q  SHA-256 %s\n", own.Subject.CommonName, envelope.Fingerprint(own))
 		}
-		fmt.Fprintf(w, "  codes       %s\n", strings.Join(patterns.Strings(), ","))
+		fmt.Fprintf(w, "  codes       %s\n", strings.Join(ad.Codes, ","))
 		fmt.Fprintf(w, "  credentials %s\n", out)
 		fmt.Fprintf(w, "on the member: docaxis serve --bus-id %s --uplink nats-leaf://<this host>:<leaf port> --uplink-creds %s\n", member, filepath.Base(out))
 		return nil

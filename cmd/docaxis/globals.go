@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
-	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
@@ -56,8 +55,7 @@ func connect(cmd *cobra.Command) (*broker.Client, error) {
 	}
 	// A command reads the directory entries it needs by key: loading a
 	// national directory whole would cost seconds per command.
-	opts := []broker.Option{broker.WithKeystore(ks), broker.WithNATSOptions(nats.Timeout(5 * time.Second)), broker.WithDirectoryByKey(),
-		broker.WithClaimCheck(federation.ClaimCheck)}
+	opts := []broker.Option{broker.WithKeystore(ks), broker.WithNATSOptions(nats.Timeout(5 * time.Second)), broker.WithDirectoryByKey()}
 	if t := homeTrust(ks); t != nil {
 		opts = append(opts, broker.WithTrust(t))
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
-	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/broker/httpapi"
 )
 
@@ -56,7 +55,7 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 	// The bus's own store (S3 with --s3): uploads over HTTP, and the
 	// removal of a refused request's, go where recipients read from.
 	c, err := broker.New(ctx, env.Service.Client.Conn(), broker.WithKeystore(env.Keystore), broker.WithTrust(env.Trust), broker.WithLogger(env.Log),
-		broker.WithStore(env.Service.Client.Store()), broker.WithClaimCheck(federation.ClaimCheck))
+		broker.WithStore(env.Service.Client.Store()))
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("HTTP API: %w", err)

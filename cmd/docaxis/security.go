@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/auth"
+	"github.com/docaxis/docaxis/broker/operations"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -35,9 +36,7 @@ func authorityDir() string { return filepath.Join(flagHome, "nats") }
 
 func openAuthority() (*auth.Authority, error) { return auth.Open(authorityDir()) }
 
-func agencyCredsPath(code string) string {
-	return filepath.Join(flagHome, "agencies", code, "nats.creds")
-}
+func agencyCredsPath(code string) string { return operations.AgencyCredsPath(flagHome, code) }
 
 func init() {
 	rootCmd.PersistentFlags().StringVar(&flagCreds, "creds", os.Getenv("DOCAXIS_CREDS"), "connect with an agency's NATS credentials file (env DOCAXIS_CREDS)")
@@ -209,7 +208,7 @@ it serves: an agency of another bus is revoked by that bus.`,
 			return err
 		}
 		defer c.Close()
-		leaf, err := c.RevokeAgency(cmd.Context(), ks, code, at)
+		leaf, err := operations.New(c, ks).RevokeAgency(cmd.Context(), code, at)
 		if err != nil {
 			return err
 		}

@@ -164,9 +164,6 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		Logger: log,
 		Store:  store,
 		Files:  filesvc.Config{MaxSize: serveFlags.limits.MaxAttachmentSize},
-		// Every registration on this bus, whatever its entry point, within
-		// the federation's code bindings.
-		ClaimCheck: federation.ClaimCheck,
 	})
 	cancel()
 	if err != nil {

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/docaxis/docaxis/broker/httpapi/vxp"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/operations"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/spf13/cobra"
@@ -28,11 +24,11 @@ var systemFlags struct {
 }
 
 func systemCredsPath(ks *signing.Keystore, id string) string {
-	return filepath.Join(ks.SystemDir(id), "nats.creds")
+	return operations.SystemCredsPath(ks, id)
 }
 
 func systemSecretPath(ks *signing.Keystore, id string) string {
-	return vxp.SecretPath(ks, id)
+	return operations.SystemSecretPath(ks, id)
 }
 
 var systemAddCmd = &cobra.Command{
@@ -53,76 +49,34 @@ for every agency registered with --system ID. It gets one key and certificate
 		if err != nil {
 			return err
 		}
-		sid, err := ks.SystemIdentity(id)
-		if errors.Is(err, signing.ErrNoIdentity) {
-			ca, err := ks.CA()
-			if err != nil {
-				return err
-			}
-			if sid, err = ca.IssueSystem(id, systemFlags.name, signing.IssueOptions{KeyType: signing.KeyType(systemFlags.keyType)}); err != nil {
-				return err
-			}
-			if err := ks.SaveSystem(sid); err != nil {
-				return err
-			}
-		} else if err != nil {
+		op, err := operator(c, ks)
+		if err != nil {
 			return err
 		}
-		s := broker.System{ID: id, Name: systemFlags.name, Certificate: string(signing.EncodeCerts(sid.Chain...))}
-		if err := c.RegisterSystem(cmd.Context(), s); err != nil {
-			return err
-		}
-		creds := ""
-		if _, err := os.Stat(filepath.Join(authorityDir(), "account.nk")); err == nil {
-			a, err := openAuthority()
-			if err != nil {
-				return err
-			}
-			creds = systemCredsPath(ks, id)
-			if err := a.SystemCreds(id, creds); err != nil {
-				return fmt.Errorf("registered system %s, but issuing its NATS credentials failed: %w", id, err)
-			}
-		}
-		if _, err := systemSecret(ks, id, false); err != nil {
+		res, err := op.AddSystem(cmd.Context(), operations.SystemRequest{ID: id, Name: systemFlags.name, KeyType: systemFlags.keyType})
+		if err != nil {
 			return err
 		}
 		if systemFlags.json {
+			s := res.System
 			s.Certificate = ""
 			return printJSON(cmd, struct {
 				broker.System
 				Creds string `json:"creds,omitempty"`
-			}{s, creds})
+			}{s, res.Creds})
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "registered system %s %s (certificate %s)\n", id, systemFlags.name, envelope.Fingerprint(sid.Certificate())[:16])
-		if creds != "" {
-			fmt.Fprintln(cmd.OutOrStdout(), creds)
+		fmt.Fprintf(cmd.OutOrStdout(), "registered system %s %s (certificate %s)\n", id, systemFlags.name, envelope.Fingerprint(res.Identity.Certificate())[:16])
+		if res.Creds != "" {
+			fmt.Fprintln(cmd.OutOrStdout(), res.Creds)
 		}
 		return nil
 	}),
 }
 
 // systemSecret reads (or makes, or with rotate replaces) the shared secret
-// of a system: 32 random bytes, hex.
+// of a system.
 func systemSecret(ks *signing.Keystore, id string, rotate bool) (string, error) {
-	path := systemSecretPath(ks, id)
-	if b, err := os.ReadFile(path); err == nil && !rotate {
-		return strings.TrimSpace(string(b)), nil
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", err
-	}
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return "", err
-	}
-	secret := hex.EncodeToString(buf)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	return secret, os.Rename(tmp, path)
+	return operations.SystemSecret(ks, id, rotate)
 }
 
 var systemSecretCmd = &cobra.Command{

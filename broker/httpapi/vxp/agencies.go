@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/operations"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/envelope/edxml"
-	"github.com/docaxis/docaxis/signing"
 )
 
 // The directory, as the SDK's AgencyServiceImp reads it; registerAgency
@@ -138,35 +138,13 @@ func (s *Server) registerAgency(ctx context.Context, _ http.ResponseWriter, r *h
 		return nil, fail(CodeBadRequest, "registerAgency: %v", err)
 	}
 	a := broker.Agency{Code: code, Name: get("name"), Parent: get("pcode", "parent", "pid"), Email: get("mail", "email"), OldCode: get("oldCode", "old_code"), System: c.System}
-	prev, err := s.c.LookupAgency(ctx, code)
+	// The operator's action, kept to the system's own agencies; the
+	// directory write checks the code against the federation's bindings.
+	_, err = operations.New(s.c, s.cfg.Keystore).AddServedAgency(ctx, operations.ServedAgency{Agency: a, Stay: true})
 	switch {
-	case errors.Is(err, broker.ErrUnknownAgency):
-		prev = nil
-	case err != nil:
-		return nil, classify("registerAgency", err)
-	case prev.System != c.System:
+	case errors.Is(err, operations.ErrOtherSystem):
 		return nil, fail(CodeForbidden, "registerAgency: agency %s is registered and not served by system %s: only the operator moves it (docaxis agency add %s --system %s)", code, c.System, code, c.System)
-	}
-	if prev != nil {
-		a.Bindings = prev.Bindings
-		if a.Name == "" {
-			a.Name = prev.Name
-		}
-		if a.Parent == "" {
-			a.Parent = prev.Parent
-		}
-	} else {
-		ca, err := s.cfg.Keystore.CA()
-		if err != nil {
-			return nil, classify("registerAgency", err)
-		}
-		raw, err := ca.SignBinding(signing.Binding{Agency: code, System: c.System})
-		if err != nil {
-			return nil, classify("registerAgency", err)
-		}
-		a.Bindings = []string{raw}
-	}
-	if err := s.c.RegisterAgency(ctx, a); err != nil {
+	case err != nil:
 		return nil, classify("registerAgency "+code, err)
 	}
 	return ok("registered " + code + " (served by system " + c.System + ")"), nil

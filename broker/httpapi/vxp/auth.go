@@ -11,10 +11,11 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
+
 	"strings"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/operations"
 	"github.com/docaxis/docaxis/signing"
 )
 
@@ -53,11 +54,11 @@ var ErrNoSecret = errors.New("no shared secret")
 
 // SecretFile is the name of a system's secret in its directory of the
 // bus's home (docaxis system secret ID prints it).
-const SecretFile = "vxp.secret"
+const SecretFile = operations.SystemSecretFile
 
 // SecretPath is where the bus's home keeps system id's secret.
 func SecretPath(ks *signing.Keystore, id string) string {
-	return filepath.Join(ks.SystemDir(id), SecretFile)
+	return operations.SystemSecretPath(ks, id)
 }
 
 // FileSecrets reads secrets from the bus's home, on every request: a

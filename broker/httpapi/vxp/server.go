@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/envelope/edxml"
 	"github.com/docaxis/docaxis/signing"
@@ -197,7 +198,8 @@ func classify(what string, err error) *Error {
 		return &Error{Code: CodeTooLarge, Desc: what + ": " + err.Error(), Err: err}
 	case errors.Is(err, broker.ErrNotFound), errors.Is(err, broker.ErrUnknownAgency):
 		return &Error{Code: CodeNotFound, Desc: what + ": " + err.Error(), Err: err}
-	case errors.Is(err, broker.ErrNotServed), errors.Is(err, broker.ErrEdXMLSender), errors.Is(err, broker.ErrNotRecipient):
+	case errors.Is(err, broker.ErrNotServed), errors.Is(err, broker.ErrEdXMLSender), errors.Is(err, broker.ErrNotRecipient),
+		errors.Is(err, record.ErrNotBound), errors.Is(err, broker.ErrServedElsewhere):
 		return &Error{Code: CodeForbidden, Desc: what + ": " + err.Error(), Err: err}
 	case errors.Is(err, broker.ErrInactive), errors.Is(err, broker.ErrInvalidEntry), errors.Is(err, broker.ErrAttachment), errors.Is(err, broker.ErrUnverified),
 		errors.Is(err, envelope.ErrInvalidCode), errors.Is(err, envelope.ErrInvalid), errors.Is(err, envelope.ErrTransition),

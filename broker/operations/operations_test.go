@@ -1,0 +1,190 @@
+package operations_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/broker/operations"
+	"github.com/docaxis/docaxis/signing"
+)
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// adminClient connects as the CLI does: the operator's credentials, the
+// directory read by key.
+func adminClient(t *testing.T, b *bustest.Bus) *broker.Client {
+	t.Helper()
+	c, err := broker.Connect(ctxT(t), b.URL(), broker.WithTrust(b.Trust), broker.WithLogger(bustest.Logger()),
+		broker.WithNATSOptions(b.AdminOptions()...), broker.WithDirectoryByKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// TestOperatorActions: the actions on one bus with authentication, as the
+// CLI runs them.
+func TestOperatorActions(t *testing.T) {
+	b := bustest.Start(t, bustest.WithAuth())
+	ctx := ctxT(t)
+	op := operations.New(adminClient(t, b), b.Keystore, operations.WithAuthority(b.Auth))
+
+	const code = "000.00.00.H41"
+	res, err := op.AddAgency(ctx, operations.AgencyRequest{Agency: broker.Agency{Code: code, Name: "UBND H41"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := b.Keystore.Identity(code)
+	if err != nil || !stored.Certificate().Equal(res.Identity.Certificate()) {
+		t.Fatalf("the key is not kept in the home: %v", err)
+	}
+	if res.Creds != operations.AgencyCredsPath(b.Keystore.Dir, code) || !exists(res.Creds) {
+		t.Fatalf("credentials %q not written", res.Creds)
+	}
+	again, err := op.AddAgency(ctx, operations.AgencyRequest{Agency: broker.Agency{Code: code, Name: "UBND tỉnh H41"}})
+	if err != nil || !again.Identity.Certificate().Equal(stored.Certificate()) {
+		t.Fatalf("registering again issued another key: %v", err)
+	}
+
+	sys, err := op.AddSystem(ctx, operations.SystemRequest{ID: "qlvb", Name: "QLVB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := operations.SystemSecret(b.Keystore, "qlvb", false)
+	if err != nil || len(secret) != 64 || !exists(sys.Creds) {
+		t.Fatalf("system secret %q, credentials %q: %v", secret, sys.Creds, err)
+	}
+	if _, err := op.AddSystem(ctx, operations.SystemRequest{ID: "bad id", Name: "x"}); err == nil {
+		t.Fatal("a bad system id was registered")
+	}
+
+	// A system's agency; the system may not take another one.
+	const served = "000.01.00.H41"
+	a, err := op.AddServedAgency(ctx, operations.ServedAgency{Agency: broker.Agency{Code: served, Name: "Sở", System: "qlvb"}})
+	if err != nil || len(a.Bindings) != 1 {
+		t.Fatalf("served agency: %+v %v", a, err)
+	}
+	_, err = op.AddServedAgency(ctx, operations.ServedAgency{Agency: broker.Agency{Code: code, System: "qlvb"}, Stay: true})
+	if !errors.Is(err, operations.ErrOtherSystem) {
+		t.Fatalf("a system took an agency with its own key: %v", err)
+	}
+	// Leaving its system for a key of its own: the end of the binding is
+	// signed.
+	own, err := op.AddAgency(ctx, operations.AgencyRequest{Agency: broker.Agency{Code: served, Name: "Sở"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := op.Client().LookupAgency(ctx, served); err != nil || got.System != "" || len(got.Bindings) != 2 || own.Agency.Certificate != got.Certificate {
+		t.Fatalf("after leaving its system: %+v %v", got, err)
+	}
+
+	leaf, err := op.RevokeAgency(ctx, code, time.Now())
+	if err != nil || !leaf.Equal(stored.Certificate()) {
+		t.Fatalf("revoked %v: %v", leaf, err)
+	}
+}
+
+// TestAddAgencyOutsideBinding: on a member bus, a code bound to another
+// bus is refused by the directory write, and the home keeps no key for it.
+func TestAddAgencyOutsideBinding(t *testing.T) {
+	vn := bustest.StartNational(t, "VN")
+	hn := bustest.StartMember(t, "HN", vn)
+	dn := bustest.StartMember(t, "DN", vn)
+	vn.Bind("HN", "*.*.*.H1*")
+	vn.Bind("DN", "*.*.*.H5*")
+	_ = hn
+	ctx := ctxT(t)
+	c := adminClient(t, dn.Bus)
+	op := operations.New(c, dn.Keystore, operations.WithAuthority(dn.Auth))
+	const squat = "000.00.00.H14"
+	deadline := time.Now().Add(30 * time.Second)
+	for c.CheckClaim(ctx, squat) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("DN never learnt HN's binding")
+		}
+		time.Sleep(50 * time.Millisecond) // waits for a condition, not a duration
+	}
+	if _, err := op.AddAgency(ctx, operations.AgencyRequest{Agency: broker.Agency{Code: squat, Name: "squatter"}}); !errors.Is(err, federation.ErrNotBound) {
+		t.Fatalf("DN registered HN's code: %v", err)
+	}
+	if _, err := dn.Keystore.Identity(squat); !errors.Is(err, signing.ErrNoIdentity) {
+		t.Fatalf("a key was kept for a refused code: %v", err)
+	}
+	if exists(operations.AgencyCredsPath(dn.Keystore.Dir, squat)) {
+		t.Fatal("credentials were issued for a refused code")
+	}
+	if _, err := op.AddAgency(ctx, operations.AgencyRequest{Agency: broker.Agency{Code: "000.00.00.H51", Name: "UBND H51"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAdmitMember: the link account is written before the listing; a
+// refused listing leaves no credentials.
+func TestAdmitMember(t *testing.T) {
+	vn := bustest.StartNational(t, "VN")
+	ctx := ctxT(t)
+	c := adminClient(t, vn.Bus)
+	op := operations.New(c, vn.Keystore, operations.WithAuthority(vn.Auth))
+	caOf := func(name string) *signing.CA {
+		ca, err := signing.NewCA(name, 365*24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ca
+	}
+	codes := func(list string) federation.Binding {
+		b, err := federation.ParseCodePatterns(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	dir := t.TempDir()
+	dnCreds := filepath.Join(dir, "DN", "uplink.creds")
+	ad, err := op.AdmitMember(ctx, operations.MemberRequest{ID: "DN", CA: caOf("CA DN").Cert, Codes: codes("*.*.*.H5*"), Creds: dnCreds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ad.National != "VN" || !exists(dnCreds) || !vn.Auth.HasLink("DN") || !slices.Equal(ad.Codes, []string{"*.*.*.H5*"}) {
+		t.Fatalf("admission %+v", ad)
+	}
+
+	xxCreds := filepath.Join(dir, "XX", "uplink.creds")
+	_, err = op.AdmitMember(ctx, operations.MemberRequest{ID: "XX", CA: caOf("CA XX").Cert, Codes: codes("*.*.*.H51"), Creds: xxCreds})
+	if !errors.Is(err, federation.ErrCodePattern) {
+		t.Fatalf("an overlapping binding: %v", err)
+	}
+	if exists(xxCreds) {
+		t.Fatal("a refused admission left its credentials")
+	}
+	buses, err := federation.Buses(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range buses {
+		if b.ID == "XX" {
+			t.Fatal("the refused member is listed")
+		}
+	}
+	if _, err := op.AdmitMember(ctx, operations.MemberRequest{ID: "VN", CA: caOf("CA").Cert, Codes: codes("*.*.*.H9*"), Creds: xxCreds}); err == nil {
+		t.Fatal("the national admitted itself")
+	}
+}
