@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 )
 
@@ -17,7 +18,7 @@ type QuarantineRequest struct {
 // request, or the error code it is refused with.
 func DecodeQuarantineRequest(subject, reply string, h nats.Header, body []byte) (req QuarantineRequest, replyOK bool, code string) {
 	r, err := decodeQuarantineRequest(subject, h, body)
-	replyOK = replyAllowed(reply, subject[min(len(subject), len(quarantineSvcPrefix)):])
+	replyOK = replyAllowed(reply, subject[min(len(subject), len(record.QuarantineServicePrefix)):])
 	if err != nil {
 		var se *svcError
 		if errors.As(err, &se) {

@@ -34,7 +34,6 @@ import (
 // Docaxis-Error with a code and the reason in the body.
 
 const (
-	quarantineSvcPrefix = "axis.svc.quarantine."
 	// quarantineQueue shares the requests among the bus's processes.
 	quarantineQueue = "docaxis-quarantine"
 
@@ -69,12 +68,6 @@ const (
 	// quarantineWorkers bounds the requests handled at once.
 	quarantineWorkers = 16
 )
-
-// QuarantineServiceSubject is where agency asks the bus to quarantine a
-// copy of its mailbox.
-func QuarantineServiceSubject(agency string) string {
-	return quarantineSvcPrefix + envelope.Token(agency)
-}
 
 // quarantineRequest is a decoded request.
 type quarantineRequest struct {
@@ -119,9 +112,9 @@ func replyAllowed(reply, token string) bool {
 // decodeQuarantineRequest checks a request to axis.svc.quarantine.<token>.
 // The error is a *svcError ready to answer.
 func decodeQuarantineRequest(subject string, h nats.Header, body []byte) (quarantineRequest, error) {
-	token, ok := strings.CutPrefix(subject, quarantineSvcPrefix)
+	token, ok := strings.CutPrefix(subject, record.QuarantineServicePrefix)
 	if !ok || token == "" || strings.Contains(token, ".") {
-		return quarantineRequest{}, svcErrorf(codeBadRequest, "subject %q: want %s<agency>", subject, quarantineSvcPrefix)
+		return quarantineRequest{}, svcErrorf(codeBadRequest, "subject %q: want %s<agency>", subject, record.QuarantineServicePrefix)
 	}
 	code := envelope.CodeFromToken(token)
 	if err := envelope.CheckNonStandardCode(code); err != nil || envelope.Token(code) != token {
@@ -195,7 +188,7 @@ type quarantineService struct {
 func startQuarantineService(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, gate *rateGate, log *slog.Logger) (*quarantineService, error) {
 	s := &quarantineService{js: js, gate: gate, log: log, sem: make(chan struct{}, quarantineWorkers), recent: map[string]uint64{}}
 	var err error
-	s.sub, err = nc.QueueSubscribe(quarantineSvcPrefix+"*", quarantineQueue, s.onRequest)
+	s.sub, err = nc.QueueSubscribe(record.QuarantineServicePrefix+"*", quarantineQueue, s.onRequest)
 	if err != nil {
 		return nil, fmt.Errorf("start quarantine service: %w", err)
 	}
@@ -215,7 +208,7 @@ func (s *quarantineService) stop() {
 }
 
 func (s *quarantineService) onRequest(m *nats.Msg) {
-	token := strings.TrimPrefix(m.Subject, quarantineSvcPrefix)
+	token := strings.TrimPrefix(m.Subject, record.QuarantineServicePrefix)
 	if !replyAllowed(m.Reply, token) {
 		// The only address to answer is one the requester may not use.
 		s.log.Warn("quarantine service: request dropped, reply subject outside the requester's inbox", "subject", m.Subject, "reply", cut(m.Reply, 128))
@@ -361,7 +354,7 @@ func errorAnswer(err error) *nats.Msg {
 // requestQuarantine asks the bus to quarantine the copy at seq of agency's
 // mailbox (the client holds agency's credentials).
 func (c *Client) requestQuarantine(ctx context.Context, agency string, seq, deliveries uint64, reason string) error {
-	m := nats.NewMsg(QuarantineServiceSubject(agency))
+	m := nats.NewMsg(record.QuarantineServiceSubject(agency))
 	m.Header.Set(headerOp, opQuarantine)
 	m.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
 	m.Header.Set(HeaderDeliveries, strconv.FormatUint(min(deliveries, maxDeliveries), 10))
@@ -382,8 +375,8 @@ func (c *Client) serviceRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, er
 	if id := SystemOfActor(c.opts.agency); id != "" {
 		// A system asks through the bus's system service, which checks
 		// that it serves the agency.
-		agency := envelope.CodeFromToken(strings.TrimPrefix(m.Subject, quarantineSvcPrefix))
-		m.Subject = SystemServiceSubject(id, opForward)
+		agency := envelope.CodeFromToken(strings.TrimPrefix(m.Subject, record.QuarantineServicePrefix))
+		m.Subject = record.SystemServiceSubject(id, opForward)
 		m.Header.Set(HeaderAgency, agency)
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.opts.timeout)

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 )
@@ -98,7 +99,7 @@ func FuzzQuarantineRequest(f *testing.F) {
 		switch {
 		case req.Seq == 0:
 			t.Fatal("accepted without a sequence")
-		case subject != broker.QuarantineServiceSubject(req.Agency):
+		case subject != record.QuarantineServiceSubject(req.Agency):
 			t.Fatalf("agency %q from subject %q", req.Agency, subject)
 		case req.Op != "quarantine" && req.Op != "check":
 			t.Fatalf("op %q", req.Op)

@@ -512,7 +512,7 @@ func (c *Client) admit(ctx context.Context, agency string, seq uint64) error {
 	if c.Limits().PublishRate <= 0 {
 		return nil
 	}
-	m := nats.NewMsg(QuarantineServiceSubject(agency))
+	m := nats.NewMsg(record.QuarantineServiceSubject(agency))
 	m.Header.Set(headerOp, opCheck)
 	m.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
 	// No answer (the bus's services still starting, or down) is no

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,8 +24,7 @@ import (
 // actor token is the system's (SystemActor) and only that system's
 // credentials may publish there.
 const (
-	sysSvcPrefix = "axis.svc.sys."
-	sysSvcQueue  = "docaxis-sys"
+	sysSvcQueue = "docaxis-sys"
 
 	opPublish   = "pub"    // publish a signed copy or status (header Docaxis-Subject)
 	opMarkerGet = "marker" // read a received marker (header Docaxis-Key)
@@ -40,11 +40,6 @@ const (
 	sysSvcWorkers = 64
 )
 
-// SystemServiceSubject is where system id sends requests of kind op.
-func SystemServiceSubject(id, op string) string {
-	return sysSvcPrefix + envelope.Token(SystemActor(id)) + "." + op
-}
-
 type sysService struct {
 	c   *Client
 	log *slog.Logger
@@ -56,7 +51,7 @@ type sysService struct {
 func startSystemService(ctx context.Context, c *Client, log *slog.Logger) (*sysService, error) {
 	s := &sysService{c: c, log: log, sem: make(chan struct{}, sysSvcWorkers)}
 	var err error
-	if s.sub, err = c.nc.QueueSubscribe(sysSvcPrefix+"*.*", sysSvcQueue, s.onRequest); err != nil {
+	if s.sub, err = c.nc.QueueSubscribe(record.SystemServicePrefix+"*.*", sysSvcQueue, s.onRequest); err != nil {
 		return nil, fmt.Errorf("start system service: %w", err)
 	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -74,7 +69,7 @@ func (s *sysService) stop() {
 }
 
 func (s *sysService) onRequest(m *nats.Msg) {
-	rest := strings.TrimPrefix(m.Subject, sysSvcPrefix)
+	rest := strings.TrimPrefix(m.Subject, record.SystemServicePrefix)
 	token, _, _ := strings.Cut(rest, ".")
 	if !replyAllowed(m.Reply, token) {
 		s.log.Warn("system service: request dropped, reply subject outside the requester's inbox", "subject", cut(m.Subject, 128), "reply", cut(m.Reply, 128))
@@ -99,10 +94,10 @@ type sysRequest struct {
 }
 
 func decodeSysSubject(subject string) (sysRequest, error) {
-	rest, ok := strings.CutPrefix(subject, sysSvcPrefix)
+	rest, ok := strings.CutPrefix(subject, record.SystemServicePrefix)
 	parts := strings.Split(rest, ".")
 	if !ok || len(parts) != 2 {
-		return sysRequest{}, svcErrorf(codeBadRequest, "subject %q: want %s<system>.<op>", cut(subject, 128), sysSvcPrefix)
+		return sysRequest{}, svcErrorf(codeBadRequest, "subject %q: want %s<system>.<op>", cut(subject, 128), record.SystemServicePrefix)
 	}
 	id := SystemOfActor(envelope.CodeFromToken(parts[0]))
 	if id == "" || CheckSystemID(id) != nil || envelope.Token(SystemActor(id)) != parts[0] {
@@ -240,7 +235,7 @@ type sysKV struct {
 }
 
 func (k *sysKV) request(ctx context.Context, op, key string, value []byte) (*nats.Msg, error) {
-	m := nats.NewMsg(SystemServiceSubject(k.id, op))
+	m := nats.NewMsg(record.SystemServiceSubject(k.id, op))
 	m.Header.Set(headerKey, key)
 	m.Data = value
 	return k.c.systemRequest(ctx, m)
@@ -293,7 +288,7 @@ func (c *Client) publishRecord(ctx context.Context, msg *nats.Msg) (*jetstream.P
 	if id == "" {
 		return c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(StreamName))
 	}
-	m := nats.NewMsg(SystemServiceSubject(id, opPublish))
+	m := nats.NewMsg(record.SystemServiceSubject(id, opPublish))
 	m.Header.Set(headerSubject, msg.Subject)
 	m.Header.Set(jetstream.MsgIDHeader, msg.Header.Get(jetstream.MsgIDHeader))
 	m.Data = msg.Data
@@ -319,7 +314,7 @@ func (s *sysService) forward(ctx context.Context, req sysRequest, m *nats.Msg) *
 	if _, err := s.serves(ctx, req.system, agency); err != nil {
 		return errorAnswer(err)
 	}
-	fwd := nats.NewMsg(QuarantineServiceSubject(agency))
+	fwd := nats.NewMsg(record.QuarantineServiceSubject(agency))
 	for k, v := range m.Header {
 		if k != HeaderAgency {
 			fwd.Header[k] = v

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
 
@@ -36,7 +37,7 @@ func FuzzDecodeSysSubject(f *testing.F) {
 		default:
 			t.Fatalf("%q decoded to operation %q", subject, req.op)
 		}
-		if got := SystemServiceSubject(req.system, req.op); got != subject {
+		if got := record.SystemServiceSubject(req.system, req.op); got != subject {
 			t.Fatalf("%q decoded to %+v, whose subject is %q", subject, req, got)
 		}
 		if SystemOfActor(envelope.CodeFromToken(envelope.Token(SystemActor(req.system)))) != req.system {

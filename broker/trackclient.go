@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -26,7 +27,7 @@ func (c *Client) trackCall(ctx context.Context, op string, req trackRequest) (*t
 	if err != nil {
 		return nil, err
 	}
-	subject := TrackServiceSubject(c.opts.agency, op)
+	subject := record.TrackServiceSubject(c.opts.agency, op)
 	for {
 		rctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
 		msg, err := c.nc.RequestWithContext(rctx, subject, body)
@@ -169,7 +170,7 @@ func (c *Client) svcWatch(ctx context.Context, agency string) (<-chan *Tracking,
 	if err := c.mine(agency); err != nil {
 		return nil, err
 	}
-	sub, err := c.nc.SubscribeSync(TrackEventSubject(agency))
+	sub, err := c.nc.SubscribeSync(record.TrackEventSubject(agency))
 	if err != nil {
 		return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
 	}
@@ -247,7 +248,7 @@ var waitStatePoll = 5 * time.Second
 
 func (c *Client) svcWaitState(ctx context.Context, id, recipient string, state envelope.State) (*Tracking, error) {
 	events := make(chan *nats.Msg, 256)
-	sub, err := c.nc.ChanSubscribe(TrackEventSubject(c.opts.agency), events)
+	sub, err := c.nc.ChanSubscribe(record.TrackEventSubject(c.opts.agency), events)
 	if err != nil {
 		return nil, fmt.Errorf("wait for %s of %s at %s: %w", state, id, recipient, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -376,7 +377,7 @@ func TestAgencyTrackingThroughTheService(t *testing.T) {
 	// On the wire: at most the page asked for, and the cursor of the next.
 	after, pages := uint64(0), 0
 	for {
-		msg, err := g22.Conn().Request(broker.TrackServiceSubject(govOffice, "sent"), []byte(`{"limit":4,"after":`+strconv.FormatUint(after, 10)+`}`), 5*time.Second)
+		msg, err := g22.Conn().Request(record.TrackServiceSubject(govOffice, "sent"), []byte(`{"limit":4,"after":`+strconv.FormatUint(after, 10)+`}`), 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -486,7 +487,7 @@ func FuzzDecodeTrackRequest(f *testing.F) {
 			}
 			return
 		}
-		if broker.TrackServiceSubject(agency, op) != subject {
+		if record.TrackServiceSubject(agency, op) != subject {
 			t.Fatalf("accepted %q as agency %q op %q", subject, agency, op)
 		}
 		if len(data) > 1<<10 {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -44,9 +45,7 @@ import (
 // axis.evt.track.<token> of its sender and of its recipient, as the
 // Tracking entry of that pair alone.
 const (
-	trackSvcPrefix = "axis.svc.track."
-	trackEvtPrefix = "axis.evt.track."
-	trackSvcQueue  = "docaxis-track"
+	trackSvcQueue = "docaxis-track"
 )
 
 // Tracking service operations.
@@ -68,15 +67,6 @@ const (
 	// trackBusy is the message of an "unavailable" that asks to retry.
 	trackBusy = "tracking service busy; retry"
 )
-
-// TrackServiceSubject is the subject of agency's tracking request op.
-func TrackServiceSubject(agency, op string) string {
-	return trackSvcPrefix + envelope.Token(agency) + "." + op
-}
-
-// TrackEventSubject is where the bus publishes the changes of agency's
-// pairs (as sender or recipient).
-func TrackEventSubject(agency string) string { return trackEvtPrefix + envelope.Token(agency) }
 
 // ErrTrackRequest: the tracking service refused a request as malformed.
 var ErrTrackRequest = errors.New("bad tracking request")
@@ -134,10 +124,10 @@ const (
 // and the body (small, one JSON object, no unknown fields, values checked
 // for op).
 func decodeTrackRequest(subject string, data []byte) (agency, op string, req trackRequest, err error) {
-	rest, ok := strings.CutPrefix(subject, trackSvcPrefix)
+	rest, ok := strings.CutPrefix(subject, record.TrackServicePrefix)
 	tok, op, ok2 := strings.Cut(rest, ".")
 	if !ok || !ok2 || tok == "" || strings.Contains(op, ".") {
-		return "", "", req, fmt.Errorf("%w: subject %q is not %s<agency>.<op>", ErrTrackRequest, subject, trackSvcPrefix)
+		return "", "", req, fmt.Errorf("%w: subject %q is not %s<agency>.<op>", ErrTrackRequest, subject, record.TrackServicePrefix)
 	}
 	agency = envelope.CodeFromToken(tok)
 	if err := envelope.CheckNonStandardCode(agency); err != nil || envelope.Token(agency) != tok {
@@ -197,7 +187,7 @@ type trackService struct {
 // client) and publishes the changes tr makes.
 func startTrackService(ctx context.Context, c *Client, tr *Tracker, log *slog.Logger) (*trackService, error) {
 	s := &trackService{c: c, log: log, sem: make(chan struct{}, trackWorkers), busy: map[string]int{}}
-	sub, err := c.nc.QueueSubscribe(trackSvcPrefix+"*.*", trackSvcQueue, s.onRequest)
+	sub, err := c.nc.QueueSubscribe(record.TrackServicePrefix+"*.*", trackSvcQueue, s.onRequest)
 	if err != nil {
 		return nil, fmt.Errorf("start tracking service: %w", err)
 	}
@@ -232,7 +222,7 @@ func (s *trackService) publish(t *Tracking, _ envelope.State) {
 		return
 	}
 	for _, who := range []string{t.Sender, t.Recipient} {
-		msg := &nats.Msg{Subject: TrackEventSubject(who), Data: data, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: record.TrackEventSubject(who), Data: data, Header: nats.Header{}}
 		msg.Header.Set(HeaderEnvelope, t.Envelope)
 		if err := s.c.nc.PublishMsg(msg); err != nil {
 			s.log.Warn("tracking event not published", "envelope", t.Envelope, "agency", who, "err", err)
@@ -241,7 +231,7 @@ func (s *trackService) publish(t *Tracking, _ envelope.State) {
 }
 
 func (s *trackService) onRequest(m *nats.Msg) {
-	rest, _ := strings.CutPrefix(m.Subject, trackSvcPrefix)
+	rest, _ := strings.CutPrefix(m.Subject, record.TrackServicePrefix)
 	tok, _, _ := strings.Cut(rest, ".")
 	// Answers go only to the requester's own inbox (auth.InboxPrefix):
 	// anything else is dropped, since the only address is the wrong one.

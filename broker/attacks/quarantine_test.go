@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -156,7 +157,7 @@ func TestQuarantineRequestForAnotherMailbox(t *testing.T) {
 	id, _ := a.victimSend()
 	seq := strconv.FormatUint(a.quarCopySeq(id, victimRecipient), 10)
 	nc, v := a.raw(attacker)
-	own := broker.QuarantineServiceSubject(attacker)
+	own := record.QuarantineServiceSubject(attacker)
 	for _, op := range []string{"quarantine", "check"} {
 		body := []byte("mất dữ liệu")
 		if op == "check" {
@@ -167,7 +168,7 @@ func TestQuarantineRequestForAnotherMailbox(t *testing.T) {
 			t.Fatalf("%s of the victim's copy: %v %q", op, ans.Header, ans.Data)
 		}
 	}
-	m := nats.NewMsg(broker.QuarantineServiceSubject(victimRecipient))
+	m := nats.NewMsg(record.QuarantineServiceSubject(victimRecipient))
 	m.Header.Set(broker.HeaderOriginSeq, seq)
 	m.Data = []byte("mất dữ liệu")
 	m.Reply = nats.NewInbox()
@@ -199,7 +200,7 @@ func TestQuarantineMalformedRequests(t *testing.T) {
 	}
 	own := strconv.FormatUint(a.quarCopySeq(res.ID, attacker), 10)
 	nc, _ := a.raw(attacker)
-	subject := broker.QuarantineServiceSubject(attacker)
+	subject := record.QuarantineServiceSubject(attacker)
 	tests := []struct {
 		name   string
 		header map[string]string

@@ -14,6 +14,7 @@ import (
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -199,9 +200,9 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 		{"the tracking bucket", "$JS.API.DIRECT.GET.KV_AXIS_TRACK", `{"seq":1}`},
 		{"the attachment service as the other system", "axis.svc.files." + envelope.Token(broker.SystemActor(sysVictimID)) + ".get", ""},
 		{"the attachment service as the victim agency", "axis.svc.files." + victimTok + ".get", ""},
-		{"the system service as the other system", broker.SystemServiceSubject(sysVictimID, "marker"), ""},
+		{"the system service as the other system", record.SystemServiceSubject(sysVictimID, "marker"), ""},
 		{"the tracking service as the victim agency", "axis.svc.track." + victimTok + ".tracking", `{}`},
-		{"the quarantine service as the victim agency", broker.QuarantineServiceSubject(sysVictim), `{}`},
+		{"the quarantine service as the victim agency", record.QuarantineServiceSubject(sysVictim), `{}`},
 	}
 	for _, at := range attacks {
 		t.Run(at.name, func(t *testing.T) { sysRefused(t, nc, v, at.subject, []byte(at.body)) })
@@ -211,14 +212,14 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 	// agencies it does not serve are forbidden.
 	for _, key := range []string{victimTok + "." + sid, h14Tok + "." + hid, "*." + sid, ">", victimTok + ".>"} {
 		for _, op := range []string{"marker", "mark"} {
-			code, text := sysAsk(t, nc, broker.SystemServiceSubject(sysEvilID, op), map[string]string{"Docaxis-Key": key}, []byte(`{"at":"2025-01-01T00:00:00Z"}`))
+			code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, op), map[string]string{"Docaxis-Key": key}, []byte(`{"at":"2025-01-01T00:00:00Z"}`))
 			if code != "forbidden" && code != "bad-request" {
 				t.Errorf("%s %s: answered %q %q", op, key, code, text)
 			}
 		}
 	}
 	// Its quarantine forwarding for an agency it does not serve.
-	if code, text := sysAsk(t, nc, broker.SystemServiceSubject(sysEvilID, "q"), map[string]string{broker.HeaderAgency: sysVictim}, []byte(`{}`)); code != "forbidden" {
+	if code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "q"), map[string]string{broker.HeaderAgency: sysVictim}, []byte(`{}`)); code != "forbidden" {
 		t.Errorf("quarantine request for %s: %q %q", sysVictim, code, text)
 	}
 
@@ -240,7 +241,7 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, text := sysAsk(t, nc, broker.SystemServiceSubject(sysEvilID, "pub"), map[string]string{
+	code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "pub"), map[string]string{
 		"Docaxis-Subject": broker.DocSubject(attacker, sysEvil), jetstream.MsgIDHeader: e.ID + "." + envelope.Token(attacker)}, raw)
 	if code != "" {
 		t.Fatalf("publish its own envelope: %q %q", code, text)
@@ -366,7 +367,7 @@ func TestSystemServiceSpoofing(t *testing.T) {
 			if tc.msgID != "" {
 				h[jetstream.MsgIDHeader] = tc.msgID
 			}
-			code, text := sysAsk(t, nc, broker.SystemServiceSubject(sysEvilID, "pub"), h, tc.raw)
+			code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "pub"), h, tc.raw)
 			if tc.want == "" {
 				// Recorded (it is its own, signed status), but judged by
 				// the tracker like any agency's: it changes nothing of
@@ -403,7 +404,7 @@ func TestSystemServiceSpoofing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, reply := range []string{auth.InboxPrefix(victimRecipient) + ".x", auth.InboxPrefix(broker.SystemActor(sysVictimID)) + ".x", "axis.doc." + envelope.Token(victimRecipient) + ".x", "_INBOX_.x"} {
-		m := nats.NewMsg(broker.SystemServiceSubject(sysEvilID, "marker"))
+		m := nats.NewMsg(record.SystemServiceSubject(sysEvilID, "marker"))
 		m.Reply = reply
 		m.Header.Set("Docaxis-Key", envelope.Token(sysEvil)+"."+vid)
 		if err := nc.PublishMsg(m); err != nil {
@@ -412,7 +413,7 @@ func TestSystemServiceSpoofing(t *testing.T) {
 	}
 	// A request with its own inbox, after those: answered, so the bus read
 	// the ones before.
-	if code, _ := sysAsk(t, nc, broker.SystemServiceSubject(sysEvilID, "marker"), map[string]string{"Docaxis-Key": envelope.Token(sysEvil) + "." + vid}, nil); code != "not-found" {
+	if code, _ := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "marker"), map[string]string{"Docaxis-Key": envelope.Token(sysEvil) + "." + vid}, nil); code != "not-found" {
 		t.Fatalf("own marker request: %q", code)
 	}
 	if err := h14.Flush(); err != nil {
@@ -435,8 +436,8 @@ func TestAgencyCredsOnSystemService(t *testing.T) {
 	ctx := ctxT(t)
 	nc, v := a.raw(attacker)
 	for _, s := range []string{
-		broker.SystemServiceSubject(sysVictimID, "pub"), broker.SystemServiceSubject(sysEvilID, "marker"),
-		broker.SystemServiceSubject(sysVictimID, "mark"), broker.SystemServiceSubject(sysVictimID, "q"),
+		record.SystemServiceSubject(sysVictimID, "pub"), record.SystemServiceSubject(sysEvilID, "marker"),
+		record.SystemServiceSubject(sysVictimID, "mark"), record.SystemServiceSubject(sysVictimID, "q"),
 		"axis.svc.sys." + envelope.Token(attacker) + ".pub", "axis.svc.sys.*.pub", "axis.svc.sys.>",
 		"$JS.API.CONSUMER.MSG.NEXT.AXIS.sys_" + envelope.Token(sysVictimID),
 		"$JS.API.CONSUMER.INFO.AXIS.xfer_" + envelope.Token(sysVictimID),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -319,7 +320,7 @@ func TestTrackingServiceAnswersOnlyTheAgencysOwn(t *testing.T) {
 	nc, v := a.raw(attacker)
 	ask := func(op, body string) map[string]json.RawMessage {
 		t.Helper()
-		msg, err := nc.Request(broker.TrackServiceSubject(attacker, op), []byte(body), 5*time.Second)
+		msg, err := nc.Request(record.TrackServiceSubject(attacker, op), []byte(body), 5*time.Second)
 		if err != nil {
 			t.Fatalf("%s %s: %v", op, body, err)
 		}
@@ -364,14 +365,14 @@ func TestTrackingServiceAnswersOnlyTheAgencysOwn(t *testing.T) {
 		}
 	}
 	// Another agency's request subject is not its to publish on.
-	if _, err := nc.Request(broker.TrackServiceSubject(victimSender, "status"), []byte(`{"id":"`+id+`"}`), 500*time.Millisecond); err == nil || !v.saw(t, broker.TrackServiceSubject(victimSender, "status")) {
+	if _, err := nc.Request(record.TrackServiceSubject(victimSender, "status"), []byte(`{"id":"`+id+`"}`), 500*time.Millisecond); err == nil || !v.saw(t, record.TrackServiceSubject(victimSender, "status")) {
 		t.Fatalf("asked as the victim: %v", err)
 	}
 	// Nor may it listen to another's events.
-	sub, err := nc.SubscribeSync(broker.TrackEventSubject(victimSender))
+	sub, err := nc.SubscribeSync(record.TrackEventSubject(victimSender))
 	if err == nil {
 		_ = nc.Flush()
-		if !v.saw(t, broker.TrackEventSubject(victimSender)) {
+		if !v.saw(t, record.TrackEventSubject(victimSender)) {
 			t.Fatal("subscribed to the victim's events")
 		}
 		_ = sub.Unsubscribe()
@@ -386,7 +387,7 @@ func TestTrackingServiceAnswersOnlyTheAgencysOwn(t *testing.T) {
 	if err := victim.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.PublishRequest(broker.TrackServiceSubject(attacker, "sent"), inbox, []byte(`{}`)); err != nil {
+	if err := nc.PublishRequest(record.TrackServiceSubject(attacker, "sent"), inbox, []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	ask("ping", `{}`) // served after the one above
