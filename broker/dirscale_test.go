@@ -10,6 +10,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 )
@@ -189,7 +190,7 @@ func TestRecordStreamConsumerLimit(t *testing.T) {
 	bus := bustest.Start(t)
 	ctx := scaleCtx(t, 5*time.Minute)
 	js := bus.Service.Client.JetStream()
-	st, err := js.Stream(ctx, broker.StreamName)
+	st, err := js.Stream(ctx, record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}

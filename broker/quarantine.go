@@ -65,9 +65,9 @@ var (
 func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantined, error) {
 	filter := record.QuarantineFilter
 	if agency != "" {
-		filter = QuarantineSubject(agency)
+		filter = record.QuarantineSubject(agency)
 	}
-	s, err := c.js.Stream(ctx, QuarantineStream)
+	s, err := c.js.Stream(ctx, record.QuarantineStream)
 	if err != nil {
 		return nil, fmt.Errorf("read quarantine: %w", err)
 	}
@@ -81,7 +81,7 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 	}
 	// The server drops the consumer soon after the listing: listings
 	// polled in a loop must not pile up consumers.
-	cons, err := c.js.OrderedConsumer(ctx, QuarantineStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, InactiveThreshold: 10 * time.Second})
+	cons, err := c.js.OrderedConsumer(ctx, record.QuarantineStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, InactiveThreshold: 10 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("read quarantine: %w", err)
 	}
@@ -114,9 +114,9 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 // headers their agency chose, but only ever on its own subject.
 func quarantinedOf(subject string, h nats.Header, size int, seq uint64, at time.Time) Quarantined {
 	q := Quarantined{Seq: seq, Agency: envelope.CodeFromToken(strings.TrimPrefix(subject, record.QuarantinePrefix)),
-		Envelope: h.Get(HeaderEnvelope), Reason: h.Get(HeaderReason), Subject: h.Get(HeaderOriginSubject), Time: at.UTC(), Size: size}
-	q.Deliveries, _ = strconv.Atoi(h.Get(HeaderDeliveries))
-	q.OriginSeq, _ = strconv.ParseUint(h.Get(HeaderOriginSeq), 10, 64)
+		Envelope: h.Get(record.HeaderEnvelope), Reason: h.Get(record.HeaderReason), Subject: h.Get(record.HeaderOriginSubject), Time: at.UTC(), Size: size}
+	q.Deliveries, _ = strconv.Atoi(h.Get(record.HeaderDeliveries))
+	q.OriginSeq, _ = strconv.ParseUint(h.Get(record.HeaderOriginSeq), 10, 64)
 	return q
 }
 
@@ -128,7 +128,7 @@ func (c *Client) QuarantineEntry(ctx context.Context, id string) (*Quarantined, 
 }
 
 func (c *Client) quarantineEntry(ctx context.Context, id string) (*jetstream.RawStreamMsg, *Quarantined, error) {
-	s, err := c.js.Stream(ctx, QuarantineStream)
+	s, err := c.js.Stream(ctx, record.QuarantineStream)
 	if err != nil {
 		return nil, nil, fmt.Errorf("quarantine entry %s: %w", id, err)
 	}
@@ -199,10 +199,10 @@ func (c *Client) QuarantineRetry(ctx context.Context, id string) (*Quarantined, 
 		}
 	}
 	msg.Header.Set(jetstream.MsgIDHeader, record.RetryMsgID(q.Seq, q.Agency))
-	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(StreamName)); err != nil {
+	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(record.Stream)); err != nil {
 		return q, fmt.Errorf("retry %s: re-publish record #%d to %s: %w", id, rec.Sequence, rec.Subject, err)
 	}
-	s, err := c.js.Stream(ctx, QuarantineStream)
+	s, err := c.js.Stream(ctx, record.QuarantineStream)
 	if err == nil {
 		err = s.DeleteMsg(ctx, q.Seq)
 	}
@@ -217,11 +217,11 @@ func (c *Client) QuarantineRetry(ctx context.Context, id string) (*Quarantined, 
 func (c *Client) recordOf(ctx context.Context, raw *jetstream.RawStreamMsg, q *Quarantined) (*jetstream.RawStreamMsg, error) {
 	if q.OriginSeq == 0 {
 		return nil, fmt.Errorf("%w: quarantine seq %d has no valid origin sequence (header %s is %q): inspect it, resend the document, then drop the entry",
-			ErrNotInRecord, q.Seq, HeaderOriginSeq, raw.Header.Get(HeaderOriginSeq))
+			ErrNotInRecord, q.Seq, record.HeaderOriginSeq, raw.Header.Get(record.HeaderOriginSeq))
 	}
-	st, err := c.js.Stream(ctx, StreamName)
+	st, err := c.js.Stream(ctx, record.Stream)
 	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", StreamName, err)
+		return nil, fmt.Errorf("open stream %s: %w", record.Stream, err)
 	}
 	rec, err := st.GetMsg(ctx, q.OriginSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -250,7 +250,7 @@ func (c *Client) QuarantineDrop(ctx context.Context, id string) (*Quarantined, e
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.js.Stream(ctx, QuarantineStream)
+	s, err := c.js.Stream(ctx, record.QuarantineStream)
 	if err == nil {
 		err = s.DeleteMsg(ctx, q.Seq)
 	}
@@ -263,8 +263,9 @@ func (c *Client) QuarantineDrop(ctx context.Context, id string) (*Quarantined, e
 // inMailbox reports whether subject is a copy in agency's mailbox:
 // axis.doc.<agency>.<sender>.
 func inMailbox(subject, agency string) bool {
-	kind, to, from, ok := parseSubject(subject)
-	return ok && kind == "doc" && to != "" && from != "" && to == agency && subject == DocSubject(to, from)
+	rs, ok := record.ParseSubject(subject)
+	kind, to, from := rs.Kind, rs.To, rs.From
+	return ok && kind == "doc" && to != "" && from != "" && to == agency && subject == record.DocSubject(to, from)
 }
 
 // writeQuarantine stores, as the bus, the entry for the record message at

@@ -127,9 +127,9 @@ func decodeQuarantineRequest(subject string, h nats.Header, body []byte) (quaran
 	if req.op != opQuarantine && req.op != opCheck {
 		return quarantineRequest{}, svcErrorf(codeBadRequest, "header %s is %q, want %q or %q", headerOp, cut(req.op, 64), opQuarantine, opCheck)
 	}
-	seq, err := strconv.ParseUint(h.Get(HeaderOriginSeq), 10, 64)
-	if err != nil || seq == 0 || len(h.Values(HeaderOriginSeq)) != 1 {
-		return quarantineRequest{}, svcErrorf(codeBadRequest, "header %s is %q, want one record sequence (a positive number)", HeaderOriginSeq, cut(h.Get(HeaderOriginSeq), 64))
+	seq, err := strconv.ParseUint(h.Get(record.HeaderOriginSeq), 10, 64)
+	if err != nil || seq == 0 || len(h.Values(record.HeaderOriginSeq)) != 1 {
+		return quarantineRequest{}, svcErrorf(codeBadRequest, "header %s is %q, want one record sequence (a positive number)", record.HeaderOriginSeq, cut(h.Get(record.HeaderOriginSeq), 64))
 	}
 	req.seq = seq
 	if req.op == opCheck {
@@ -138,10 +138,10 @@ func decodeQuarantineRequest(subject string, h nats.Header, body []byte) (quaran
 		}
 		return req, nil
 	}
-	if v := h.Get(HeaderDeliveries); v != "" {
+	if v := h.Get(record.HeaderDeliveries); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n > maxDeliveries {
-			return quarantineRequest{}, svcErrorf(codeBadRequest, "header %s is %q, want a delivery count up to %d", HeaderDeliveries, cut(v, 64), maxDeliveries)
+			return quarantineRequest{}, svcErrorf(codeBadRequest, "header %s is %q, want a delivery count up to %d", record.HeaderDeliveries, cut(v, 64), maxDeliveries)
 		}
 		req.deliveries = n
 	}
@@ -293,7 +293,7 @@ func (s *quarantineService) remember(key string, qseq uint64) {
 // agency's mailbox. Another agency's copy and a missing one get the same
 // answer: the requester learns nothing about the rest of the record.
 func (s *quarantineService) mailboxCopy(ctx context.Context, agency string, seq uint64) (*jetstream.RawStreamMsg, error) {
-	st, err := s.js.Stream(ctx, StreamName)
+	st, err := s.js.Stream(ctx, record.Stream)
 	if err != nil {
 		return nil, svcErrorf(codeUnavailable, "open the record: %v", err)
 	}
@@ -356,8 +356,8 @@ func errorAnswer(err error) *nats.Msg {
 func (c *Client) requestQuarantine(ctx context.Context, agency string, seq, deliveries uint64, reason string) error {
 	m := nats.NewMsg(record.QuarantineServiceSubject(agency))
 	m.Header.Set(headerOp, opQuarantine)
-	m.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
-	m.Header.Set(HeaderDeliveries, strconv.FormatUint(min(deliveries, maxDeliveries), 10))
+	m.Header.Set(record.HeaderOriginSeq, strconv.FormatUint(seq, 10))
+	m.Header.Set(record.HeaderDeliveries, strconv.FormatUint(min(deliveries, maxDeliveries), 10))
 	m.Data = []byte(record.CleanReason(reason))
 	a, err := c.serviceRequest(ctx, m)
 	if err != nil {
@@ -377,7 +377,7 @@ func (c *Client) serviceRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, er
 		// that it serves the agency.
 		agency := envelope.CodeFromToken(strings.TrimPrefix(m.Subject, record.QuarantineServicePrefix))
 		m.Subject = record.SystemServiceSubject(id, opForward)
-		m.Header.Set(HeaderAgency, agency)
+		m.Header.Set(record.HeaderAgency, agency)
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
 	defer cancel()

@@ -125,7 +125,7 @@ func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logg
 		return nil, err
 	}
 	g.last, g.start, g.memFloor, g.persisted = floor, floor+1, floor+1, floor
-	cons, err := c.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
+	cons, err := c.js.OrderedConsumer(ctx, record.Stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{record.DocPrefix + ">"},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    floor + 1,
@@ -165,7 +165,7 @@ func (g *rateGate) loadFloor(ctx context.Context) (uint64, error) {
 	if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, fmt.Errorf("rate gate: read %s: %w", rateFloorKey, err)
 	}
-	st, err := g.js.Stream(ctx, StreamName)
+	st, err := g.js.Stream(ctx, record.Stream)
 	if err != nil {
 		return 0, fmt.Errorf("rate gate: %w", err)
 	}
@@ -247,10 +247,10 @@ func (g *rateGate) onCopy(msg jetstream.Msg) {
 	}
 	owner, reason := "", ""
 	var r rateRefusal
-	if kind, to, from, ok := parseSubject(msg.Subject()); ok && kind == "doc" && inMailbox(msg.Subject(), to) {
-		owner = envelope.Token(to)
-		reason = g.judge(to, from, copyID(msg.Headers()), meta.Timestamp)
-		r = rateRefusal{subject: msg.Subject(), to: to, from: from, seq: seq, reason: reason}
+	if rs, ok := record.ParseSubject(msg.Subject()); ok && rs.Kind == record.KindDoc && inMailbox(msg.Subject(), rs.To) {
+		owner = envelope.Token(rs.To)
+		reason = g.judge(rs.To, rs.From, copyID(msg.Headers()), meta.Timestamp)
+		r = rateRefusal{subject: msg.Subject(), to: rs.To, from: rs.From, seq: seq, reason: reason}
 	}
 	g.mu.Lock()
 	g.owners[seq] = owner
@@ -301,7 +301,7 @@ func (g *rateGate) writer() {
 // chooses it, as it chooses the payload's: it only decides whether copies
 // to different recipients count as one envelope, as a real one would.
 func copyID(h nats.Header) string {
-	if id := h.Get(HeaderEnvelope); envelope.IsID(id) {
+	if id := h.Get(record.HeaderEnvelope); envelope.IsID(id) {
 		return id
 	}
 	if id, _, _ := strings.Cut(h.Get(jetstream.MsgIDHeader), "."); envelope.IsID(id) {
@@ -430,7 +430,7 @@ func (g *rateGate) refuse(r rateRefusal) bool {
 
 // quarantine writes the entry of a refused copy, read from the record.
 func (g *rateGate) quarantine(ctx context.Context, subject, to string, seq uint64, reason string) error {
-	st, err := g.js.Stream(ctx, StreamName)
+	st, err := g.js.Stream(ctx, record.Stream)
 	if err != nil {
 		return err
 	}
@@ -514,7 +514,7 @@ func (c *Client) admit(ctx context.Context, agency string, seq uint64) error {
 	}
 	m := nats.NewMsg(record.QuarantineServiceSubject(agency))
 	m.Header.Set(headerOp, opCheck)
-	m.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
+	m.Header.Set(record.HeaderOriginSeq, strconv.FormatUint(seq, 10))
 	// No answer (the bus's services still starting, or down) is no
 	// verdict: the copy waits, as it would for any other check.
 	a, err := c.serviceRequest(ctx, m)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -45,7 +46,7 @@ func flood(t *testing.T, c *broker.Client, id *signing.Identity, from, to string
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := nats.NewMsg(broker.DocSubject(to, from))
+		m := nats.NewMsg(record.DocSubject(to, from))
 		m.Data = raw
 		m.Header.Set(jetstream.MsgIDHeader, e.ID+"."+envelope.Token(to))
 		ack, err := c.JetStream().PublishMsg(ctxT(t), m)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -124,7 +125,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if cfg.NoFiles {
 		return svc, nil
 	}
-	refs, err := c.js.KeyValue(ctx, FileRefsBucket)
+	refs, err := c.js.KeyValue(ctx, record.FileRefsBucket)
 	if err != nil {
 		svc.Stop()
 		return nil, err

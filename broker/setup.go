@@ -47,7 +47,7 @@ const RecordMaxConsumers = 1_000_000
 func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 	cfg.defaults()
 	streams := []jetstream.StreamConfig{{
-		Name:        StreamName,
+		Name:        record.Stream,
 		Description: "docaxis record: every envelope and every status",
 		Subjects:    record.RecordFilters(),
 		Retention:   jetstream.LimitsPolicy,
@@ -63,7 +63,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 		// country's directory passes: set one it will not reach.
 		MaxConsumers: RecordMaxConsumers,
 	}, {
-		Name:        QuarantineStream,
+		Name:        record.QuarantineStream,
 		Description: "docaxis quarantine: messages that could not be processed, with the reason",
 		Subjects:    []string{record.QuarantineFilter},
 		Retention:   jetstream.LimitsPolicy,
@@ -83,13 +83,13 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 		return err
 	}
 	kvs := []jetstream.KeyValueConfig{
-		{Bucket: DirectoryBucket, Description: "docaxis agency directory and trusted roots", History: 16, Storage: jetstream.FileStorage, Replicas: cfg.Replicas},
+		{Bucket: record.DirectoryBucket, Description: "docaxis agency directory and trusted roots", History: 16, Storage: jetstream.FileStorage, Replicas: cfg.Replicas},
 		{Bucket: DocIDBucket, Description: "docaxis: external document ids (edXML DocumentId) to envelope ids", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas},
-		{Bucket: FileRefsBucket, Description: "docaxis attachment access: which agencies sent or received each attachment", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
-		{Bucket: IDsBucket, Description: "docaxis envelope ids: the sender each id is bound to", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
-		{Bucket: ReceivedBucket, Description: "docaxis idempotent receive: envelopes handed to each recipient's application", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
+		{Bucket: record.FileRefsBucket, Description: "docaxis attachment access: which agencies sent or received each attachment", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
+		{Bucket: record.IDsBucket, Description: "docaxis envelope ids: the sender each id is bound to", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
+		{Bucket: record.ReceivedBucket, Description: "docaxis idempotent receive: envelopes handed to each recipient's application", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
 		// Last: clients wait for this bucket as the sign that the bus is set up.
-		{Bucket: TrackBucket, Description: "docaxis tracking: latest state per (envelope, recipient)", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
+		{Bucket: record.TrackBucket, Description: "docaxis tracking: latest state per (envelope, recipient)", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
 	}
 	for _, kc := range kvs {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
@@ -105,9 +105,9 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 // never holds more than one fetch batch unacknowledged.
 func MailboxConsumerConfig(agency string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       MailboxDurable(agency),
+		Durable:       record.MailboxDurable(agency),
 		Description:   "mailbox of " + agency,
-		FilterSubject: MailboxFilter(agency),
+		FilterSubject: record.MailboxFilter(agency),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		// No BackOff: the server would take its first step (1s) as the ack
@@ -133,12 +133,12 @@ const MaxDeliver = 6
 // EnsureMailbox creates the agency's mailbox consumer if it is missing.
 func EnsureMailbox(ctx context.Context, js jetstream.JetStream, agency string) (jetstream.Consumer, error) {
 	cfg := MailboxConsumerConfig(agency)
-	c, err := js.Consumer(ctx, StreamName, cfg.Durable)
+	c, err := js.Consumer(ctx, record.Stream, cfg.Durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) || (err == nil &&
 		(len(c.CachedInfo().Config.BackOff) > 0 || c.CachedInfo().Config.AckWait != cfg.AckWait)) {
 		// Missing, or made with other settings (earlier versions had a
 		// BackOff): bring it to this version's.
-		c, err = js.CreateOrUpdateConsumer(ctx, StreamName, cfg)
+		c, err = js.CreateOrUpdateConsumer(ctx, record.Stream, cfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mailbox of %s: %w", agency, err)
@@ -154,7 +154,7 @@ func (c *Client) mailboxConsumer(ctx context.Context, agency string) (jetstream.
 	if c.opts.agency == "" {
 		return EnsureMailbox(ctx, c.js, agency)
 	}
-	cons, err := c.js.Consumer(ctx, StreamName, MailboxDurable(agency))
+	cons, err := c.js.Consumer(ctx, record.Stream, record.MailboxDurable(agency))
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("%w for %s (the bus makes it when the agency is registered: docaxis agency add %s)", ErrNoMailbox, agency, agency)
 	}
@@ -231,9 +231,9 @@ func (c *Client) ensureMailboxes(ctx context.Context) error {
 // dropStatusBoxes deletes the status-box consumers earlier versions made
 // for every agency.
 func (c *Client) dropStatusBoxes(ctx context.Context) error {
-	st, err := c.js.Stream(ctx, StreamName)
+	st, err := c.js.Stream(ctx, record.Stream)
 	if err != nil {
-		return fmt.Errorf("open stream %s: %w", StreamName, err)
+		return fmt.Errorf("open stream %s: %w", record.Stream, err)
 	}
 	lister := st.ConsumerNames(ctx)
 	var names []string
@@ -243,10 +243,10 @@ func (c *Client) dropStatusBoxes(ctx context.Context) error {
 		}
 	}
 	if err := lister.Err(); err != nil {
-		return fmt.Errorf("list consumers of %s: %w", StreamName, err)
+		return fmt.Errorf("list consumers of %s: %w", record.Stream, err)
 	}
 	for _, name := range names {
-		if err := c.js.DeleteConsumer(ctx, StreamName, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err := c.js.DeleteConsumer(ctx, record.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return fmt.Errorf("remove status box %s of an earlier version: %w", name, err)
 		}
 	}

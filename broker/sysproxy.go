@@ -147,7 +147,8 @@ func (s *sysService) serves(ctx context.Context, system, agency string) (*Agency
 func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *nats.Msg {
 	subject := m.Header.Get(headerSubject)
 	msgID := m.Header.Get(jetstream.MsgIDHeader)
-	kind, to, from, ok := parseSubject(subject)
+	rs, ok := record.ParseSubject(subject)
+	kind, to, from := rs.Kind, rs.To, rs.From
 	if !ok || (kind != "doc" && kind != "status") || envelope.CheckNonStandardCode(to) != nil || envelope.CheckNonStandardCode(from) != nil {
 		return errorAnswer(svcErrorf(codeBadRequest, "subject %q: want an envelope or status subject", cut(subject, 128)))
 	}
@@ -182,11 +183,11 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 	out := &nats.Msg{Subject: subject, Data: m.Data, Header: nats.Header{}}
 	out.Header.Set(jetstream.MsgIDHeader, msgID)
 	if kind == "doc" {
-		out.Header.Set(HeaderEnvelope, e.ID)
+		out.Header.Set(record.HeaderEnvelope, e.ID)
 	} else if e.Status != nil {
-		out.Header.Set(HeaderEnvelope, e.Status.Of)
+		out.Header.Set(record.HeaderEnvelope, e.Status.Of)
 	}
-	ack, err := s.c.js.PublishMsg(ctx, out, jetstream.WithExpectStream(StreamName))
+	ack, err := s.c.js.PublishMsg(ctx, out, jetstream.WithExpectStream(record.Stream))
 	if err != nil {
 		return errorAnswer(svcErrorf(codeUnavailable, "publish %s: %v", subject, err))
 	}
@@ -246,7 +247,7 @@ func (k *sysKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, e
 	if err != nil {
 		return nil, err
 	}
-	return &kvEntry{bucket: ReceivedBucket, key: key, value: a.Data, op: jetstream.KeyValuePut}, nil
+	return &kvEntry{bucket: record.ReceivedBucket, key: key, value: a.Data, op: jetstream.KeyValuePut}, nil
 }
 
 func (k *sysKV) Put(ctx context.Context, key string, value []byte) (uint64, error) {
@@ -286,7 +287,7 @@ func (c *Client) systemRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, err
 func (c *Client) publishRecord(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
 	id := SystemOfActor(c.opts.agency)
 	if id == "" {
-		return c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(StreamName))
+		return c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(record.Stream))
 	}
 	m := nats.NewMsg(record.SystemServiceSubject(id, opPublish))
 	m.Header.Set(headerSubject, msg.Subject)
@@ -307,7 +308,7 @@ func (c *Client) publishRecord(ctx context.Context, msg *nats.Msg) (*jetstream.P
 // agencies on, as the bus: the service then checks the copy is in that
 // agency's mailbox, as it does for the agency itself.
 func (s *sysService) forward(ctx context.Context, req sysRequest, m *nats.Msg) *nats.Msg {
-	agency := m.Header.Get(HeaderAgency)
+	agency := m.Header.Get(record.HeaderAgency)
 	if envelope.CheckNonStandardCode(agency) != nil {
 		return errorAnswer(svcErrorf(codeBadRequest, "agency %q: want one of the system's agency codes", cut(agency, 64)))
 	}
@@ -316,7 +317,7 @@ func (s *sysService) forward(ctx context.Context, req sysRequest, m *nats.Msg) *
 	}
 	fwd := nats.NewMsg(record.QuarantineServiceSubject(agency))
 	for k, v := range m.Header {
-		if k != HeaderAgency {
+		if k != record.HeaderAgency {
 			fwd.Header[k] = v
 		}
 	}

@@ -145,7 +145,7 @@ func (c *Client) svcList(ctx context.Context, op string) ([]*Tracking, error) {
 			return nil, err
 		}
 		for _, t := range rep.Entries {
-			k := trackKey(t.Sender, t.Envelope, t.Recipient)
+			k := record.TrackKey(t.Sender, t.Envelope, t.Recipient)
 			if i, ok := seen[k]; ok {
 				if t.Revision > out[i].Revision {
 					out[i] = t
@@ -190,7 +190,7 @@ func (c *Client) svcWatch(ctx context.Context, agency string) (<-chan *Tracking,
 		defer sub.Unsubscribe()
 		seen := map[string]uint64{}
 		emit := func(t *Tracking) bool {
-			k := trackKey(t.Sender, t.Envelope, t.Recipient)
+			k := record.TrackKey(t.Sender, t.Envelope, t.Recipient)
 			if t.Revision != 0 && t.Revision <= seen[k] {
 				return true
 			}
@@ -338,7 +338,7 @@ func (c *Client) svcStatuses(ctx context.Context, id string) ([]RecordedStatus, 
 		if err == nil {
 			h := nats.Header{}
 			if r.Recorded != "" {
-				h.Set(HeaderRecorded, r.Recorded)
+				h.Set(record.HeaderRecorded, r.Recorded)
 			}
 			err = c.verifier.Check(s, signing.At(c.recordedAt(h, s.Envelope.From, r.Time)))
 		}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -62,7 +63,7 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.V
 	for _, b := range []struct {
 		kv   *jetstream.KeyValue
 		name string
-	}{{&t.kv, TrackBucket}, {&t.refs, FileRefsBucket}, {&t.ids, IDsBucket}} {
+	}{{&t.kv, record.TrackBucket}, {&t.refs, record.FileRefsBucket}, {&t.ids, record.IDsBucket}} {
 		kv, err := js.KeyValue(ctx, b.name)
 		if err != nil {
 			return nil, fmt.Errorf("tracker: open bucket %s: %w", b.name, err)
@@ -77,7 +78,7 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.V
 
 // TrackerDurable is the tracker's durable consumer on the record: its ack
 // floor tells how far the tracking has followed the record.
-const TrackerDurable = trackerDurable
+const TrackerDurable = record.TrackerDurable
 
 // trackerShards is how many workers apply the record in parallel. Messages
 // about one envelope always go to the same worker, so each pair still sees
@@ -158,7 +159,7 @@ func (t *Tracker) Start(ctx context.Context) error {
 func shardOf(msg jetstream.Msg) uint32 {
 	key, err := envelope.RouteKey(msg.Data())
 	if err != nil {
-		key = msg.Headers().Get(HeaderEnvelope)
+		key = msg.Headers().Get(record.HeaderEnvelope)
 	}
 	h := fnv.New32a()
 	h.Write([]byte(key))
@@ -191,7 +192,8 @@ func (t *Tracker) handle(ctx context.Context, cache *entryCache, msg jetstream.M
 	if err != nil {
 		return err
 	}
-	kind, a, b, ok := parseSubject(msg.Subject())
+	rs, ok := record.ParseSubject(msg.Subject())
+	kind, a, b := rs.Kind, rs.To, rs.From
 	if !ok {
 		return nil
 	}
@@ -263,7 +265,7 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 			continue
 		}
 		for _, who := range t.readers(from, to) {
-			if _, err := t.refs.Put(ctx, FileRefKey(a.SHA256, who), []byte(e.ID)); err != nil {
+			if _, err := t.refs.Put(ctx, record.FileRefKey(a.SHA256, who), []byte(e.ID)); err != nil {
 				return fmt.Errorf("record attachment access: %w", err)
 			}
 		}
@@ -273,7 +275,7 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 	if e.Document != nil {
 		due = e.Document.DueDate
 	}
-	_, err = t.update(ctx, cache, trackKey(from, e.ID, to), true, func(tr *Tracking, exists bool) (bool, error) {
+	_, err = t.update(ctx, cache, record.TrackKey(from, e.ID, to), true, func(tr *Tracking, exists bool) (bool, error) {
 		if exists && tr.Subject != "" {
 			return false, nil // a redelivered copy
 		}
@@ -323,7 +325,7 @@ func (t *Tracker) bind(ctx context.Context, cache *entryCache, id, sender string
 // onBusiness records on the referenced envelope's tracking that it was
 // updated, replaced, or asked to be recalled.
 func (t *Tracker) onBusiness(ctx context.Context, cache *entryCache, e *envelope.Envelope, to string, at time.Time, meta *jetstream.MsgMetadata) error {
-	_, err := t.update(ctx, cache, trackKey(e.From, e.Refers, to), false, func(tr *Tracking, exists bool) (bool, error) {
+	_, err := t.update(ctx, cache, record.TrackKey(e.From, e.Refers, to), false, func(tr *Tracking, exists bool) (bool, error) {
 		if !exists {
 			return false, nil
 		}
@@ -360,7 +362,7 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 	st := e.Status
 	ev := Event{State: st.State, Code: st.State.Code(), At: e.Created, By: reporter, Note: st.Note, Reason: st.Reason, Staff: st.Staff, Status: e.ID, Seq: meta.Sequence.Stream}
 	pending := false
-	_, err = t.update(ctx, cache, trackKey(sender, st.Of, reporter), false, func(tr *Tracking, exists bool) (bool, error) {
+	_, err = t.update(ctx, cache, record.TrackKey(sender, st.Of, reporter), false, func(tr *Tracking, exists bool) (bool, error) {
 		if !exists || tr.Seq == 0 {
 			if pending = t.copyMayBePending(ctx, meta); pending {
 				return false, nil // tracker_order.go
@@ -545,17 +547,17 @@ func isWrongSequence(err error) bool {
 }
 
 // holds reports whether agency holds the attachment whose SHA-256 is sum:
-// it uploaded it (UploadRefKey) or sent or received an envelope listing it
-// (FileRefKey). A sender served by another bus of a federation is judged
+// it uploaded it (record.UploadRefKey) or sent or received an envelope listing it
+// (record.FileRefKey). A sender served by another bus of a federation is judged
 // by its own bus, whose federation service pushed the bytes here.
 func (t *Tracker) holds(ctx context.Context, sum, agency string) (bool, error) {
 	if t.remote != nil && t.remote(agency) {
 		return true, nil
 	}
-	keys := []string{FileRefKey(sum, agency), UploadRefKey(sum, agency)}
+	keys := []string{record.FileRefKey(sum, agency), record.UploadRefKey(sum, agency)}
 	if t.systemOf != nil {
 		if sys := t.systemOf(agency); sys != "" {
-			keys = append(keys, FileRefKey(sum, SystemActor(sys)), UploadRefKey(sum, SystemActor(sys)))
+			keys = append(keys, record.FileRefKey(sum, SystemActor(sys)), record.UploadRefKey(sum, SystemActor(sys)))
 		}
 	}
 	for _, k := range keys {

@@ -39,7 +39,7 @@ func waitTracked(t *testing.T, c *broker.Client, seq uint64) {
 	t.Helper()
 	ctx := ctxT(t)
 	for {
-		cons, err := c.JetStream().Consumer(ctx, broker.StreamName, broker.TrackerDurable)
+		cons, err := c.JetStream().Consumer(ctx, record.Stream, broker.TrackerDurable)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,11 +59,11 @@ func waitTracked(t *testing.T, c *broker.Client, seq uint64) {
 // attachment service (its AXIS_FILEREFS entry).
 func refExists(t *testing.T, c *broker.Client, sum, agency string) bool {
 	t.Helper()
-	kv, err := c.JetStream().KeyValue(ctxT(t), broker.FileRefsBucket)
+	kv, err := c.JetStream().KeyValue(ctxT(t), record.FileRefsBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = kv.Get(ctxT(t), broker.FileRefKey(sum, agency))
+	_, err = kv.Get(ctxT(t), record.FileRefKey(sum, agency))
 	switch {
 	case err == nil:
 		return true
@@ -78,7 +78,7 @@ func refExists(t *testing.T, c *broker.Client, sum, agency string) bool {
 // Status.
 func trackKeyExists(t *testing.T, c *broker.Client, sender, id, recipient string) bool {
 	t.Helper()
-	kv, err := c.JetStream().KeyValue(ctxT(t), broker.TrackBucket)
+	kv, err := c.JetStream().KeyValue(ctxT(t), record.TrackBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,15 +130,15 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 		subject string // published on
 		make    func(e *envelope.Envelope) []byte
 	}{
-		{"unsigned", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+		{"unsigned", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
 			j, _ := json.Marshal(e)
 			return j
 		}},
-		{"unsigned in JWS form", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+		{"unsigned in JWS form", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
 			j, _ := json.Marshal(e)
 			return []byte(base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + base64.RawURLEncoding.EncodeToString(j) + ".")
 		}},
-		{"signature over other bytes", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+		{"signature over other bytes", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
 			raw := seal(e, g22)
 			parts := bytes.Split(raw, []byte("."))
 			e.Subject = "Nội dung đã bị sửa"
@@ -146,15 +146,15 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 			parts[1] = []byte(base64.RawURLEncoding.EncodeToString(p))
 			return bytes.Join(parts, []byte("."))
 		}},
-		{"certificate of another agency", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, h41) }},
-		{"untrusted CA", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, stranger) }},
-		{"expired certificate", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+		{"certificate of another agency", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, h41) }},
+		{"untrusted CA", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, stranger) }},
+		{"expired certificate", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
 			e.Created = time.Now().Add(-23 * time.Hour).UTC()
 			return seal(e, expired)
 		}},
-		{"published as another sender", ngheAn, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, h41) }},
-		{"not addressed to the subject's recipient", govOffice, []string{ngheAn}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, g22) }},
-		{"a status on a mailbox subject", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+		{"published as another sender", ngheAn, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, h41) }},
+		{"not addressed to the subject's recipient", govOffice, []string{ngheAn}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, g22) }},
+		{"a status on a mailbox subject", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
 			st := envelope.NewStatus(govOffice, sonLa, envelope.NewID(), envelope.StateDelivered)
 			st.ID = e.ID
 			return seal(st, g22)
@@ -189,7 +189,7 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 	att, sum := secretManifest("mật của người khác")
 	e := envelope.New(govOffice, []string{sonLa}, "Chỉ biết mã băm")
 	e.Attachments = []envelope.Attachment{att}
-	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, govOffice), seal(e, g22)))
+	waitTracked(t, c, publishSeq(t, c, record.DocSubject(sonLa, govOffice), seal(e, g22)))
 	if _, err := c.Status(ctxT(t), e.ID); err != nil {
 		t.Fatalf("verified copy not tracked: %v", err)
 	}
@@ -203,7 +203,7 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 	}
 	e = envelope.New(govOffice, []string{sonLa}, "Thật")
 	e.Attachments = []envelope.Attachment{att}
-	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, govOffice), seal(e, g22)))
+	waitTracked(t, c, publishSeq(t, c, record.DocSubject(sonLa, govOffice), seal(e, g22)))
 	ds, err := c.Status(ctxT(t), e.ID)
 	if err != nil || ds.Sender != govOffice || len(ds.Recipients) != 1 || ds.Recipients[0].Recipient != sonLa {
 		t.Fatalf("verified copy: %+v, %v", ds, err)
@@ -228,7 +228,7 @@ func TestEnvelopeIDBoundToFirstVerifiedSender(t *testing.T) {
 	early := envelope.New(h99, []string{sonLa}, "Đến trước, không ký")
 	early.ID = e.ID
 	j, _ := json.Marshal(early)
-	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, h99), j))
+	waitTracked(t, c, publishSeq(t, c, record.DocSubject(sonLa, h99), j))
 
 	secret := "Phụ lục của G22"
 	res, err := bus.Client(govOffice).Send(ctx, e, broker.File{Name: "pl.txt", Reader: strings.NewReader(secret), Size: int64(len(secret))})
@@ -240,7 +240,7 @@ func TestEnvelopeIDBoundToFirstVerifiedSender(t *testing.T) {
 	}
 	// The same signed bytes again (a retry with a new dedup id): same
 	// sender, fine, nothing changes.
-	publishSeq(t, c, broker.DocSubject(sonLa, govOffice), res.Signed)
+	publishSeq(t, c, record.DocSubject(sonLa, govOffice), res.Signed)
 	// Another sender's signed copy with the id, addressed properly.
 	reuse := envelope.New(h99, []string{sonLa}, "Dùng lại id")
 	reuse.ID = res.ID
@@ -249,7 +249,7 @@ func TestEnvelopeIDBoundToFirstVerifiedSender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, h99), raw))
+	waitTracked(t, c, publishSeq(t, c, record.DocSubject(sonLa, h99), raw))
 
 	if got, err := c.EnvelopeSender(ctx, res.ID); err != nil || got != govOffice {
 		t.Fatalf("bound sender %q, %v", got, err)
@@ -306,7 +306,7 @@ func TestStatusesNeverCreatePairs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitTracked(t, c, publishSeq(t, c, broker.StatusSubject(govOffice, sonLa), raw))
+			waitTracked(t, c, publishSeq(t, c, record.StatusSubject(govOffice, sonLa), raw))
 			if trackKeyExists(t, c, govOffice, res.ID, sonLa) {
 				t.Fatalf("a %s status made Sơn La a recipient", state)
 			}
@@ -327,7 +327,7 @@ func TestStatusesNeverCreatePairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(ngheAn, sonLa), raw))
+	waitTracked(t, c, publishSeq(t, c, record.DocSubject(ngheAn, sonLa), raw))
 	if tr, err := c.Tracking(ctx, res.ID, ngheAn); err != nil || tr.State != envelope.StateSent {
 		t.Fatalf("after another sender's recall: %+v, %v", tr, err)
 	}
@@ -551,7 +551,7 @@ func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
 	// What the earlier tracker left: a phantom pair from a forged receipt,
 	// a pair and attachment access from an unsigned copy.
 	_, forgedSum := secretManifest("bí mật của người khác")
-	kv, err := c.JetStream().KeyValue(ctx, broker.TrackBucket)
+	kv, err := c.JetStream().KeyValue(ctx, record.TrackBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,19 +564,19 @@ func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
 	if _, err := kv.Put(ctx, envelope.Token(sonLa)+"."+other+"."+envelope.Token(ngheAn), unsigned); err != nil {
 		t.Fatal(err)
 	}
-	refs, err := c.JetStream().KeyValue(ctx, broker.FileRefsBucket)
+	refs, err := c.JetStream().KeyValue(ctx, record.FileRefsBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := refs.Put(ctx, broker.FileRefKey(forgedSum, ngheAn), []byte(other)); err != nil {
+	if _, err := refs.Put(ctx, record.FileRefKey(forgedSum, ngheAn), []byte(other)); err != nil {
 		t.Fatal(err)
 	}
 	// ... and its consumer, without this version's metadata.
 	js := c.JetStream()
-	if err := js.DeleteConsumer(ctx, broker.StreamName, broker.TrackerDurable); err != nil {
+	if err := js.DeleteConsumer(ctx, record.Stream, broker.TrackerDurable); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, broker.StreamName, jetstream.ConsumerConfig{Durable: broker.TrackerDurable,
+	if _, err := js.CreateOrUpdateConsumer(ctx, record.Stream, jetstream.ConsumerConfig{Durable: broker.TrackerDurable,
 		AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverNewPolicy}); err != nil {
 		t.Fatal(err)
 	}
@@ -593,7 +593,7 @@ func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
 	}
 	// The sweep of attachment access ends by clearing its mark.
 	for {
-		cons, err := c.JetStream().Consumer(ctx, broker.StreamName, broker.TrackerDurable)
+		cons, err := c.JetStream().Consumer(ctx, record.Stream, broker.TrackerDurable)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -656,8 +656,8 @@ func TestMailboxWaitsForAttachmentAccess(t *testing.T) {
 	waitState(t, admin, res.ID, ngheAn, envelope.StateSent)
 	// The tracker not there yet, as far as the recipient can tell.
 	sum := sha256.Sum256([]byte(secret))
-	key := broker.FileRefKey(hex.EncodeToString(sum[:]), ngheAn)
-	refs, err := admin.JetStream().KeyValue(ctx, broker.FileRefsBucket)
+	key := record.FileRefKey(hex.EncodeToString(sum[:]), ngheAn)
+	refs, err := admin.JetStream().KeyValue(ctx, record.FileRefsBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ type statusRecord struct {
 	Recipient string    `json:"recipient"`
 	Seq       uint64    `json:"seq"`
 	Time      time.Time `json:"time"`
-	Recorded  string    `json:"recorded,omitempty"` // HeaderRecorded of the record message
+	Recorded  string    `json:"recorded,omitempty"` // record.HeaderRecorded of the record message
 	Raw       []byte    `json:"raw"`
 }
 
@@ -223,7 +223,7 @@ func (s *trackService) publish(t *Tracking, _ envelope.State) {
 	}
 	for _, who := range []string{t.Sender, t.Recipient} {
 		msg := &nats.Msg{Subject: record.TrackEventSubject(who), Data: data, Header: nats.Header{}}
-		msg.Header.Set(HeaderEnvelope, t.Envelope)
+		msg.Header.Set(record.HeaderEnvelope, t.Envelope)
 		if err := s.c.nc.PublishMsg(msg); err != nil {
 			s.log.Warn("tracking event not published", "envelope", t.Envelope, "agency", who, "err", err)
 		}
@@ -412,7 +412,7 @@ func (s *trackService) statuses(ctx context.Context, agency string, req trackReq
 		}
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].seq < refs[j].seq })
-	st, err := s.c.js.Stream(ctx, StreamName)
+	st, err := s.c.js.Stream(ctx, record.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("statuses of %s: %w", req.ID, err)
 	}
@@ -437,7 +437,7 @@ func (s *trackService) statuses(ctx context.Context, agency string, req trackReq
 			break
 		}
 		rep.Statuses = append(rep.Statuses, statusRecord{Recipient: r.recipient, Seq: r.seq, Time: msg.Time,
-			Recorded: msg.Header.Get(HeaderRecorded), Raw: msg.Data})
+			Recorded: msg.Header.Get(record.HeaderRecorded), Raw: msg.Data})
 		size += add
 	}
 	return rep, nil

@@ -188,7 +188,7 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 		{"another system's mailbox fetch", "$JS.API.CONSUMER.MSG.NEXT.AXIS.sys_" + other, `{"batch":1,"no_wait":true}`},
 		{"another system's transfer fetch", "$JS.API.CONSUMER.MSG.NEXT.AXIS.xfer_" + other, `{"batch":1,"no_wait":true}`},
 		{"ack on another system's mailbox", "$JS.ACK.AXIS.sys_" + other + ".1.1.1.1.1.0", "+TERM"},
-		{"a standalone agency's mailbox", "$JS.API.CONSUMER.MSG.NEXT.AXIS." + broker.MailboxDurable(victimRecipient), `{"batch":1,"no_wait":true}`},
+		{"a standalone agency's mailbox", "$JS.API.CONSUMER.MSG.NEXT.AXIS." + record.MailboxDurable(victimRecipient), `{"batch":1,"no_wait":true}`},
 		{"widen its own mailbox", "$JS.API.CONSUMER.CREATE.AXIS.sys_" + envelope.Token(sysEvilID), `{"stream_name":"AXIS","config":{"durable_name":"sys_dms-evil","filter_subject":"axis.doc.>","ack_policy":"explicit"}}`},
 		{"make its own transfer consumer", "$JS.API.CONSUMER.CREATE.AXIS.xfer_" + envelope.Token(sysEvilID), `{"stream_name":"AXIS","config":{"durable_name":"xfer_dms-evil","filter_subject":"axis.doc.` + victimTok + `.*","ack_policy":"explicit"}}`},
 		{"delete another system's mailbox", "$JS.API.CONSUMER.DELETE.AXIS.sys_" + other, ""},
@@ -219,7 +219,7 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 		}
 	}
 	// Its quarantine forwarding for an agency it does not serve.
-	if code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "q"), map[string]string{broker.HeaderAgency: sysVictim}, []byte(`{}`)); code != "forbidden" {
+	if code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "q"), map[string]string{record.HeaderAgency: sysVictim}, []byte(`{}`)); code != "forbidden" {
 		t.Errorf("quarantine request for %s: %q %q", sysVictim, code, text)
 	}
 
@@ -242,7 +242,7 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "pub"), map[string]string{
-		"Docaxis-Subject": broker.DocSubject(attacker, sysEvil), jetstream.MsgIDHeader: e.ID + "." + envelope.Token(attacker)}, raw)
+		"Docaxis-Subject": record.DocSubject(attacker, sysEvil), jetstream.MsgIDHeader: e.ID + "." + envelope.Token(attacker)}, raw)
 	if code != "" {
 		t.Fatalf("publish its own envelope: %q %q", code, text)
 	}
@@ -264,12 +264,12 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 
 	// Nothing changed for the victims.
 	after := permSnapshot(t, js)
-	for _, c := range before.consumers[broker.StreamName] {
-		got, ok := after.find(broker.StreamName, c.name)
-		if c.name == broker.MailboxDurable(attacker) {
+	for _, c := range before.consumers[record.Stream] {
+		got, ok := after.find(record.Stream, c.name)
+		if c.name == record.MailboxDurable(attacker) {
 			continue // dms-evil wrote to its accomplice
 		}
-		victims := c.name == broker.MailboxDurable(victimRecipient) || c.name == broker.SystemDurable(sysVictimID)
+		victims := c.name == record.MailboxDurable(victimRecipient) || c.name == broker.SystemDurable(sysVictimID)
 		if c.durable != "" && (!ok || got.config != c.config || victims && got.pending != c.pending) {
 			t.Errorf("consumer %s changed: %+v → %+v", c.name, c, got)
 		}
@@ -316,7 +316,7 @@ func TestSystemServiceSpoofing(t *testing.T) {
 		return e, raw
 	}
 	js := a.admin.JetStream()
-	stream, err := js.Stream(ctx, broker.StreamName)
+	stream, err := js.Stream(ctx, record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,28 +338,28 @@ func TestSystemServiceSpoofing(t *testing.T) {
 		raw                  []byte
 		want                 string
 	}{
-		{"as an agency of another system", broker.DocSubject(victimRecipient, sysVictim), eAsVictim.ID + "." + envelope.Token(victimRecipient), rawAsVictim, "forbidden"},
-		{"as a standalone agency", broker.DocSubject(victimRecipient, victimSender), eAsG22.ID + "." + envelope.Token(victimRecipient), rawAsG22, "forbidden"},
-		{"its own subject, another's envelope", broker.DocSubject(victimRecipient, sysEvil), eAsVictim.ID + "." + envelope.Token(victimRecipient), rawAsVictim, "forbidden"},
-		{"its envelope to another recipient", broker.DocSubject(attacker2, sysEvil), eOwn.ID + "." + envelope.Token(attacker2), rawOwn, "bad-request"},
-		{"another envelope's message id", broker.DocSubject(victimRecipient, sysEvil), vid + "." + envelope.Token(victimRecipient), rawOwn, "bad-request"},
-		{"a message id without the recipient", broker.DocSubject(victimRecipient, sysEvil), eOwn.ID, rawOwn, "bad-request"},
-		{"no message id", broker.DocSubject(victimRecipient, sysEvil), "", rawOwn, "bad-request"},
-		{"a document as a status", broker.StatusSubject(victimRecipient, sysEvil), eOwn.ID, rawOwn, "bad-request"},
+		{"as an agency of another system", record.DocSubject(victimRecipient, sysVictim), eAsVictim.ID + "." + envelope.Token(victimRecipient), rawAsVictim, "forbidden"},
+		{"as a standalone agency", record.DocSubject(victimRecipient, victimSender), eAsG22.ID + "." + envelope.Token(victimRecipient), rawAsG22, "forbidden"},
+		{"its own subject, another's envelope", record.DocSubject(victimRecipient, sysEvil), eAsVictim.ID + "." + envelope.Token(victimRecipient), rawAsVictim, "forbidden"},
+		{"its envelope to another recipient", record.DocSubject(attacker2, sysEvil), eOwn.ID + "." + envelope.Token(attacker2), rawOwn, "bad-request"},
+		{"another envelope's message id", record.DocSubject(victimRecipient, sysEvil), vid + "." + envelope.Token(victimRecipient), rawOwn, "bad-request"},
+		{"a message id without the recipient", record.DocSubject(victimRecipient, sysEvil), eOwn.ID, rawOwn, "bad-request"},
+		{"no message id", record.DocSubject(victimRecipient, sysEvil), "", rawOwn, "bad-request"},
+		{"a document as a status", record.StatusSubject(victimRecipient, sysEvil), eOwn.ID, rawOwn, "bad-request"},
 		{"a wildcard subject", "axis.doc.*." + envelope.Token(sysEvil), eOwn.ID + "." + envelope.Token(victimRecipient), rawOwn, "bad-request"},
 		{"a full wildcard", "axis.doc.>", eOwn.ID + "." + envelope.Token(victimRecipient), rawOwn, "bad-request"},
 		{"the directory bucket", "$KV.AXIS_DIRECTORY.agency." + envelope.Token(sysEvil), eOwn.ID, rawOwn, "bad-request"},
 		{"the received markers", "$KV.AXIS_RECEIVED." + envelope.Token(victimRecipient) + "." + vid, eOwn.ID, rawOwn, "bad-request"},
 		{"the tracking bucket", "$KV.AXIS_TRACK.x", eOwn.ID, rawOwn, "bad-request"},
 		{"the JetStream API", "$JS.API.STREAM.PURGE.AXIS", eOwn.ID, rawOwn, "bad-request"},
-		{"garbage for an envelope", broker.DocSubject(victimRecipient, sysEvil), eOwn.ID + "." + envelope.Token(victimRecipient), []byte(`{"from":"x"}`), "forbidden"},
+		{"garbage for an envelope", record.DocSubject(victimRecipient, sysEvil), eOwn.ID + "." + envelope.Token(victimRecipient), []byte(`{"from":"x"}`), "forbidden"},
 	}
 	if stErr == nil {
 		cases = append(cases, struct {
 			name, subject, msgID string
 			raw                  []byte
 			want                 string
-		}{"a status of a document it never received, to its sender", broker.StatusSubject(victimSender, sysEvil), st.ID, rawSt, ""})
+		}{"a status of a document it never received, to its sender", record.StatusSubject(victimSender, sysEvil), st.ID, rawSt, ""})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -507,7 +507,7 @@ func TestSystemCertificateWithoutBinding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := nats.NewMsg(broker.DocSubject(victimRecipient, from))
+		m := nats.NewMsg(record.DocSubject(victimRecipient, from))
 		m.Header.Set(jetstream.MsgIDHeader, e.ID+"."+envelope.Token(victimRecipient))
 		m.Data = raw
 		js, err := jetstream.New(nc)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -142,7 +143,7 @@ func setupBench(n int) (*benchBus, error) {
 			if published == n {
 				break
 			}
-			msg := &nats.Msg{Subject: broker.DocSubject(to, e.From), Data: raw}
+			msg := &nats.Msg{Subject: record.DocSubject(to, e.From), Data: raw}
 			if _, err := bb.js.PublishMsgAsync(msg); err != nil {
 				return nil, err
 			}

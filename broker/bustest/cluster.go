@@ -148,7 +148,7 @@ func (c *Cluster) Kill(i int) {
 }
 
 // Leader returns the index of the node leading stream (e.g.
-// broker.StreamName, or "OBJ_"+storage.DefaultBucket).
+// record.Stream, or "OBJ_"+storage.DefaultBucket).
 func (c *Cluster) Leader(stream string) int {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
