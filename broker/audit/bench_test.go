@@ -14,6 +14,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -25,7 +26,7 @@ import (
 // CPU) holding a long history of real signed envelopes, all chained.
 type benchBus struct {
 	dir    string
-	srv    *broker.Server
+	srv    *bus.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	trust  *signing.Trust
@@ -73,7 +74,7 @@ func setupBench(n int) (*benchBus, error) {
 		return nil, err
 	}
 	bb := &benchBus{dir: dir, n: n}
-	if bb.srv, err = broker.StartServer(broker.ServerConfig{Dir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}); err != nil {
+	if bb.srv, err = bus.StartServer(bus.ServerConfig{Dir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}); err != nil {
 		return nil, err
 	}
 	if bb.nc, err = nats.Connect(bb.srv.ClientURL()); err != nil {

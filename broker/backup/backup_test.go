@@ -16,6 +16,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/backup"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -124,7 +125,7 @@ func startRestored(t *testing.T, home string) (*broker.Service, *nats.Conn, *sig
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := broker.StartServer(broker.ServerConfig{Dir: filepath.Join(home, "data"), Listen: "127.0.0.1:0",
+	srv, err := bus.StartServer(bus.ServerConfig{Dir: filepath.Join(home, "data"), Listen: "127.0.0.1:0",
 		Configure: func(o *server.Options) error { return a.Configure(o) }})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -32,8 +33,8 @@ type Cluster struct {
 // Node is one server of a Cluster. Server is nil while the node is down.
 type Node struct {
 	Name   string
-	Config broker.ServerConfig
-	Server *broker.Server
+	Config bus.ServerConfig
+	Server *bus.Server
 }
 
 // clusterName is the NATS cluster name of test clusters.
@@ -91,7 +92,7 @@ func StartNodes(t testing.TB, n int) *Cluster {
 		routePort := routePorts[i]
 		c.Nodes = append(c.Nodes, &Node{
 			Name: fmt.Sprintf("axis-%d", i+1),
-			Config: broker.ServerConfig{
+			Config: bus.ServerConfig{
 				Dir:    filepath.Join(dir, fmt.Sprintf("node%d", i+1)),
 				Listen: fmt.Sprintf("127.0.0.1:%d", clientPorts[i]),
 				Name:   fmt.Sprintf("axis-%d", i+1),
@@ -132,7 +133,7 @@ func (c *Cluster) Restart(i int) {
 	if nd.Server != nil {
 		c.t.Fatalf("bustest: node %s is running", nd.Name)
 	}
-	srv, err := broker.StartServer(nd.Config)
+	srv, err := bus.StartServer(nd.Config)
 	if err != nil {
 		c.t.Fatalf("bustest: start node %s: %v", nd.Name, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/alerts"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/broker/metrics"
@@ -52,7 +53,7 @@ func serveParts() []servePart {
 type serveEnv struct {
 	Cmd      *cobra.Command
 	Service  *broker.Service
-	Server   *broker.Server // nil with --nats
+	Server   *bus.Server // nil with --nats
 	Keystore *signing.Keystore
 	Trust    *signing.Trust
 	Log      *slog.Logger
@@ -131,7 +132,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		if _, _, err := net.SplitHostPort(serveFlags.listen); err != nil {
 			return fmt.Errorf("--listen %q: %w", serveFlags.listen, err)
 		}
-		srv, err := broker.StartServer(broker.ServerConfig{Dir: dataDir(), Listen: serveFlags.listen, Configure: configureServer(env)})
+		srv, err := bus.StartServer(bus.ServerConfig{Dir: dataDir(), Listen: serveFlags.listen, Configure: configureServer(env)})
 		if err != nil {
 			return err
 		}
