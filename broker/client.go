@@ -402,14 +402,6 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
 }
 
-func newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("open JetStream: %w", err)
-	}
-	return js, nil
-}
-
 // recordedAt is the time an envelope from agency from was recorded, for
 // judging its signature: when this bus stored it, or, for a copy from
 // another bus of a federation, when the sender's bus did (a link down for

@@ -110,11 +110,10 @@ type rateEnvelope struct {
 // startRateGate creates the verdict bucket and starts judging the record
 // from where the gate left off; on a bus that never ran it, copies already
 // recorded count as admitted.
-func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logger) (*rateGate, error) {
-	cfg.defaults()
+func startRateGate(ctx context.Context, c *Client, replicas int, retention time.Duration, log *slog.Logger) (*rateGate, error) {
 	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: RateBucket,
 		Description: "docaxis publish rate: copies the bus refused, and how far it judged the record",
-		History:     1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention})
+		History:     1, Storage: jetstream.FileStorage, Replicas: replicas, TTL: retention})
 	if err != nil {
 		return nil, fmt.Errorf("set up bucket %s: %w", RateBucket, err)
 	}

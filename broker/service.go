@@ -11,6 +11,7 @@ import (
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ServiceConfig configures the bus's own services.
@@ -40,13 +41,13 @@ type Service struct {
 	Tracker *Tracker
 	Files   *filesvc.Service
 
-	gate       *rateGate
-	quarantine *quarantineService
-	system     *sysService
-	drainStop  context.CancelFunc
+	// requests are the rate gate, the quarantine service and the system
+	// service.
+	requests  *RequestServices
+	drainStop context.CancelFunc
 	// track answers agencies' tracking requests and publishes their
 	// tracking events.
-	track *trackService
+	track *TrackService
 }
 
 // StartService sets the bus up on nc and starts its services: the
@@ -58,10 +59,11 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if cfg.Trust == nil {
 		return nil, fmt.Errorf("start bus service: no trust (root certificates) given")
 	}
-	js, err := newJetStream(nc)
+	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open JetStream: %w", err)
 	}
+	cfg.Bus.defaults()
 	if err := Setup(ctx, js, cfg.Bus); err != nil {
 		return nil, err
 	}
@@ -78,44 +80,31 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 			return nil, err
 		}
 	}
-	if err := c.ensureMailboxes(ctx); err != nil {
+	if err := c.EnsureMailboxes(ctx); err != nil {
 		return nil, err
 	}
-	tr, err := NewTracker(ctx, c.js, c.verifier, cfg.Logger)
+	tr, err := NewTracker(ctx, c.JetStream(), c.Verifier(), cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	tr.recordedAt = c.recordedAt
-	tr.remote = c.servedElsewhere
-	tr.systemOf = func(code string) string {
-		a, _ := c.dir.lookup(code)
-		return a.System
-	}
+	tr.recordedAt = c.RecordedAt
+	tr.remote = c.ServedElsewhere
+	tr.systemOf = c.ServingSystem
 	// The tracking service first: it publishes the changes the tracker
 	// makes from its start on.
-	track, err := startTrackService(ctx, c, tr, cfg.Logger)
+	track, err := c.ServeTracking(ctx, tr, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
 	if err := tr.Start(ctx); err != nil {
-		track.stop()
+		track.Stop()
 		return nil, err
 	}
 	svc := &Service{Client: c, Tracker: tr, track: track}
-	// The rate gate and the quarantine service: agencies ask the latter to
-	// quarantine copies of their own mailbox and for the gate's verdicts.
-	if svc.gate, err = startRateGate(ctx, c, cfg.Bus, cfg.Logger); err != nil {
-		track.stop()
-		tr.Stop()
-		return nil, err
-	}
-	if svc.quarantine, err = startQuarantineService(ctx, nc, c.js, svc.gate, cfg.Logger); err != nil {
-		svc.gate.stop()
-		track.stop()
-		tr.Stop()
-		return nil, err
-	}
-	if svc.system, err = startSystemService(ctx, c, cfg.Logger); err != nil {
+	// The rate gate, the quarantine service (agencies ask it to quarantine
+	// copies of their own mailbox and for the gate's verdicts) and the
+	// system service.
+	if svc.requests, err = c.ServeRequests(ctx, RequestConfig{Replicas: cfg.Bus.Replicas, Retention: cfg.Bus.Retention, Logger: cfg.Logger}); err != nil {
 		svc.Stop()
 		return nil, err
 	}
@@ -125,7 +114,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if cfg.NoFiles {
 		return svc, nil
 	}
-	refs, err := c.js.KeyValue(ctx, record.FileRefsBucket)
+	refs, err := c.JetStream().KeyValue(ctx, record.FileRefsBucket)
 	if err != nil {
 		svc.Stop()
 		return nil, err
@@ -139,15 +128,11 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 		fc.Logger = cfg.Logger
 	}
 	if fc.SystemServes == nil {
-		fc.SystemServes = func(ctx context.Context, id, agency string) bool {
-			// From the bucket, not the cache: a move just made counts.
-			a, err := c.readAgency(ctx, agency)
-			return err == nil && a.System == id && a.State != StateDeleted
-		}
+		fc.SystemServes = c.SystemServes
 	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	files, err := filesvc.Serve(fctx, nc, c.store, refs, fc)
+	files, err := filesvc.Serve(fctx, nc, c.Store(), refs, fc)
 	if err != nil {
 		svc.Stop()
 		return nil, fmt.Errorf("start attachment service: %w", err)
@@ -164,17 +149,11 @@ func (s *Service) Stop() {
 	if s.drainStop != nil {
 		s.drainStop()
 	}
-	if s.system != nil {
-		s.system.stop()
-	}
-	if s.quarantine != nil {
-		s.quarantine.stop()
-	}
-	if s.gate != nil {
-		s.gate.stop()
+	if s.requests != nil {
+		s.requests.Stop()
 	}
 	if s.track != nil {
-		s.track.stop()
+		s.track.Stop()
 	}
 	s.Tracker.Stop()
 	s.Client.Close()

@@ -21,7 +21,7 @@ import (
 // mail pending) is served by this version: the agencies keep their
 // mailboxes and credentials, pending mail is received once, the status
 // boxes are removed on start, and the directory then takes systems.
-// (The status boxes are removed by ensureMailboxes's dropStatusBoxes, on
+// (The status boxes are removed by EnsureMailboxes's dropStatusBoxes, on
 // main since 10da0fb.)
 func TestUpgradeFromHomeBeforeSystems(t *testing.T) {
 	bus := bustest.Start(t, bustest.WithAuth())

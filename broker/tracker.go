@@ -433,7 +433,7 @@ func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, lik
 		var rev uint64
 		exists := false
 		if c, ok := cache.get(key); ok && attempt == 0 {
-			tr, rev, exists = c.tr.clone(), c.rev, true
+			tr, rev, exists = cloneTracking(c.tr), c.rev, true
 		} else if !likelyNew || attempt > 0 {
 			e, err := t.kv.Get(ctx, key)
 			switch {
@@ -466,7 +466,7 @@ func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, lik
 			if obs := t.observers.Load(); obs != nil {
 				// Observers see the entry as a reader of the bucket would.
 				seen := tr
-				seen.Revision, seen.Overdue = rev, overdue(&seen, time.Now())
+				seen.Revision, seen.Overdue = rev, seen.OverdueAt(time.Now())
 				for _, fn := range *obs {
 					fn(&seen, prev)
 				}
@@ -486,9 +486,9 @@ type cachedEntry struct {
 	rev uint64
 }
 
-// clone copies the slices fn may append to, so a failed write leaves the
-// cached entry as it was.
-func (t Tracking) clone() Tracking {
+// cloneTracking copies the slices fn may append to, so a failed write
+// leaves the cached entry as it was.
+func cloneTracking(t Tracking) Tracking {
 	t.History = append([]Event(nil), t.History...)
 	t.Refused = append([]Event(nil), t.Refused...)
 	t.UpdatedBy = append([]string(nil), t.UpdatedBy...)
@@ -557,7 +557,7 @@ func (t *Tracker) holds(ctx context.Context, sum, agency string) (bool, error) {
 	keys := []string{record.FileRefKey(sum, agency), record.UploadRefKey(sum, agency)}
 	if t.systemOf != nil {
 		if sys := t.systemOf(agency); sys != "" {
-			keys = append(keys, record.FileRefKey(sum, SystemActor(sys)), record.UploadRefKey(sum, SystemActor(sys)))
+			keys = append(keys, record.FileRefKey(sum, record.SystemActor(sys)), record.UploadRefKey(sum, record.SystemActor(sys)))
 		}
 	}
 	for _, k := range keys {
@@ -580,7 +580,7 @@ func (t *Tracker) readers(from, to string) []string {
 	if t.systemOf != nil {
 		for _, a := range []string{from, to} {
 			if sys := t.systemOf(a); sys != "" {
-				out = append(out, SystemActor(sys))
+				out = append(out, record.SystemActor(sys))
 			}
 		}
 	}

@@ -74,6 +74,10 @@ func decodeTracking(e jetstream.KeyValueEntry) (*Tracking, error) {
 	return decodeTrackingAt(e.Key(), e.Value(), e.Revision())
 }
 
+// OverdueAt tells whether the pair is past its due date at now and not
+// finished: what readers see as Overdue.
+func (t *Tracking) OverdueAt(now time.Time) bool { return overdue(t, now) }
+
 func overdue(t *Tracking, now time.Time) bool {
 	if t.DueDate == "" {
 		return false

@@ -185,7 +185,7 @@ type trackService struct {
 
 // startTrackService answers agencies' tracking requests with c (the bus's
 // client) and publishes the changes tr makes.
-func startTrackService(ctx context.Context, c *Client, tr *Tracker, log *slog.Logger) (*trackService, error) {
+func startTrackService(ctx context.Context, c *Client, tr TrackingSource, log *slog.Logger) (*trackService, error) {
 	s := &trackService{c: c, log: log, sem: make(chan struct{}, trackWorkers), busy: map[string]int{}}
 	sub, err := c.nc.QueueSubscribe(record.TrackServicePrefix+"*.*", trackSvcQueue, s.onRequest)
 	if err != nil {

@@ -1,0 +1,218 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// What the bus's own client does for the bus's server side (package bus),
+// and nothing an agency's client does: the surface bus uses instead of the
+// client's internals. An agency's credentials allow none of it.
+
+// RecordedAt is the time an envelope from agency from was recorded, for
+// judging its signature (see recordedAt): the tracker judges a copy as the
+// recipient's side does.
+func (c *Client) RecordedAt(h nats.Header, from string, stored time.Time) time.Time {
+	return c.recordedAt(h, from, stored)
+}
+
+// ServedElsewhere tells an agency served by another bus of a federation.
+func (c *Client) ServedElsewhere(agency string) bool { return c.servedElsewhere(agency) }
+
+// ServingSystem is the document system serving agency, from the
+// directory the client holds ("" none).
+func (c *Client) ServingSystem(agency string) string {
+	a, _ := c.dir.lookup(agency)
+	return a.System
+}
+
+// SystemServes tells whether system id serves agency now: read from the
+// directory bucket, not the cache, so that a move just made counts.
+func (c *Client) SystemServes(ctx context.Context, id, agency string) bool {
+	a, err := c.readAgency(ctx, agency)
+	return err == nil && a.System == id && a.State != StateDeleted
+}
+
+// TrackingSource is what the tracking service needs of the tracker: the
+// changes of pairs as they are made (bus.Tracker).
+type TrackingSource interface {
+	Observe(fn func(t *Tracking, prev envelope.State))
+}
+
+// TrackService answers agencies' tracking requests on
+// record.TrackServicePrefix and publishes their pairs' changes on
+// record.TrackEventSubject.
+type TrackService struct{ s *trackService }
+
+// ServeTracking starts the tracking service on c (the bus's client) for
+// the changes src makes. Start it before the tracker, so that every
+// change from the tracker's start on is published.
+func (c *Client) ServeTracking(ctx context.Context, src TrackingSource, log *slog.Logger) (*TrackService, error) {
+	s, err := startTrackService(ctx, c, src, log)
+	if err != nil {
+		return nil, err
+	}
+	return &TrackService{s: s}, nil
+}
+
+// Stop takes no new requests and waits for those in hand.
+func (t *TrackService) Stop() { t.s.stop() }
+
+// RequestConfig configures the bus's request services.
+type RequestConfig struct {
+	// Replicas and Retention of the rate gate's verdict bucket (the
+	// record's: bus.BusConfig).
+	Replicas  int
+	Retention time.Duration
+	Logger    *slog.Logger
+}
+
+// RequestServices are the rate gate (it judges every copy's publish rate),
+// the quarantine service (agencies quarantine copies of their own mailbox
+// and ask for the gate's verdicts) and the system service (document
+// systems publish and read markers through it).
+type RequestServices struct {
+	gate       *rateGate
+	quarantine *quarantineService
+	system     *sysService
+}
+
+// ServeRequests starts the rate gate, the quarantine service and the
+// system service on c (the bus's client), in that order.
+func (c *Client) ServeRequests(ctx context.Context, cfg RequestConfig) (*RequestServices, error) {
+	if cfg.Replicas < 1 || cfg.Retention <= 0 {
+		return nil, fmt.Errorf("start request services: %d replicas, retention %v: both must be set", cfg.Replicas, cfg.Retention)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &RequestServices{}
+	var err error
+	if r.gate, err = startRateGate(ctx, c, cfg.Replicas, cfg.Retention, cfg.Logger); err != nil {
+		return nil, err
+	}
+	if r.quarantine, err = startQuarantineService(ctx, c.nc, c.js, r.gate, cfg.Logger); err != nil {
+		r.gate.stop()
+		return nil, err
+	}
+	if r.system, err = startSystemService(ctx, c, cfg.Logger); err != nil {
+		r.Stop()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Stop stops the system service, the quarantine service and the gate.
+func (r *RequestServices) Stop() {
+	if r.system != nil {
+		r.system.stop()
+	}
+	if r.quarantine != nil {
+		r.quarantine.stop()
+	}
+	if r.gate != nil {
+		r.gate.stop()
+	}
+}
+
+// EnsureMailboxes creates the mailbox of every agency this bus serves
+// with credentials of its own that lacks one, brings every one to this
+// version's settings, and brings each system's mailbox to serve exactly
+// the agencies the directory gives it (catching up on any it missed).
+// Agencies cannot create or change consumers: the bus does it on start,
+// so a home upgraded from a version whose clients did it themselves needs
+// nothing else. Directory-only entries get no mailbox.
+func (c *Client) EnsureMailboxes(ctx context.Context) error {
+	bus := c.Bus()
+	c.dir.mu.RLock()
+	var codes []string
+	bySystem := map[string][]string{}
+	for code, a := range c.dir.agencies {
+		switch ep := a.endpoint(bus); {
+		case ep == code:
+			codes = append(codes, code)
+		case SystemOfActor(ep) != "":
+			bySystem[SystemOfActor(ep)] = append(bySystem[SystemOfActor(ep)], code)
+		}
+	}
+	c.dir.mu.RUnlock()
+	slices.Sort(codes)
+	for _, code := range codes {
+		if _, err := EnsureMailbox(ctx, c.js, code); err != nil {
+			return fmt.Errorf("bring mailboxes up to date: %w", err)
+		}
+	}
+	systems, err := c.Systems(ctx)
+	if err != nil {
+		return fmt.Errorf("bring system mailboxes up to date: %w", err)
+	}
+	for _, s := range systems {
+		if !s.Removed.IsZero() {
+			continue
+		}
+		have, err := c.systemFilters(ctx, s.ID)
+		if err != nil {
+			return err
+		}
+		want := bySystem[s.ID]
+		var add, remove []string
+		for _, a := range want {
+			if !slices.Contains(have, a) {
+				add = append(add, a)
+			}
+		}
+		for _, a := range have {
+			if !slices.Contains(want, a) {
+				remove = append(remove, a)
+			}
+		}
+		if len(add) == 0 && len(remove) == 0 && len(have) > 0 {
+			continue
+		}
+		if err := c.syncSystemMailbox(ctx, s.ID, add, remove, add); err != nil {
+			return fmt.Errorf("bring system mailboxes up to date: %w", err)
+		}
+	}
+	// Status boxes (sbox_*) of earlier versions: never read since the
+	// tracker answers for statuses; a consumer each was what stopped a bus
+	// at a few thousand agencies.
+	return c.dropStatusBoxes(ctx)
+}
+
+// dropStatusBoxes deletes the status-box consumers earlier versions made
+// for every agency.
+func (c *Client) dropStatusBoxes(ctx context.Context) error {
+	st, err := c.js.Stream(ctx, record.Stream)
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", record.Stream, err)
+	}
+	lister := st.ConsumerNames(ctx)
+	var names []string
+	for name := range lister.Name() {
+		if strings.HasPrefix(name, "sbox_") {
+			names = append(names, name)
+		}
+	}
+	if err := lister.Err(); err != nil {
+		return fmt.Errorf("list consumers of %s: %w", record.Stream, err)
+	}
+	for _, name := range names {
+		if err := c.js.DeleteConsumer(ctx, record.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("remove status box %s of an earlier version: %w", name, err)
+		}
+	}
+	if len(names) > 0 {
+		c.opts.logger.Info("removed the status-box consumers of an earlier version", "count", len(names))
+	}
+	return nil
+}
