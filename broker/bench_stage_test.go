@@ -84,7 +84,7 @@ func perfWaitTracked(b *testing.B, c *broker.Client) {
 	}
 	last := st.CachedInfo().State.LastSeq
 	for {
-		cons, err := c.JetStream().Consumer(ctx, record.Stream, broker.TrackerDurable)
+		cons, err := c.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable)
 		if err != nil {
 			b.Fatal(err)
 		}

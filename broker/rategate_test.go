@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -16,7 +17,7 @@ import (
 )
 
 // setRate sets the bus's publish rate and waits until client c applies it.
-func setRate(t *testing.T, svc *broker.Service, rate float64, clients ...*broker.Client) {
+func setRate(t *testing.T, svc *bus.Service, rate float64, clients ...*broker.Client) {
 	t.Helper()
 	l := broker.DefaultLimits
 	l.PublishRate = rate

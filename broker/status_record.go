@@ -127,7 +127,7 @@ func (c *Client) statusFromRecord(ctx context.Context, id, viewer string) (*Docu
 	}
 	last := lastCopy.Sequence
 	start := uint64(1)
-	if tr, err := stream.Consumer(ctx, TrackerDurable); err == nil {
+	if tr, err := stream.Consumer(ctx, record.TrackerDurable); err == nil {
 		start = tr.CachedInfo().AckFloor.Stream + 1
 	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, "", fmt.Errorf("read the tracker's position: %w", err)

@@ -1,15 +1,6 @@
 package broker
 
-import "time"
-
 // Tracking internals for black-box tests.
-
-// TrackerVersionKey is the metadata key of the tracker consumer's rules
-// version; TrackerSweepKey is set while an attachment access sweep is due.
-const (
-	TrackerVersionKey = metaTrackerVersion
-	TrackerSweepKey   = metaTrackerSweep
-)
 
 // DecodeTrackRequest parses a tracking service request (for fuzzing).
 func DecodeTrackRequest(subject string, data []byte) (agency, op string, err error) {
@@ -23,12 +14,4 @@ func SetTrackListLimit(n int) func() {
 	old := trackListLimit
 	trackListLimit = n
 	return func() { trackListLimit = old }
-}
-
-// SetSweepInterval sets how often the attachment access sweep checks the
-// rebuild's progress; it returns a func restoring it.
-func SetSweepInterval(d time.Duration) func() {
-	old := sweepInterval
-	sweepInterval = d
-	return func() { sweepInterval = old }
 }

@@ -47,7 +47,7 @@ func (a *arena) trackWait(seq uint64) {
 	a.t.Helper()
 	ctx := ctxT(a.t)
 	for {
-		cons, err := a.admin.JetStream().Consumer(ctx, record.Stream, broker.TrackerDurable)
+		cons, err := a.admin.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable)
 		if err != nil {
 			a.t.Fatal(err)
 		}
@@ -288,7 +288,7 @@ func TestTrackingBucketClosedToAgencies(t *testing.T) {
 	}
 	// The bus's own consumers are all there, and the victim's tracking too.
 	ctx := ctxT(t)
-	if _, err := a.admin.JetStream().Consumer(ctx, record.Stream, broker.TrackerDurable); err != nil {
+	if _, err := a.admin.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable); err != nil {
 		t.Fatalf("the tracker's consumer: %v", err)
 	}
 	if tr, err := a.admin.Tracking(ctx, id, victimRecipient); err != nil || tr.State != envelope.StateSent {

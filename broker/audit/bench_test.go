@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/record"
@@ -85,7 +84,7 @@ func setupBench(n int) (*benchBus, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if err := broker.Setup(ctx, bb.js, broker.BusConfig{}); err != nil {
+	if err := bus.Setup(ctx, bb.js, bus.BusConfig{}); err != nil {
 		return nil, err
 	}
 	ca, err := signing.NewCA("bench CA", 24*time.Hour)

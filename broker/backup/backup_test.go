@@ -119,7 +119,7 @@ func writeBackup(t *testing.T, b *bustest.Bus) string {
 }
 
 // startRestored runs the bus on a restored home as serve does.
-func startRestored(t *testing.T, home string) (*broker.Service, *nats.Conn, *signing.Trust) {
+func startRestored(t *testing.T, home string) (*bus.Service, *nats.Conn, *signing.Trust) {
 	t.Helper()
 	a, err := auth.Open(filepath.Join(home, "nats"))
 	if err != nil {
@@ -149,7 +149,7 @@ func startRestored(t *testing.T, home string) (*broker.Service, *nats.Conn, *sig
 		t.Fatal(err)
 	}
 	trust := signing.NewTrust(ca)
-	svc, err := broker.StartService(ctxT(t), nc, broker.ServiceConfig{Trust: trust, Logger: bustest.Logger()})
+	svc, err := bus.StartService(ctxT(t), nc, bus.ServiceConfig{Trust: trust, Logger: bustest.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 		return err
 	}
 	defer nc.Close()
-	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Bus: broker.BusConfig{Replicas: cfg.Replicas}, Trust: trust, Logger: cfg.Log})
+	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Bus: bus.BusConfig{Replicas: cfg.Replicas}, Trust: trust, Logger: cfg.Log})
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ type Bus struct {
 	Dir      string
 	Listen   string
 	Server   *bus.Server
-	Service  *broker.Service
+	Service  *bus.Service
 	Keystore *signing.Keystore
 	CA       *signing.CA
 	Trust    *signing.Trust
@@ -126,7 +126,7 @@ func (b *Bus) start() {
 	b.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Trust: b.Trust, Logger: Logger(), NoFiles: b.noFiles})
+	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Trust: b.Trust, Logger: Logger(), NoFiles: b.noFiles})
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
@@ -53,7 +52,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	c.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Bus: broker.BusConfig{Replicas: c.Replicas}, Trust: c.Trust, Logger: Logger()})
+	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Bus: bus.BusConfig{Replicas: c.Replicas}, Trust: c.Trust, Logger: Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func serveParts() []servePart {
 // serveEnv is what serve hands to its hooks.
 type serveEnv struct {
 	Cmd      *cobra.Command
-	Service  *broker.Service
+	Service  *bus.Service
 	Server   *bus.Server // nil with --nats
 	Keystore *signing.Keystore
 	Trust    *signing.Trust
@@ -159,8 +159,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		cancel()
 		return err
 	}
-	svc, err := broker.StartService(sctx, nc, broker.ServiceConfig{
-		Bus:    broker.BusConfig{Replicas: replicas, Retention: serveFlags.retention},
+	svc, err := bus.StartService(sctx, nc, bus.ServiceConfig{
+		Bus:    bus.BusConfig{Replicas: replicas, Retention: serveFlags.retention},
 		Trust:  trust,
 		Logger: log,
 		Store:  store,

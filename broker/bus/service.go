@@ -1,4 +1,4 @@
-package broker
+package bus
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/signing"
@@ -31,23 +32,23 @@ type ServiceConfig struct {
 	// ClaimCheck keeps the bus's own registrations (the compatibility
 	// API's registerAgency among them) within its federation's code
 	// bindings (federation.ClaimCheck).
-	ClaimCheck ClaimCheck
+	ClaimCheck broker.ClaimCheck
 }
 
 // Service is what `docaxis serve` runs next to (or against) NATS: the
 // stream set-up and the tracker.
 type Service struct {
-	Client  *Client
+	Client  *broker.Client
 	Tracker *Tracker
 	Files   *filesvc.Service
 
 	// requests are the rate gate, the quarantine service and the system
 	// service.
-	requests  *RequestServices
+	requests  *broker.RequestServices
 	drainStop context.CancelFunc
 	// track answers agencies' tracking requests and publishes their
 	// tracking events.
-	track *TrackService
+	track *broker.TrackService
 }
 
 // StartService sets the bus up on nc and starts its services: the
@@ -67,11 +68,11 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if err := Setup(ctx, js, cfg.Bus); err != nil {
 		return nil, err
 	}
-	opts := []Option{WithTrust(cfg.Trust), WithLogger(cfg.Logger), WithClaimCheck(cfg.ClaimCheck)}
+	opts := []broker.Option{broker.WithTrust(cfg.Trust), broker.WithLogger(cfg.Logger), broker.WithClaimCheck(cfg.ClaimCheck)}
 	if cfg.Store != nil {
-		opts = append(opts, WithStore(cfg.Store))
+		opts = append(opts, broker.WithStore(cfg.Store))
 	}
-	c, err := New(ctx, nc, opts...)
+	c, err := broker.New(ctx, nc, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +105,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	// The rate gate, the quarantine service (agencies ask it to quarantine
 	// copies of their own mailbox and for the gate's verdicts) and the
 	// system service.
-	if svc.requests, err = c.ServeRequests(ctx, RequestConfig{Replicas: cfg.Bus.Replicas, Retention: cfg.Bus.Retention, Logger: cfg.Logger}); err != nil {
+	if svc.requests, err = c.ServeRequests(ctx, broker.RequestConfig{Replicas: cfg.Bus.Replicas, Retention: cfg.Bus.Retention, Logger: cfg.Logger}); err != nil {
 		svc.Stop()
 		return nil, err
 	}
