@@ -18,11 +18,11 @@ type QuarantineRequest struct {
 // request, or the error code it is refused with.
 func DecodeQuarantineRequest(subject, reply string, h nats.Header, body []byte) (req QuarantineRequest, replyOK bool, code string) {
 	r, err := decodeQuarantineRequest(subject, h, body)
-	replyOK = replyAllowed(reply, subject[min(len(subject), len(record.QuarantineServicePrefix)):])
+	replyOK = record.ReplyAllowed(reply, subject[min(len(subject), len(record.QuarantineServicePrefix)):])
 	if err != nil {
-		var se *svcError
+		var se *record.ServiceError
 		if errors.As(err, &se) {
-			return req, replyOK, se.code
+			return req, replyOK, se.Code
 		}
 		return req, replyOK, "untyped: " + err.Error()
 	}

@@ -690,6 +690,6 @@ func (c *Client) quarantine(ctx context.Context, agency, subject string, data []
 	if c.opts.agency != "" {
 		return c.requestQuarantine(ctx, agency, seq, deliveries, reason)
 	}
-	_, err := writeQuarantine(ctx, c.js, agency, subject, data, seq, deliveries, reason)
+	_, err := record.WriteMailboxQuarantine(ctx, c.js, agency, subject, data, seq, deliveries, reason)
 	return err
 }

@@ -230,7 +230,7 @@ func (c *Client) recordOf(ctx context.Context, raw *jetstream.RawStreamMsg, q *Q
 	if err != nil {
 		return nil, fmt.Errorf("read record #%d: %w", q.OriginSeq, err)
 	}
-	if !inMailbox(rec.Subject, q.Agency) {
+	if !record.InMailbox(rec.Subject, q.Agency) {
 		return nil, fmt.Errorf("%w: quarantine seq %d of %s points to record #%d on %s, not a copy in the mailbox of %s",
 			ErrNotInRecord, q.Seq, q.Agency, q.OriginSeq, rec.Subject, q.Agency)
 	}
@@ -258,30 +258,4 @@ func (c *Client) QuarantineDrop(ctx context.Context, id string) (*Quarantined, e
 		return q, fmt.Errorf("drop quarantine seq %d: %w", q.Seq, err)
 	}
 	return q, nil
-}
-
-// inMailbox reports whether subject is a copy in agency's mailbox:
-// axis.doc.<agency>.<sender>.
-func inMailbox(subject, agency string) bool {
-	rs, ok := record.ParseSubject(subject)
-	kind, to, from := rs.Kind, rs.To, rs.From
-	return ok && kind == "doc" && to != "" && from != "" && to == agency && subject == record.DocSubject(to, from)
-}
-
-// writeQuarantine stores, as the bus, the entry for the record message at
-// seq (subject and data as the record holds them) in agency's mailbox.
-// Every header is derived from the record; the dedup id makes quarantining
-// the same copy for the same agency again a no-op.
-func writeQuarantine(ctx context.Context, js jetstream.JetStream, agency, subject string, data []byte, seq, deliveries uint64, reason string) (*jetstream.PubAck, error) {
-	if seq == 0 {
-		return nil, fmt.Errorf("quarantine for %s: no record sequence", agency)
-	}
-	if !inMailbox(subject, agency) {
-		return nil, fmt.Errorf("quarantine for %s: record #%d on %s is not a copy in its mailbox", agency, seq, subject)
-	}
-	return record.WriteQuarantine(ctx, js, record.Quarantine{
-		Box: agency, Data: data, Reason: reason,
-		OriginSubject: subject, OriginSeq: seq, Deliveries: deliveries,
-		MsgID: record.QuarantineMsgID(seq, agency),
-	})
 }

@@ -31,32 +31,13 @@ import (
 // MaxQuarantineReason bytes of UTF-8 text without control characters;
 // check: empty). Answer: Docaxis-Quarantine-Seq (the entry's sequence) or
 // Docaxis-Verdict ("admitted" or "refused", the reason in the body); or
-// Docaxis-Error with a code and the reason in the body.
+// Docaxis-Error with a code and the reason in the body (record.HeaderOp
+// and the like).
 
 const (
 	// quarantineQueue shares the requests among the bus's processes.
 	quarantineQueue = "docaxis-quarantine"
 
-	headerOp        = "Docaxis-Op"
-	headerQSeq      = "Docaxis-Quarantine-Seq"
-	headerDuplicate = "Docaxis-Duplicate"
-	headerVerdict   = "Docaxis-Verdict"
-	headerError     = "Docaxis-Error"
-
-	opQuarantine = "quarantine"
-	opCheck      = "check"
-
-	verdictAdmitted = "admitted"
-	verdictRefused  = "refused"
-
-	// Error codes of the answer.
-	codeBadRequest  = "bad-request"
-	codeNotFound    = "not-found"
-	codeRateLimited = "rate-limited"
-	codeUnavailable = "unavailable"
-
-	// maxDeliveries bounds the delivery count a request may state.
-	maxDeliveries = 1 << 20
 	// Quarantine requests per second (and burst) one agency may make, per
 	// bus process, for copies not quarantined lately (each reads the copy
 	// from the record); asking again about the same copy costs no read and
@@ -78,92 +59,54 @@ type quarantineRequest struct {
 	reason     string
 }
 
-// svcError is an error with the code it is answered with.
-type svcError struct {
-	code string
-	msg  string
-}
-
-func (e *svcError) Error() string { return e.code + ": " + e.msg }
-
-func svcErrorf(code, format string, args ...any) *svcError {
-	return &svcError{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-// replyAllowed accepts a reply subject in the requester's own inbox
-// (_INBOX_<token>., what agencies connect with) or the bus's (_INBOX.): an
-// agency cannot have the bus answer into another agency's inbox.
-func replyAllowed(reply, token string) bool {
-	rest, ok := strings.CutPrefix(reply, "_INBOX_"+token+".")
-	if !ok {
-		rest, ok = strings.CutPrefix(reply, "_INBOX.")
-	}
-	if !ok || rest == "" || len(reply) > 256 || strings.ContainsAny(reply, "*> \t\r\n") {
-		return false
-	}
-	for _, tok := range strings.Split(rest, ".") {
-		if tok == "" {
-			return false
-		}
-	}
-	return true
-}
-
 // decodeQuarantineRequest checks a request to axis.svc.quarantine.<token>.
-// The error is a *svcError ready to answer.
+// The error is a *record.ServiceError ready to answer.
 func decodeQuarantineRequest(subject string, h nats.Header, body []byte) (quarantineRequest, error) {
 	token, ok := strings.CutPrefix(subject, record.QuarantineServicePrefix)
 	if !ok || token == "" || strings.Contains(token, ".") {
-		return quarantineRequest{}, svcErrorf(codeBadRequest, "subject %q: want %s<agency>", subject, record.QuarantineServicePrefix)
+		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "subject %q: want %s<agency>", subject, record.QuarantineServicePrefix)
 	}
 	code := envelope.CodeFromToken(token)
 	if err := envelope.CheckNonStandardCode(code); err != nil || envelope.Token(code) != token {
-		return quarantineRequest{}, svcErrorf(codeBadRequest, "subject %q: %q is not an agency token", subject, token)
+		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "subject %q: %q is not an agency token", subject, token)
 	}
-	req := quarantineRequest{op: h.Get(headerOp), agency: code}
+	req := quarantineRequest{op: h.Get(record.HeaderOp), agency: code}
 	if req.op == "" {
-		req.op = opQuarantine
+		req.op = record.OpQuarantine
 	}
-	if req.op != opQuarantine && req.op != opCheck {
-		return quarantineRequest{}, svcErrorf(codeBadRequest, "header %s is %q, want %q or %q", headerOp, cut(req.op, 64), opQuarantine, opCheck)
+	if req.op != record.OpQuarantine && req.op != record.OpCheck {
+		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "header %s is %q, want %q or %q", record.HeaderOp, record.Cut(req.op, 64), record.OpQuarantine, record.OpCheck)
 	}
 	seq, err := strconv.ParseUint(h.Get(record.HeaderOriginSeq), 10, 64)
 	if err != nil || seq == 0 || len(h.Values(record.HeaderOriginSeq)) != 1 {
-		return quarantineRequest{}, svcErrorf(codeBadRequest, "header %s is %q, want one record sequence (a positive number)", record.HeaderOriginSeq, cut(h.Get(record.HeaderOriginSeq), 64))
+		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "header %s is %q, want one record sequence (a positive number)", record.HeaderOriginSeq, record.Cut(h.Get(record.HeaderOriginSeq), 64))
 	}
 	req.seq = seq
-	if req.op == opCheck {
+	if req.op == record.OpCheck {
 		if len(body) > 0 {
-			return quarantineRequest{}, svcErrorf(codeBadRequest, "check carries %d unexpected bytes", len(body))
+			return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "check carries %d unexpected bytes", len(body))
 		}
 		return req, nil
 	}
 	if v := h.Get(record.HeaderDeliveries); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || n > maxDeliveries {
-			return quarantineRequest{}, svcErrorf(codeBadRequest, "header %s is %q, want a delivery count up to %d", record.HeaderDeliveries, cut(v, 64), maxDeliveries)
+		if err != nil || n > record.MaxDeliveries {
+			return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "header %s is %q, want a delivery count up to %d", record.HeaderDeliveries, record.Cut(v, 64), record.MaxDeliveries)
 		}
 		req.deliveries = n
 	}
 	switch {
 	case len(body) == 0:
-		return quarantineRequest{}, svcErrorf(codeBadRequest, "no reason given (the body)")
+		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "no reason given (the body)")
 	case len(body) > MaxQuarantineReason:
-		return quarantineRequest{}, svcErrorf(codeBadRequest, "reason of %d bytes, at most %d", len(body), MaxQuarantineReason)
+		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "reason of %d bytes, at most %d", len(body), MaxQuarantineReason)
 	case !utf8.Valid(body):
-		return quarantineRequest{}, svcErrorf(codeBadRequest, "reason is not UTF-8 text")
+		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "reason is not UTF-8 text")
 	case strings.IndexFunc(string(body), unicode.IsControl) >= 0:
-		return quarantineRequest{}, svcErrorf(codeBadRequest, "reason has control characters")
+		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "reason has control characters")
 	}
 	req.reason = string(body)
 	return req, nil
-}
-
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // quarantineService answers agencies' quarantine requests.
@@ -209,9 +152,9 @@ func (s *quarantineService) stop() {
 
 func (s *quarantineService) onRequest(m *nats.Msg) {
 	token := strings.TrimPrefix(m.Subject, record.QuarantineServicePrefix)
-	if !replyAllowed(m.Reply, token) {
+	if !record.ReplyAllowed(m.Reply, token) {
 		// The only address to answer is one the requester may not use.
-		s.log.Warn("quarantine service: request dropped, reply subject outside the requester's inbox", "subject", m.Subject, "reply", cut(m.Reply, 128))
+		s.log.Warn("quarantine service: request dropped, reply subject outside the requester's inbox", "subject", m.Subject, "reply", record.Cut(m.Reply, 128))
 		return
 	}
 	s.sem <- struct{}{} // a burst waits here, in the subscription's buffer
@@ -230,40 +173,40 @@ func (s *quarantineService) onRequest(m *nats.Msg) {
 func (s *quarantineService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 	req, err := decodeQuarantineRequest(m.Subject, m.Header, m.Data)
 	if err != nil {
-		return errorAnswer(err)
+		return record.ErrorAnswer(err)
 	}
-	if req.op == opCheck {
+	if req.op == record.OpCheck {
 		return s.check(ctx, req)
 	}
 	key := record.QuarantineMsgID(req.seq, req.agency)
 	a := nats.NewMsg("")
 	if qseq, ok := s.seen(key); ok {
-		a.Header.Set(headerQSeq, strconv.FormatUint(qseq, 10))
-		a.Header.Set(headerDuplicate, "true")
+		a.Header.Set(record.HeaderQuarantineSeq, strconv.FormatUint(qseq, 10))
+		a.Header.Set(record.HeaderDuplicate, "true")
 		return a
 	}
 	if err := s.allow(req.agency); err != nil {
-		return errorAnswer(err)
+		return record.ErrorAnswer(err)
 	}
 	rec, err := s.mailboxCopy(ctx, req.agency, req.seq)
 	if err != nil {
-		return errorAnswer(err)
+		return record.ErrorAnswer(err)
 	}
-	ack, err := writeQuarantine(ctx, s.js, req.agency, rec.Subject, rec.Data, rec.Sequence, req.deliveries, req.reason)
+	ack, err := record.WriteMailboxQuarantine(ctx, s.js, req.agency, rec.Subject, rec.Data, rec.Sequence, req.deliveries, req.reason)
 	if err != nil {
-		return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "%v", err))
 	}
 	s.remember(key, ack.Sequence)
-	a.Header.Set(headerQSeq, strconv.FormatUint(ack.Sequence, 10))
+	a.Header.Set(record.HeaderQuarantineSeq, strconv.FormatUint(ack.Sequence, 10))
 	if ack.Duplicate {
-		a.Header.Set(headerDuplicate, "true")
+		a.Header.Set(record.HeaderDuplicate, "true")
 	}
 	return a
 }
 
 func (s *quarantineService) allow(agency string) error {
 	if !s.lim.allow(agency, quarantineRequestRate) {
-		return svcErrorf(codeRateLimited, "more than %d requests per second from %s that read the record; retry later", quarantineRequestRate, agency)
+		return record.ServiceErrorf(record.CodeRateLimited, "more than %d requests per second from %s that read the record; retry later", quarantineRequestRate, agency)
 	}
 	return nil
 }
@@ -295,14 +238,14 @@ func (s *quarantineService) remember(key string, qseq uint64) {
 func (s *quarantineService) mailboxCopy(ctx context.Context, agency string, seq uint64) (*jetstream.RawStreamMsg, error) {
 	st, err := s.js.Stream(ctx, record.Stream)
 	if err != nil {
-		return nil, svcErrorf(codeUnavailable, "open the record: %v", err)
+		return nil, record.ServiceErrorf(record.CodeUnavailable, "open the record: %v", err)
 	}
 	rec, err := st.GetMsg(ctx, seq)
 	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, svcErrorf(codeUnavailable, "read record #%d: %v", seq, err)
+		return nil, record.ServiceErrorf(record.CodeUnavailable, "read record #%d: %v", seq, err)
 	}
-	if err != nil || !inMailbox(rec.Subject, agency) {
-		return nil, svcErrorf(codeNotFound, "no copy #%d in the mailbox of %s", seq, agency)
+	if err != nil || !record.InMailbox(rec.Subject, agency) {
+		return nil, record.ServiceErrorf(record.CodeNotFound, "no copy #%d in the mailbox of %s", seq, agency)
 	}
 	return rec, nil
 }
@@ -312,42 +255,31 @@ func (s *quarantineService) mailboxCopy(ctx context.Context, agency string, seq 
 func (s *quarantineService) check(ctx context.Context, req quarantineRequest) *nats.Msg {
 	a := nats.NewMsg("")
 	if s.gate == nil {
-		a.Header.Set(headerVerdict, verdictAdmitted)
+		a.Header.Set(record.HeaderVerdict, record.VerdictAdmitted)
 		return a
 	}
 	j, err := s.gate.judgement(ctx, req.seq)
 	if err != nil {
-		return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "%v", err))
 	}
 	if !j.known {
 		// An old copy: read once who it belongs to, then remember.
 		key := "owner." + strconv.FormatUint(req.seq, 10) + "." + envelope.Token(req.agency)
 		if _, ok := s.seen(key); !ok {
 			if _, err := s.mailboxCopy(ctx, req.agency, req.seq); err != nil {
-				return errorAnswer(err)
+				return record.ErrorAnswer(err)
 			}
 			s.remember(key, req.seq)
 		}
 	} else if j.owner != envelope.Token(req.agency) {
-		return errorAnswer(svcErrorf(codeNotFound, "no copy #%d in the mailbox of %s", req.seq, req.agency))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeNotFound, "no copy #%d in the mailbox of %s", req.seq, req.agency))
 	}
 	if j.refused {
-		a.Header.Set(headerVerdict, verdictRefused)
+		a.Header.Set(record.HeaderVerdict, record.VerdictRefused)
 		a.Data = []byte(j.reason)
 		return a
 	}
-	a.Header.Set(headerVerdict, verdictAdmitted)
-	return a
-}
-
-func errorAnswer(err error) *nats.Msg {
-	var se *svcError
-	if !errors.As(err, &se) {
-		se = &svcError{code: codeUnavailable, msg: err.Error()}
-	}
-	a := nats.NewMsg("")
-	a.Header.Set(headerError, se.code)
-	a.Data = []byte(cut(se.msg, 1024))
+	a.Header.Set(record.HeaderVerdict, record.VerdictAdmitted)
 	return a
 }
 
@@ -355,15 +287,15 @@ func errorAnswer(err error) *nats.Msg {
 // mailbox (the client holds agency's credentials).
 func (c *Client) requestQuarantine(ctx context.Context, agency string, seq, deliveries uint64, reason string) error {
 	m := nats.NewMsg(record.QuarantineServiceSubject(agency))
-	m.Header.Set(headerOp, opQuarantine)
+	m.Header.Set(record.HeaderOp, record.OpQuarantine)
 	m.Header.Set(record.HeaderOriginSeq, strconv.FormatUint(seq, 10))
-	m.Header.Set(record.HeaderDeliveries, strconv.FormatUint(min(deliveries, maxDeliveries), 10))
+	m.Header.Set(record.HeaderDeliveries, strconv.FormatUint(min(deliveries, record.MaxDeliveries), 10))
 	m.Data = []byte(record.CleanReason(reason))
 	a, err := c.serviceRequest(ctx, m)
 	if err != nil {
 		return fmt.Errorf("quarantine #%d of the mailbox of %s: %w", seq, agency, err)
 	}
-	if a.Header.Get(headerQSeq) == "" {
+	if a.Header.Get(record.HeaderQuarantineSeq) == "" {
 		return fmt.Errorf("quarantine #%d of the mailbox of %s: the bus answered without an entry", seq, agency)
 	}
 	return nil
@@ -376,7 +308,7 @@ func (c *Client) serviceRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, er
 		// A system asks through the bus's system service, which checks
 		// that it serves the agency.
 		agency := envelope.CodeFromToken(strings.TrimPrefix(m.Subject, record.QuarantineServicePrefix))
-		m.Subject = record.SystemServiceSubject(id, opForward)
+		m.Subject = record.SystemServiceSubject(id, record.SysOpForward)
 		m.Header.Set(record.HeaderAgency, agency)
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
@@ -388,11 +320,11 @@ func (c *Client) serviceRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, er
 	if err != nil {
 		return nil, c.explain(err)
 	}
-	if code := a.Header.Get(headerError); code != "" {
-		if code == codeUnavailable || code == codeRateLimited {
-			return nil, fmt.Errorf("the bus's quarantine service: %s: %s", code, cut(string(a.Data), 1024))
+	if code := a.Header.Get(record.HeaderError); code != "" {
+		if code == record.CodeUnavailable || code == record.CodeRateLimited {
+			return nil, fmt.Errorf("the bus's quarantine service: %s: %s", code, record.Cut(string(a.Data), 1024))
 		}
-		return nil, fmt.Errorf("%w: %s: %s", ErrQuarantineRefused, code, cut(string(a.Data), 1024))
+		return nil, fmt.Errorf("%w: %s: %s", ErrQuarantineRefused, code, record.Cut(string(a.Data), 1024))
 	}
 	return a, nil
 }

@@ -246,7 +246,7 @@ func (g *rateGate) onCopy(msg jetstream.Msg) {
 	}
 	owner, reason := "", ""
 	var r rateRefusal
-	if rs, ok := record.ParseSubject(msg.Subject()); ok && rs.Kind == record.KindDoc && inMailbox(msg.Subject(), rs.To) {
+	if rs, ok := record.ParseSubject(msg.Subject()); ok && rs.Kind == record.KindDoc && record.InMailbox(msg.Subject(), rs.To) {
 		owner = envelope.Token(rs.To)
 		reason = g.judge(rs.To, rs.From, copyID(msg.Headers()), meta.Timestamp)
 		r = rateRefusal{subject: msg.Subject(), to: rs.To, from: rs.From, seq: seq, reason: reason}
@@ -443,7 +443,7 @@ func (g *rateGate) quarantine(ctx context.Context, subject, to string, seq uint6
 	if rec.Subject != subject {
 		return fmt.Errorf("record #%d is on %s, judged on %s", seq, rec.Subject, subject)
 	}
-	_, err = writeQuarantine(ctx, g.js, to, rec.Subject, rec.Data, seq, 0, ErrRateLimited.Error()+": "+reason)
+	_, err = record.WriteMailboxQuarantine(ctx, g.js, to, rec.Subject, rec.Data, seq, 0, ErrRateLimited.Error()+": "+reason)
 	return err
 }
 
@@ -512,7 +512,7 @@ func (c *Client) admit(ctx context.Context, agency string, seq uint64) error {
 		return nil
 	}
 	m := nats.NewMsg(record.QuarantineServiceSubject(agency))
-	m.Header.Set(headerOp, opCheck)
+	m.Header.Set(record.HeaderOp, record.OpCheck)
 	m.Header.Set(record.HeaderOriginSeq, strconv.FormatUint(seq, 10))
 	// No answer (the bus's services still starting, or down) is no
 	// verdict: the copy waits, as it would for any other check.
@@ -520,12 +520,12 @@ func (c *Client) admit(ctx context.Context, agency string, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("publish-rate check of copy #%d: %w", seq, err)
 	}
-	switch v := a.Header.Get(headerVerdict); v {
-	case verdictAdmitted:
+	switch v := a.Header.Get(record.HeaderVerdict); v {
+	case record.VerdictAdmitted:
 		return nil
-	case verdictRefused:
-		return fmt.Errorf("%w: %w: %s", ErrReject, ErrRateLimited, cut(string(a.Data), MaxQuarantineReason))
+	case record.VerdictRefused:
+		return fmt.Errorf("%w: %w: %s", ErrReject, ErrRateLimited, record.Cut(string(a.Data), MaxQuarantineReason))
 	default:
-		return fmt.Errorf("publish-rate check of copy #%d: unexpected verdict %q", seq, cut(v, 64))
+		return fmt.Errorf("publish-rate check of copy #%d: unexpected verdict %q", seq, record.Cut(v, 64))
 	}
 }

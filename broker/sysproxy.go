@@ -26,13 +26,6 @@ import (
 const (
 	sysSvcQueue = "docaxis-sys"
 
-	opPublish   = "pub"    // publish a signed copy or status (header Docaxis-Subject)
-	opMarkerGet = "marker" // read a received marker (header Docaxis-Key)
-	opMarkerPut = "mark"   // write one
-	opForward   = "q"      // a quarantine or rate-check request for one of its agencies (header Docaxis-Agency)
-
-	codeForbidden = "forbidden"
-
 	headerSubject = "Docaxis-Subject"
 	headerKey     = "Docaxis-Key"
 
@@ -71,8 +64,8 @@ func (s *sysService) stop() {
 func (s *sysService) onRequest(m *nats.Msg) {
 	rest := strings.TrimPrefix(m.Subject, record.SystemServicePrefix)
 	token, _, _ := strings.Cut(rest, ".")
-	if !replyAllowed(m.Reply, token) {
-		s.log.Warn("system service: request dropped, reply subject outside the requester's inbox", "subject", cut(m.Subject, 128), "reply", cut(m.Reply, 128))
+	if !record.ReplyAllowed(m.Reply, token) {
+		s.log.Warn("system service: request dropped, reply subject outside the requester's inbox", "subject", record.Cut(m.Subject, 128), "reply", record.Cut(m.Reply, 128))
 		return
 	}
 	s.sem <- struct{}{}
@@ -97,16 +90,16 @@ func decodeSysSubject(subject string) (sysRequest, error) {
 	rest, ok := strings.CutPrefix(subject, record.SystemServicePrefix)
 	parts := strings.Split(rest, ".")
 	if !ok || len(parts) != 2 {
-		return sysRequest{}, svcErrorf(codeBadRequest, "subject %q: want %s<system>.<op>", cut(subject, 128), record.SystemServicePrefix)
+		return sysRequest{}, record.ServiceErrorf(record.CodeBadRequest, "subject %q: want %s<system>.<op>", record.Cut(subject, 128), record.SystemServicePrefix)
 	}
 	id := SystemOfActor(envelope.CodeFromToken(parts[0]))
 	if id == "" || CheckSystemID(id) != nil || envelope.Token(SystemActor(id)) != parts[0] {
-		return sysRequest{}, svcErrorf(codeBadRequest, "subject %q: %q is not a system token", cut(subject, 128), parts[0])
+		return sysRequest{}, record.ServiceErrorf(record.CodeBadRequest, "subject %q: %q is not a system token", record.Cut(subject, 128), parts[0])
 	}
 	switch parts[1] {
-	case opPublish, opMarkerGet, opMarkerPut, opForward:
+	case record.SysOpPublish, record.SysOpMarkerGet, record.SysOpMarkerPut, record.SysOpForward:
 	default:
-		return sysRequest{}, svcErrorf(codeBadRequest, "unknown operation %q", cut(parts[1], 32))
+		return sysRequest{}, record.ServiceErrorf(record.CodeBadRequest, "unknown operation %q", record.Cut(parts[1], 32))
 	}
 	return sysRequest{system: id, op: parts[1]}, nil
 }
@@ -114,15 +107,15 @@ func decodeSysSubject(subject string) (sysRequest, error) {
 func (s *sysService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 	req, err := decodeSysSubject(m.Subject)
 	if err != nil {
-		return errorAnswer(err)
+		return record.ErrorAnswer(err)
 	}
 	if _, err := s.c.LookupSystem(ctx, req.system); err != nil {
-		return errorAnswer(svcErrorf(codeForbidden, "%v", err))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeForbidden, "%v", err))
 	}
 	switch req.op {
-	case opPublish:
+	case record.SysOpPublish:
 		return s.publish(ctx, req, m)
-	case opForward:
+	case record.SysOpForward:
 		return s.forward(ctx, req, m)
 	default:
 		return s.marker(ctx, req, m)
@@ -134,10 +127,10 @@ func (s *sysService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 func (s *sysService) serves(ctx context.Context, system, agency string) (*Agency, error) {
 	a, err := s.c.readAgency(ctx, agency)
 	if err != nil || a.System != system {
-		return nil, svcErrorf(codeForbidden, "%v: system %s, agency %s", ErrNotServed, system, agency)
+		return nil, record.ServiceErrorf(record.CodeForbidden, "%v: system %s, agency %s", ErrNotServed, system, agency)
 	}
 	if a.State == StateDeleted {
-		return nil, svcErrorf(codeForbidden, "agency %s: %v: deleted", agency, ErrInactive)
+		return nil, record.ServiceErrorf(record.CodeForbidden, "agency %s: %v: deleted", agency, ErrInactive)
 	}
 	return a, nil
 }
@@ -150,34 +143,34 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 	rs, ok := record.ParseSubject(subject)
 	kind, to, from := rs.Kind, rs.To, rs.From
 	if !ok || (kind != "doc" && kind != "status") || envelope.CheckNonStandardCode(to) != nil || envelope.CheckNonStandardCode(from) != nil {
-		return errorAnswer(svcErrorf(codeBadRequest, "subject %q: want an envelope or status subject", cut(subject, 128)))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "subject %q: want an envelope or status subject", record.Cut(subject, 128)))
 	}
 	if msgID == "" || len(msgID) > 128 {
-		return errorAnswer(svcErrorf(codeBadRequest, "message id %q: want the envelope's", cut(msgID, 140)))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "message id %q: want the envelope's", record.Cut(msgID, 140)))
 	}
 	if _, err := s.serves(ctx, req.system, from); err != nil {
-		return errorAnswer(err)
+		return record.ErrorAnswer(err)
 	}
 	sg, err := s.c.verifier.Verify(m.Data)
 	if err != nil {
-		return errorAnswer(svcErrorf(codeForbidden, "%v", err))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeForbidden, "%v", err))
 	}
 	e := sg.Envelope
 	switch {
 	case e.From != from:
-		return errorAnswer(svcErrorf(codeForbidden, "published as %s, envelope says from %s", from, e.From))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeForbidden, "published as %s, envelope says from %s", from, e.From))
 	case kind == "doc" && (e.Kind == envelope.KindStatus || !slices.Contains(e.To, to) || msgID != e.ID+"."+envelope.Token(to)):
-		return errorAnswer(svcErrorf(codeBadRequest, "copy for %s does not match envelope %s (to %v)", to, e.ID, e.To))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "copy for %s does not match envelope %s (to %v)", to, e.ID, e.To))
 	case kind == "status" && (e.Kind != envelope.KindStatus || len(e.To) != 1 || e.To[0] != to || msgID != e.ID):
-		return errorAnswer(svcErrorf(codeBadRequest, "status for %s does not match envelope %s", to, e.ID))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "status for %s does not match envelope %s", to, e.ID))
 	}
 	if kind == "doc" {
 		rcpt, err := s.c.LookupAgency(ctx, to)
 		if err != nil {
-			return errorAnswer(svcErrorf(codeNotFound, "%v", err))
+			return record.ErrorAnswer(record.ServiceErrorf(record.CodeNotFound, "%v", err))
 		}
 		if err := rcpt.checkRoutable(); err != nil {
-			return errorAnswer(svcErrorf(codeForbidden, "%v", err))
+			return record.ErrorAnswer(record.ServiceErrorf(record.CodeForbidden, "%v", err))
 		}
 	}
 	out := &nats.Msg{Subject: subject, Data: m.Data, Header: nats.Header{}}
@@ -189,7 +182,7 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 	}
 	ack, err := s.c.js.PublishMsg(ctx, out, jetstream.WithExpectStream(record.Stream))
 	if err != nil {
-		return errorAnswer(svcErrorf(codeUnavailable, "publish %s: %v", subject, err))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "publish %s: %v", subject, err))
 	}
 	a := nats.NewMsg("")
 	a.Data, _ = json.Marshal(ack)
@@ -202,28 +195,28 @@ func (s *sysService) marker(ctx context.Context, req sysRequest, m *nats.Msg) *n
 	key := m.Header.Get(headerKey)
 	token, id, ok := strings.Cut(key, ".")
 	if !ok || !validKey(key) || strings.Contains(id, ".") || len(key) > 200 {
-		return errorAnswer(svcErrorf(codeBadRequest, "marker key %q: want <agency token>.<envelope id>", cut(key, 128)))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "marker key %q: want <agency token>.<envelope id>", record.Cut(key, 128)))
 	}
 	if _, err := s.serves(ctx, req.system, envelope.CodeFromToken(token)); err != nil {
-		return errorAnswer(err)
+		return record.ErrorAnswer(err)
 	}
 	a := nats.NewMsg("")
-	if req.op == opMarkerGet {
+	if req.op == record.SysOpMarkerGet {
 		e, err := s.c.received.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return errorAnswer(svcErrorf(codeNotFound, "no marker %s", key))
+			return record.ErrorAnswer(record.ServiceErrorf(record.CodeNotFound, "no marker %s", key))
 		}
 		if err != nil {
-			return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
+			return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "%v", err))
 		}
 		a.Data = e.Value()
 		return a
 	}
 	if len(m.Data) > 64<<10 {
-		return errorAnswer(svcErrorf(codeBadRequest, "marker of %d bytes, at most 64 KiB", len(m.Data)))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "marker of %d bytes, at most 64 KiB", len(m.Data)))
 	}
 	if _, err := s.c.received.Put(ctx, key, m.Data); err != nil {
-		return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "%v", err))
 	}
 	return a
 }
@@ -243,7 +236,7 @@ func (k *sysKV) request(ctx context.Context, op, key string, value []byte) (*nat
 }
 
 func (k *sysKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
-	a, err := k.request(ctx, opMarkerGet, key, nil)
+	a, err := k.request(ctx, record.SysOpMarkerGet, key, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +244,7 @@ func (k *sysKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, e
 }
 
 func (k *sysKV) Put(ctx context.Context, key string, value []byte) (uint64, error) {
-	_, err := k.request(ctx, opMarkerPut, key, value)
+	_, err := k.request(ctx, record.SysOpMarkerPut, key, value)
 	return 0, err
 }
 
@@ -267,18 +260,18 @@ func (c *Client) systemRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, err
 	if err != nil {
 		return nil, c.explain(err)
 	}
-	switch code := a.Header.Get(headerError); code {
+	switch code := a.Header.Get(record.HeaderError); code {
 	case "":
 		return a, nil
-	case codeNotFound:
-		return nil, fmt.Errorf("%w: %s", jetstream.ErrKeyNotFound, cut(string(a.Data), 1024))
-	case codeForbidden:
+	case record.CodeNotFound:
+		return nil, fmt.Errorf("%w: %s", jetstream.ErrKeyNotFound, record.Cut(string(a.Data), 1024))
+	case record.CodeForbidden:
 		if strings.Contains(string(a.Data), ErrNotServed.Error()) {
-			return nil, fmt.Errorf("%w: %s", ErrNotServed, cut(string(a.Data), 1024))
+			return nil, fmt.Errorf("%w: %s", ErrNotServed, record.Cut(string(a.Data), 1024))
 		}
-		return nil, fmt.Errorf("%w: %s", ErrPermission, cut(string(a.Data), 1024))
+		return nil, fmt.Errorf("%w: %s", ErrPermission, record.Cut(string(a.Data), 1024))
 	default:
-		return nil, fmt.Errorf("the bus's system service: %s: %s", code, cut(string(a.Data), 1024))
+		return nil, fmt.Errorf("the bus's system service: %s: %s", code, record.Cut(string(a.Data), 1024))
 	}
 }
 
@@ -289,7 +282,7 @@ func (c *Client) publishRecord(ctx context.Context, msg *nats.Msg) (*jetstream.P
 	if id == "" {
 		return c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(record.Stream))
 	}
-	m := nats.NewMsg(record.SystemServiceSubject(id, opPublish))
+	m := nats.NewMsg(record.SystemServiceSubject(id, record.SysOpPublish))
 	m.Header.Set(headerSubject, msg.Subject)
 	m.Header.Set(jetstream.MsgIDHeader, msg.Header.Get(jetstream.MsgIDHeader))
 	m.Data = msg.Data
@@ -310,10 +303,10 @@ func (c *Client) publishRecord(ctx context.Context, msg *nats.Msg) (*jetstream.P
 func (s *sysService) forward(ctx context.Context, req sysRequest, m *nats.Msg) *nats.Msg {
 	agency := m.Header.Get(record.HeaderAgency)
 	if envelope.CheckNonStandardCode(agency) != nil {
-		return errorAnswer(svcErrorf(codeBadRequest, "agency %q: want one of the system's agency codes", cut(agency, 64)))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "agency %q: want one of the system's agency codes", record.Cut(agency, 64)))
 	}
 	if _, err := s.serves(ctx, req.system, agency); err != nil {
-		return errorAnswer(err)
+		return record.ErrorAnswer(err)
 	}
 	fwd := nats.NewMsg(record.QuarantineServiceSubject(agency))
 	for k, v := range m.Header {
@@ -324,7 +317,7 @@ func (s *sysService) forward(ctx context.Context, req sysRequest, m *nats.Msg) *
 	fwd.Data = m.Data
 	a, err := s.c.nc.RequestMsgWithContext(ctx, fwd)
 	if err != nil {
-		return errorAnswer(svcErrorf(codeUnavailable, "%v", err))
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "%v", err))
 	}
 	return a
 }

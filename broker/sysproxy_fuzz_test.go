@@ -33,7 +33,7 @@ func FuzzDecodeSysSubject(f *testing.F) {
 			t.Fatalf("%q decoded to system id %q", subject, req.system)
 		}
 		switch req.op {
-		case opPublish, opMarkerGet, opMarkerPut, opForward:
+		case record.SysOpPublish, record.SysOpMarkerGet, record.SysOpMarkerPut, record.SysOpForward:
 		default:
 			t.Fatalf("%q decoded to operation %q", subject, req.op)
 		}

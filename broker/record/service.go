@@ -1,6 +1,13 @@
 package record
 
-import "github.com/docaxis/docaxis/envelope"
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/nats-io/nats.go"
+)
 
 // The bus's request services. Agencies and systems may not touch the
 // bus's buckets or the quarantine; they ask the bus on these subjects, and
@@ -46,4 +53,99 @@ func QuarantineServiceSubject(agency string) string {
 // SystemServiceSubject is where system id sends requests of kind op.
 func SystemServiceSubject(id, op string) string {
 	return SystemServicePrefix + envelope.Token(SystemActor(id)) + "." + op
+}
+
+// The quarantine service's protocol. Request: HeaderOp (OpQuarantine, the
+// default, or OpCheck), HeaderOriginSeq (the copy's record sequence) and,
+// for quarantine, HeaderDeliveries; the body is the reason. Answer:
+// HeaderQuarantineSeq (the entry's sequence, with HeaderDuplicate when it
+// was there already) or HeaderVerdict; or HeaderError with a code and the
+// message in the body.
+const (
+	HeaderOp            = "Docaxis-Op"
+	HeaderQuarantineSeq = "Docaxis-Quarantine-Seq"
+	HeaderDuplicate     = "Docaxis-Duplicate"
+	HeaderVerdict       = "Docaxis-Verdict"
+	HeaderError         = "Docaxis-Error"
+
+	OpQuarantine = "quarantine"
+	OpCheck      = "check"
+
+	VerdictAdmitted = "admitted"
+	VerdictRefused  = "refused"
+
+	// MaxDeliveries bounds the delivery count a request may state.
+	MaxDeliveries = 1 << 20
+)
+
+// Error codes of the quarantine and system services' answers.
+const (
+	CodeBadRequest  = "bad-request"
+	CodeNotFound    = "not-found"
+	CodeRateLimited = "rate-limited"
+	CodeUnavailable = "unavailable"
+	CodeForbidden   = "forbidden"
+)
+
+// The system service's operations (SystemServiceSubject).
+const (
+	SysOpPublish   = "pub"    // publish a signed copy or status (header Docaxis-Subject)
+	SysOpMarkerGet = "marker" // read a received marker (header Docaxis-Key)
+	SysOpMarkerPut = "mark"   // write one
+	SysOpForward   = "q"      // a quarantine or rate-check request for one of its agencies (HeaderAgency)
+)
+
+// ServiceError is a bus service's refusal: answered with its code in
+// HeaderError and its message as the body.
+type ServiceError struct {
+	Code string
+	Msg  string
+}
+
+func (e *ServiceError) Error() string { return e.Code + ": " + e.Msg }
+
+// ServiceErrorf is a ServiceError with a formatted message.
+func ServiceErrorf(code, format string, args ...any) *ServiceError {
+	return &ServiceError{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ErrorAnswer is the answer to a refused request: err's code when it is a
+// ServiceError, CodeUnavailable otherwise.
+func ErrorAnswer(err error) *nats.Msg {
+	var se *ServiceError
+	if !errors.As(err, &se) {
+		se = &ServiceError{Code: CodeUnavailable, Msg: err.Error()}
+	}
+	a := nats.NewMsg("")
+	a.Header.Set(HeaderError, se.Code)
+	a.Data = []byte(Cut(se.Msg, 1024))
+	return a
+}
+
+// ReplyAllowed accepts a reply subject in the requester's own inbox
+// (_INBOX_<token>., what agencies connect with) or the bus's (_INBOX.): an
+// agency cannot have the bus answer into another agency's inbox.
+func ReplyAllowed(reply, token string) bool {
+	rest, ok := strings.CutPrefix(reply, "_INBOX_"+token+".")
+	if !ok {
+		rest, ok = strings.CutPrefix(reply, "_INBOX.")
+	}
+	if !ok || rest == "" || len(reply) > 256 || strings.ContainsAny(reply, "*> \t\r\n") {
+		return false
+	}
+	for _, tok := range strings.Split(rest, ".") {
+		if tok == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Cut shortens s to at most n bytes of valid UTF-8, marking the cut, for
+// logs and answers that quote what a requester sent.
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
