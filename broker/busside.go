@@ -36,6 +36,13 @@ func (c *Client) ServingSystem(agency string) string {
 	return a.System
 }
 
+// AgencyBus is the bus serving agency as the client's directory has it
+// ("" this one or none), and whether the agency is known.
+func (c *Client) AgencyBus(agency string) (string, bool) {
+	a, ok := c.dir.lookup(agency)
+	return a.Bus, ok
+}
+
 // SystemServes tells whether system id serves agency now: read from the
 // directory bucket, not the cache, so that a move just made counts.
 func (c *Client) SystemServes(ctx context.Context, id, agency string) bool {
@@ -68,62 +75,25 @@ func (c *Client) ServeTracking(ctx context.Context, src TrackingSource, log *slo
 // Stop takes no new requests and waits for those in hand.
 func (t *TrackService) Stop() { t.s.stop() }
 
-// RequestConfig configures the bus's request services.
-type RequestConfig struct {
-	// Replicas and Retention of the rate gate's verdict bucket (the
-	// record's: bus.BusConfig).
-	Replicas  int
-	Retention time.Duration
-	Logger    *slog.Logger
-}
+// SystemService lets document systems publish and read received markers
+// for the agencies they serve (record.SystemServicePrefix), checked
+// against the directory.
+type SystemService struct{ s *sysService }
 
-// RequestServices are the rate gate (it judges every copy's publish rate),
-// the quarantine service (agencies quarantine copies of their own mailbox
-// and ask for the gate's verdicts) and the system service (document
-// systems publish and read markers through it).
-type RequestServices struct {
-	gate       *rateGate
-	quarantine *quarantineService
-	system     *sysService
-}
-
-// ServeRequests starts the rate gate, the quarantine service and the
-// system service on c (the bus's client), in that order.
-func (c *Client) ServeRequests(ctx context.Context, cfg RequestConfig) (*RequestServices, error) {
-	if cfg.Replicas < 1 || cfg.Retention <= 0 {
-		return nil, fmt.Errorf("start request services: %d replicas, retention %v: both must be set", cfg.Replicas, cfg.Retention)
+// ServeSystems starts the system service on c (the bus's client).
+func (c *Client) ServeSystems(ctx context.Context, log *slog.Logger) (*SystemService, error) {
+	if log == nil {
+		log = slog.Default()
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	r := &RequestServices{}
-	var err error
-	if r.gate, err = startRateGate(ctx, c, cfg.Replicas, cfg.Retention, cfg.Logger); err != nil {
+	s, err := startSystemService(ctx, c, log)
+	if err != nil {
 		return nil, err
 	}
-	if r.quarantine, err = startQuarantineService(ctx, c.nc, c.js, r.gate, cfg.Logger); err != nil {
-		r.gate.stop()
-		return nil, err
-	}
-	if r.system, err = startSystemService(ctx, c, cfg.Logger); err != nil {
-		r.Stop()
-		return nil, err
-	}
-	return r, nil
+	return &SystemService{s: s}, nil
 }
 
-// Stop stops the system service, the quarantine service and the gate.
-func (r *RequestServices) Stop() {
-	if r.system != nil {
-		r.system.stop()
-	}
-	if r.quarantine != nil {
-		r.quarantine.stop()
-	}
-	if r.gate != nil {
-		r.gate.stop()
-	}
-}
+// Stop takes no new requests and waits for those in hand.
+func (s *SystemService) Stop() { s.s.stop() }
 
 // EnsureMailboxes creates the mailbox of every agency this bus serves
 // with credentials of its own that lacks one, brings every one to this

@@ -42,10 +42,10 @@ type Service struct {
 	Tracker *Tracker
 	Files   *filesvc.Service
 
-	// requests are the rate gate, the quarantine service and the system
-	// service.
-	requests  *broker.RequestServices
-	drainStop context.CancelFunc
+	gate       *rateGate
+	quarantine *quarantineService
+	system     *broker.SystemService
+	drainStop  context.CancelFunc
 	// track answers agencies' tracking requests and publishes their
 	// tracking events.
 	track *broker.TrackService
@@ -64,7 +64,6 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if err != nil {
 		return nil, fmt.Errorf("open JetStream: %w", err)
 	}
-	cfg.Bus.defaults()
 	if err := Setup(ctx, js, cfg.Bus); err != nil {
 		return nil, err
 	}
@@ -102,10 +101,20 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 		return nil, err
 	}
 	svc := &Service{Client: c, Tracker: tr, track: track}
-	// The rate gate, the quarantine service (agencies ask it to quarantine
-	// copies of their own mailbox and for the gate's verdicts) and the
-	// system service.
-	if svc.requests, err = c.ServeRequests(ctx, broker.RequestConfig{Replicas: cfg.Bus.Replicas, Retention: cfg.Bus.Retention, Logger: cfg.Logger}); err != nil {
+	// The rate gate and the quarantine service: agencies ask the latter to
+	// quarantine copies of their own mailbox and for the gate's verdicts.
+	if svc.gate, err = startRateGate(ctx, c, cfg.Bus, cfg.Logger); err != nil {
+		track.Stop()
+		tr.Stop()
+		return nil, err
+	}
+	if svc.quarantine, err = startQuarantineService(ctx, nc, c.JetStream(), svc.gate, cfg.Logger); err != nil {
+		svc.gate.stop()
+		track.Stop()
+		tr.Stop()
+		return nil, err
+	}
+	if svc.system, err = c.ServeSystems(ctx, cfg.Logger); err != nil {
 		svc.Stop()
 		return nil, err
 	}
@@ -150,8 +159,14 @@ func (s *Service) Stop() {
 	if s.drainStop != nil {
 		s.drainStop()
 	}
-	if s.requests != nil {
-		s.requests.Stop()
+	if s.system != nil {
+		s.system.Stop()
+	}
+	if s.quarantine != nil {
+		s.quarantine.stop()
+	}
+	if s.gate != nil {
+		s.gate.stop()
 	}
 	if s.track != nil {
 		s.track.Stop()

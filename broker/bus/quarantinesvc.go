@@ -1,4 +1,4 @@
-package broker
+package bus
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/ratelimit"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
@@ -98,8 +100,8 @@ func decodeQuarantineRequest(subject string, h nats.Header, body []byte) (quaran
 	switch {
 	case len(body) == 0:
 		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "no reason given (the body)")
-	case len(body) > MaxQuarantineReason:
-		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "reason of %d bytes, at most %d", len(body), MaxQuarantineReason)
+	case len(body) > broker.MaxQuarantineReason:
+		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "reason of %d bytes, at most %d", len(body), broker.MaxQuarantineReason)
 	case !utf8.Valid(body):
 		return quarantineRequest{}, record.ServiceErrorf(record.CodeBadRequest, "reason is not UTF-8 text")
 	case strings.IndexFunc(string(body), unicode.IsControl) >= 0:
@@ -114,7 +116,7 @@ type quarantineService struct {
 	js   jetstream.JetStream
 	gate *rateGate // nil: every copy is admitted
 	log  *slog.Logger
-	lim  rateLimiter
+	lim  ratelimit.Limiter
 	sub  *nats.Subscription
 	// recent maps copies quarantined lately (record.QuarantineMsgID) to their
 	// entry's sequence, and old copies checked lately to their sequence: a
@@ -205,7 +207,7 @@ func (s *quarantineService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 }
 
 func (s *quarantineService) allow(agency string) error {
-	if !s.lim.allow(agency, quarantineRequestRate) {
+	if !s.lim.Allow(agency, ratelimit.Rate{PerSecond: quarantineRequestRate, Burst: quarantineRequestRate}) {
 		return record.ServiceErrorf(record.CodeRateLimited, "more than %d requests per second from %s that read the record; retry later", quarantineRequestRate, agency)
 	}
 	return nil
@@ -281,50 +283,4 @@ func (s *quarantineService) check(ctx context.Context, req quarantineRequest) *n
 	}
 	a.Header.Set(record.HeaderVerdict, record.VerdictAdmitted)
 	return a
-}
-
-// requestQuarantine asks the bus to quarantine the copy at seq of agency's
-// mailbox (the client holds agency's credentials).
-func (c *Client) requestQuarantine(ctx context.Context, agency string, seq, deliveries uint64, reason string) error {
-	m := nats.NewMsg(record.QuarantineServiceSubject(agency))
-	m.Header.Set(record.HeaderOp, record.OpQuarantine)
-	m.Header.Set(record.HeaderOriginSeq, strconv.FormatUint(seq, 10))
-	m.Header.Set(record.HeaderDeliveries, strconv.FormatUint(min(deliveries, record.MaxDeliveries), 10))
-	m.Data = []byte(record.CleanReason(reason))
-	a, err := c.serviceRequest(ctx, m)
-	if err != nil {
-		return fmt.Errorf("quarantine #%d of the mailbox of %s: %w", seq, agency, err)
-	}
-	if a.Header.Get(record.HeaderQuarantineSeq) == "" {
-		return fmt.Errorf("quarantine #%d of the mailbox of %s: the bus answered without an entry", seq, agency)
-	}
-	return nil
-}
-
-// serviceRequest sends a request to the quarantine service and turns an
-// error answer into an error.
-func (c *Client) serviceRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
-	if id := SystemOfActor(c.opts.agency); id != "" {
-		// A system asks through the bus's system service, which checks
-		// that it serves the agency.
-		agency := envelope.CodeFromToken(strings.TrimPrefix(m.Subject, record.QuarantineServicePrefix))
-		m.Subject = record.SystemServiceSubject(id, record.SysOpForward)
-		m.Header.Set(record.HeaderAgency, agency)
-	}
-	rctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
-	defer cancel()
-	a, err := c.nc.RequestMsgWithContext(rctx, m)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return nil, fmt.Errorf("%w: the bus's quarantine service is not running (is 'docaxis serve' up?)", err)
-	}
-	if err != nil {
-		return nil, c.explain(err)
-	}
-	if code := a.Header.Get(record.HeaderError); code != "" {
-		if code == record.CodeUnavailable || code == record.CodeRateLimited {
-			return nil, fmt.Errorf("the bus's quarantine service: %s: %s", code, record.Cut(string(a.Data), 1024))
-		}
-		return nil, fmt.Errorf("%w: %s: %s", ErrQuarantineRefused, code, record.Cut(string(a.Data), 1024))
-	}
-	return a, nil
 }

@@ -1,4 +1,4 @@
-package broker
+package bus
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
@@ -52,7 +53,7 @@ const (
 
 // rateGate judges the record's document copies against the publish rate.
 type rateGate struct {
-	c   *Client
+	c   *broker.Client
 	js  jetstream.JetStream
 	kv  jetstream.KeyValue
 	log *slog.Logger
@@ -110,21 +111,22 @@ type rateEnvelope struct {
 // startRateGate creates the verdict bucket and starts judging the record
 // from where the gate left off; on a bus that never ran it, copies already
 // recorded count as admitted.
-func startRateGate(ctx context.Context, c *Client, replicas int, retention time.Duration, log *slog.Logger) (*rateGate, error) {
-	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: RateBucket,
+func startRateGate(ctx context.Context, c *broker.Client, cfg BusConfig, log *slog.Logger) (*rateGate, error) {
+	cfg.defaults()
+	kv, err := c.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: RateBucket,
 		Description: "docaxis publish rate: copies the bus refused, and how far it judged the record",
-		History:     1, Storage: jetstream.FileStorage, Replicas: replicas, TTL: retention})
+		History:     1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention})
 	if err != nil {
 		return nil, fmt.Errorf("set up bucket %s: %w", RateBucket, err)
 	}
-	g := &rateGate{c: c, js: c.js, kv: kv, log: log, owners: map[uint64]string{}, refused: map[uint64]string{},
+	g := &rateGate{c: c, js: c.JetStream(), kv: kv, log: log, owners: map[uint64]string{}, refused: map[uint64]string{},
 		judged: make(chan struct{}), senders: map[string]*rateSender{}, unsaved: map[uint64]string{}, work: make(chan rateRefusal, 4096)}
 	floor, err := g.loadFloor(ctx)
 	if err != nil {
 		return nil, err
 	}
 	g.last, g.start, g.memFloor, g.persisted = floor, floor+1, floor+1, floor
-	cons, err := c.js.OrderedConsumer(ctx, record.Stream, jetstream.OrderedConsumerConfig{
+	cons, err := c.JetStream().OrderedConsumer(ctx, record.Stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{record.DocPrefix + ">"},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    floor + 1,
@@ -365,14 +367,11 @@ func (g *rateGate) judge(to, from, id string, at time.Time) string {
 // remote reports whether from is served by another bus of a federation:
 // its copies reach this record through the federation, judged at its bus.
 func (g *rateGate) remote(from string) bool {
-	a, ok := g.c.dir.lookup(from)
-	if !ok || a.Bus == "" {
+	ab, ok := g.c.AgencyBus(from)
+	if !ok || ab == "" {
 		return false
 	}
-	g.c.dir.mu.RLock()
-	bus := g.c.dir.bus
-	g.c.dir.mu.RUnlock()
-	return a.Bus != bus
+	return ab != g.c.Bus()
 }
 
 func (g *rateGate) forgetIdle(at time.Time) {
@@ -443,7 +442,7 @@ func (g *rateGate) quarantine(ctx context.Context, subject, to string, seq uint6
 	if rec.Subject != subject {
 		return fmt.Errorf("record #%d is on %s, judged on %s", seq, rec.Subject, subject)
 	}
-	_, err = record.WriteMailboxQuarantine(ctx, g.js, to, rec.Subject, rec.Data, seq, 0, ErrRateLimited.Error()+": "+reason)
+	_, err = record.WriteMailboxQuarantine(ctx, g.js, to, rec.Subject, rec.Data, seq, 0, broker.ErrRateLimited.Error()+": "+reason)
 	return err
 }
 
@@ -501,31 +500,4 @@ func (g *rateGate) stored(ctx context.Context, seq uint64) (rateJudgement, error
 		return rateJudgement{}, fmt.Errorf("read verdict of #%d: %w", seq, err)
 	}
 	return rateJudgement{refused: true, reason: string(e.Value())}, nil
-}
-
-// admit asks the bus whether the copy at seq of agency's mailbox was
-// recorded within the publish rate. nil: deliver it; an error wrapping
-// ErrReject and ErrRateLimited: refuse it; any other error: try later.
-// Without a rate in force there is nothing to ask.
-func (c *Client) admit(ctx context.Context, agency string, seq uint64) error {
-	if c.Limits().PublishRate <= 0 {
-		return nil
-	}
-	m := nats.NewMsg(record.QuarantineServiceSubject(agency))
-	m.Header.Set(record.HeaderOp, record.OpCheck)
-	m.Header.Set(record.HeaderOriginSeq, strconv.FormatUint(seq, 10))
-	// No answer (the bus's services still starting, or down) is no
-	// verdict: the copy waits, as it would for any other check.
-	a, err := c.serviceRequest(ctx, m)
-	if err != nil {
-		return fmt.Errorf("publish-rate check of copy #%d: %w", seq, err)
-	}
-	switch v := a.Header.Get(record.HeaderVerdict); v {
-	case record.VerdictAdmitted:
-		return nil
-	case record.VerdictRefused:
-		return fmt.Errorf("%w: %w: %s", ErrReject, ErrRateLimited, record.Cut(string(a.Data), MaxQuarantineReason))
-	default:
-		return fmt.Errorf("publish-rate check of copy #%d: unexpected verdict %q", seq, record.Cut(v, 64))
-	}
 }
