@@ -50,30 +50,14 @@ func (c *Client) SystemServes(ctx context.Context, id, agency string) bool {
 	return err == nil && a.System == id && a.State != StateDeleted
 }
 
-// TrackingSource is what the tracking service needs of the tracker: the
-// changes of pairs as they are made (bus.Tracker).
+// TrackingSource is what watchers of the tracking need of the tracker
+// (bus.Tracker): the changes of pairs as they are made.
 type TrackingSource interface {
 	Observe(fn func(t *Tracking, prev envelope.State))
 }
 
-// TrackService answers agencies' tracking requests on
-// record.TrackServicePrefix and publishes their pairs' changes on
-// record.TrackEventSubject.
-type TrackService struct{ s *trackService }
-
-// ServeTracking starts the tracking service on c (the bus's client) for
-// the changes src makes. Start it before the tracker, so that every
-// change from the tracker's start on is published.
-func (c *Client) ServeTracking(ctx context.Context, src TrackingSource, log *slog.Logger) (*TrackService, error) {
-	s, err := startTrackService(ctx, c, src, log)
-	if err != nil {
-		return nil, err
-	}
-	return &TrackService{s: s}, nil
-}
-
-// Stop takes no new requests and waits for those in hand.
-func (t *TrackService) Stop() { t.s.stop() }
+// Timeout is how long one request of the client may take (WithTimeout).
+func (c *Client) Timeout() time.Duration { return c.opts.timeout }
 
 // SystemService lets document systems publish and read received markers
 // for the agencies they serve (record.SystemServicePrefix), checked

@@ -46,3 +46,9 @@ func DecodeQuarantineRequest(subject, reply string, h nats.Header, body []byte) 
 	}
 	return QuarantineRequest{Op: r.op, Agency: r.agency, Reason: r.reason, Seq: r.seq, Deliveries: r.deliveries}, replyOK, ""
 }
+
+// DecodeTrackRequest parses a tracking service request (for fuzzing).
+func DecodeTrackRequest(subject string, data []byte) (agency, op string, err error) {
+	agency, op, _, err = decodeTrackRequest(subject, data)
+	return agency, op, err
+}

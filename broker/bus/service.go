@@ -48,7 +48,7 @@ type Service struct {
 	drainStop  context.CancelFunc
 	// track answers agencies' tracking requests and publishes their
 	// tracking events.
-	track *broker.TrackService
+	track *trackService
 }
 
 // StartService sets the bus up on nc and starts its services: the
@@ -92,25 +92,25 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	tr.systemOf = c.ServingSystem
 	// The tracking service first: it publishes the changes the tracker
 	// makes from its start on.
-	track, err := c.ServeTracking(ctx, tr, cfg.Logger)
+	track, err := startTrackService(ctx, c, tr, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
 	if err := tr.Start(ctx); err != nil {
-		track.Stop()
+		track.stop()
 		return nil, err
 	}
 	svc := &Service{Client: c, Tracker: tr, track: track}
 	// The rate gate and the quarantine service: agencies ask the latter to
 	// quarantine copies of their own mailbox and for the gate's verdicts.
 	if svc.gate, err = startRateGate(ctx, c, cfg.Bus, cfg.Logger); err != nil {
-		track.Stop()
+		track.stop()
 		tr.Stop()
 		return nil, err
 	}
 	if svc.quarantine, err = startQuarantineService(ctx, nc, c.JetStream(), svc.gate, cfg.Logger); err != nil {
 		svc.gate.stop()
-		track.Stop()
+		track.stop()
 		tr.Stop()
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func (s *Service) Stop() {
 		s.gate.stop()
 	}
 	if s.track != nil {
-		s.track.Stop()
+		s.track.stop()
 	}
 	s.Tracker.Stop()
 	s.Client.Close()

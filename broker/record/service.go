@@ -149,3 +149,17 @@ func Cut(s string, n int) string {
 	}
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
+
+// The tracking service's operations (TrackServiceSubject). Its answers use
+// the error codes above too.
+const (
+	TrackOpPing     = "ping"
+	TrackOpStatus   = "status"
+	TrackOpTracking = "tracking"
+	TrackOpSent     = "sent"
+	TrackOpReceived = "received"
+	TrackOpStatuses = "statuses"
+	// TrackBusy is the message of a CodeUnavailable answer that asks to
+	// retry.
+	TrackBusy = "tracking service busy; retry"
+)
