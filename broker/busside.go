@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -15,9 +14,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// What the bus's own client does for the bus's server side (package bus),
-// and nothing an agency's client does: the surface bus uses instead of the
-// client's internals. An agency's credentials allow none of it.
+// What the bus's server side (package bus) uses of the bus's own client,
+// instead of the client's internals. On an agency's client these answer
+// from what that client holds, and the agency's permissions refuse the
+// writes among them.
 
 // RecordedAt is the time an envelope from agency from was recorded, for
 // judging its signature (see recordedAt): the tracker judges a copy as the
@@ -43,12 +43,26 @@ func (c *Client) AgencyBus(agency string) (string, bool) {
 	return a.Bus, ok
 }
 
-// SystemServes tells whether system id serves agency now: read from the
-// directory bucket, not the cache, so that a move just made counts.
-func (c *Client) SystemServes(ctx context.Context, id, agency string) bool {
-	a, err := c.readAgency(ctx, agency)
-	return err == nil && a.System == id && a.State != StateDeleted
+// ReadAgency reads agency from the directory bucket, not the cache: the
+// bus's own view, where a move or a deletion just made counts.
+func (c *Client) ReadAgency(ctx context.Context, code string) (*Agency, error) {
+	return c.readAgency(ctx, code)
 }
+
+// CheckRoutable refuses an agency nothing may be sent to: deleted,
+// suspended, or served by a bus that left the federation.
+func (a *Agency) CheckRoutable() error { return a.checkRoutable() }
+
+// MarkerStore is a bucket read and written by key.
+type MarkerStore interface {
+	Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
+	Put(ctx context.Context, key string, value []byte) (uint64, error)
+}
+
+// ReceivedMarkers is the received-markers bucket (record.ReceivedBucket)
+// as the client reaches it: directly for the bus's own client, through
+// the bus's system service for a system's.
+func (c *Client) ReceivedMarkers() MarkerStore { return c.received }
 
 // TrackingSource is what watchers of the tracking need of the tracker
 // (bus.Tracker): the changes of pairs as they are made.
@@ -58,26 +72,6 @@ type TrackingSource interface {
 
 // Timeout is how long one request of the client may take (WithTimeout).
 func (c *Client) Timeout() time.Duration { return c.opts.timeout }
-
-// SystemService lets document systems publish and read received markers
-// for the agencies they serve (record.SystemServicePrefix), checked
-// against the directory.
-type SystemService struct{ s *sysService }
-
-// ServeSystems starts the system service on c (the bus's client).
-func (c *Client) ServeSystems(ctx context.Context, log *slog.Logger) (*SystemService, error) {
-	if log == nil {
-		log = slog.Default()
-	}
-	s, err := startSystemService(ctx, c, log)
-	if err != nil {
-		return nil, err
-	}
-	return &SystemService{s: s}, nil
-}
-
-// Stop takes no new requests and waits for those in hand.
-func (s *SystemService) Stop() { s.s.stop() }
 
 // EnsureMailboxes creates the mailbox of every agency this bus serves
 // with credentials of its own that lacks one, brings every one to this

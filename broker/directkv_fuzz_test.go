@@ -30,7 +30,7 @@ func FuzzDecodeDirect(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !validKey(e.Key()) || e.Revision() == 0 || e.Bucket() != record.DirectoryBucket {
+		if !record.ValidKey(e.Key()) || e.Revision() == 0 || e.Bucket() != record.DirectoryBucket {
 			t.Fatalf("accepted %+v from %q", e, hdr)
 		}
 		if op := e.Operation(); op != jetstream.KeyValuePut && op != jetstream.KeyValueDelete && op != jetstream.KeyValuePurge {

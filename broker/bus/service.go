@@ -44,7 +44,7 @@ type Service struct {
 
 	gate       *rateGate
 	quarantine *quarantineService
-	system     *broker.SystemService
+	system     *sysService
 	drainStop  context.CancelFunc
 	// track answers agencies' tracking requests and publishes their
 	// tracking events.
@@ -114,7 +114,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 		tr.Stop()
 		return nil, err
 	}
-	if svc.system, err = c.ServeSystems(ctx, cfg.Logger); err != nil {
+	if svc.system, err = startSystemService(ctx, c, cfg.Logger); err != nil {
 		svc.Stop()
 		return nil, err
 	}
@@ -138,7 +138,11 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 		fc.Logger = cfg.Logger
 	}
 	if fc.SystemServes == nil {
-		fc.SystemServes = c.SystemServes
+		fc.SystemServes = func(ctx context.Context, id, agency string) bool {
+			// From the bucket, not the cache: a move just made counts.
+			a, err := c.ReadAgency(ctx, agency)
+			return err == nil && a.System == id && a.State != broker.StateDeleted
+		}
 	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -160,7 +164,7 @@ func (s *Service) Stop() {
 		s.drainStop()
 	}
 	if s.system != nil {
-		s.system.Stop()
+		s.system.stop()
 	}
 	if s.quarantine != nil {
 		s.quarantine.stop()

@@ -93,6 +93,11 @@ const (
 	SysOpMarkerGet = "marker" // read a received marker (header Docaxis-Key)
 	SysOpMarkerPut = "mark"   // write one
 	SysOpForward   = "q"      // a quarantine or rate-check request for one of its agencies (HeaderAgency)
+
+	// HeaderSysSubject names the record subject a system publishes on.
+	HeaderSysSubject = "Docaxis-Subject"
+	// HeaderSysKey names the received marker a system reads or writes.
+	HeaderSysKey = "Docaxis-Key"
 )
 
 // ServiceError is a bus service's refusal: answered with its code in

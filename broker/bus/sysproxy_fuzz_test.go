@@ -1,9 +1,10 @@
-package broker
+package bus
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
@@ -29,7 +30,7 @@ func FuzzDecodeSysSubject(f *testing.F) {
 			}
 			return
 		}
-		if CheckSystemID(req.system) != nil || strings.ContainsAny(req.system, "=_*> ") {
+		if broker.CheckSystemID(req.system) != nil || strings.ContainsAny(req.system, "=_*> ") {
 			t.Fatalf("%q decoded to system id %q", subject, req.system)
 		}
 		switch req.op {
@@ -40,7 +41,7 @@ func FuzzDecodeSysSubject(f *testing.F) {
 		if got := record.SystemServiceSubject(req.system, req.op); got != subject {
 			t.Fatalf("%q decoded to %+v, whose subject is %q", subject, req, got)
 		}
-		if SystemOfActor(envelope.CodeFromToken(envelope.Token(SystemActor(req.system)))) != req.system {
+		if broker.SystemOfActor(envelope.CodeFromToken(envelope.Token(broker.SystemActor(req.system)))) != req.system {
 			t.Fatalf("system %q does not survive its token", req.system)
 		}
 	})

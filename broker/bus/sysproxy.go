@@ -1,4 +1,4 @@
-package broker
+package bus
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
@@ -26,30 +27,27 @@ import (
 const (
 	sysSvcQueue = "docaxis-sys"
 
-	headerSubject = "Docaxis-Subject"
-	headerKey     = "Docaxis-Key"
-
 	// sysSvcWorkers bounds the requests handled at once.
 	sysSvcWorkers = 64
 )
 
 type sysService struct {
-	c   *Client
+	c   *broker.Client
 	log *slog.Logger
 	sub *nats.Subscription
 	sem chan struct{}
 	wg  sync.WaitGroup
 }
 
-func startSystemService(ctx context.Context, c *Client, log *slog.Logger) (*sysService, error) {
+func startSystemService(ctx context.Context, c *broker.Client, log *slog.Logger) (*sysService, error) {
 	s := &sysService{c: c, log: log, sem: make(chan struct{}, sysSvcWorkers)}
 	var err error
-	if s.sub, err = c.nc.QueueSubscribe(record.SystemServicePrefix+"*.*", sysSvcQueue, s.onRequest); err != nil {
+	if s.sub, err = c.Conn().QueueSubscribe(record.SystemServicePrefix+"*.*", sysSvcQueue, s.onRequest); err != nil {
 		return nil, fmt.Errorf("start system service: %w", err)
 	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := c.nc.FlushWithContext(fctx); err != nil {
+	if err := c.Conn().FlushWithContext(fctx); err != nil {
 		_ = s.sub.Unsubscribe()
 		return nil, fmt.Errorf("start system service: %w", err)
 	}
@@ -92,8 +90,8 @@ func decodeSysSubject(subject string) (sysRequest, error) {
 	if !ok || len(parts) != 2 {
 		return sysRequest{}, record.ServiceErrorf(record.CodeBadRequest, "subject %q: want %s<system>.<op>", record.Cut(subject, 128), record.SystemServicePrefix)
 	}
-	id := SystemOfActor(envelope.CodeFromToken(parts[0]))
-	if id == "" || CheckSystemID(id) != nil || envelope.Token(SystemActor(id)) != parts[0] {
+	id := broker.SystemOfActor(envelope.CodeFromToken(parts[0]))
+	if id == "" || broker.CheckSystemID(id) != nil || envelope.Token(broker.SystemActor(id)) != parts[0] {
 		return sysRequest{}, record.ServiceErrorf(record.CodeBadRequest, "subject %q: %q is not a system token", record.Cut(subject, 128), parts[0])
 	}
 	switch parts[1] {
@@ -124,13 +122,13 @@ func (s *sysService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 
 // serves checks that system serves agency now and that the agency is in
 // the directory: the bus's own view, read from the bucket.
-func (s *sysService) serves(ctx context.Context, system, agency string) (*Agency, error) {
-	a, err := s.c.readAgency(ctx, agency)
+func (s *sysService) serves(ctx context.Context, system, agency string) (*broker.Agency, error) {
+	a, err := s.c.ReadAgency(ctx, agency)
 	if err != nil || a.System != system {
-		return nil, record.ServiceErrorf(record.CodeForbidden, "%v: system %s, agency %s", ErrNotServed, system, agency)
+		return nil, record.ServiceErrorf(record.CodeForbidden, "%v: system %s, agency %s", broker.ErrNotServed, system, agency)
 	}
-	if a.State == StateDeleted {
-		return nil, record.ServiceErrorf(record.CodeForbidden, "agency %s: %v: deleted", agency, ErrInactive)
+	if a.State == broker.StateDeleted {
+		return nil, record.ServiceErrorf(record.CodeForbidden, "agency %s: %v: deleted", agency, broker.ErrInactive)
 	}
 	return a, nil
 }
@@ -138,7 +136,7 @@ func (s *sysService) serves(ctx context.Context, system, agency string) (*Agency
 // publish checks a copy or status the system sends for one of its
 // agencies and publishes it to the record.
 func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *nats.Msg {
-	subject := m.Header.Get(headerSubject)
+	subject := m.Header.Get(record.HeaderSysSubject)
 	msgID := m.Header.Get(jetstream.MsgIDHeader)
 	rs, ok := record.ParseSubject(subject)
 	kind, to, from := rs.Kind, rs.To, rs.From
@@ -151,7 +149,7 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 	if _, err := s.serves(ctx, req.system, from); err != nil {
 		return record.ErrorAnswer(err)
 	}
-	sg, err := s.c.verifier.Verify(m.Data)
+	sg, err := s.c.Verifier().Verify(m.Data)
 	if err != nil {
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeForbidden, "%v", err))
 	}
@@ -169,7 +167,7 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 		if err != nil {
 			return record.ErrorAnswer(record.ServiceErrorf(record.CodeNotFound, "%v", err))
 		}
-		if err := rcpt.checkRoutable(); err != nil {
+		if err := rcpt.CheckRoutable(); err != nil {
 			return record.ErrorAnswer(record.ServiceErrorf(record.CodeForbidden, "%v", err))
 		}
 	}
@@ -180,7 +178,7 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 	} else if e.Status != nil {
 		out.Header.Set(record.HeaderEnvelope, e.Status.Of)
 	}
-	ack, err := s.c.js.PublishMsg(ctx, out, jetstream.WithExpectStream(record.Stream))
+	ack, err := s.c.JetStream().PublishMsg(ctx, out, jetstream.WithExpectStream(record.Stream))
 	if err != nil {
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "publish %s: %v", subject, err))
 	}
@@ -192,9 +190,9 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 // marker reads or writes the received marker of one of the system's
 // agencies (key <agency token>.<envelope id>).
 func (s *sysService) marker(ctx context.Context, req sysRequest, m *nats.Msg) *nats.Msg {
-	key := m.Header.Get(headerKey)
+	key := m.Header.Get(record.HeaderSysKey)
 	token, id, ok := strings.Cut(key, ".")
-	if !ok || !validKey(key) || strings.Contains(id, ".") || len(key) > 200 {
+	if !ok || !record.ValidKey(key) || strings.Contains(id, ".") || len(key) > 200 {
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "marker key %q: want <agency token>.<envelope id>", record.Cut(key, 128)))
 	}
 	if _, err := s.serves(ctx, req.system, envelope.CodeFromToken(token)); err != nil {
@@ -202,7 +200,7 @@ func (s *sysService) marker(ctx context.Context, req sysRequest, m *nats.Msg) *n
 	}
 	a := nats.NewMsg("")
 	if req.op == record.SysOpMarkerGet {
-		e, err := s.c.received.Get(ctx, key)
+		e, err := s.c.ReceivedMarkers().Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return record.ErrorAnswer(record.ServiceErrorf(record.CodeNotFound, "no marker %s", key))
 		}
@@ -215,86 +213,10 @@ func (s *sysService) marker(ctx context.Context, req sysRequest, m *nats.Msg) *n
 	if len(m.Data) > 64<<10 {
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "marker of %d bytes, at most 64 KiB", len(m.Data)))
 	}
-	if _, err := s.c.received.Put(ctx, key, m.Data); err != nil {
+	if _, err := s.c.ReceivedMarkers().Put(ctx, key, m.Data); err != nil {
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "%v", err))
 	}
 	return a
-}
-
-// sysKV is the received-markers bucket as a system's client reaches it:
-// through the bus's system service.
-type sysKV struct {
-	c  *Client
-	id string
-}
-
-func (k *sysKV) request(ctx context.Context, op, key string, value []byte) (*nats.Msg, error) {
-	m := nats.NewMsg(record.SystemServiceSubject(k.id, op))
-	m.Header.Set(headerKey, key)
-	m.Data = value
-	return k.c.systemRequest(ctx, m)
-}
-
-func (k *sysKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
-	a, err := k.request(ctx, record.SysOpMarkerGet, key, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &kvEntry{bucket: record.ReceivedBucket, key: key, value: a.Data, op: jetstream.KeyValuePut}, nil
-}
-
-func (k *sysKV) Put(ctx context.Context, key string, value []byte) (uint64, error) {
-	_, err := k.request(ctx, record.SysOpMarkerPut, key, value)
-	return 0, err
-}
-
-// systemRequest sends a request to the bus's system service and turns an
-// error answer into an error (not-found into jetstream.ErrKeyNotFound).
-func (c *Client) systemRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
-	rctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
-	defer cancel()
-	a, err := c.nc.RequestMsgWithContext(rctx, m)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return nil, fmt.Errorf("%w: the bus's system service is not running (is 'docaxis serve' up?)", err)
-	}
-	if err != nil {
-		return nil, c.explain(err)
-	}
-	switch code := a.Header.Get(record.HeaderError); code {
-	case "":
-		return a, nil
-	case record.CodeNotFound:
-		return nil, fmt.Errorf("%w: %s", jetstream.ErrKeyNotFound, record.Cut(string(a.Data), 1024))
-	case record.CodeForbidden:
-		if strings.Contains(string(a.Data), ErrNotServed.Error()) {
-			return nil, fmt.Errorf("%w: %s", ErrNotServed, record.Cut(string(a.Data), 1024))
-		}
-		return nil, fmt.Errorf("%w: %s", ErrPermission, record.Cut(string(a.Data), 1024))
-	default:
-		return nil, fmt.Errorf("the bus's system service: %s: %s", code, record.Cut(string(a.Data), 1024))
-	}
-}
-
-// publishRecord publishes one message to the record: directly, or for a
-// system's client through the bus's system service.
-func (c *Client) publishRecord(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
-	id := SystemOfActor(c.opts.agency)
-	if id == "" {
-		return c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(record.Stream))
-	}
-	m := nats.NewMsg(record.SystemServiceSubject(id, record.SysOpPublish))
-	m.Header.Set(headerSubject, msg.Subject)
-	m.Header.Set(jetstream.MsgIDHeader, msg.Header.Get(jetstream.MsgIDHeader))
-	m.Data = msg.Data
-	a, err := c.systemRequest(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	var ack jetstream.PubAck
-	if err := json.Unmarshal(a.Data, &ack); err != nil {
-		return nil, fmt.Errorf("the bus's system service: bad answer to a publish: %w", err)
-	}
-	return &ack, nil
 }
 
 // forward passes a quarantine-service request about one of the system's
@@ -315,17 +237,9 @@ func (s *sysService) forward(ctx context.Context, req sysRequest, m *nats.Msg) *
 		}
 	}
 	fwd.Data = m.Data
-	a, err := s.c.nc.RequestMsgWithContext(ctx, fwd)
+	a, err := s.c.Conn().RequestMsgWithContext(ctx, fwd)
 	if err != nil {
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "%v", err))
 	}
 	return a
-}
-
-// publishRecordRetry is publishRecord through a failover, with the same
-// message id (deduplicated by the record).
-func (c *Client) publishRecordRetry(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
-	return retry(ctx, c, func(ctx context.Context) (*jetstream.PubAck, error) {
-		return c.publishRecord(ctx, msg)
-	})
 }
