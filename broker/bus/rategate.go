@@ -32,10 +32,8 @@ import (
 // before handing it over (Client.admit), so the excess never reaches the
 // application; the invalid receipt tells the sender why.
 
-// RateBucket holds the gate's verdicts: refused.<record seq> for each copy
-// refused, and floor, the highest record sequence judged.
-const RateBucket = record.RateBucket
-
+// The verdict bucket (record.RateBucket) holds refused.<record seq> for
+// each copy refused, and floor, the highest record sequence judged.
 const (
 	rateFloorKey = "floor"
 	// rateMemory bounds the verdicts kept in memory; older ones are read
@@ -113,11 +111,11 @@ type rateEnvelope struct {
 // recorded count as admitted.
 func startRateGate(ctx context.Context, c *broker.Client, cfg BusConfig, log *slog.Logger) (*rateGate, error) {
 	cfg.defaults()
-	kv, err := c.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: RateBucket,
+	kv, err := c.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: record.RateBucket,
 		Description: "docaxis publish rate: copies the bus refused, and how far it judged the record",
 		History:     1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention})
 	if err != nil {
-		return nil, fmt.Errorf("set up bucket %s: %w", RateBucket, err)
+		return nil, fmt.Errorf("set up bucket %s: %w", record.RateBucket, err)
 	}
 	g := &rateGate{c: c, js: c.JetStream(), kv: kv, log: log, owners: map[uint64]string{}, refused: map[uint64]string{},
 		judged: make(chan struct{}), senders: map[string]*rateSender{}, unsaved: map[uint64]string{}, work: make(chan rateRefusal, 4096)}
@@ -159,7 +157,7 @@ func (g *rateGate) loadFloor(ctx context.Context) (uint64, error) {
 	if err == nil {
 		n, perr := strconv.ParseUint(string(e.Value()), 10, 64)
 		if perr != nil {
-			return 0, fmt.Errorf("rate gate: bad %s in %s: %q", rateFloorKey, RateBucket, e.Value())
+			return 0, fmt.Errorf("rate gate: bad %s in %s: %q", rateFloorKey, record.RateBucket, e.Value())
 		}
 		return n, nil
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/storage"
 
@@ -83,7 +82,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 	}
 	kvs := []jetstream.KeyValueConfig{
 		{Bucket: record.DirectoryBucket, Description: "docaxis agency directory and trusted roots", History: 16, Storage: jetstream.FileStorage, Replicas: cfg.Replicas},
-		{Bucket: broker.DocIDBucket, Description: "docaxis: external document ids (edXML DocumentId) to envelope ids", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas},
+		{Bucket: record.DocIDsBucket, Description: "docaxis: external document ids (edXML DocumentId) to envelope ids", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas},
 		{Bucket: record.FileRefsBucket, Description: "docaxis attachment access: which agencies sent or received each attachment", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
 		{Bucket: record.IDsBucket, Description: "docaxis envelope ids: the sender each id is bound to", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
 		{Bucket: record.ReceivedBucket, Description: "docaxis idempotent receive: envelopes handed to each recipient's application", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
