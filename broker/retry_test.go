@@ -152,7 +152,7 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 		_, err := mb.Fetch(ctx, 0, 3*time.Second, func(_ context.Context, d *broker.Delivery) error {
 			got[d.Envelope.ID]++
 			if len(got) == total/2 && killDuringFetch {
-				killOnce.Do(func() { go cl.KillLeader(record.Stream) })
+				killOnce.Do(func() { go cl.KillLeader(broker.StreamName) })
 			}
 			return nil
 		})
