@@ -70,6 +70,14 @@ type TrackingSource interface {
 	Observe(fn func(t *Tracking, prev envelope.State))
 }
 
+// Retry calls fn as the client asks the bus through a failover: again
+// while it fails with a Transient error, within the caller's deadline and
+// the client's patience (WithRetryPatience), each attempt with its own
+// deadline.
+func Retry[T any](ctx context.Context, c *Client, fn func(ctx context.Context) (T, error)) (T, error) {
+	return retry(ctx, c, fn)
+}
+
 // Timeout is how long one request of the client may take (WithTimeout).
 func (c *Client) Timeout() time.Duration { return c.opts.timeout }
 
