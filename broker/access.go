@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -20,9 +21,9 @@ func (c *Client) idsBucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if c.ids != nil {
 		return c.ids, nil
 	}
-	kv, err := c.js.KeyValue(ctx, IDsBucket)
+	kv, err := c.js.KeyValue(ctx, record.IDsBucket)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", IDsBucket, c.explain(err))
+		return nil, fmt.Errorf("open bucket %s: %w", record.IDsBucket, c.explain(err))
 	}
 	c.ids = kv
 	return kv, nil
@@ -154,7 +155,7 @@ func (c *Client) statusPage(ctx context.Context, id, viewer string, after uint64
 // pair reads the tracking of (sender, id, recipient), made by a verified
 // copy, or ErrNotFound.
 func (c *Client) pair(ctx context.Context, sender, id, recipient string) (*Tracking, error) {
-	e, err := c.track.Get(ctx, trackKey(sender, id, recipient))
+	e, err := c.track.Get(ctx, record.TrackKey(sender, id, recipient))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, notFound(id)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -48,7 +49,8 @@ func (s *StoredEnvelope) Verified() bool { return s.Err == nil && s.Envelope != 
 
 // Recipient is the agency this copy was addressed to.
 func (s *StoredEnvelope) Recipient() string {
-	_, to, _, _ := parseSubject(s.Subject)
+	rs, _ := record.ParseSubject(s.Subject)
+	to := rs.To
 	return to
 }
 
@@ -56,9 +58,9 @@ func (s *StoredEnvelope) Recipient() string {
 // recipient would. An envelope that fails verification is returned with
 // Err set, not as an error: the caller decides what to show.
 func (c *Client) ReadEnvelope(ctx context.Context, seq uint64) (*StoredEnvelope, error) {
-	st, err := c.js.Stream(ctx, StreamName)
+	st, err := c.js.Stream(ctx, record.Stream)
 	if err != nil {
-		return nil, fmt.Errorf("read envelope #%d: open stream %s: %w", seq, StreamName, err)
+		return nil, fmt.Errorf("read envelope #%d: open stream %s: %w", seq, record.Stream, err)
 	}
 	msg, err := st.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -71,7 +73,8 @@ func (c *Client) ReadEnvelope(ctx context.Context, seq uint64) (*StoredEnvelope,
 }
 
 func (c *Client) storedOf(msg *jetstream.RawStreamMsg) (*StoredEnvelope, error) {
-	kind, to, _, ok := parseSubject(msg.Subject)
+	rs, ok := record.ParseSubject(msg.Subject)
+	kind, to := rs.Kind, rs.To
 	if !ok || kind != "doc" {
 		return nil, fmt.Errorf("%w: message #%d on %s is not an envelope copy", ErrNotFound, msg.Sequence, msg.Subject)
 	}
@@ -129,14 +132,14 @@ func (c *Client) Pending(ctx context.Context, agency string, o PendingOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("mailbox of %s: %w", agency, err)
 	}
-	st, err := c.js.Stream(ctx, StreamName)
+	st, err := c.js.Stream(ctx, record.Stream)
 	if err != nil {
-		return nil, fmt.Errorf("mailbox of %s: open stream %s: %w", agency, StreamName, err)
+		return nil, fmt.Errorf("mailbox of %s: open stream %s: %w", agency, record.Stream, err)
 	}
 	floor := max(info.AckFloor.Stream, o.After)
 	res := &PendingResult{Floor: floor}
 	contiguous := true // every copy seen so far is handled
-	filter := MailboxFilter(agency)
+	filter := record.MailboxFilter(agency)
 	for seq := floor + 1; ; {
 		msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -176,7 +179,7 @@ func (c *Client) pendingCopy(ctx context.Context, agency string, msg *jetstream.
 		return false, se, nil // cannot be named; shown so that it is not hidden
 	}
 	id := se.Envelope.ID
-	if _, err := c.received.Get(ctx, receivedKey(agency, id)); err == nil {
+	if _, err := c.received.Get(ctx, record.ReceivedKey(agency, id)); err == nil {
 		return true, se, nil
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return false, nil, fmt.Errorf("check received marker of %s for %s: %w", id, agency, err)
@@ -190,11 +193,12 @@ func (c *Client) pendingCopy(ctx context.Context, agency string, msg *jetstream.
 		}
 		return false, se, nil
 	}
-	_, _, from, _ := parseSubject(msg.Subject)
+	rs, _ := record.ParseSubject(msg.Subject)
+	from := rs.From
 	if c.track == nil {
 		return false, se, nil // an agency client: no access to the bucket
 	}
-	if e, err := c.track.Get(ctx, trackKey(from, id, agency)); err == nil {
+	if e, err := c.track.Get(ctx, record.TrackKey(from, id, agency)); err == nil {
 		var t Tracking
 		if json.Unmarshal(e.Value(), &t) == nil && t.State == envelope.StateInvalid {
 			return true, se, nil
@@ -324,9 +328,9 @@ func (c *Client) findCopy(ctx context.Context, agency, id string) (*StoredEnvelo
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	st, err := c.js.Stream(ctx, StreamName)
+	st, err := c.js.Stream(ctx, record.Stream)
 	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", StreamName, err)
+		return nil, fmt.Errorf("open stream %s: %w", record.Stream, err)
 	}
 	cons, err := EnsureMailbox(ctx, c.js, agency)
 	if err != nil {
@@ -336,7 +340,7 @@ func (c *Client) findCopy(ctx context.Context, agency, id string) (*StoredEnvelo
 	if err != nil {
 		return nil, fmt.Errorf("mailbox of %s: %w", agency, err)
 	}
-	filter := MailboxFilter(agency)
+	filter := record.MailboxFilter(agency)
 	for seq := info.AckFloor.Stream + 1; ; {
 		msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {

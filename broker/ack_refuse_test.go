@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
 
@@ -21,7 +22,7 @@ func TestAcknowledgeRefusesBadEnvelope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack, err := c.JetStream().Publish(ctx, broker.DocSubject(sonLa, govOffice), raw)
+	ack, err := c.JetStream().Publish(ctx, record.DocSubject(sonLa, govOffice), raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestAcknowledgeRefusesBadEnvelope(t *testing.T) {
 	if _, err := c.Acknowledge(ctx, sonLa, e.ID); !errors.Is(err, broker.ErrUnverified) {
 		t.Fatalf("acknowledge: %v", err)
 	}
-	if q := quarantined(t, c, sonLa); len(q) != 1 || q[0].Header.Get(broker.HeaderEnvelope) != e.ID || q[0].Header.Get(broker.HeaderReason) == "" {
+	if q := quarantined(t, c, sonLa); len(q) != 1 || q[0].Header.Get(record.HeaderEnvelope) != e.ID || q[0].Header.Get(record.HeaderReason) == "" {
 		t.Fatalf("quarantine: %+v", q)
 	}
 	page, err := c.Pending(ctx, sonLa, broker.PendingOptions{})

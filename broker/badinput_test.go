@@ -12,6 +12,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,7 +61,7 @@ func TestSendRefusesBadEnvelopes(t *testing.T) {
 			}
 		})
 	}
-	info, err := c.JetStream().Stream(ctx, broker.StreamName)
+	info, err := c.JetStream().Stream(ctx, record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func publishRaw(t *testing.T, c *broker.Client, subject string, data []byte) {
 func quarantined(t *testing.T, c *broker.Client, agency string) []jetstream.RawStreamMsg {
 	t.Helper()
 	ctx := ctxT(t)
-	s, err := c.JetStream().Stream(ctx, broker.QuarantineStream)
+	s, err := c.JetStream().Stream(ctx, record.QuarantineStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func quarantined(t *testing.T, c *broker.Client, agency string) []jetstream.RawS
 		if err != nil {
 			continue
 		}
-		if m.Subject == broker.QuarantineSubject(agency) {
+		if m.Subject == record.QuarantineSubject(agency) {
 			out = append(out, *m)
 		}
 	}
@@ -188,9 +189,9 @@ func TestRecipientRefusesBadEnvelopes(t *testing.T) {
 	for _, tc := range cases {
 		e := envelope.New(govOffice, []string{sonLa}, tc.name)
 		ids[e.ID] = tc.name
-		publishRaw(t, sender, broker.DocSubject(sonLa, govOffice), tc.make(e))
+		publishRaw(t, sender, record.DocSubject(sonLa, govOffice), tc.make(e))
 	}
-	publishRaw(t, sender, broker.DocSubject(sonLa, govOffice), []byte("\x00\xffgarbage on a mailbox subject"))
+	publishRaw(t, sender, record.DocSubject(sonLa, govOffice), []byte("\x00\xffgarbage on a mailbox subject"))
 
 	handed := 0
 	var outs []broker.Outcome
@@ -216,7 +217,7 @@ func TestRecipientRefusesBadEnvelopes(t *testing.T) {
 		t.Fatalf("quarantine holds %d messages, want %d", len(q), len(cases)+1)
 	} else {
 		for _, m := range q {
-			if m.Header.Get(broker.HeaderReason) == "" {
+			if m.Header.Get(record.HeaderReason) == "" {
 				t.Errorf("quarantined message without reason: %v", m.Header)
 			}
 		}
@@ -236,9 +237,9 @@ func TestRecipientRefusesBadEnvelopes(t *testing.T) {
 			// no pair: tracking does not know the envelope.
 			found := false
 			for _, m := range q {
-				if m.Header.Get(broker.HeaderEnvelope) == id {
+				if m.Header.Get(record.HeaderEnvelope) == id {
 					found = true
-					if r := m.Header.Get(broker.HeaderReason); !strings.Contains(r, tc.reason) {
+					if r := m.Header.Get(record.HeaderReason); !strings.Contains(r, tc.reason) {
 						t.Fatalf("reason %q does not say %q", r, tc.reason)
 					}
 				}
@@ -279,7 +280,7 @@ func TestRedeliveryHandsOverOnce(t *testing.T) {
 			handler := func(context.Context, *broker.Delivery) error { calls++; return nil }
 			if point == "before handler" {
 				// A plain fetch without ack: the process died on receipt.
-				cons, err := rc.JetStream().Consumer(ctxT(t), broker.StreamName, broker.MailboxDurable(ngheAn))
+				cons, err := rc.JetStream().Consumer(ctxT(t), record.Stream, record.MailboxDurable(ngheAn))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -336,7 +337,7 @@ func TestHandlerErrorsRetryThenQuarantine(t *testing.T) {
 	if !strings.Contains(tr.Reason, "không đúng thẩm quyền") {
 		t.Fatalf("reason = %q", tr.Reason)
 	}
-	if q := quarantined(t, bus.Client(govOffice), ngheAn); len(q) != 1 || q[0].Header.Get(broker.HeaderEnvelope) != res.ID {
+	if q := quarantined(t, bus.Client(govOffice), ngheAn); len(q) != 1 || q[0].Header.Get(record.HeaderEnvelope) != res.ID {
 		t.Fatalf("quarantine = %+v", q)
 	}
 }

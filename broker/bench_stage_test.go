@@ -9,6 +9,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
 
@@ -77,13 +78,13 @@ func perfSend(b *testing.B, c *broker.Client, n int) {
 func perfWaitTracked(b *testing.B, c *broker.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	st, err := c.JetStream().Stream(ctx, broker.StreamName)
+	st, err := c.JetStream().Stream(ctx, record.Stream)
 	if err != nil {
 		b.Fatal(err)
 	}
 	last := st.CachedInfo().State.LastSeq
 	for {
-		cons, err := c.JetStream().Consumer(ctx, broker.StreamName, broker.TrackerDurable)
+		cons, err := c.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -147,7 +148,7 @@ func BenchmarkStageTracker(b *testing.B) {
 	})
 	b.Cleanup(tr.Stop)
 	// Every pair delivered: the stage did its whole work.
-	kv, err := c.JetStream().KeyValue(context.Background(), broker.TrackBucket)
+	kv, err := c.JetStream().KeyValue(context.Background(), record.TrackBucket)
 	if err != nil {
 		b.Fatal(err)
 	}

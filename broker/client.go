@@ -255,7 +255,7 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 	for wait := time.Now().Add(5 * time.Second); o.agency == ""; {
 		// Opening asks the bucket's leader, which a failover leaves
 		// silent for a moment: ask again rather than wait out ctx.
-		c.track, err = retry(ctx, c, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, TrackBucket) })
+		c.track, err = retry(ctx, c, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, record.TrackBucket) })
 		if err == nil || !errors.Is(err, jetstream.ErrBucketNotFound) || time.Now().After(wait) {
 			break
 		}
@@ -265,11 +265,11 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open tracking bucket %s (is 'docaxis serve' running on this bus?): %w", TrackBucket, c.explain(err))
+		return nil, fmt.Errorf("open tracking bucket %s (is 'docaxis serve' running on this bus?): %w", record.TrackBucket, c.explain(err))
 	}
 	// Received markers are read and written by key, by the bus's client
 	// as by an agency's (whose credentials reach only its own keys).
-	c.received = &directKV{nc: nc, js: js, bucket: ReceivedBucket, timeout: o.timeout}
+	c.received = &directKV{nc: nc, js: js, bucket: record.ReceivedBucket, timeout: o.timeout}
 	if id := SystemOfActor(o.agency); id != "" {
 		c.received = &sysKV{c: c, id: id}
 	}
@@ -282,8 +282,8 @@ func newClient(ctx context.Context, nc *nats.Conn, o options) (*Client, error) {
 		c.dir, err = openAgencyDirectory(ctx, nc, js, c.trust, o.trust == nil, o.logger, o.timeout, o.dirRefresh, nil)
 	case o.dirByKey:
 		var kv jetstream.KeyValue
-		if kv, err = retry(ctx, c, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, DirectoryBucket) }); err != nil {
-			return nil, fmt.Errorf("open directory bucket %s (is 'docaxis serve' running on this bus?): %w", DirectoryBucket, c.explain(err))
+		if kv, err = retry(ctx, c, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, record.DirectoryBucket) }); err != nil {
+			return nil, fmt.Errorf("open directory bucket %s (is 'docaxis serve' running on this bus?): %w", record.DirectoryBucket, c.explain(err))
 		}
 		c.dir, err = openAgencyDirectory(ctx, nc, js, c.trust, o.trust == nil, o.logger, o.timeout, o.dirRefresh, kv)
 	default:
@@ -401,14 +401,6 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
 }
 
-func newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("open JetStream: %w", err)
-	}
-	return js, nil
-}
-
 // recordedAt is the time an envelope from agency from was recorded, for
 // judging its signature: when this bus stored it, or, for a copy from
 // another bus of a federation, when the sender's bus did (a link down for
@@ -416,7 +408,7 @@ func newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
 // service can store a copy from an agency of another bus (agencies publish
 // under their own code), and it sets the header from the verified trace.
 func (c *Client) recordedAt(h nats.Header, from string, stored time.Time) time.Time {
-	v := h.Get(HeaderRecorded)
+	v := h.Get(record.HeaderRecorded)
 	bus := c.dir.busID()
 	if v == "" || bus == "" {
 		return stored

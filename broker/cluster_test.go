@@ -14,6 +14,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -96,7 +97,7 @@ func waitMailboxSettled(t *testing.T, c *broker.Client, agency string, d time.Du
 	defer cancel()
 	var last error
 	for {
-		cons, err := c.JetStream().Consumer(ctx, broker.StreamName, broker.MailboxDurable(agency))
+		cons, err := c.JetStream().Consumer(ctx, record.Stream, record.MailboxDurable(agency))
 		if err == nil {
 			info := cons.CachedInfo()
 			if info.NumPending == 0 && info.NumAckPending == 0 {
@@ -122,11 +123,11 @@ func waitMailboxSettled(t *testing.T, c *broker.Client, agency string, d time.Du
 func recordSeqs(t *testing.T, c *broker.Client, to, from string) map[string][]uint64 {
 	t.Helper()
 	ctx := ctxT(t)
-	s, err := c.JetStream().Stream(ctx, broker.StreamName)
+	s, err := c.JetStream().Stream(ctx, record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{broker.DocSubject(to, from)}})
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{record.DocSubject(to, from)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func recordSeqs(t *testing.T, c *broker.Client, to, from string) map[string][]ui
 			return out
 		}
 		meta, _ := msg.Metadata()
-		id := msg.Headers().Get(broker.HeaderEnvelope)
+		id := msg.Headers().Get(record.HeaderEnvelope)
 		out[id] = append(out[id], meta.Sequence.Stream)
 	}
 	return out
@@ -148,11 +149,11 @@ func recordSeqs(t *testing.T, c *broker.Client, to, from string) map[string][]ui
 func storedCopies(t *testing.T, c *broker.Client, to, from string) uint64 {
 	t.Helper()
 	ctx := ctxT(t)
-	s, err := c.JetStream().Stream(ctx, broker.StreamName)
+	s, err := c.JetStream().Stream(ctx, record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject := broker.DocSubject(to, from)
+	subject := record.DocSubject(to, from)
 	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
 	if err != nil {
 		t.Fatal(err)
@@ -229,8 +230,8 @@ func TestClusterLeaderKilledLosesNothing(t *testing.T) {
 	go func() {
 		defer close(afterKill)
 		<-killAt
-		killed := cl.KillLeader(broker.StreamName)
-		t.Logf("killed %s, leader of %s, after %d envelopes stored", cl.Nodes[killed].Name, broker.StreamName, stored.Load())
+		killed := cl.KillLeader(record.Stream)
+		t.Logf("killed %s, leader of %s, after %d envelopes stored", cl.Nodes[killed].Name, record.Stream, stored.Load())
 	}()
 	for i := range total {
 		if i == 2*total/3 {

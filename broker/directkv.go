@@ -43,7 +43,7 @@ func (k *directKV) subject(key string) string { return record.KVSubject(k.bucket
 // Get returns the value of key; jetstream.ErrKeyNotFound when it has none
 // or was deleted.
 func (k *directKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
-	if !validKey(key) {
+	if !record.ValidKey(key) {
 		return nil, fmt.Errorf("read %s key %q: %w", k.bucket, key, jetstream.ErrInvalidKey)
 	}
 	ctx, cancel := k.bound(ctx)
@@ -73,7 +73,7 @@ func (k *directKV) Put(ctx context.Context, key string, value []byte) (uint64, e
 	if k.readOnly != nil {
 		return 0, fmt.Errorf("write %s key %s: %w", k.bucket, key, k.readOnly)
 	}
-	if !validKey(key) {
+	if !record.ValidKey(key) {
 		return 0, fmt.Errorf("write %s key %q: %w", k.bucket, key, jetstream.ErrInvalidKey)
 	}
 	ctx, cancel := k.bound(ctx)
@@ -194,7 +194,7 @@ func decodeDirect(bucket string, msg *nats.Msg) (*kvEntry, error) {
 	}
 	subj := msg.Header.Get(jetstream.SubjectHeader)
 	key, ok := strings.CutPrefix(subj, record.KVSubject(bucket, ""))
-	if !ok || !validKey(key) {
+	if !ok || !record.ValidKey(key) {
 		return nil, fmt.Errorf("reply for subject %q, not a key of %s", subj, bucket)
 	}
 	seq, err := strconv.ParseUint(msg.Header.Get(jetstream.SequenceHeader), 10, 64)
@@ -257,21 +257,4 @@ func decodeDirectEnd(msg *nats.Msg) (directEnd, bool, error) {
 		}
 		return directEnd{}, false, fmt.Errorf("status %s: %s", msg.Header.Get("Status"), desc)
 	}
-}
-
-// validKey is nats.go's rule for keys: letters, digits and -/_=. in
-// non-empty dot-separated parts; above all, no wildcard that would turn a
-// question about one key into one about many.
-func validKey(key string) bool {
-	if key == "" || key[0] == '.' || key[len(key)-1] == '.' || strings.Contains(key, "..") {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		switch c := key[i]; {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '/', c == '_', c == '=', c == '.':
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"testing"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -25,11 +26,11 @@ func FuzzDecodeDirect(f *testing.F) {
 		if _, _, err := decodeDirectEnd(msg); err != nil {
 			return
 		}
-		e, err := decodeDirect(DirectoryBucket, msg)
+		e, err := decodeDirect(record.DirectoryBucket, msg)
 		if err != nil {
 			return
 		}
-		if !validKey(e.Key()) || e.Revision() == 0 || e.Bucket() != DirectoryBucket {
+		if !record.ValidKey(e.Key()) || e.Revision() == 0 || e.Bucket() != record.DirectoryBucket {
 			t.Fatalf("accepted %+v from %q", e, hdr)
 		}
 		if op := e.Operation(); op != jetstream.KeyValuePut && op != jetstream.KeyValueDelete && op != jetstream.KeyValuePurge {

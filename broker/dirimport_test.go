@@ -10,6 +10,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 )
 
 // nationalDirectory generates a directory in the shape of a national
@@ -104,7 +105,7 @@ func TestImportNationalDirectory(t *testing.T) {
 	}
 	// The systems' mailboxes serve exactly their agencies.
 	for id, want := range map[string]int{"dms-p01": 450, "dms-p02": 50} {
-		cons, err := c.JetStream().Consumer(ctx, broker.StreamName, broker.SystemDurable(id))
+		cons, err := c.JetStream().Consumer(ctx, record.Stream, broker.SystemDurable(id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +189,7 @@ func TestImportNationalDirectory(t *testing.T) {
 	}
 	// The moved agencies' mailboxes followed.
 	for id, want := range map[string]int{"dms-p01": 449, "dms-p02": 49, "dms-p03": 1} {
-		cons, err := c.JetStream().Consumer(ctx, broker.StreamName, broker.SystemDurable(id))
+		cons, err := c.JetStream().Consumer(ctx, record.Stream, broker.SystemDurable(id))
 		if err != nil {
 			t.Fatal(err)
 		}

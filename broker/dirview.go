@@ -88,7 +88,7 @@ func openAgencyDirectory(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 		refresh = DefaultDirectoryRefresh
 	}
 	d := &directory{trust: trust, useRoots: useRoots, log: log, agencies: map[string]Agency{}, limits: DefaultLimits, done: make(chan struct{})}
-	kv := &directKV{nc: nc, js: js, bucket: DirectoryBucket, timeout: timeout,
+	kv := &directKV{nc: nc, js: js, bucket: record.DirectoryBucket, timeout: timeout,
 		readOnly: fmt.Errorf("%w: the directory is written by the bus; an agency's credentials only read it", ErrPermission)}
 	d.kv, d.direct = kv, kv
 	if writer != nil {
@@ -106,7 +106,7 @@ func openAgencyDirectory(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 			break
 		}
 		if !errors.Is(err, jetstream.ErrBucketNotFound) || time.Now().After(wait) {
-			return nil, fmt.Errorf("read directory %s (is 'docaxis serve' running on this bus?): %w", DirectoryBucket, err)
+			return nil, fmt.Errorf("read directory %s (is 'docaxis serve' running on this bus?): %w", record.DirectoryBucket, err)
 		}
 		select {
 		case <-ctx.Done():

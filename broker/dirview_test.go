@@ -10,6 +10,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
@@ -142,12 +143,12 @@ func TestMailboxesMadeAndUpdatedOnStart(t *testing.T) {
 	bus := securedBus(t)
 	ctx := ctxT(t)
 	js := bus.Service.Client.JetStream()
-	if err := js.DeleteConsumer(ctx, broker.StreamName, broker.MailboxDurable(ngheAn)); err != nil {
+	if err := js.DeleteConsumer(ctx, record.Stream, record.MailboxDurable(ngheAn)); err != nil {
 		t.Fatal(err)
 	}
 	old := broker.MailboxConsumerConfig(sonLa)
 	old.AckWait = 5 * time.Second
-	if _, err := js.UpdateConsumer(ctx, broker.StreamName, old); err != nil {
+	if _, err := js.UpdateConsumer(ctx, record.Stream, old); err != nil {
 		t.Fatal(err)
 	}
 	res, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn, sonLa}, "Trước khi nâng cấp"))
@@ -161,11 +162,11 @@ func TestMailboxesMadeAndUpdatedOnStart(t *testing.T) {
 	ctx = ctxT(t)
 	js = bus.Service.Client.JetStream()
 	for _, code := range []string{ngheAn, sonLa} {
-		cons, err := js.Consumer(ctx, broker.StreamName, broker.MailboxDurable(code))
+		cons, err := js.Consumer(ctx, record.Stream, record.MailboxDurable(code))
 		if err != nil {
 			t.Fatalf("mailbox of %s after the restart: %v", code, err)
 		}
-		if cfg := cons.CachedInfo().Config; cfg.AckWait != broker.MailboxAckWait || cfg.FilterSubject != broker.MailboxFilter(code) {
+		if cfg := cons.CachedInfo().Config; cfg.AckWait != broker.MailboxAckWait || cfg.FilterSubject != record.MailboxFilter(code) {
 			t.Fatalf("mailbox of %s: %+v", code, cfg)
 		}
 	}
@@ -176,7 +177,7 @@ func TestMailboxesMadeAndUpdatedOnStart(t *testing.T) {
 			t.Fatalf("%s receives: %+v", code, outs)
 		}
 	}
-	if _, err := js.Consumer(ctx, broker.StreamName, broker.MailboxDurable("000.00.00.H63")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if _, err := js.Consumer(ctx, record.Stream, record.MailboxDurable("000.00.00.H63")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		t.Fatalf("a mailbox for an unregistered agency: %v", err)
 	}
 }

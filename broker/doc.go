@@ -1,7 +1,9 @@
-// Package broker wires docaxis onto NATS JetStream: the embedded server,
-// the streams that keep the record, the per-agency mailboxes, signed
-// receipts and statuses, the tracking state clerks look at, the agency
-// directory and the quarantine.
+// Package broker is the agencies' client library: send, receive (the
+// per-agency mailboxes, signed receipts and statuses), status and watch
+// (the tracking state clerks look at), the agency directory and the
+// quarantine. What only the bus runs (the embedded server, the set-up of
+// the streams, the tracker and the services agencies reach by request) is
+// package broker/bus, which builds on this one; broker never imports it.
 //
 // Layout on JetStream (the names are package record's):
 //
@@ -14,7 +16,7 @@
 //	KV AXIS_RECEIVED       <recipient>.<envelope> -> when it was handed to the application
 //	KV AXIS_RATE           refused.<record seq> -> why the bus refused a copy for the publish rate; floor
 //	object store AXIS_FILES   attachments (embedded store)
-//	service axis.svc.track.<agency>.<op>  an agency's tracking, from its own pairs (tracksvc.go)
+//	service axis.svc.track.<agency>.<op>  an agency's tracking, from its own pairs (bus/tracksvc.go)
 //	events  axis.evt.track.<agency>       changes of an agency's pairs
 //
 // Bus services agencies reach by request: axis.svc.quarantine.<agency>

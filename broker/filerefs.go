@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -15,13 +16,13 @@ import (
 // envelope lists (from the access index the tracker keeps), for garbage
 // collection of the store.
 func (c *Client) ReferencedAttachments(ctx context.Context) (map[string]bool, error) {
-	kv, err := c.js.KeyValue(ctx, FileRefsBucket)
+	kv, err := c.js.KeyValue(ctx, record.FileRefsBucket)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", FileRefsBucket, c.explain(err))
+		return nil, fmt.Errorf("open %s: %w", record.FileRefsBucket, c.explain(err))
 	}
 	lister, err := kv.ListKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", FileRefsBucket, err)
+		return nil, fmt.Errorf("list %s: %w", record.FileRefsBucket, err)
 	}
 	refs := map[string]bool{}
 	for k := range lister.Keys() {
@@ -36,7 +37,7 @@ func (c *Client) ReferencedAttachments(ctx context.Context) (map[string]bool, er
 }
 
 // RecordUpload records that agency uploaded the attachment whose SHA-256
-// is sum (UploadRefKey). The bus's attachment service does it for agency
+// is sum (record.UploadRefKey). The bus's attachment service does it for agency
 // clients; the bus's own client does it for what it uploads on an agency's
 // behalf (Send, the HTTP API).
 func (c *Client) RecordUpload(ctx context.Context, sum, agency string) error {
@@ -47,7 +48,7 @@ func (c *Client) RecordUpload(ctx context.Context, sum, agency string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Put(ctx, UploadRefKey(sum, agency), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+	if _, err := kv.Put(ctx, record.UploadRefKey(sum, agency), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
 		return fmt.Errorf("record upload of %s by %s: %w", sum, agency, err)
 	}
 	return nil
@@ -69,9 +70,9 @@ func (c *Client) fileRefs(ctx context.Context) (jetstream.KeyValue, error) {
 	if c.refs != nil {
 		return c.refs, nil
 	}
-	kv, err := c.js.KeyValue(ctx, FileRefsBucket)
+	kv, err := c.js.KeyValue(ctx, record.FileRefsBucket)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", FileRefsBucket, c.explain(err))
+		return nil, fmt.Errorf("open %s: %w", record.FileRefsBucket, c.explain(err))
 	}
 	c.refs = kv
 	return kv, nil
@@ -85,7 +86,7 @@ func (c *Client) MayRead(ctx context.Context, sum, agency string) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	_, err = kv.Get(ctx, FileRefKey(sum, agency))
+	_, err = kv.Get(ctx, record.FileRefKey(sum, agency))
 	switch {
 	case err == nil:
 		return true, nil

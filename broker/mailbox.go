@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -275,7 +276,7 @@ func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
 	var xcc jetstream.ConsumeContext
 	if m.system != "" {
 		// Mail stored for agencies that came to the system lately.
-		if xc, err := m.c.js.Consumer(ctx, StreamName, TransferDurable(m.system)); err == nil {
+		if xc, err := m.c.js.Consumer(ctx, record.Stream, TransferDurable(m.system)); err == nil {
 			xcc, _ = xc.Consume(func(msg jetstream.Msg) { work <- msg }, jetstream.PullMaxMessages(m.opts.batch))
 		}
 	}
@@ -407,7 +408,8 @@ func (m *Mailbox) attachmentsWhenGranted(ctx context.Context, d *Delivery) error
 }
 
 func (m *Mailbox) checkAddress(subject string, e *envelope.Envelope) error {
-	kind, to, from, ok := parseSubject(subject)
+	rs, ok := record.ParseSubject(subject)
+	kind, to, from := rs.Kind, rs.To, rs.From
 	switch {
 	case !ok || kind != "doc":
 		return fmt.Errorf("%w: unexpected subject %s", ErrReject, subject)
@@ -696,6 +698,6 @@ func (c *Client) quarantine(ctx context.Context, agency, subject string, data []
 	if c.opts.agency != "" {
 		return c.requestQuarantine(ctx, agency, seq, deliveries, reason)
 	}
-	_, err := writeQuarantine(ctx, c.js, agency, subject, data, seq, deliveries, reason)
+	_, err := record.WriteMailboxQuarantine(ctx, c.js, agency, subject, data, seq, deliveries, reason)
 	return err
 }

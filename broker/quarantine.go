@@ -65,9 +65,9 @@ var (
 func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantined, error) {
 	filter := record.QuarantineFilter
 	if agency != "" {
-		filter = QuarantineSubject(agency)
+		filter = record.QuarantineSubject(agency)
 	}
-	s, err := c.js.Stream(ctx, QuarantineStream)
+	s, err := c.js.Stream(ctx, record.QuarantineStream)
 	if err != nil {
 		return nil, fmt.Errorf("read quarantine: %w", err)
 	}
@@ -81,7 +81,7 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 	}
 	// The server drops the consumer soon after the listing: listings
 	// polled in a loop must not pile up consumers.
-	cons, err := c.js.OrderedConsumer(ctx, QuarantineStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, InactiveThreshold: 10 * time.Second})
+	cons, err := c.js.OrderedConsumer(ctx, record.QuarantineStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, InactiveThreshold: 10 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("read quarantine: %w", err)
 	}
@@ -114,9 +114,9 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 // headers their agency chose, but only ever on its own subject.
 func quarantinedOf(subject string, h nats.Header, size int, seq uint64, at time.Time) Quarantined {
 	q := Quarantined{Seq: seq, Agency: envelope.CodeFromToken(strings.TrimPrefix(subject, record.QuarantinePrefix)),
-		Envelope: h.Get(HeaderEnvelope), Reason: h.Get(HeaderReason), Subject: h.Get(HeaderOriginSubject), Time: at.UTC(), Size: size}
-	q.Deliveries, _ = strconv.Atoi(h.Get(HeaderDeliveries))
-	q.OriginSeq, _ = strconv.ParseUint(h.Get(HeaderOriginSeq), 10, 64)
+		Envelope: h.Get(record.HeaderEnvelope), Reason: h.Get(record.HeaderReason), Subject: h.Get(record.HeaderOriginSubject), Time: at.UTC(), Size: size}
+	q.Deliveries, _ = strconv.Atoi(h.Get(record.HeaderDeliveries))
+	q.OriginSeq, _ = strconv.ParseUint(h.Get(record.HeaderOriginSeq), 10, 64)
 	return q
 }
 
@@ -128,7 +128,7 @@ func (c *Client) QuarantineEntry(ctx context.Context, id string) (*Quarantined, 
 }
 
 func (c *Client) quarantineEntry(ctx context.Context, id string) (*jetstream.RawStreamMsg, *Quarantined, error) {
-	s, err := c.js.Stream(ctx, QuarantineStream)
+	s, err := c.js.Stream(ctx, record.QuarantineStream)
 	if err != nil {
 		return nil, nil, fmt.Errorf("quarantine entry %s: %w", id, err)
 	}
@@ -199,10 +199,10 @@ func (c *Client) QuarantineRetry(ctx context.Context, id string) (*Quarantined, 
 		}
 	}
 	msg.Header.Set(jetstream.MsgIDHeader, record.RetryMsgID(q.Seq, q.Agency))
-	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(StreamName)); err != nil {
+	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(record.Stream)); err != nil {
 		return q, fmt.Errorf("retry %s: re-publish record #%d to %s: %w", id, rec.Sequence, rec.Subject, err)
 	}
-	s, err := c.js.Stream(ctx, QuarantineStream)
+	s, err := c.js.Stream(ctx, record.QuarantineStream)
 	if err == nil {
 		err = s.DeleteMsg(ctx, q.Seq)
 	}
@@ -217,11 +217,11 @@ func (c *Client) QuarantineRetry(ctx context.Context, id string) (*Quarantined, 
 func (c *Client) recordOf(ctx context.Context, raw *jetstream.RawStreamMsg, q *Quarantined) (*jetstream.RawStreamMsg, error) {
 	if q.OriginSeq == 0 {
 		return nil, fmt.Errorf("%w: quarantine seq %d has no valid origin sequence (header %s is %q): inspect it, resend the document, then drop the entry",
-			ErrNotInRecord, q.Seq, HeaderOriginSeq, raw.Header.Get(HeaderOriginSeq))
+			ErrNotInRecord, q.Seq, record.HeaderOriginSeq, raw.Header.Get(record.HeaderOriginSeq))
 	}
-	st, err := c.js.Stream(ctx, StreamName)
+	st, err := c.js.Stream(ctx, record.Stream)
 	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", StreamName, err)
+		return nil, fmt.Errorf("open stream %s: %w", record.Stream, err)
 	}
 	rec, err := st.GetMsg(ctx, q.OriginSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -230,7 +230,7 @@ func (c *Client) recordOf(ctx context.Context, raw *jetstream.RawStreamMsg, q *Q
 	if err != nil {
 		return nil, fmt.Errorf("read record #%d: %w", q.OriginSeq, err)
 	}
-	if !inMailbox(rec.Subject, q.Agency) {
+	if !record.InMailbox(rec.Subject, q.Agency) {
 		return nil, fmt.Errorf("%w: quarantine seq %d of %s points to record #%d on %s, not a copy in the mailbox of %s",
 			ErrNotInRecord, q.Seq, q.Agency, q.OriginSeq, rec.Subject, q.Agency)
 	}
@@ -250,7 +250,7 @@ func (c *Client) QuarantineDrop(ctx context.Context, id string) (*Quarantined, e
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.js.Stream(ctx, QuarantineStream)
+	s, err := c.js.Stream(ctx, record.QuarantineStream)
 	if err == nil {
 		err = s.DeleteMsg(ctx, q.Seq)
 	}
@@ -258,29 +258,4 @@ func (c *Client) QuarantineDrop(ctx context.Context, id string) (*Quarantined, e
 		return q, fmt.Errorf("drop quarantine seq %d: %w", q.Seq, err)
 	}
 	return q, nil
-}
-
-// inMailbox reports whether subject is a copy in agency's mailbox:
-// axis.doc.<agency>.<sender>.
-func inMailbox(subject, agency string) bool {
-	kind, to, from, ok := parseSubject(subject)
-	return ok && kind == "doc" && to != "" && from != "" && to == agency && subject == DocSubject(to, from)
-}
-
-// writeQuarantine stores, as the bus, the entry for the record message at
-// seq (subject and data as the record holds them) in agency's mailbox.
-// Every header is derived from the record; the dedup id makes quarantining
-// the same copy for the same agency again a no-op.
-func writeQuarantine(ctx context.Context, js jetstream.JetStream, agency, subject string, data []byte, seq, deliveries uint64, reason string) (*jetstream.PubAck, error) {
-	if seq == 0 {
-		return nil, fmt.Errorf("quarantine for %s: no record sequence", agency)
-	}
-	if !inMailbox(subject, agency) {
-		return nil, fmt.Errorf("quarantine for %s: record #%d on %s is not a copy in its mailbox", agency, seq, subject)
-	}
-	return record.WriteQuarantine(ctx, js, record.Quarantine{
-		Box: agency, Data: data, Reason: reason,
-		OriginSubject: subject, OriginSeq: seq, Deliveries: deliveries,
-		MsgID: record.QuarantineMsgID(seq, agency),
-	})
 }

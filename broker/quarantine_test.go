@@ -11,6 +11,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -35,7 +36,7 @@ func TestQuarantineListAndRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := bus.Client(ngheAn)
-	publishRaw(t, c, broker.DocSubject(ngheAn, govOffice), raw)
+	publishRaw(t, c, record.DocSubject(ngheAn, govOffice), raw)
 	outs := receiveAll(t, c, ngheAn)
 	if len(outs) != 1 || !outs[0].Quarantined {
 		t.Fatalf("outcomes %+v", outs)
@@ -68,7 +69,7 @@ func TestQuarantineListAndRetry(t *testing.T) {
 // recordMsg reads the record message at seq.
 func recordMsg(t *testing.T, c *broker.Client, seq uint64) *jetstream.RawStreamMsg {
 	t.Helper()
-	st, err := c.JetStream().Stream(ctxT(t), broker.StreamName)
+	st, err := c.JetStream().Stream(ctxT(t), record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestQuarantineWrittenByTheBus(t *testing.T) {
 	if list, _ := admin.QuarantineList(ctx, ""); len(list) != 1 {
 		t.Fatalf("quarantined twice: %+v", list)
 	}
-	before := lastSeq(t, admin, broker.StreamName)
+	before := lastSeq(t, admin, record.Stream)
 	got, err := admin.QuarantineRetry(ctx, res.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +147,7 @@ func TestQuarantineWrittenByTheBus(t *testing.T) {
 	if got.Seq != q.Seq {
 		t.Fatalf("retried %+v, want seq %d", got, q.Seq)
 	}
-	again := recordMsg(t, admin, lastSeq(t, admin, broker.StreamName))
+	again := recordMsg(t, admin, lastSeq(t, admin, record.Stream))
 	if again.Sequence <= before || again.Subject != orig.Subject || !bytes.Equal(again.Data, orig.Data) {
 		t.Fatalf("re-driven #%d on %s (%d bytes), want a new copy of #%d on %s", again.Sequence, again.Subject, len(again.Data), seq, orig.Subject)
 	}
@@ -192,7 +193,7 @@ func TestQuarantineRetryOnlyFromTheRecord(t *testing.T) {
 	real := recordMsg(t, admin, tr.Seq)
 	forged := []byte(`{"id":"` + envelope.NewID() + `","from":"` + govOffice + `","to":["` + sonLa + `"],"subject":"giả"}`)
 	legacy := func(agency string, data []byte, hdr ...string) uint64 {
-		m := nats.NewMsg(broker.QuarantineSubject(agency))
+		m := nats.NewMsg(record.QuarantineSubject(agency))
 		m.Data = data
 		for i := 0; i+1 < len(hdr); i += 2 {
 			m.Header.Set(hdr[i], hdr[i+1])
@@ -208,20 +209,20 @@ func TestQuarantineRetryOnlyFromTheRecord(t *testing.T) {
 		name string
 		seq  uint64
 	}{
-		{"no origin seq", legacy(ngheAn, forged, broker.HeaderOriginSubject, real.Subject, broker.HeaderAgency, sonLa)},
-		{"origin seq not a number", legacy(ngheAn, forged, broker.HeaderOriginSeq, "x1")},
-		{"another agency's copy", legacy(ngheAn, real.Data, broker.HeaderOriginSeq, seqOf(real.Sequence), broker.HeaderOriginSubject, real.Subject)},
-		{"other bytes than the record", legacy(sonLa, forged, broker.HeaderOriginSeq, seqOf(real.Sequence), broker.HeaderOriginSubject, real.Subject)},
-		{"forged origin subject", legacy(sonLa, real.Data, broker.HeaderOriginSeq, seqOf(real.Sequence), broker.HeaderOriginSubject, broker.DocSubject(sonLa, ngheAn))},
-		{"past the record", legacy(sonLa, real.Data, broker.HeaderOriginSeq, "99999")},
+		{"no origin seq", legacy(ngheAn, forged, record.HeaderOriginSubject, real.Subject, record.HeaderAgency, sonLa)},
+		{"origin seq not a number", legacy(ngheAn, forged, record.HeaderOriginSeq, "x1")},
+		{"another agency's copy", legacy(ngheAn, real.Data, record.HeaderOriginSeq, seqOf(real.Sequence), record.HeaderOriginSubject, real.Subject)},
+		{"other bytes than the record", legacy(sonLa, forged, record.HeaderOriginSeq, seqOf(real.Sequence), record.HeaderOriginSubject, real.Subject)},
+		{"forged origin subject", legacy(sonLa, real.Data, record.HeaderOriginSeq, seqOf(real.Sequence), record.HeaderOriginSubject, record.DocSubject(sonLa, ngheAn))},
+		{"past the record", legacy(sonLa, real.Data, record.HeaderOriginSeq, "99999")},
 	}
-	before := lastSeq(t, admin, broker.StreamName)
+	before := lastSeq(t, admin, record.Stream)
 	for _, tc := range cases {
 		if _, err := admin.QuarantineRetry(ctx, seqOf(tc.seq)); !errors.Is(err, broker.ErrNotInRecord) {
 			t.Errorf("%s: retry: %v, want ErrNotInRecord", tc.name, err)
 		}
 	}
-	if after := lastSeq(t, admin, broker.StreamName); after != before {
+	if after := lastSeq(t, admin, record.Stream); after != before {
 		t.Fatalf("the record grew from #%d to #%d", before, after)
 	}
 	for _, tc := range cases {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bus"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -15,7 +17,7 @@ import (
 )
 
 // setRate sets the bus's publish rate and waits until client c applies it.
-func setRate(t *testing.T, svc *broker.Service, rate float64, clients ...*broker.Client) {
+func setRate(t *testing.T, svc *bus.Service, rate float64, clients ...*broker.Client) {
 	t.Helper()
 	l := broker.DefaultLimits
 	l.PublishRate = rate
@@ -45,7 +47,7 @@ func flood(t *testing.T, c *broker.Client, id *signing.Identity, from, to string
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := nats.NewMsg(broker.DocSubject(to, from))
+		m := nats.NewMsg(record.DocSubject(to, from))
 		m.Data = raw
 		m.Header.Set(jetstream.MsgIDHeader, e.ID+"."+envelope.Token(to))
 		ack, err := c.JetStream().PublishMsg(ctxT(t), m)

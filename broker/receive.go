@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -79,7 +80,7 @@ func (m *Mailbox) verifyCopy(ctx context.Context, in copyInHand) (*envelope.Sign
 // received reads the marker of m's agency for envelope id: nil when it was
 // handed to the application before.
 func (m *Mailbox) received(ctx context.Context, id string) (*receivedRecord, error) {
-	entry, err := m.receivedMarker(ctx, receivedKey(m.agency, id))
+	entry, err := m.receivedMarker(ctx, record.ReceivedKey(m.agency, id))
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +97,7 @@ func (m *Mailbox) received(ctx context.Context, id string) (*receivedRecord, err
 func (m *Mailbox) accept(ctx context.Context, d *Delivery) (time.Time, error) {
 	at := time.Now().UTC()
 	mark, _ := json.Marshal(receivedRecord{At: at, Digest: d.Digest, Details: d.Details})
-	if err := m.putMarker(ctx, receivedKey(m.agency, d.Envelope.ID), mark); err != nil {
+	if err := m.putMarker(ctx, record.ReceivedKey(m.agency, d.Envelope.ID), mark); err != nil {
 		return at, fmt.Errorf("record received marker: %w", err)
 	}
 	if err := m.receipt(ctx, d.Envelope, envelope.StateDelivered, d.Digest, "", d.Details); err != nil {

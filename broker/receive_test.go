@@ -10,6 +10,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -127,7 +128,7 @@ func TestReceivePathEveryWay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			msg := &nats.Msg{Subject: broker.DocSubject(w.rcpt, govOffice), Data: raw, Header: nats.Header{}}
+			msg := &nats.Msg{Subject: record.DocSubject(w.rcpt, govOffice), Data: raw, Header: nats.Header{}}
 			msg.Header.Set("Nats-Msg-Id", e.ID+"."+envelope.Token(w.rcpt))
 			if _, err := sender.JetStream().PublishMsg(ctx, msg); err != nil {
 				t.Fatal(err)

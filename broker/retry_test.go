@@ -12,6 +12,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -99,7 +100,7 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 	killed := make(chan int, 1)
 	go func() {
 		<-killAt
-		killed <- cl.KillLeader(broker.StreamName)
+		killed <- cl.KillLeader(record.Stream)
 	}()
 	for i := range total {
 		e := envelope.New(govOffice, []string{ngheAn}, fmt.Sprintf("Công văn số %d", i))
@@ -122,8 +123,8 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 	// Every stream the receive path uses, not only the record: a bucket
 	// whose restarted replica is still catching up has no quorum once
 	// another node dies.
-	for _, st := range []string{broker.StreamName, "KV_" + broker.ReceivedBucket, "KV_" + broker.TrackBucket,
-		"KV_" + broker.IDsBucket, "KV_" + broker.DirectoryBucket, "KV_" + broker.FileRefsBucket} {
+	for _, st := range []string{record.Stream, "KV_" + record.ReceivedBucket, "KV_" + record.TrackBucket,
+		"KV_" + record.IDsBucket, "KV_" + record.DirectoryBucket, "KV_" + record.FileRefsBucket} {
 		waitReplicasCurrent(t, sender, st)
 	}
 	got := map[string]int{}
@@ -196,7 +197,7 @@ func logClusterState(t *testing.T, cl *bustest.Cluster) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	for _, st := range []string{broker.StreamName, "KV_" + broker.ReceivedBucket, "KV_" + broker.TrackBucket, "KV_" + broker.IDsBucket} {
+	for _, st := range []string{record.Stream, "KV_" + record.ReceivedBucket, "KV_" + record.TrackBucket, "KV_" + record.IDsBucket} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s, err := js.Stream(ctx, st)
 		cancel()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 )
@@ -46,7 +47,7 @@ func TestRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publishRaw(t, sender, broker.DocSubject(ngheAn, govOffice), raw)
+	publishRaw(t, sender, record.DocSubject(ngheAn, govOffice), raw)
 
 	outs := receiveAll(t, bus.Client(ngheAn), ngheAn) // a fresh client learns the CRL from the directory
 	got := map[string]broker.Outcome{}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,7 +34,7 @@ func TestRevokeAgency(t *testing.T) {
 	if _, err := bus.Client(ngheAn).Send(ctx, envelope.New(ngheAn, []string{govOffice}, "Không bị thu hồi")); err != nil {
 		t.Fatalf("another agency: %v", err)
 	}
-	kv, err := admin.JetStream().KeyValue(ctx, broker.DirectoryBucket)
+	kv, err := admin.JetStream().KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestMigrateCRLs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := admin.JetStream().KeyValue(ctx, broker.DirectoryBucket)
+	kv, err := admin.JetStream().KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/docaxis/docaxis/storage/miniotest"
@@ -114,7 +115,7 @@ func TestAttachmentsThroughS3(t *testing.T) {
 	}
 
 	// Storage down: send fails clearly and publishes nothing.
-	info, _ := sender.JetStream().Stream(ctx, broker.StreamName)
+	info, _ := sender.JetStream().Stream(ctx, record.Stream)
 	before := info.CachedInfo().State.Msgs
 	mio.Stop()
 	short, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -124,7 +125,7 @@ func TestAttachmentsThroughS3(t *testing.T) {
 	if !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("send with storage down: %v", err)
 	}
-	info, _ = sender.JetStream().Stream(ctx, broker.StreamName)
+	info, _ = sender.JetStream().Stream(ctx, record.Stream)
 	if after := info.CachedInfo().State.Msgs; after != before {
 		t.Fatalf("%d messages published while storage was down", after-before)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -156,25 +157,25 @@ func TestAnotherAgencyGetsNothing(t *testing.T) {
 			return err
 		}, auth.InboxPrefix(sonLa) + ".>"},
 		{"bind C's mailbox consumer", func(at *attacker) error {
-			_, err := at.js.Consumer(ctx, broker.StreamName, broker.MailboxDurable(sonLa))
+			_, err := at.js.Consumer(ctx, record.Stream, record.MailboxDurable(sonLa))
 			return err
-		}, "$JS.API.CONSUMER.INFO.AXIS." + broker.MailboxDurable(sonLa)},
+		}, "$JS.API.CONSUMER.INFO.AXIS." + record.MailboxDurable(sonLa)},
 		{"create a consumer on C's mailbox", func(at *attacker) error {
-			_, err := at.js.CreateConsumer(ctx, broker.StreamName, jetstream.ConsumerConfig{FilterSubject: broker.MailboxFilter(sonLa)})
+			_, err := at.js.CreateConsumer(ctx, record.Stream, jetstream.ConsumerConfig{FilterSubject: record.MailboxFilter(sonLa)})
 			return err
 		}, "$JS.API.CONSUMER.CREATE.AXIS"},
 		{"fetch from C's durable", func(at *attacker) error {
-			_, err := at.nc.Request("$JS.API.CONSUMER.MSG.NEXT.AXIS."+broker.MailboxDurable(sonLa), []byte(`{"batch":1}`), 500*time.Millisecond)
+			_, err := at.nc.Request("$JS.API.CONSUMER.MSG.NEXT.AXIS."+record.MailboxDurable(sonLa), []byte(`{"batch":1}`), 500*time.Millisecond)
 			return err
-		}, "$JS.API.CONSUMER.MSG.NEXT.AXIS." + broker.MailboxDurable(sonLa)},
+		}, "$JS.API.CONSUMER.MSG.NEXT.AXIS." + record.MailboxDurable(sonLa)},
 		{"publish an envelope on C's sender subject", func(at *attacker) error {
-			return at.nc.Publish(broker.DocSubject(govOffice, sonLa), []byte("giả mạo"))
-		}, broker.DocSubject(govOffice, sonLa)},
+			return at.nc.Publish(record.DocSubject(govOffice, sonLa), []byte("giả mạo"))
+		}, record.DocSubject(govOffice, sonLa)},
 		{"publish a status as C", func(at *attacker) error {
-			return at.nc.Publish(broker.StatusSubject(govOffice, sonLa), []byte("giả mạo"))
-		}, broker.StatusSubject(govOffice, sonLa)},
+			return at.nc.Publish(record.StatusSubject(govOffice, sonLa), []byte("giả mạo"))
+		}, record.StatusSubject(govOffice, sonLa)},
 		{"delete the record stream", func(at *attacker) error {
-			return at.js.DeleteStream(ctx, broker.StreamName)
+			return at.js.DeleteStream(ctx, record.Stream)
 		}, "$JS.API.STREAM.DELETE.AXIS"},
 		{"purge the record stream", func(at *attacker) error {
 			_, err := at.nc.Request("$JS.API.STREAM.PURGE.AXIS", nil, 500*time.Millisecond)
@@ -185,11 +186,11 @@ func TestAnotherAgencyGetsNothing(t *testing.T) {
 			return err
 		}, "$JS.API.DIRECT.GET.KV_AXIS_TRACK.$KV.AXIS_TRACK." + a},
 		{"open the tracking bucket", func(at *attacker) error {
-			_, err := at.js.KeyValue(ctx, broker.TrackBucket)
+			_, err := at.js.KeyValue(ctx, record.TrackBucket)
 			return err
 		}, "$JS.API.STREAM.INFO.KV_AXIS_TRACK"},
 		{"watch another agency's tracking", func(at *attacker) error {
-			_, err := at.js.CreateConsumer(ctx, "KV_"+broker.TrackBucket, jetstream.ConsumerConfig{FilterSubject: "$KV.AXIS_TRACK.*.*." + c})
+			_, err := at.js.CreateConsumer(ctx, "KV_"+record.TrackBucket, jetstream.ConsumerConfig{FilterSubject: "$KV.AXIS_TRACK.*.*." + c})
 			return err
 		}, "$JS.API.CONSUMER.CREATE.KV_AXIS_TRACK"},
 		{"write a tracking key", func(at *attacker) error {

@@ -186,9 +186,9 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 	res := &SendResult{ID: e.ID, Digest: envelope.Digest(raw), Recipients: e.To, Signed: raw}
 	subjectFor := func(to string) string {
 		if e.Kind == envelope.KindStatus {
-			return StatusSubject(to, e.From)
+			return record.StatusSubject(to, e.From)
 		}
-		return DocSubject(to, e.From)
+		return record.DocSubject(to, e.From)
 	}
 	if SystemOfActor(c.opts.agency) != "" {
 		// A system's copies go through the bus, which checks that the
@@ -214,8 +214,8 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 	for _, to := range e.To {
 		msg := &nats.Msg{Subject: subjectFor(to), Data: raw, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, record.DocMsgID(e.ID, to))
-		msg.Header.Set(HeaderEnvelope, e.ID)
-		f, err := c.js.PublishMsgAsync(msg, jetstream.WithExpectStream(StreamName))
+		msg.Header.Set(record.HeaderEnvelope, e.ID)
+		f, err := c.js.PublishMsgAsync(msg, jetstream.WithExpectStream(record.Stream))
 		if err != nil {
 			return nil, fmt.Errorf("send %s to %s: %w", e.ID, to, err)
 		}

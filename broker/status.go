@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -29,9 +30,9 @@ func (m *Mailbox) receipt(ctx context.Context, e *envelope.Envelope, state envel
 }
 
 func (c *Client) publishStatus(ctx context.Context, st *envelope.Envelope, raw []byte) error {
-	msg := &nats.Msg{Subject: StatusSubject(st.To[0], st.From), Data: raw, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: record.StatusSubject(st.To[0], st.From), Data: raw, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, st.ID)
-	msg.Header.Set(HeaderEnvelope, st.Status.Of)
+	msg.Header.Set(record.HeaderEnvelope, st.Status.Of)
 	if _, err := c.publishRecordRetry(ctx, msg); err != nil {
 		return fmt.Errorf("publish %s status for %s: %w", st.Status.State, st.Status.Of, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
 
@@ -30,7 +31,7 @@ func TestStatusFromRecordWhileReplicaCatchesUp(t *testing.T) {
 	defer cancel()
 
 	cl.Service.Tracker.Stop()
-	follower := (cl.Leader(broker.StreamName) + 1) % len(cl.Nodes)
+	follower := (cl.Leader(record.Stream) + 1) % len(cl.Nodes)
 	cl.Kill(follower)
 	var ids []string
 	for i := range total {

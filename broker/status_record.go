@@ -65,19 +65,19 @@ func (c *Client) statusOrRecord(ctx context.Context, id, viewer string, notFound
 // leaders, as StatusFor does through any replica, for viewer (see
 // StatusFor); nil when the id is not bound or viewer has no pair.
 func (c *Client) statusFromLeader(ctx context.Context, id, viewer string) (*DocumentStatus, string, error) {
-	v, bound, err := c.leaderKey(ctx, IDsBucket, id)
+	v, bound, err := c.leaderKey(ctx, record.IDsBucket, id)
 	if err != nil || !bound {
 		return nil, "", err
 	}
 	sender := string(v)
 	role, pattern := "sender", envelope.Token(sender)+"."+id+".*"
 	if viewer != "" && viewer != sender {
-		role, pattern = "recipient", trackKey(sender, id, viewer)
+		role, pattern = "recipient", record.TrackKey(sender, id, viewer)
 	}
 	ds := &DocumentStatus{ID: id, Sender: sender}
-	subject := "$KV." + TrackBucket + "." + pattern
+	subject := "$KV." + record.TrackBucket + "." + pattern
 	for seq := uint64(1); ; {
-		m, err := c.leaderGet(ctx, "KV_"+TrackBucket, leaderGetRequest{Seq: seq, NextFor: subject})
+		m, err := c.leaderGet(ctx, "KV_"+record.TrackBucket, leaderGetRequest{Seq: seq, NextFor: subject})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
@@ -88,7 +88,7 @@ func (c *Client) statusFromLeader(ctx context.Context, id, viewer string) (*Docu
 		if op := m.Header.Get("KV-Operation"); op != "" || len(m.Data) == 0 {
 			continue // a deleted or purged pair
 		}
-		t, err := decodeTrackingAt(strings.TrimPrefix(m.Subject, "$KV."+TrackBucket+"."), m.Data, m.Sequence)
+		t, err := decodeTrackingAt(strings.TrimPrefix(m.Subject, "$KV."+record.TrackBucket+"."), m.Data, m.Sequence)
 		if err != nil {
 			return nil, "", err
 		}
@@ -111,13 +111,13 @@ func (c *Client) statusFromLeader(ctx context.Context, id, viewer string) (*Docu
 // tracker's position and returns them as sent, as viewer may see them (see
 // StatusFor); nil when there is none.
 func (c *Client) statusFromRecord(ctx context.Context, id, viewer string) (*DocumentStatus, string, error) {
-	stream, err := c.js.Stream(ctx, StreamName)
+	stream, err := c.js.Stream(ctx, record.Stream)
 	if err != nil {
 		return nil, "", fmt.Errorf("open the record: %w", err)
 	}
 	// The end of the scan is the leader's last copy: a copy stored before
 	// the question is at or before it.
-	lastCopy, err := c.leaderGet(ctx, StreamName, leaderGetRequest{LastFor: record.DocPrefix + ">"})
+	lastCopy, err := c.leaderGet(ctx, record.Stream, leaderGetRequest{LastFor: record.DocPrefix + ">"})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, "", nil // no copy on record at all
 	}
@@ -126,7 +126,7 @@ func (c *Client) statusFromRecord(ctx context.Context, id, viewer string) (*Docu
 	}
 	last := lastCopy.Sequence
 	start := uint64(1)
-	if tr, err := stream.Consumer(ctx, TrackerDurable); err == nil {
+	if tr, err := stream.Consumer(ctx, record.TrackerDurable); err == nil {
 		start = tr.CachedInfo().AckFloor.Stream + 1
 	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, "", fmt.Errorf("read the tracker's position: %w", err)
@@ -142,18 +142,19 @@ func (c *Client) statusFromRecord(ctx context.Context, id, viewer string) (*Docu
 		return nil, "", err
 	}
 	var bound string
-	if v, ok, err := c.leaderKey(ctx, IDsBucket, id); err != nil {
+	if v, ok, err := c.leaderKey(ctx, record.IDsBucket, id); err != nil {
 		return nil, "", fmt.Errorf("read sender of %s: %w", id, err)
 	} else if ok {
 		bound = string(v)
 	}
 	ds := &DocumentStatus{ID: id, Sender: bound, Note: NoteTrackingBehind}
 	for _, seq := range seqs {
-		msg, err := c.leaderGet(ctx, StreamName, leaderGetRequest{Seq: seq})
+		msg, err := c.leaderGet(ctx, record.Stream, leaderGetRequest{Seq: seq})
 		if err != nil {
 			return nil, "", fmt.Errorf("read copy #%d of %s: %w", seq, id, err)
 		}
-		kind, to, from, ok := parseSubject(msg.Subject)
+		rs, ok := record.ParseSubject(msg.Subject)
+		kind, to, from := rs.Kind, rs.To, rs.From
 		if !ok || kind != "doc" {
 			continue
 		}
@@ -232,7 +233,7 @@ func (c *Client) copiesAfter(ctx context.Context, stream jetstream.Stream, id st
 				return seqs, nil
 			}
 			seen = max(seen, seq)
-			if msg.Headers().Get(HeaderEnvelope) == id || strings.HasPrefix(msg.Headers().Get(jetstream.MsgIDHeader), prefix) {
+			if msg.Headers().Get(record.HeaderEnvelope) == id || strings.HasPrefix(msg.Headers().Get(jetstream.MsgIDHeader), prefix) {
 				seqs = append(seqs, seq)
 			}
 			if seq == last {
@@ -248,7 +249,7 @@ func (c *Client) copiesAfter(ctx context.Context, stream jetstream.Stream, id st
 		// Nothing more on this replica. Done if the leader has no copy
 		// after the last one read up to last (it was removed since);
 		// otherwise the replica is catching up: fetch again.
-		next, err := c.leaderGet(ctx, StreamName, leaderGetRequest{Seq: seen + 1, NextFor: record.DocPrefix + ">"})
+		next, err := c.leaderGet(ctx, record.Stream, leaderGetRequest{Seq: seen + 1, NextFor: record.DocPrefix + ">"})
 		if errors.Is(err, jetstream.ErrMsgNotFound) || err == nil && next.Sequence > last {
 			return seqs, nil
 		}
@@ -271,7 +272,7 @@ func (c *Client) dropOrdered(cons jetstream.Consumer) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.timeout)
 	defer cancel()
-	if err := c.js.DeleteConsumer(ctx, StreamName, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if err := c.js.DeleteConsumer(ctx, record.Stream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		c.opts.logger.Debug("delete the record reader", "consumer", info.Name, "err", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
 
@@ -101,7 +102,7 @@ func TestStatusNotFoundConfirmedThroughLeaders(t *testing.T) {
 	if _, err := sender.Send(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	st, err := admin.JetStream().Stream(ctx, broker.StreamName)
+	st, err := admin.JetStream().Stream(ctx, record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}

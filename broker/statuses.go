@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -33,7 +34,7 @@ func (c *Client) Statuses(ctx context.Context, id string) ([]RecordedStatus, err
 	if err != nil {
 		return nil, err
 	}
-	st, err := c.js.Stream(ctx, StreamName)
+	st, err := c.js.Stream(ctx, record.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("statuses of %s: %w", id, c.explain(err))
 	}

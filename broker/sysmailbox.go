@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -13,7 +14,7 @@ import (
 // systemMailbox opens the mailbox of document system sys: every agency it
 // serves, through one consumer (a filter subject each).
 func (c *Client) systemMailbox(ctx context.Context, sys string, opts ...MailboxOption) (*Mailbox, error) {
-	cons, err := c.js.Consumer(ctx, StreamName, SystemDurable(sys))
+	cons, err := c.js.Consumer(ctx, record.Stream, SystemDurable(sys))
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("%w for system %s (the bus makes it when the system is registered: docaxis system add %s)", ErrNoMailbox, sys, sys)
 	}
@@ -32,7 +33,8 @@ func (c *Client) systemMailbox(ctx context.Context, sys string, opts ...MailboxO
 // agency that moved away has its mail read by its new system's transfer
 // consumer), and the system signs its receipt for it.
 func (m *Mailbox) processForSystem(ctx context.Context, msg jetstream.Msg, h Handler) Outcome {
-	kind, to, _, ok := parseSubject(msg.Subject())
+	rs, ok := record.ParseSubject(msg.Subject())
+	kind, to := rs.Kind, rs.To
 	if !ok || kind != "doc" {
 		_ = msg.Term()
 		return m.report(Outcome{Error: "unexpected subject " + msg.Subject() + " in the mailbox of system " + m.system})
@@ -54,7 +56,7 @@ func (m *Mailbox) processForSystem(ctx context.Context, msg jetstream.Msg, h Han
 
 // fetchTransfer drains the system's transfer consumer, when there is one.
 func (m *Mailbox) fetchTransfer(ctx context.Context, h Handler) (int, error) {
-	cons, err := m.c.js.Consumer(ctx, StreamName, TransferDurable(m.system))
+	cons, err := m.c.js.Consumer(ctx, record.Stream, TransferDurable(m.system))
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return 0, nil
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -313,7 +314,7 @@ func TestMoveAgencyBetweenSystemsWithMailPending(t *testing.T) {
 	if err := bus.Service.Client.DrainTransfers(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bus.Service.Client.JetStream().Consumer(ctx, broker.StreamName, broker.TransferDurable("dms-b")); err == nil {
+	if _, err := bus.Service.Client.JetStream().Consumer(ctx, record.Stream, broker.TransferDurable("dms-b")); err == nil {
 		t.Error("transfer consumer of dms-b still there after its mail was handed over")
 	}
 }
@@ -352,7 +353,7 @@ func TestStandaloneToSystemAndBack(t *testing.T) {
 	}
 	p1 := send("chờ khi chuyển vào hệ thống")
 	serveAgencies(t, bus, "dms-a", sonLa)
-	if _, err := bus.Service.Client.JetStream().Consumer(ctx, broker.StreamName, broker.MailboxDurable(sonLa)); err == nil {
+	if _, err := bus.Service.Client.JetStream().Consumer(ctx, record.Stream, record.MailboxDurable(sonLa)); err == nil {
 		t.Error("own mailbox of H14 still there once a system serves it")
 	}
 	p2 := send("sau khi chuyển")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,7 +21,7 @@ import (
 // mail pending) is served by this version: the agencies keep their
 // mailboxes and credentials, pending mail is received once, the status
 // boxes are removed on start, and the directory then takes systems.
-// (The status boxes are removed by ensureMailboxes's dropStatusBoxes, on
+// (The status boxes are removed by EnsureMailboxes's dropStatusBoxes, on
 // main since 10da0fb.)
 func TestUpgradeFromHomeBeforeSystems(t *testing.T) {
 	bus := bustest.Start(t, bustest.WithAuth())
@@ -29,7 +30,7 @@ func TestUpgradeFromHomeBeforeSystems(t *testing.T) {
 	bus.AddAgency(ngheAn, "UBND tỉnh Nghệ An")
 	ctx := ctxT(t)
 	js := bus.Service.Client.JetStream()
-	kv, err := js.KeyValue(ctx, broker.DirectoryBucket)
+	kv, err := js.KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +42,8 @@ func TestUpgradeFromHomeBeforeSystems(t *testing.T) {
 		if _, err := kv.Put(ctx, "agency."+envelope.Token(code), old); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := js.CreateOrUpdateConsumer(ctx, broker.StreamName, jetstream.ConsumerConfig{Durable: broker.StatusDurable(code),
-			FilterSubject: broker.StatusFilter(code), AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy}); err != nil {
+		if _, err := js.CreateOrUpdateConsumer(ctx, record.Stream, jetstream.ConsumerConfig{Durable: record.StatusDurable(code),
+			FilterSubject: record.StatusFilter(code), AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -68,7 +69,7 @@ func TestUpgradeFromHomeBeforeSystems(t *testing.T) {
 	bus.Restart()
 	ctx = ctxT(t)
 	js = bus.Service.Client.JetStream()
-	st, err := js.Stream(ctx, broker.StreamName)
+	st, err := js.Stream(ctx, record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}

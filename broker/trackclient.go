@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 )
@@ -20,12 +21,12 @@ var ErrTrackingUnavailable = errors.New("tracking service unavailable")
 
 // trackCall sends one request of op and returns the answer; it waits and
 // asks again when the service says it is busy or rate-limited.
-func (c *Client) trackCall(ctx context.Context, op string, req trackRequest) (*trackReply, error) {
+func (c *Client) trackCall(ctx context.Context, op string, req TrackRequest) (*TrackReply, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	subject := TrackServiceSubject(c.opts.agency, op)
+	subject := record.TrackServiceSubject(c.opts.agency, op)
 	for {
 		rctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
 		msg, err := c.nc.RequestWithContext(rctx, subject, body)
@@ -42,19 +43,19 @@ func (c *Client) trackCall(ctx context.Context, op string, req trackRequest) (*t
 			}
 			return nil, fmt.Errorf("tracking %s: %w", op, err)
 		}
-		var rep trackReply
+		var rep TrackReply
 		if err := json.Unmarshal(msg.Data, &rep); err != nil {
 			return nil, fmt.Errorf("tracking %s: undecodable answer: %w", op, err)
 		}
 		switch rep.Error {
 		case "":
 			return &rep, nil
-		case trackErrNotFound:
+		case record.CodeNotFound:
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, req.ID)
-		case trackErrBadRequest:
+		case record.CodeBadRequest:
 			return nil, fmt.Errorf("tracking %s: %w: %s", op, ErrTrackRequest, rep.Message)
-		case trackErrRateLimited, trackErrUnavailable:
-			if rep.Error == trackErrUnavailable && rep.Message != trackBusy {
+		case record.CodeRateLimited, record.CodeUnavailable:
+			if rep.Error == record.CodeUnavailable && rep.Message != record.TrackBusy {
 				return nil, fmt.Errorf("tracking %s: %w: %s", op, ErrTrackingUnavailable, rep.Message)
 			}
 			select {
@@ -81,7 +82,7 @@ func (c *Client) flush(ctx context.Context) error {
 func (c *Client) waitTrackService(ctx context.Context, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
-		_, err := c.trackCall(ctx, trackOpPing, trackRequest{})
+		_, err := c.trackCall(ctx, record.TrackOpPing, TrackRequest{})
 		if err == nil || !errors.Is(err, ErrTrackingUnavailable) || time.Now().After(deadline) {
 			return err
 		}
@@ -106,7 +107,7 @@ func (c *Client) svcStatus(ctx context.Context, id string) (*DocumentStatus, err
 	var ds *DocumentStatus
 	seen := map[string]int{}
 	for after := uint64(0); ; {
-		rep, err := c.trackCall(ctx, trackOpStatus, trackRequest{ID: id, After: after})
+		rep, err := c.trackCall(ctx, record.TrackOpStatus, TrackRequest{ID: id, After: after})
 		if err != nil {
 			return nil, err
 		}
@@ -138,12 +139,12 @@ func (c *Client) svcList(ctx context.Context, op string) ([]*Tracking, error) {
 	var out []*Tracking
 	seen := map[string]int{}
 	for after := uint64(0); ; {
-		rep, err := c.trackCall(ctx, op, trackRequest{After: after, Limit: trackListLimit})
+		rep, err := c.trackCall(ctx, op, TrackRequest{After: after, Limit: trackListLimit})
 		if err != nil {
 			return nil, err
 		}
 		for _, t := range rep.Entries {
-			k := trackKey(t.Sender, t.Envelope, t.Recipient)
+			k := record.TrackKey(t.Sender, t.Envelope, t.Recipient)
 			if i, ok := seen[k]; ok {
 				if t.Revision > out[i].Revision {
 					out[i] = t
@@ -168,7 +169,7 @@ func (c *Client) svcWatch(ctx context.Context, agency string) (<-chan *Tracking,
 	if err := c.mine(agency); err != nil {
 		return nil, err
 	}
-	sub, err := c.nc.SubscribeSync(TrackEventSubject(agency))
+	sub, err := c.nc.SubscribeSync(record.TrackEventSubject(agency))
 	if err != nil {
 		return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
 	}
@@ -177,7 +178,7 @@ func (c *Client) svcWatch(ctx context.Context, agency string) (<-chan *Tracking,
 		return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
 	}
 	// The first page now, so that a refusal is returned, not logged.
-	first, err := c.trackCall(ctx, trackOpSent, trackRequest{Limit: trackListLimit})
+	first, err := c.trackCall(ctx, record.TrackOpSent, TrackRequest{Limit: trackListLimit})
 	if err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
@@ -188,7 +189,7 @@ func (c *Client) svcWatch(ctx context.Context, agency string) (<-chan *Tracking,
 		defer sub.Unsubscribe()
 		seen := map[string]uint64{}
 		emit := func(t *Tracking) bool {
-			k := trackKey(t.Sender, t.Envelope, t.Recipient)
+			k := record.TrackKey(t.Sender, t.Envelope, t.Recipient)
 			if t.Revision != 0 && t.Revision <= seen[k] {
 				return true
 			}
@@ -200,11 +201,11 @@ func (c *Client) svcWatch(ctx context.Context, agency string) (<-chan *Tracking,
 				return false
 			}
 		}
-		for _, op := range []string{trackOpSent, trackOpReceived} {
+		for _, op := range []string{record.TrackOpSent, record.TrackOpReceived} {
 			rep := first
 			for after := uint64(0); ; {
 				if rep == nil {
-					if rep, err = c.trackCall(ctx, op, trackRequest{After: after, Limit: trackListLimit}); err != nil {
+					if rep, err = c.trackCall(ctx, op, TrackRequest{After: after, Limit: trackListLimit}); err != nil {
 						if ctx.Err() == nil {
 							c.opts.logger.Warn("watch: snapshot incomplete", "agency", agency, "op", op, "err", err)
 						}
@@ -246,7 +247,7 @@ var waitStatePoll = 5 * time.Second
 
 func (c *Client) svcWaitState(ctx context.Context, id, recipient string, state envelope.State) (*Tracking, error) {
 	events := make(chan *nats.Msg, 256)
-	sub, err := c.nc.ChanSubscribe(TrackEventSubject(c.opts.agency), events)
+	sub, err := c.nc.ChanSubscribe(record.TrackEventSubject(c.opts.agency), events)
 	if err != nil {
 		return nil, fmt.Errorf("wait for %s of %s at %s: %w", state, id, recipient, err)
 	}
@@ -295,7 +296,7 @@ func (c *Client) svcWaitState(ctx context.Context, id, recipient string, state e
 }
 
 func (c *Client) svcTracking(ctx context.Context, id, recipient string) (*Tracking, error) {
-	rep, err := c.trackCall(ctx, trackOpTracking, trackRequest{ID: id, Recipient: recipient})
+	rep, err := c.trackCall(ctx, record.TrackOpTracking, TrackRequest{ID: id, Recipient: recipient})
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("%w: %s for recipient %s", ErrNotFound, id, recipient)
@@ -311,9 +312,9 @@ func (c *Client) svcTracking(ctx context.Context, id, recipient string) (*Tracki
 // svcStatuses reads the signed statuses of envelope id the agency may see
 // through the service, and verifies each itself.
 func (c *Client) svcStatuses(ctx context.Context, id string) ([]RecordedStatus, error) {
-	var recs []statusRecord
+	var recs []StatusRecord
 	for after := uint64(0); ; {
-		rep, err := c.trackCall(ctx, trackOpStatuses, trackRequest{ID: id, After: after})
+		rep, err := c.trackCall(ctx, record.TrackOpStatuses, TrackRequest{ID: id, After: after})
 		if err != nil {
 			return nil, err
 		}
@@ -336,7 +337,7 @@ func (c *Client) svcStatuses(ctx context.Context, id string) ([]RecordedStatus, 
 		if err == nil {
 			h := nats.Header{}
 			if r.Recorded != "" {
-				h.Set(HeaderRecorded, r.Recorded)
+				h.Set(record.HeaderRecorded, r.Recorded)
 			}
 			err = c.judgeStored(s, h, s.Envelope.From, r.Time)
 		}

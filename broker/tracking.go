@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/envelope/edxml"
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,6 +74,10 @@ type DocumentStatus struct {
 func decodeTracking(e jetstream.KeyValueEntry) (*Tracking, error) {
 	return decodeTrackingAt(e.Key(), e.Value(), e.Revision())
 }
+
+// OverdueAt tells whether the pair is past its due date at now and not
+// finished: what readers see as Overdue.
+func (t *Tracking) OverdueAt(now time.Time) bool { return overdue(t, now) }
 
 func overdue(t *Tracking, now time.Time) bool {
 	if t.DueDate == "" {
@@ -163,7 +168,7 @@ func (c *Client) Sent(ctx context.Context, agency string) ([]*Tracking, error) {
 		if err := c.mine(agency); err != nil {
 			return nil, err
 		}
-		return c.svcList(ctx, trackOpSent)
+		return c.svcList(ctx, record.TrackOpSent)
 	}
 	return c.trackEntries(ctx, envelope.Token(agency)+".*.*")
 }
@@ -174,7 +179,7 @@ func (c *Client) Received(ctx context.Context, agency string) ([]*Tracking, erro
 		if err := c.mine(agency); err != nil {
 			return nil, err
 		}
-		return c.svcList(ctx, trackOpReceived)
+		return c.svcList(ctx, record.TrackOpReceived)
 	}
 	return c.trackEntries(ctx, "*.*."+envelope.Token(agency))
 }

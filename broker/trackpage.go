@@ -40,7 +40,7 @@ type directGetRequest struct {
 // listing may show an entry twice (the later is newer) but never misses
 // one that existed throughout. The bus's own client only.
 func (c *Client) readTrackPage(ctx context.Context, pattern string, after uint64, limit, maxBytes int) (*trackPage, error) {
-	req, err := json.Marshal(directGetRequest{Seq: after + 1, NextFor: record.KVSubject(TrackBucket, pattern), Batch: limit, MaxBytes: maxBytes})
+	req, err := json.Marshal(directGetRequest{Seq: after + 1, NextFor: record.KVSubject(record.TrackBucket, pattern), Batch: limit, MaxBytes: maxBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (c *Client) readTrackPage(ctx context.Context, pattern string, after uint64
 		return nil, fmt.Errorf("read tracking %s: %w", pattern, err)
 	}
 	defer sub.Unsubscribe()
-	if err := c.nc.PublishRequest("$JS.API.DIRECT.GET.KV_"+TrackBucket, inbox, req); err != nil {
+	if err := c.nc.PublishRequest("$JS.API.DIRECT.GET.KV_"+record.TrackBucket, inbox, req); err != nil {
 		return nil, fmt.Errorf("read tracking %s: %w", pattern, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
@@ -82,7 +82,7 @@ func (c *Client) readTrackPage(ctx context.Context, pattern string, after uint64
 		if op := msg.Header.Get("KV-Operation"); op != "" || len(msg.Data) == 0 {
 			continue // a deleted or purged entry
 		}
-		t, err := decodeTrackingAt(strings.TrimPrefix(msg.Header.Get("Nats-Subject"), record.KVSubject(TrackBucket, "")), msg.Data, seq)
+		t, err := decodeTrackingAt(strings.TrimPrefix(msg.Header.Get("Nats-Subject"), record.KVSubject(record.TrackBucket, "")), msg.Data, seq)
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +102,7 @@ func (c *Client) readTrackAll(ctx context.Context, pattern string) ([]*Tracking,
 			return nil, err
 		}
 		for _, t := range page.Entries {
-			k := trackKey(t.Sender, t.Envelope, t.Recipient)
+			k := record.TrackKey(t.Sender, t.Envelope, t.Recipient)
 			if i, ok := seen[k]; ok {
 				out[i] = t // written again while paging: the later is newer
 				continue

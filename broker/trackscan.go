@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -50,7 +51,7 @@ func (c *Client) DeleteTracking(ctx context.Context, sender, id, recipient strin
 	if c.opts.agency != "" || c.track == nil {
 		return fmt.Errorf("delete tracking %s for %s: %w: needs the bus's own client", id, recipient, ErrPermission)
 	}
-	if err := c.track.Purge(ctx, trackKey(sender, id, recipient)); err != nil {
+	if err := c.track.Purge(ctx, record.TrackKey(sender, id, recipient)); err != nil {
 		return fmt.Errorf("delete tracking %s for %s: %w", id, recipient, err)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/alerts"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/prometheus/client_golang/prometheus"
@@ -282,7 +283,7 @@ func TestQuarantineLinkAndDiskRules(t *testing.T) {
 	if len(ev) != 1 {
 		t.Fatalf("first check: %+v (a link just seen down, a quarantine not grown)", ev)
 	}
-	if _, err := js.Publish(ctx, broker.QuarantineSubject(govOffice), []byte("x")); err != nil {
+	if _, err := js.Publish(ctx, record.QuarantineSubject(govOffice), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	clk.advance(16 * time.Minute)

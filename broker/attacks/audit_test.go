@@ -22,6 +22,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
@@ -72,7 +73,7 @@ func TestAuditBackdatedPastRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(ctx, broker.DocSubject(victimRecipient, attacker), raw); err != nil {
+	if _, err := js.Publish(ctx, record.DocSubject(victimRecipient, attacker), raw); err != nil {
 		t.Fatal(err)
 	}
 

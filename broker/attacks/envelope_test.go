@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/envelope/edxml"
 	"github.com/docaxis/docaxis/signing"
@@ -76,7 +77,7 @@ func (a *arena) envelopeReceipts(sender, reporter string) map[string]*envelope.S
 	a.t.Helper()
 	ctx := ctxT(a.t)
 	js := a.admin.JetStream()
-	cons, err := js.OrderedConsumer(ctx, broker.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{broker.StatusSubject(sender, reporter)}})
+	cons, err := js.OrderedConsumer(ctx, record.Stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{record.StatusSubject(sender, reporter)}})
 	if err != nil {
 		a.t.Fatal(err)
 	}

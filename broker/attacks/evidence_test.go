@@ -16,6 +16,7 @@ import (
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/httpapi"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/broker/tsa"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
@@ -262,7 +263,7 @@ func TestTimestampingNotWritableByAgencies(t *testing.T) {
 		t.Fatal("an agency stored a time-stamp token")
 	}
 	refuse, _ := json.Marshal(broker.TimestampingState{Refusing: true, Reason: "attack"})
-	if err := try("$KV."+broker.DirectoryBucket+"."+broker.TimestampingKey, refuse); err == nil {
+	if err := try("$KV."+record.DirectoryBucket+"."+broker.TimestampingKey, refuse); err == nil {
 		t.Fatal("an agency set the bus's refusal flag")
 	}
 	// The bus still accepts documents.

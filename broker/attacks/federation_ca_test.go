@@ -142,7 +142,7 @@ func (a *fedCAArena) receive(b *bustest.FedBus, agency, id string) {
 // dirValue returns the value under key in bus b's directory (nil: none).
 func (a *fedCAArena) dirValue(b *bustest.FedBus, key string) []byte {
 	a.t.Helper()
-	kv, err := b.Service.Client.JetStream().KeyValue(ctxT(a.t), broker.DirectoryBucket)
+	kv, err := b.Service.Client.JetStream().KeyValue(ctxT(a.t), record.DirectoryBucket)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestFederationEachBusSpeaksForItself(t *testing.T) {
 		}
 		// ...and announces it to the national under H14's and VN's keys,
 		// and writes it there in its own directory too.
-		kv41, err := a.c41.JetStream().KeyValue(ctx, broker.DirectoryBucket)
+		kv41, err := a.c41.JetStream().KeyValue(ctx, record.DirectoryBucket)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -438,11 +438,11 @@ func TestFederationEachBusSpeaksForItself(t *testing.T) {
 		if err != nil || ag.Withdrawn.IsZero() || ag.Bus != "H41" {
 			t.Fatalf("H41's agency after removal: %+v, %v", ag, err)
 		}
-		s, err := a.cvn.JetStream().Stream(ctx, broker.StreamName)
+		s, err := a.cvn.JetStream().Stream(ctx, record.Stream)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := s.GetLastMsgForSubject(ctx, broker.DocSubject(victimSender, attacker2))
+		m, err := s.GetLastMsgForSubject(ctx, record.DocSubject(victimSender, attacker2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -509,7 +509,7 @@ func fedCARelayAfterRemoval(t *testing.T, a *fedCAArena, e *envelope.Envelope, r
 	m := &nats.Msg{Subject: subject, Data: raw, Header: nats.Header{}}
 	id := e.ID + "." + envelope.Token(victimSender)
 	m.Header.Set(jetstream.MsgIDHeader, id)
-	m.Header.Set(broker.HeaderEnvelope, e.ID)
+	m.Header.Set(record.HeaderEnvelope, e.ID)
 	hop, err := h41.AppendHop(m.Header, nil, time.Now(), e.ID, id, raw)
 	if err != nil {
 		t.Fatal(err)

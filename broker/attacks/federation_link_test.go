@@ -27,6 +27,7 @@ import (
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
@@ -317,7 +318,7 @@ func (a *linkArena) inject(ctx context.Context, id *federation.BusIdentity, e *e
 	copyID := e.ID + "." + envelope.Token(to)
 	m := &nats.Msg{Subject: "axis.fedout." + dest + ".doc." + envelope.Token(to) + "." + envelope.Token(e.From), Data: raw, Header: nats.Header{}}
 	m.Header.Set(jetstream.MsgIDHeader, copyID)
-	m.Header.Set(broker.HeaderEnvelope, e.ID)
+	m.Header.Set(record.HeaderEnvelope, e.ID)
 	linkForgeHop(a.t, m.Header, id, hopAt, e.ID, copyID, raw)
 	if _, err := a.c41.JetStream().PublishMsg(ctx, m); err != nil {
 		a.t.Fatal(err)
@@ -328,11 +329,11 @@ func (a *linkArena) inject(ctx context.Context, id *federation.BusIdentity, e *e
 func linkQuarantined(t testing.TB, c *broker.Client) uint64 {
 	t.Helper()
 	ctx := linkCtx(t)
-	str, err := c.JetStream().Stream(ctx, broker.QuarantineStream)
+	str, err := c.JetStream().Stream(ctx, record.QuarantineStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject := broker.QuarantineSubject("federation")
+	subject := record.QuarantineSubject("federation")
 	info, err := str.Info(ctx, jetstream.WithSubjectFilter(subject))
 	if err != nil {
 		t.Fatal(err)
@@ -367,7 +368,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		}
 		// G22's own program takes it and is still working on it.
 		g22 := a.vn.Client(victimSender)
-		mbox, err := g22.JetStream().Consumer(ctx, broker.StreamName, broker.MailboxDurable(victimSender))
+		mbox, err := g22.JetStream().Consumer(ctx, record.Stream, record.MailboxDurable(victimSender))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +380,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		for m := range batch.Messages() {
 			held = m
 		}
-		if held == nil || held.Headers().Get(broker.HeaderEnvelope) != res.ID {
+		if held == nil || held.Headers().Get(record.HeaderEnvelope) != res.ID {
 			t.Fatalf("G22's mailbox handed out %v", held)
 		}
 		ackSubject := held.Reply()
@@ -465,7 +466,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 			}
 		}
 		// And the national's own subjects, which a leaf in AXIS reached.
-		for _, subj := range []string{broker.DocSubject(victimSender, attacker2), "$JS.API.STREAM.PURGE.AXIS", "$KV.AXIS_DIRECTORY.agency." + envelope.Token(victimSender)} {
+		for _, subj := range []string{record.DocSubject(victimSender, attacker2), "$JS.API.STREAM.PURGE.AXIS", "$KV.AXIS_DIRECTORY.agency." + envelope.Token(victimSender)} {
 			if err := raw.nc.Publish(subj, []byte("{}")); err != nil {
 				t.Fatal(err)
 			}
@@ -505,7 +506,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if _, err := a.c14.WaitState(ctx, res.ID, victimSender, envelope.StateDelivered); err != nil {
 			t.Fatal(err)
 		}
-		if info, err := a.cvn.JetStream().Stream(ctx, broker.StreamName); err == nil {
+		if info, err := a.cvn.JetStream().Stream(ctx, record.Stream); err == nil {
 			if n := info.CachedInfo().State.Msgs; n == 0 {
 				t.Fatal("the national's record was purged")
 			}
@@ -867,13 +868,13 @@ func TestFederationLinkAttacks(t *testing.T) {
 		// H14's tracker records who may read an attachment as it follows
 		// the record; the mailbox reads them once it has (broker's own
 		// ordering, not the federation's).
-		refs, err := a.c14.JetStream().KeyValue(ctx, broker.FileRefsBucket)
+		refs, err := a.c14.JetStream().KeyValue(ctx, record.FileRefsBucket)
 		if err != nil {
 			t.Fatal(err)
 		}
 		linkEventually(t, "H41's letters on H14's record", func() error {
 			for i, sha := range shas {
-				if _, err := refs.Get(ctx, broker.FileRefKey(sha, victimRecipient)); err != nil {
+				if _, err := refs.Get(ctx, record.FileRefKey(sha, victimRecipient)); err != nil {
 					return fmt.Errorf("letter %d: %w", i, err)
 				}
 			}

@@ -23,6 +23,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/httpapi"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -51,8 +52,8 @@ func TestHTTPForgedReceiptGrantsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := &nats.Msg{Subject: broker.StatusSubject(victimSender, attacker), Data: raw, Header: nats.Header{}}
-	msg.Header.Set(broker.HeaderEnvelope, id)
+	msg := &nats.Msg{Subject: record.StatusSubject(victimSender, attacker), Data: raw, Header: nats.Header{}}
+	msg.Header.Set(record.HeaderEnvelope, id)
 	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		t.Fatalf("publish the forged receipt: %v", err)
 	}
@@ -114,7 +115,7 @@ func TestHTTPPoisonedPairServesNoOtherCopy(t *testing.T) {
 	a := newArena(t)
 	ctx := ctxT(t)
 	id, secret := a.victimSend()
-	kv, err := a.admin.JetStream().KeyValue(ctx, broker.TrackBucket)
+	kv, err := a.admin.JetStream().KeyValue(ctx, record.TrackBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func TestHTTPReusedIDRefused(t *testing.T) {
 
 	// An id bound to G22 with nothing tracked yet (the binding alone).
 	bound := envelope.NewID()
-	ids, err := a.admin.JetStream().KeyValue(ctx, broker.IDsBucket)
+	ids, err := a.admin.JetStream().KeyValue(ctx, record.IDsBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,12 +538,12 @@ func httpCountReads(t *testing.T, a *arena) *httpReads {
 	r := &httpReads{nc: nc}
 	count := func(n *atomic.Int64) nats.MsgHandler { return func(*nats.Msg) { n.Add(1) } }
 	for subj, n := range map[string]*atomic.Int64{
-		"$JS.API.DIRECT.GET.KV_" + broker.TrackBucket + ".>": &r.track,
-		"$JS.API.DIRECT.GET.KV_" + broker.TrackBucket:        &r.track,
-		"$JS.API.STREAM.MSG.GET.KV_" + broker.TrackBucket:    &r.track,
-		"$JS.API.DIRECT.GET." + broker.StreamName + ".>":     &r.copies,
-		"$JS.API.DIRECT.GET." + broker.StreamName:            &r.copies,
-		"$JS.API.STREAM.MSG.GET." + broker.StreamName:        &r.copies,
+		"$JS.API.DIRECT.GET.KV_" + record.TrackBucket + ".>": &r.track,
+		"$JS.API.DIRECT.GET.KV_" + record.TrackBucket:        &r.track,
+		"$JS.API.STREAM.MSG.GET.KV_" + record.TrackBucket:    &r.track,
+		"$JS.API.DIRECT.GET." + record.Stream + ".>":         &r.copies,
+		"$JS.API.DIRECT.GET." + record.Stream:                &r.copies,
+		"$JS.API.STREAM.MSG.GET." + record.Stream:            &r.copies,
 	} {
 		if _, err := nc.Subscribe(subj, count(n)); err != nil {
 			t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/broker/record"
@@ -97,9 +96,9 @@ func (a *arena) jwsRawSend(raw []byte, id string) {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	msg := &nats.Msg{Subject: broker.DocSubject(victimRecipient, attacker), Data: raw, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: record.DocSubject(victimRecipient, attacker), Data: raw, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, record.DocMsgID(id, victimRecipient))
-	msg.Header.Set(broker.HeaderEnvelope, id)
+	msg.Header.Set(record.HeaderEnvelope, id)
 	if _, err := js.PublishMsg(ctxT(a.t), msg); err != nil {
 		a.t.Fatalf("publish as %s: %v", attacker, err)
 	}

@@ -82,7 +82,7 @@ func TestNamesSystemMalformedRecordSubjects(t *testing.T) {
 	} {
 		t.Run(strconv.Quote(subject), func(t *testing.T) {
 			h := map[string]string{"Docaxis-Subject": subject, jetstream.MsgIDHeader: record.DocMsgID(e.ID, victimRecipient)}
-			code, text := sysAsk(t, nc, broker.SystemServiceSubject(sysEvilID, "pub"), h, raw)
+			code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "pub"), h, raw)
 			if code != "bad-request" {
 				t.Fatalf("answered %q %q, want bad-request", code, text)
 			}

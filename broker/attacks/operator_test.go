@@ -17,6 +17,7 @@ import (
 	"github.com/docaxis/docaxis/broker/alerts"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/httpapi"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/broker/report"
 	"github.com/docaxis/docaxis/broker/retention"
 	"github.com/docaxis/docaxis/envelope"
@@ -68,7 +69,7 @@ func newOperatorArena(t *testing.T) *operatorArena {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := a.admin.JetStream().Stream(ctx, broker.StreamName)
+	st, err := a.admin.JetStream().Stream(ctx, record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +77,12 @@ func newOperatorArena(t *testing.T) *operatorArena {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := &nats.Msg{Subject: broker.QuarantineSubject(victimRecipient), Data: raw.Data, Header: nats.Header{}}
-	msg.Header.Set(broker.HeaderOriginSeq, strconv.FormatUint(tr.Seq, 10))
-	msg.Header.Set(broker.HeaderOriginSubject, raw.Subject)
-	msg.Header.Set(broker.HeaderEnvelope, id)
-	msg.Header.Set(broker.HeaderReason, "Mật: lỗi lưu trữ của Sơn La")
-	ack, err := a.admin.JetStream().PublishMsg(ctx, msg, jetstream.WithExpectStream(broker.QuarantineStream))
+	msg := &nats.Msg{Subject: record.QuarantineSubject(victimRecipient), Data: raw.Data, Header: nats.Header{}}
+	msg.Header.Set(record.HeaderOriginSeq, strconv.FormatUint(tr.Seq, 10))
+	msg.Header.Set(record.HeaderOriginSubject, raw.Subject)
+	msg.Header.Set(record.HeaderEnvelope, id)
+	msg.Header.Set(record.HeaderReason, "Mật: lỗi lưu trữ của Sơn La")
+	ack, err := a.admin.JetStream().PublishMsg(ctx, msg, jetstream.WithExpectStream(record.QuarantineStream))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,9 +198,9 @@ func TestOperatorQuarantineNotRetriedByAgency(t *testing.T) {
 	}
 	forgedInfo, _ := json.Marshal(httpapi.OperatorInfo{Name: "H99"})
 	for _, subject := range []string{
-		"$JS.API.STREAM.MSG.GET." + broker.QuarantineStream,
-		"$JS.API.STREAM.MSG.DELETE." + broker.QuarantineStream,
-		"$JS.API.STREAM.PURGE." + broker.QuarantineStream,
+		"$JS.API.STREAM.MSG.GET." + record.QuarantineStream,
+		"$JS.API.STREAM.MSG.DELETE." + record.QuarantineStream,
+		"$JS.API.STREAM.PURGE." + record.QuarantineStream,
 		"$JS.API.STREAM.MSG.GET." + httpapi.OperatorLogStream,
 		"$JS.API.STREAM.INFO." + httpapi.OperatorLogStream,
 		"axis.oplog.quarantine.retry",
@@ -209,7 +210,7 @@ func TestOperatorQuarantineNotRetriedByAgency(t *testing.T) {
 		"$KV." + retention.HoldBucket + ".doc." + envelope.NewID(),
 		"$KV." + retention.StateBucket + ".policy",
 		"$KV." + alerts.Bucket + ".not_delivered.0000000000000000",
-		"$JS.API.STREAM.MSG.DELETE." + broker.StreamName,
+		"$JS.API.STREAM.MSG.DELETE." + record.Stream,
 	} {
 		o.permRefused(t, subject, forgedInfo)
 	}

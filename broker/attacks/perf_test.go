@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 )
@@ -79,7 +80,7 @@ func TestPerfRouteSpellingsOfAReusedIDMakeNoState(t *testing.T) {
 		if key, err := envelope.RouteKey(raw); err != nil || key != id {
 			t.Fatalf("%s: routed by %q (%v), the signed envelope says %s", name, key, err, id)
 		}
-		last = trackPublish(t, nc, broker.DocSubject(victimRecipient, attacker2), raw)
+		last = trackPublish(t, nc, record.DocSubject(victimRecipient, attacker2), raw)
 	}
 	if err := tr.Start(ctxT(t)); err != nil {
 		t.Fatal(err)

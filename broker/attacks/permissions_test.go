@@ -12,6 +12,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -62,7 +63,7 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 		streams = append(streams, s)
 	}
 	slices.Sort(streams)
-	for _, want := range []string{broker.StreamName, "KV_" + broker.DirectoryBucket, "KV_" + broker.ReceivedBucket, "KV_" + broker.TrackBucket} {
+	for _, want := range []string{record.Stream, "KV_" + record.DirectoryBucket, "KV_" + record.ReceivedBucket, "KV_" + record.TrackBucket} {
 		if !slices.Contains(streams, want) {
 			t.Fatalf("the arena has no stream %s: %v", want, streams)
 		}
@@ -70,7 +71,7 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 
 	self := envelope.Token(attacker)
 	victim := envelope.Token(victimRecipient)
-	own := broker.MailboxDurable(attacker)
+	own := record.MailboxDurable(attacker)
 	const marker = "attack-permissions" // description of every consumer an attack asks for
 	consumerBody := func(stream, name, filter string) []byte {
 		cfg := map[string]any{"description": marker, "ack_policy": "explicit", "deliver_policy": "all"}
@@ -86,7 +87,7 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 	}
 	filterOf := func(stream string) string {
 		switch {
-		case stream == broker.StreamName:
+		case stream == record.Stream:
 			return "axis.doc.>"
 		case strings.HasPrefix(stream, "KV_"):
 			return "$KV." + strings.TrimPrefix(stream, "KV_") + ".>"
@@ -103,7 +104,7 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 	// Named like the bus's own consumers (the tracker, a federation
 	// member's directory feed), the victim's mailbox, and H99's own
 	// mailbox, whose filter it must not widen either.
-	names := []string{"tracker", "fed_dir_000_00_00_H41", broker.MailboxDurable(victimRecipient), own, "h99_spy"}
+	names := []string{"tracker", "fed_dir_000_00_00_H41", record.MailboxDurable(victimRecipient), own, "h99_spy"}
 	attacks := []attack{
 		{"account info", "$JS.API.INFO", nil},
 		{"stream list", "$JS.API.STREAM.LIST", nil},
@@ -115,7 +116,7 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 		{"received markers in bulk", "$JS.API.DIRECT.GET.KV_AXIS_RECEIVED", []byte(`{"multi_last":["$KV.AXIS_RECEIVED.>"]}`)},
 		{"write another agency's received marker", "$KV.AXIS_RECEIVED." + victim + "." + unread, []byte(`{"at":"2025-01-01T00:00:00Z"}`)},
 		{"the victim's mail by direct get", "$JS.API.DIRECT.GET.AXIS", []byte(`{"last_by_subj":"axis.doc.` + victim + `.>"}`)},
-		{"ack on the victim's mailbox", "$JS.ACK.AXIS." + broker.MailboxDurable(victimRecipient) + ".1.1.1.1.1.0", []byte("+TERM")},
+		{"ack on the victim's mailbox", "$JS.ACK.AXIS." + record.MailboxDurable(victimRecipient) + ".1.1.1.1.1.0", []byte("+TERM")},
 		{"ack on the tracker's consumer", "$JS.ACK.AXIS.tracker.1.1.1.1.1.0", []byte("+TERM")},
 	}
 	for _, s := range streams {
@@ -131,7 +132,7 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 			attack{"ephemeral consumer on " + s, "$JS.API.CONSUMER.CREATE." + s, consumerBody(s, "", filterOf(s))},
 			attack{"message get on " + s, "$JS.API.STREAM.MSG.GET." + s, []byte(`{"seq":1}`)},
 		)
-		if s != "KV_"+broker.DirectoryBucket { // the directory is read this way, by design
+		if s != "KV_"+record.DirectoryBucket { // the directory is read this way, by design
 			attacks = append(attacks, attack{"direct get on " + s, "$JS.API.DIRECT.GET." + s, []byte(`{"seq":1}`)})
 		}
 		for _, n := range names {
@@ -148,7 +149,7 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 				attack{"pause consumer " + c.name + " of " + s, "$JS.API.CONSUMER.PAUSE." + s + "." + c.name, []byte(`{"pause_until":"2999-01-01T00:00:00Z"}`)},
 				attack{"reset consumer " + c.name + " of " + s, "$JS.API.CONSUMER.RESET." + s + "." + c.name, nil},
 			)
-			if s == broker.StreamName && c.name == own {
+			if s == record.Stream && c.name == own {
 				continue // H99 binds to and fetches from its own mailbox
 			}
 			attacks = append(attacks,
@@ -201,7 +202,7 @@ func TestPermissionsShowNothingNotYours(t *testing.T) {
 			}
 		}
 	}
-	if got, _ := after.find(broker.StreamName, broker.MailboxDurable(victimRecipient)); got.pending < 1 {
+	if got, _ := after.find(record.Stream, record.MailboxDurable(victimRecipient)); got.pending < 1 {
 		t.Errorf("H14's unread mail is gone from its mailbox: %+v", got)
 	}
 	ds, err := a.admin.Status(ctx, id)
@@ -242,13 +243,13 @@ func TestPermissionsAgencyClientWritesNoDirectory(t *testing.T) {
 	}
 	// Its mailbox deleted (by the operator), H99's client says so instead
 	// of making a new one.
-	if err := a.admin.JetStream().DeleteConsumer(ctx, broker.StreamName, broker.MailboxDurable(attacker)); err != nil {
+	if err := a.admin.JetStream().DeleteConsumer(ctx, record.Stream, record.MailboxDurable(attacker)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Mailbox(ctx, attacker); !errors.Is(err, broker.ErrNoMailbox) {
 		t.Fatalf("H99's mailbox without a consumer: %v", err)
 	}
-	if _, err := a.admin.JetStream().Consumer(ctx, broker.StreamName, broker.MailboxDurable(attacker)); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if _, err := a.admin.JetStream().Consumer(ctx, record.Stream, record.MailboxDurable(attacker)); !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		t.Fatalf("a mailbox consumer was made: %v", err)
 	}
 }
@@ -257,11 +258,11 @@ func TestPermissionsAgencyClientWritesNoDirectory(t *testing.T) {
 // tracking service's change (issue 13, items 1-2, branch h-track); while
 // AgencyPermissions still grant it, its attacks live in tracking_test.go.
 func trackStillOpen(stream string) bool {
-	if stream != "KV_"+broker.TrackBucket {
+	if stream != "KV_"+record.TrackBucket {
 		return false
 	}
 	return slices.ContainsFunc(auth.AgencyPermissions(attacker).Pub.Allow, func(s string) bool {
-		return strings.Contains(s, "KV_"+broker.TrackBucket)
+		return strings.Contains(s, "KV_"+record.TrackBucket)
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,7 +52,7 @@ func (a *arena) quarEntries() []broker.Quarantined {
 // quarRecordMsg reads the record message at seq.
 func (a *arena) quarRecordMsg(seq uint64) *jetstream.RawStreamMsg {
 	a.t.Helper()
-	st, err := a.admin.JetStream().Stream(ctxT(a.t), broker.StreamName)
+	st, err := a.admin.JetStream().Stream(ctxT(a.t), record.Stream)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func (a *arena) quarRecordMsg(seq uint64) *jetstream.RawStreamMsg {
 
 func (a *arena) quarLastSeq() uint64 {
 	a.t.Helper()
-	st, err := a.admin.JetStream().Stream(ctxT(a.t), broker.StreamName)
+	st, err := a.admin.JetStream().Stream(ctxT(a.t), record.Stream)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -110,12 +111,12 @@ func TestQuarantineInjectionRefused(t *testing.T) {
 	nc, v := a.raw(attacker)
 	forged := []byte(`{"id":"` + envelope.NewID() + `","kind":"document","from":"` + victimSender + `","to":["` + victimRecipient + `"],"subject":"Giả mạo"}`)
 	for _, box := range []string{attacker, victimRecipient, broker.FederationQuarantine} {
-		m := nats.NewMsg(broker.QuarantineSubject(box))
+		m := nats.NewMsg(record.QuarantineSubject(box))
 		m.Data = forged
-		m.Header.Set(broker.HeaderOriginSubject, broker.DocSubject(victimRecipient, victimSender))
-		m.Header.Set(broker.HeaderAgency, victimRecipient)
-		m.Header.Set(broker.HeaderEnvelope, id)
-		m.Header.Set(broker.HeaderOriginSeq, strconv.FormatUint(a.quarCopySeq(id, victimRecipient), 10))
+		m.Header.Set(record.HeaderOriginSubject, record.DocSubject(victimRecipient, victimSender))
+		m.Header.Set(record.HeaderAgency, victimRecipient)
+		m.Header.Set(record.HeaderEnvelope, id)
+		m.Header.Set(record.HeaderOriginSeq, strconv.FormatUint(a.quarCopySeq(id, victimRecipient), 10))
 		if err := nc.PublishMsg(m); err != nil {
 			t.Fatal(err)
 		}
@@ -130,11 +131,11 @@ func TestQuarantineInjectionRefused(t *testing.T) {
 	// neither the forged document nor, through its own box, the victim's.
 	before := a.quarLastSeq()
 	for _, data := range [][]byte{forged, a.quarRecordMsg(a.quarCopySeq(id, victimRecipient)).Data} {
-		m := nats.NewMsg(broker.QuarantineSubject(attacker))
+		m := nats.NewMsg(record.QuarantineSubject(attacker))
 		m.Data = data
-		m.Header.Set(broker.HeaderOriginSubject, broker.DocSubject(victimRecipient, victimSender))
-		m.Header.Set(broker.HeaderAgency, victimRecipient)
-		m.Header.Set(broker.HeaderOriginSeq, strconv.FormatUint(a.quarCopySeq(id, victimRecipient), 10))
+		m.Header.Set(record.HeaderOriginSubject, record.DocSubject(victimRecipient, victimSender))
+		m.Header.Set(record.HeaderAgency, victimRecipient)
+		m.Header.Set(record.HeaderOriginSeq, strconv.FormatUint(a.quarCopySeq(id, victimRecipient), 10))
 		ack, err := a.admin.JetStream().PublishMsg(ctxT(t), m)
 		if err != nil {
 			t.Fatal(err)
@@ -156,19 +157,19 @@ func TestQuarantineRequestForAnotherMailbox(t *testing.T) {
 	id, _ := a.victimSend()
 	seq := strconv.FormatUint(a.quarCopySeq(id, victimRecipient), 10)
 	nc, v := a.raw(attacker)
-	own := broker.QuarantineServiceSubject(attacker)
+	own := record.QuarantineServiceSubject(attacker)
 	for _, op := range []string{"quarantine", "check"} {
 		body := []byte("mất dữ liệu")
 		if op == "check" {
 			body = nil
 		}
-		ans := quarRequest(t, nc, own, map[string]string{"Docaxis-Op": op, broker.HeaderOriginSeq: seq}, body)
+		ans := quarRequest(t, nc, own, map[string]string{"Docaxis-Op": op, record.HeaderOriginSeq: seq}, body)
 		if ans.Header.Get("Docaxis-Error") != "not-found" || ans.Header.Get("Docaxis-Verdict") != "" {
 			t.Fatalf("%s of the victim's copy: %v %q", op, ans.Header, ans.Data)
 		}
 	}
-	m := nats.NewMsg(broker.QuarantineServiceSubject(victimRecipient))
-	m.Header.Set(broker.HeaderOriginSeq, seq)
+	m := nats.NewMsg(record.QuarantineServiceSubject(victimRecipient))
+	m.Header.Set(record.HeaderOriginSeq, seq)
 	m.Data = []byte("mất dữ liệu")
 	m.Reply = nats.NewInbox()
 	if err := nc.PublishMsg(m); err != nil {
@@ -199,7 +200,7 @@ func TestQuarantineMalformedRequests(t *testing.T) {
 	}
 	own := strconv.FormatUint(a.quarCopySeq(res.ID, attacker), 10)
 	nc, _ := a.raw(attacker)
-	subject := broker.QuarantineServiceSubject(attacker)
+	subject := record.QuarantineServiceSubject(attacker)
 	tests := []struct {
 		name   string
 		header map[string]string
@@ -207,16 +208,16 @@ func TestQuarantineMalformedRequests(t *testing.T) {
 		want   string
 	}{
 		{"no sequence", nil, []byte("lý do"), "Docaxis-Origin-Seq"},
-		{"sequence zero", map[string]string{broker.HeaderOriginSeq: "0"}, []byte("lý do"), "Docaxis-Origin-Seq"},
-		{"sequence not a number", map[string]string{broker.HeaderOriginSeq: own + "; DROP"}, []byte("lý do"), "Docaxis-Origin-Seq"},
-		{"no reason", map[string]string{broker.HeaderOriginSeq: own}, nil, "no reason"},
-		{"reason of 4 KiB", map[string]string{broker.HeaderOriginSeq: own}, bytes.Repeat([]byte("a"), 4096), "at most"},
-		{"reason of 512 KiB", map[string]string{broker.HeaderOriginSeq: own}, bytes.Repeat([]byte("a"), 512<<10), "at most"},
-		{"reason not UTF-8", map[string]string{broker.HeaderOriginSeq: own}, []byte{0xff, 0xfe, 'x'}, "UTF-8"},
-		{"header injection in the reason", map[string]string{broker.HeaderOriginSeq: own}, []byte("x\r\nDocaxis-Origin-Subject: axis.doc.a.b"), "control"},
-		{"delivery count not a number", map[string]string{broker.HeaderOriginSeq: own, broker.HeaderDeliveries: "-1"}, []byte("x"), "Docaxis-Deliveries"},
-		{"unknown operation", map[string]string{broker.HeaderOriginSeq: own, "Docaxis-Op": "delete"}, []byte("x"), "Docaxis-Op"},
-		{"check with a body", map[string]string{broker.HeaderOriginSeq: own, "Docaxis-Op": "check"}, []byte("x"), "unexpected"},
+		{"sequence zero", map[string]string{record.HeaderOriginSeq: "0"}, []byte("lý do"), "Docaxis-Origin-Seq"},
+		{"sequence not a number", map[string]string{record.HeaderOriginSeq: own + "; DROP"}, []byte("lý do"), "Docaxis-Origin-Seq"},
+		{"no reason", map[string]string{record.HeaderOriginSeq: own}, nil, "no reason"},
+		{"reason of 4 KiB", map[string]string{record.HeaderOriginSeq: own}, bytes.Repeat([]byte("a"), 4096), "at most"},
+		{"reason of 512 KiB", map[string]string{record.HeaderOriginSeq: own}, bytes.Repeat([]byte("a"), 512<<10), "at most"},
+		{"reason not UTF-8", map[string]string{record.HeaderOriginSeq: own}, []byte{0xff, 0xfe, 'x'}, "UTF-8"},
+		{"header injection in the reason", map[string]string{record.HeaderOriginSeq: own}, []byte("x\r\nDocaxis-Origin-Subject: axis.doc.a.b"), "control"},
+		{"delivery count not a number", map[string]string{record.HeaderOriginSeq: own, record.HeaderDeliveries: "-1"}, []byte("x"), "Docaxis-Deliveries"},
+		{"unknown operation", map[string]string{record.HeaderOriginSeq: own, "Docaxis-Op": "delete"}, []byte("x"), "Docaxis-Op"},
+		{"check with a body", map[string]string{record.HeaderOriginSeq: own, "Docaxis-Op": "check"}, []byte("x"), "unexpected"},
 	}
 	for _, tc := range tests {
 		ans := quarRequest(t, nc, subject, tc.header, tc.body)
@@ -237,7 +238,7 @@ func TestQuarantineMalformedRequests(t *testing.T) {
 	m := nats.NewMsg(subject)
 	m.Reply = "_INBOX_" + envelope.Token(victimRecipient) + ".stolen"
 	m.Header.Set("Docaxis-Op", "check")
-	m.Header.Set(broker.HeaderOriginSeq, own)
+	m.Header.Set(record.HeaderOriginSeq, own)
 	if err := nc.PublishMsg(m); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +247,7 @@ func TestQuarantineMalformedRequests(t *testing.T) {
 	}
 	// Asking three times for its own copy: one entry.
 	for i := range 3 {
-		ans := quarRequest(t, nc, subject, map[string]string{broker.HeaderOriginSeq: own, broker.HeaderDeliveries: "2"}, []byte("ứng dụng lỗi"))
+		ans := quarRequest(t, nc, subject, map[string]string{record.HeaderOriginSeq: own, record.HeaderDeliveries: "2"}, []byte("ứng dụng lỗi"))
 		if ans.Header.Get("Docaxis-Quarantine-Seq") == "" || (i > 0) != (ans.Header.Get("Docaxis-Duplicate") == "true") {
 			t.Fatalf("request %d: %v %q", i, ans.Header, ans.Data)
 		}
@@ -258,7 +259,7 @@ func TestQuarantineMalformedRequests(t *testing.T) {
 		t.Fatalf("the bus answered into the victim's inbox: %v %q", msg.Header, msg.Data)
 	}
 	list := a.quarEntries()
-	if len(list) != 1 || list[0].Agency != attacker || list[0].Envelope != res.ID || list[0].Subject != broker.DocSubject(attacker, attacker2) {
+	if len(list) != 1 || list[0].Agency != attacker || list[0].Envelope != res.ID || list[0].Subject != record.DocSubject(attacker, attacker2) {
 		t.Fatalf("quarantine %+v", list)
 	}
 }
@@ -343,7 +344,7 @@ func TestPublishRateRawFlood(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := nats.NewMsg(broker.DocSubject(victimRecipient, attacker))
+		m := nats.NewMsg(record.DocSubject(victimRecipient, attacker))
 		m.Data = raw
 		m.Header.Set(jetstream.MsgIDHeader, e.ID+"."+envelope.Token(victimRecipient))
 		ack, err := js.PublishMsg(ctxT(t), m)

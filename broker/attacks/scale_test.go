@@ -8,6 +8,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -109,7 +110,7 @@ func TestScaleMovedAgencyStaleBindings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := nats.NewMsg(broker.SystemServiceSubject("sys-old", "pub"))
+	req := nats.NewMsg(record.SystemServiceSubject("sys-old", "pub"))
 	req.Data = raw
 	req.Header.Set("Docaxis-Subject", "axis.doc."+envelope.Token(victimRecipient)+"."+envelope.Token(x))
 	req.Header.Set(jetstream.MsgIDHeader, e.Envelope.ID+"."+envelope.Token(victimRecipient))

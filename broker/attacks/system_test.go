@@ -14,6 +14,7 @@ import (
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -187,7 +188,7 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 		{"another system's mailbox fetch", "$JS.API.CONSUMER.MSG.NEXT.AXIS.sys_" + other, `{"batch":1,"no_wait":true}`},
 		{"another system's transfer fetch", "$JS.API.CONSUMER.MSG.NEXT.AXIS.xfer_" + other, `{"batch":1,"no_wait":true}`},
 		{"ack on another system's mailbox", "$JS.ACK.AXIS.sys_" + other + ".1.1.1.1.1.0", "+TERM"},
-		{"a standalone agency's mailbox", "$JS.API.CONSUMER.MSG.NEXT.AXIS." + broker.MailboxDurable(victimRecipient), `{"batch":1,"no_wait":true}`},
+		{"a standalone agency's mailbox", "$JS.API.CONSUMER.MSG.NEXT.AXIS." + record.MailboxDurable(victimRecipient), `{"batch":1,"no_wait":true}`},
 		{"widen its own mailbox", "$JS.API.CONSUMER.CREATE.AXIS.sys_" + envelope.Token(sysEvilID), `{"stream_name":"AXIS","config":{"durable_name":"sys_dms-evil","filter_subject":"axis.doc.>","ack_policy":"explicit"}}`},
 		{"make its own transfer consumer", "$JS.API.CONSUMER.CREATE.AXIS.xfer_" + envelope.Token(sysEvilID), `{"stream_name":"AXIS","config":{"durable_name":"xfer_dms-evil","filter_subject":"axis.doc.` + victimTok + `.*","ack_policy":"explicit"}}`},
 		{"delete another system's mailbox", "$JS.API.CONSUMER.DELETE.AXIS.sys_" + other, ""},
@@ -199,9 +200,9 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 		{"the tracking bucket", "$JS.API.DIRECT.GET.KV_AXIS_TRACK", `{"seq":1}`},
 		{"the attachment service as the other system", "axis.svc.files." + envelope.Token(broker.SystemActor(sysVictimID)) + ".get", ""},
 		{"the attachment service as the victim agency", "axis.svc.files." + victimTok + ".get", ""},
-		{"the system service as the other system", broker.SystemServiceSubject(sysVictimID, "marker"), ""},
+		{"the system service as the other system", record.SystemServiceSubject(sysVictimID, "marker"), ""},
 		{"the tracking service as the victim agency", "axis.svc.track." + victimTok + ".tracking", `{}`},
-		{"the quarantine service as the victim agency", broker.QuarantineServiceSubject(sysVictim), `{}`},
+		{"the quarantine service as the victim agency", record.QuarantineServiceSubject(sysVictim), `{}`},
 	}
 	for _, at := range attacks {
 		t.Run(at.name, func(t *testing.T) { sysRefused(t, nc, v, at.subject, []byte(at.body)) })
@@ -211,14 +212,14 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 	// agencies it does not serve are forbidden.
 	for _, key := range []string{victimTok + "." + sid, h14Tok + "." + hid, "*." + sid, ">", victimTok + ".>"} {
 		for _, op := range []string{"marker", "mark"} {
-			code, text := sysAsk(t, nc, broker.SystemServiceSubject(sysEvilID, op), map[string]string{"Docaxis-Key": key}, []byte(`{"at":"2025-01-01T00:00:00Z"}`))
+			code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, op), map[string]string{"Docaxis-Key": key}, []byte(`{"at":"2025-01-01T00:00:00Z"}`))
 			if code != "forbidden" && code != "bad-request" {
 				t.Errorf("%s %s: answered %q %q", op, key, code, text)
 			}
 		}
 	}
 	// Its quarantine forwarding for an agency it does not serve.
-	if code, text := sysAsk(t, nc, broker.SystemServiceSubject(sysEvilID, "q"), map[string]string{broker.HeaderAgency: sysVictim}, []byte(`{}`)); code != "forbidden" {
+	if code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "q"), map[string]string{record.HeaderAgency: sysVictim}, []byte(`{}`)); code != "forbidden" {
 		t.Errorf("quarantine request for %s: %q %q", sysVictim, code, text)
 	}
 
@@ -240,8 +241,8 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, text := sysAsk(t, nc, broker.SystemServiceSubject(sysEvilID, "pub"), map[string]string{
-		"Docaxis-Subject": broker.DocSubject(attacker, sysEvil), jetstream.MsgIDHeader: e.ID + "." + envelope.Token(attacker)}, raw)
+	code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "pub"), map[string]string{
+		"Docaxis-Subject": record.DocSubject(attacker, sysEvil), jetstream.MsgIDHeader: e.ID + "." + envelope.Token(attacker)}, raw)
 	if code != "" {
 		t.Fatalf("publish its own envelope: %q %q", code, text)
 	}
@@ -263,12 +264,12 @@ func TestSystemCredsReachOnlyServedAgencies(t *testing.T) {
 
 	// Nothing changed for the victims.
 	after := permSnapshot(t, js)
-	for _, c := range before.consumers[broker.StreamName] {
-		got, ok := after.find(broker.StreamName, c.name)
-		if c.name == broker.MailboxDurable(attacker) {
+	for _, c := range before.consumers[record.Stream] {
+		got, ok := after.find(record.Stream, c.name)
+		if c.name == record.MailboxDurable(attacker) {
 			continue // dms-evil wrote to its accomplice
 		}
-		victims := c.name == broker.MailboxDurable(victimRecipient) || c.name == broker.SystemDurable(sysVictimID)
+		victims := c.name == record.MailboxDurable(victimRecipient) || c.name == broker.SystemDurable(sysVictimID)
 		if c.durable != "" && (!ok || got.config != c.config || victims && got.pending != c.pending) {
 			t.Errorf("consumer %s changed: %+v → %+v", c.name, c, got)
 		}
@@ -315,7 +316,7 @@ func TestSystemServiceSpoofing(t *testing.T) {
 		return e, raw
 	}
 	js := a.admin.JetStream()
-	stream, err := js.Stream(ctx, broker.StreamName)
+	stream, err := js.Stream(ctx, record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,28 +338,28 @@ func TestSystemServiceSpoofing(t *testing.T) {
 		raw                  []byte
 		want                 string
 	}{
-		{"as an agency of another system", broker.DocSubject(victimRecipient, sysVictim), eAsVictim.ID + "." + envelope.Token(victimRecipient), rawAsVictim, "forbidden"},
-		{"as a standalone agency", broker.DocSubject(victimRecipient, victimSender), eAsG22.ID + "." + envelope.Token(victimRecipient), rawAsG22, "forbidden"},
-		{"its own subject, another's envelope", broker.DocSubject(victimRecipient, sysEvil), eAsVictim.ID + "." + envelope.Token(victimRecipient), rawAsVictim, "forbidden"},
-		{"its envelope to another recipient", broker.DocSubject(attacker2, sysEvil), eOwn.ID + "." + envelope.Token(attacker2), rawOwn, "bad-request"},
-		{"another envelope's message id", broker.DocSubject(victimRecipient, sysEvil), vid + "." + envelope.Token(victimRecipient), rawOwn, "bad-request"},
-		{"a message id without the recipient", broker.DocSubject(victimRecipient, sysEvil), eOwn.ID, rawOwn, "bad-request"},
-		{"no message id", broker.DocSubject(victimRecipient, sysEvil), "", rawOwn, "bad-request"},
-		{"a document as a status", broker.StatusSubject(victimRecipient, sysEvil), eOwn.ID, rawOwn, "bad-request"},
+		{"as an agency of another system", record.DocSubject(victimRecipient, sysVictim), eAsVictim.ID + "." + envelope.Token(victimRecipient), rawAsVictim, "forbidden"},
+		{"as a standalone agency", record.DocSubject(victimRecipient, victimSender), eAsG22.ID + "." + envelope.Token(victimRecipient), rawAsG22, "forbidden"},
+		{"its own subject, another's envelope", record.DocSubject(victimRecipient, sysEvil), eAsVictim.ID + "." + envelope.Token(victimRecipient), rawAsVictim, "forbidden"},
+		{"its envelope to another recipient", record.DocSubject(attacker2, sysEvil), eOwn.ID + "." + envelope.Token(attacker2), rawOwn, "bad-request"},
+		{"another envelope's message id", record.DocSubject(victimRecipient, sysEvil), vid + "." + envelope.Token(victimRecipient), rawOwn, "bad-request"},
+		{"a message id without the recipient", record.DocSubject(victimRecipient, sysEvil), eOwn.ID, rawOwn, "bad-request"},
+		{"no message id", record.DocSubject(victimRecipient, sysEvil), "", rawOwn, "bad-request"},
+		{"a document as a status", record.StatusSubject(victimRecipient, sysEvil), eOwn.ID, rawOwn, "bad-request"},
 		{"a wildcard subject", "axis.doc.*." + envelope.Token(sysEvil), eOwn.ID + "." + envelope.Token(victimRecipient), rawOwn, "bad-request"},
 		{"a full wildcard", "axis.doc.>", eOwn.ID + "." + envelope.Token(victimRecipient), rawOwn, "bad-request"},
 		{"the directory bucket", "$KV.AXIS_DIRECTORY.agency." + envelope.Token(sysEvil), eOwn.ID, rawOwn, "bad-request"},
 		{"the received markers", "$KV.AXIS_RECEIVED." + envelope.Token(victimRecipient) + "." + vid, eOwn.ID, rawOwn, "bad-request"},
 		{"the tracking bucket", "$KV.AXIS_TRACK.x", eOwn.ID, rawOwn, "bad-request"},
 		{"the JetStream API", "$JS.API.STREAM.PURGE.AXIS", eOwn.ID, rawOwn, "bad-request"},
-		{"garbage for an envelope", broker.DocSubject(victimRecipient, sysEvil), eOwn.ID + "." + envelope.Token(victimRecipient), []byte(`{"from":"x"}`), "forbidden"},
+		{"garbage for an envelope", record.DocSubject(victimRecipient, sysEvil), eOwn.ID + "." + envelope.Token(victimRecipient), []byte(`{"from":"x"}`), "forbidden"},
 	}
 	if stErr == nil {
 		cases = append(cases, struct {
 			name, subject, msgID string
 			raw                  []byte
 			want                 string
-		}{"a status of a document it never received, to its sender", broker.StatusSubject(victimSender, sysEvil), st.ID, rawSt, ""})
+		}{"a status of a document it never received, to its sender", record.StatusSubject(victimSender, sysEvil), st.ID, rawSt, ""})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -366,7 +367,7 @@ func TestSystemServiceSpoofing(t *testing.T) {
 			if tc.msgID != "" {
 				h[jetstream.MsgIDHeader] = tc.msgID
 			}
-			code, text := sysAsk(t, nc, broker.SystemServiceSubject(sysEvilID, "pub"), h, tc.raw)
+			code, text := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "pub"), h, tc.raw)
 			if tc.want == "" {
 				// Recorded (it is its own, signed status), but judged by
 				// the tracker like any agency's: it changes nothing of
@@ -403,7 +404,7 @@ func TestSystemServiceSpoofing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, reply := range []string{auth.InboxPrefix(victimRecipient) + ".x", auth.InboxPrefix(broker.SystemActor(sysVictimID)) + ".x", "axis.doc." + envelope.Token(victimRecipient) + ".x", "_INBOX_.x"} {
-		m := nats.NewMsg(broker.SystemServiceSubject(sysEvilID, "marker"))
+		m := nats.NewMsg(record.SystemServiceSubject(sysEvilID, "marker"))
 		m.Reply = reply
 		m.Header.Set("Docaxis-Key", envelope.Token(sysEvil)+"."+vid)
 		if err := nc.PublishMsg(m); err != nil {
@@ -412,7 +413,7 @@ func TestSystemServiceSpoofing(t *testing.T) {
 	}
 	// A request with its own inbox, after those: answered, so the bus read
 	// the ones before.
-	if code, _ := sysAsk(t, nc, broker.SystemServiceSubject(sysEvilID, "marker"), map[string]string{"Docaxis-Key": envelope.Token(sysEvil) + "." + vid}, nil); code != "not-found" {
+	if code, _ := sysAsk(t, nc, record.SystemServiceSubject(sysEvilID, "marker"), map[string]string{"Docaxis-Key": envelope.Token(sysEvil) + "." + vid}, nil); code != "not-found" {
 		t.Fatalf("own marker request: %q", code)
 	}
 	if err := h14.Flush(); err != nil {
@@ -435,8 +436,8 @@ func TestAgencyCredsOnSystemService(t *testing.T) {
 	ctx := ctxT(t)
 	nc, v := a.raw(attacker)
 	for _, s := range []string{
-		broker.SystemServiceSubject(sysVictimID, "pub"), broker.SystemServiceSubject(sysEvilID, "marker"),
-		broker.SystemServiceSubject(sysVictimID, "mark"), broker.SystemServiceSubject(sysVictimID, "q"),
+		record.SystemServiceSubject(sysVictimID, "pub"), record.SystemServiceSubject(sysEvilID, "marker"),
+		record.SystemServiceSubject(sysVictimID, "mark"), record.SystemServiceSubject(sysVictimID, "q"),
 		"axis.svc.sys." + envelope.Token(attacker) + ".pub", "axis.svc.sys.*.pub", "axis.svc.sys.>",
 		"$JS.API.CONSUMER.MSG.NEXT.AXIS.sys_" + envelope.Token(sysVictimID),
 		"$JS.API.CONSUMER.INFO.AXIS.xfer_" + envelope.Token(sysVictimID),
@@ -506,7 +507,7 @@ func TestSystemCertificateWithoutBinding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := nats.NewMsg(broker.DocSubject(victimRecipient, from))
+		m := nats.NewMsg(record.DocSubject(victimRecipient, from))
 		m.Header.Set(jetstream.MsgIDHeader, e.ID+"."+envelope.Token(victimRecipient))
 		m.Data = raw
 		js, err := jetstream.New(nc)

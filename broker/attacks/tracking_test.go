@@ -14,6 +14,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -46,7 +47,7 @@ func (a *arena) trackWait(seq uint64) {
 	a.t.Helper()
 	ctx := ctxT(a.t)
 	for {
-		cons, err := a.admin.JetStream().Consumer(ctx, broker.StreamName, broker.TrackerDurable)
+		cons, err := a.admin.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable)
 		if err != nil {
 			a.t.Fatal(err)
 		}
@@ -146,7 +147,7 @@ func TestTrackingForgedReceiptMakesNoRecipient(t *testing.T) {
 	for _, state := range []envelope.State{envelope.StateDelivered, envelope.StateInvalid, envelope.StateAccepted, envelope.StateDone} {
 		st := envelope.NewStatus(attacker, victimSender, id, state)
 		st.Status.Digest = strings.Repeat("0", 64)
-		last = trackPublish(t, nc, broker.StatusSubject(victimSender, attacker), a.trackSeal(attacker, st))
+		last = trackPublish(t, nc, record.StatusSubject(victimSender, attacker), a.trackSeal(attacker, st))
 	}
 	a.trackWait(last)
 	if _, err := a.admin.Tracking(ctxT(t), id, attacker); !errors.Is(err, broker.ErrNotFound) {
@@ -183,9 +184,9 @@ func TestTrackingReusedIDMakesNoState(t *testing.T) {
 	claims.ID, claims.Attachments = id, manifest
 	claimsRaw, _ := json.Marshal(claims)
 
-	trackPublish(t, nc, broker.DocSubject(victimRecipient, attacker2), a.trackSeal(attacker2, signed))
-	trackPublish(t, nc, broker.DocSubject(victimRecipient, attacker2), bare)
-	a.trackWait(trackPublish(t, nc, broker.DocSubject(victimRecipient, attacker2), claimsRaw))
+	trackPublish(t, nc, record.DocSubject(victimRecipient, attacker2), a.trackSeal(attacker2, signed))
+	trackPublish(t, nc, record.DocSubject(victimRecipient, attacker2), bare)
+	a.trackWait(trackPublish(t, nc, record.DocSubject(victimRecipient, attacker2), claimsRaw))
 
 	// A later change to the real pair does not hand the id over either.
 	if got := trackReceive(t, a.client(victimRecipient), victimRecipient); len(got) != 1 || got[0] != id {
@@ -238,7 +239,7 @@ func TestTrackingUnverifiedManifestGivesNoAttachment(t *testing.T) {
 	harmless.ID = e.ID
 	parts := strings.Split(string(a.trackSeal(attacker, harmless)), ".")
 	swapped := parts[0] + "." + b64(bare) + "." + parts[2]
-	subject := broker.DocSubject(attacker2, attacker)
+	subject := record.DocSubject(attacker2, attacker)
 	trackPublish(t, nc, subject, bare)
 	trackPublish(t, nc, subject, []byte(none))
 	a.trackWait(trackPublish(t, nc, subject, []byte(swapped)))
@@ -256,8 +257,8 @@ func TestTrackingUnverifiedManifestGivesNoAttachment(t *testing.T) {
 func TestTrackingBucketClosedToAgencies(t *testing.T) {
 	a := newArena(t)
 	id, _ := a.victimSend()
-	s := "KV_" + broker.TrackBucket
-	key := "$KV." + broker.TrackBucket + "." + envelope.Token(victimSender) + "." + id + "." + envelope.Token(victimRecipient)
+	s := "KV_" + record.TrackBucket
+	key := "$KV." + record.TrackBucket + "." + envelope.Token(victimSender) + "." + id + "." + envelope.Token(victimRecipient)
 	attacks := []struct {
 		name, subject, body string
 	}{
@@ -287,7 +288,7 @@ func TestTrackingBucketClosedToAgencies(t *testing.T) {
 	}
 	// The bus's own consumers are all there, and the victim's tracking too.
 	ctx := ctxT(t)
-	if _, err := a.admin.JetStream().Consumer(ctx, broker.StreamName, broker.TrackerDurable); err != nil {
+	if _, err := a.admin.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable); err != nil {
 		t.Fatalf("the tracker's consumer: %v", err)
 	}
 	if tr, err := a.admin.Tracking(ctx, id, victimRecipient); err != nil || tr.State != envelope.StateSent {
@@ -319,7 +320,7 @@ func TestTrackingServiceAnswersOnlyTheAgencysOwn(t *testing.T) {
 	nc, v := a.raw(attacker)
 	ask := func(op, body string) map[string]json.RawMessage {
 		t.Helper()
-		msg, err := nc.Request(broker.TrackServiceSubject(attacker, op), []byte(body), 5*time.Second)
+		msg, err := nc.Request(record.TrackServiceSubject(attacker, op), []byte(body), 5*time.Second)
 		if err != nil {
 			t.Fatalf("%s %s: %v", op, body, err)
 		}
@@ -364,14 +365,14 @@ func TestTrackingServiceAnswersOnlyTheAgencysOwn(t *testing.T) {
 		}
 	}
 	// Another agency's request subject is not its to publish on.
-	if _, err := nc.Request(broker.TrackServiceSubject(victimSender, "status"), []byte(`{"id":"`+id+`"}`), 500*time.Millisecond); err == nil || !v.saw(t, broker.TrackServiceSubject(victimSender, "status")) {
+	if _, err := nc.Request(record.TrackServiceSubject(victimSender, "status"), []byte(`{"id":"`+id+`"}`), 500*time.Millisecond); err == nil || !v.saw(t, record.TrackServiceSubject(victimSender, "status")) {
 		t.Fatalf("asked as the victim: %v", err)
 	}
 	// Nor may it listen to another's events.
-	sub, err := nc.SubscribeSync(broker.TrackEventSubject(victimSender))
+	sub, err := nc.SubscribeSync(record.TrackEventSubject(victimSender))
 	if err == nil {
 		_ = nc.Flush()
-		if !v.saw(t, broker.TrackEventSubject(victimSender)) {
+		if !v.saw(t, record.TrackEventSubject(victimSender)) {
 			t.Fatal("subscribed to the victim's events")
 		}
 		_ = sub.Unsubscribe()
@@ -386,7 +387,7 @@ func TestTrackingServiceAnswersOnlyTheAgencysOwn(t *testing.T) {
 	if err := victim.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.PublishRequest(broker.TrackServiceSubject(attacker, "sent"), inbox, []byte(`{}`)); err != nil {
+	if err := nc.PublishRequest(record.TrackServiceSubject(attacker, "sent"), inbox, []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	ask("ping", `{}`) // served after the one above
@@ -450,7 +451,7 @@ func TestTrackingSignedManifestOfAHashGivesNoAttachment(t *testing.T) {
 	hexSum := hex.EncodeToString(sum[:])
 	e := envelope.New(attacker, []string{attacker2}, "Danh mục có chữ ký")
 	e.Attachments = []envelope.Attachment{{Name: "x.txt", MediaType: "text/plain", Size: int64(len(secret)), SHA256: hexSum, Key: storage.Key(hexSum)}}
-	a.trackWait(trackPublish(t, nc, broker.DocSubject(attacker2, attacker), a.trackSeal(attacker, e)))
+	a.trackWait(trackPublish(t, nc, record.DocSubject(attacker2, attacker), a.trackSeal(attacker, e)))
 	if _, err := a.admin.WaitState(ctxT(t), e.ID, attacker2, envelope.StateSent); err != nil {
 		t.Fatalf("the attacker's own verified copy is tracked: %v", err)
 	}

@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/bus"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -24,7 +25,7 @@ import (
 // CPU) holding a long history of real signed envelopes, all chained.
 type benchBus struct {
 	dir    string
-	srv    *broker.Server
+	srv    *bus.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	trust  *signing.Trust
@@ -72,7 +73,7 @@ func setupBench(n int) (*benchBus, error) {
 		return nil, err
 	}
 	bb := &benchBus{dir: dir, n: n}
-	if bb.srv, err = broker.StartServer(broker.ServerConfig{Dir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}); err != nil {
+	if bb.srv, err = bus.StartServer(bus.ServerConfig{Dir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}); err != nil {
 		return nil, err
 	}
 	if bb.nc, err = nats.Connect(bb.srv.ClientURL()); err != nil {
@@ -83,7 +84,7 @@ func setupBench(n int) (*benchBus, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if err := broker.Setup(ctx, bb.js, broker.BusConfig{}); err != nil {
+	if err := bus.Setup(ctx, bb.js, bus.BusConfig{}); err != nil {
 		return nil, err
 	}
 	ca, err := signing.NewCA("bench CA", 24*time.Hour)
@@ -142,7 +143,7 @@ func setupBench(n int) (*benchBus, error) {
 			if published == n {
 				break
 			}
-			msg := &nats.Msg{Subject: broker.DocSubject(to, e.From), Data: raw}
+			msg := &nats.Msg{Subject: record.DocSubject(to, e.From), Data: raw}
 			if _, err := bb.js.PublishMsgAsync(msg); err != nil {
 				return nil, err
 			}

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 )
@@ -33,7 +33,7 @@ func TestBundleCarriesRevocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.JetStream().Publish(ctx, broker.DocSubject(ngheAn, govOffice), raw); err != nil {
+	if _, err := c.JetStream().Publish(ctx, record.DocSubject(ngheAn, govOffice), raw); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer

@@ -16,6 +16,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -176,7 +177,7 @@ func TestJudgedAtRecordedTime(t *testing.T) {
 	c := ab.Client()
 	for i, tt := range tests {
 		e, raw := sealAt(t, tt.id, ngheAn, now.Add(tt.created), tt.name)
-		if _, err := c.JetStream().Publish(ctx, broker.DocSubject(ngheAn, tt.id.Agency), raw); err != nil {
+		if _, err := c.JetStream().Publish(ctx, record.DocSubject(ngheAn, tt.id.Agency), raw); err != nil {
 			t.Fatal(err)
 		}
 		ids[e.ID] = i
@@ -221,7 +222,7 @@ func TestJudgedAtFederationRecordedTime(t *testing.T) {
 	ctx := ctxT(t)
 	ca := oldCA(t, 60*24*time.Hour)
 	ab.Trust.AddRoot(ca.Cert)
-	kv, err := ab.js.KeyValue(ctx, broker.DirectoryBucket)
+	kv, err := ab.js.KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,9 +256,9 @@ func TestJudgedAtFederationRecordedTime(t *testing.T) {
 	c := ab.Client()
 	for i, tt := range tests {
 		e, raw := sealAt(t, tt.id, ngheAn, created, tt.name)
-		msg := &nats.Msg{Subject: broker.DocSubject(ngheAn, tt.id.Agency), Data: raw, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: record.DocSubject(ngheAn, tt.id.Agency), Data: raw, Header: nats.Header{}}
 		if tt.header != "" {
-			msg.Header.Set(broker.HeaderRecorded, tt.header)
+			msg.Header.Set(record.HeaderRecorded, tt.header)
 		}
 		if _, err := c.JetStream().PublishMsg(ctx, msg); err != nil {
 			t.Fatal(err)

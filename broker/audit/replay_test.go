@@ -10,6 +10,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -62,7 +63,7 @@ func TestReplayNamesDeletedRecord(t *testing.T) {
 		ab.send(govOffice, ngheAn)
 	}
 	ab.checkpoint()
-	s, err := ab.js.Stream(ctxT(t), broker.StreamName)
+	s, err := ab.js.Stream(ctxT(t), record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestReplayLeavesLiveConsumersAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := func() *jetstream.ConsumerInfo {
-		c, err := ab.js.Consumer(ctx, broker.StreamName, broker.MailboxDurable(ngheAn))
+		c, err := ab.js.Consumer(ctx, record.Stream, record.MailboxDurable(ngheAn))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 )
@@ -182,7 +182,7 @@ func synthBundle(t testing.TB, n int) []byte {
 			t.Fatal(err)
 		}
 		seq := uint64(i + 1)
-		subject := broker.DocSubject(ngheAn, govOffice)
+		subject := record.DocSubject(ngheAn, govOffice)
 		l := audit.NewLink(prev, seq, stored.Add(time.Duration(i)*time.Millisecond), subject, raw)
 		j, _ := json.Marshal(l)
 		links.Write(append(j, '\n'))

@@ -267,7 +267,7 @@ func AgencyPermissions(agency string) jwt.Permissions {
 	pub := []string{
 		record.SentFilter(agency),
 		record.ReportedFilter(agency),
-		"axis.svc.quarantine." + t, // the bus writes the quarantine; agencies ask it to
+		record.QuarantineServicePrefix + t, // the bus writes the quarantine; agencies ask it to
 		"axis.svc.files." + t + ".>",
 		// Mailbox: bind, fetch, acknowledge; nothing else on that stream.
 		"$JS.API.CONSUMER.INFO." + record.Stream + "." + record.MailboxDurable(agency),
@@ -284,7 +284,7 @@ func AgencyPermissions(agency string) jwt.Permissions {
 		// from the agency's own pairs; no JetStream access to the bucket,
 		// whose API would list every key and let consumers be made or
 		// deleted, the bus's own included.
-		"axis.svc.track." + t + ".>",
+		record.TrackServicePrefix + t + ".>",
 		// Idempotent receive markers of its own mailbox, by key.
 		"$JS.API.DIRECT.GET." + record.KVStream(record.ReceivedBucket) + "." + record.KVSubject(record.ReceivedBucket, record.ReceivedKey(agency, "*")),
 		record.KVSubject(record.ReceivedBucket, record.ReceivedKey(agency, "*")),
@@ -294,7 +294,7 @@ func AgencyPermissions(agency string) jwt.Permissions {
 		Sub: jwt.Permission{Allow: []string{
 			InboxPrefix(agency) + ".>",
 			// The changes of its own pairs, published by the bus.
-			"axis.evt.track." + t,
+			record.TrackEventPrefix + t,
 		}},
 	}
 }

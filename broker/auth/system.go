@@ -31,7 +31,7 @@ func SystemPermissions(id string) jwt.Permissions {
 	t := envelope.Token("=" + id)
 	return jwt.Permissions{
 		Pub: jwt.Permission{Allow: []string{
-			"axis.svc.sys." + t + ".>",
+			record.SystemServicePrefix + t + ".>",
 			"axis.svc.files." + t + ".>",
 			"$JS.API.CONSUMER.INFO." + record.Stream + "." + record.SystemDurable(id),
 			"$JS.API.CONSUMER.MSG.NEXT." + record.Stream + "." + record.SystemDurable(id),

@@ -16,6 +16,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/backup"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -118,13 +119,13 @@ func writeBackup(t *testing.T, b *bustest.Bus) string {
 }
 
 // startRestored runs the bus on a restored home as serve does.
-func startRestored(t *testing.T, home string) (*broker.Service, *nats.Conn, *signing.Trust) {
+func startRestored(t *testing.T, home string) (*bus.Service, *nats.Conn, *signing.Trust) {
 	t.Helper()
 	a, err := auth.Open(filepath.Join(home, "nats"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := broker.StartServer(broker.ServerConfig{Dir: filepath.Join(home, "data"), Listen: "127.0.0.1:0",
+	srv, err := bus.StartServer(bus.ServerConfig{Dir: filepath.Join(home, "data"), Listen: "127.0.0.1:0",
 		Configure: func(o *server.Options) error { return a.Configure(o) }})
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func startRestored(t *testing.T, home string) (*broker.Service, *nats.Conn, *sig
 		t.Fatal(err)
 	}
 	trust := signing.NewTrust(ca)
-	svc, err := broker.StartService(ctxT(t), nc, broker.ServiceConfig{Trust: trust, Logger: bustest.Logger()})
+	svc, err := bus.StartService(ctxT(t), nc, bus.ServiceConfig{Trust: trust, Logger: bustest.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats-server/v2/server"
@@ -102,7 +102,7 @@ func cleanHome(home string, created bool) {
 type restorer struct {
 	t     Target
 	m     *Manifest
-	srv   *broker.Server
+	srv   *bus.Server
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	store storage.Store
@@ -215,7 +215,7 @@ func (rs *restorer) start() error {
 			return err
 		}
 	}
-	cfg := broker.ServerConfig{Dir: filepath.Join(rs.t.Home, "data"), Listen: "127.0.0.1:0", Name: "docaxis-restore"}
+	cfg := bus.ServerConfig{Dir: filepath.Join(rs.t.Home, "data"), Listen: "127.0.0.1:0", Name: "docaxis-restore"}
 	var opts []nats.Option
 	if a != nil {
 		cfg.Configure = func(o *server.Options) error { return a.Configure(o) }
@@ -225,7 +225,7 @@ func (rs *restorer) start() error {
 		}
 		opts = append(opts, nats.UserCredentials(creds))
 	}
-	srv, err := broker.StartServer(cfg)
+	srv, err := bus.StartServer(cfg)
 	if err != nil {
 		return err
 	}

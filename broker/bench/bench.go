@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -101,7 +102,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Target: "embedded", Replicas: max(cfg.Replicas, 1)}
 	url := cfg.URL
 	if url == "" {
-		srv, err := broker.StartServer(broker.ServerConfig{Dir: filepath.Join(cfg.Dir, "data"), Listen: "127.0.0.1:0", Name: "docaxis-bench"})
+		srv, err := bus.StartServer(bus.ServerConfig{Dir: filepath.Join(cfg.Dir, "data"), Listen: "127.0.0.1:0", Name: "docaxis-bench"})
 		if err != nil {
 			return nil, err
 		}
@@ -142,7 +143,7 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 		return err
 	}
 	defer nc.Close()
-	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Bus: broker.BusConfig{Replicas: cfg.Replicas}, Trust: trust, Logger: cfg.Log})
+	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Bus: bus.BusConfig{Replicas: cfg.Replicas}, Trust: trust, Logger: cfg.Log})
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -33,9 +33,9 @@ func claimCluster(ctx context.Context, cfg Config) (cleanup func(), err error) {
 		nc.Close()
 		return nil, fmt.Errorf("bench: list the streams of %s: %w", cfg.URL, err)
 	}
-	if slices.Contains(before, broker.StreamName) {
+	if slices.Contains(before, record.Stream) {
 		nc.Close()
-		return nil, fmt.Errorf("bench: %w (stream %s exists): measure an empty cluster, not one in service", ErrClusterInUse, broker.StreamName)
+		return nil, fmt.Errorf("bench: %w (stream %s exists): measure an empty cluster, not one in service", ErrClusterInUse, record.Stream)
 	}
 	return func() {
 		defer nc.Close()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -25,12 +26,12 @@ type Bus struct {
 	t        testing.TB
 	Dir      string
 	Listen   string
-	Server   *broker.Server
-	Service  *broker.Service
+	Server   *bus.Server
+	Service  *bus.Service
 	Keystore *signing.Keystore
 	CA       *signing.CA
 	Trust    *signing.Trust
-	Config   broker.ServerConfig
+	Config   bus.ServerConfig
 
 	// Auth, with WithAuth, is the NATS authority: the bus runs with
 	// per-agency credentials and permissions as `docaxis serve` does.
@@ -73,7 +74,7 @@ func WithAuth() Option {
 type Option func(*Bus)
 
 // WithServerConfig lets a test adjust the embedded server (auth, TLS).
-func WithServerConfig(fn func(*broker.ServerConfig)) Option {
+func WithServerConfig(fn func(*bus.ServerConfig)) Option {
 	return func(b *Bus) { fn(&b.Config) }
 }
 
@@ -99,7 +100,7 @@ func Start(t testing.TB, opts ...Option) *Bus {
 		t.Fatal(err)
 	}
 	b := &Bus{t: t, Dir: dir, Keystore: ks, CA: ca, Trust: signing.NewTrust(ca.Cert), ids: map[string]*signing.Identity{},
-		Config: broker.ServerConfig{Dir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}}
+		Config: bus.ServerConfig{Dir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}}
 	for _, o := range opts {
 		o(b)
 	}
@@ -110,7 +111,7 @@ func Start(t testing.TB, opts ...Option) *Bus {
 
 func (b *Bus) start() {
 	b.t.Helper()
-	srv, err := broker.StartServer(b.Config)
+	srv, err := bus.StartServer(b.Config)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func (b *Bus) start() {
 	b.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Trust: b.Trust, Logger: Logger(), NoFiles: b.noFiles})
+	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Trust: b.Trust, Logger: Logger(), NoFiles: b.noFiles})
 	if err != nil {
 		b.t.Fatal(err)
 	}

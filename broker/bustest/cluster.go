@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -32,8 +32,8 @@ type Cluster struct {
 // Node is one server of a Cluster. Server is nil while the node is down.
 type Node struct {
 	Name   string
-	Config broker.ServerConfig
-	Server *broker.Server
+	Config bus.ServerConfig
+	Server *bus.Server
 }
 
 // clusterName is the NATS cluster name of test clusters.
@@ -52,7 +52,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	c.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	svc, err := broker.StartService(ctx, nc, broker.ServiceConfig{Bus: broker.BusConfig{Replicas: c.Replicas}, Trust: c.Trust, Logger: Logger()})
+	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Bus: bus.BusConfig{Replicas: c.Replicas}, Trust: c.Trust, Logger: Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func StartNodes(t testing.TB, n int) *Cluster {
 		routePort := routePorts[i]
 		c.Nodes = append(c.Nodes, &Node{
 			Name: fmt.Sprintf("axis-%d", i+1),
-			Config: broker.ServerConfig{
+			Config: bus.ServerConfig{
 				Dir:    filepath.Join(dir, fmt.Sprintf("node%d", i+1)),
 				Listen: fmt.Sprintf("127.0.0.1:%d", clientPorts[i]),
 				Name:   fmt.Sprintf("axis-%d", i+1),
@@ -132,7 +132,7 @@ func (c *Cluster) Restart(i int) {
 	if nd.Server != nil {
 		c.t.Fatalf("bustest: node %s is running", nd.Name)
 	}
-	srv, err := broker.StartServer(nd.Config)
+	srv, err := bus.StartServer(nd.Config)
 	if err != nil {
 		c.t.Fatalf("bustest: start node %s: %v", nd.Name, err)
 	}
@@ -148,7 +148,7 @@ func (c *Cluster) Kill(i int) {
 }
 
 // Leader returns the index of the node leading stream (e.g.
-// broker.StreamName, or "OBJ_"+storage.DefaultBucket).
+// record.Stream, or "OBJ_"+storage.DefaultBucket).
 func (c *Cluster) Leader(stream string) int {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -16,6 +16,7 @@ import (
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -146,7 +147,7 @@ func waitState(t *testing.T, c *broker.Client, id, recipient string, state envel
 // recordCount counts the messages on subject in a bus's record.
 func recordCount(t *testing.T, c *broker.Client, subject string) uint64 {
 	t.Helper()
-	s, err := c.JetStream().Stream(ctxT(t), broker.StreamName)
+	s, err := c.JetStream().Stream(ctxT(t), record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func TestFederation(t *testing.T) {
 		for _, c := range []struct {
 			c    *broker.Client
 			subj string
-		}{{f.chn, broker.DocSubject(danang, hanoi)}, {f.cdn, broker.DocSubject(danang, hanoi)}, {f.cvn, broker.DocSubject(govOffice, hanoi)}} {
+		}{{f.chn, record.DocSubject(danang, hanoi)}, {f.cdn, record.DocSubject(danang, hanoi)}, {f.cvn, record.DocSubject(govOffice, hanoi)}} {
 			if n := recordCount(t, c.c, c.subj); n != 1 {
 				t.Fatalf("%s: %d copies on record", c.subj, n)
 			}
@@ -210,11 +211,11 @@ func TestFederation(t *testing.T) {
 			t.Fatal(err)
 		}
 		receive(t, f.cdn, danang, 1)
-		s, err := f.cdn.JetStream().Stream(ctx, broker.StreamName)
+		s, err := f.cdn.JetStream().Stream(ctx, record.Stream)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := s.GetLastMsgForSubject(ctx, broker.DocSubject(danang, hanoiDoJ))
+		m, err := s.GetLastMsgForSubject(ctx, record.DocSubject(danang, hanoiDoJ))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +297,7 @@ func TestFederation(t *testing.T) {
 		// nor into the federation's streams.
 		agent := f.hn.Client(hanoi)
 		forgedByAgency := envelope.New(danang, []string{govOffice}, "Giả danh Đà Nẵng")
-		for _, subj := range []string{broker.DocSubject(govOffice, danang), "axis.fedout.VN.doc." + envelope.Token(govOffice) + "." + envelope.Token(danang)} {
+		for _, subj := range []string{record.DocSubject(govOffice, danang), "axis.fedout.VN.doc." + envelope.Token(govOffice) + "." + envelope.Token(danang)} {
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			_, err := agent.JetStream().PublishMsg(pctx, &nats.Msg{Subject: subj, Data: []byte(forgedByAgency.ID)})
 			cancel()
@@ -335,7 +336,7 @@ func TestFederation(t *testing.T) {
 			m := &nats.Msg{Subject: subject, Data: raw, Header: nats.Header{}}
 			id := e.ID + "." + envelope.Token(e.To[0])
 			m.Header.Set(jetstream.MsgIDHeader, id)
-			m.Header.Set(broker.HeaderEnvelope, e.ID)
+			m.Header.Set(record.HeaderEnvelope, e.ID)
 			var hops []federation.Hop
 			for _, b := range by {
 				h, err := federation.AppendHop(m.Header, b, hops, time.Now(), e.ID, id, raw)
@@ -350,7 +351,7 @@ func TestFederation(t *testing.T) {
 		}
 		// 1. On HN's record: HN does not forward what none of its agencies sent.
 		e1, raw1 := forged(govOffice)
-		inject(f.chn, broker.DocSubject(govOffice, danang), e1, raw1)
+		inject(f.chn, record.DocSubject(govOffice, danang), e1, raw1)
 		// 2. Into HN's outbound stream, with HN's trace entry: the national
 		// refuses it.
 		e2, raw2 := forged(govOffice)
@@ -432,7 +433,7 @@ func TestFederation(t *testing.T) {
 			}
 			return nil
 		})
-		before := map[string]uint64{"dn": recordCount(t, f.cdn, broker.DocSubject(danang, hanoi)), "hn": recordCount(t, f.chn, broker.DocSubject(hanoi, danang))}
+		before := map[string]uint64{"dn": recordCount(t, f.cdn, record.DocSubject(danang, hanoi)), "hn": recordCount(t, f.chn, record.DocSubject(hanoi, danang))}
 		f.vn.RestartBus()
 		receive(t, f.cdn, danang, 3)
 		receive(t, f.chn, hanoi, 3)
@@ -443,10 +444,10 @@ func TestFederation(t *testing.T) {
 			waitState(t, f.cdn, id, hanoi, envelope.StateDelivered)
 		}
 		// Once each on record at the destinations.
-		if n := recordCount(t, f.cdn, broker.DocSubject(danang, hanoi)) - before["dn"]; n != 3 {
+		if n := recordCount(t, f.cdn, record.DocSubject(danang, hanoi)) - before["dn"]; n != 3 {
 			t.Fatalf("DN record: %d new copies from %s, want 3", n, hanoi)
 		}
-		if n := recordCount(t, f.chn, broker.DocSubject(hanoi, danang)) - before["hn"]; n != 3 {
+		if n := recordCount(t, f.chn, record.DocSubject(hanoi, danang)) - before["hn"]; n != 3 {
 			t.Fatalf("HN record: %d new copies from %s, want 3", n, danang)
 		}
 	})

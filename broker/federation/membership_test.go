@@ -13,6 +13,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,7 +27,7 @@ func TestMembership(t *testing.T) {
 	vn.AddAgency(govOffice, "Văn phòng Chính phủ")
 	c := vn.Client()
 	ctx := ctxT(t)
-	kv, err := c.JetStream().KeyValue(ctx, broker.DirectoryBucket)
+	kv, err := c.JetStream().KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

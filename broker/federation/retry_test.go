@@ -10,6 +10,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -41,14 +42,14 @@ func TestFederationQuarantineRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	entry := func(data []byte) uint64 {
-		m := nats.NewMsg(broker.QuarantineSubject("federation"))
+		m := nats.NewMsg(record.QuarantineSubject("federation"))
 		m.Data = data
-		m.Header.Set(broker.HeaderAgency, "federation")
-		m.Header.Set(broker.HeaderReason, "bus HN not in the directory yet")
-		m.Header.Set(broker.HeaderOriginSubject, orig.Subject)
+		m.Header.Set(record.HeaderAgency, "federation")
+		m.Header.Set(record.HeaderReason, "bus HN not in the directory yet")
+		m.Header.Set(record.HeaderOriginSubject, orig.Subject)
 		m.Header.Set(federation.HeaderOriginStream, federation.InStream)
-		m.Header.Set(broker.HeaderOriginSeq, strconv.FormatUint(orig.Sequence, 10))
-		m.Header.Set(broker.HeaderEnvelope, e.ID)
+		m.Header.Set(record.HeaderOriginSeq, strconv.FormatUint(orig.Sequence, 10))
+		m.Header.Set(record.HeaderEnvelope, e.ID)
 		ack, err := f.cdn.JetStream().PublishMsg(ctx, m)
 		if err != nil {
 			t.Fatal(err)
@@ -67,7 +68,7 @@ func TestFederationQuarantineRetry(t *testing.T) {
 	if _, err := f.cdn.QuarantineEntry(ctx, strconv.FormatUint(seq, 10)); !errors.Is(err, broker.ErrNotQuarantined) {
 		t.Fatalf("entry after retry: %v", err)
 	}
-	if n := recordCount(t, f.cdn, broker.DocSubject(danangDoJ, hanoi)); n != 1 {
+	if n := recordCount(t, f.cdn, record.DocSubject(danangDoJ, hanoi)); n != 1 {
 		t.Fatalf("%d copies in DN's record", n)
 	}
 	// An entry whose bytes are not the stored message's is not re-driven.
@@ -98,7 +99,7 @@ func TestFederationQuarantineRetry(t *testing.T) {
 	m.Data = raw
 	id := fe.ID + "." + envelope.Token(danangDoJ)
 	m.Header.Set(jetstream.MsgIDHeader, id)
-	m.Header.Set(broker.HeaderEnvelope, fe.ID)
+	m.Header.Set(record.HeaderEnvelope, fe.ID)
 	var hops []federation.Hop
 	for _, b := range []*federation.BusIdentity{hnID, vnID} {
 		h, err := federation.AppendHop(m.Header, b, hops, time.Now(), fe.ID, id, raw)
@@ -130,7 +131,7 @@ func TestFederationQuarantineRetry(t *testing.T) {
 	if _, err := f.cdn.QuarantineEntry(ctx, strconv.FormatUint(refused.Seq, 10)); err != nil {
 		t.Fatalf("the refused entry is gone: %v", err)
 	}
-	if n := recordCount(t, f.cdn, broker.DocSubject(danangDoJ, danang)); n != 0 {
+	if n := recordCount(t, f.cdn, record.DocSubject(danangDoJ, danang)); n != 0 {
 		t.Fatalf("forged envelope in DN's record (%d)", n)
 	}
 }

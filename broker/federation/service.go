@@ -39,7 +39,7 @@ type Config struct {
 	// needs it: its members' link accounts are resolved by its authority.
 	Server *server.Server
 	// Tracker, when set, feeds the statistics.
-	Tracker *broker.Tracker
+	Tracker broker.TrackingSource
 	// Store receives attachments coming in from other buses (default: the
 	// client's store).
 	Store storage.Store
@@ -154,7 +154,7 @@ type Service struct {
 func (s *Service) National() bool { return s.cfg.National == s.bus }
 
 // Start sets up the federation streams of the bus, starts following the
-// directory and starts moving messages. Call after broker.StartService.
+// directory and starts moving messages. Call after bus.StartService.
 func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err := CheckBusID(cfg.BusID); err != nil {
 		return nil, err

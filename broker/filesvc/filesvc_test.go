@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/docaxis/docaxis/storage/storagetest"
@@ -600,7 +600,7 @@ func TestQueueGroup(t *testing.T) {
 		if err != nil {
 			return fmt.Errorf("Put %d: %w", i, err)
 		}
-		if _, err := e.refs.Put(ctx, broker.FileRefKey(obj.SHA256, agencyA), []byte("test")); err != nil {
+		if _, err := e.refs.Put(ctx, record.FileRefKey(obj.SHA256, agencyA), []byte("test")); err != nil {
 			return fmt.Errorf("grant %d: %w", i, err)
 		}
 		rc, _, err := s.Get(ctx, obj.Key)

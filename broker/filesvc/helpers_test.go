@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/docaxis/docaxis/storage/storagetest"
@@ -58,7 +58,7 @@ func startBacked(t testing.TB, cfg filesvc.Config, backing storage.Store, opts .
 		e.backing = bus.Service.Client.Store()
 	}
 	var err error
-	if e.refs, err = e.js.KeyValue(context.Background(), broker.FileRefsBucket); err != nil {
+	if e.refs, err = e.js.KeyValue(context.Background(), record.FileRefsBucket); err != nil {
 		t.Fatalf("refs bucket: %v", err)
 	}
 	e.svcConn, err = nats.Connect(bus.URL(), append(bus.AdminOptions(), nats.Name("filesvc test service"))...)
@@ -100,7 +100,7 @@ func (e *env) store(t testing.TB, agency string, opts ...filesvc.Option) storage
 // the tracker does.
 func (e *env) grant(t testing.TB, sha, agency string) {
 	t.Helper()
-	if _, err := e.refs.Put(context.Background(), broker.FileRefKey(sha, agency), []byte("test-envelope")); err != nil {
+	if _, err := e.refs.Put(context.Background(), record.FileRefKey(sha, agency), []byte("test-envelope")); err != nil {
 		t.Fatalf("grant %s to %s: %v", sha, agency, err)
 	}
 }

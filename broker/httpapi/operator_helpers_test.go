@@ -15,6 +15,7 @@ import (
 	"github.com/docaxis/docaxis/broker/alerts"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/httpapi"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -136,7 +137,7 @@ func newOperatorEnv(t *testing.T) *opEnv {
 // system) and communes under its first department. It waits until the
 // bus's client has them all and returns how many.
 func (e *opEnv) fillDirectory(ctx context.Context) int {
-	kv, err := e.admin.JetStream().KeyValue(ctx, broker.DirectoryBucket)
+	kv, err := e.admin.JetStream().KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func (e *opEnv) quarantineOne(ctx context.Context) uint64 {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	st, err := e.admin.JetStream().Stream(ctx, broker.StreamName)
+	st, err := e.admin.JetStream().Stream(ctx, record.Stream)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -212,13 +213,13 @@ func (e *opEnv) quarantineOne(ctx context.Context) uint64 {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	m := &nats.Msg{Subject: broker.QuarantineSubject(sonLa), Data: raw.Data, Header: nats.Header{}}
-	m.Header.Set(broker.HeaderOriginSeq, strconv.FormatUint(tr.Seq, 10))
-	m.Header.Set(broker.HeaderOriginSubject, raw.Subject)
-	m.Header.Set(broker.HeaderEnvelope, res.ID)
-	m.Header.Set(broker.HeaderDeliveries, "6")
-	m.Header.Set(broker.HeaderReason, "ứng dụng của cơ quan nhận lỗi: không lưu được tệp")
-	ack, err := e.admin.JetStream().PublishMsg(ctx, m, jetstream.WithExpectStream(broker.QuarantineStream))
+	m := &nats.Msg{Subject: record.QuarantineSubject(sonLa), Data: raw.Data, Header: nats.Header{}}
+	m.Header.Set(record.HeaderOriginSeq, strconv.FormatUint(tr.Seq, 10))
+	m.Header.Set(record.HeaderOriginSubject, raw.Subject)
+	m.Header.Set(record.HeaderEnvelope, res.ID)
+	m.Header.Set(record.HeaderDeliveries, "6")
+	m.Header.Set(record.HeaderReason, "ứng dụng của cơ quan nhận lỗi: không lưu được tệp")
+	ack, err := e.admin.JetStream().PublishMsg(ctx, m, jetstream.WithExpectStream(record.QuarantineStream))
 	if err != nil {
 		e.t.Fatal(err)
 	}

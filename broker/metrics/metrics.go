@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,14 +29,14 @@ type Metrics struct {
 	invalid   *prometheus.CounterVec
 	statuses  *prometheus.CounterVec
 	latency   prometheus.Histogram
-	svc       *broker.Service
+	svc       *bus.Service
 	log       *slog.Logger
 }
 
 // New registers the bus's metrics and observes svc's tracker. Call before
 // the tracker starts applying the record (i.e. right after StartService
 // is fine: earlier changes are simply not counted).
-func New(svc *broker.Service, log *slog.Logger) *Metrics {
+func New(svc *bus.Service, log *slog.Logger) *Metrics {
 	if log == nil {
 		log = slog.Default()
 	}

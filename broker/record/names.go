@@ -2,6 +2,7 @@ package record
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/docaxis/docaxis/envelope"
 )
@@ -199,3 +200,20 @@ func SystemDurable(id string) string { return "sys_" + envelope.Token(id) }
 // system, their own mailbox, or no mailbox at all). The bus removes it
 // once drained.
 func TransferDurable(id string) string { return "xfer_" + envelope.Token(id) }
+
+// ValidKey is nats.go's rule for keys: letters, digits and -/_=. in
+// non-empty dot-separated parts; above all, no wildcard that would turn a
+// question about one key into one about many.
+func ValidKey(key string) bool {
+	if key == "" || key[0] == '.' || key[len(key)-1] == '.' || strings.Contains(key, "..") {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '/', c == '_', c == '=', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -115,3 +115,28 @@ func CleanReason(s string) string {
 	}
 	return s[:cut]
 }
+
+// InMailbox tells whether subject is the subject of a copy in agency's
+// mailbox.
+func InMailbox(subject, agency string) bool {
+	rs, ok := ParseSubject(subject)
+	return ok && rs.Kind == KindDoc && rs.To != "" && rs.From != "" && rs.To == agency && subject == DocSubject(rs.To, rs.From)
+}
+
+// WriteMailboxQuarantine stores, as the bus, the entry for the record
+// message at seq (subject and data as the record holds them) in agency's
+// mailbox. Every header is derived from the record; the dedup id makes
+// quarantining the same copy again a no-op.
+func WriteMailboxQuarantine(ctx context.Context, js jetstream.Publisher, agency, subject string, data []byte, seq, deliveries uint64, reason string) (*jetstream.PubAck, error) {
+	if seq == 0 {
+		return nil, fmt.Errorf("quarantine for %s: no record sequence", agency)
+	}
+	if !InMailbox(subject, agency) {
+		return nil, fmt.Errorf("quarantine for %s: record #%d on %s is not a copy in its mailbox", agency, seq, subject)
+	}
+	return WriteQuarantine(ctx, js, Quarantine{
+		Box: agency, Data: data, Reason: reason,
+		OriginSubject: subject, OriginSeq: seq, Deliveries: deliveries,
+		MsgID: QuarantineMsgID(seq, agency),
+	})
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/broker/retention"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
@@ -79,7 +80,7 @@ func (f *fixture) receive(as string, ids ...string) {
 
 func (f *fixture) inRecord(seq uint64) bool {
 	f.t.Helper()
-	st, err := f.admin.JetStream().Stream(ctxT(f.t), broker.StreamName)
+	st, err := f.admin.JetStream().Stream(ctxT(f.t), record.Stream)
 	if err != nil {
 		f.t.Fatal(err)
 	}

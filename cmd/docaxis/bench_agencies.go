@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
@@ -595,7 +596,7 @@ func (b *benchEnv) roundTrips(ctx context.Context, cmd *cobra.Command, pool int)
 	}
 	// The sender's tracking reaching "delivered" ends a round trip: the
 	// operator follows the tracking bucket.
-	kv, err := b.admin.JetStream().KeyValue(ctx, broker.TrackBucket)
+	kv, err := b.admin.JetStream().KeyValue(ctx, record.TrackBucket)
 	if err != nil {
 		return nil, err
 	}

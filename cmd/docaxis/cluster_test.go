@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -231,7 +232,7 @@ func TestClusterProcesses(t *testing.T) {
 	}
 	leader := func() *natsNode {
 		for {
-			s, err := js.Stream(ctx, broker.StreamName)
+			s, err := js.Stream(ctx, record.Stream)
 			if err == nil && s.CachedInfo().Cluster != nil {
 				for _, n := range nodes {
 					if n.name == s.CachedInfo().Cluster.Leader && n.cmd != nil {
@@ -240,7 +241,7 @@ func TestClusterProcesses(t *testing.T) {
 				}
 			}
 			if ctx.Err() != nil {
-				t.Fatalf("no leader of %s: %v", broker.StreamName, err)
+				t.Fatalf("no leader of %s: %v", record.Stream, err)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -296,7 +297,7 @@ func TestClusterProcesses(t *testing.T) {
 		case total / 3:
 			killed = leader()
 			killed.kill9()
-			t.Logf("killed %s (SIGKILL), leader of %s, after %d envelopes stored", killed.name, broker.StreamName, stored.Load())
+			t.Logf("killed %s (SIGKILL), leader of %s, after %d envelopes stored", killed.name, record.Stream, stored.Load())
 		case 2 * total / 3:
 			killed.start()
 			if err := killed.healthy(ctx); err != nil {
@@ -348,7 +349,7 @@ func TestClusterProcesses(t *testing.T) {
 	// record, every pair tracked to delivered.
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		cons, err := js.Consumer(ctx, broker.StreamName, broker.MailboxDurable(faultRecipient))
+		cons, err := js.Consumer(ctx, record.Stream, record.MailboxDurable(faultRecipient))
 		if err == nil && cons.CachedInfo().NumPending == 0 && cons.CachedInfo().NumAckPending == 0 {
 			break
 		}
@@ -380,11 +381,11 @@ func TestClusterProcesses(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	st, err := js.Stream(ctx, broker.StreamName)
+	st, err := js.Stream(ctx, record.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject := broker.DocSubject(faultRecipient, faultSender)
+	subject := record.DocSubject(faultRecipient, faultSender)
 	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
 	if err != nil {
 		t.Fatal(err)

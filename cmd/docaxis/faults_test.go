@@ -26,6 +26,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -373,8 +374,8 @@ func faultServeOnCluster(t *testing.T, bin string) {
 	if err := names.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{broker.StreamName, broker.QuarantineStream, "KV_" + broker.TrackBucket, "KV_" + broker.DirectoryBucket,
-		"KV_" + broker.ReceivedBucket, "OBJ_" + storage.DefaultBucket} {
+	for _, want := range []string{record.Stream, record.QuarantineStream, "KV_" + record.TrackBucket, "KV_" + record.DirectoryBucket,
+		"KV_" + record.ReceivedBucket, "OBJ_" + storage.DefaultBucket} {
 		if !slices.Contains(streams, want) {
 			t.Errorf("stream %s missing; have %v", want, streams)
 			continue
@@ -396,9 +397,9 @@ func faultServeOnCluster(t *testing.T, bin string) {
 		return strings.TrimSpace(s.run("send", "--as", faultSender, "--to", faultRecipient, "--subject", subject, "--file", file))
 	}
 	ids := []string{send("Trước sự cố")}
-	killed := cl.KillLeader(broker.StreamName)
-	cl.Leader(broker.StreamName) // the survivors elect a new leader
-	t.Logf("killed %s, leader of %s", cl.Nodes[killed].Name, broker.StreamName)
+	killed := cl.KillLeader(record.Stream)
+	cl.Leader(record.Stream) // the survivors elect a new leader
+	t.Logf("killed %s, leader of %s", cl.Nodes[killed].Name, record.Stream)
 	ids = append(ids, send("Sau sự cố"))
 
 	save := t.TempDir()
@@ -424,7 +425,7 @@ func faultWaitSettled(t *testing.T, c *broker.Client, agency string, d time.Dura
 	defer cancel()
 	var last error
 	for {
-		cons, err := c.JetStream().Consumer(ctx, broker.StreamName, broker.MailboxDurable(agency))
+		cons, err := c.JetStream().Consumer(ctx, record.Stream, record.MailboxDurable(agency))
 		if err == nil {
 			info := cons.CachedInfo()
 			if info.NumPending == 0 && info.NumAckPending == 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 )
@@ -59,9 +60,9 @@ func TestQuarantineCommands(t *testing.T) {
 		t.Fatalf("retry: %s %s", out, errOut)
 	}
 	// An entry of the kind agencies could write before.
-	m := nats.NewMsg(broker.QuarantineSubject("000.00.00.H41"))
+	m := nats.NewMsg(record.QuarantineSubject("000.00.00.H41"))
 	m.Data = []byte(`{"id":"` + envelope.NewID() + `"}`)
-	m.Header.Set(broker.HeaderOriginSubject, broker.DocSubject("000.00.00.H41", "000.00.00.G22"))
+	m.Header.Set(record.HeaderOriginSubject, record.DocSubject("000.00.00.H41", "000.00.00.G22"))
 	ack, err := bus.Client().JetStream().PublishMsg(ctx, m)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/alerts"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/broker/metrics"
@@ -51,8 +52,8 @@ func serveParts() []servePart {
 // serveEnv is what serve hands to its hooks.
 type serveEnv struct {
 	Cmd      *cobra.Command
-	Service  *broker.Service
-	Server   *broker.Server // nil with --nats
+	Service  *bus.Service
+	Server   *bus.Server // nil with --nats
 	Keystore *signing.Keystore
 	Trust    *signing.Trust
 	Log      *slog.Logger
@@ -131,7 +132,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		if _, _, err := net.SplitHostPort(serveFlags.listen); err != nil {
 			return fmt.Errorf("--listen %q: %w", serveFlags.listen, err)
 		}
-		srv, err := broker.StartServer(broker.ServerConfig{Dir: dataDir(), Listen: serveFlags.listen, Configure: configureServer(env)})
+		srv, err := bus.StartServer(bus.ServerConfig{Dir: dataDir(), Listen: serveFlags.listen, Configure: configureServer(env)})
 		if err != nil {
 			return err
 		}
@@ -158,8 +159,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		cancel()
 		return err
 	}
-	svc, err := broker.StartService(sctx, nc, broker.ServiceConfig{
-		Bus:    broker.BusConfig{Replicas: replicas, Retention: serveFlags.retention},
+	svc, err := bus.StartService(sctx, nc, bus.ServiceConfig{
+		Bus:    bus.BusConfig{Replicas: replicas, Retention: serveFlags.retention},
 		Trust:  trust,
 		Logger: log,
 		Store:  store,

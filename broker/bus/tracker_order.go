@@ -1,10 +1,11 @@
-package broker
+package bus
 
 import (
 	"context"
 	"errors"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -36,7 +37,7 @@ func (t *Tracker) copyMayBePending(ctx context.Context, meta *jetstream.MsgMetad
 	if meta.NumDelivered >= copyPendingDeliveries {
 		return false
 	}
-	cons, err := t.js.Consumer(ctx, StreamName, trackerDurable)
+	cons, err := t.js.Consumer(ctx, record.Stream, record.TrackerDurable)
 	if err != nil {
 		return true // cannot tell: ask again later
 	}

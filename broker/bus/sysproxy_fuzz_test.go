@@ -1,9 +1,11 @@
-package broker
+package bus
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
 
@@ -28,18 +30,18 @@ func FuzzDecodeSysSubject(f *testing.F) {
 			}
 			return
 		}
-		if CheckSystemID(req.system) != nil || strings.ContainsAny(req.system, "=_*> ") {
+		if broker.CheckSystemID(req.system) != nil || strings.ContainsAny(req.system, "=_*> ") {
 			t.Fatalf("%q decoded to system id %q", subject, req.system)
 		}
 		switch req.op {
-		case opPublish, opMarkerGet, opMarkerPut, opForward:
+		case record.SysOpPublish, record.SysOpMarkerGet, record.SysOpMarkerPut, record.SysOpForward:
 		default:
 			t.Fatalf("%q decoded to operation %q", subject, req.op)
 		}
-		if got := SystemServiceSubject(req.system, req.op); got != subject {
+		if got := record.SystemServiceSubject(req.system, req.op); got != subject {
 			t.Fatalf("%q decoded to %+v, whose subject is %q", subject, req, got)
 		}
-		if SystemOfActor(envelope.CodeFromToken(envelope.Token(SystemActor(req.system)))) != req.system {
+		if broker.SystemOfActor(envelope.CodeFromToken(envelope.Token(broker.SystemActor(req.system)))) != req.system {
 			t.Fatalf("system %q does not survive its token", req.system)
 		}
 	})

@@ -1,4 +1,4 @@
-package broker_test
+package bus_test
 
 import (
 	"strings"
@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bus"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 )
@@ -53,7 +55,7 @@ func TestQuarantineRequestDecoding(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _, code := broker.DecodeQuarantineRequest(tc.subject, "_INBOX_"+tok+".a", natsHeader(tc.header), []byte(tc.body))
+			req, _, code := bus.DecodeQuarantineRequest(tc.subject, "_INBOX_"+tok+".a", natsHeader(tc.header), []byte(tc.body))
 			if code != tc.code {
 				t.Fatalf("code %q, want %q (request %+v)", code, tc.code, req)
 			}
@@ -66,7 +68,7 @@ func TestQuarantineRequestDecoding(t *testing.T) {
 		"_INBOX_" + tok + ".abc.1": true, "_INBOX.abc.1": true, "_INBOX_" + envelope.Token(sonLa) + ".abc": false,
 		"": false, "_INBOX_" + tok + ".": false, "_INBOX_" + tok + ".*": false, "_INBOX_" + tok + ".a..b": false, "axis.doc.x.y": false,
 	} {
-		if _, got, _ := broker.DecodeQuarantineRequest(subject, reply, natsHeader("Docaxis-Origin-Seq: 1"), []byte("x")); got != ok {
+		if _, got, _ := bus.DecodeQuarantineRequest(subject, reply, natsHeader("Docaxis-Origin-Seq: 1"), []byte("x")); got != ok {
 			t.Errorf("reply %q allowed = %v, want %v", reply, got, ok)
 		}
 	}
@@ -85,7 +87,7 @@ func FuzzQuarantineRequest(f *testing.F) {
 		f.Add(s.subject, s.reply, s.header, []byte(s.body))
 	}
 	f.Fuzz(func(t *testing.T, subject, reply, header string, body []byte) {
-		req, replyOK, code := broker.DecodeQuarantineRequest(subject, reply, natsHeader(header), body)
+		req, replyOK, code := bus.DecodeQuarantineRequest(subject, reply, natsHeader(header), body)
 		if replyOK && (strings.ContainsAny(reply, "*> \t\r\n") || strings.Contains(reply, "..") || strings.HasSuffix(reply, ".")) {
 			t.Fatalf("reply %q accepted", reply)
 		}
@@ -98,7 +100,7 @@ func FuzzQuarantineRequest(f *testing.F) {
 		switch {
 		case req.Seq == 0:
 			t.Fatal("accepted without a sequence")
-		case subject != broker.QuarantineServiceSubject(req.Agency):
+		case subject != record.QuarantineServiceSubject(req.Agency):
 			t.Fatalf("agency %q from subject %q", req.Agency, subject)
 		case req.Op != "quarantine" && req.Op != "check":
 			t.Fatalf("op %q", req.Op)

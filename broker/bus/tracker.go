@@ -1,4 +1,4 @@
-package broker
+package bus
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -49,7 +51,7 @@ type Tracker struct {
 	wg        sync.WaitGroup
 	stopSweep context.CancelFunc
 	sweepWG   sync.WaitGroup
-	observers atomic.Pointer[[]func(t *Tracking, prev envelope.State)]
+	observers atomic.Pointer[[]func(t *broker.Tracking, prev envelope.State)]
 }
 
 // NewTracker returns a tracker; verifier checks copies and statuses before
@@ -62,7 +64,7 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.V
 	for _, b := range []struct {
 		kv   *jetstream.KeyValue
 		name string
-	}{{&t.kv, TrackBucket}, {&t.refs, FileRefsBucket}, {&t.ids, IDsBucket}} {
+	}{{&t.kv, record.TrackBucket}, {&t.refs, record.FileRefsBucket}, {&t.ids, record.IDsBucket}} {
 		kv, err := js.KeyValue(ctx, b.name)
 		if err != nil {
 			return nil, fmt.Errorf("tracker: open bucket %s: %w", b.name, err)
@@ -75,10 +77,6 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.V
 	return t, nil
 }
 
-// TrackerDurable is the tracker's durable consumer on the record: its ack
-// floor tells how far the tracking has followed the record.
-const TrackerDurable = trackerDurable
-
 // trackerShards is how many workers apply the record in parallel. Messages
 // about one envelope always go to the same worker, so each pair still sees
 // its statuses in record order.
@@ -88,10 +86,10 @@ const trackerShards = 16
 // the state before the change ("" for a new pair). It may be called while
 // the tracker runs (changes before it are not seen); fn is called from
 // several goroutines at once.
-func (t *Tracker) Observe(fn func(t *Tracking, prev envelope.State)) {
+func (t *Tracker) Observe(fn func(t *broker.Tracking, prev envelope.State)) {
 	for {
 		old := t.observers.Load()
-		var next []func(*Tracking, envelope.State)
+		var next []func(*broker.Tracking, envelope.State)
 		if old != nil {
 			next = append(next, *old...)
 		}
@@ -158,7 +156,7 @@ func (t *Tracker) Start(ctx context.Context) error {
 func shardOf(msg jetstream.Msg) uint32 {
 	key, err := envelope.RouteKey(msg.Data())
 	if err != nil {
-		key = msg.Headers().Get(HeaderEnvelope)
+		key = msg.Headers().Get(record.HeaderEnvelope)
 	}
 	h := fnv.New32a()
 	h.Write([]byte(key))
@@ -191,7 +189,8 @@ func (t *Tracker) handle(ctx context.Context, cache *entryCache, msg jetstream.M
 	if err != nil {
 		return err
 	}
-	kind, a, b, ok := parseSubject(msg.Subject())
+	rs, ok := record.ParseSubject(msg.Subject())
+	kind, a, b := rs.Kind, rs.To, rs.From
 	if !ok {
 		return nil
 	}
@@ -263,7 +262,7 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 			continue
 		}
 		for _, who := range t.readers(from, to) {
-			if _, err := t.refs.Put(ctx, FileRefKey(a.SHA256, who), []byte(e.ID)); err != nil {
+			if _, err := t.refs.Put(ctx, record.FileRefKey(a.SHA256, who), []byte(e.ID)); err != nil {
 				return fmt.Errorf("record attachment access: %w", err)
 			}
 		}
@@ -273,19 +272,19 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 	if e.Document != nil {
 		due = e.Document.DueDate
 	}
-	_, err = t.update(ctx, cache, trackKey(from, e.ID, to), true, func(tr *Tracking, exists bool) (bool, error) {
+	_, err = t.update(ctx, cache, record.TrackKey(from, e.ID, to), true, func(tr *broker.Tracking, exists bool) (bool, error) {
 		if exists && tr.Subject != "" {
 			return false, nil // a redelivered copy
 		}
 		tr.Envelope, tr.Sender, tr.Recipient = e.ID, from, to
 		tr.Kind, tr.Refers, tr.Subject, tr.Created, tr.DueDate = e.Kind, e.Refers, e.Subject, e.Created, due
 		tr.Digest, tr.Seq = s.Digest(), meta.Sequence.Stream
-		ev := Event{State: envelope.StateSent, At: at, By: from, Seq: meta.Sequence.Stream}
+		ev := broker.Event{State: envelope.StateSent, At: at, By: from, Seq: meta.Sequence.Stream}
 		if !exists {
 			tr.State, tr.Updated = envelope.StateSent, at
-			tr.History = []Event{ev}
+			tr.History = []broker.Event{ev}
 		} else {
-			tr.History = append([]Event{ev}, tr.History...)
+			tr.History = append([]broker.Event{ev}, tr.History...)
 		}
 		return true, nil
 	})
@@ -323,7 +322,7 @@ func (t *Tracker) bind(ctx context.Context, cache *entryCache, id, sender string
 // onBusiness records on the referenced envelope's tracking that it was
 // updated, replaced, or asked to be recalled.
 func (t *Tracker) onBusiness(ctx context.Context, cache *entryCache, e *envelope.Envelope, to string, at time.Time, meta *jetstream.MsgMetadata) error {
-	_, err := t.update(ctx, cache, trackKey(e.From, e.Refers, to), false, func(tr *Tracking, exists bool) (bool, error) {
+	_, err := t.update(ctx, cache, record.TrackKey(e.From, e.Refers, to), false, func(tr *broker.Tracking, exists bool) (bool, error) {
 		if !exists {
 			return false, nil
 		}
@@ -339,7 +338,7 @@ func (t *Tracker) onBusiness(ctx context.Context, cache *entryCache, e *envelope
 			}
 			tr.ReplacedBy = append(tr.ReplacedBy, e.ID)
 		case envelope.KindRevoke:
-			t.apply(tr, Event{State: envelope.StateRecallRequested, Code: envelope.StateRecallRequested.Code(), At: at, By: e.From, Reason: e.Reason, Status: e.ID, Seq: meta.Sequence.Stream})
+			t.apply(tr, broker.Event{State: envelope.StateRecallRequested, Code: envelope.StateRecallRequested.Code(), At: at, By: e.From, Reason: e.Reason, Status: e.ID, Seq: meta.Sequence.Stream})
 		}
 		return true, nil
 	})
@@ -358,9 +357,9 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 		return nil
 	}
 	st := e.Status
-	ev := Event{State: st.State, Code: st.State.Code(), At: e.Created, By: reporter, Note: st.Note, Reason: st.Reason, Staff: st.Staff, Status: e.ID, Seq: meta.Sequence.Stream}
+	ev := broker.Event{State: st.State, Code: st.State.Code(), At: e.Created, By: reporter, Note: st.Note, Reason: st.Reason, Staff: st.Staff, Status: e.ID, Seq: meta.Sequence.Stream}
 	pending := false
-	_, err = t.update(ctx, cache, trackKey(sender, st.Of, reporter), false, func(tr *Tracking, exists bool) (bool, error) {
+	_, err = t.update(ctx, cache, record.TrackKey(sender, st.Of, reporter), false, func(tr *broker.Tracking, exists bool) (bool, error) {
 		if !exists || tr.Seq == 0 {
 			if pending = t.copyMayBePending(ctx, meta); pending {
 				return false, nil // tracker_order.go
@@ -409,7 +408,7 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 // maxRefused bounds the refused statuses kept on a pair.
 const maxRefused = 50
 
-func (t *Tracker) apply(tr *Tracking, ev Event) {
+func (t *Tracker) apply(tr *broker.Tracking, ev broker.Event) {
 	tr.State, tr.Code, tr.Updated = ev.State, ev.Code, ev.At
 	if ev.State == envelope.StateInvalid || ev.State == envelope.StateRejected {
 		tr.Reason = ev.Reason
@@ -425,13 +424,13 @@ func (t *Tracker) apply(tr *Tracking, ev Event) {
 // never lose each other's changes. The worker's cache saves the read when
 // it wrote the entry last; a stale cache fails the revision check and the
 // entry is read again. likelyNew skips the read for a first write.
-func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, likelyNew bool, fn func(tr *Tracking, exists bool) (bool, error)) (*Tracking, error) {
+func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, likelyNew bool, fn func(tr *broker.Tracking, exists bool) (bool, error)) (*broker.Tracking, error) {
 	for attempt := 0; attempt < 10; attempt++ {
-		var tr Tracking
+		var tr broker.Tracking
 		var rev uint64
 		exists := false
 		if c, ok := cache.get(key); ok && attempt == 0 {
-			tr, rev, exists = c.tr.clone(), c.rev, true
+			tr, rev, exists = cloneTracking(c.tr), c.rev, true
 		} else if !likelyNew || attempt > 0 {
 			e, err := t.kv.Get(ctx, key)
 			switch {
@@ -464,7 +463,7 @@ func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, lik
 			if obs := t.observers.Load(); obs != nil {
 				// Observers see the entry as a reader of the bucket would.
 				seen := tr
-				seen.Revision, seen.Overdue = rev, overdue(&seen, time.Now())
+				seen.Revision, seen.Overdue = rev, seen.OverdueAt(time.Now())
 				for _, fn := range *obs {
 					fn(&seen, prev)
 				}
@@ -480,15 +479,15 @@ func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, lik
 }
 
 type cachedEntry struct {
-	tr  Tracking
+	tr  broker.Tracking
 	rev uint64
 }
 
-// clone copies the slices fn may append to, so a failed write leaves the
-// cached entry as it was.
-func (t Tracking) clone() Tracking {
-	t.History = append([]Event(nil), t.History...)
-	t.Refused = append([]Event(nil), t.Refused...)
+// cloneTracking copies the slices fn may append to, so a failed write
+// leaves the cached entry as it was.
+func cloneTracking(t broker.Tracking) broker.Tracking {
+	t.History = append([]broker.Event(nil), t.History...)
+	t.Refused = append([]broker.Event(nil), t.Refused...)
 	t.UpdatedBy = append([]string(nil), t.UpdatedBy...)
 	t.ReplacedBy = append([]string(nil), t.ReplacedBy...)
 	return t
@@ -545,17 +544,17 @@ func isWrongSequence(err error) bool {
 }
 
 // holds reports whether agency holds the attachment whose SHA-256 is sum:
-// it uploaded it (UploadRefKey) or sent or received an envelope listing it
-// (FileRefKey). A sender served by another bus of a federation is judged
+// it uploaded it (record.UploadRefKey) or sent or received an envelope listing it
+// (record.FileRefKey). A sender served by another bus of a federation is judged
 // by its own bus, whose federation service pushed the bytes here.
 func (t *Tracker) holds(ctx context.Context, sum, agency string) (bool, error) {
 	if t.remote != nil && t.remote(agency) {
 		return true, nil
 	}
-	keys := []string{FileRefKey(sum, agency), UploadRefKey(sum, agency)}
+	keys := []string{record.FileRefKey(sum, agency), record.UploadRefKey(sum, agency)}
 	if t.systemOf != nil {
 		if sys := t.systemOf(agency); sys != "" {
-			keys = append(keys, FileRefKey(sum, SystemActor(sys)), UploadRefKey(sum, SystemActor(sys)))
+			keys = append(keys, record.FileRefKey(sum, record.SystemActor(sys)), record.UploadRefKey(sum, record.SystemActor(sys)))
 		}
 	}
 	for _, k := range keys {
@@ -578,7 +577,7 @@ func (t *Tracker) readers(from, to string) []string {
 	if t.systemOf != nil {
 		for _, a := range []string{from, to} {
 			if sys := t.systemOf(a); sys != "" {
-				out = append(out, SystemActor(sys))
+				out = append(out, record.SystemActor(sys))
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package broker_test
+package bus_test
 
 import (
 	"bytes"
@@ -8,13 +8,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
@@ -38,7 +39,7 @@ func waitTracked(t *testing.T, c *broker.Client, seq uint64) {
 	t.Helper()
 	ctx := ctxT(t)
 	for {
-		cons, err := c.JetStream().Consumer(ctx, broker.StreamName, broker.TrackerDurable)
+		cons, err := c.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,11 +59,11 @@ func waitTracked(t *testing.T, c *broker.Client, seq uint64) {
 // attachment service (its AXIS_FILEREFS entry).
 func refExists(t *testing.T, c *broker.Client, sum, agency string) bool {
 	t.Helper()
-	kv, err := c.JetStream().KeyValue(ctxT(t), broker.FileRefsBucket)
+	kv, err := c.JetStream().KeyValue(ctxT(t), record.FileRefsBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = kv.Get(ctxT(t), broker.FileRefKey(sum, agency))
+	_, err = kv.Get(ctxT(t), record.FileRefKey(sum, agency))
 	switch {
 	case err == nil:
 		return true
@@ -77,7 +78,7 @@ func refExists(t *testing.T, c *broker.Client, sum, agency string) bool {
 // Status.
 func trackKeyExists(t *testing.T, c *broker.Client, sender, id, recipient string) bool {
 	t.Helper()
-	kv, err := c.JetStream().KeyValue(ctxT(t), broker.TrackBucket)
+	kv, err := c.JetStream().KeyValue(ctxT(t), record.TrackBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,9 +101,9 @@ func secretManifest(secret string) (envelope.Attachment, string) {
 // A copy makes a pair, a sender role, a recipient role and attachment
 // access only when it verifies and matches its subject.
 func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
-	bus := threeAgencies(t)
-	c := bus.Client()
-	g22, h41 := bus.Identity(govOffice), bus.Identity(ngheAn)
+	tb := threeAgencies(t)
+	c := tb.Client()
+	g22, h41 := tb.Identity(govOffice), tb.Identity(ngheAn)
 	seal := func(e *envelope.Envelope, id *signing.Identity) []byte {
 		raw, err := envelope.Seal(e, id.Key, id.Chain)
 		if err != nil {
@@ -118,7 +119,7 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, err := bus.CA.Issue(govOffice, "cũ", signing.IssueOptions{NotBefore: time.Now().Add(-48 * time.Hour), Validity: 24 * time.Hour})
+	expired, err := tb.CA.Issue(govOffice, "cũ", signing.IssueOptions{NotBefore: time.Now().Add(-48 * time.Hour), Validity: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,15 +130,15 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 		subject string // published on
 		make    func(e *envelope.Envelope) []byte
 	}{
-		{"unsigned", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+		{"unsigned", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
 			j, _ := json.Marshal(e)
 			return j
 		}},
-		{"unsigned in JWS form", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+		{"unsigned in JWS form", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
 			j, _ := json.Marshal(e)
 			return []byte(base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + base64.RawURLEncoding.EncodeToString(j) + ".")
 		}},
-		{"signature over other bytes", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+		{"signature over other bytes", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
 			raw := seal(e, g22)
 			parts := bytes.Split(raw, []byte("."))
 			e.Subject = "Nội dung đã bị sửa"
@@ -145,15 +146,15 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 			parts[1] = []byte(base64.RawURLEncoding.EncodeToString(p))
 			return bytes.Join(parts, []byte("."))
 		}},
-		{"certificate of another agency", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, h41) }},
-		{"untrusted CA", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, stranger) }},
-		{"expired certificate", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+		{"certificate of another agency", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, h41) }},
+		{"untrusted CA", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, stranger) }},
+		{"expired certificate", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
 			e.Created = time.Now().Add(-23 * time.Hour).UTC()
 			return seal(e, expired)
 		}},
-		{"published as another sender", ngheAn, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, h41) }},
-		{"not addressed to the subject's recipient", govOffice, []string{ngheAn}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, g22) }},
-		{"a status on a mailbox subject", govOffice, []string{sonLa}, broker.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
+		{"published as another sender", ngheAn, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, h41) }},
+		{"not addressed to the subject's recipient", govOffice, []string{ngheAn}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte { return seal(e, g22) }},
+		{"a status on a mailbox subject", govOffice, []string{sonLa}, record.DocSubject(sonLa, govOffice), func(e *envelope.Envelope) []byte {
 			st := envelope.NewStatus(govOffice, sonLa, envelope.NewID(), envelope.StateDelivered)
 			st.ID = e.ID
 			return seal(st, g22)
@@ -188,7 +189,7 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 	att, sum := secretManifest("mật của người khác")
 	e := envelope.New(govOffice, []string{sonLa}, "Chỉ biết mã băm")
 	e.Attachments = []envelope.Attachment{att}
-	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, govOffice), seal(e, g22)))
+	waitTracked(t, c, publishSeq(t, c, record.DocSubject(sonLa, govOffice), seal(e, g22)))
 	if _, err := c.Status(ctxT(t), e.ID); err != nil {
 		t.Fatalf("verified copy not tracked: %v", err)
 	}
@@ -202,7 +203,7 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 	}
 	e = envelope.New(govOffice, []string{sonLa}, "Thật")
 	e.Attachments = []envelope.Attachment{att}
-	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, govOffice), seal(e, g22)))
+	waitTracked(t, c, publishSeq(t, c, record.DocSubject(sonLa, govOffice), seal(e, g22)))
 	ds, err := c.Status(ctxT(t), e.ID)
 	if err != nil || ds.Sender != govOffice || len(ds.Recipients) != 1 || ds.Recipients[0].Recipient != sonLa {
 		t.Fatalf("verified copy: %+v, %v", ds, err)
@@ -217,9 +218,9 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 // do.
 func TestEnvelopeIDBoundToFirstVerifiedSender(t *testing.T) {
 	const h99 = "000.00.00.H99"
-	bus := threeAgencies(t)
-	attacker := bus.AddAgency(h99, "Cơ quan thử tấn công")
-	c := bus.Client()
+	tb := threeAgencies(t)
+	attacker := tb.AddAgency(h99, "Cơ quan thử tấn công")
+	c := tb.Client()
 	ctx := ctxT(t)
 
 	// An unsigned copy with the id comes first: it binds nothing.
@@ -227,10 +228,10 @@ func TestEnvelopeIDBoundToFirstVerifiedSender(t *testing.T) {
 	early := envelope.New(h99, []string{sonLa}, "Đến trước, không ký")
 	early.ID = e.ID
 	j, _ := json.Marshal(early)
-	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, h99), j))
+	waitTracked(t, c, publishSeq(t, c, record.DocSubject(sonLa, h99), j))
 
 	secret := "Phụ lục của G22"
-	res, err := bus.Client(govOffice).Send(ctx, e, broker.File{Name: "pl.txt", Reader: strings.NewReader(secret), Size: int64(len(secret))})
+	res, err := tb.Client(govOffice).Send(ctx, e, broker.File{Name: "pl.txt", Reader: strings.NewReader(secret), Size: int64(len(secret))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func TestEnvelopeIDBoundToFirstVerifiedSender(t *testing.T) {
 	}
 	// The same signed bytes again (a retry with a new dedup id): same
 	// sender, fine, nothing changes.
-	publishSeq(t, c, broker.DocSubject(sonLa, govOffice), res.Signed)
+	publishSeq(t, c, record.DocSubject(sonLa, govOffice), res.Signed)
 	// Another sender's signed copy with the id, addressed properly.
 	reuse := envelope.New(h99, []string{sonLa}, "Dùng lại id")
 	reuse.ID = res.ID
@@ -248,7 +249,7 @@ func TestEnvelopeIDBoundToFirstVerifiedSender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(sonLa, h99), raw))
+	waitTracked(t, c, publishSeq(t, c, record.DocSubject(sonLa, h99), raw))
 
 	if got, err := c.EnvelopeSender(ctx, res.ID); err != nil || got != govOffice {
 		t.Fatalf("bound sender %q, %v", got, err)
@@ -288,15 +289,15 @@ func TestEnvelopeIDBoundToFirstVerifiedSender(t *testing.T) {
 // A status or a receipt counts only for a pair a verified copy made:
 // nothing makes an agency a recipient of what it never received.
 func TestStatusesNeverCreatePairs(t *testing.T) {
-	bus := threeAgencies(t)
-	c := bus.Client()
+	tb := threeAgencies(t)
+	c := tb.Client()
 	ctx := ctxT(t)
-	res, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Chỉ gửi Nghệ An"))
+	res, err := tb.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Chỉ gửi Nghệ An"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitState(t, c, res.ID, ngheAn, envelope.StateSent)
-	h14 := bus.Identity(sonLa)
+	h14 := tb.Identity(sonLa)
 	for _, state := range []envelope.State{envelope.StateDelivered, envelope.StateInvalid, envelope.StateAccepted, envelope.StateDone} {
 		t.Run(string(state), func(t *testing.T) {
 			st := envelope.NewStatus(sonLa, govOffice, res.ID, state)
@@ -305,7 +306,7 @@ func TestStatusesNeverCreatePairs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitTracked(t, c, publishSeq(t, c, broker.StatusSubject(govOffice, sonLa), raw))
+			waitTracked(t, c, publishSeq(t, c, record.StatusSubject(govOffice, sonLa), raw))
 			if trackKeyExists(t, c, govOffice, res.ID, sonLa) {
 				t.Fatalf("a %s status made Sơn La a recipient", state)
 			}
@@ -326,204 +327,9 @@ func TestStatusesNeverCreatePairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitTracked(t, c, publishSeq(t, c, broker.DocSubject(ngheAn, sonLa), raw))
+	waitTracked(t, c, publishSeq(t, c, record.DocSubject(ngheAn, sonLa), raw))
 	if tr, err := c.Tracking(ctx, res.ID, ngheAn); err != nil || tr.State != envelope.StateSent {
 		t.Fatalf("after another sender's recall: %+v, %v", tr, err)
-	}
-}
-
-// An agency reads its tracking through the bus's service: its own pairs,
-// page by page, and its events, nothing else.
-func TestAgencyTrackingThroughTheService(t *testing.T) {
-	defer broker.SetTrackListLimit(2)()
-	bus := securedBus(t)
-	ctx := ctxT(t)
-	g22, h41, h14 := bus.Client(govOffice), bus.Client(ngheAn), bus.Client(sonLa)
-
-	// No deadline: a watch runs as long as its caller wants.
-	watch, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var ids []string
-	for i := range 3 {
-		res, err := g22.Send(ctx, envelope.New(govOffice, []string{ngheAn, sonLa}, "Văn bản "+string(rune('A'+i))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, res.ID)
-	}
-	for _, id := range ids {
-		waitState(t, g22, id, ngheAn, envelope.StateSent)
-		waitState(t, g22, id, sonLa, envelope.StateSent)
-	}
-	updates, err := h41.Watch(watch, ngheAn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Lists page (two entries a page here) and hold only one's own.
-	sent, err := g22.Sent(ctx, govOffice)
-	if err != nil || len(sent) != 6 {
-		t.Fatalf("sender's list: %d entries, %v", len(sent), err)
-	}
-	got, err := h41.Received(ctx, ngheAn)
-	if err != nil || len(got) != 3 {
-		t.Fatalf("recipient's list: %d entries, %v", len(got), err)
-	}
-	for _, tr := range got {
-		if tr.Recipient != ngheAn {
-			t.Fatalf("recipient's list holds %+v", tr)
-		}
-	}
-	// On the wire: at most the page asked for, and the cursor of the next.
-	after, pages := uint64(0), 0
-	for {
-		msg, err := g22.Conn().Request(broker.TrackServiceSubject(govOffice, "sent"), []byte(`{"limit":4,"after":`+strconv.FormatUint(after, 10)+`}`), 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var page struct {
-			Entries []broker.Tracking `json:"entries"`
-			Next    uint64            `json:"next"`
-		}
-		if err := json.Unmarshal(msg.Data, &page); err != nil || len(page.Entries) > 4 {
-			t.Fatalf("page of %d entries: %s", len(page.Entries), msg.Data)
-		}
-		pages++
-		if page.Next == 0 {
-			break
-		}
-		after = page.Next
-	}
-	if pages != 2 {
-		t.Fatalf("6 entries in %d pages of 4", pages)
-	}
-	if none, err := h41.Sent(ctx, ngheAn); err != nil || len(none) != 0 {
-		t.Fatalf("H41 sent nothing: %+v, %v", none, err)
-	}
-	if _, err := h41.Sent(ctx, govOffice); !errors.Is(err, broker.ErrPermission) {
-		t.Fatalf("listing another agency's: %v", err)
-	}
-	if _, err := h41.Watch(ctx, govOffice); !errors.Is(err, broker.ErrPermission) {
-		t.Fatalf("watching another agency's: %v", err)
-	}
-
-	// Views: the sender all pairs, a recipient its own.
-	ds, err := g22.Status(ctx, ids[0])
-	if err != nil || len(ds.Recipients) != 2 || ds.Sender != govOffice {
-		t.Fatalf("sender's view: %+v, %v", ds, err)
-	}
-	ds, err = h41.Status(ctx, ids[0])
-	if err != nil || len(ds.Recipients) != 1 || ds.Recipients[0].Recipient != ngheAn || ds.Sender != govOffice {
-		t.Fatalf("recipient's view: %+v, %v", ds, err)
-	}
-	_, errOther := h41.Tracking(ctx, ids[0], sonLa)
-	_, errNone := h41.Tracking(ctx, envelope.NewID(), sonLa)
-	if !errors.Is(errOther, broker.ErrNotFound) || !errors.Is(errNone, broker.ErrNotFound) {
-		t.Fatalf("another's pair: %v; no such envelope: %v", errOther, errNone)
-	}
-
-	// The snapshot first, then the events.
-	snapshot := map[string]bool{}
-	for len(snapshot) < 3 {
-		select {
-		case tr := <-updates:
-			if tr.Recipient != ngheAn {
-				t.Fatalf("watch shows %+v", tr)
-			}
-			snapshot[tr.Envelope] = true
-		case <-ctx.Done():
-			t.Fatalf("snapshot: %v", snapshot)
-		}
-	}
-	if outs := receiveAll(t, h41, ngheAn); len(outs) != 3 {
-		t.Fatalf("received %+v", outs)
-	}
-	if _, err := h41.Mark(ctx, ngheAn, ids[1], envelope.StateAccepted, broker.MarkOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if tr := waitState(t, h41, ids[1], ngheAn, envelope.StateAccepted); tr.Sender != govOffice {
-		t.Fatalf("accepted: %+v", tr)
-	}
-	for {
-		select {
-		case tr := <-updates:
-			if tr.Recipient != ngheAn {
-				t.Fatalf("watch shows %+v", tr)
-			}
-			if tr.Envelope == ids[1] && tr.State == envelope.StateAccepted {
-				goto statuses
-			}
-		case <-ctx.Done():
-			t.Fatal("the acceptance did not come as an event")
-		}
-	}
-statuses:
-	// The signed statuses, verified by the agency itself.
-	mine, err := h41.Statuses(ctx, ids[1])
-	if err != nil || len(mine) != 2 {
-		t.Fatalf("recipient's statuses: %d, %v", len(mine), err)
-	}
-	all, err := g22.Statuses(ctx, ids[1])
-	if err != nil || len(all) != 2 {
-		t.Fatalf("sender's statuses: %d, %v", len(all), err)
-	}
-	if _, err := h14.Statuses(ctx, ids[1]); err != nil {
-		t.Fatalf("Sơn La's statuses (none yet): %v", err)
-	}
-}
-
-// The tracking service refuses what is not a well-formed request.
-func FuzzDecodeTrackRequest(f *testing.F) {
-	f.Add("axis.svc.track.000_00_00_G22.status", []byte(`{"id":"0190c5c4-8a5e-7cc1-b6a6-0d7c3a3f6f10"}`))
-	f.Add("axis.svc.track.000_00_00_G22.sent", []byte(`{"after":12,"limit":100}`))
-	f.Add("axis.svc.track.000_00_00_G22.tracking", []byte(`{"id":"0190c5c4-8a5e-7cc1-b6a6-0d7c3a3f6f10","recipient":"000.00.00.H14"}`))
-	f.Add("axis.svc.track.*.ping", []byte(`{}`))
-	f.Add("axis.svc.track.000_00_00_G22.received", []byte(`{"limit":-1}{}`))
-	f.Fuzz(func(t *testing.T, subject string, data []byte) {
-		agency, op, err := broker.DecodeTrackRequest(subject, data)
-		if err != nil {
-			if !errors.Is(err, broker.ErrTrackRequest) {
-				t.Fatalf("error %v does not wrap ErrTrackRequest", err)
-			}
-			return
-		}
-		if broker.TrackServiceSubject(agency, op) != subject {
-			t.Fatalf("accepted %q as agency %q op %q", subject, agency, op)
-		}
-		if len(data) > 1<<10 {
-			t.Fatalf("accepted a %d-byte request", len(data))
-		}
-	})
-}
-
-func TestDecodeTrackRequest(t *testing.T) {
-	id := envelope.NewID()
-	tests := []struct {
-		subject, body string
-		ok            bool
-	}{
-		{"axis.svc.track.000_00_00_G22.ping", ``, true},
-		{"axis.svc.track.000_00_00_G22.status", `{"id":"` + id + `"}`, true},
-		{"axis.svc.track.000_00_00_G22.sent", `{"after":3,"limit":1000}`, true},
-		{"axis.svc.track.000_00_00_G22.tracking", `{"id":"` + id + `","recipient":"000.00.00.H14"}`, true},
-		{"axis.svc.track.000_00_00_G22.status", `{"id":"not-an-id"}`, false},
-		{"axis.svc.track.000_00_00_G22.status", `{"id":"` + id + `","extra":1}`, false},
-		{"axis.svc.track.000_00_00_G22.sent", `{"limit":1001}`, false},
-		{"axis.svc.track.000_00_00_G22.sent", `{"limit":-1}`, false},
-		{"axis.svc.track.000_00_00_G22.sent", `{} {}`, false},
-		{"axis.svc.track.000_00_00_G22.tracking", `{"id":"` + id + `","recipient":"*"}`, false},
-		{"axis.svc.track.000_00_00_G22.tracking", `{"id":"` + id + `"}`, false},
-		{"axis.svc.track.000_00_00_G22.delete", `{}`, false},
-		{"axis.svc.track.000_00_00_G22.sent.x", `{}`, false},
-		{"axis.svc.track.*.sent", `{}`, false},
-		{"axis.svc.track.000.00.00.G22.sent", `{}`, false},
-		{"axis.svc.files.000_00_00_G22.sent", `{}`, false},
-		{"axis.svc.track.000_00_00_G22.sent", `{"after":1,"pad":"` + strings.Repeat("x", 2000) + `"}`, false},
-	}
-	for _, tt := range tests {
-		_, _, err := broker.DecodeTrackRequest(tt.subject, []byte(tt.body))
-		if (err == nil) != tt.ok {
-			t.Errorf("%s %s: %v", tt.subject, tt.body, err)
-		}
 	}
 }
 
@@ -532,17 +338,17 @@ func TestDecodeTrackRequest(t *testing.T) {
 // phantom pairs and attachment access from unverified manifests go, what
 // verified copies made stays.
 func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
-	defer broker.SetSweepInterval(20 * time.Millisecond)()
-	bus := threeAgencies(t)
-	c := bus.Client()
+	defer bus.SetSweepInterval(20 * time.Millisecond)()
+	tb := threeAgencies(t)
+	c := tb.Client()
 	ctx := ctxT(t)
 	secret := "Phụ lục thật"
-	res, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Trước khi nâng cấp"),
+	res, err := tb.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Trước khi nâng cấp"),
 		broker.File{Name: "pl.txt", Reader: strings.NewReader(secret), Size: int64(len(secret))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	receiveAll(t, bus.Client(ngheAn), ngheAn)
+	receiveAll(t, tb.Client(ngheAn), ngheAn)
 	waitState(t, c, res.ID, ngheAn, envelope.StateDelivered)
 	real := sha256.Sum256([]byte(secret))
 	realSum := hex.EncodeToString(real[:])
@@ -550,7 +356,7 @@ func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
 	// What the earlier tracker left: a phantom pair from a forged receipt,
 	// a pair and attachment access from an unsigned copy.
 	_, forgedSum := secretManifest("bí mật của người khác")
-	kv, err := c.JetStream().KeyValue(ctx, broker.TrackBucket)
+	kv, err := c.JetStream().KeyValue(ctx, record.TrackBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,25 +369,25 @@ func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
 	if _, err := kv.Put(ctx, envelope.Token(sonLa)+"."+other+"."+envelope.Token(ngheAn), unsigned); err != nil {
 		t.Fatal(err)
 	}
-	refs, err := c.JetStream().KeyValue(ctx, broker.FileRefsBucket)
+	refs, err := c.JetStream().KeyValue(ctx, record.FileRefsBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := refs.Put(ctx, broker.FileRefKey(forgedSum, ngheAn), []byte(other)); err != nil {
+	if _, err := refs.Put(ctx, record.FileRefKey(forgedSum, ngheAn), []byte(other)); err != nil {
 		t.Fatal(err)
 	}
 	// ... and its consumer, without this version's metadata.
 	js := c.JetStream()
-	if err := js.DeleteConsumer(ctx, broker.StreamName, broker.TrackerDurable); err != nil {
+	if err := js.DeleteConsumer(ctx, record.Stream, record.TrackerDurable); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, broker.StreamName, jetstream.ConsumerConfig{Durable: broker.TrackerDurable,
+	if _, err := js.CreateOrUpdateConsumer(ctx, record.Stream, jetstream.ConsumerConfig{Durable: record.TrackerDurable,
 		AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverNewPolicy}); err != nil {
 		t.Fatal(err)
 	}
 
-	bus.Restart()
-	c = bus.Client()
+	tb.Restart()
+	c = tb.Client()
 	ctx = ctxT(t)
 	tr := waitState(t, c, res.ID, ngheAn, envelope.StateDelivered)
 	if tr.Sender != govOffice || tr.Subject != "Trước khi nâng cấp" {
@@ -592,15 +398,15 @@ func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
 	}
 	// The sweep of attachment access ends by clearing its mark.
 	for {
-		cons, err := c.JetStream().Consumer(ctx, broker.StreamName, broker.TrackerDurable)
+		cons, err := c.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable)
 		if err != nil {
 			t.Fatal(err)
 		}
 		meta := cons.CachedInfo().Config.Metadata
-		if meta[broker.TrackerVersionKey] == "" {
+		if meta[bus.TrackerVersionKey] == "" {
 			t.Fatalf("consumer metadata %v", meta)
 		}
-		if meta[broker.TrackerSweepKey] == "" {
+		if meta[bus.TrackerSweepKey] == "" {
 			break
 		}
 		select {
@@ -616,8 +422,8 @@ func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
 		t.Fatal("attachment access of a verified copy lost in the rebuild")
 	}
 	// A later start keeps the rebuilt tracking as it is.
-	bus.Restart()
-	c = bus.Client()
+	tb.Restart()
+	c = tb.Client()
 	if tr := waitState(t, c, res.ID, ngheAn, envelope.StateDelivered); tr.Revision == 0 {
 		t.Fatal("no revision")
 	}
@@ -626,57 +432,15 @@ func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
 // `docaxis serve` starts the bus's services with a context that has no
 // deadline; so does a second process of a cluster.
 func TestServiceStartsWithoutDeadline(t *testing.T) {
-	bus := threeAgencies(t)
-	nc, err := nats.Connect(bus.URL())
+	tb := threeAgencies(t)
+	nc, err := nats.Connect(tb.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	svc, err := broker.StartService(context.Background(), nc, broker.ServiceConfig{Trust: bus.Trust, Logger: bustest.Logger(), NoFiles: true})
+	svc, err := bus.StartService(context.Background(), nc, bus.ServiceConfig{Trust: tb.Trust, Logger: bustest.Logger(), NoFiles: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc.Stop()
-}
-
-// Attachment access comes from the tracker a moment after the copy is
-// stored; a recipient fetching meanwhile waits for it instead of refusing
-// a good envelope.
-func TestMailboxWaitsForAttachmentAccess(t *testing.T) {
-	bus := securedBus(t)
-	ctx := ctxT(t)
-	admin := bus.Client()
-	secret := "Phụ lục đến sau"
-	res, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Quyền đọc đến sau"),
-		broker.File{Name: "pl.txt", Reader: strings.NewReader(secret), Size: int64(len(secret))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, admin, res.ID, ngheAn, envelope.StateSent)
-	// The tracker not there yet, as far as the recipient can tell.
-	sum := sha256.Sum256([]byte(secret))
-	key := broker.FileRefKey(hex.EncodeToString(sum[:]), ngheAn)
-	refs, err := admin.JetStream().KeyValue(ctx, broker.FileRefsBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := refs.Delete(ctx, key); err != nil {
-		t.Fatal(err)
-	}
-	outs := receiveAll(t, bus.Client(ngheAn), ngheAn)
-	if len(outs) != 1 || !outs[0].Retry || outs[0].Quarantined {
-		t.Fatalf("while access is missing: %+v", outs)
-	}
-	if _, err := refs.Put(ctx, key, []byte(res.ID)); err != nil {
-		t.Fatal(err)
-	}
-	mb, err := bus.Client(ngheAn).Mailbox(ctx, ngheAn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := 0
-	if _, err := mb.Fetch(ctx, 1, 10*time.Second, func(context.Context, *broker.Delivery) error { got++; return nil }); err != nil || got != 1 {
-		t.Fatalf("after access came: %d handed, %v", got, err)
-	}
-	waitState(t, admin, res.ID, ngheAn, envelope.StateDelivered)
 }

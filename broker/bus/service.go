@@ -1,4 +1,4 @@
-package broker
+package bus
 
 import (
 	"context"
@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/filesvc"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ServiceConfig configures the bus's own services.
@@ -29,13 +32,13 @@ type ServiceConfig struct {
 	// ClaimCheck keeps the bus's own registrations (the compatibility
 	// API's registerAgency among them) within its federation's code
 	// bindings (federation.ClaimCheck).
-	ClaimCheck ClaimCheck
+	ClaimCheck broker.ClaimCheck
 }
 
 // Service is what `docaxis serve` runs next to (or against) NATS: the
 // stream set-up and the tracker.
 type Service struct {
-	Client  *Client
+	Client  *broker.Client
 	Tracker *Tracker
 	Files   *filesvc.Service
 
@@ -57,18 +60,18 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if cfg.Trust == nil {
 		return nil, fmt.Errorf("start bus service: no trust (root certificates) given")
 	}
-	js, err := newJetStream(nc)
+	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open JetStream: %w", err)
 	}
 	if err := Setup(ctx, js, cfg.Bus); err != nil {
 		return nil, err
 	}
-	opts := []Option{WithTrust(cfg.Trust), WithLogger(cfg.Logger), WithClaimCheck(cfg.ClaimCheck)}
+	opts := []broker.Option{broker.WithTrust(cfg.Trust), broker.WithLogger(cfg.Logger), broker.WithClaimCheck(cfg.ClaimCheck)}
 	if cfg.Store != nil {
-		opts = append(opts, WithStore(cfg.Store))
+		opts = append(opts, broker.WithStore(cfg.Store))
 	}
-	c, err := New(ctx, nc, opts...)
+	c, err := broker.New(ctx, nc, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -77,19 +80,16 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 			return nil, err
 		}
 	}
-	if err := c.ensureMailboxes(ctx); err != nil {
+	if err := c.EnsureMailboxes(ctx); err != nil {
 		return nil, err
 	}
-	tr, err := NewTracker(ctx, c.js, c.verifier, cfg.Logger)
+	tr, err := NewTracker(ctx, c.JetStream(), c.Verifier(), cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	tr.recordedAt = c.recordedAt
-	tr.remote = c.servedElsewhere
-	tr.systemOf = func(code string) string {
-		a, _ := c.dir.lookup(code)
-		return a.System
-	}
+	tr.recordedAt = c.RecordedAt
+	tr.remote = c.ServedElsewhere
+	tr.systemOf = c.ServingSystem
 	// The tracking service first: it publishes the changes the tracker
 	// makes from its start on.
 	track, err := startTrackService(ctx, c, tr, cfg.Logger)
@@ -108,7 +108,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 		tr.Stop()
 		return nil, err
 	}
-	if svc.quarantine, err = startQuarantineService(ctx, nc, c.js, svc.gate, cfg.Logger); err != nil {
+	if svc.quarantine, err = startQuarantineService(ctx, nc, c.JetStream(), svc.gate, cfg.Logger); err != nil {
 		svc.gate.stop()
 		track.stop()
 		tr.Stop()
@@ -124,7 +124,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if cfg.NoFiles {
 		return svc, nil
 	}
-	refs, err := c.js.KeyValue(ctx, FileRefsBucket)
+	refs, err := c.JetStream().KeyValue(ctx, record.FileRefsBucket)
 	if err != nil {
 		svc.Stop()
 		return nil, err
@@ -140,13 +140,13 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if fc.SystemServes == nil {
 		fc.SystemServes = func(ctx context.Context, id, agency string) bool {
 			// From the bucket, not the cache: a move just made counts.
-			a, err := c.readAgency(ctx, agency)
-			return err == nil && a.System == id && a.State != StateDeleted
+			a, err := c.ReadAgency(ctx, agency)
+			return err == nil && a.System == id && a.State != broker.StateDeleted
 		}
 	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	files, err := filesvc.Serve(fctx, nc, c.store, refs, fc)
+	files, err := filesvc.Serve(fctx, nc, c.Store(), refs, fc)
 	if err != nil {
 		svc.Stop()
 		return nil, fmt.Errorf("start attachment service: %w", err)

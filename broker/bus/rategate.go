@@ -1,4 +1,4 @@
-package broker
+package bus
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
@@ -31,10 +32,8 @@ import (
 // before handing it over (Client.admit), so the excess never reaches the
 // application; the invalid receipt tells the sender why.
 
-// RateBucket holds the gate's verdicts: refused.<record seq> for each copy
-// refused, and floor, the highest record sequence judged.
-const RateBucket = record.RateBucket
-
+// The verdict bucket (record.RateBucket) holds refused.<record seq> for
+// each copy refused, and floor, the highest record sequence judged.
 const (
 	rateFloorKey = "floor"
 	// rateMemory bounds the verdicts kept in memory; older ones are read
@@ -52,7 +51,7 @@ const (
 
 // rateGate judges the record's document copies against the publish rate.
 type rateGate struct {
-	c   *Client
+	c   *broker.Client
 	js  jetstream.JetStream
 	kv  jetstream.KeyValue
 	log *slog.Logger
@@ -110,15 +109,15 @@ type rateEnvelope struct {
 // startRateGate creates the verdict bucket and starts judging the record
 // from where the gate left off; on a bus that never ran it, copies already
 // recorded count as admitted.
-func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logger) (*rateGate, error) {
+func startRateGate(ctx context.Context, c *broker.Client, cfg BusConfig, log *slog.Logger) (*rateGate, error) {
 	cfg.defaults()
-	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: RateBucket,
+	kv, err := c.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: record.RateBucket,
 		Description: "docaxis publish rate: copies the bus refused, and how far it judged the record",
 		History:     1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention})
 	if err != nil {
-		return nil, fmt.Errorf("set up bucket %s: %w", RateBucket, err)
+		return nil, fmt.Errorf("set up bucket %s: %w", record.RateBucket, err)
 	}
-	g := &rateGate{c: c, js: c.js, kv: kv, log: log, owners: map[uint64]string{}, refused: map[uint64]string{},
+	g := &rateGate{c: c, js: c.JetStream(), kv: kv, log: log, owners: map[uint64]string{}, refused: map[uint64]string{},
 		judged: make(chan struct{}), senders: map[string]*rateSender{}, unsaved: map[uint64]string{}, work: make(chan rateRefusal, 4096)}
 	// A bucket just made on a new cluster may have no leader for a moment
 	// ("no responders"): ask again, as every client call does.
@@ -127,7 +126,7 @@ func startRateGate(ctx context.Context, c *Client, cfg BusConfig, log *slog.Logg
 		return nil, err
 	}
 	g.last, g.start, g.memFloor, g.persisted = floor, floor+1, floor+1, floor
-	cons, err := c.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
+	cons, err := c.JetStream().OrderedConsumer(ctx, record.Stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{record.DocPrefix + ">"},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    floor + 1,
@@ -160,14 +159,14 @@ func (g *rateGate) loadFloor(ctx context.Context) (uint64, error) {
 	if err == nil {
 		n, perr := strconv.ParseUint(string(e.Value()), 10, 64)
 		if perr != nil {
-			return 0, fmt.Errorf("rate gate: bad %s in %s: %q", rateFloorKey, RateBucket, e.Value())
+			return 0, fmt.Errorf("rate gate: bad %s in %s: %q", rateFloorKey, record.RateBucket, e.Value())
 		}
 		return n, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, fmt.Errorf("rate gate: read %s: %w", rateFloorKey, err)
 	}
-	st, err := g.js.Stream(ctx, StreamName)
+	st, err := g.js.Stream(ctx, record.Stream)
 	if err != nil {
 		return 0, fmt.Errorf("rate gate: %w", err)
 	}
@@ -249,10 +248,10 @@ func (g *rateGate) onCopy(msg jetstream.Msg) {
 	}
 	owner, reason := "", ""
 	var r rateRefusal
-	if kind, to, from, ok := parseSubject(msg.Subject()); ok && kind == "doc" && inMailbox(msg.Subject(), to) {
-		owner = envelope.Token(to)
-		reason = g.judge(to, from, copyID(msg.Headers()), meta.Timestamp)
-		r = rateRefusal{subject: msg.Subject(), to: to, from: from, seq: seq, reason: reason}
+	if rs, ok := record.ParseSubject(msg.Subject()); ok && rs.Kind == record.KindDoc && record.InMailbox(msg.Subject(), rs.To) {
+		owner = envelope.Token(rs.To)
+		reason = g.judge(rs.To, rs.From, copyID(msg.Headers()), meta.Timestamp)
+		r = rateRefusal{subject: msg.Subject(), to: rs.To, from: rs.From, seq: seq, reason: reason}
 	}
 	g.mu.Lock()
 	g.owners[seq] = owner
@@ -303,7 +302,7 @@ func (g *rateGate) writer() {
 // chooses it, as it chooses the payload's: it only decides whether copies
 // to different recipients count as one envelope, as a real one would.
 func copyID(h nats.Header) string {
-	if id := h.Get(HeaderEnvelope); envelope.IsID(id) {
+	if id := h.Get(record.HeaderEnvelope); envelope.IsID(id) {
 		return id
 	}
 	if id, _, _ := strings.Cut(h.Get(jetstream.MsgIDHeader), "."); envelope.IsID(id) {
@@ -368,14 +367,11 @@ func (g *rateGate) judge(to, from, id string, at time.Time) string {
 // remote reports whether from is served by another bus of a federation:
 // its copies reach this record through the federation, judged at its bus.
 func (g *rateGate) remote(from string) bool {
-	a, ok := g.c.dir.lookup(from)
-	if !ok || a.Bus == "" {
+	ab, ok := g.c.AgencyBus(from)
+	if !ok || ab == "" {
 		return false
 	}
-	g.c.dir.mu.RLock()
-	bus := g.c.dir.bus
-	g.c.dir.mu.RUnlock()
-	return a.Bus != bus
+	return ab != g.c.Bus()
 }
 
 func (g *rateGate) forgetIdle(at time.Time) {
@@ -432,7 +428,7 @@ func (g *rateGate) refuse(r rateRefusal) bool {
 
 // quarantine writes the entry of a refused copy, read from the record.
 func (g *rateGate) quarantine(ctx context.Context, subject, to string, seq uint64, reason string) error {
-	st, err := g.js.Stream(ctx, StreamName)
+	st, err := g.js.Stream(ctx, record.Stream)
 	if err != nil {
 		return err
 	}
@@ -446,7 +442,7 @@ func (g *rateGate) quarantine(ctx context.Context, subject, to string, seq uint6
 	if rec.Subject != subject {
 		return fmt.Errorf("record #%d is on %s, judged on %s", seq, rec.Subject, subject)
 	}
-	_, err = writeQuarantine(ctx, g.js, to, rec.Subject, rec.Data, seq, 0, ErrRateLimited.Error()+": "+reason)
+	_, err = record.WriteMailboxQuarantine(ctx, g.js, to, rec.Subject, rec.Data, seq, 0, broker.ErrRateLimited.Error()+": "+reason)
 	return err
 }
 
@@ -504,31 +500,4 @@ func (g *rateGate) stored(ctx context.Context, seq uint64) (rateJudgement, error
 		return rateJudgement{}, fmt.Errorf("read verdict of #%d: %w", seq, err)
 	}
 	return rateJudgement{refused: true, reason: string(e.Value())}, nil
-}
-
-// admit asks the bus whether the copy at seq of agency's mailbox was
-// recorded within the publish rate. nil: deliver it; an error wrapping
-// ErrReject and ErrRateLimited: refuse it; any other error: try later.
-// Without a rate in force there is nothing to ask.
-func (c *Client) admit(ctx context.Context, agency string, seq uint64) error {
-	if c.Limits().PublishRate <= 0 {
-		return nil
-	}
-	m := nats.NewMsg(QuarantineServiceSubject(agency))
-	m.Header.Set(headerOp, opCheck)
-	m.Header.Set(HeaderOriginSeq, strconv.FormatUint(seq, 10))
-	// No answer (the bus's services still starting, or down) is no
-	// verdict: the copy waits, as it would for any other check.
-	a, err := c.serviceRequest(ctx, m)
-	if err != nil {
-		return fmt.Errorf("publish-rate check of copy #%d: %w", seq, err)
-	}
-	switch v := a.Header.Get(headerVerdict); v {
-	case verdictAdmitted:
-		return nil
-	case verdictRefused:
-		return fmt.Errorf("%w: %w: %s", ErrReject, ErrRateLimited, cut(string(a.Data), MaxQuarantineReason))
-	default:
-		return fmt.Errorf("publish-rate check of copy #%d: unexpected verdict %q", seq, cut(v, 64))
-	}
 }

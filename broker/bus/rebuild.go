@@ -1,4 +1,4 @@
-package broker
+package bus
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -35,7 +36,7 @@ type refSweep struct {
 
 func (t *Tracker) consumerConfig(meta map[string]string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       trackerDurable,
+		Durable:       record.TrackerDurable,
 		Description:   "docaxis tracker: keeps AXIS_TRACK from the record",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -49,7 +50,7 @@ func (t *Tracker) consumerConfig(meta map[string]string) jetstream.ConsumerConfi
 // first when the consumer is missing or was made by an earlier version. It
 // returns the attachment access sweep still to do, if any.
 func (t *Tracker) ensureConsumer(ctx context.Context) (jetstream.Consumer, *refSweep, error) {
-	cur, err := t.js.Consumer(ctx, StreamName, trackerDurable)
+	cur, err := t.js.Consumer(ctx, record.Stream, record.TrackerDurable)
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, nil, fmt.Errorf("tracker consumer: %w", err)
 	}
@@ -60,24 +61,24 @@ func (t *Tracker) ensureConsumer(ctx context.Context) (jetstream.Consumer, *refS
 		}
 		// Earlier rules: start again from the record. The consumer goes
 		// first, so a crash midway finds no consumer and starts over.
-		if err := t.js.DeleteConsumer(ctx, StreamName, trackerDurable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err := t.js.DeleteConsumer(ctx, record.Stream, record.TrackerDurable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, nil, fmt.Errorf("tracker: remove the consumer of an earlier version: %w", err)
 		}
 	}
-	rec, err := t.js.Stream(ctx, StreamName)
+	rec, err := t.js.Stream(ctx, record.Stream)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tracker: open stream %s: %w", StreamName, err)
+		return nil, nil, fmt.Errorf("tracker: open stream %s: %w", record.Stream, err)
 	}
 	last := rec.CachedInfo().State.LastSeq
-	bucket, err := t.js.Stream(ctx, "KV_"+TrackBucket)
+	bucket, err := t.js.Stream(ctx, "KV_"+record.TrackBucket)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tracker: open bucket %s: %w", TrackBucket, err)
+		return nil, nil, fmt.Errorf("tracker: open bucket %s: %w", record.TrackBucket, err)
 	}
 	if n := bucket.CachedInfo().State.Msgs; n > 0 {
 		t.log.Warn("tracker: rebuilding the tracking from the record (first start of a version that tracks only verified copies and statuses)",
 			"entries", n, "record_last_seq", last)
 		if err := bucket.Purge(ctx); err != nil {
-			return nil, nil, fmt.Errorf("tracker: empty bucket %s for the rebuild: %w", TrackBucket, err)
+			return nil, nil, fmt.Errorf("tracker: empty bucket %s for the rebuild: %w", record.TrackBucket, err)
 		}
 	}
 	meta := map[string]string{metaTrackerVersion: trackerVersion}
@@ -86,7 +87,7 @@ func (t *Tracker) ensureConsumer(ctx context.Context) (jetstream.Consumer, *refS
 		sweep = &refSweep{through: last, since: time.Now().UTC()}
 		meta[metaTrackerSweep] = strconv.FormatUint(sweep.through, 10) + " " + sweep.since.Format(time.RFC3339Nano)
 	}
-	cons, err := t.js.CreateOrUpdateConsumer(ctx, StreamName, t.consumerConfig(meta))
+	cons, err := t.js.CreateOrUpdateConsumer(ctx, record.Stream, t.consumerConfig(meta))
 	if err != nil {
 		return nil, nil, fmt.Errorf("tracker consumer: %w", err)
 	}
@@ -166,7 +167,7 @@ func (t *Tracker) sweepRefs(ctx context.Context, cons jetstream.Consumer, sw ref
 func (t *Tracker) finishSweep(ctx context.Context, cons jetstream.Consumer, removed int) {
 	// Only this version's key: the server keeps its own metadata itself.
 	meta := map[string]string{metaTrackerVersion: trackerVersion}
-	if _, err := t.js.CreateOrUpdateConsumer(ctx, StreamName, t.consumerConfig(meta)); err != nil {
+	if _, err := t.js.CreateOrUpdateConsumer(ctx, record.Stream, t.consumerConfig(meta)); err != nil {
 		t.log.Warn("tracker: attachment access sweep done, not recorded (it runs again at the next start)", "err", err)
 	}
 	t.log.Info("tracker: rebuild done; attachment access from copies that do not verify removed", "removed", removed)

@@ -1,0 +1,54 @@
+package bus
+
+import (
+	"errors"
+	"time"
+
+	"github.com/docaxis/docaxis/broker/record"
+	"github.com/nats-io/nats.go"
+)
+
+// Tracker internals for black-box tests.
+
+// TrackerVersionKey is the metadata key of the tracker consumer's rules
+// version; TrackerSweepKey is set while an attachment access sweep is due.
+const (
+	TrackerVersionKey = metaTrackerVersion
+	TrackerSweepKey   = metaTrackerSweep
+)
+
+// SetSweepInterval sets how often the attachment access sweep checks the
+// rebuild's progress; it returns a func restoring it.
+func SetSweepInterval(d time.Duration) func() {
+	old := sweepInterval
+	sweepInterval = d
+	return func() { sweepInterval = old }
+}
+
+// QuarantineRequest is a decoded quarantine-service request, for the fuzz
+// target of the black-box tests.
+type QuarantineRequest struct {
+	Op, Agency, Reason string
+	Seq, Deliveries    uint64
+}
+
+// DecodeQuarantineRequest exposes the service's decoding of a request: the
+// request, or the error code it is refused with.
+func DecodeQuarantineRequest(subject, reply string, h nats.Header, body []byte) (req QuarantineRequest, replyOK bool, code string) {
+	r, err := decodeQuarantineRequest(subject, h, body)
+	replyOK = record.ReplyAllowed(reply, subject[min(len(subject), len(record.QuarantineServicePrefix)):])
+	if err != nil {
+		var se *record.ServiceError
+		if errors.As(err, &se) {
+			return req, replyOK, se.Code
+		}
+		return req, replyOK, "untyped: " + err.Error()
+	}
+	return QuarantineRequest{Op: r.op, Agency: r.agency, Reason: r.reason, Seq: r.seq, Deliveries: r.deliveries}, replyOK, ""
+}
+
+// DecodeTrackRequest parses a tracking service request (for fuzzing).
+func DecodeTrackRequest(subject string, data []byte) (agency, op string, err error) {
+	agency, op, _, err = decodeTrackRequest(subject, data)
+	return agency, op, err
+}
