@@ -18,19 +18,6 @@ import (
 // national refuses a claim outside the binding in any case; checking here
 // keeps the bus from serving, even for a moment, a code it may not.
 
-// ClaimCheck was the federation's check, given to clients as an option.
-//
-// Deprecated: every registration checks the bindings itself; a ClaimCheck
-// is ignored.
-type ClaimCheck func(ctx context.Context, c *Client) (func(code string) error, error)
-
-// WithClaimCheck does nothing.
-//
-// Deprecated: every registration checks the bindings itself.
-func WithClaimCheck(ClaimCheck) Option {
-	return func(*options) error { return nil }
-}
-
 // CheckClaim tells whether this bus may register code under the
 // federation's code bindings as its directory holds them (nil outside a
 // federation). Registrations check it themselves; an operator's action

@@ -94,13 +94,13 @@ type directory struct {
 }
 
 func openDirectory(ctx context.Context, js jetstream.JetStream, trust *signing.Trust, useRoots bool, log *slog.Logger) (*directory, error) {
-	kv, err := js.KeyValue(ctx, DirectoryBucket)
+	kv, err := js.KeyValue(ctx, record.DirectoryBucket)
 	if err != nil {
-		return nil, fmt.Errorf("open directory bucket %s (is 'docaxis serve' running on this bus?): %w", DirectoryBucket, err)
+		return nil, fmt.Errorf("open directory bucket %s (is 'docaxis serve' running on this bus?): %w", record.DirectoryBucket, err)
 	}
 	d := &directory{kv: kv, trust: trust, useRoots: useRoots, log: log, agencies: map[string]Agency{}, limits: DefaultLimits, done: make(chan struct{}),
 		bindingsRead: map[string]bindingsCopy{},
-		direct:       &directKV{nc: js.Conn(), js: js, bucket: DirectoryBucket, timeout: 30 * time.Second}}
+		direct:       &directKV{nc: js.Conn(), js: js, bucket: record.DirectoryBucket, timeout: 30 * time.Second}}
 	trust.SetBindings(d.bindings)
 	wctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
@@ -493,7 +493,7 @@ func (c *Client) putAgencies(ctx context.Context, list []Agency, prev map[string
 		}
 	}
 	for _, code := range drop {
-		if err := c.js.DeleteConsumer(ctx, StreamName, MailboxDurable(code)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err := c.js.DeleteConsumer(ctx, record.Stream, record.MailboxDurable(code)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return fmt.Errorf("close the mailbox of %s: %w", code, err)
 		}
 	}

@@ -144,7 +144,7 @@ func TestRetrySendAndFetchThroughLeaderKill(t *testing.T) {
 		_, err := mb.Fetch(ctx, 0, 3*time.Second, func(_ context.Context, d *broker.Delivery) error {
 			got[d.Envelope.ID]++
 			if len(got) == total/2 {
-				killOnce.Do(func() { go cl.KillLeader(broker.StreamName) })
+				killOnce.Do(func() { go cl.KillLeader(record.Stream) })
 			}
 			return nil
 		})

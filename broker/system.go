@@ -174,7 +174,7 @@ func (c *Client) RemoveSystem(ctx context.Context, id string) error {
 		return fmt.Errorf("remove system %s: %w", id, err)
 	}
 	for _, name := range []string{SystemDurable(id), TransferDurable(id)} {
-		if err := c.js.DeleteConsumer(ctx, StreamName, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err := c.js.DeleteConsumer(ctx, record.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return fmt.Errorf("remove system %s: delete consumer %s: %w", id, name, err)
 		}
 	}
@@ -184,7 +184,7 @@ func (c *Client) RemoveSystem(ctx context.Context, id string) error {
 // systemFilters returns the agencies a system's mailbox serves now (from
 // its consumer's filters).
 func (c *Client) systemFilters(ctx context.Context, id string) ([]string, error) {
-	cons, err := c.js.Consumer(ctx, StreamName, SystemDurable(id))
+	cons, err := c.js.Consumer(ctx, record.Stream, SystemDurable(id))
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, nil
 	}
@@ -233,13 +233,13 @@ func (c *Client) syncSystemMailbox(ctx context.Context, id string, add, remove, 
 	slices.Sort(codes)
 	filters := make([]string, 0, len(codes))
 	for _, a := range codes {
-		filters = append(filters, MailboxFilter(a))
+		filters = append(filters, record.MailboxFilter(a))
 	}
 	if len(filters) == 0 {
 		filters = []string{noAgencyFilter(id)}
 	}
 	cfg := systemConsumerConfig(SystemDurable(id), "mailbox of system "+id, filters)
-	if _, err := c.js.CreateOrUpdateConsumer(ctx, StreamName, cfg); err != nil {
+	if _, err := c.js.CreateOrUpdateConsumer(ctx, record.Stream, cfg); err != nil {
 		return fmt.Errorf("mailbox of system %s (%d agencies): %w", id, len(codes), err)
 	}
 	if len(catchUp) == 0 && len(remove) == 0 {
@@ -254,7 +254,7 @@ func (c *Client) syncSystemMailbox(ctx context.Context, id string, add, remove, 
 func (c *Client) syncTransfer(ctx context.Context, id string, add, remove []string) error {
 	name := TransferDurable(id)
 	set := map[string]bool{}
-	if cons, err := c.js.Consumer(ctx, StreamName, name); err == nil {
+	if cons, err := c.js.Consumer(ctx, record.Stream, name); err == nil {
 		info, err := cons.Info(ctx)
 		if err == nil && (info.NumPending > 0 || info.NumAckPending > 0) {
 			for _, a := range agenciesOfFilters(info.Config) {
@@ -270,7 +270,7 @@ func (c *Client) syncTransfer(ctx context.Context, id string, add, remove []stri
 	for _, a := range remove {
 		delete(set, a)
 	}
-	if err := c.js.DeleteConsumer(ctx, StreamName, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if err := c.js.DeleteConsumer(ctx, record.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("transfer mailbox of system %s: %w", id, err)
 	}
 	if len(set) == 0 {
@@ -278,11 +278,11 @@ func (c *Client) syncTransfer(ctx context.Context, id string, add, remove []stri
 	}
 	var filters []string
 	for a := range set {
-		filters = append(filters, MailboxFilter(a))
+		filters = append(filters, record.MailboxFilter(a))
 	}
 	slices.Sort(filters)
 	cfg := systemConsumerConfig(name, "mail stored before these agencies came to system "+id, filters)
-	if _, err := c.js.CreateOrUpdateConsumer(ctx, StreamName, cfg); err != nil {
+	if _, err := c.js.CreateOrUpdateConsumer(ctx, record.Stream, cfg); err != nil {
 		return fmt.Errorf("transfer mailbox of system %s: %w", id, err)
 	}
 	return nil
@@ -297,7 +297,7 @@ func (c *Client) DrainTransfers(ctx context.Context) error {
 		return err
 	}
 	for _, s := range systems {
-		cons, err := c.js.Consumer(ctx, StreamName, TransferDurable(s.ID))
+		cons, err := c.js.Consumer(ctx, record.Stream, TransferDurable(s.ID))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			continue
 		}
@@ -309,7 +309,7 @@ func (c *Client) DrainTransfers(ctx context.Context) error {
 			return err
 		}
 		if info.NumPending == 0 && info.NumAckPending == 0 {
-			if err := c.js.DeleteConsumer(ctx, StreamName, TransferDurable(s.ID)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			if err := c.js.DeleteConsumer(ctx, record.Stream, TransferDurable(s.ID)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 				return err
 			}
 		}

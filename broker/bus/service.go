@@ -29,10 +29,6 @@ type ServiceConfig struct {
 	// through; NoFiles runs the bus without it (tests that run their own).
 	Files   filesvc.Config
 	NoFiles bool
-	// ClaimCheck keeps the bus's own registrations (the compatibility
-	// API's registerAgency among them) within its federation's code
-	// bindings (federation.ClaimCheck).
-	ClaimCheck broker.ClaimCheck
 }
 
 // Service is what `docaxis serve` runs next to (or against) NATS: the
@@ -67,7 +63,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if err := Setup(ctx, js, cfg.Bus); err != nil {
 		return nil, err
 	}
-	opts := []broker.Option{broker.WithTrust(cfg.Trust), broker.WithLogger(cfg.Logger), broker.WithClaimCheck(cfg.ClaimCheck)}
+	opts := []broker.Option{broker.WithTrust(cfg.Trust), broker.WithLogger(cfg.Logger)}
 	if cfg.Store != nil {
 		opts = append(opts, broker.WithStore(cfg.Store))
 	}

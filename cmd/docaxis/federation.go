@@ -20,6 +20,7 @@ import (
 	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/broker/metrics"
 	"github.com/docaxis/docaxis/broker/operations"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
@@ -451,7 +452,7 @@ var fedTraceCmd = &cobra.Command{
 		if err != nil {
 			return err
 		}
-		s, err := c.JetStream().Stream(ctx, broker.StreamName)
+		s, err := c.JetStream().Stream(ctx, record.Stream)
 		if err != nil {
 			return err
 		}
