@@ -17,15 +17,7 @@ import (
 
 func TestWriteQuarantine(t *testing.T) {
 	bus := bustest.Start(t, bustest.WithAuth(), bustest.WithoutFiles())
-	nc, err := nats.Connect(bus.URL(), bus.AdminOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := bustest.JetStream(t, bus.URL(), bus.AdminOptions()...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	qs, err := js.Stream(ctx, record.QuarantineStream)
