@@ -67,17 +67,12 @@ func TestClusterAttackLease(t *testing.T) {
 // first, learns nothing.
 func TestClusterAttackStatusFromRecord(t *testing.T) {
 	a := newArena(t)
-	ctx := ctxT(t)
-	a.bus.Service.Tracker.Stop()
-	res, err := a.client(victimSender).Send(ctx, envelope.New(victimSender, []string{victimRecipient}, statusVictimSubject))
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := a.statusSendUntracked()
 	// The attacker signs its own envelope under the victim's id, to its
 	// own colleague and to the victim's recipient.
-	a.statusForgeID(res.ID, "Giả mạo mã")
-	a.statusWantNotFound(res.ID)
-	a.statusWantVictims(res.ID, a.client(victimRecipient))
+	a.statusForgeID(id, "Giả mạo mã")
+	a.statusWantNotFound(id)
+	a.statusWantVictims(id, a.client(victimRecipient))
 }
 
 // A resumed download (Axis-File-Offset) is checked like any other: an

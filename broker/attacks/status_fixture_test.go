@@ -16,6 +16,20 @@ import (
 // statusVictimSubject is the subject of the victim's envelope (victimSend).
 const statusVictimSubject = "Mật: chỉ gửi Sơn La"
 
+// statusSendUntracked stops the tracker, then sends the victim's envelope
+// (G22 to H14, no attachment): its status is then read from the record
+// and confirmed through the leaders, never from tracking. It returns the
+// envelope's id.
+func (a *arena) statusSendUntracked() string {
+	a.t.Helper()
+	a.bus.Service.Tracker.Stop()
+	res, err := a.client(victimSender).Send(ctxT(a.t), envelope.New(victimSender, []string{victimRecipient}, statusVictimSubject))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return res.ID
+}
+
 // statusForgeID sends the attacker's own verified envelope under the
 // victim's id, to its colleague and to the victim's recipient. The bus
 // may refuse it as a duplicate; either way the attackers are now party to

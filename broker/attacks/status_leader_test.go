@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/docaxis/docaxis/broker"
-	"github.com/docaxis/docaxis/envelope"
 )
 
 // "Not found" is now confirmed through the leaders of the id bindings and
@@ -36,13 +35,9 @@ func TestStatusLeaderConfirmReusedIDAfterTracking(t *testing.T) {
 func TestStatusLeaderConfirmAnswersNothingOfOthers(t *testing.T) {
 	a := newArena(t)
 	ctx := ctxT(t)
-	a.bus.Service.Tracker.Stop()
-	res, err := a.client(victimSender).Send(ctx, envelope.New(victimSender, []string{victimRecipient}, statusVictimSubject))
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := a.statusSendUntracked()
 	for _, who := range []string{attacker, attacker2} {
-		_, err := a.client(who).Status(ctx, res.ID)
+		_, err := a.client(who).Status(ctx, id)
 		if !errors.Is(err, broker.ErrNotFound) {
 			t.Errorf("status asked by %s while the tracker is stopped: %v; want not found", who, err)
 			continue
