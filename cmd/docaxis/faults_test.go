@@ -29,6 +29,7 @@ import (
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
+	"github.com/docaxis/docaxis/storage/natstest"
 	"github.com/nats-io/nats.go"
 )
 
@@ -353,7 +354,7 @@ func faultServeOnCluster(t *testing.T, bin string) {
 	s.run("agency", "add", faultSender, "--name", "Văn phòng Chính phủ")
 	s.run("agency", "add", faultRecipient, "--name", "UBND tỉnh Nghệ An")
 
-	js := bustest.JetStream(t, cl.URLs(), nats.MaxReconnects(-1))
+	_, js := natstest.Connect(t, cl.URLs(), nats.MaxReconnects(-1))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	names := js.StreamNames(ctx)
