@@ -75,7 +75,8 @@ test: deps vet test-go fuzz contract
 test-go:
 	$(GO) test -count=1 -timeout 30m $(TESTFLAGS) ./...
 
-# Every fuzz target runs briefly here; run longer by hand: make fuzz FUZZTIME=5m
+# Every fuzz target runs briefly here, two packages at a time (FUZZJOBS=2,
+# one worker per target: .ci/fuzz.sh); run longer by hand: make fuzz FUZZTIME=5m
 fuzz:
 	@./.ci/fuzz.sh $(FUZZTIME)
 

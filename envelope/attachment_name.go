@@ -149,7 +149,17 @@ func CleanAttachmentName(name string) string {
 		}
 		return -1
 	}, name)
-	name = strings.TrimSpace(name)
+	name = fitName(strings.TrimSpace(name))
+	if name != "" && deviceName(name) != "" {
+		// The prefix may take the name past MaxName again.
+		name = fitName("_" + name)
+	}
+	return name
+}
+
+// fitName cuts name to MaxName bytes, keeping a short extension, and
+// drops the dots and spaces it ends with.
+func fitName(name string) string {
 	if len(name) > MaxName {
 		ext := extension(name)
 		if len(ext) > 16 {
@@ -157,14 +167,7 @@ func CleanAttachmentName(name string) string {
 		}
 		name = truncateUTF8(name[:len(name)-len(ext)], MaxName-len(ext)) + ext
 	}
-	name = strings.TrimRight(name, ". ")
-	if name == "" {
-		return ""
-	}
-	if deviceName(name) != "" {
-		name = "_" + name
-	}
-	return name
+	return strings.TrimRight(name, ". ")
 }
 
 // extension is the name's last ".ext", as path.Ext.

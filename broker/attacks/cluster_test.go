@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/lease"
 	"github.com/docaxis/docaxis/envelope"
@@ -70,34 +67,12 @@ func TestClusterAttackLease(t *testing.T) {
 // first, learns nothing.
 func TestClusterAttackStatusFromRecord(t *testing.T) {
 	a := newArena(t)
-	ctx := ctxT(t)
-	a.bus.Service.Tracker.Stop()
-	res, err := a.client(victimSender).Send(ctx, envelope.New(victimSender, []string{victimRecipient}, "Mật: chỉ gửi Sơn La"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := a.statusSendUntracked()
 	// The attacker signs its own envelope under the victim's id, to its
 	// own colleague and to the victim's recipient.
-	forged := envelope.New(attacker, []string{victimRecipient, attacker2}, "Giả mạo mã")
-	forged.ID = res.ID
-	if _, err := a.client(attacker).Send(ctx, forged); err != nil && !errors.Is(err, broker.ErrDuplicate) {
-		t.Logf("forged send: %v", err)
-	}
-	for _, who := range []string{attacker, attacker2} {
-		if ds, err := a.client(who).Status(ctx, res.ID); !errors.Is(err, broker.ErrNotFound) {
-			t.Errorf("status of the victim's envelope asked by %s: %+v, %v; want not found", who, ds, err)
-		}
-		if resp, body := a.do(who, http.MethodGet, "/v1/envelopes/"+res.ID+"/status", nil); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET status as %s: %d %s; want 404", who, resp.StatusCode, body)
-		}
-	}
-	ds, err := a.client(victimRecipient).Status(ctx, res.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ds.Sender != victimSender || ds.Subject != "Mật: chỉ gửi Sơn La" || len(ds.Recipients) != 1 || ds.Recipients[0].Recipient != victimRecipient {
-		t.Fatalf("the victim's recipient sees %+v; want the victim's envelope alone", ds)
-	}
+	a.statusForgeID(id, "Giả mạo mã")
+	a.statusWantNotFound(id)
+	a.statusWantVictims(id, a.client(victimRecipient))
 }
 
 // A resumed download (Axis-File-Offset) is checked like any other: an

@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"crypto/x509"
 	"testing"
 	"time"
 
@@ -18,16 +19,13 @@ func TestAuditKeyProfile(t *testing.T) {
 		caValidity time.Duration
 	}{{"audit", 20 * 365 * 24 * time.Hour}, {"audit-clamped", 48 * time.Hour}} {
 		t.Run(tt.name, func(t *testing.T) {
-			ca, err := signing.NewCA("profile CA", tt.caValidity)
-			if err != nil {
-				t.Fatal(err)
-			}
-			start := time.Now()
-			k, err := audit.NewKey(ca, 10*365*24*time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			signingtest.Golden(t, *updateGolden, "profile-"+tt.name+".txt", signingtest.Profile(k.Chain[0], start))
+			signingtest.CheckProfile(t, *updateGolden, tt.name, tt.caValidity, func(ca *signing.CA) (*x509.Certificate, error) {
+				k, err := audit.NewKey(ca, 10*365*24*time.Hour)
+				if err != nil {
+					return nil, err
+				}
+				return k.Chain[0], nil
+			})
 		})
 	}
 }

@@ -14,18 +14,18 @@ const (
 	// OutStream, on every bus, holds what leaves it: copies for other buses
 	// with the bus's trace entry, their attachments, and (members) the
 	// bus's directory announcements.
-	OutStream = "AXIS_FED_OUT"
+	OutStream = record.FedOutStream
 	// RelayStream, on the national bus, holds what the national relayed,
 	// per destination bus, with its own trace entry.
-	RelayStream = "AXIS_FED_RELAY"
+	RelayStream = record.FedRelayStream
 	// InStream, on a member, sources from the national's relay what is
 	// addressed to this bus.
-	InStream = "AXIS_FED_IN"
+	InStream = record.FedInStream
 	// DirStream, on a member, sources the national's directory.
-	DirStream = "AXIS_FED_DIR"
+	DirStream = record.FedDirStream
 	// fromPrefix + member names the national's stream sourcing a member's
 	// OutStream: the stream a message sits in tells which bus sent it.
-	fromPrefix = "AXIS_FED_FROM_"
+	fromPrefix = record.FedFromStreamPrefix
 
 	kvDirectoryStream = record.KVStreamPrefix + record.DirectoryBucket
 
@@ -43,7 +43,7 @@ const (
 	// inflightBucket, on the national bus, remembers the attachments of the
 	// envelopes it relayed (origin.envelope.sha256.destination → size): a
 	// file part is relayed only for one of them.
-	inflightBucket = "AXIS_FED_INFLIGHT"
+	inflightBucket = record.FedInflightBucket
 
 	outPrefix   = "axis.fedout."
 	relayPrefix = "axis.fedrelay."
@@ -100,7 +100,7 @@ func CheckBusID(id string) error {
 }
 
 // fromStream is the national's stream holding what member sent up.
-func fromStream(member string) string { return fromPrefix + member }
+func fromStream(member string) string { return record.FedFromStream(member) }
 
 func linkSubject(member, dir string) string { return linkPrefix + member + "." + dir }
 

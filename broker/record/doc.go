@@ -20,5 +20,9 @@
 //	KV AXIS_RECEIVED       <recipient>.<envelope> -> when it was handed to the application
 //	KV AXIS_FILEREFS       <sha256>.<agency>[.up] -> who may read an attachment
 //
+// and, on buses that take part in a federation (federation.go): streams
+// AXIS_FED_OUT, AXIS_FED_RELAY, AXIS_FED_IN, AXIS_FED_DIR and
+// AXIS_FED_FROM_<member>, KV AXIS_FED_INFLIGHT.
+//
 // Agency codes become subject tokens through envelope.Token.
 package record

@@ -11,21 +11,14 @@ import (
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/storage/natstest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestWriteQuarantine(t *testing.T) {
 	bus := bustest.Start(t, bustest.WithAuth(), bustest.WithoutFiles())
-	nc, err := nats.Connect(bus.URL(), bus.AdminOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, bus.URL(), bus.AdminOptions()...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	qs, err := js.Stream(ctx, record.QuarantineStream)

@@ -1,6 +1,7 @@
 package tsa_test
 
 import (
+	"crypto/x509"
 	"flag"
 	"testing"
 	"time"
@@ -21,16 +22,13 @@ func TestAuthorityProfile(t *testing.T) {
 		caValidity time.Duration
 	}{{"tsa", 20 * 365 * 24 * time.Hour}, {"tsa-clamped", 48 * time.Hour}} {
 		t.Run(tt.name, func(t *testing.T) {
-			ca, err := signing.NewCA("profile CA", tt.caValidity)
-			if err != nil {
-				t.Fatal(err)
-			}
-			start := time.Now()
-			a, err := tsa.NewAuthority(ca, "test TSA", 10*365*24*time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			signingtest.Golden(t, *updateGolden, "profile-"+tt.name+".txt", signingtest.Profile(a.Chain[0], start))
+			signingtest.CheckProfile(t, *updateGolden, tt.name, tt.caValidity, func(ca *signing.CA) (*x509.Certificate, error) {
+				a, err := tsa.NewAuthority(ca, "test TSA", 10*365*24*time.Hour)
+				if err != nil {
+					return nil, err
+				}
+				return a.Chain[0], nil
+			})
 		})
 	}
 }

@@ -30,8 +30,8 @@ import (
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
+	"github.com/docaxis/docaxis/storage/natstest"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 const (
@@ -355,15 +355,7 @@ func faultServeOnCluster(t *testing.T, bin string) {
 	s.run("agency", "add", faultSender, "--name", "Văn phòng Chính phủ")
 	s.run("agency", "add", faultRecipient, "--name", "UBND tỉnh Nghệ An")
 
-	nc, err := nats.Connect(cl.URLs(), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, cl.URLs(), nats.MaxReconnects(-1))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	names := js.StreamNames(ctx)

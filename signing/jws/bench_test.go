@@ -2,8 +2,11 @@ package jws_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"testing"
 
+	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing/jws"
 )
 
@@ -35,6 +38,45 @@ func BenchmarkOpen(b *testing.B) {
 			for b.Loop() {
 				if _, err := jws.Open(raw, jws.ContentType(cty)); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkQuickKeys and BenchmarkScanRoute give the two users of the
+// one-pass object walker (jsonscan.go): neither may allocate.
+func BenchmarkQuickKeys(b *testing.B) {
+	p, err := json.Marshal(quickEnvelope())
+	if err != nil {
+		b.Fatal(err)
+	}
+	typ := reflect.TypeOf(envelope.Envelope{})
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !jws.QuickKeysOK(p, typ) {
+			b.Fatal("quick pass refused the envelope")
+		}
+	}
+}
+
+func BenchmarkScanRoute(b *testing.B) {
+	st := envelope.NewStatus("000.00.00.H41", "000.00.00.G22", envelope.NewID(), envelope.StateDelivered)
+	for _, tc := range []struct {
+		name string
+		v    any
+	}{{"document", quickEnvelope()}, {"status", st}} {
+		p, err := json.Marshal(tc.v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(p)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, _, ok := jws.ScanRoute(p); !ok {
+					b.Fatal("ScanRoute gave up")
 				}
 			}
 		})

@@ -87,32 +87,13 @@ func (q *quickScan) value(typ reflect.Type, depth int) bool {
 }
 
 func (q *quickScan) object(typ reflect.Type, depth int) bool {
-	if depth > MaxJSONDepth {
-		return false
-	}
-	q.i++ // '{'
 	t := deref(typ)
 	var fields map[string]reflect.Type
 	if t != nil && t.Kind() == reflect.Struct {
 		fields = fieldsOf(t)
 	}
 	base := len(q.keys)
-	q.ws()
-	if q.i < len(q.data) && q.data[q.i] == '}' {
-		q.i++
-		return true
-	}
-	for {
-		q.ws()
-		if q.i >= len(q.data) || q.data[q.i] != '"' {
-			return false
-		}
-		start := q.i + 1
-		plain, ok := q.str()
-		if !ok || !plain {
-			return false
-		}
-		key := q.data[start : q.i-1]
+	ok := q.walkObject(depth, func(key []byte) bool {
 		if len(q.keys)-base >= quickMaxKeys {
 			return false
 		}
@@ -135,27 +116,50 @@ func (q *quickScan) object(typ reflect.Type, depth int) bool {
 				next = t.Elem()
 			}
 		}
+		return q.value(next, depth)
+	})
+	q.keys = q.keys[:base]
+	return ok
+}
+
+// walkObject reads the object at q.i (depth counts the containers up to
+// it), calling member for each key with q.i at the key's value, which
+// member must read (false: give up). It gives up on what the quick pass
+// leaves to the full check: invalid JSON, a key with escapes or non-ASCII
+// bytes, nesting past MaxJSONDepth. The quick pass (object) and ScanRoute
+// both walk objects through it; the callback does not escape, so it costs
+// no allocation.
+func (q *quickScan) walkObject(depth int, member func(key []byte) bool) bool {
+	if depth > MaxJSONDepth || q.i >= len(q.data) || q.data[q.i] != '{' {
+		return false
+	}
+	q.i++
+	q.ws()
+	if q.i < len(q.data) && q.data[q.i] == '}' {
+		q.i++
+		return true
+	}
+	for {
+		q.ws()
+		if q.i >= len(q.data) || q.data[q.i] != '"' {
+			return false
+		}
+		start := q.i + 1
+		if plain, ok := q.str(); !ok || !plain {
+			return false
+		}
+		key := q.data[start : q.i-1]
 		q.ws()
 		if q.i >= len(q.data) || q.data[q.i] != ':' {
 			return false
 		}
 		q.i++
-		if !q.value(next, depth) {
-			return false
-		}
 		q.ws()
-		if q.i >= len(q.data) {
+		if !member(key) {
 			return false
 		}
-		switch q.data[q.i] {
-		case ',':
-			q.i++
-		case '}':
-			q.i++
-			q.keys = q.keys[:base]
-			return true
-		default:
-			return false
+		if more, ok := q.next('}'); !more {
+			return ok
 		}
 	}
 }
@@ -175,20 +179,28 @@ func (q *quickScan) array(typ reflect.Type, depth int) bool {
 		if !q.value(et, depth) {
 			return false
 		}
-		q.ws()
-		if q.i >= len(q.data) {
-			return false
-		}
-		switch q.data[q.i] {
-		case ',':
-			q.i++
-		case ']':
-			q.i++
-			return true
-		default:
-			return false
+		if more, ok := q.next(']'); !more {
+			return ok
 		}
 	}
+}
+
+// next reads what follows a member or an element: a ',' (more), or the
+// container's end (ok), or anything else (neither).
+func (q *quickScan) next(end byte) (more, ok bool) {
+	q.ws()
+	if q.i >= len(q.data) {
+		return false, false
+	}
+	switch q.data[q.i] {
+	case ',':
+		q.i++
+		return true, false
+	case end:
+		q.i++
+		return false, true
+	}
+	return false, false
 }
 
 // str reads a string at q.i (a '"'); plain reports that it holds neither

@@ -24,75 +24,34 @@ func ScanRoute(payload []byte) (id, of string, status, ok bool) {
 // (depth 1) and "of" inside "status" (depth 2), skipping the rest.
 func (q *quickScan) routeObject(depth int, id, of *string, status *bool) bool {
 	q.ws()
-	if q.i >= len(q.data) || q.data[q.i] != '{' {
-		return false
-	}
-	q.i++
-	q.ws()
-	if q.i < len(q.data) && q.data[q.i] == '}' {
-		q.i++
-		return true
-	}
-	for {
-		q.ws()
-		if q.i >= len(q.data) || q.data[q.i] != '"' {
-			return false
-		}
-		start := q.i + 1
-		if plain, ok := q.str(); !ok || !plain {
-			return false
-		}
-		key := string(q.data[start : q.i-1])
-		q.ws()
-		if q.i >= len(q.data) || q.data[q.i] != ':' {
-			return false
-		}
-		q.i++
-		q.ws()
+	return q.walkObject(depth, func(key []byte) bool {
 		switch {
-		case depth == 1 && key == "id", depth == 2 && key == "of":
-			if q.i >= len(q.data) || q.data[q.i] != '"' {
-				return false
-			}
-			vs := q.i + 1
-			if plain, ok := q.str(); !ok || !plain {
-				return false
-			}
-			v := string(q.data[vs : q.i-1])
-			if depth == 1 {
-				*id = v
-			} else {
-				*of = v
-			}
-		case depth == 1 && key == "status":
+		case depth == 1 && string(key) == "id":
+			return q.routeString(id)
+		case depth == 2 && string(key) == "of":
+			return q.routeString(of)
+		case depth == 1 && string(key) == "status":
 			if q.i < len(q.data) && q.data[q.i] == 'n' {
-				if !q.literal("null") {
-					return false
-				}
 				*status = false
-				break
+				return q.literal("null")
 			}
 			*status = true
-			if !q.routeObject(2, id, of, status) {
-				return false
-			}
-		default:
-			if !q.value(nil, depth) {
-				return false
-			}
+			return q.routeObject(2, id, of, status)
 		}
-		q.ws()
-		if q.i >= len(q.data) {
-			return false
-		}
-		switch q.data[q.i] {
-		case ',':
-			q.i++
-		case '}':
-			q.i++
-			return true
-		default:
-			return false
-		}
+		return q.value(nil, depth)
+	})
+}
+
+// routeString reads a string at q.i into v, giving up on anything but a
+// string without escapes or non-ASCII bytes.
+func (q *quickScan) routeString(v *string) bool {
+	if q.i >= len(q.data) || q.data[q.i] != '"' {
+		return false
 	}
+	start := q.i + 1
+	if plain, ok := q.str(); !ok || !plain {
+		return false
+	}
+	*v = string(q.data[start : q.i-1])
+	return true
 }

@@ -45,11 +45,13 @@ func Start(t testing.TB) (url string, srv *server.Server) {
 	return srv.ClientURL(), srv
 }
 
-// Connect opens a client connection to url and its JetStream context; the
-// connection is closed when the test ends.
-func Connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+// Connect opens a client connection to url (one or a comma-separated
+// list, as bustest.Cluster.URLs gives) with opts (credentials, reconnects)
+// and its JetStream context; the connection is closed when the test ends.
+// Any test that reaches a bus as an outside process would takes it here.
+func Connect(t testing.TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Name(t.Name()))
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name(t.Name())}, opts...)...)
 	if err != nil {
 		t.Fatalf("natstest: connect to %s: %v", url, err)
 	}
