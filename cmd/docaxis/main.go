@@ -30,6 +30,12 @@ var rootCmd = &cobra.Command{
 }
 
 func main() {
+	// A reader that stops reading (`| head`, `| grep -q`) ends a command's
+	// output as the end of the list would: exit 0. Go's default is death by
+	// SIGPIPE (status 141), which fails `set -o pipefail` scripts at random,
+	// depending on whether the reader left before the last write.
+	signal.Ignore(syscall.SIGPIPE)
+	rootCmd.SetOut(stdout{os.Stdout})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := rootCmd.ExecuteContext(ctx)
 	stop()
@@ -41,4 +47,18 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// stdout is standard output that ends the command quietly once its reader
+// has gone. Everything a command hands over comes before what it prints
+// about it (an envelope is acknowledged before its line), so nothing is
+// left half done.
+type stdout struct{ f *os.File }
+
+func (o stdout) Write(b []byte) (int, error) {
+	n, err := o.f.Write(b)
+	if errors.Is(err, syscall.EPIPE) {
+		os.Exit(0)
+	}
+	return n, err
 }
