@@ -254,7 +254,7 @@ func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Hand
 func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
 	// A message in hand is finished (receipt, marker, ack) even when ctx
 	// ends meanwhile: stopping must not leave work half done.
-	pctx := context.WithoutCancel(ctx)
+	pctx := context.WithValue(context.WithoutCancel(ctx), consumingKey{}, true)
 	work := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
 	for i := 0; i < m.opts.workers; i++ {
