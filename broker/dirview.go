@@ -324,7 +324,7 @@ func (v *agencyView) list(ctx context.Context) ([]Agency, error) {
 // certificate that carries no agency code), and the revocations are read
 // again unless that was done after the copy was recorded. For the bus's
 // own client, which follows the directory, there is nothing to do.
-func (d *directory) settle(ctx context.Context, from string, recorded time.Time) error {
+func (d *directory) settle(ctx context.Context, from string, recorded, inHand time.Time) error {
 	v := d.view
 	if v == nil {
 		return nil
@@ -342,11 +342,14 @@ func (d *directory) settle(ctx context.Context, from string, recorded time.Time)
 	if _, _, err := v.entry(ctx, from, false); err != nil {
 		return err
 	}
-	// A read that starts now is after the recording in any case: the copy
-	// is in hand.
+	// A read that starts once the copy is in hand is after its recording
+	// in any case.
+	if inHand.IsZero() {
+		inHand = time.Now()
+	}
 	after := recorded.Add(clockMargin)
-	if now := time.Now(); after.After(now) {
-		after = now
+	if after.After(inHand) {
+		after = inHand
 	}
 	if err := v.freshAfter(ctx, after); err != nil {
 		return fmt.Errorf("read the directory's revocations: %w", err)

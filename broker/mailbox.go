@@ -228,10 +228,10 @@ func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Hand
 			return handed, fmt.Errorf("fetch mailbox of %s: %w", m.agency, err)
 		}
 		got := 0
-		for msg := range batch.Messages() {
+		for in := range stamped(batch, n) {
 			got++
 			processed++
-			if m.process(ctx, msg, h).Verified {
+			if m.process(ctx, in.msg, in.at, h).Verified {
 				handed++
 			}
 		}
@@ -255,18 +255,18 @@ func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
 	// A message in hand is finished (receipt, marker, ack) even when ctx
 	// ends meanwhile: stopping must not leave work half done.
 	pctx := context.WithValue(context.WithoutCancel(ctx), consumingKey{}, true)
-	work := make(chan jetstream.Msg)
+	work := make(chan arrival)
 	var wg sync.WaitGroup
 	for i := 0; i < m.opts.workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for msg := range work {
-				m.process(pctx, msg, h)
+			for in := range work {
+				m.process(pctx, in.msg, in.at, h)
 			}
 		}()
 	}
-	cc, err := m.cons.Consume(func(msg jetstream.Msg) { work <- msg },
+	cc, err := m.cons.Consume(func(msg jetstream.Msg) { work <- arrival{msg, time.Now()} },
 		jetstream.PullMaxMessages(m.opts.batch))
 	if err != nil {
 		close(work)
@@ -277,7 +277,7 @@ func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
 	if m.system != "" {
 		// Mail stored for agencies that came to the system lately.
 		if xc, err := m.c.js.Consumer(ctx, record.Stream, TransferDurable(m.system)); err == nil {
-			xcc, _ = xc.Consume(func(msg jetstream.Msg) { work <- msg }, jetstream.PullMaxMessages(m.opts.batch))
+			xcc, _ = xc.Consume(func(msg jetstream.Msg) { work <- arrival{msg, time.Now()} }, jetstream.PullMaxMessages(m.opts.batch))
 		}
 	}
 	<-ctx.Done()
@@ -292,6 +292,27 @@ func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
 	return nil
 }
 
+// arrival is a message with the time it came in (copyInHand.inHand).
+type arrival struct {
+	msg jetstream.Msg
+	at  time.Time
+}
+
+// stamped hands over a batch's messages with the time each came in, as
+// they come: copies that arrived together then share one read of the
+// directory's revocations (directory.settle), though they are handled
+// one after the other.
+func stamped(batch jetstream.MessageBatch, n int) <-chan arrival {
+	out := make(chan arrival, max(n, 1))
+	go func() {
+		defer close(out)
+		for msg := range batch.Messages() {
+			out <- arrival{msg, time.Now()}
+		}
+	}()
+	return out
+}
+
 func (m *Mailbox) report(o Outcome) Outcome {
 	if m.opts.onOutcome != nil {
 		m.opts.onOutcome(o)
@@ -302,16 +323,16 @@ func (m *Mailbox) report(o Outcome) Outcome {
 // process handles one message from the mailbox. It never drops one: every
 // path ends in an ack after the envelope was handled, a term after it was
 // quarantined, or a nak for a later retry.
-func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, h Handler) Outcome {
+func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, inHand time.Time, h Handler) Outcome {
 	if m.system != "" {
-		return m.processForSystem(ctx, msg, h)
+		return m.processForSystem(ctx, msg, inHand, h)
 	}
 	meta, err := msg.Metadata()
 	if err != nil {
 		_ = msg.Nak()
 		return m.report(Outcome{Error: "no JetStream metadata: " + err.Error(), Retry: true})
 	}
-	in := copyInHand{subject: msg.Subject(), header: msg.Headers(), raw: msg.Data(), seq: meta.Sequence.Stream, recorded: meta.Timestamp}
+	in := copyInHand{subject: msg.Subject(), header: msg.Headers(), raw: msg.Data(), seq: meta.Sequence.Stream, recorded: meta.Timestamp, inHand: inHand}
 	s, err := m.verifyCopy(ctx, in)
 	if err != nil {
 		if errors.Is(err, ErrReject) {

@@ -37,6 +37,10 @@ type copyInHand struct {
 	raw      []byte
 	seq      uint64
 	recorded time.Time // when this bus stored it
+	// inHand is a moment this client already held the copy (zero: now).
+	// Any read of the directory that starts after it is after the copy's
+	// recording, so the copies a batch brought share one such read.
+	inHand time.Time
 }
 
 // verifyCopy runs stage 1 for m's agency. s is what could be opened even
@@ -49,7 +53,7 @@ func (m *Mailbox) verifyCopy(ctx context.Context, in copyInHand) (*envelope.Sign
 	}
 	// Revocations published before the copy was recorded count: an
 	// agency's client reads them again first if needed.
-	if err := m.c.dir.settle(ctx, s.Envelope.From, in.recorded); err != nil {
+	if err := m.c.dir.settle(ctx, s.Envelope.From, in.recorded, in.inHand); err != nil {
 		return s, err
 	}
 	err = m.c.judgeStored(s, in.header, s.Envelope.From, in.recorded)

@@ -32,7 +32,7 @@ func (c *Client) systemMailbox(ctx context.Context, sys string, opts ...MailboxO
 // recipient's: the recipient must be one of the system's agencies now (an
 // agency that moved away has its mail read by its new system's transfer
 // consumer), and the system signs its receipt for it.
-func (m *Mailbox) processForSystem(ctx context.Context, msg jetstream.Msg, h Handler) Outcome {
+func (m *Mailbox) processForSystem(ctx context.Context, msg jetstream.Msg, inHand time.Time, h Handler) Outcome {
 	rs, ok := record.ParseSubject(msg.Subject())
 	kind, to := rs.Kind, rs.To
 	if !ok || kind != "doc" {
@@ -51,7 +51,7 @@ func (m *Mailbox) processForSystem(ctx context.Context, msg jetstream.Msg, h Han
 	}
 	sub := *m
 	sub.system, sub.agency, sub.id = "", to, id
-	return sub.process(ctx, msg, h)
+	return sub.process(ctx, msg, inHand, h)
 }
 
 // fetchTransfer drains the system's transfer consumer, when there is one.
@@ -70,9 +70,9 @@ func (m *Mailbox) fetchTransfer(ctx context.Context, h Handler) (int, error) {
 			return handed, fmt.Errorf("fetch transfer mailbox of system %s: %w", m.system, err)
 		}
 		got := 0
-		for msg := range batch.Messages() {
+		for in := range stamped(batch, m.opts.batch) {
 			got++
-			if m.process(ctx, msg, h).Verified {
+			if m.process(ctx, in.msg, in.at, h).Verified {
 				handed++
 			}
 		}
