@@ -3,6 +3,7 @@ package broker_test
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +198,51 @@ func TestPublishRateVerdictsSurviveRestart(t *testing.T) {
 	}
 	if handed < 1 || handed > bound {
 		t.Fatalf("after a restart %d of %d handed over, at most %d within the rate", handed, len(ids), bound)
+	}
+}
+
+// A process that judged copies past the floor it recorded (a crash, or a
+// floor write that failed) leaves its refusals behind: the next one judges
+// those copies again with every sender's bucket full, and must not let
+// through what was refused.
+func TestPublishRateRefusalsStandWhenJudgedAgain(t *testing.T) {
+	bus := threeAgencies(t)
+	admin := bus.Client()
+	setRate(t, bus.Service, 1, admin)
+	ids, first, last := flood(t, admin, bus.Identity(ngheAn), ngheAn, sonLa, 12)
+	// Every refusal written: the graceful stop writes those in hand.
+	bus.Service.Stop()
+	q, err := admin.QuarantineList(ctxT(t), sonLa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused []uint64
+	for _, e := range q {
+		refused = append(refused, e.OriginSeq)
+	}
+	slices.Sort(refused)
+	if len(refused) < 6 {
+		t.Fatalf("%d of %d copies refused; the flood should have been refused mostly", len(refused), len(ids))
+	}
+	// The floor as a crash would leave it: behind three of the refusals.
+	kv, err := admin.JetStream().KeyValue(ctxT(t), record.RateBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctxT(t), "floor", []byte(strconv.FormatUint(refused[2], 10))); err != nil {
+		t.Fatal(err)
+	}
+	bus.Restart()
+	rcpt := bus.Client(sonLa)
+	setRate(t, bus.Service, 1, rcpt)
+	bound := int(2 + last.Sub(first).Seconds())
+	handed := 0
+	for _, o := range receiveAll(t, rcpt, sonLa) {
+		if o.Verified {
+			handed++
+		}
+	}
+	if handed < 1 || handed > bound {
+		t.Fatalf("judged again after a crash: %d of %d handed over, at most %d within the rate", handed, len(ids), bound)
 	}
 }

@@ -61,9 +61,13 @@ type rateGate struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
-	last      uint64 // highest record sequence judged
-	start     uint64 // first sequence this process judges; verdicts below are in kv
+	mu    sync.Mutex
+	last  uint64 // highest record sequence judged
+	start uint64 // first sequence this process judges; verdicts below are in kv
+	// rejudge is the record's end when this process started: from start
+	// to it, an earlier process may have judged copies past the floor it
+	// recorded, and a refusal it wrote stands (see onCopy).
+	rejudge   uint64
 	memFloor  uint64 // verdicts below were evicted from memory
 	owners    map[uint64]string
 	refused   map[uint64]string
@@ -126,6 +130,9 @@ func startRateGate(ctx context.Context, c *broker.Client, cfg BusConfig, log *sl
 		return nil, err
 	}
 	g.last, g.start, g.memFloor, g.persisted = floor, floor+1, floor+1, floor
+	if g.rejudge, err = retry(ctx, c, g.recordEnd); err != nil {
+		return nil, err
+	}
 	cons, err := c.JetStream().OrderedConsumer(ctx, record.Stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{record.DocPrefix + ">"},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
@@ -166,6 +173,18 @@ func (g *rateGate) loadFloor(ctx context.Context) (uint64, error) {
 	if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, fmt.Errorf("rate gate: read %s: %w", rateFloorKey, err)
 	}
+	end, err := g.recordEnd(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := g.kv.Create(ctx, rateFloorKey, []byte(strconv.FormatUint(end, 10))); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("rate gate: record %s: %w", rateFloorKey, err)
+	}
+	return end, nil
+}
+
+// recordEnd is the record's last sequence.
+func (g *rateGate) recordEnd(ctx context.Context) (uint64, error) {
 	st, err := g.js.Stream(ctx, record.Stream)
 	if err != nil {
 		return 0, fmt.Errorf("rate gate: %w", err)
@@ -174,15 +193,23 @@ func (g *rateGate) loadFloor(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rate gate: %w", err)
 	}
-	if _, err := g.kv.Create(ctx, rateFloorKey, []byte(strconv.FormatUint(info.State.LastSeq, 10))); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-		return 0, fmt.Errorf("rate gate: record %s: %w", rateFloorKey, err)
-	}
 	return info.State.LastSeq, nil
 }
 
-// stop stops judging and records how far it got.
+// stop stops judging and records how far it got. Refusals judged are
+// written first (for a few seconds at most): the floor recorded stays
+// below an unwritten one, and the next process would judge it again.
 func (g *rateGate) stop() {
 	g.cc.Stop()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		g.mu.Lock()
+		n := len(g.unsaved)
+		g.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	g.cancel()
 	g.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -250,7 +277,10 @@ func (g *rateGate) onCopy(msg jetstream.Msg) {
 	var r rateRefusal
 	if rs, ok := record.ParseSubject(msg.Subject()); ok && rs.Kind == record.KindDoc && record.InMailbox(msg.Subject(), rs.To) {
 		owner = envelope.Token(rs.To)
-		reason = g.judge(rs.To, rs.From, copyID(msg.Headers()), meta.Timestamp)
+		reason = g.storedRefusal(seq)
+		if reason == "" {
+			reason = g.judge(rs.To, rs.From, copyID(msg.Headers()), meta.Timestamp)
+		}
 		r = rateRefusal{subject: msg.Subject(), to: rs.To, from: rs.From, seq: seq, reason: reason}
 	}
 	g.mu.Lock()
@@ -278,6 +308,25 @@ func (g *rateGate) onCopy(msg jetstream.Msg) {
 		case <-g.ctx.Done():
 		}
 	}
+}
+
+// storedRefusal is the refusal an earlier process wrote for seq, if it
+// judged seq past the floor it recorded (a crash, or a floor not written):
+// judging again would start every sender's bucket full and let through
+// copies it refused. Writing it again (onCopy) puts back a quarantine
+// entry the crash may have lost.
+func (g *rateGate) storedRefusal(seq uint64) string {
+	if seq > g.rejudge {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, g.c.Timeout())
+	defer cancel()
+	j, err := retry(ctx, g.c, func(ctx context.Context) (rateJudgement, error) { return g.stored(ctx, seq) })
+	if err != nil {
+		g.log.Warn("rate gate: earlier verdict not read; judging the copy again", "seq", seq, "err", err)
+		return ""
+	}
+	return j.reason
 }
 
 // writer writes refusals until the gate stops.
