@@ -10,6 +10,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bus"
+	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -170,35 +171,8 @@ func TestPublishRateVerdictsSurviveRestart(t *testing.T) {
 	admin := bus.Client()
 	setRate(t, bus.Service, 1, admin)
 	ids, first, last := flood(t, admin, bus.Identity(ngheAn), ngheAn, sonLa, 12)
-	// Wait until the gate has judged the last copy: its refusal is in the
-	// quarantine.
-	for {
-		q, err := admin.QuarantineList(ctxT(t), sonLa)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if slices.ContainsFunc(q, func(e broker.Quarantined) bool { return e.Envelope == ids[len(ids)-1] }) {
-			break
-		}
-		select {
-		case <-ctxT(t).Done():
-			t.Fatal("the gate never refused the last copy")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	bus.Restart()
-	rcpt := bus.Client(sonLa)
-	setRate(t, bus.Service, 1, rcpt)
-	bound := int(2 + last.Sub(first).Seconds())
-	handed := 0
-	for _, o := range receiveAll(t, rcpt, sonLa) {
-		if o.Verified {
-			handed++
-		}
-	}
-	if handed < 1 || handed > bound {
-		t.Fatalf("after a restart %d of %d handed over, at most %d within the rate", handed, len(ids), bound)
-	}
+	waitRefused(t, admin, ids[len(ids)-1])
+	restartWithinRate(t, bus, len(ids), first, last, "after a restart")
 }
 
 // A process that judged copies past the floor it recorded (a crash, or a
@@ -211,6 +185,7 @@ func TestPublishRateRefusalsStandWhenJudgedAgain(t *testing.T) {
 	setRate(t, bus.Service, 1, admin)
 	ids, first, last := flood(t, admin, bus.Identity(ngheAn), ngheAn, sonLa, 12)
 	// Every refusal written: the graceful stop writes those in hand.
+	waitRefused(t, admin, ids[len(ids)-1])
 	bus.Service.Stop()
 	q, err := admin.QuarantineList(ctxT(t), sonLa)
 	if err != nil {
@@ -232,6 +207,34 @@ func TestPublishRateRefusalsStandWhenJudgedAgain(t *testing.T) {
 	if _, err := kv.Put(ctxT(t), "floor", []byte(strconv.FormatUint(refused[2], 10))); err != nil {
 		t.Fatal(err)
 	}
+	restartWithinRate(t, bus, len(ids), first, last, "judged again after a crash")
+}
+
+// waitRefused waits until the gate has judged the copy of envelope id for
+// sonLa and refused it: its entry is in the quarantine.
+func waitRefused(t *testing.T, c *broker.Client, id string) {
+	t.Helper()
+	for {
+		q, err := c.QuarantineList(ctxT(t), sonLa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(q, func(e broker.Quarantined) bool { return e.Envelope == id }) {
+			return
+		}
+		select {
+		case <-ctxT(t).Done():
+			t.Fatalf("the gate never refused %s", id)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// restartWithinRate restarts bus and checks that sonLa, receiving the
+// flood of n copies sent from first to last, is handed no more than the
+// rate of 1/s allowed.
+func restartWithinRate(t *testing.T, bus *bustest.Bus, n int, first, last time.Time, what string) {
+	t.Helper()
 	bus.Restart()
 	rcpt := bus.Client(sonLa)
 	setRate(t, bus.Service, 1, rcpt)
@@ -243,6 +246,6 @@ func TestPublishRateRefusalsStandWhenJudgedAgain(t *testing.T) {
 		}
 	}
 	if handed < 1 || handed > bound {
-		t.Fatalf("judged again after a crash: %d of %d handed over, at most %d within the rate", handed, len(ids), bound)
+		t.Fatalf("%s: %d of %d handed over, at most %d within the rate", what, handed, n, bound)
 	}
 }
