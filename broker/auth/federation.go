@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 )
@@ -396,27 +397,30 @@ func LinkInboxPrefix(member string) string { return "_INBOX_FED_" + member }
 // national service's inbox for this link, and, for the member's sourcing
 // of its two queues, consumer resets, info and flow control.
 func LeafPermissions(national, member string) jwt.Permissions {
-	link := "axis.fedlink." + member
+	link := record.FedLinkSubjectPrefix + member
+	relay := record.FedRelayStream + "." + record.FedDownConsumerPrefix + member
+	dir := record.KVStreamPrefix + record.DirectoryBucket + "." + record.FedDirConsumerPrefix + member
+	uplink := record.FedOutStream + "." + record.FedUplinkConsumer
 	up := []string{
 		LinkInboxPrefix(member) + ".>",
-		"$JS." + national + ".API.CONSUMER.RESET.AXIS_FED_RELAY.fed_down_" + member,
-		"$JS." + national + ".API.CONSUMER.INFO.AXIS_FED_RELAY.fed_down_" + member,
-		"$JS." + national + ".API.CONSUMER.RESET.KV_AXIS_DIRECTORY.fed_dir_" + member,
-		"$JS." + national + ".API.CONSUMER.INFO.KV_AXIS_DIRECTORY.fed_dir_" + member,
+		"$JS." + national + ".API.CONSUMER.RESET." + relay,
+		"$JS." + national + ".API.CONSUMER.INFO." + relay,
+		"$JS." + national + ".API.CONSUMER.RESET." + dir,
+		"$JS." + national + ".API.CONSUMER.INFO." + dir,
 		// Flow control of the two queues, in both JetStream subject formats.
-		"$JS.FC.AXIS_FED_RELAY.fed_down_" + member + ".>",
-		"$JS.FC.KV_AXIS_DIRECTORY.fed_dir_" + member + ".>",
-		"$JS.FC." + national + ".*.AXIS_FED_RELAY.fed_down_" + member + ".>",
-		"$JS.FC." + national + ".*.KV_AXIS_DIRECTORY.fed_dir_" + member + ".>",
+		"$JS.FC." + relay + ".>",
+		"$JS.FC." + dir + ".>",
+		"$JS.FC." + national + ".*." + relay + ".>",
+		"$JS.FC." + national + ".*." + dir + ".>",
 	}
 	down := []string{
 		link + ".down",
 		link + ".dir",
 		"$JSC.R.>",
-		"$JS." + member + ".API.CONSUMER.INFO.AXIS_FED_OUT.fed_up",
-		"$JS." + member + ".API.CONSUMER.MSG.NEXT.AXIS_FED_OUT.fed_up",
-		"$JS.ACK.AXIS_FED_OUT.fed_up.>",
-		"$JS.ACK." + member + ".*.AXIS_FED_OUT.fed_up.>",
+		"$JS." + member + ".API.CONSUMER.INFO." + uplink,
+		"$JS." + member + ".API.CONSUMER.MSG.NEXT." + uplink,
+		"$JS.ACK." + uplink + ".>",
+		"$JS.ACK." + member + ".*." + uplink + ".>",
 	}
 	return jwt.Permissions{Pub: jwt.Permission{Allow: up}, Sub: jwt.Permission{Allow: down}}
 }

@@ -29,16 +29,16 @@ const (
 
 	kvDirectoryStream = record.KVStreamPrefix + record.DirectoryBucket
 
-	uplinkConsumer       = "fed_up"      // pull, on a member's OutStream: the national takes from it over the link
-	legacyUplinkConsumer = "fed_uplink"  // push, before: the national's sourcing (migrated to fed_up)
-	forwardConsumer      = "fed_forward" // on AXIS: copies for other buses
-	relayConsumer        = "fed_relay"   // national: on its own OutStream (and a legacy AXIS_FED_FROM_<member>)
-	ingestConsumer       = "fed_ingest"  // legacy: messages relayed before the relay subjects named their origin
-	ingestPrefix         = "fed_ingest_" // + origin bus: one ingest per origin, on InStream (member) or RelayStream (national)
-	dirsyncConsumer      = "fed_dirsync" // member: on DirStream
-	downPrefix           = "fed_down_"   // national: in a member's link account, on its queue (sourced by the member)
-	dirDownPrefix        = "fed_dir_"    // national: in a member's link account, on its directory copy
-	linkCopyPrefix       = "fed_link_"   // national: on RelayStream, one per member, copying into its queue
+	uplinkConsumer       = record.FedUplinkConsumer     // pull, on a member's OutStream: the national takes from it over the link
+	legacyUplinkConsumer = "fed_uplink"                 // push, before: the national's sourcing (migrated to fed_up)
+	forwardConsumer      = "fed_forward"                // on AXIS: copies for other buses
+	relayConsumer        = "fed_relay"                  // national: on its own OutStream (and a legacy AXIS_FED_FROM_<member>)
+	ingestConsumer       = "fed_ingest"                 // legacy: messages relayed before the relay subjects named their origin
+	ingestPrefix         = "fed_ingest_"                // + origin bus: one ingest per origin, on InStream (member) or RelayStream (national)
+	dirsyncConsumer      = "fed_dirsync"                // member: on DirStream
+	downPrefix           = record.FedDownConsumerPrefix // national: in a member's link account, on its queue (sourced by the member)
+	dirDownPrefix        = record.FedDirConsumerPrefix  // national: in a member's link account, on its directory copy
+	linkCopyPrefix       = "fed_link_"                  // national: on RelayStream, one per member, copying into its queue
 
 	// inflightBucket, on the national bus, remembers the attachments of the
 	// envelopes it relayed (origin.envelope.sha256.destination → size): a
@@ -47,7 +47,7 @@ const (
 
 	outPrefix   = "axis.fedout."
 	relayPrefix = "axis.fedrelay."
-	linkPrefix  = "axis.fedlink."
+	linkPrefix  = record.FedLinkSubjectPrefix
 
 	// StatusSubject answers `docaxis federation status` (bus credentials
 	// only: agencies may not publish there, and it never crosses a link).

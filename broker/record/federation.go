@@ -25,6 +25,22 @@ const (
 	FedInflightBucket = "AXIS_FED_INFLIGHT"
 )
 
+// Consumers and subjects a member's leaf link uses on the national bus.
+// They are stored state and part of the link's permissions (auth).
+const (
+	// FedUplinkConsumer is the pull consumer on a member's FedOutStream
+	// the national takes from over the link.
+	FedUplinkConsumer = "fed_up"
+	// FedDownConsumerPrefix + member: in the member's link account on the
+	// national, on its queue of FedRelayStream (sourced by the member).
+	FedDownConsumerPrefix = "fed_down_"
+	// FedDirConsumerPrefix + member: in the member's link account, on its
+	// copy of the national's directory.
+	FedDirConsumerPrefix = "fed_dir_"
+	// FedLinkSubjectPrefix + member + "." + direction: the link's queues.
+	FedLinkSubjectPrefix = "axis.fedlink."
+)
+
 // FedFromStream is the national's stream sourcing what member sent up:
 // the stream a message sits in tells which bus sent it.
 func FedFromStream(member string) string { return FedFromStreamPrefix + member }
