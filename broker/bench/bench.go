@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -40,6 +41,14 @@ type Config struct {
 	URL         string
 	NATSOptions []nats.Option
 	Replicas    int
+	// Auth issues the agencies' own credentials on the external cluster
+	// (the home's authority, whose admin credentials are in NATSOptions).
+	// The embedded bus has an authority of its own. Without one the
+	// agencies connect with NATSOptions.
+	Auth *auth.Authority
+	// AgencyNATSOptions are the agencies' connection options besides
+	// their credentials (TLS) when Auth is set.
+	AgencyNATSOptions []nats.Option
 }
 
 // Result of a run.
@@ -102,7 +111,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Target: "embedded", Replicas: max(cfg.Replicas, 1)}
 	url := cfg.URL
 	if url == "" {
-		srv, err := bus.StartServer(bus.ServerConfig{Dir: filepath.Join(cfg.Dir, "data"), Listen: "127.0.0.1:0", Name: "docaxis-bench"})
+		// Authentication on, as `docaxis serve` runs: the agencies take
+		// the paths their own credentials allow.
+		a, err := auth.Open(filepath.Join(cfg.Dir, "nats"))
+		if err != nil {
+			return nil, err
+		}
+		admin, err := a.AdminCreds()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Auth, cfg.NATSOptions = a, append(cfg.NATSOptions, nats.UserCredentials(admin))
+		srv, err := bus.StartServer(bus.ServerConfig{Dir: filepath.Join(cfg.Dir, "data"), Listen: "127.0.0.1:0", Name: "docaxis-bench", Configure: a.Configure})
 		if err != nil {
 			return nil, err
 		}
@@ -124,6 +144,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Ratio = res.RoundtripsPerSec / res.RawPerSec
 	return res, nil
+}
+
+// agencyClient connects as the agency of id, with its own credentials
+// when cfg has an authority, as a DMS does.
+func agencyClient(ctx context.Context, url string, cfg Config, id *signing.Identity, trust *signing.Trust) (*broker.Client, error) {
+	opts := []broker.Option{broker.WithIdentity(id), broker.WithTrust(trust), broker.WithLogger(cfg.Log)}
+	if cfg.Auth == nil {
+		opts = append(opts, broker.WithNATSOptions(cfg.NATSOptions...))
+	} else {
+		code := signing.AgencyOf(id.Certificate())
+		creds := filepath.Join(cfg.Dir, "agencies", code+".creds")
+		if err := os.MkdirAll(filepath.Dir(creds), 0o700); err != nil {
+			return nil, err
+		}
+		if err := cfg.Auth.AgencyCreds(code, creds); err != nil {
+			return nil, fmt.Errorf("bench: credentials of %s: %w", code, err)
+		}
+		opts = append(opts, broker.WithAgencyCredentials(creds), broker.WithNATSOptions(cfg.AgencyNATSOptions...))
+	}
+	return broker.Connect(ctx, url, opts...)
 }
 
 func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error {
@@ -178,12 +218,12 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 			return err
 		}
 	}
-	sc, err := broker.Connect(ctx, url, broker.WithIdentity(ids[sender]), broker.WithTrust(trust), broker.WithLogger(cfg.Log), broker.WithNATSOptions(cfg.NATSOptions...))
+	sc, err := agencyClient(ctx, url, cfg, ids[sender], trust)
 	if err != nil {
 		return err
 	}
 	defer sc.Close()
-	rc, err := broker.Connect(ctx, url, broker.WithIdentity(ids[recipient]), broker.WithTrust(trust), broker.WithLogger(cfg.Log), broker.WithNATSOptions(cfg.NATSOptions...))
+	rc, err := agencyClient(ctx, url, cfg, ids[recipient], trust)
 	if err != nil {
 		return err
 	}

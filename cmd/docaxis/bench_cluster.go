@@ -28,6 +28,16 @@ func benchCluster(cmd *cobra.Command, cfg *bench.Config) error {
 	}
 	cfg.NATSOptions = []nats.Option{nats.Name("docaxis bench"), nats.MaxReconnects(-1)}
 	cfg.NATSOptions = append(cfg.NATSOptions, homeNATSOptions()...)
+	// The agencies connect with their own credentials, issued by the
+	// home's authority when this home holds it (the operator's machine).
+	if creds, err := adminCreds(); err == nil && creds != "" && flagCreds == "" {
+		a, err := openAuthority()
+		if err != nil {
+			return err
+		}
+		cfg.Auth = a
+		cfg.AgencyNATSOptions = []nats.Option{nats.Name("docaxis bench agency"), nats.MaxReconnects(-1), homeTLSOption()}
+	}
 	return nil
 }
 

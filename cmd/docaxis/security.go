@@ -61,17 +61,22 @@ func homeNATSOptions() []nats.Option {
 			opts = append(opts, nats.UserCredentials(creds))
 		}
 	}
+	return append(opts, homeTLSOption())
+}
+
+// homeTLSOption verifies the server against the home's CA.
+func homeTLSOption() nats.Option {
 	if strings.HasPrefix(flagServer, "tls://") {
-		return append(opts, nats.Secure(clientTLS()))
+		return nats.Secure(clientTLS())
 	}
 	// A server that requires TLS upgrades a nats:// connection; verify it
 	// against the home's CA then too.
-	return append(opts, func(o *nats.Options) error {
+	return func(o *nats.Options) error {
 		if o.TLSConfig == nil {
 			o.TLSConfig = clientTLS()
 		}
 		return nil
-	})
+	}
 }
 
 // adminCreds returns the bus's own credentials when this home holds them
