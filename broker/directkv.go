@@ -100,6 +100,10 @@ func (k *directKV) fail(what, key string, err error) error {
 	return fmt.Errorf("%s %s key %s: %w", what, k.bucket, key, err)
 }
 
+// directBatchMax bounds the messages of one batched direct get: the
+// server's limit on a multi_last answer, and the largest batch asked for.
+const directBatchMax = 1024
+
 // directRequest is the body of a direct get batch request (the server's
 // JSApiMsgGetRequest).
 type directRequest struct {
@@ -126,8 +130,16 @@ func (k *directKV) batch(ctx context.Context, req directRequest, fn func(*kvEntr
 	if err != nil {
 		return directEnd{}, err
 	}
+	if req.Batch > directBatchMax {
+		return directEnd{}, fmt.Errorf("list %s: batch of %d, at most %d", k.bucket, req.Batch, directBatchMax)
+	}
+	// A channel of its own that holds a whole answer: a synchronous
+	// subscription's default channel (512Ki messages) costs 4 MiB of
+	// zeroed memory per read, and one that could overflow would drop an
+	// entry silently.
 	inbox := k.nc.NewInbox()
-	sub, err := k.nc.SubscribeSync(inbox)
+	ch := make(chan *nats.Msg, directBatchMax+2)
+	sub, err := k.nc.ChanSubscribe(inbox, ch)
 	if err != nil {
 		return directEnd{}, err
 	}
@@ -136,7 +148,12 @@ func (k *directKV) batch(ctx context.Context, req directRequest, fn func(*kvEntr
 		return directEnd{}, err
 	}
 	for {
-		msg, err := sub.NextMsgWithContext(ctx)
+		var msg *nats.Msg
+		select {
+		case msg = <-ch:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 		if err == nil && msg.Header.Get("Status") == "503" {
 			err = nats.ErrNoResponders
 		}
