@@ -11,6 +11,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bench"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
@@ -207,6 +209,20 @@ func TestClusterProcesses(t *testing.T) {
 		}
 	}
 	clusterURLs := strings.Join(urls, ",")
+
+	// The cluster measured while it is empty, as the README says: the bus
+	// set up with three replicas, the agencies on credentials from the
+	// home's authority, and everything the run made removed afterwards.
+	benchCmd := exec.Command(bin, "--home", home, "bench", "--nats", clusterURLs, "--n", "200", "--latency-n", "100", "--rate", "200", "--json")
+	var benchErr bytes.Buffer
+	benchCmd.Stderr = &benchErr
+	if out, err = benchCmd.Output(); err != nil {
+		t.Fatalf("bench --nats: %v\n%s", err, benchErr.String())
+	}
+	var res bench.Result
+	if err := json.Unmarshal(out, &res); err != nil || res.N != 200 || res.Replicas != 3 || res.Target != clusterURLs || !(res.RoundtripsPerSec > 0) || !(res.RawPerSec > 0) {
+		t.Fatalf("bench --nats: %v: %s", err, out)
+	}
 
 	// 3. Two serves on the cluster (on one host: HTTP off, or each its own
 	// --http), then the agencies, registered against the cluster.
