@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -51,4 +52,15 @@ func DecodeQuarantineRequest(subject, reply string, h nats.Header, body []byte) 
 func DecodeTrackRequest(subject string, data []byte) (agency, op string, err error) {
 	agency, op, _, err = decodeTrackRequest(subject, data)
 	return agency, op, err
+}
+
+// RateJudging tells whether this service's process judges the publish
+// rate now (it holds the gate's lease).
+func (s *Service) RateJudging() bool { return s.gate != nil && s.gate.leading.Load() }
+
+// RateVerdict is the rate verdict this service gives for record sequence
+// seq, asking the judging process when it is not that process.
+func (s *Service) RateVerdict(ctx context.Context, seq uint64) (refused bool, err error) {
+	j, err := s.gate.judgement(ctx, seq)
+	return j.refused, err
 }

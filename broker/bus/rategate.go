@@ -2,15 +2,18 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/lease"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
@@ -50,22 +53,32 @@ const (
 )
 
 // rateGate judges the record's document copies against the publish rate.
+// One process of a bus judges at a time (lease rateLeaseDuty): with
+// several `serve` on a cluster, gates that each judged from their own
+// buckets could give one copy two verdicts. The others ask it
+// (judgement, RateJudgeSubject).
 type rateGate struct {
 	c   *broker.Client
 	js  jetstream.JetStream
 	kv  jetstream.KeyValue
 	log *slog.Logger
-	cc  jetstream.ConsumeContext
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	campaign context.CancelFunc
+	done     chan struct{} // closed when the campaign has ended
+	leading  atomic.Bool
+
+	// A term's, set by lead before its goroutines start.
+	ctx context.Context // ends when the term's writers stop
+	wg  sync.WaitGroup
+	// answering bounds the other processes' requests answered at once
+	// (each may wait for the gate to reach its copy).
+	answering chan struct{}
 
 	mu    sync.Mutex
 	last  uint64 // highest record sequence judged
-	start uint64 // first sequence this process judges; verdicts below are in kv
-	// rejudge is the record's end when this process started: from start
-	// to it, an earlier process may have judged copies past the floor it
+	start uint64 // first sequence this term judges; verdicts below are in kv
+	// rejudge is the record's end when this term started: from start to
+	// it, an earlier term may have judged copies past the floor it
 	// recorded, and a refusal it wrote stands (see onCopy).
 	rejudge   uint64
 	memFloor  uint64 // verdicts below were evicted from memory
@@ -83,6 +96,9 @@ type rateGate struct {
 	// Touched by the consumer's goroutine only.
 	senders map[string]*rateSender
 }
+
+// rateLeaseDuty names the rate gate's lease (package lease).
+const rateLeaseDuty = "rate-gate"
 
 // rateRefusal is a refused copy whose verdict and entry are to be written.
 type rateRefusal struct {
@@ -110,9 +126,10 @@ type rateEnvelope struct {
 	refused bool
 }
 
-// startRateGate creates the verdict bucket and starts judging the record
-// from where the gate left off; on a bus that never ran it, copies already
-// recorded count as admitted.
+// startRateGate creates the verdict bucket and the floor, and campaigns
+// for judging: the holder judges the record from where the gate left off.
+// On a bus that never ran it, copies recorded before it started count as
+// admitted.
 func startRateGate(ctx context.Context, c *broker.Client, cfg BusConfig, log *slog.Logger) (*rateGate, error) {
 	cfg.defaults()
 	kv, err := c.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: record.RateBucket,
@@ -121,42 +138,125 @@ func startRateGate(ctx context.Context, c *broker.Client, cfg BusConfig, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("set up bucket %s: %w", record.RateBucket, err)
 	}
-	g := &rateGate{c: c, js: c.JetStream(), kv: kv, log: log, owners: map[uint64]string{}, refused: map[uint64]string{},
-		judged: make(chan struct{}), senders: map[string]*rateSender{}, unsaved: map[uint64]string{}, work: make(chan rateRefusal, 4096)}
+	g := &rateGate{c: c, js: c.JetStream(), kv: kv, log: log, done: make(chan struct{}), answering: make(chan struct{}, 256)}
 	// A bucket just made on a new cluster may have no leader for a moment
 	// ("no responders"): ask again, as every client call does.
-	floor, err := retry(ctx, c, g.loadFloor)
-	if err != nil {
+	if _, err := retry(ctx, c, g.loadFloor); err != nil {
 		return nil, err
 	}
-	g.last, g.start, g.memFloor, g.persisted = floor, floor+1, floor+1, floor
-	if g.rejudge, err = retry(ctx, c, g.recordEnd); err != nil {
-		return nil, err
-	}
-	cons, err := c.JetStream().OrderedConsumer(ctx, record.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{record.DocPrefix + ">"},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    floor + 1,
-		// Judging needs the subject, the time and the envelope id, all in
-		// the headers; the copy itself is read only when it is refused.
-		HeadersOnly: true,
-	})
+	el, err := lease.New(ctx, g.js, rateLeaseDuty, lease.Config{Replicas: cfg.Replicas, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("rate gate: %w", err)
 	}
-	g.ctx, g.cancel = context.WithCancel(context.Background())
+	cctx, cancel := context.WithCancel(context.Background())
+	g.campaign = cancel
+	go func() {
+		defer close(g.done)
+		el.Run(cctx, g.lead)
+	}()
+	return g, nil
+}
+
+// lead judges the record for as long as ctx lasts (the lease is held),
+// from the floor the previous holder recorded.
+func (g *rateGate) lead(ctx context.Context) {
+	var cons jetstream.Consumer
+	for {
+		err := g.beginTerm(ctx)
+		if err == nil {
+			cons, err = g.js.OrderedConsumer(ctx, record.Stream, jetstream.OrderedConsumerConfig{
+				FilterSubjects: []string{record.DocPrefix + ">"},
+				DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+				OptStartSeq:    g.start,
+				// Judging needs the subject, the time and the envelope id,
+				// all in the headers; the copy itself is read only when it
+				// is refused.
+				HeadersOnly: true,
+			})
+		}
+		if err == nil {
+			break
+		}
+		g.log.Warn("rate gate: judging not started yet", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	// The writers outlive the term by the drain below: refusals judged
+	// are written even when the lease was lost meanwhile.
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	g.ctx = wctx
 	for range rateWriters {
 		g.wg.Add(1)
 		go g.writer()
 	}
-	if g.cc, err = cons.Consume(g.onCopy); err != nil {
-		g.cancel()
-		g.wg.Wait()
-		return nil, fmt.Errorf("rate gate: %w", err)
-	}
 	g.wg.Add(1)
 	go g.persistLoop()
-	return g, nil
+	cc, err := cons.Consume(g.onCopy)
+	if err != nil {
+		g.log.Error("rate gate: judging not started", "err", err)
+		// The lease goes back; another process, or this one, tries again.
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	} else {
+		sub, err := g.c.Conn().Subscribe(record.RateJudgeSubject, g.answer)
+		if err != nil {
+			g.log.Error("rate gate: subscribe", "subject", record.RateJudgeSubject, "err", err)
+		}
+		g.leading.Store(true)
+		g.log.Info("rate gate: this process judges the publish rate", "from_seq", g.start)
+		<-ctx.Done()
+		g.leading.Store(false)
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
+		cc.Stop()
+	}
+	g.endTerm(wcancel)
+}
+
+// beginTerm resets what a term judges from: the floor recorded, and the
+// record's end (see rejudge).
+func (g *rateGate) beginTerm(ctx context.Context) error {
+	floor, err := retry(ctx, g.c, g.loadFloor)
+	if err != nil {
+		return err
+	}
+	end, err := retry(ctx, g.c, g.recordEnd)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.last, g.start, g.memFloor, g.persisted, g.rejudge = floor, floor+1, floor+1, floor, end
+	g.owners, g.refused, g.order = map[uint64]string{}, map[uint64]string{}, nil
+	g.unsaved, g.judged = map[uint64]string{}, make(chan struct{})
+	g.work, g.senders = make(chan rateRefusal, 4096), map[string]*rateSender{}
+	return nil
+}
+
+// endTerm writes the refusals in hand (for a few seconds at most: the
+// floor recorded stays below an unwritten one, and the next holder would
+// judge it again), stops the writers and records how far the term got.
+func (g *rateGate) endTerm(stopWriters context.CancelFunc) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		g.mu.Lock()
+		n := len(g.unsaved)
+		g.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopWriters()
+	g.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	g.persistFloor(ctx)
 }
 
 // loadFloor reads how far the record was judged; the first time, the
@@ -196,25 +296,11 @@ func (g *rateGate) recordEnd(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
-// stop stops judging and records how far it got. Refusals judged are
-// written first (for a few seconds at most): the floor recorded stays
-// below an unwritten one, and the next process would judge it again.
+// stop ends the campaign: the holder stops judging, writes what it
+// judged and hands over.
 func (g *rateGate) stop() {
-	g.cc.Stop()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		g.mu.Lock()
-		n := len(g.unsaved)
-		g.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	g.cancel()
-	g.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	g.persistFloor(ctx)
+	g.campaign()
+	<-g.done
 }
 
 func (g *rateGate) persistLoop() {
@@ -505,8 +591,88 @@ type rateJudgement struct {
 	reason  string
 }
 
-// judgement waits until the gate has judged seq, then answers.
+// judgement answers for seq: here when this process judges, else from the
+// process that does, asked again through a handover (nobody answers for a
+// moment) within rateJudgeWait.
 func (g *rateGate) judgement(ctx context.Context, seq uint64) (rateJudgement, error) {
+	ctx, cancel := context.WithTimeout(ctx, rateJudgeWait)
+	defer cancel()
+	for {
+		if g.leading.Load() {
+			return g.judgeHere(ctx, seq)
+		}
+		j, err := g.askJudge(ctx, seq)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return j, err
+		}
+		select {
+		case <-ctx.Done():
+			return rateJudgement{}, fmt.Errorf("copy #%d: no process of the bus judges the publish rate yet; retry later", seq)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// rateAnswer is a judgement on the wire between the bus's processes.
+type rateAnswer struct {
+	Owner   string `json:"owner,omitempty"`
+	Known   bool   `json:"known,omitempty"`
+	Refused bool   `json:"refused,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// askJudge asks the process that judges for seq's verdict.
+func (g *rateGate) askJudge(ctx context.Context, seq uint64) (rateJudgement, error) {
+	resp, err := g.c.Conn().RequestWithContext(ctx, record.RateJudgeSubject, []byte(strconv.FormatUint(seq, 10)))
+	if err != nil {
+		return rateJudgement{}, fmt.Errorf("copy #%d: ask the process that judges the publish rate: %w", seq, err)
+	}
+	var a rateAnswer
+	if err := json.Unmarshal(resp.Data, &a); err != nil {
+		return rateJudgement{}, fmt.Errorf("copy #%d: answer of the process that judges the publish rate: %w", seq, err)
+	}
+	if a.Error != "" {
+		return rateJudgement{}, fmt.Errorf("copy #%d: %s", seq, a.Error)
+	}
+	return rateJudgement{owner: a.Owner, known: a.Known, refused: a.Refused, reason: a.Reason}, nil
+}
+
+// answer answers another process's judgement request.
+func (g *rateGate) answer(m *nats.Msg) {
+	if m.Reply == "" {
+		return
+	}
+	reply := func(a rateAnswer) {
+		b, _ := json.Marshal(a)
+		_ = m.Respond(b)
+	}
+	seq, err := strconv.ParseUint(string(m.Data), 10, 64)
+	if err != nil || seq == 0 {
+		reply(rateAnswer{Error: fmt.Sprintf("want a record sequence, got %q", record.Cut(string(m.Data), 32))})
+		return
+	}
+	select {
+	case g.answering <- struct{}{}:
+	default:
+		reply(rateAnswer{Error: "the process that judges the publish rate is busy; retry later"})
+		return
+	}
+	go func() {
+		defer func() { <-g.answering }()
+		ctx, cancel := context.WithTimeout(context.Background(), rateJudgeWait)
+		defer cancel()
+		j, err := g.judgeHere(ctx, seq)
+		if err != nil {
+			reply(rateAnswer{Error: err.Error()})
+			return
+		}
+		reply(rateAnswer{Owner: j.owner, Known: j.known, Refused: j.refused, Reason: j.reason})
+	}()
+}
+
+// judgeHere waits until this process has judged seq, then answers.
+func (g *rateGate) judgeHere(ctx context.Context, seq uint64) (rateJudgement, error) {
 	timer := time.NewTimer(rateJudgeWait)
 	defer timer.Stop()
 	for {
@@ -533,6 +699,9 @@ func (g *rateGate) judgement(ctx context.Context, seq uint64) (rateJudgement, er
 		case <-timer.C:
 			return rateJudgement{}, fmt.Errorf("copy #%d not judged yet against the publish rate; retry later", seq)
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return rateJudgement{}, fmt.Errorf("copy #%d not judged yet against the publish rate; retry later", seq)
+			}
 			return rateJudgement{}, ctx.Err()
 		}
 	}

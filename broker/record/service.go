@@ -26,6 +26,10 @@ const (
 	// SystemServicePrefix: axis.svc.sys.<system actor>.<op>, a document
 	// system's publishes and marker reads, checked against the directory.
 	SystemServicePrefix = "axis.svc.sys."
+	// RateJudgeSubject: the bus's own processes ask the one that judges
+	// the publish rate (elected) for a copy's verdict. Agencies and
+	// systems can neither ask nor answer there.
+	RateJudgeSubject = "axis.svc.rategate.judge"
 )
 
 // SystemActorPrefix starts the actor of a document system (its identity
