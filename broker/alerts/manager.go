@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/lease"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -33,7 +35,16 @@ type Manager struct {
 	alerts   map[string]*Alert
 	lastRun  time.Time
 	failures map[Rule]uint64
+
+	// With WithElection: the election, and whether this process checks
+	// the rules now.
+	election *lease.Election
+	leading  atomic.Bool
 }
+
+// LeaseDuty names the lease of the process that checks the rules and
+// notifies when several `serve` run on one cluster (package lease).
+const LeaseDuty = "alerts"
 
 // Option configures a Manager.
 type Option func(*Manager)
@@ -44,6 +55,13 @@ func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
 // WithReplicas sets the replicas of the alerts bucket when it is created
 // (default 1).
 func WithReplicas(n int) Option { return func(m *Manager) { m.replicas = n } }
+
+// WithElection makes Run take part in el, the election of the one process
+// that checks the rules and notifies when several `serve` run on one
+// cluster (two would send every event twice): Run checks while this
+// process holds the lease, and Alerts reads the alerts on record while
+// another does.
+func WithElection(el *lease.Election) Option { return func(m *Manager) { m.election = el } }
 
 // WithBus names the bus in events (a federation's bus id).
 func WithBus(id string) Option { return func(m *Manager) { m.bus = id } }
@@ -67,10 +85,26 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, src Sources, o
 		return nil, err
 	}
 	m.kv = kv
-	list, err := readAll(ctx, kv)
-	if err != nil {
+	if err := m.load(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.Webhook.URL != "" {
+		m.hook = startWebhook(cfg.Webhook, m.log)
+	}
+	return m, nil
+}
+
+// load takes the alerts the bucket holds as this process's own.
+func (m *Manager) load(ctx context.Context) error {
+	list, err := readAll(ctx, m.kv)
+	if err != nil {
+		return err
+	}
+	m.check.Lock()
+	defer m.check.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.alerts, m.downSince = map[string]*Alert{}, map[string]time.Time{}
 	for i := range list {
 		a := &list[i]
 		m.alerts[a.ID] = a
@@ -80,11 +114,34 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, src Sources, o
 			m.downSince[a.Subject] = a.Raised.Add(-m.cfg.LinkDown)
 		}
 	}
-	if cfg.Webhook.URL != "" {
-		m.hook = startWebhook(cfg.Webhook, m.log)
-	}
-	return m, nil
+	return nil
 }
+
+// campaign runs checks while this process holds the lease, from the
+// alerts on record.
+func (m *Manager) campaign(ctx context.Context) {
+	m.election.Run(ctx, func(ctx context.Context) {
+		for {
+			err := m.load(ctx)
+			if err == nil {
+				break
+			}
+			m.log.Warn("alerts: read the alerts on record", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		m.leading.Store(true)
+		defer m.leading.Store(false)
+		m.run(ctx)
+	})
+}
+
+// Checking tells whether this process checks the rules (always, without
+// WithElection).
+func (m *Manager) Checking() bool { return m.election == nil || m.leading.Load() }
 
 // Close stops the webhook; events still queued are not sent (the alerts
 // stay in the bucket, and a holding one is sent again on its schedule).
@@ -97,8 +154,17 @@ func (m *Manager) Close() {
 // Config returns the configuration in use, defaults filled in.
 func (m *Manager) Config() Config { return m.cfg }
 
-// Run checks every Interval until ctx ends.
+// Run checks every Interval until ctx ends (with WithElection, while this
+// process holds the lease).
 func (m *Manager) Run(ctx context.Context) {
+	if m.election != nil {
+		m.campaign(ctx)
+		return
+	}
+	m.run(ctx)
+}
+
+func (m *Manager) run(ctx context.Context) {
 	t := time.NewTicker(m.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -222,5 +288,16 @@ func (m *Manager) List() []Alert {
 	return out
 }
 
-// Alerts implements the operator page's source: the same as List.
-func (m *Manager) Alerts(context.Context) ([]Alert, error) { return m.List(), nil }
+// Alerts implements the operator page's source: List in the process
+// that checks the rules, the bucket in the others.
+func (m *Manager) Alerts(ctx context.Context) ([]Alert, error) {
+	if m.Checking() {
+		return m.List(), nil
+	}
+	list, err := readAll(ctx, m.kv)
+	if err != nil {
+		return nil, err
+	}
+	sortAlerts(list)
+	return list, nil
+}

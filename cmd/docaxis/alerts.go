@@ -11,6 +11,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/alerts"
 	"github.com/docaxis/docaxis/broker/federation"
+	"github.com/docaxis/docaxis/broker/lease"
 	"github.com/spf13/cobra"
 )
 
@@ -138,7 +139,13 @@ func startAlerts(ctx context.Context, env *serveEnv) (func(), error) {
 	if env.Server != nil {
 		src.Disk = alerts.DirDisk{Dir: dataDir()}
 	}
-	m, err := alerts.New(ctx, js, cfg, src, alerts.WithLogger(env.Log), alerts.WithBus(env.Service.Client.Bus()), alerts.WithReplicas(serveReplicas()))
+	// One process of the bus checks and notifies (several serve on one
+	// cluster would send every event twice).
+	el, err := lease.New(ctx, js, alerts.LeaseDuty, lease.Config{Replicas: serveReplicas(), Logger: env.Log})
+	if err != nil {
+		return nil, err
+	}
+	m, err := alerts.New(ctx, js, cfg, src, alerts.WithLogger(env.Log), alerts.WithBus(env.Service.Client.Bus()), alerts.WithReplicas(serveReplicas()), alerts.WithElection(el))
 	if err != nil {
 		return nil, err
 	}
