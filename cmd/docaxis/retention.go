@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/lease"
 	"github.com/docaxis/docaxis/broker/retention"
 	"github.com/spf13/cobra"
 )
@@ -262,9 +263,14 @@ func init() {
 	serveCmd.Flags().DurationVar(&retentionFlags.every, "retention-every", 0, "apply the retention policy this often, e.g. 24h (0: never; see docaxis retention)")
 }
 
+// retentionLeaseDuty names the lease of the one serve process that
+// applies the policy on its schedule (several serve on one cluster).
+const retentionLeaseDuty = "retention"
+
 // startRetention applies the policy on a schedule when --retention-every
 // is set: first one interval after the start, not at it, so that a bus
-// restarted in a loop does not run it in a loop.
+// restarted in a loop does not run it in a loop. With several serve on
+// one cluster, the one holding the lease does.
 func startRetention(ctx context.Context, env *serveEnv) (func(), error) {
 	every := retentionFlags.every
 	if every <= 0 {
@@ -274,27 +280,33 @@ func startRetention(ctx context.Context, env *serveEnv) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	el, err := lease.New(ctx, env.Service.Client.JetStream(), retentionLeaseDuty, lease.Config{Replicas: serveReplicas(), Logger: env.Log})
+	if err != nil {
+		return nil, err
+	}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-			case <-rctx.Done():
-				return
+		el.Run(rctx, func(ctx context.Context) {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					return
+				}
+				res, err := r.Apply(ctx)
+				if res != nil {
+					env.Log.Info("retention applied", "messages", res.Messages, "pairs", res.Pairs, "attachments", res.Attachments,
+						"held", len(res.Plan.Held)+len(res.Skipped))
+				}
+				if err != nil && ctx.Err() == nil {
+					env.Log.Error("retention", "err", err)
+				}
 			}
-			res, err := r.Apply(rctx)
-			if res != nil {
-				env.Log.Info("retention applied", "messages", res.Messages, "pairs", res.Pairs, "attachments", res.Attachments,
-					"held", len(res.Plan.Held)+len(res.Skipped))
-			}
-			if err != nil && rctx.Err() == nil {
-				env.Log.Error("retention", "err", err)
-			}
-		}
+		})
 	}()
 	env.Log.Info("retention runs on a schedule", "every", every)
 	return func() { cancel(); <-done }, nil
