@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/signing"
@@ -138,19 +139,23 @@ func startAuditChainer(ctx context.Context, env *serveEnv) (func(), error) {
 	if replicas == 0 && serveFlags.nats != "" {
 		replicas = 3
 	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// A serve started while its cluster elects leaders (a node just
+	// restarted) asks again, each request with a deadline of its own.
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	ts, stopTS, err := startTimestamping(sctx, env, ca, replicas)
 	if err != nil {
 		return nil, err
 	}
-	c, err := audit.StartChainer(sctx, env.Service.Client.JetStream(), audit.ChainerConfig{
-		Key:          key,
-		Interval:     auditServeFlags.interval,
-		Retention:    serveFlags.retention,
-		Replicas:     replicas,
-		Logger:       env.Log,
-		OnCheckpoint: ts.Checkpointed,
+	c, err := broker.Retry(sctx, env.Service.Client, func(ctx context.Context) (*audit.Chainer, error) {
+		return audit.StartChainer(ctx, env.Service.Client.JetStream(), audit.ChainerConfig{
+			Key:          key,
+			Interval:     auditServeFlags.interval,
+			Retention:    serveFlags.retention,
+			Replicas:     replicas,
+			Logger:       env.Log,
+			OnCheckpoint: ts.Checkpointed,
+		})
 	})
 	if err != nil {
 		stopTS()
