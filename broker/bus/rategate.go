@@ -144,7 +144,9 @@ func startRateGate(ctx context.Context, c *broker.Client, cfg BusConfig, log *sl
 	if _, err := retry(ctx, c, g.loadFloor); err != nil {
 		return nil, err
 	}
-	el, err := lease.New(ctx, g.js, rateLeaseDuty, lease.Config{Replicas: cfg.Replicas, Logger: log})
+	el, err := retry(ctx, c, func(ctx context.Context) (*lease.Election, error) {
+		return lease.New(ctx, g.js, rateLeaseDuty, lease.Config{Replicas: cfg.Replicas, Logger: log})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rate gate: %w", err)
 	}
