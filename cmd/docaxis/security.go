@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/operations"
 	"github.com/docaxis/docaxis/signing"
@@ -226,7 +227,8 @@ it serves: an agency of another bus is revoked by that bus.`,
 // older versions (the hash of the CA's name) to the key of the CA that
 // signed them.
 func migrateCRLs(ctx context.Context, env *serveEnv) (func(), error) {
-	n, err := env.Service.Client.MigrateCRLs(ctx)
+	// Moves are idempotent: asked again through a failover.
+	n, err := broker.Retry(ctx, env.Service.Client, env.Service.Client.MigrateCRLs)
 	if err != nil {
 		return nil, err
 	}
