@@ -25,7 +25,7 @@ func TestOneProcessChecksAndNotifies(t *testing.T) {
 	var mu sync.Mutex
 	var raised []string
 	elect := func(name string) *lease.Election {
-		el, err := lease.New(ctxT(t), js, alerts.LeaseDuty, lease.Config{TTL: 3 * time.Second, Holder: name, Logger: bustest.Logger()})
+		el, err := lease.New(ctxT(t), js, alerts.LeaseDuty, lease.Config{TTL: 10 * time.Second, Holder: name, Logger: bustest.Logger()})
 		if err != nil {
 			t.Fatal(err)
 		}
