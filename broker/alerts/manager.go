@@ -71,7 +71,8 @@ func WithBus(id string) Option { return func(m *Manager) { m.bus = id } }
 func WithNotify(fn func(Event)) Option { return func(m *Manager) { m.subs = append(m.subs, fn) } }
 
 // New opens the alerts bucket on js (creating it), loads the alerts it
-// holds, and starts the webhook. Close stops it.
+// holds (with WithElection, each term does), and starts the webhook.
+// Close stops it.
 func New(ctx context.Context, js jetstream.JetStream, cfg Config, src Sources, opts ...Option) (*Manager, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
@@ -85,8 +86,11 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, src Sources, o
 		return nil, err
 	}
 	m.kv = kv
-	if err := m.load(ctx); err != nil {
-		return nil, err
+	// With an election, each term of this process loads them (campaign).
+	if m.election == nil {
+		if err := m.load(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Webhook.URL != "" {
 		m.hook = startWebhook(cfg.Webhook, m.log)

@@ -141,10 +141,10 @@ func startRateGate(ctx context.Context, c *broker.Client, cfg BusConfig, log *sl
 	g := &rateGate{c: c, js: c.JetStream(), kv: kv, log: log, done: make(chan struct{}), answering: make(chan struct{}, 256)}
 	// A bucket just made on a new cluster may have no leader for a moment
 	// ("no responders"): ask again, as every client call does.
-	if _, err := retry(ctx, c, g.loadFloor); err != nil {
+	if _, err := broker.Retry(ctx, c, g.loadFloor); err != nil {
 		return nil, err
 	}
-	el, err := retry(ctx, c, func(ctx context.Context) (*lease.Election, error) {
+	el, err := broker.Retry(ctx, c, func(ctx context.Context) (*lease.Election, error) {
 		return lease.New(ctx, g.js, rateLeaseDuty, lease.Config{Replicas: cfg.Replicas, Logger: log})
 	})
 	if err != nil {
@@ -224,11 +224,11 @@ func (g *rateGate) lead(ctx context.Context) {
 // beginTerm resets what a term judges from: the floor recorded, and the
 // record's end (see rejudge).
 func (g *rateGate) beginTerm(ctx context.Context) error {
-	floor, err := retry(ctx, g.c, g.loadFloor)
+	floor, err := broker.Retry(ctx, g.c, g.loadFloor)
 	if err != nil {
 		return err
 	}
-	end, err := retry(ctx, g.c, g.recordEnd)
+	end, err := broker.Retry(ctx, g.c, g.recordEnd)
 	if err != nil {
 		return err
 	}
@@ -409,7 +409,7 @@ func (g *rateGate) storedRefusal(seq uint64) string {
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.c.Timeout())
 	defer cancel()
-	j, err := retry(ctx, g.c, func(ctx context.Context) (rateJudgement, error) { return g.stored(ctx, seq) })
+	j, err := broker.Retry(ctx, g.c, func(ctx context.Context) (rateJudgement, error) { return g.stored(ctx, seq) })
 	if err != nil {
 		g.log.Warn("rate gate: earlier verdict not read; judging the copy again", "seq", seq, "err", err)
 		return ""
