@@ -151,18 +151,7 @@ func TestRecipientRefusesBadEnvelopes(t *testing.T) {
 		}
 		return raw
 	}
-	foreign, err := signing.NewCA("foreign CA", 48*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stranger, err := foreign.Issue(govOffice, "giả mạo", signing.IssueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	expired, err := bus.CA.Issue(govOffice, "cũ", signing.IssueOptions{NotBefore: time.Now().Add(-48 * time.Hour), Validity: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stranger, expired := bus.Impostors(t, govOffice)
 
 	cases := []struct {
 		name   string

@@ -16,28 +16,6 @@ import (
 	"github.com/docaxis/docaxis/envelope"
 )
 
-// waitTracked waits until the tracker has handled the record up to seq:
-// what it did not make by then, it never makes.
-func waitTracked(t *testing.T, c *broker.Client, seq uint64) {
-	t.Helper()
-	ctx := ctxT(t)
-	for {
-		cons, err := c.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info := cons.CachedInfo()
-		if info.AckFloor.Stream >= seq {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("tracker did not pass #%d (ack floor #%d)", seq, info.AckFloor.Stream)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // An agency reads its tracking through the bus's service: its own pairs,
 // page by page, and its events, nothing else.
 func TestAgencyTrackingThroughTheService(t *testing.T) {

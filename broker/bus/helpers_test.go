@@ -41,17 +41,4 @@ func waitState(t *testing.T, c *broker.Client, id, recipient string, want envelo
 	return tr
 }
 
-// receiveAll drains an agency's mailbox and returns the outcomes.
-func receiveAll(t *testing.T, c *broker.Client, agency string, opts ...broker.MailboxOption) []broker.Outcome {
-	t.Helper()
-	var outs []broker.Outcome
-	opts = append(opts, broker.OnOutcome(func(o broker.Outcome) { outs = append(outs, o) }))
-	mb, err := c.Mailbox(ctxT(t), agency, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mb.Fetch(ctxT(t), 0, 500*time.Millisecond, func(context.Context, *broker.Delivery) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return outs
-}
+var receiveAll = bustest.ReceiveAll

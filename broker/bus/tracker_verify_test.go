@@ -33,27 +33,7 @@ func publishSeq(t *testing.T, c *broker.Client, subject string, data []byte) uin
 	return ack.Sequence
 }
 
-// waitTracked waits until the tracker has handled the record up to seq:
-// what it did not make by then, it never makes.
-func waitTracked(t *testing.T, c *broker.Client, seq uint64) {
-	t.Helper()
-	ctx := ctxT(t)
-	for {
-		cons, err := c.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info := cons.CachedInfo()
-		if info.AckFloor.Stream >= seq {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("tracker did not pass #%d (ack floor #%d)", seq, info.AckFloor.Stream)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
+var waitTracked = bustest.WaitTracked
 
 // refExists tells whether agency may read the attachment sum through the
 // attachment service (its AXIS_FILEREFS entry).
@@ -111,18 +91,7 @@ func TestTrackerTracksOnlyVerifiedCopies(t *testing.T) {
 		}
 		return raw
 	}
-	foreign, err := signing.NewCA("foreign CA", 48*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stranger, err := foreign.Issue(govOffice, "giả mạo", signing.IssueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	expired, err := tb.CA.Issue(govOffice, "cũ", signing.IssueOptions{NotBefore: time.Now().Add(-48 * time.Hour), Validity: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stranger, expired := tb.Impostors(t, govOffice)
 	cases := []struct {
 		name    string
 		from    string // of the envelope
