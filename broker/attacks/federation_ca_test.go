@@ -74,7 +74,7 @@ func newFedCAArena(t *testing.T) *fedCAArena {
 // fedCAWaitBinding waits until bus's directory shows the binding of id.
 func (a *fedCAArena) fedCAWaitBinding(b *bustest.FedBus, id, codes string) {
 	a.t.Helper()
-	fedCAEventually(a.t, "binding of "+id+" on bus "+b.ID, func() error {
+	eventually(a.t, "binding of "+id+" on bus "+b.ID, func() error {
 		list, err := federation.Buses(context.Background(), b.Service.Client)
 		if err != nil {
 			return err
@@ -90,7 +90,7 @@ func (a *fedCAArena) fedCAWaitBinding(b *bustest.FedBus, id, codes string) {
 
 func (a *fedCAArena) servedBy(c *broker.Client, code, bus string) {
 	a.t.Helper()
-	fedCAEventually(a.t, fmt.Sprintf("%s served by %s", code, bus), func() error {
+	eventually(a.t, fmt.Sprintf("%s served by %s", code, bus), func() error {
 		ag, err := c.LookupAgency(context.Background(), code)
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func (a *fedCAArena) receive(b *bustest.FedBus, agency, id string) {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	fedCAEventually(a.t, fmt.Sprintf("%s receives %s", agency, id), func() error {
+	eventually(a.t, fmt.Sprintf("%s receives %s", agency, id), func() error {
 		if _, err := mb.Fetch(ctx, 16, time.Second, func(context.Context, *broker.Delivery) error { return nil }); err != nil {
 			return err
 		}
@@ -160,7 +160,7 @@ func (a *fedCAArena) dirValue(b *bustest.FedBus, key string) []byte {
 // from subject whose reason says want.
 func (a *fedCAArena) quarantined(b *bustest.FedBus, subject, want string) {
 	a.t.Helper()
-	fedCAEventually(a.t, fmt.Sprintf("bus %s quarantines %s", b.ID, subject), func() error {
+	eventually(a.t, fmt.Sprintf("bus %s quarantines %s", b.ID, subject), func() error {
 		// Each listing opens a consumer: look less often than the rest.
 		time.Sleep(200 * time.Millisecond)
 		list, err := b.Service.Client.QuarantineList(context.Background(), "federation")
@@ -213,7 +213,7 @@ func TestFederationEachBusSpeaksForItself(t *testing.T) {
 		}
 		crl41 := a.dirValue(a.h41, broker.CRLPrefix+kid41)
 		for _, b := range []*bustest.FedBus{a.vn, a.h14, a.h41} {
-			fedCAEventually(t, "both CRLs on bus "+b.ID, func() error {
+			eventually(t, "both CRLs on bus "+b.ID, func() error {
 				if got := a.dirValue(b, broker.CRLPrefix+kid14); string(got) != string(crl14) {
 					return fmt.Errorf("H14's CRL: %d bytes", len(got))
 				}
@@ -232,7 +232,7 @@ func TestFederationEachBusSpeaksForItself(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fedCAEventually(t, "the national refuses H14B", func() error {
+		eventually(t, "the national refuses H14B", func() error {
 			if _, err := a.vn.Client().Verifier().Verify(late); !errors.Is(err, signing.ErrRevoked) {
 				return fmt.Errorf("H14B's envelope on the national: %v", err)
 			}
@@ -290,7 +290,7 @@ func TestFederationEachBusSpeaksForItself(t *testing.T) {
 		for _, s := range subjects {
 			a.quarantined(a.vn, s, "under the key")
 		}
-		fedCAEventually(t, "H41's list reaches H14", func() error {
+		eventually(t, "H41's list reaches H14", func() error {
 			if got := a.dirValue(a.h14, broker.CRLPrefix+kid41); string(got) != string(forged) {
 				return errors.New("not yet")
 			}
@@ -381,7 +381,7 @@ func TestFederationEachBusSpeaksForItself(t *testing.T) {
 			t.Fatalf("removal %+v", r)
 		}
 		// Its link is closed, and its credentials no longer get in.
-		fedCAEventually(t, "H41's leaf closed", func() error {
+		eventually(t, "H41's leaf closed", func() error {
 			lz, err := a.vn.Server.NATS().Leafz(&server.LeafzOptions{})
 			if err != nil {
 				return err
@@ -399,7 +399,7 @@ func TestFederationEachBusSpeaksForItself(t *testing.T) {
 			b    *bustest.FedBus
 			from string
 		}{{a.vn, victimSender}, {a.h14, victimRecipient}} {
-			fedCAEventually(t, "sending from bus "+s.b.ID+" refused", func() error {
+			eventually(t, "sending from bus "+s.b.ID+" refused", func() error {
 				_, err := a.send(s.b, s.from, attacker2, "Gửi bus đã rời")
 				if !errors.Is(err, broker.ErrWithdrawn) || !strings.Contains(err.Error(), "bus H41 left the federation") {
 					return fmt.Errorf("send: %v", err)
@@ -416,7 +416,7 @@ func TestFederationEachBusSpeaksForItself(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, b := range []*bustest.FedBus{a.vn, a.h14} {
-			fedCAEventually(t, "H41's CA withdrawn on bus "+b.ID, func() error {
+			eventually(t, "H41's CA withdrawn on bus "+b.ID, func() error {
 				if _, err := b.Client().Verifier().Verify(raw); !errors.Is(err, signing.ErrRevoked) {
 					return fmt.Errorf("verify: %v", err)
 				}
@@ -543,7 +543,7 @@ func fedCALeafRefused(t *testing.T, leafURL, creds string) {
 	s.SetLoggerV2(log, false, false, false)
 	s.Start()
 	t.Cleanup(s.Shutdown)
-	fedCAEventually(t, "the national refuses the removed member's leaf credentials", func() error {
+	eventually(t, "the national refuses the removed member's leaf credentials", func() error {
 		if n := s.NumLeafNodes(); n != 0 {
 			return fmt.Errorf("%d leaf connections with revoked credentials", n)
 		}
@@ -580,20 +580,3 @@ func (l *fedCALeafLog) Fatalf(format string, v ...any)  { l.add(format, v...) }
 func (l *fedCALeafLog) Errorf(format string, v ...any)  { l.add(format, v...) }
 func (l *fedCALeafLog) Debugf(format string, v ...any)  {}
 func (l *fedCALeafLog) Tracef(format string, v ...any)  {}
-
-// fedCAEventually retries fn until it succeeds; the cap only keeps a
-// broken test from hanging, it is not a performance threshold.
-func fedCAEventually(t *testing.T, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

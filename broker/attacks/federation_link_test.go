@@ -70,23 +70,6 @@ func linkCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// linkEventually retries fn until it succeeds; the cap only keeps a broken
-// test from hanging, it is not a performance threshold.
-func linkEventually(t testing.TB, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func newLinkArena(t *testing.T) *linkArena {
 	t.Helper()
 	cfg := func(c *federation.Config) {
@@ -108,7 +91,7 @@ func newLinkArena(t *testing.T) *linkArena {
 	want := map[string]string{victimSender: linkNational, attacker: linkNational, victimRecipient: linkVictim, attacker2: linkHostile}
 	for _, c := range []*broker.Client{a.cvn, a.c14, a.c41} {
 		for code, bus := range want {
-			linkEventually(t, "directory: "+code+" on bus "+bus, func() error {
+			eventually(t, "directory: "+code+" on bus "+bus, func() error {
 				ag, err := c.LookupAgency(context.Background(), code)
 				if err != nil {
 					return err
@@ -246,7 +229,7 @@ func linkMarker(t testing.TB, nc *nats.Conn) {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	linkEventually(t, "an answer through the link", func() error {
+	eventually(t, "an answer through the link", func() error {
 		if err := nc.PublishRequest("$JS."+linkNational+".API.CONSUMER.INFO.AXIS_FED_RELAY.fed_down_"+linkHostile, reply, nil); err != nil {
 			return err
 		}
@@ -415,7 +398,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		// 2. An ordinary agency's credentials (H99, an agency of the
 		// national) as a leaf: refused.
 		agencyLeaf := a.leaf(a.vn.AgencyCreds(attacker))
-		linkEventually(t, "the national refuses an agency's credentials as a leaf", func() error {
+		eventually(t, "the national refuses an agency's credentials as a leaf", func() error {
 			if !agencyLeaf.log.has("Authorization Violation") {
 				return fmt.Errorf("leaf server log: %v", agencyLeaf.log.lines)
 			}
@@ -430,7 +413,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		// 3. A second connection with H41's leaf credentials while H41 is
 		// linked: refused, and H41's link stays.
 		second := a.leaf(a.h41.UplinkCreds())
-		linkEventually(t, "the national refuses a second connection with the same leaf credentials", func() error {
+		eventually(t, "the national refuses a second connection with the same leaf credentials", func() error {
 			if !second.log.has("maximum account active connections exceeded") && !second.log.has("Authorization Violation") {
 				return fmt.Errorf("leaf server log: %v", second.log.lines)
 			}
@@ -441,7 +424,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		}
 		second.close()
 		t.Log("second connection refused:", second.log.lines)
-		linkEventually(t, "H41's own link still up", func() error {
+		eventually(t, "H41's own link still up", func() error {
 			for _, li := range a.leafsOf() {
 				if li.Name == federation.ServerName(linkHostile) {
 					return nil
@@ -454,7 +437,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		// credentials from a server of its own, a plain client on it.
 		a.h41.StopBus()
 		raw := a.leaf(a.h41.UplinkCreds())
-		linkEventually(t, "the attacker's leaf linked", func() error {
+		eventually(t, "the attacker's leaf linked", func() error {
 			if !a.connected(raw) {
 				return fmt.Errorf("not linked: %v", raw.log.lines)
 			}
@@ -494,7 +477,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		linkEventually(t, "the victim's envelope delivered", func() error {
+		eventually(t, "the victim's envelope delivered", func() error {
 			if _, err := mb.Fetch(ctx, 1, time.Second, func(context.Context, *broker.Delivery) error { return nil }); err != nil {
 				return err
 			}
@@ -540,7 +523,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 			t.Fatal(err)
 		}
 		filter := "axis.fedrelay." + linkVictim + "." + linkHostile + ".doc.>"
-		linkEventually(t, "H41's envelopes on H14's inbound stream", func() error {
+		eventually(t, "H41's envelopes on H14's inbound stream", func() error {
 			info, err := in.Info(ctx, jetstream.WithSubjectFilter(filter))
 			if err != nil {
 				return err
@@ -571,7 +554,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		linkEventually(t, "G22's letter delivered to H14", func() error {
+		eventually(t, "G22's letter delivered to H14", func() error {
 			if _, err := mb.Fetch(ctx, 10, time.Second, func(context.Context, *broker.Delivery) error { return nil }); err != nil {
 				return err
 			}
@@ -582,7 +565,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		})
 		// Then each of H41's is quarantined, with the reason, not before
 		// the bound.
-		linkEventually(t, "H41's envelopes quarantined on H14", func() error {
+		eventually(t, "H41's envelopes quarantined on H14", func() error {
 			if got := linkQuarantined(t, a.c14) - before; got < n {
 				c, err := a.c14.JetStream().Consumer(ctx, federation.InStream, "fed_ingest_"+linkHostile)
 				if err != nil {
@@ -651,7 +634,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if err := links.Sync(); err != nil {
 			t.Fatal(err)
 		}
-		linkEventually(t, "H41's link closed by the revocation", func() error {
+		eventually(t, "H41's link closed by the revocation", func() error {
 			if hostileLinked() {
 				return fmt.Errorf("still linked")
 			}
@@ -687,7 +670,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 			}
 			publish("axis.fedout."+dest+".file."+envelope.NewID()+"."+randomHex(t), "1/1", partSize)
 		}
-		linkEventually(t, "H41's bus has written its flood out", func() error {
+		eventually(t, "H41's bus has written its flood out", func() error {
 			runtime.GC()
 			runtime.ReadMemStats(&ms)
 			if ms.HeapAlloc > base+32<<20 {
@@ -750,7 +733,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 			}
 			return n
 		}
-		linkEventually(t, "the flood dropped by the national", func() error {
+		eventually(t, "the flood dropped by the national", func() error {
 			if got := dropped(); got < parts {
 				return fmt.Errorf("%d of %d parts dropped", got, parts)
 			}
@@ -793,7 +776,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		linkEventually(t, "G22's letter delivered to H14", func() error {
+		eventually(t, "G22's letter delivered to H14", func() error {
 			if _, err := mb.Fetch(ctx, 10, time.Second, func(context.Context, *broker.Delivery) error { return nil }); err != nil {
 				return err
 			}
@@ -837,7 +820,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 			}
 			return st.Moved["held:"+linkHostile]
 		}
-		linkEventually(t, "the national holds back H41's traffic", func() error {
+		eventually(t, "the national holds back H41's traffic", func() error {
 			if held() == 0 {
 				return fmt.Errorf("not held back")
 			}
@@ -872,7 +855,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		linkEventually(t, "H41's letters on H14's record", func() error {
+		eventually(t, "H41's letters on H14's record", func() error {
 			for i, sha := range shas {
 				if _, err := refs.Get(ctx, record.FileRefKey(sha, victimRecipient)); err != nil {
 					return fmt.Errorf("letter %d: %w", i, err)
@@ -892,7 +875,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		linkEventually(t, "H41's letters delivered to H14", func() error {
+		eventually(t, "H41's letters delivered to H14", func() error {
 			if _, err := mb.Fetch(ctx, 10, time.Second, func(context.Context, *broker.Delivery) error { return nil }); err != nil {
 				return err
 			}
@@ -942,7 +925,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if _, err := a.c14.WaitState(ctx, late.ID, victimRecipient, envelope.StateSent); err != nil {
 			t.Fatal(err)
 		}
-		linkEventually(t, "the backdated copy refused by the national", func() error {
+		eventually(t, "the backdated copy refused by the national", func() error {
 			if linkQuarantined(t, a.cvn) == before {
 				return fmt.Errorf("nothing quarantined")
 			}
@@ -977,7 +960,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		linkEventually(t, "the late copy delivered", func() error {
+		eventually(t, "the late copy delivered", func() error {
 			if _, err := mb.Fetch(ctx, 10, time.Second, func(context.Context, *broker.Delivery) error { return nil }); err != nil {
 				return err
 			}

@@ -45,6 +45,23 @@ type arena struct {
 	tok   map[string]string
 }
 
+// eventually retries fn until it succeeds; the cap only keeps a broken
+// test from hanging, it is not a performance threshold.
+func eventually(t testing.TB, what string, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)

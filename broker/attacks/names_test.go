@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
@@ -23,22 +22,6 @@ import (
 // quarantine writer (reached by a hostile bus of a federation whose
 // message is refused), and the one rate limiter (reached by an agency's
 // HTTP requests).
-
-// namesEventually polls fn until it holds or a minute passed.
-func namesEventually(t *testing.T, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // TestNamesSystemMalformedRecordSubjects: a hostile system names, for a
 // copy it publishes through the bus's system service, subjects that are
@@ -133,7 +116,7 @@ func TestNamesFederationQuarantineHeadersAreTheBus(t *testing.T) {
 	}
 
 	var entry *broker.Quarantined
-	namesEventually(t, "the national quarantines H41's copy", func() error {
+	eventually(t, "the national quarantines H41's copy", func() error {
 		list, err := vn.Service.Client.QuarantineList(context.Background(), record.FederationBox)
 		if err != nil {
 			return err

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
@@ -89,7 +88,7 @@ func newOpsArena(t *testing.T) *opsArena {
 	a := &opsArena{vxpArena: x, vn: vn, hn: hn, dn: dn, dnAdmin: admin, sysCreds: sys.Creds}
 	// Both of DN's clients know HN's and the national's bindings.
 	for _, c := range []*broker.Client{admin, serveClient} {
-		opsEventually(t, "DN learns the bindings", func() error {
+		eventually(t, "DN learns the bindings", func() error {
 			for _, code := range []string{opsSquatHN, opsSquatVN} {
 				if err := c.CheckClaim(ctx, code); !errors.Is(err, federation.ErrNotBound) {
 					return fmt.Errorf("%s: %v", code, err)
@@ -101,21 +100,6 @@ func newOpsArena(t *testing.T) *opsArena {
 	return a
 }
 
-func opsEventually(t *testing.T, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polls a condition
-	}
-}
-
 // opsAbsent checks that no directory of the federation holds code. It is
 // asked once control, registered on DN after the attempts, reached the
 // national and HN: an announcement of code would have come before it.
@@ -123,7 +107,7 @@ func (a *opsArena) opsAbsent(control string, codes ...string) {
 	t := a.t
 	ctx := ctxT(t)
 	for name, c := range map[string]*broker.Client{"VN": a.vn.Service.Client, "HN": a.hn.Service.Client} {
-		opsEventually(t, control+" reaches "+name, func() error {
+		eventually(t, control+" reaches "+name, func() error {
 			got, err := c.LookupAgency(ctx, control)
 			if err != nil || got.Bus != "DN" {
 				return fmt.Errorf("%+v %v", got, err)
@@ -218,7 +202,7 @@ func TestOpsClaimsSystemCredsDirectory(t *testing.T) {
 	if err := nc.Publish(subject, []byte(`{"code":"`+opsSquatHN+`","name":"mine","system":"evil","bus":"DN"}`)); err != nil {
 		t.Fatal(err)
 	}
-	opsEventually(t, "the server refuses the write", func() error {
+	eventually(t, "the server refuses the write", func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, d := range denied {
