@@ -231,7 +231,7 @@ func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Hand
 		for in := range stamped(batch, n) {
 			got++
 			processed++
-			if m.process(ctx, in.msg, in.at, h).Verified {
+			if m.process(ctx, in, h).Verified {
 				handed++
 			}
 		}
@@ -254,7 +254,7 @@ func (m *Mailbox) Fetch(ctx context.Context, max int, wait time.Duration, h Hand
 func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
 	// A message in hand is finished (receipt, marker, ack) even when ctx
 	// ends meanwhile: stopping must not leave work half done.
-	pctx := context.WithValue(context.WithoutCancel(ctx), consumingKey{}, true)
+	pctx := context.WithoutCancel(ctx)
 	work := make(chan arrival)
 	var wg sync.WaitGroup
 	for i := 0; i < m.opts.workers; i++ {
@@ -262,11 +262,11 @@ func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
 		go func() {
 			defer wg.Done()
 			for in := range work {
-				m.process(pctx, in.msg, in.at, h)
+				m.process(pctx, in, h)
 			}
 		}()
 	}
-	cc, err := m.cons.Consume(func(msg jetstream.Msg) { work <- arrival{msg, time.Now()} },
+	cc, err := m.cons.Consume(func(msg jetstream.Msg) { work <- arrival{msg: msg, at: time.Now(), consuming: true} },
 		jetstream.PullMaxMessages(m.opts.batch))
 	if err != nil {
 		close(work)
@@ -277,7 +277,7 @@ func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
 	if m.system != "" {
 		// Mail stored for agencies that came to the system lately.
 		if xc, err := m.c.js.Consumer(ctx, record.Stream, TransferDurable(m.system)); err == nil {
-			xcc, _ = xc.Consume(func(msg jetstream.Msg) { work <- arrival{msg, time.Now()} }, jetstream.PullMaxMessages(m.opts.batch))
+			xcc, _ = xc.Consume(func(msg jetstream.Msg) { work <- arrival{msg: msg, at: time.Now(), consuming: true} }, jetstream.PullMaxMessages(m.opts.batch))
 		}
 	}
 	<-ctx.Done()
@@ -296,6 +296,9 @@ func (m *Mailbox) Consume(ctx context.Context, h Handler) error {
 type arrival struct {
 	msg jetstream.Msg
 	at  time.Time
+	// consuming: it came to a mailbox consuming for good (Consume), whose
+	// connection stays up to carry a plain ack (see Mailbox.ack).
+	consuming bool
 }
 
 // stamped hands over a batch's messages with the time each came in, as
@@ -307,7 +310,7 @@ func stamped(batch jetstream.MessageBatch, n int) <-chan arrival {
 	go func() {
 		defer close(out)
 		for msg := range batch.Messages() {
-			out <- arrival{msg, time.Now()}
+			out <- arrival{msg: msg, at: time.Now()}
 		}
 	}()
 	return out
@@ -323,17 +326,17 @@ func (m *Mailbox) report(o Outcome) Outcome {
 // process handles one message from the mailbox. It never drops one: every
 // path ends in an ack after the envelope was handled, a term after it was
 // quarantined, or a nak for a later retry.
-func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, inHand time.Time, h Handler) Outcome {
+func (m *Mailbox) process(ctx context.Context, in arrival, h Handler) Outcome {
 	if m.system != "" {
-		return m.processForSystem(ctx, msg, inHand, h)
+		return m.processForSystem(ctx, in, h)
 	}
+	msg := in.msg
 	meta, err := msg.Metadata()
 	if err != nil {
 		_ = msg.Nak()
 		return m.report(Outcome{Error: "no JetStream metadata: " + err.Error(), Retry: true})
 	}
-	in := copyInHand{subject: msg.Subject(), header: msg.Headers(), raw: msg.Data(), seq: meta.Sequence.Stream, recorded: meta.Timestamp, inHand: inHand}
-	s, err := m.verifyCopy(ctx, in)
+	s, err := m.verifyCopy(ctx, copyInHand{subject: msg.Subject(), header: msg.Headers(), raw: msg.Data(), seq: meta.Sequence.Stream, recorded: meta.Timestamp, inHand: in.at})
 	if err != nil {
 		if errors.Is(err, ErrReject) {
 			return m.refuse(ctx, msg, meta, s, err)
@@ -358,7 +361,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, inHand time.Ti
 			out.Error, out.Retry = "send receipt: "+err.Error(), true
 			return m.report(out)
 		}
-		if err := m.ack(ctx, msg); err != nil {
+		if err := m.ack(ctx, in); err != nil {
 			out.Error, out.Retry = "ack: "+err.Error(), true
 		}
 		out.Duplicate = true
@@ -402,7 +405,7 @@ func (m *Mailbox) process(ctx context.Context, msg jetstream.Msg, inHand time.Ti
 	if testHookBeforeAck != nil && testHookBeforeAck(e) {
 		return m.report(out) // simulated crash: marker and receipt written, no ack
 	}
-	if err := m.ack(ctx, msg); err != nil {
+	if err := m.ack(ctx, in); err != nil {
 		out.Error = "ack: " + err.Error()
 	}
 	out.Verified = true

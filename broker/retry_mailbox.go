@@ -47,22 +47,17 @@ func (m *Mailbox) receivedMarker(ctx context.Context, key string) (jetstream.Key
 	})
 }
 
-// ack acknowledges msg. A lost ack is not lost work (the redelivery is
-// answered from the marker), so a mailbox consuming for good (Consume)
-// sends a plain ack and goes on: its connection stays up to carry it.
-// Fetch's caller may close the connection as soon as it returns (the
-// CLI's inbox), so there the ack waits for the server to confirm, asked
-// again through a failover within the ack wait.
-func (m *Mailbox) ack(ctx context.Context, msg jetstream.Msg) error {
-	if consuming(ctx) {
-		return msg.Ack()
+// ack acknowledges the message in. A lost ack is not lost work (the
+// redelivery is answered from the marker), so a mailbox consuming for good
+// (Consume) sends a plain ack and goes on: its connection stays up to
+// carry it. Fetch's caller may close the connection as soon as it returns
+// (the CLI's inbox), so there the ack waits for the server to confirm,
+// asked again through a failover within the ack wait.
+func (m *Mailbox) ack(ctx context.Context, in arrival) error {
+	if in.consuming {
+		return in.msg.Ack()
 	}
 	ctx, cancel := context.WithTimeout(ctx, MailboxAckWait/2)
 	defer cancel()
-	return retryDo(ctx, m.c, msg.DoubleAck)
+	return retryDo(ctx, m.c, in.msg.DoubleAck)
 }
-
-// consumingKey marks the context of a message handled by Consume.
-type consumingKey struct{}
-
-func consuming(ctx context.Context) bool { return ctx.Value(consumingKey{}) != nil }

@@ -32,7 +32,8 @@ func (c *Client) systemMailbox(ctx context.Context, sys string, opts ...MailboxO
 // recipient's: the recipient must be one of the system's agencies now (an
 // agency that moved away has its mail read by its new system's transfer
 // consumer), and the system signs its receipt for it.
-func (m *Mailbox) processForSystem(ctx context.Context, msg jetstream.Msg, inHand time.Time, h Handler) Outcome {
+func (m *Mailbox) processForSystem(ctx context.Context, in arrival, h Handler) Outcome {
+	msg := in.msg
 	rs, ok := record.ParseSubject(msg.Subject())
 	kind, to := rs.Kind, rs.To
 	if !ok || kind != "doc" {
@@ -51,7 +52,7 @@ func (m *Mailbox) processForSystem(ctx context.Context, msg jetstream.Msg, inHan
 	}
 	sub := *m
 	sub.system, sub.agency, sub.id = "", to, id
-	return sub.process(ctx, msg, inHand, h)
+	return sub.process(ctx, in, h)
 }
 
 // fetchTransfer drains the system's transfer consumer, when there is one.
@@ -72,7 +73,7 @@ func (m *Mailbox) fetchTransfer(ctx context.Context, h Handler) (int, error) {
 		got := 0
 		for in := range stamped(batch, m.opts.batch) {
 			got++
-			if m.process(ctx, in.msg, in.at, h).Verified {
+			if m.process(ctx, in, h).Verified {
 				handed++
 			}
 		}
