@@ -13,12 +13,6 @@ import (
 	"github.com/docaxis/docaxis/signing"
 )
 
-func scaleCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // scaleSystem registers document system id on bus, serving codes (each
 // with a binding signed by the bus's CA), and connects a client with the
 // system's own credentials.
@@ -78,7 +72,7 @@ func scaleServe(t *testing.T, bus *bustest.Bus, code, system string) {
 // verifies, after a move too, and LookupAgency still returns them.
 func TestBusClientReadsBindingsByKey(t *testing.T) {
 	bus := bustest.Start(t, bustest.WithAuth())
-	ctx := scaleCtx(t, 60*time.Second)
+	ctx := bustest.Context(t, 60*time.Second)
 	const x, y, r = "000.01.01.H10", "000.02.01.H10", "000.00.00.H14"
 	bus.AddAgency(r, "UBND tỉnh Sơn La")
 	sysA := scaleSystem(t, bus, "sys-a", x, y)
@@ -130,7 +124,7 @@ func TestBusClientReadsBindingsByKey(t *testing.T) {
 // whole, and sends and verifies like the bus's.
 func TestDirectoryByKeyClient(t *testing.T) {
 	bus := bustest.Start(t, bustest.WithAuth())
-	ctx := scaleCtx(t, 60*time.Second)
+	ctx := bustest.Context(t, 60*time.Second)
 	connect := func() *broker.Client {
 		c, err := broker.Connect(ctx, bus.URL(), broker.WithDirectoryByKey(), broker.WithKeystore(bus.Keystore), broker.WithTrust(bus.Trust),
 			broker.WithLogger(bustest.Logger()), broker.WithNATSOptions(bus.AdminOptions()...))

@@ -20,11 +20,7 @@ const (
 	sonLa     = "000.00.00.H14"
 )
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return bustest.Context(t, 30*time.Second) }
 
 // The fixtures shared with the bus's own tests.
 var (

@@ -28,11 +28,7 @@ const (
 	shortCert = "000.00.00.H41"
 )
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return bustest.Context(t, 60*time.Second) }
 
 // clock is a clock the test moves forward.
 type clock struct{ now atomic.Pointer[time.Time] }

@@ -2,6 +2,7 @@ package alerts_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -54,11 +55,12 @@ func TestOneProcessChecksAndNotifies(t *testing.T) {
 	procs := []*electedProc{start("a"), start("b")}
 	until := func(what string, ok func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(15 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("waited for %s", what)
+		bustest.Eventually(t, 15*time.Second, "waited for "+what, func() error {
+			if ok() {
+				return nil
 			}
-		}
+			return errors.New("not yet")
+		})
 	}
 	until("the disk alert", func() bool {
 		mu.Lock()

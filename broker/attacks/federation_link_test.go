@@ -64,11 +64,7 @@ type linkArena struct {
 	cvn, c14, c41 *broker.Client
 }
 
-func linkCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func linkCtx(t testing.TB) context.Context { return bustest.Context(t, 3*time.Minute) }
 
 func newLinkArena(t *testing.T) *linkArena {
 	t.Helper()

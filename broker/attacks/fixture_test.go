@@ -49,24 +49,10 @@ type arena struct {
 // test from hanging, it is not a performance threshold.
 func eventually(t testing.TB, what string, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	bustest.Eventually(t, 2*time.Minute, what, fn)
 }
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return bustest.Context(t, 60*time.Second) }
 
 func newArena(t *testing.T) *arena {
 	t.Helper()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
@@ -100,8 +101,4 @@ func mailboxConfig(t *testing.T, a *arena, agency string) jetstream.ConsumerConf
 
 // splitRefusedCtx bounds a call the server refuses: such a call waits for
 // its context, so each gets a short one of its own.
-func splitRefusedCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func splitRefusedCtx(t *testing.T) context.Context { return bustest.Context(t, 3*time.Second) }

@@ -329,13 +329,12 @@ func TestRefusalPastLimit(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 30s")
+	bustest.Eventually(t, 30*time.Second, "condition", func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return errors.New("not met in 30s")
+	})
 }
 
 func newForeignTSA(t *testing.T) (*tsa.Authority, func([]byte) []byte) {

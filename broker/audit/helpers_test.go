@@ -19,11 +19,7 @@ const (
 	sonLa     = "000.00.00.H14"
 )
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return bustest.Context(t, 60*time.Second) }
 
 // auditBus is a test bus with a chainer running on its own connection.
 type auditBus struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/auth"
+	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -104,17 +105,7 @@ func linked(t *testing.T, n *server.Server, name string) bool {
 
 func eventually(t *testing.T, what string, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	bustest.Eventually(t, 30*time.Second, what, fn)
 }
 
 func refused(t *testing.T, n *server.Server, no *server.Options, creds, why string) {

@@ -30,11 +30,7 @@ const (
 	recipient = "000.00.00.H14"
 )
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return bustest.Context(t, 2*time.Minute) }
 
 // busWithTraffic is a bus with authentication on which sender sent n
 // envelopes (one with an attachment), recipient received them and

@@ -10,11 +10,7 @@ import (
 	"github.com/docaxis/docaxis/envelope"
 )
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return bustest.Context(t, 30*time.Second) }
 
 const (
 	govOffice = "000.00.00.G22"

@@ -78,24 +78,10 @@ func startFederation(t *testing.T) *federationT {
 // test from hanging, it is not a performance threshold.
 func eventually(t *testing.T, what string, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	bustest.Eventually(t, 90*time.Second, what, fn)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return bustest.Context(t, 2*time.Minute) }
 
 // receive reads agency's mailbox until want envelopes were handed over,
 // then checks that nothing else comes.

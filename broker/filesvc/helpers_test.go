@@ -177,12 +177,6 @@ func (e *env) objectCount(t testing.TB) int {
 	return n
 }
 
-func testCtx(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // heapSampler records the peak HeapInuse while it runs.
 type heapSampler struct {
 	base uint64

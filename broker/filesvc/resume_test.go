@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/docaxis/docaxis/storage/storagetest"
@@ -84,7 +85,7 @@ func TestGetResumes(t *testing.T) {
 			gen := newGenStore()
 			fs := &faultStore{Store: gen, at: 3<<20 + 1234, stall: tc.stall}
 			e := startBacked(t, filesvc.Config{}, fs)
-			ctx := testCtx(t, time.Minute)
+			ctx := bustest.Context(t, time.Minute)
 			s := e.store(t, agencyA, filesvc.WithTimeout(500*time.Millisecond))
 			h := sha256.New()
 			obj, err := s.Put(ctx, io.TeeReader(storagetest.Stream(4, n), h), storage.PutOptions{Size: -1})
@@ -111,7 +112,7 @@ func TestGetResumes(t *testing.T) {
 	t.Run("DeadBus", func(t *testing.T) {
 		gen := newGenStore()
 		e := startBacked(t, filesvc.Config{}, gen)
-		ctx := testCtx(t, time.Minute)
+		ctx := bustest.Context(t, time.Minute)
 		s := e.store(t, agencyA, filesvc.WithTimeout(500*time.Millisecond))
 		obj, err := s.Put(ctx, storagetest.Stream(5, n), storage.PutOptions{Size: -1})
 		if err != nil {

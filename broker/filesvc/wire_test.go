@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
@@ -118,7 +119,7 @@ func (r rawClient) untilError(sub *nats.Subscription) *nats.Msg {
 func TestBadInput(t *testing.T) {
 	const maxSize = 1 << 20
 	e := start(t, filesvc.Config{MaxSize: maxSize, RatePerSecond: -1})
-	ctx := testCtx(t, time.Minute)
+	ctx := bustest.Context(t, time.Minute)
 	r := rawClient{t: t, nc: e.connect(t, agencyA)}
 	tokA, tokB := envelope.Token(agencyA), envelope.Token(agencyB)
 	pre := "axis.svc.files." + tokA + "."

@@ -50,11 +50,7 @@ type env struct {
 	spec   *spec
 }
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return bustest.Context(t, 30*time.Second) }
 
 type envOption func(*httpapi.Config)
 

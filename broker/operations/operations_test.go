@@ -16,11 +16,7 @@ import (
 	"github.com/docaxis/docaxis/signing"
 )
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return bustest.Context(t, 60*time.Second) }
 
 // adminClient connects as the CLI does: the operator's credentials, the
 // directory read by key.

@@ -17,11 +17,7 @@ const (
 	ngheAn    = "000.00.00.H41"
 )
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return bustest.Context(t, 60*time.Second) }
 
 // known sends a known set of documents and moves them on:
 //

@@ -24,11 +24,7 @@ const (
 	year      = 365 * 24 * time.Hour
 )
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return bustest.Context(t, 60*time.Second) }
 
 type clock struct{ now atomic.Pointer[time.Time] }
 

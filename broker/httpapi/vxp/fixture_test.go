@@ -30,11 +30,7 @@ type bench struct {
 	reg   *prometheus.Registry
 }
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return bustest.Context(t, 90*time.Second) }
 
 func newBench(t *testing.T, allowRegister bool) *bench {
 	t.Helper()
