@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
@@ -648,30 +649,22 @@ func (m *Mailbox) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream
 // lost its leader has another within seconds.
 var markerPatience = 2 * time.Minute
 
-// putMarker writes the received marker, retrying while the bucket is
-// unavailable (a failover): the application has the envelope, and giving
-// up here would hand it over again on redelivery. The message is kept
-// meanwhile by keepAlive. Each attempt has its own deadline: a write sent
-// to a leader as it dies is never answered, and waiting on it with the
-// caller's deadline held the whole mailbox (issue 19).
+// putMarker writes the received marker through a failover, asking again
+// whatever the failure for up to markerPatience: the application has the
+// envelope, and giving up here would hand it over again on redelivery. The
+// message is kept meanwhile by keepAlive. Each attempt has its own
+// deadline: a write sent to a leader as it dies is never answered, and
+// waiting on it with the caller's deadline held the whole mailbox (issue
+// 19).
 func (m *Mailbox) putMarker(ctx context.Context, key string, value []byte) error {
-	deadline := time.Now().Add(markerPatience)
-	wait := 100 * time.Millisecond
-	for {
-		actx, cancel := context.WithTimeout(ctx, max(m.c.opts.timeout, retryAttempt))
-		_, err := m.c.received.Put(actx, key, value)
-		cancel()
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		m.c.opts.logger.Warn("received marker not written yet, retrying", "key", key, "err", err)
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 2*time.Second)
-	}
+	ctx, cancel := context.WithTimeout(ctx, markerPatience)
+	defer cancel()
+	_, err := failover.Do(ctx, failover.Policy{
+		Attempt:   max(m.c.opts.timeout, failover.DefaultAttempt),
+		Transient: func(error) bool { return true },
+		Logger:    m.c.opts.logger.With("received_marker", key),
+	}, func(ctx context.Context) (uint64, error) { return m.c.received.Put(ctx, key, value) })
+	return err
 }
 
 // keepAlive sends "in progress" for msg every interval until stopped.

@@ -2,9 +2,9 @@ package broker
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -30,12 +30,7 @@ func (m *Mailbox) fetchAgain(ctx context.Context, err error) bool {
 		return false
 	}
 	m.c.opts.logger.Debug("mailbox fetch interrupted, asking again", "agency", m.agency, "err", err)
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(retryBackoff + rand.N(4*retryBackoff)):
-		return true
-	}
+	return failover.Pause(ctx)
 }
 
 // receivedMarker reads the received marker at key through a failover.

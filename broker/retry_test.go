@@ -3,7 +3,6 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// broker.Transient is failover.Transient (tested there) less the client's
+// own refusals.
 func TestTransient(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -27,20 +28,9 @@ func TestTransient(t *testing.T) {
 		{"nil", nil, false},
 		{"no responders", nats.ErrNoResponders, true},
 		{"no response from stream", fmt.Errorf("send x: %w", jetstream.ErrNoStreamResponse), true},
-		{"leadership change", fmt.Errorf("fetch: %w", jetstream.ErrConsumerLeadershipChanged), true},
-		{"timeout", nats.ErrTimeout, true},
-		{"attempt deadline", context.DeadlineExceeded, true},
-		{"cancelled", context.Canceled, false},
-		{"cluster not available", &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
-		{"not leader", &jetstream.APIError{Code: 500, ErrorCode: 10009}, true},
-		{"stream offline", &jetstream.APIError{Code: 500, ErrorCode: 10118}, true},
-		{"key not found", jetstream.ErrKeyNotFound, false},
-		{"wrong last sequence", &jetstream.APIError{Code: 400, ErrorCode: 10071}, false},
 		{"permission", fmt.Errorf("%w: %w", broker.ErrPermission, nats.ErrTimeout), false},
 		{"duplicate", broker.ErrDuplicate, false},
 		{"tracker down", broker.ErrTrackingUnavailable, false},
-		{"publisher stalled", jetstream.ErrTooManyStalledMsgs, true},
-		{"joined", errors.Join(errors.New("x"), jetstream.ErrNoStreamResponse), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := broker.Transient(tc.err); got != tc.want {
