@@ -118,8 +118,13 @@ func (c *Client) RevokeAgency(ctx context.Context, ks *signing.Keystore, code st
 // MigrateCRLs moves CRLs kept under keys of an older layout (the hash of
 // the issuer's name, which every development CA shared) to the key of the
 // CA that signed them. `docaxis serve` runs it at start; it returns how
-// many it moved. A CRL no trusted root signed is left where it is.
+// many it moved. A CRL no trusted root signed is left where it is. Moves
+// are idempotent, so it asks again through a failover.
 func (c *Client) MigrateCRLs(ctx context.Context) (int, error) {
+	return retry(ctx, c, c.migrateCRLs)
+}
+
+func (c *Client) migrateCRLs(ctx context.Context) (int, error) {
 	kv, ok := c.dir.kv.(jetstream.KeyValue)
 	if !ok {
 		return 0, fmt.Errorf("migrate CRLs: %w: needs the bus's own credentials", ErrPermission)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -15,16 +16,10 @@ const Bucket = "AXIS_ALERTS"
 
 // openBucket opens the alerts bucket, creating it when missing.
 func openBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, History: 1, Storage: jetstream.FileStorage,
-			Replicas: max(replicas, 1), Description: "docaxis alerts: firing and lately resolved, by rule and subject"})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, Bucket)
-		}
-	}
+	kv, err := bucket.Open(ctx, js, jetstream.KeyValueConfig{Bucket: Bucket, History: 1, Storage: jetstream.FileStorage,
+		Replicas: replicas, Description: "docaxis alerts: firing and lately resolved, by rule and subject"})
 	if err != nil {
-		return nil, fmt.Errorf("open alerts bucket %s: %w", Bucket, err)
+		return nil, fmt.Errorf("alerts: %w", err)
 	}
 	return kv, nil
 }

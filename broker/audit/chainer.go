@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/lease"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
@@ -106,7 +107,8 @@ type chainReply struct {
 }
 
 // StartChainer creates the audit stream if needed, resumes from its last
-// link and starts linking. ctx bounds the start only.
+// link and starts linking. ctx bounds the start only, which asks again
+// through a failover.
 func StartChainer(ctx context.Context, js jetstream.JetStream, cfg ChainerConfig) (*Chainer, error) {
 	if cfg.Key == nil {
 		return nil, errors.New("start audit chainer: no audit key")
@@ -120,23 +122,18 @@ func StartChainer(ctx context.Context, js jetstream.JetStream, cfg ChainerConfig
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s, err := js.CreateOrUpdateStream(ctx, StreamConfig(cfg.Retention, cfg.Replicas))
+	c := &Chainer{js: js, cfg: cfg, log: cfg.Logger.With("component", "audit"), reqs: make(chan chainRequest), done: make(chan struct{})}
+	// Through a failover: serve starts its chainer as it starts, which on
+	// a cluster may be while a node restarts.
+	lastCP, err := failover.Do(ctx, failover.Policy{Logger: c.log}, c.load)
 	if err != nil {
-		return nil, fmt.Errorf("start audit chainer: set up stream %s: %w", StreamName, err)
-	}
-	c := &Chainer{js: js, stream: s, cfg: cfg, log: cfg.Logger.With("component", "audit"), reqs: make(chan chainRequest), done: make(chan struct{})}
-	if c.st, err = c.loadState(ctx); err != nil {
 		return nil, fmt.Errorf("start audit chainer: %w", err)
 	}
 	c.dir = newBusDirectory(js, recordedCacheTTL)
-	if cfg.OnCheckpoint != nil && c.st.lastCP != 0 {
+	if lastCP != nil {
 		// The last checkpoint may have been signed while the TSA was out.
-		m, err := c.stream.GetMsg(ctx, c.st.lastCP)
-		if err != nil {
-			return nil, fmt.Errorf("start audit chainer: read checkpoint at %s seq %d: %w", StreamName, c.st.lastCP, err)
-		}
-		if cp, err := parseCheckpointPayload(m.Data); err == nil {
-			cfg.OnCheckpoint(&SignedCheckpoint{Checkpoint: *cp, Raw: m.Data}, m.Sequence)
+		if cp, err := parseCheckpointPayload(lastCP.Data); err == nil {
+			cfg.OnCheckpoint(&SignedCheckpoint{Checkpoint: *cp, Raw: lastCP.Data}, lastCP.Sequence)
 		}
 	}
 	lctx, cancel := context.WithCancel(context.Background())
@@ -148,6 +145,28 @@ func StartChainer(ctx context.Context, js jetstream.JetStream, cfg ChainerConfig
 		return nil, fmt.Errorf("start audit chainer: %w", err)
 	}
 	return c, nil
+}
+
+// load sets the audit stream up and reads the chain's state from it; it
+// returns the last checkpoint when OnCheckpoint wants it (nil if none).
+// It may be called again: it only reads and creates what is missing.
+func (c *Chainer) load(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+	s, err := c.js.CreateOrUpdateStream(ctx, StreamConfig(c.cfg.Retention, c.cfg.Replicas))
+	if err != nil {
+		return nil, fmt.Errorf("set up stream %s: %w", StreamName, err)
+	}
+	c.stream = s
+	if c.st, err = c.loadState(ctx); err != nil {
+		return nil, err
+	}
+	if c.cfg.OnCheckpoint == nil || c.st.lastCP == 0 {
+		return nil, nil
+	}
+	m, err := c.stream.GetMsg(ctx, c.st.lastCP)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint at %s seq %d: %w", StreamName, c.st.lastCP, err)
+	}
+	return m, nil
 }
 
 func (c *Chainer) loadState(ctx context.Context) (chainState, error) {

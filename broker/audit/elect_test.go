@@ -11,7 +11,6 @@ import (
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // warnCounter is a slog handler that counts (and keeps) warnings and
@@ -58,15 +57,7 @@ func TestTwoChainersStartedAtOnceElectOneWriter(t *testing.T) {
 	chainers := make([]*electedChainer, 2)
 	var wg sync.WaitGroup
 	for i := range chainers {
-		nc, err := nats.Connect(ab.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc, js := ab.Connect(t)
 		w := &warnCounter{}
 		chainers[i] = &electedChainer{nc: nc, warn: w}
 		wg.Go(func() {

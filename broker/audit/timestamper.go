@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/broker/tsa"
 	"github.com/nats-io/nats.go"
@@ -150,37 +151,55 @@ func StartTimestamper(ctx context.Context, js jetstream.JetStream, cfg Timestamp
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s, err := js.CreateOrUpdateStream(ctx, TimestampStreamConfig(cfg.Retention, cfg.Replicas))
-	if err != nil {
-		return nil, fmt.Errorf("start time-stamper: set up stream %s: %w", TimestampStream, err)
-	}
-	dir, err := js.KeyValue(ctx, record.DirectoryBucket)
-	if err != nil {
-		return nil, fmt.Errorf("start time-stamper: open directory: %w", err)
-	}
-	t := &Timestamper{js: js, stream: s, dir: dir, cfg: cfg, log: cfg.Logger.With("component", "tsa"),
+	t := &Timestamper{js: js, cfg: cfg, log: cfg.Logger.With("component", "tsa"),
 		wake: make(chan struct{}, 1), done: make(chan struct{}), subs: map[int]func(Alert){}, started: time.Now()}
 	t.st.Limit = cfg.MaxUntimestamped
-	last, err := lastMsg(ctx, s, TimestampSubject)
-	if err != nil {
+	// Through a failover: serve starts it as it starts, which on a cluster
+	// may be while a node restarts.
+	if _, err := failover.Do(ctx, failover.Policy{Logger: t.log}, func(ctx context.Context) (struct{}, error) { return struct{}{}, t.load(ctx) }); err != nil {
 		return nil, fmt.Errorf("start time-stamper: %w", err)
 	}
+	lctx, cancel := context.WithCancel(context.Background())
+	t.cancel = cancel
+	go t.run(lctx)
+	return t, nil
+}
+
+// load sets the time-stamp stream up and reads where the time-stamping
+// stands: the last token, and a refusal a previous run left. It may be
+// called again: it only reads and creates what is missing.
+func (t *Timestamper) load(ctx context.Context) error {
+	s, err := t.js.CreateOrUpdateStream(ctx, TimestampStreamConfig(t.cfg.Retention, t.cfg.Replicas))
+	if err != nil {
+		return fmt.Errorf("set up stream %s: %w", TimestampStream, err)
+	}
+	dir, err := t.js.KeyValue(ctx, record.DirectoryBucket)
+	if err != nil {
+		return fmt.Errorf("open directory: %w", err)
+	}
+	last, err := lastMsg(ctx, s, TimestampSubject)
+	if err != nil {
+		return err
+	}
+	t.stream, t.dir = s, dir
 	if last != nil {
 		t.st.LastSeq = headerUint(last.Header, HeaderCheckpointSeq)
 		t.st.LastTime = last.Time
 	}
 	// A refusal left by a previous run stands until a token proves the
 	// TSA answers again.
-	if e, err := dir.Get(ctx, broker.TimestampingKey); err == nil {
+	e, err := dir.Get(ctx, broker.TimestampingKey)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return fmt.Errorf("read the time-stamping state: %w", err)
+	default:
 		var ts broker.TimestampingState
 		if json.Unmarshal(e.Value(), &ts) == nil && ts.Refusing {
 			t.st.Refusing, t.st.PendingSince = true, ts.Since
 		}
 	}
-	lctx, cancel := context.WithCancel(context.Background())
-	t.cancel = cancel
-	go t.run(lctx)
-	return t, nil
+	return nil
 }
 
 // Checkpointed queues cp (stored at auditSeq of the audit stream) for a

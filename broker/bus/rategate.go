@@ -132,9 +132,11 @@ type rateEnvelope struct {
 // admitted.
 func startRateGate(ctx context.Context, c *broker.Client, cfg BusConfig, log *slog.Logger) (*rateGate, error) {
 	cfg.defaults()
-	kv, err := c.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: record.RateBucket,
-		Description: "docaxis publish rate: copies the bus refused, and how far it judged the record",
-		History:     1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention})
+	kv, err := broker.Retry(ctx, c, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return c.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: record.RateBucket,
+			Description: "docaxis publish rate: copies the bus refused, and how far it judged the record",
+			History:     1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("set up bucket %s: %w", record.RateBucket, err)
 	}
@@ -144,9 +146,7 @@ func startRateGate(ctx context.Context, c *broker.Client, cfg BusConfig, log *sl
 	if _, err := broker.Retry(ctx, c, g.loadFloor); err != nil {
 		return nil, err
 	}
-	el, err := broker.Retry(ctx, c, func(ctx context.Context) (*lease.Election, error) {
-		return lease.New(ctx, g.js, rateLeaseDuty, lease.Config{Replicas: cfg.Replicas, Logger: log})
-	})
+	el, err := lease.New(ctx, g.js, rateLeaseDuty, lease.Config{Replicas: cfg.Replicas, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("rate gate: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Bus is a running test bus.
@@ -163,6 +164,22 @@ func (b *Bus) AgencyCreds(code string) string {
 		b.t.Fatal(err)
 	}
 	return path
+}
+
+// Connect opens a connection of the bus's own (AdminOptions), closed when
+// the test ends, and its JetStream context.
+func (b *Bus) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(b.URL(), b.AdminOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }
 
 // URL is the client URL of the bus.

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -50,21 +51,15 @@ type OperatorTokens struct {
 // OpenOperatorTokens opens the operator token bucket, creating it when
 // missing.
 func OpenOperatorTokens(ctx context.Context, js jetstream.JetStream, cfg TokensConfig) (*OperatorTokens, error) {
-	kv, err := js.KeyValue(ctx, OperatorTokenBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      OperatorTokenBucket,
-			Description: "docaxis operator tokens: SHA-256 of the token -> operator, created, revoked",
-			History:     4,
-			Storage:     jetstream.FileStorage,
-			Replicas:    max(cfg.Replicas, 1),
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, OperatorTokenBucket)
-		}
-	}
+	kv, err := bucket.Open(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      OperatorTokenBucket,
+		Description: "docaxis operator tokens: SHA-256 of the token -> operator, created, revoked",
+		History:     4,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("open operator token bucket %s: %w", OperatorTokenBucket, err)
+		return nil, fmt.Errorf("operator token bucket: %w", err)
 	}
 	return &OperatorTokens{kv: kv}, nil
 }

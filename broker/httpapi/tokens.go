@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -59,24 +60,15 @@ type Tokens struct {
 
 // OpenTokens opens the token bucket, creating it when missing.
 func OpenTokens(ctx context.Context, js jetstream.JetStream, cfg TokensConfig) (*Tokens, error) {
-	kv, err := js.KeyValue(ctx, TokenBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		if cfg.Replicas == 0 {
-			cfg.Replicas = 1
-		}
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      TokenBucket,
-			Description: "docaxis HTTP API tokens: SHA-256 of the token -> agency, created, revoked",
-			History:     4,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, TokenBucket)
-		}
-	}
+	kv, err := bucket.Open(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      TokenBucket,
+		Description: "docaxis HTTP API tokens: SHA-256 of the token -> agency, created, revoked",
+		History:     4,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("open token bucket %s: %w", TokenBucket, err)
+		return nil, fmt.Errorf("token bucket: %w", err)
 	}
 	return &Tokens{kv: kv}, nil
 }

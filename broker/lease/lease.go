@@ -17,6 +17,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -54,7 +55,8 @@ type Election struct {
 	log    *slog.Logger
 }
 
-// New sets the lease bucket up (ctx bounds that) for an election of duty.
+// New sets the lease bucket up for an election of duty, asking again
+// through a failover within ctx.
 func New(ctx context.Context, js jetstream.JetStream, duty string, cfg Config) (*Election, error) {
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultTTL
@@ -71,9 +73,13 @@ func New(ctx context.Context, js jetstream.JetStream, duty string, cfg Config) (
 		_, _ = rand.Read(b[:])
 		cfg.Holder = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: Bucket, Description: "docaxis: holders of single-writer duties", History: 1,
-		TTL: cfg.TTL, Replicas: cfg.Replicas,
+	// Through a failover: processes set their elections up as they start,
+	// which on a cluster may be while a node restarts.
+	kv, err := failover.Do(ctx, failover.Policy{Logger: cfg.Logger}, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: Bucket, Description: "docaxis: holders of single-writer duties", History: 1,
+			TTL: cfg.TTL, Replicas: cfg.Replicas,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: set up bucket %s: %w", duty, Bucket, err)

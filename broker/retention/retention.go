@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go/jetstream"
@@ -54,28 +55,18 @@ func Open(ctx context.Context, bus Bus, store storage.Store, replicas int, opts 
 		o(r)
 	}
 	var err error
-	if r.holds, err = bucket(ctx, r.js, HoldBucket, "docaxis legal holds: agencies and documents retention never removes", replicas); err != nil {
+	if r.holds, err = openBucket(ctx, r.js, HoldBucket, "docaxis legal holds: agencies and documents retention never removes", replicas); err != nil {
 		return nil, err
 	}
-	if r.state, err = bucket(ctx, r.js, StateBucket, "docaxis retention: the policy, and what was removed", replicas); err != nil {
+	if r.state, err = openBucket(ctx, r.js, StateBucket, "docaxis retention: the policy, and what was removed", replicas); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-func bucket(ctx context.Context, js jetstream.JetStream, name, desc string, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, name)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: desc, History: 8,
-			Storage: jetstream.FileStorage, Replicas: max(replicas, 1)})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, name)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", name, err)
-	}
-	return kv, nil
+func openBucket(ctx context.Context, js jetstream.JetStream, name, desc string, replicas int) (jetstream.KeyValue, error) {
+	return bucket.Open(ctx, js, jetstream.KeyValueConfig{Bucket: name, Description: desc, History: 8,
+		Storage: jetstream.FileStorage, Replicas: replicas})
 }
 
 // Result is what Apply did.

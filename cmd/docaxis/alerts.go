@@ -141,16 +141,11 @@ func startAlerts(ctx context.Context, env *serveEnv) (func(), error) {
 	}
 	// One process of the bus checks and notifies (several serve on one
 	// cluster would send every event twice).
-	// Both set their buckets up: asked again through a failover.
-	el, err := broker.Retry(ctx, env.Service.Client, func(ctx context.Context) (*lease.Election, error) {
-		return lease.New(ctx, js, alerts.LeaseDuty, lease.Config{Replicas: serveReplicas(), Logger: env.Log})
-	})
+	el, err := lease.New(ctx, js, alerts.LeaseDuty, lease.Config{Replicas: serveReplicas(), Logger: env.Log})
 	if err != nil {
 		return nil, err
 	}
-	m, err := broker.Retry(ctx, env.Service.Client, func(ctx context.Context) (*alerts.Manager, error) {
-		return alerts.New(ctx, js, cfg, src, alerts.WithLogger(env.Log), alerts.WithBus(env.Service.Client.Bus()), alerts.WithReplicas(serveReplicas()), alerts.WithElection(el))
-	})
+	m, err := alerts.New(ctx, js, cfg, src, alerts.WithLogger(env.Log), alerts.WithBus(env.Service.Client.Bus()), alerts.WithReplicas(serveReplicas()), alerts.WithElection(el))
 	if err != nil {
 		return nil, err
 	}

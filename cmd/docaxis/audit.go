@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/signing"
@@ -140,22 +139,21 @@ func startAuditChainer(ctx context.Context, env *serveEnv) (func(), error) {
 		replicas = 3
 	}
 	// A serve started while its cluster elects leaders (a node just
-	// restarted) asks again, each request with a deadline of its own.
+	// restarted) waits for them this long: the time-stamper and the
+	// chainer ask again through the failover themselves.
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	ts, stopTS, err := startTimestamping(sctx, env, ca, replicas)
 	if err != nil {
 		return nil, err
 	}
-	c, err := broker.Retry(sctx, env.Service.Client, func(ctx context.Context) (*audit.Chainer, error) {
-		return audit.StartChainer(ctx, env.Service.Client.JetStream(), audit.ChainerConfig{
-			Key:          key,
-			Interval:     auditServeFlags.interval,
-			Retention:    serveFlags.retention,
-			Replicas:     replicas,
-			Logger:       env.Log,
-			OnCheckpoint: ts.Checkpointed,
-		})
+	c, err := audit.StartChainer(sctx, env.Service.Client.JetStream(), audit.ChainerConfig{
+		Key:          key,
+		Interval:     auditServeFlags.interval,
+		Retention:    serveFlags.retention,
+		Replicas:     replicas,
+		Logger:       env.Log,
+		OnCheckpoint: ts.Checkpointed,
 	})
 	if err != nil {
 		stopTS()

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/tsa"
 	"github.com/docaxis/docaxis/signing"
@@ -118,10 +117,8 @@ func startTimestamping(ctx context.Context, env *serveEnv, ca *signing.CA, repli
 		stopAll()
 		return nil, nil, err
 	}
-	ts, err := broker.Retry(ctx, env.Service.Client, func(ctx context.Context) (*audit.Timestamper, error) {
-		return audit.StartTimestamper(ctx, env.Service.Client.JetStream(), audit.TimestamperConfig{
-			TSA: client, MaxUntimestamped: tsaFlags.maxUntimestamped, Retention: serveFlags.retention, Replicas: replicas, Logger: env.Log,
-		})
+	ts, err := audit.StartTimestamper(ctx, env.Service.Client.JetStream(), audit.TimestamperConfig{
+		TSA: client, MaxUntimestamped: tsaFlags.maxUntimestamped, Retention: serveFlags.retention, Replicas: replicas, Logger: env.Log,
 	})
 	if err != nil {
 		stopAll()

@@ -64,10 +64,7 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 	if replicas == 0 && serveFlags.nats != "" {
 		replicas = 3
 	}
-	// The token buckets are set up through a failover.
-	tokens, err := broker.Retry(ctx, c, func(ctx context.Context) (*httpapi.Tokens, error) {
-		return httpapi.OpenTokens(ctx, c.JetStream(), httpapi.TokensConfig{Replicas: replicas})
-	})
+	tokens, err := httpapi.OpenTokens(ctx, c.JetStream(), httpapi.TokensConfig{Replicas: replicas})
 	if err != nil {
 		ln.Close()
 		c.Close()
@@ -79,9 +76,7 @@ func startHTTP(ctx context.Context, env *serveEnv) (func(), error) {
 		c.Close()
 		return nil, err
 	}
-	opTokens, err := broker.Retry(ctx, c, func(ctx context.Context) (*httpapi.OperatorTokens, error) {
-		return httpapi.OpenOperatorTokens(ctx, c.JetStream(), httpapi.TokensConfig{Replicas: replicas})
-	})
+	opTokens, err := httpapi.OpenOperatorTokens(ctx, c.JetStream(), httpapi.TokensConfig{Replicas: replicas})
 	if err != nil {
 		ln.Close()
 		c.Close()

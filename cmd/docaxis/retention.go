@@ -280,9 +280,7 @@ func startRetention(ctx context.Context, env *serveEnv) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	el, err := broker.Retry(ctx, env.Service.Client, func(ctx context.Context) (*lease.Election, error) {
-		return lease.New(ctx, env.Service.Client.JetStream(), retentionLeaseDuty, lease.Config{Replicas: serveReplicas(), Logger: env.Log})
-	})
+	el, err := lease.New(ctx, env.Service.Client.JetStream(), retentionLeaseDuty, lease.Config{Replicas: serveReplicas(), Logger: env.Log})
 	if err != nil {
 		return nil, err
 	}

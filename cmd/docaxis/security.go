@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/operations"
 	"github.com/docaxis/docaxis/signing"
@@ -227,8 +226,7 @@ it serves: an agency of another bus is revoked by that bus.`,
 // older versions (the hash of the CA's name) to the key of the CA that
 // signed them.
 func migrateCRLs(ctx context.Context, env *serveEnv) (func(), error) {
-	// Moves are idempotent: asked again through a failover.
-	n, err := broker.Retry(ctx, env.Service.Client, env.Service.Client.MigrateCRLs)
+	n, err := env.Service.Client.MigrateCRLs(ctx)
 	if err != nil {
 		return nil, err
 	}

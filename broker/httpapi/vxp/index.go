@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
@@ -82,25 +83,20 @@ type index struct {
 
 func openIndex(ctx context.Context, c *broker.Client, log *slog.Logger) (*index, error) {
 	js := c.JetStream()
-	kv, err := js.KeyValue(ctx, Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		replicas := 1
-		if st, serr := js.Stream(ctx, record.Stream); serr == nil {
-			replicas = max(1, st.CachedInfo().Config.Replicas)
-		}
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      Bucket,
-			Description: "docaxis VXP API: documents and statuses waiting for each document system, documents each sent",
-			History:     1,
-			Storage:     jetstream.FileStorage,
-			Replicas:    replicas,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, Bucket)
-		}
+	// A new index has the replicas of the record.
+	replicas := 1
+	if st, serr := js.Stream(ctx, record.Stream); serr == nil {
+		replicas = st.CachedInfo().Config.Replicas
 	}
+	kv, err := bucket.Open(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      Bucket,
+		Description: "docaxis VXP API: documents and statuses waiting for each document system, documents each sent",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", Bucket, err)
+		return nil, fmt.Errorf("VXP index: %w", err)
 	}
 	return &index{c: c, js: js, kv: kv, log: log, locks: map[string]*sync.Mutex{}}, nil
 }

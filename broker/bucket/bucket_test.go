@@ -1,0 +1,85 @@
+package bucket_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docaxis/docaxis/broker/bucket"
+	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func jsOf(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	_, js := bustest.Start(t, bustest.WithoutFiles()).Connect(t)
+	return js
+}
+
+func TestOpen(t *testing.T) {
+	js := jsOf(t)
+	ctx := bustest.Context(t, 30*time.Second)
+
+	t.Run("made to the configuration when missing", func(t *testing.T) {
+		kv, err := bucket.Open(ctx, js, jetstream.KeyValueConfig{Bucket: "T_NEW", History: 4, Description: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.History() != 4 || st.Bucket() != "T_NEW" {
+			t.Errorf("made %s with history %d, want T_NEW with 4", st.Bucket(), st.History())
+		}
+	})
+
+	t.Run("an existing bucket keeps its settings", func(t *testing.T) {
+		if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "T_OLD", History: 8}); err != nil {
+			t.Fatal(err)
+		}
+		kv, err := bucket.Open(ctx, js, jetstream.KeyValueConfig{Bucket: "T_OLD", History: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.History() != 8 {
+			t.Errorf("history %d: an operator's or an earlier version's bucket was changed, want 8", st.History())
+		}
+	})
+
+	t.Run("processes starting together", func(t *testing.T) {
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				kv, err := bucket.Open(ctx, js, jetstream.KeyValueConfig{Bucket: "T_RACE"})
+				if err == nil {
+					_, err = kv.Put(ctx, "k", []byte("v"))
+				}
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+	})
+
+	t.Run("a bad name is no failover", func(t *testing.T) {
+		// Answered at once with the cause, not asked again until ctx ends.
+		_, err := bucket.Open(ctx, js, jetstream.KeyValueConfig{Bucket: "bad.name"})
+		if !errors.Is(err, jetstream.ErrInvalidBucketName) {
+			t.Fatalf("err = %v, want %v", err, jetstream.ErrInvalidBucketName)
+		}
+	})
+}
