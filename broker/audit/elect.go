@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/lease"
-	"github.com/nats-io/nats.go"
 )
 
 // LeaseDuty names the audit chainer's lease (see package lease): one
@@ -65,30 +64,21 @@ func (c *Chainer) lead(ctx context.Context) {
 }
 
 // askLeader asks the process that writes the chain for a checkpoint,
-// waiting through a handover (nobody answers for a moment).
+// waiting through a handover.
 func (c *Chainer) askLeader(ctx context.Context) (*SignedCheckpoint, error) {
-	nc := c.js.Conn()
-	for {
-		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		resp, err := nc.RequestWithContext(rctx, RequestSubject, nil)
-		cancel()
-		if errors.Is(err, nats.ErrNoResponders) && ctx.Err() == nil {
-			if c.leading.Load() {
-				return c.Checkpoint(ctx) // this process took over meanwhile
-			}
-			sleep(ctx, 100*time.Millisecond)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("audit checkpoint: ask the chainer that writes the chain: %w", err)
-		}
-		if len(resp.Data) > 0 && resp.Data[0] == '{' {
-			var e struct{ Error string }
-			_ = json.Unmarshal(resp.Data, &e)
-			return nil, fmt.Errorf("audit checkpoint: chainer: %s", e.Error)
-		}
-		return VerifyCheckpoint(resp.Data, c.cfg.Key.Chain[1:])
+	resp, err := lease.Ask(ctx, c.js.Conn(), RequestSubject, nil, c.leading.Load)
+	if errors.Is(err, lease.ErrHeldHere) {
+		return c.Checkpoint(ctx) // this process took over meanwhile
 	}
+	if err != nil {
+		return nil, fmt.Errorf("audit checkpoint: ask the chainer that writes the chain: %w", err)
+	}
+	if len(resp.Data) > 0 && resp.Data[0] == '{' {
+		var e struct{ Error string }
+		_ = json.Unmarshal(resp.Data, &e)
+		return nil, fmt.Errorf("audit checkpoint: chainer: %s", e.Error)
+	}
+	return VerifyCheckpoint(resp.Data, c.cfg.Key.Chain[1:])
 }
 
 // Leading tells whether this process writes the chain now.

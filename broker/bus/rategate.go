@@ -599,20 +599,14 @@ type rateJudgement struct {
 func (g *rateGate) judgement(ctx context.Context, seq uint64) (rateJudgement, error) {
 	ctx, cancel := context.WithTimeout(ctx, rateJudgeWait)
 	defer cancel()
-	for {
-		if g.leading.Load() {
-			return g.judgeHere(ctx, seq)
-		}
-		j, err := g.askJudge(ctx, seq)
-		if !errors.Is(err, nats.ErrNoResponders) {
-			return j, err
-		}
-		select {
-		case <-ctx.Done():
-			return rateJudgement{}, fmt.Errorf("copy #%d: no process of the bus judges the publish rate yet; retry later", seq)
-		case <-time.After(100 * time.Millisecond):
-		}
+	j, err := g.askJudge(ctx, seq)
+	if errors.Is(err, lease.ErrHeldHere) {
+		return g.judgeHere(ctx, seq)
 	}
+	if errors.Is(err, lease.ErrNoHolder) {
+		return rateJudgement{}, fmt.Errorf("copy #%d: no process of the bus judges the publish rate yet; retry later", seq)
+	}
+	return j, err
 }
 
 // rateAnswer is a judgement on the wire between the bus's processes.
@@ -626,7 +620,10 @@ type rateAnswer struct {
 
 // askJudge asks the process that judges for seq's verdict.
 func (g *rateGate) askJudge(ctx context.Context, seq uint64) (rateJudgement, error) {
-	resp, err := g.c.Conn().RequestWithContext(ctx, record.RateJudgeSubject, []byte(strconv.FormatUint(seq, 10)))
+	resp, err := lease.Ask(ctx, g.c.Conn(), record.RateJudgeSubject, []byte(strconv.FormatUint(seq, 10)), g.leading.Load)
+	if errors.Is(err, lease.ErrHeldHere) {
+		return rateJudgement{}, err
+	}
 	if err != nil {
 		return rateJudgement{}, fmt.Errorf("copy #%d: ask the process that judges the publish rate: %w", seq, err)
 	}
