@@ -662,7 +662,7 @@ func (m *Mailbox) putMarker(ctx context.Context, key string, value []byte) error
 	_, err := failover.Do(ctx, failover.Policy{
 		Attempt:   max(m.c.opts.timeout, failover.DefaultAttempt),
 		Transient: func(error) bool { return true },
-		Logger:    m.c.opts.logger.With("received_marker", key),
+		Logger:    m.c.opts.logger,
 	}, func(ctx context.Context) (uint64, error) { return m.c.received.Put(ctx, key, value) })
 	return err
 }
