@@ -227,17 +227,15 @@ func TestFaultStorageUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := consumeInBackground(t, mb, app.handle)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	bustest.Eventually(t, 20*time.Second, "recipient did not retry during the outage", func() error {
 		mu.Lock()
 		n := retries
 		mu.Unlock()
-		if n >= 2 {
-			break
+		if n < 2 {
+			return fmt.Errorf("%d retries: %+v", n, app.outcomesOf(before.ID))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("recipient did not retry during the outage: %+v", app.outcomesOf(before.ID))
-		}
-	}
+		return nil
+	})
 
 	// An outage lasts longer than a burst of immediate redeliveries would.
 	time.Sleep(2 * time.Second)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -101,13 +102,12 @@ func (ea *evidenceArena) sealed() {
 	if err != nil {
 		ea.t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for ea.ts.Status().LastSeq < cp.Seq {
-		if time.Now().After(deadline) {
-			ea.t.Fatalf("checkpoint %d not time-stamped: %+v", cp.Seq, ea.ts.Status())
+	bustest.Eventually(ea.t, 30*time.Second, fmt.Sprintf("checkpoint %d not time-stamped", cp.Seq), func() error {
+		if st := ea.ts.Status(); st.LastSeq < cp.Seq {
+			return fmt.Errorf("%+v", st)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // get asks the evidence API as code with a raw path (no cleaning).

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -120,23 +121,24 @@ func TestChainerCheckpointsOnIntervalAndStop(t *testing.T) {
 		}
 		return cp
 	}
-	deadline := time.Now().Add(30 * time.Second) // the lease first (a stopped holder may not have released it)
-	for cp := last(); cp == nil || cp.Seq != 1; cp = last() {
-		if time.Now().After(deadline) {
-			t.Fatal("no interval checkpoint of seq 1")
+	deadline := time.Now().Add(30 * time.Second) // both waits below; the lease first (a stopped holder may not have released it)
+	bustest.Eventually(t, time.Until(deadline), "no interval checkpoint of seq 1", func() error {
+		if cp := last(); cp == nil || cp.Seq != 1 {
+			return fmt.Errorf("last checkpoint %+v", cp)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if cp := last(); cp.Reason != "interval" {
 		t.Fatalf("reason %q", cp.Reason)
 	}
 	ab.send(ngheAn, govOffice)
-	for c.Head().Seq != 2 { // linked, so that stop has it to seal
-		if time.Now().After(deadline) {
-			t.Fatal("record 2 never linked")
+	// Linked, so that stop has it to seal.
+	bustest.Eventually(t, time.Until(deadline), "record 2 never linked", func() error {
+		if h := c.Head(); h.Seq != 2 {
+			return fmt.Errorf("head at seq %d", h.Seq)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	final, err := c.Stop(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 )
@@ -116,13 +118,12 @@ func TestTwoChainersStartedAtOnceElectOneWriter(t *testing.T) {
 	chainers[writer].nc.Close()
 	other := chainers[1-writer]
 	send(20)
-	deadline := time.Now().Add(30 * time.Second)
-	for !other.c.Leading() {
-		if time.Now().After(deadline) {
-			t.Fatal("the surviving chainer never took over")
+	bustest.Eventually(t, 30*time.Second, "the surviving chainer never took over", func() error {
+		if !other.c.Leading() {
+			return errors.New("not leading")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if cp, err := other.c.Checkpoint(ctxT(t)); err != nil || cp.Seq != 80 {
 		t.Fatalf("checkpoint after the handover: %+v, %v; want seq 80", cp, err)
 	}

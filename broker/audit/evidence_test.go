@@ -97,13 +97,12 @@ func (ab *auditBus) jsForChainer(t *testing.T) jetstream.JetStream {
 // stamped waits until a token covers the chain through seq.
 func (sb *stampedBus) stamped(t *testing.T, seq uint64) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for sb.ts.Status().LastSeq < seq {
-		if time.Now().After(deadline) {
-			t.Fatalf("no token through seq %d: %+v", seq, sb.ts.Status())
+	bustest.Eventually(t, 30*time.Second, fmt.Sprintf("no token through seq %d", seq), func() error {
+		if st := sb.ts.Status(); st.LastSeq < seq {
+			return fmt.Errorf("%+v", st)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (sb *stampedBus) evidence(t *testing.T, id, agency string) ([]byte, *audit.Manifest, error) {

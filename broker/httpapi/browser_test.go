@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	"github.com/docaxis/docaxis/broker/bustest"
 )
 
 // chromiumPath finds the browser for the page tests: $DOCAXIS_CHROMIUM,
@@ -287,17 +288,13 @@ func TestPageSendAndWatchLive(t *testing.T) {
 		chromedp.Click(css(`.doc[data-id="`+id+`"] .files button`)),
 	)
 	saved := filepath.Join(downloads, "Kế hoạch triển khai.txt")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	bustest.Eventually(t, 10*time.Second, "download not saved as "+saved, func() error {
 		if b, err := os.ReadFile(saved); err == nil && string(b) == content {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			entries, _ := os.ReadDir(downloads)
-			t.Fatalf("download not saved as %s (folder holds %v)", saved, entries)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		entries, _ := os.ReadDir(downloads)
+		return fmt.Errorf("folder holds %v", entries)
+	})
 	run("status by keyboard",
 		chromedp.Click(css(`.doc[data-id="`+id+`"] h2 a`)),
 		shown(css(`#timelines button[data-mark="processing"]`)),

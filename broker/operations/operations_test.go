@@ -111,13 +111,12 @@ func TestAddAgencyOutsideBinding(t *testing.T) {
 	c := adminClient(t, dn.Bus)
 	op := operations.New(c, dn.Keystore, operations.WithAuthority(dn.Auth))
 	const squat = "000.00.00.H14"
-	deadline := time.Now().Add(30 * time.Second)
-	for c.CheckClaim(ctx, squat) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("DN never learnt HN's binding")
+	bustest.Eventually(t, 30*time.Second, "DN never learnt HN's binding", func() error {
+		if c.CheckClaim(ctx, squat) == nil {
+			return errors.New("the claim is still allowed")
 		}
-		time.Sleep(50 * time.Millisecond) // waits for a condition, not a duration
-	}
+		return nil
+	})
 	if _, err := op.AddAgency(ctx, operations.AgencyRequest{Agency: broker.Agency{Code: squat, Name: "squatter"}}); !errors.Is(err, federation.ErrNotBound) {
 		t.Fatalf("DN registered HN's code: %v", err)
 	}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docaxis/docaxis/broker/bustest"
 )
 
 // fedServe is one bus of a federation run as `docaxis serve` runs it, with
@@ -190,13 +193,12 @@ func TestFederationCLI(t *testing.T) {
 	if !strings.Contains(out, "withdrawn from the federation") || !strings.Contains(out, "QN") {
 		t.Fatalf("send to a removed bus's agency: %s", out)
 	}
-	deadline = time.Now().Add(30 * time.Second)
-	for !strings.Contains(qn.logText(), "this bus was removed from the federation") {
-		if time.Now().After(deadline) {
-			t.Fatalf("QN not told it was removed: %s", qn.logText())
+	bustest.Eventually(t, 30*time.Second, "QN not told it was removed", func() error {
+		if text := qn.logText(); !strings.Contains(text, "this bus was removed from the federation") {
+			return errors.New(text)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	status := vn.mustCLI("federation", "status", "--json")
 	var st struct {
 		Links []struct {

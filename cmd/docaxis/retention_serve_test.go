@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docaxis/docaxis/broker/bustest"
 )
 
 // `serve --retention-every` applies the policy on its schedule, first one
@@ -23,11 +26,12 @@ func TestServeRetentionSchedule(t *testing.T) {
 	if !strings.Contains(s.logText(), "retention runs on a schedule") {
 		t.Fatalf("serve did not schedule retention:\n%s", s.logText())
 	}
-	for deadline := time.Now().Add(30 * time.Second); strings.Count(s.logText(), `"msg":"retention applied"`) < 2; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("retention not applied twice in 30 s:\n%s", s.logText())
+	bustest.Eventually(t, 30*time.Second, "retention not applied twice in 30 s", func() error {
+		if text := s.logText(); strings.Count(text, `"msg":"retention applied"`) < 2 {
+			return errors.New("\n" + text)
 		}
-	}
+		return nil
+	})
 	if strings.Contains(s.logText(), `"level":"ERROR"`) {
 		t.Fatalf("serve logged an error:\n%s", s.logText())
 	}
@@ -42,9 +46,10 @@ func TestServeRetentionSchedule(t *testing.T) {
 	}
 	// The first, meanwhile, goes on.
 	before := strings.Count(s.logText(), `"msg":"retention applied"`)
-	for deadline := time.Now().Add(30 * time.Second); strings.Count(s.logText(), `"msg":"retention applied"`) <= before; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the first serve stopped applying retention:\n%s", s.logText())
+	bustest.Eventually(t, 30*time.Second, "the first serve stopped applying retention", func() error {
+		if text := s.logText(); strings.Count(text, `"msg":"retention applied"`) <= before {
+			return errors.New("\n" + text)
 		}
-	}
+		return nil
+	})
 }
