@@ -8,6 +8,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -82,4 +83,37 @@ func TestOpen(t *testing.T) {
 			t.Fatalf("err = %v, want %v", err, jetstream.ErrInvalidBucketName)
 		}
 	})
+}
+
+// A process opening its buckets while the cluster has no meta leader (two
+// of three nodes restarting) waits for one instead of failing its start.
+func TestOpenThroughAnElection(t *testing.T) {
+	c := bustest.StartNodes(t, 3)
+	t.Cleanup(c.Stop)
+	nc, err := nats.Connect("nats://"+c.Nodes[0].Config.Listen, append(c.AdminOptions(), nats.MaxReconnects(-1))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(1)
+	c.Kill(2)
+	done := make(chan error, 1)
+	go func() {
+		_, err := bucket.Open(bustest.Context(t, 2*time.Minute), js, jetstream.KeyValueConfig{Bucket: "T_ELECTION", Replicas: 3})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("opened with no meta leader (err %v): the test did not reach the election", err)
+	case <-time.After(time.Second):
+	}
+	c.Restart(1)
+	c.Restart(2)
+	if err := <-done; err != nil {
+		t.Fatalf("open through the election: %v", err)
+	}
 }

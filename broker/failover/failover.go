@@ -45,6 +45,7 @@ const (
 // JetStream API error codes a cluster answers while it elects a leader or
 // a peer is down.
 const (
+	errClusterNoPeers   jetstream.ErrorCode = 10005 // no suitable peers for placement: a peer is offline
 	errClusterNotAvail  jetstream.ErrorCode = 10008 // JetStream system temporarily unavailable
 	errClusterNotLeader jetstream.ErrorCode = 10009 // cluster can not handle request
 	errStreamOffline    jetstream.ErrorCode = 10118
@@ -74,7 +75,7 @@ func Transient(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
-		case errClusterNotAvail, errClusterNotLeader, errStreamOffline, errConsumerOffline:
+		case errClusterNoPeers, errClusterNotAvail, errClusterNotLeader, errStreamOffline, errConsumerOffline:
 			return true
 		}
 		return apiErr.Code == 503

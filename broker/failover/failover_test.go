@@ -27,6 +27,7 @@ func TestTransient(t *testing.T) {
 		{"reconnecting", nats.ErrConnectionReconnecting, true},
 		{"cancelled", context.Canceled, false},
 		{"permission violation", fmt.Errorf("%w: %w", nats.ErrPermissionViolation, nats.ErrTimeout), false},
+		{"a peer offline", &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement, peer offline"}, true},
 		{"cluster not available", &jetstream.APIError{Code: 503, ErrorCode: 10008}, true},
 		{"not leader", &jetstream.APIError{Code: 500, ErrorCode: 10009}, true},
 		{"stream offline", &jetstream.APIError{Code: 500, ErrorCode: 10118}, true},
