@@ -36,3 +36,18 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueCon
 	}
 	return kv, nil
 }
+
+// Conflict tells a compare-and-set write refused because the key changed
+// since the revision given (Update, Delete or Purge with a last revision)
+// or exists already (Create). A bucket with one replica and a replicated
+// one answer it with different codes (10071 and 10164); nats.go maps both
+// to jetstream.ErrKeyRevisionMismatch and jetstream.ErrKeyExists, but
+// ErrKeyExists alone misses an Update's conflict on a replicated bucket.
+func Conflict(err error) bool {
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}

@@ -2,6 +2,7 @@ package bucket_test
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -115,5 +116,56 @@ func TestOpenThroughAnElection(t *testing.T) {
 	c.Restart(2)
 	if err := <-done; err != nil {
 		t.Fatalf("open through the election: %v", err)
+	}
+}
+
+// A compare-and-set conflict is told the same on a bucket with one replica
+// and on a replicated one, which answer it with different codes.
+func TestConflict(t *testing.T) {
+	c := bustest.StartNodes(t, 3)
+	t.Cleanup(c.Stop)
+	nc, err := nats.Connect(c.URLs(), c.AdminOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := bustest.Context(t, time.Minute)
+	for _, replicas := range []int{1, 3} {
+		t.Run(fmt.Sprintf("R%d", replicas), func(t *testing.T) {
+			kv, err := bucket.Open(ctx, js, jetstream.KeyValueConfig{Bucket: fmt.Sprintf("T_CAS_%d", replicas), Replicas: replicas})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rev, err := kv.Create(ctx, "k", []byte("1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kv.Update(ctx, "k", []byte("2"), rev); err != nil {
+				t.Fatal(err)
+			}
+			_, errCreate := kv.Create(ctx, "k", []byte("x"))
+			_, errStale := kv.Update(ctx, "k", []byte("3"), rev)
+			errDelete := kv.Delete(ctx, "k", jetstream.LastRevision(rev))
+			_, errMissing := kv.Get(ctx, "nothing")
+			for _, tc := range []struct {
+				name string
+				err  error
+				want bool
+			}{
+				{"create of an existing key", errCreate, true},
+				{"update from a stale revision", errStale, true},
+				{"delete from a stale revision", errDelete, true},
+				{"no such key", errMissing, false},
+				{"nil", nil, false},
+			} {
+				if got := bucket.Conflict(tc.err); got != tc.want {
+					t.Errorf("%s: Conflict(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+				}
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -471,7 +472,7 @@ func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, lik
 			return &tr, nil
 		}
 		cache.drop(key)
-		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+		if !bucket.Conflict(err) {
 			return nil, fmt.Errorf("write tracking %s: %w", key, err)
 		}
 	}
@@ -537,11 +538,6 @@ func (c *entryCache) put(key string, e *cachedEntry) {
 }
 
 func (c *entryCache) drop(key string) { delete(c.m, key) }
-
-func isWrongSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
-}
 
 // holds reports whether agency holds the attachment whose SHA-256 is sum:
 // it uploaded it (record.UploadRefKey) or sent or received an envelope listing it

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -164,7 +165,7 @@ func putBus(ctx context.Context, kv jetstream.KeyValue, entry BusEntry, rev uint
 	} else {
 		_, err = kv.Update(ctx, busKey(entry.ID), b, rev)
 	}
-	if isWrongRevision(err) {
+	if bucket.Conflict(err) {
 		return fmt.Errorf("bus %s: its directory entry changed meanwhile; run the command again", entry.ID)
 	}
 	if err != nil {

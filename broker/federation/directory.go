@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -106,7 +107,7 @@ func (s *Service) applyEntry(e jetstream.KeyValueEntry) {
 			// client): it is this bus's.
 			a.Bus = s.bus
 			b, _ := json.Marshal(a)
-			if _, err := s.dir.Update(ctx, key, b, e.Revision()); err != nil && !isWrongRevision(err) {
+			if _, err := s.dir.Update(ctx, key, b, e.Revision()); err != nil && !bucket.Conflict(err) {
 				s.log.Warn("federation: adopt agency", "agency", a.Code, "err", err)
 			}
 			return
@@ -269,7 +270,7 @@ func (s *Service) reconcileCodes(ctx context.Context) {
 		}
 		if err := s.book.mayClaim(a.Bus, a.Code); err != nil {
 			s.log.Warn("federation: agency withdrawn from the directory by the code bindings", "agency", a.Code, "bus", a.Bus, "err", err)
-			if err := s.dir.Delete(ctx, k, jetstream.LastRevision(e.Revision())); err != nil && !isWrongRevision(err) {
+			if err := s.dir.Delete(ctx, k, jetstream.LastRevision(e.Revision())); err != nil && !bucket.Conflict(err) {
 				s.log.Warn("federation: reconcile codes", "agency", a.Code, "err", err)
 			}
 		}
@@ -288,11 +289,6 @@ func (s *Service) unlinkMember(ctx context.Context, member string) {
 	s.mu.Lock()
 	delete(s.members, member)
 	s.mu.Unlock()
-}
-
-func isWrongRevision(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
 }
 
 // announce sends a directory entry (nil: its removal) up to the national.

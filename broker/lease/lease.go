@@ -17,6 +17,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go/jetstream"
@@ -206,10 +207,5 @@ loop:
 // isConflict tells a compare-and-set refused because the key changed
 // (another holder) or vanished (expired).
 func isConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
-	}
-	return errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyExists)
+	return bucket.Conflict(err) || errors.Is(err, jetstream.ErrKeyNotFound)
 }
