@@ -26,7 +26,7 @@ func (c *Client) ReferencedAttachments(ctx context.Context) (map[string]bool, er
 	}
 	refs := map[string]bool{}
 	for k := range lister.Keys() {
-		if strings.HasSuffix(k, ".up") {
+		if record.IsUploadRefKey(k) {
 			continue // an upload no envelope lists (yet): collected after --older-than
 		}
 		if sum, _, ok := strings.Cut(k, "."); ok {

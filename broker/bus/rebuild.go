@@ -115,9 +115,11 @@ var sweepInterval = 2 * time.Second
 
 // sweepRefs waits until the rebuild has passed sw.through, then removes
 // the attachment access entries it did not write again: they came from
-// copies that do not verify (or no longer exist). Entries are removed
-// only at the revision read, so one written meanwhile stays. Until then
-// the old entries stay: removing them first would let a garbage
+// copies that do not verify (or no longer exist). Uploads
+// (record.UploadRefKey) stay: the attachment service wrote them, not the
+// tracker, and no copy in the record writes them again. Entries are
+// removed only at the revision read, so one written meanwhile stays. Until
+// then the old entries stay: removing them first would let a garbage
 // collection take attachments still referenced.
 func (t *Tracker) sweepRefs(ctx context.Context, cons jetstream.Consumer, sw refSweep) {
 	for {
@@ -142,7 +144,9 @@ func (t *Tracker) sweepRefs(ctx context.Context, cons jetstream.Consumer, sw ref
 	}
 	var keys []string
 	for k := range lister.Keys() {
-		keys = append(keys, k)
+		if !record.IsUploadRefKey(k) {
+			keys = append(keys, k)
+		}
 	}
 	removed := 0
 	for _, k := range keys {

@@ -39,11 +39,17 @@ var waitTracked = bustest.WaitTracked
 // attachment service (its AXIS_FILEREFS entry).
 func refExists(t *testing.T, c *broker.Client, sum, agency string) bool {
 	t.Helper()
+	return keyExists(t, c, record.FileRefKey(sum, agency))
+}
+
+// keyExists tells whether the attachment access bucket holds key.
+func keyExists(t *testing.T, c *broker.Client, key string) bool {
+	t.Helper()
 	kv, err := c.JetStream().KeyValue(ctxT(t), record.FileRefsBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = kv.Get(ctxT(t), record.FileRefKey(sum, agency))
+	_, err = kv.Get(ctxT(t), key)
 	switch {
 	case err == nil:
 		return true
@@ -345,6 +351,15 @@ func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
 	if _, err := refs.Put(ctx, record.FileRefKey(forgedSum, ngheAn), []byte(other)); err != nil {
 		t.Fatal(err)
 	}
+	// An upload made before the upgrade and not sent yet: proof that the
+	// uploader holds the bytes, which no copy in the record writes again.
+	uploaded := record.UploadRefKey(hex.EncodeToString(make([]byte, 32)), sonLa)
+	if _, err := refs.Put(ctx, uploaded, []byte("upload")); err != nil {
+		t.Fatal(err)
+	}
+	if !keyExists(t, c, record.UploadRefKey(realSum, govOffice)) {
+		t.Fatal("the sender's upload was not recorded")
+	}
 	// ... and its consumer, without this version's metadata.
 	js := c.JetStream()
 	if err := js.DeleteConsumer(ctx, record.Stream, record.TrackerDurable); err != nil {
@@ -389,6 +404,9 @@ func TestTrackerRebuildsAnEarlierHome(t *testing.T) {
 	}
 	if !refExists(t, c, realSum, ngheAn) || !refExists(t, c, realSum, govOffice) {
 		t.Fatal("attachment access of a verified copy lost in the rebuild")
+	}
+	if !keyExists(t, c, uploaded) || !keyExists(t, c, record.UploadRefKey(realSum, govOffice)) {
+		t.Fatal("uploads recorded before the rebuild were swept: their uploaders can no longer send them")
 	}
 	// A later start keeps the rebuilt tracking as it is.
 	tb.Restart()

@@ -147,7 +147,13 @@ func FileRefKey(sum, agency string) string { return sum + "." + envelope.Token(a
 // attachment only when the sender holds it (uploaded it, or sent or
 // received it before), so knowing a hash is not enough to read the bytes
 // by listing it in an envelope of one's own.
-func UploadRefKey(sum, agency string) string { return FileRefKey(sum, agency) + ".up" }
+func UploadRefKey(sum, agency string) string { return FileRefKey(sum, agency) + uploadRefSuffix }
+
+const uploadRefSuffix = ".up"
+
+// IsUploadRefKey tells an upload's key (UploadRefKey) from an envelope's
+// (FileRefKey) in the attachment access bucket.
+func IsUploadRefKey(key string) bool { return strings.HasSuffix(key, uploadRefSuffix) }
 
 // DirectoryAgencyPrefix starts the directory key of every agency.
 const DirectoryAgencyPrefix = "agency."
