@@ -2,9 +2,12 @@ package broker_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/envelope"
 )
 
@@ -59,6 +62,26 @@ func TestRecallOneAgreesOneRefuses(t *testing.T) {
 	if _, err := bus.Client(ngheAn).Mark(ctx, ngheAn, id, envelope.StateProcessing, broker.MarkOptions{}); !errors.Is(err, envelope.ErrTransition) {
 		t.Fatalf("processing after an accepted recall: %v", err)
 	}
+	// A second revoke cannot reopen a recall the recipient accepted: the
+	// state machine refuses it as it refuses a status.
+	again := envelope.New(govOffice, []string{ngheAn}, "Thu hồi lần nữa")
+	again.Kind, again.Refers, again.Reason = envelope.KindRevoke, id, "Nhắc lại"
+	againID := deliver(t, bus, again)
+	bustest.Eventually(t, 30*time.Second, "the second revoke refused on the pair", func() error {
+		tr, err := sender.Tracking(ctx, id, ngheAn)
+		if err != nil {
+			return err
+		}
+		if tr.State != envelope.StateRecallAccepted {
+			t.Fatalf("a revoke after an accepted recall moved the pair to %s", tr.State)
+		}
+		for _, r := range tr.Refused {
+			if r.Status == againID && r.State == envelope.StateRecallRequested {
+				return nil
+			}
+		}
+		return fmt.Errorf("refused %+v", tr.Refused)
+	})
 }
 
 func TestUpdateAndReplaceChain(t *testing.T) {

@@ -339,7 +339,17 @@ func (t *Tracker) onBusiness(ctx context.Context, cache *entryCache, e *envelope
 			}
 			tr.ReplacedBy = append(tr.ReplacedBy, e.ID)
 		case envelope.KindRevoke:
-			t.apply(tr, broker.Event{State: envelope.StateRecallRequested, Code: envelope.StateRecallRequested.Code(), At: at, By: e.From, Reason: e.Reason, Status: e.ID, Seq: meta.Sequence.Stream})
+			// As a status: once per signed revoke, and only where the
+			// state machine allows a recall (not after done, rejected or
+			// a recall answered).
+			ev := broker.Event{State: envelope.StateRecallRequested, Code: envelope.StateRecallRequested.Code(), At: at, By: e.From, Reason: e.Reason, Status: e.ID, Seq: meta.Sequence.Stream}
+			if seen(tr.History, e.ID) {
+				return false, nil
+			}
+			if err := envelope.CheckTransition(tr.State, ev.State); err != nil {
+				return refuseEvent(tr, ev, err), nil
+			}
+			t.apply(tr, ev)
 		}
 		return true, nil
 	})
@@ -370,26 +380,11 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 			t.log.Warn("tracker: status for an envelope never sent to the reporter", "seq", meta.Sequence.Stream, "envelope", st.Of, "sender", sender, "reporter", reporter, "state", st.State)
 			return false, nil
 		}
-		for _, h := range tr.History {
-			if h.Status == e.ID {
-				return false, nil // the same signed status seen again
-			}
+		if seen(tr.History, e.ID) {
+			return false, nil // the same signed status seen again
 		}
 		if err := envelope.CheckTransition(tr.State, st.State); err != nil {
-			for _, h := range tr.Refused {
-				if h.Status == e.ID {
-					return false, nil
-				}
-			}
-			ev.Reason = err.Error()
-			tr.Refused = append(tr.Refused, ev)
-			if len(tr.Refused) > maxRefused {
-				// A reporter repeating refused statuses must not grow the
-				// entry past what a message may carry: the latest are kept
-				// here, all of them stay in the record.
-				tr.Refused = tr.Refused[len(tr.Refused)-maxRefused:]
-			}
-			return true, nil
+			return refuseEvent(tr, ev, err), nil
 		}
 		if tr.State == st.State && st.State == envelope.StateDelivered {
 			return false, nil // a receipt for a redelivered copy
@@ -408,6 +403,29 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 
 // maxRefused bounds the refused statuses kept on a pair.
 const maxRefused = 50
+
+// seen tells whether events hold the signed statement id.
+func seen(events []broker.Event, id string) bool {
+	return slices.ContainsFunc(events, func(h broker.Event) bool { return h.Status == id })
+}
+
+// refuseEvent records ev, which the state machine refused with err, among
+// the pair's refused events (once per signed statement), and tells
+// whether the pair changed.
+func refuseEvent(tr *broker.Tracking, ev broker.Event, err error) bool {
+	if seen(tr.Refused, ev.Status) {
+		return false
+	}
+	ev.Reason = err.Error()
+	tr.Refused = append(tr.Refused, ev)
+	if len(tr.Refused) > maxRefused {
+		// A reporter repeating refused statuses must not grow the entry
+		// past what a message may carry: the latest are kept here, all of
+		// them stay in the record.
+		tr.Refused = tr.Refused[len(tr.Refused)-maxRefused:]
+	}
+	return true
+}
 
 func (t *Tracker) apply(tr *broker.Tracking, ev broker.Event) {
 	tr.State, tr.Code, tr.Updated = ev.State, ev.Code, ev.At
