@@ -8,3 +8,6 @@ import "github.com/docaxis/docaxis/envelope"
 func SetCrashHooks(beforeMarker, beforeAck func(e *envelope.Envelope) bool) {
 	testHookBeforeMarker, testHookBeforeAck = beforeMarker, beforeAck
 }
+
+// SystemAnswerError is how a system's client reads an error answer.
+var SystemAnswerError = systemAnswerError

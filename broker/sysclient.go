@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,18 +56,32 @@ func (c *Client) systemRequest(ctx context.Context, m *nats.Msg) (*nats.Msg, err
 	if err != nil {
 		return nil, c.explain(err)
 	}
+	if err := systemAnswerError(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// systemAnswerError turns an error answer of the system service into the
+// client's error: not found into jetstream.ErrKeyNotFound, a refusal into
+// ErrNotServed or ErrPermission, and "unavailable" (the service could not
+// read the bus now) into a failure the client asks again through.
+func systemAnswerError(a *nats.Msg) error {
+	text := record.Cut(string(a.Data), 1024)
 	switch code := a.Header.Get(record.HeaderError); code {
 	case "":
-		return a, nil
+		return nil
 	case record.CodeNotFound:
-		return nil, fmt.Errorf("%w: %s", jetstream.ErrKeyNotFound, record.Cut(string(a.Data), 1024))
+		return fmt.Errorf("%w: %s", jetstream.ErrKeyNotFound, text)
 	case record.CodeForbidden:
 		if strings.Contains(string(a.Data), ErrNotServed.Error()) {
-			return nil, fmt.Errorf("%w: %s", ErrNotServed, record.Cut(string(a.Data), 1024))
+			return fmt.Errorf("%w: %s", ErrNotServed, text)
 		}
-		return nil, fmt.Errorf("%w: %s", ErrPermission, record.Cut(string(a.Data), 1024))
+		return fmt.Errorf("%w: %s", ErrPermission, text)
+	case record.CodeUnavailable:
+		return fmt.Errorf("the bus's system service: %w: %s", failover.ErrUnavailable, text)
 	default:
-		return nil, fmt.Errorf("the bus's system service: %s: %s", code, record.Cut(string(a.Data), 1024))
+		return fmt.Errorf("the bus's system service: %s: %s", code, text)
 	}
 }
 

@@ -64,3 +64,6 @@ func (s *Service) RateVerdict(ctx context.Context, seq uint64) (refused bool, er
 	j, err := s.gate.judgement(ctx, seq)
 	return j.refused, err
 }
+
+// RefusalOr is how the system service answers a failed directory read.
+var RefusalOr = refusalOr

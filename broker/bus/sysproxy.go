@@ -108,7 +108,7 @@ func (s *sysService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 		return record.ErrorAnswer(err)
 	}
 	if _, err := s.c.LookupSystem(ctx, req.system); err != nil {
-		return record.ErrorAnswer(record.ServiceErrorf(record.CodeForbidden, "%v", err))
+		return record.ErrorAnswer(refusalOr(err, broker.ErrUnknownSystem, "%v", err))
 	}
 	switch req.op {
 	case record.SysOpPublish:
@@ -124,13 +124,27 @@ func (s *sysService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 // the directory: the bus's own view, read from the bucket.
 func (s *sysService) serves(ctx context.Context, system, agency string) (*broker.Agency, error) {
 	a, err := s.c.ReadAgency(ctx, agency)
-	if err != nil || a.System != system {
+	if err != nil {
+		return nil, refusalOr(err, broker.ErrUnknownAgency, "%v: system %s, agency %s", broker.ErrNotServed, system, agency)
+	}
+	if a.System != system {
 		return nil, record.ServiceErrorf(record.CodeForbidden, "%v: system %s, agency %s", broker.ErrNotServed, system, agency)
 	}
 	if a.State == broker.StateDeleted {
 		return nil, record.ServiceErrorf(record.CodeForbidden, "agency %s: %v: deleted", agency, broker.ErrInactive)
 	}
 	return a, nil
+}
+
+// refusalOr answers a failed read of the directory: a refusal (format and
+// args) when the directory says no (err is refused), "unavailable" when it
+// could not be read now (a failover), which the system's client asks again
+// through rather than taking for a refusal.
+func refusalOr(err, refused error, format string, args ...any) error {
+	if errors.Is(err, refused) {
+		return record.ServiceErrorf(record.CodeForbidden, format, args...)
+	}
+	return record.ServiceErrorf(record.CodeUnavailable, "the directory cannot be read now: %v", err)
 }
 
 // publish checks a copy or status the system sends for one of its

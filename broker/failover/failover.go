@@ -52,6 +52,11 @@ const (
 	errConsumerOffline  jetstream.ErrorCode = 10119
 )
 
+// ErrUnavailable is what a service of the bus answers when it could not
+// do the work now (its own read of the bus failed through a failover): it
+// passes like the failures below.
+var ErrUnavailable = errors.New("unavailable for now")
+
 // Transient reports whether err is a failure that a leader election, a
 // node restart or a reconnection causes and that passes by itself: asking
 // again with the same ids is safe. A refused permission, a caller's
@@ -62,6 +67,7 @@ func Transient(err error) bool {
 		return false
 	}
 	for _, e := range []error{
+		ErrUnavailable,
 		nats.ErrNoResponders, nats.ErrTimeout, context.DeadlineExceeded,
 		nats.ErrConnectionReconnecting, nats.ErrDisconnected, nats.ErrStaleConnection,
 		jetstream.ErrNoStreamResponse, jetstream.ErrConsumerLeadershipChanged, jetstream.ErrNoHeartbeat,

@@ -25,6 +25,7 @@ func TestTransient(t *testing.T) {
 		{"timeout", nats.ErrTimeout, true},
 		{"attempt deadline", context.DeadlineExceeded, true},
 		{"reconnecting", nats.ErrConnectionReconnecting, true},
+		{"a service unavailable for now", fmt.Errorf("the bus's system service: %w", failover.ErrUnavailable), true},
 		{"cancelled", context.Canceled, false},
 		{"permission violation", fmt.Errorf("%w: %w", nats.ErrPermissionViolation, nats.ErrTimeout), false},
 		{"a peer offline", &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement, peer offline"}, true},
