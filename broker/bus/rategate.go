@@ -216,7 +216,10 @@ func (g *rateGate) lead(ctx context.Context) {
 		if sub != nil {
 			_ = sub.Unsubscribe()
 		}
+		// A callback in flight ends before the next term resets what
+		// onCopy uses (the senders' buckets have no lock of their own).
 		cc.Stop()
+		<-cc.Closed()
 	}
 	g.endTerm(wcancel)
 }
