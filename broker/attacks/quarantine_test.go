@@ -436,3 +436,39 @@ func (s quarStored) NakWithDelay(time.Duration) error { return nil }
 func (s quarStored) InProgress() error                { return nil }
 func (s quarStored) Term() error                      { return nil }
 func (s quarStored) TermWithReason(string) error      { return nil }
+
+// H99 asks the bus, with its own credentials, again and again for the
+// publish-rate verdict on a copy of another mailbox, one old enough that
+// the bus must read the record to tell whose it is: past the per-agency
+// rate it is answered "rate limited" without a read, and the victim still
+// gets the verdict on its own copy.
+func TestQuarantineCheckFloodRateLimited(t *testing.T) {
+	a := newArena(t)
+	id, _ := a.victimSend()
+	seq := a.quarCopySeq(id, victimRecipient)
+	a.bus.Restart() // the gate's new term holds no verdict of the copy in memory
+	check := func(nc *nats.Conn, code string) *nats.Msg {
+		return quarRequest(t, nc, record.QuarantineServiceSubject(code),
+			map[string]string{record.HeaderOp: record.OpCheck, record.HeaderOriginSeq: strconv.FormatUint(seq, 10)}, nil)
+	}
+	nc, _ := a.raw(attacker)
+	limited, notFound := 0, 0
+	for range 150 {
+		ans := check(nc, attacker)
+		switch code := ans.Header.Get(record.HeaderError); code {
+		case record.CodeRateLimited:
+			limited++
+		case record.CodeNotFound:
+			notFound++
+		default:
+			t.Fatalf("the attacker got %q %q about another mailbox's copy", code, ans.Header.Get(record.HeaderVerdict))
+		}
+	}
+	if limited == 0 {
+		t.Fatalf("150 checks about another mailbox's copy were each read from the record (%d not found)", notFound)
+	}
+	vnc, _ := a.raw(victimRecipient)
+	if ans := check(vnc, victimRecipient); ans.Header.Get(record.HeaderVerdict) != record.VerdictAdmitted {
+		t.Fatalf("the victim's own check: %v %q", ans.Header, ans.Data)
+	}
+}

@@ -268,6 +268,11 @@ func (s *quarantineService) check(ctx context.Context, req quarantineRequest) *n
 		// An old copy: read once who it belongs to, then remember.
 		key := "owner." + strconv.FormatUint(req.seq, 10) + "." + envelope.Token(req.agency)
 		if _, ok := s.seen(key); !ok {
+			// Reading the record is what a flood of checks about other
+			// copies would cost: counted as a quarantine request is.
+			if err := s.allow(req.agency); err != nil {
+				return record.ErrorAnswer(err)
+			}
 			if _, err := s.mailboxCopy(ctx, req.agency, req.seq); err != nil {
 				return record.ErrorAnswer(err)
 			}
