@@ -124,14 +124,13 @@ type quarantineService struct {
 	mu     sync.Mutex
 	recent map[string]uint64
 	fifo   []string
-	sem    chan struct{}
-	wg     sync.WaitGroup
+	work   *workers
 }
 
 // startQuarantineService subscribes the service on nc (the bus's own
 // connection).
 func startQuarantineService(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, gate *rateGate, log *slog.Logger) (*quarantineService, error) {
-	s := &quarantineService{js: js, gate: gate, log: log, sem: make(chan struct{}, quarantineWorkers), recent: map[string]uint64{}}
+	s := &quarantineService{js: js, gate: gate, log: log, work: newWorkers(quarantineWorkers), recent: map[string]uint64{}}
 	var err error
 	s.sub, err = nc.QueueSubscribe(record.QuarantineServicePrefix+"*", quarantineQueue, s.onRequest)
 	if err != nil {
@@ -149,7 +148,7 @@ func startQuarantineService(ctx context.Context, nc *nats.Conn, js jetstream.Jet
 // stop stops taking requests and waits for those in hand.
 func (s *quarantineService) stop() {
 	_ = s.sub.Unsubscribe()
-	s.wg.Wait()
+	s.work.stop()
 }
 
 func (s *quarantineService) onRequest(m *nats.Msg) {
@@ -159,17 +158,14 @@ func (s *quarantineService) onRequest(m *nats.Msg) {
 		s.log.Warn("quarantine service: request dropped, reply subject outside the requester's inbox", "subject", m.Subject, "reply", record.Cut(m.Reply, 128))
 		return
 	}
-	s.sem <- struct{}{} // a burst waits here, in the subscription's buffer
-	s.wg.Add(1)
-	go func() {
-		defer func() { <-s.sem; s.wg.Done() }()
+	s.work.run(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		answer := s.handle(ctx, m)
 		if err := m.RespondMsg(answer); err != nil {
 			s.log.Warn("quarantine service: answer not sent", "subject", m.Subject, "err", err)
 		}
-	}()
+	})
 }
 
 func (s *quarantineService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {

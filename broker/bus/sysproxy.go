@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
@@ -32,15 +31,14 @@ const (
 )
 
 type sysService struct {
-	c   *broker.Client
-	log *slog.Logger
-	sub *nats.Subscription
-	sem chan struct{}
-	wg  sync.WaitGroup
+	c    *broker.Client
+	log  *slog.Logger
+	sub  *nats.Subscription
+	work *workers
 }
 
 func startSystemService(ctx context.Context, c *broker.Client, log *slog.Logger) (*sysService, error) {
-	s := &sysService{c: c, log: log, sem: make(chan struct{}, sysSvcWorkers)}
+	s := &sysService{c: c, log: log, work: newWorkers(sysSvcWorkers)}
 	var err error
 	if s.sub, err = c.Conn().QueueSubscribe(record.SystemServicePrefix+"*.*", sysSvcQueue, s.onRequest); err != nil {
 		return nil, fmt.Errorf("start system service: %w", err)
@@ -56,7 +54,7 @@ func startSystemService(ctx context.Context, c *broker.Client, log *slog.Logger)
 
 func (s *sysService) stop() {
 	_ = s.sub.Unsubscribe()
-	s.wg.Wait()
+	s.work.stop()
 }
 
 func (s *sysService) onRequest(m *nats.Msg) {
@@ -66,16 +64,13 @@ func (s *sysService) onRequest(m *nats.Msg) {
 		s.log.Warn("system service: request dropped, reply subject outside the requester's inbox", "subject", record.Cut(m.Subject, 128), "reply", record.Cut(m.Reply, 128))
 		return
 	}
-	s.sem <- struct{}{}
-	s.wg.Add(1)
-	go func() {
-		defer func() { <-s.sem; s.wg.Done() }()
+	s.work.run(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := m.RespondMsg(s.handle(ctx, m)); err != nil {
 			s.log.Warn("system service: answer not sent", "subject", m.Subject, "err", err)
 		}
-	}()
+	})
 }
 
 // sysRequest is a decoded request.
