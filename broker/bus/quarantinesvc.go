@@ -40,9 +40,10 @@ const (
 	// quarantineQueue shares the requests among the bus's processes.
 	quarantineQueue = "docaxis-quarantine"
 
-	// Quarantine requests per second (and burst) one agency may make, per
-	// bus process, for copies not quarantined lately (each reads the copy
-	// from the record); asking again about the same copy costs no read and
+	// Requests per second (and burst) one agency may make, per bus
+	// process, that read a copy from the record: quarantines of copies not
+	// quarantined lately, and publish-rate checks of copies whose owner
+	// is not remembered. Asking again about the same copy costs no read and
 	// is not counted.
 	quarantineRequestRate = 50
 	// quarantineRecent bounds the copies remembered as quarantined, and

@@ -32,7 +32,7 @@ type ServiceConfig struct {
 }
 
 // Service is what `docaxis serve` runs next to (or against) NATS: the
-// stream set-up and the tracker.
+// stream set-up and the services StartService starts.
 type Service struct {
 	Client  *broker.Client
 	Tracker *Tracker
@@ -48,7 +48,9 @@ type Service struct {
 }
 
 // StartService sets the bus up on nc and starts its services: the
-// tracker, the rate gate, the quarantine service and the attachment service.
+// tracker, the tracking service, the rate gate, the quarantine service, the
+// system service, the attachment service, and the drain of mail stored for
+// agencies that moved to a system.
 func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -135,6 +135,11 @@ func (t *Tracker) Start(ctx context.Context) error {
 		t.shards[shardOf(msg)%trackerShards] <- msg
 	}, jetstream.PullMaxMessages(1000))
 	if err != nil {
+		for _, ch := range t.shards {
+			close(ch) // the workers end: Stop has nothing to stop
+		}
+		t.wg.Wait()
+		t.cc = nil
 		return fmt.Errorf("tracker consume: %w", err)
 	}
 	if sweep != nil {

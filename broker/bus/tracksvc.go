@@ -90,7 +90,7 @@ func decodeTrackRequest(subject string, data []byte) (agency, op string, req bro
 		}
 	}
 	if req.Limit < 0 || req.Limit > maxTrackLimit {
-		return agency, op, req, fmt.Errorf("%w: limit %d, want 1 to %d", broker.ErrTrackRequest, req.Limit, maxTrackLimit)
+		return agency, op, req, fmt.Errorf("%w: limit %d, want 0 (the default) to %d", broker.ErrTrackRequest, req.Limit, maxTrackLimit)
 	}
 	switch op {
 	case record.TrackOpPing:
@@ -178,9 +178,11 @@ func (s *trackService) publish(t *broker.Tracking, _ envelope.State) {
 func (s *trackService) onRequest(m *nats.Msg) {
 	rest, _ := strings.CutPrefix(m.Subject, record.TrackServicePrefix)
 	tok, _, _ := strings.Cut(rest, ".")
-	// Answers go only to the requester's own inbox (auth.InboxPrefix):
-	// anything else is dropped, since the only address is the wrong one.
-	if tok == "" || !strings.HasPrefix(m.Reply, "_INBOX_"+tok+".") || strings.ContainsAny(m.Reply, "*> ") {
+	// Answers go only to the requester's own inbox (auth.InboxPrefix), not
+	// even the shared "_INBOX." record.ReplyAllowed lets the other services
+	// answer: anything else is dropped, since the only address is the
+	// wrong one.
+	if tok == "" || !strings.HasPrefix(m.Reply, "_INBOX_"+tok+".") || !record.ReplyAllowed(m.Reply, tok) {
 		s.log.Debug("tracking request dropped: reply outside the agency's inbox", "subject", m.Subject, "reply", m.Reply)
 		return
 	}
