@@ -139,7 +139,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 		fc.SystemServes = func(ctx context.Context, id, agency string) bool {
 			// From the bucket, not the cache: a move just made counts.
 			a, err := c.ReadAgency(ctx, agency)
-			return err == nil && a.System == id && a.State != broker.StateDeleted
+			return err == nil && a.ServedBy(id) == nil
 		}
 	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)

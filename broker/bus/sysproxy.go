@@ -122,11 +122,8 @@ func (s *sysService) serves(ctx context.Context, system, agency string) (*broker
 	if err != nil {
 		return nil, refusalOr(err, broker.ErrUnknownAgency, "%v: system %s, agency %s", broker.ErrNotServed, system, agency)
 	}
-	if a.System != system {
-		return nil, record.ServiceErrorf(record.CodeForbidden, "%v: system %s, agency %s", broker.ErrNotServed, system, agency)
-	}
-	if a.State == broker.StateDeleted {
-		return nil, record.ServiceErrorf(record.CodeForbidden, "agency %s: %v: deleted", agency, broker.ErrInactive)
+	if err := a.ServedBy(system); err != nil {
+		return nil, record.ServiceErrorf(record.CodeForbidden, "%v", err)
 	}
 	return a, nil
 }

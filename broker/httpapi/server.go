@@ -446,7 +446,10 @@ func (s *Server) systemAgency(r *http.Request, sys string) (string, error) {
 		return "", apiError(http.StatusBadRequest, CodeBadRequest, "the token is document system %s's: name the agency it acts for with ?as=CODE or the %s header", sys, AsHeader)
 	}
 	a, err := s.c.LookupAgency(ctx, as)
-	if err != nil || a.System != sys {
+	if err != nil && !errors.Is(err, broker.ErrUnknownAgency) {
+		return "", err // the directory cannot be read now: no refusal
+	}
+	if err != nil || a.ServedBy(sys) != nil {
 		// An agency of another system is not told from an unknown one.
 		return "", apiError(http.StatusForbidden, CodeForbidden, "document system %s does not serve agency %q", sys, as)
 	}

@@ -123,17 +123,22 @@ func (s *Server) received(ctx context.Context, c *caller, organ string, st *edxm
 	return a, nil
 }
 
-// served refuses an agency the system does not serve (or that is deleted).
+// served refuses an agency the system does not serve, or that is deleted
+// (broker.Agency.ServedBy); a directory that cannot be read now is no
+// refusal.
 func (s *Server) served(ctx context.Context, sys, code string) *Error {
 	if code == "" {
 		return fail(CodeBadRequest, "sendEdoc: the edXML names no From/OrganId")
 	}
 	a, err := s.c.LookupAgency(ctx, code)
-	if err != nil || a.System != sys {
+	switch {
+	case errors.Is(err, broker.ErrUnknownAgency):
 		return &Error{Code: CodeForbidden, Desc: fmt.Sprintf("sendEdoc: agency %s is not served by system %s", code, sys), Err: broker.ErrNotServed}
+	case err != nil:
+		return classify("sendEdoc: look up agency "+code, err)
 	}
-	if a.State == broker.StateDeleted || a.State == broker.StateSuspended {
-		return fail(CodeForbidden, "sendEdoc: agency %s is %s", code, a.State)
+	if err := a.ServedBy(sys); err != nil {
+		return &Error{Code: CodeForbidden, Desc: "sendEdoc: " + err.Error(), Err: err}
 	}
 	return nil
 }

@@ -56,7 +56,7 @@ func (s *Server) sentItems(ctx context.Context, sys, id string) ([]map[string]st
 		return nil, notFound
 	}
 	// Only the sender's system follows it; anyone else is told nothing.
-	if a, err := s.c.LookupAgency(ctx, st.Sender); err != nil || a.System != sys {
+	if a, err := s.c.LookupAgency(ctx, st.Sender); err != nil || a.ServedBy(sys) != nil {
 		return nil, notFound
 	}
 	notation := ""
