@@ -42,6 +42,7 @@ type Service struct {
 	quarantine *quarantineService
 	system     *sysService
 	drainStop  context.CancelFunc
+	drainDone  chan struct{}
 	// track answers agencies' tracking requests and publishes their
 	// tracking events.
 	track *trackService
@@ -73,6 +74,14 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	if err != nil {
 		return nil, err
 	}
+	// Whatever fails below stops what started before it, the client last.
+	svc := &Service{Client: c}
+	started := false
+	defer func() {
+		if !started {
+			svc.Stop()
+		}
+	}()
 	for _, r := range cfg.Trust.Roots() {
 		if err := c.PublishRoot(ctx, r); err != nil {
 			return nil, err
@@ -88,43 +97,38 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	tr.recordedAt = c.RecordedAt
 	tr.remote = c.ServedElsewhere
 	tr.systemOf = c.ServingSystem
+	svc.Tracker = tr
 	// The tracking service first: it publishes the changes the tracker
 	// makes from its start on.
-	track, err := startTrackService(ctx, c, tr, cfg.Logger)
-	if err != nil {
+	if svc.track, err = startTrackService(ctx, c, tr, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if err := tr.Start(ctx); err != nil {
-		track.stop()
 		return nil, err
 	}
-	svc := &Service{Client: c, Tracker: tr, track: track}
 	// The rate gate and the quarantine service: agencies ask the latter to
 	// quarantine copies of their own mailbox and for the gate's verdicts.
 	if svc.gate, err = startRateGate(ctx, c, cfg.Bus, cfg.Logger); err != nil {
-		track.stop()
-		tr.Stop()
 		return nil, err
 	}
 	if svc.quarantine, err = startQuarantineService(ctx, nc, c.JetStream(), svc.gate, cfg.Logger); err != nil {
-		svc.gate.stop()
-		track.stop()
-		tr.Stop()
 		return nil, err
 	}
 	if svc.system, err = startSystemService(ctx, c, cfg.Logger); err != nil {
-		svc.Stop()
 		return nil, err
 	}
 	dctx, dcancel := context.WithCancel(context.Background())
-	svc.drainStop = dcancel
-	go svc.drainTransfers(dctx, cfg.Logger)
+	svc.drainStop, svc.drainDone = dcancel, make(chan struct{})
+	go func() {
+		defer close(svc.drainDone)
+		svc.drainTransfers(dctx, cfg.Logger)
+	}()
 	if cfg.NoFiles {
+		started = true
 		return svc, nil
 	}
 	refs, err := c.JetStream().KeyValue(ctx, record.FileRefsBucket)
 	if err != nil {
-		svc.Stop()
 		return nil, err
 	}
 	fc := cfg.Files
@@ -146,10 +150,10 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	defer cancel()
 	files, err := filesvc.Serve(fctx, nc, c.Store(), refs, fc)
 	if err != nil {
-		svc.Stop()
 		return nil, fmt.Errorf("start attachment service: %w", err)
 	}
 	svc.Files = files
+	started = true
 	return svc, nil
 }
 
@@ -160,6 +164,7 @@ func (s *Service) Stop() {
 	}
 	if s.drainStop != nil {
 		s.drainStop()
+		<-s.drainDone
 	}
 	if s.system != nil {
 		s.system.stop()
@@ -173,7 +178,9 @@ func (s *Service) Stop() {
 	if s.track != nil {
 		s.track.stop()
 	}
-	s.Tracker.Stop()
+	if s.Tracker != nil {
+		s.Tracker.Stop()
+	}
 	s.Client.Close()
 }
 
