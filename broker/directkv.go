@@ -37,7 +37,7 @@ type directKV struct {
 	readOnly error
 }
 
-func (k *directKV) stream() string            { return "KV_" + k.bucket }
+func (k *directKV) stream() string            { return record.KVStream(k.bucket) }
 func (k *directKV) subject(key string) string { return record.KVSubject(k.bucket, key) }
 
 // Get returns the value of key; jetstream.ErrKeyNotFound when it has none

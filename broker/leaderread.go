@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -93,7 +94,7 @@ func decodeLeaderGet(stream string, data []byte) (*jetstream.RawStreamMsg, error
 // leader; found is false when the key has no value (never put, deleted or
 // purged).
 func (c *Client) leaderKey(ctx context.Context, bucket, key string) (value []byte, found bool, err error) {
-	m, err := c.leaderGet(ctx, "KV_"+bucket, leaderGetRequest{LastFor: "$KV." + bucket + "." + key})
+	m, err := c.leaderGet(ctx, record.KVStream(bucket), leaderGetRequest{LastFor: "$KV." + bucket + "." + key})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, false, nil
 	}

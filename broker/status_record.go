@@ -77,7 +77,7 @@ func (c *Client) statusFromLeader(ctx context.Context, id, viewer string) (*Docu
 	ds := &DocumentStatus{ID: id, Sender: sender}
 	subject := "$KV." + record.TrackBucket + "." + pattern
 	for seq := uint64(1); ; {
-		m, err := c.leaderGet(ctx, "KV_"+record.TrackBucket, leaderGetRequest{Seq: seq, NextFor: subject})
+		m, err := c.leaderGet(ctx, record.KVStream(record.TrackBucket), leaderGetRequest{Seq: seq, NextFor: subject})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}

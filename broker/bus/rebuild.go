@@ -70,7 +70,7 @@ func (t *Tracker) ensureConsumer(ctx context.Context) (jetstream.Consumer, *refS
 		return nil, nil, fmt.Errorf("tracker: open stream %s: %w", record.Stream, err)
 	}
 	last := rec.CachedInfo().State.LastSeq
-	bucket, err := t.js.Stream(ctx, "KV_"+record.TrackBucket)
+	bucket, err := t.js.Stream(ctx, record.KVStream(record.TrackBucket))
 	if err != nil {
 		return nil, nil, fmt.Errorf("tracker: open bucket %s: %w", record.TrackBucket, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/storage"
 
@@ -97,24 +98,18 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 	return nil
 }
 
-// createStream creates or updates a stream, asking again when the server
-// answers "error creating store for stream" (err_code 10049): seen when
-// another process sets up the same stream at the same moment on a server
-// that has just started; the second ask finds the stream made.
+// createStream creates or updates a stream through a failover (package
+// failover), and asks again too when the server answers "error creating
+// store for stream" (err_code 10049): seen when another process sets up
+// the same stream at the same moment on a server that has just started;
+// the second ask finds the stream made.
 func createStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
-	var err error
-	for wait := 50 * time.Millisecond; ; wait *= 2 {
-		if _, err = js.CreateOrUpdateStream(ctx, sc); err == nil {
-			return nil
-		}
+	_, err := failover.Do(ctx, failover.Policy{Transient: func(err error) bool {
 		var apiErr *jetstream.APIError
-		if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10049 || wait > 2*time.Second {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-	}
+		return failover.Transient(err) || (errors.As(err, &apiErr) && apiErr.ErrorCode == errCreatingStore)
+	}}, func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, sc) })
+	return err
 }
+
+// errCreatingStore is the server's "error creating store for stream".
+const errCreatingStore jetstream.ErrorCode = 10049

@@ -146,7 +146,7 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 	msgID := m.Header.Get(jetstream.MsgIDHeader)
 	rs, ok := record.ParseSubject(subject)
 	kind, to, from := rs.Kind, rs.To, rs.From
-	if !ok || (kind != "doc" && kind != "status") || envelope.CheckNonStandardCode(to) != nil || envelope.CheckNonStandardCode(from) != nil {
+	if !ok || (kind != record.KindDoc && kind != record.KindStatus) || envelope.CheckNonStandardCode(to) != nil || envelope.CheckNonStandardCode(from) != nil {
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "subject %q: want an envelope or status subject", record.Cut(subject, 128)))
 	}
 	if msgID == "" || len(msgID) > 128 {
@@ -163,12 +163,12 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 	switch {
 	case e.From != from:
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeForbidden, "published as %s, envelope says from %s", from, e.From))
-	case kind == "doc" && (e.Kind == envelope.KindStatus || !slices.Contains(e.To, to) || msgID != e.ID+"."+envelope.Token(to)):
+	case kind == record.KindDoc && (e.Kind == envelope.KindStatus || !slices.Contains(e.To, to) || msgID != e.ID+"."+envelope.Token(to)):
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "copy for %s does not match envelope %s (to %v)", to, e.ID, e.To))
-	case kind == "status" && (e.Kind != envelope.KindStatus || len(e.To) != 1 || e.To[0] != to || msgID != e.ID):
+	case kind == record.KindStatus && (e.Kind != envelope.KindStatus || len(e.To) != 1 || e.To[0] != to || msgID != e.ID):
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeBadRequest, "status for %s does not match envelope %s", to, e.ID))
 	}
-	if kind == "doc" {
+	if kind == record.KindDoc {
 		rcpt, err := s.c.LookupAgency(ctx, to)
 		if err != nil {
 			return record.ErrorAnswer(record.ServiceErrorf(record.CodeNotFound, "%v", err))
@@ -179,7 +179,7 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 	}
 	out := &nats.Msg{Subject: subject, Data: m.Data, Header: nats.Header{}}
 	out.Header.Set(jetstream.MsgIDHeader, msgID)
-	if kind == "doc" {
+	if kind == record.KindDoc {
 		out.Header.Set(record.HeaderEnvelope, e.ID)
 	} else if e.Status != nil {
 		out.Header.Set(record.HeaderEnvelope, e.Status.Of)

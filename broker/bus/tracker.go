@@ -201,9 +201,9 @@ func (t *Tracker) handle(ctx context.Context, cache *entryCache, msg jetstream.M
 		return nil
 	}
 	switch kind {
-	case "doc":
+	case record.KindDoc:
 		return t.onDocument(ctx, cache, msg.Data(), msg.Headers(), a, b, meta)
-	case "status":
+	case record.KindStatus:
 		return t.onStatus(ctx, cache, msg.Data(), msg.Headers(), a, b, meta)
 	}
 	return nil
