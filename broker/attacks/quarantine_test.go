@@ -472,3 +472,27 @@ func TestQuarantineCheckFloodRateLimited(t *testing.T) {
 		t.Fatalf("the victim's own check: %v %q", ans.Header, ans.Data)
 	}
 }
+
+// H99 asks for the verdict on copies past the record's end, which the
+// bus would wait for holding one of its few workers: each is answered at
+// once that there is no such copy, and the victim's check still is.
+func TestQuarantineCheckPastTheRecord(t *testing.T) {
+	a := newArena(t)
+	id, _ := a.victimSend()
+	seq := a.quarCopySeq(id, victimRecipient)
+	nc, _ := a.raw(attacker)
+	for i := range 40 {
+		future := a.quarLastSeq() + 1_000_000 + uint64(i)
+		ans := quarRequest(t, nc, record.QuarantineServiceSubject(attacker),
+			map[string]string{record.HeaderOp: record.OpCheck, record.HeaderOriginSeq: strconv.FormatUint(future, 10)}, nil)
+		if code := ans.Header.Get(record.HeaderError); code != record.CodeNotFound {
+			t.Fatalf("check of #%d past the record: %q %q, want %s at once", future, code, ans.Data, record.CodeNotFound)
+		}
+	}
+	vnc, _ := a.raw(victimRecipient)
+	ans := quarRequest(t, vnc, record.QuarantineServiceSubject(victimRecipient),
+		map[string]string{record.HeaderOp: record.OpCheck, record.HeaderOriginSeq: strconv.FormatUint(seq, 10)}, nil)
+	if ans.Header.Get(record.HeaderVerdict) != record.VerdictAdmitted {
+		t.Fatalf("the victim's own check: %v %q", ans.Header, ans.Data)
+	}
+}

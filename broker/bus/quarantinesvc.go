@@ -126,6 +126,12 @@ type quarantineService struct {
 	recent map[string]uint64
 	fifo   []string
 	work   *workers
+	// The record's last sequence, and when the read that gave it began: a
+	// check of a copy past it is answered at once, not after waiting for a
+	// verdict that will never come.
+	endMu     sync.Mutex
+	recordEnd uint64
+	endReadAt time.Time
 }
 
 // startQuarantineService subscribes the service on nc (the bus's own
@@ -159,23 +165,25 @@ func (s *quarantineService) onRequest(m *nats.Msg) {
 		s.log.Warn("quarantine service: request dropped, reply subject outside the requester's inbox", "subject", m.Subject, "reply", record.Cut(m.Reply, 128))
 		return
 	}
+	arrived := time.Now()
 	s.work.run(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		answer := s.handle(ctx, m)
+		answer := s.handle(ctx, m, arrived)
 		if err := m.RespondMsg(answer); err != nil {
 			s.log.Warn("quarantine service: answer not sent", "subject", m.Subject, "err", err)
 		}
 	})
 }
 
-func (s *quarantineService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
+// handle answers m, which came in at arrived.
+func (s *quarantineService) handle(ctx context.Context, m *nats.Msg, arrived time.Time) *nats.Msg {
 	req, err := decodeQuarantineRequest(m.Subject, m.Header, m.Data)
 	if err != nil {
 		return record.ErrorAnswer(err)
 	}
 	if req.op == record.OpCheck {
-		return s.check(ctx, req)
+		return s.check(ctx, req, arrived)
 	}
 	key := record.QuarantineMsgID(req.seq, req.agency)
 	a := nats.NewMsg("")
@@ -249,13 +257,41 @@ func (s *quarantineService) mailboxCopy(ctx context.Context, agency string, seq 
 	return rec, nil
 }
 
+// recordEndAfter is the record's last sequence as read at or after
+// arrived, when seq is past the one known: one read at a time, shared by
+// the checks that arrived before it began. A copy in a requester's hands
+// was recorded before its request arrived.
+func (s *quarantineService) recordEndAfter(ctx context.Context, seq uint64, arrived time.Time) (uint64, error) {
+	s.endMu.Lock()
+	defer s.endMu.Unlock()
+	if seq <= s.recordEnd || !s.endReadAt.Before(arrived) {
+		return s.recordEnd, nil
+	}
+	start := time.Now()
+	st, err := s.js.Stream(ctx, record.Stream)
+	if err != nil {
+		return 0, record.ServiceErrorf(record.CodeUnavailable, "open the record: %v", err)
+	}
+	s.recordEnd, s.endReadAt = max(s.recordEnd, st.CachedInfo().State.LastSeq), start
+	return s.recordEnd, nil
+}
+
 // check answers whether the bus admitted the copy at req.seq of the
 // requester's mailbox under the publish rate.
-func (s *quarantineService) check(ctx context.Context, req quarantineRequest) *nats.Msg {
+func (s *quarantineService) check(ctx context.Context, req quarantineRequest, arrived time.Time) *nats.Msg {
 	a := nats.NewMsg("")
 	if s.gate == nil {
 		a.Header.Set(record.HeaderVerdict, record.VerdictAdmitted)
 		return a
+	}
+	// A check waits for the gate's verdict holding a worker: it must not
+	// wait for a copy that was not in the record when it was asked.
+	end, err := s.recordEndAfter(ctx, req.seq, arrived)
+	if err != nil {
+		return record.ErrorAnswer(err)
+	}
+	if req.seq > end {
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeNotFound, "no copy #%d in the mailbox of %s", req.seq, req.agency))
 	}
 	j, err := s.gate.judgement(ctx, req.seq)
 	if err != nil {
