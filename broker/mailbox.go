@@ -662,7 +662,9 @@ func (m *Mailbox) putMarker(ctx context.Context, key string, value []byte) error
 	_, err := failover.Do(ctx, failover.Policy{
 		Attempt:   max(m.c.opts.timeout, failover.DefaultAttempt),
 		Transient: func(error) bool { return true },
-		Logger:    m.c.opts.logger,
+		OnRetry: func(_ int, err error) {
+			m.c.opts.logger.Warn("received marker not written yet, retrying", "key", key, "err", err)
+		},
 	}, func(ctx context.Context) (uint64, error) { return m.c.received.Put(ctx, key, value) })
 	return err
 }

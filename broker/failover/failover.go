@@ -102,6 +102,9 @@ type Policy struct {
 	Transient func(error) bool
 	// Logger hears of the retries, at debug level (default none).
 	Logger *slog.Logger
+	// OnRetry, when set, is told of each failed attempt that will be made
+	// again, instead of Logger (e.g. to warn where a retry matters).
+	OnRetry func(attempt int, err error)
 }
 
 // Do calls fn until it succeeds, fails with an error that is not
@@ -130,7 +133,10 @@ func Do[T any](ctx context.Context, p Policy, fn func(ctx context.Context) (T, e
 		if err == nil || !p.Transient(err) || ctx.Err() != nil {
 			return v, err
 		}
-		if p.Logger != nil && (attempt == 1 || attempt%10 == 0) {
+		switch {
+		case p.OnRetry != nil:
+			p.OnRetry(attempt, err)
+		case p.Logger != nil && (attempt == 1 || attempt%10 == 0):
 			p.Logger.Debug("bus unavailable, asking again", "attempt", attempt, "err", err)
 		}
 		// Full jitter in [wait/2, wait).

@@ -100,6 +100,21 @@ func TestDo(t *testing.T) {
 	}
 }
 
+// A caller that must warn of each retry hears of every failed attempt.
+func TestDoOnRetry(t *testing.T) {
+	var heard []int
+	_, err := failover.Do(context.Background(), failover.Policy{OnRetry: func(attempt int, err error) { heard = append(heard, attempt) }},
+		func(ctx context.Context) (int, error) {
+			if len(heard) < 3 {
+				return 0, nats.ErrNoResponders
+			}
+			return 1, nil
+		})
+	if err != nil || len(heard) != 3 || heard[2] != 3 {
+		t.Fatalf("heard %v, err %v", heard, err)
+	}
+}
+
 func repeat(err error, n int) []error {
 	out := make([]error, n)
 	for i := range out {
