@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
-	"github.com/docaxis/docaxis/broker/bus"
-	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 )
@@ -26,16 +24,7 @@ func TestRateJudgeOutOfAgenciesReach(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second process of the bus, which asks the judge (the first).
-	nc, err := nats.Connect(a.bus.URL(), a.bus.AdminOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	second, err := bus.StartService(ctxT(t), nc, bus.ServiceConfig{Trust: a.bus.Trust, Logger: bustest.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(second.Stop)
+	a.bus.StartProcess(t)
 
 	id, _ := a.victimSend()
 	seq := a.quarCopySeq(id, victimRecipient)

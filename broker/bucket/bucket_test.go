@@ -9,7 +9,6 @@ import (
 
 	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/docaxis/docaxis/broker/bustest"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -91,15 +90,7 @@ func TestOpen(t *testing.T) {
 func TestOpenThroughAnElection(t *testing.T) {
 	c := bustest.StartNodes(t, 3)
 	t.Cleanup(c.Stop)
-	nc, err := nats.Connect("nats://"+c.Nodes[0].Config.Listen, append(c.AdminOptions(), nats.MaxReconnects(-1))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := c.Connect(t)
 	c.Kill(1)
 	c.Kill(2)
 	done := make(chan error, 1)
@@ -124,15 +115,7 @@ func TestOpenThroughAnElection(t *testing.T) {
 func TestConflict(t *testing.T) {
 	c := bustest.StartNodes(t, 3)
 	t.Cleanup(c.Stop)
-	nc, err := nats.Connect(c.URLs(), c.AdminOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := c.Connect(t)
 	ctx := bustest.Context(t, time.Minute)
 	for _, replicas := range []int{1, 3} {
 		t.Run(fmt.Sprintf("R%d", replicas), func(t *testing.T) {

@@ -1,13 +1,11 @@
 package bus_test
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bus"
-	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
@@ -25,17 +23,7 @@ func TestRateGateOneJudgeAmongProcesses(t *testing.T) {
 	if err := tb.Service.Client.SetLimits(ctxT(t), l); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(tb.URL(), tb.AdminOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	second, err := bus.StartService(ctxT(t), nc, bus.ServiceConfig{Trust: tb.Trust, Logger: bustest.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stopSecond sync.Once
-	t.Cleanup(func() { stopSecond.Do(second.Stop) })
+	second, stopSecond := tb.StartProcess(t)
 	services := []*bus.Service{tb.Service, second}
 	waitJudges := func(svcs ...*bus.Service) *bus.Service {
 		t.Helper()
@@ -113,7 +101,7 @@ func TestRateGateOneJudgeAmongProcesses(t *testing.T) {
 		judge.Stop()
 		tb.Service = nil
 	} else {
-		stopSecond.Do(second.Stop)
+		stopSecond()
 	}
 	waitJudges(other)
 	if n := verdicts([]*bus.Service{other}, flood(8)); n < 5 {

@@ -182,6 +182,25 @@ func (b *Bus) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	return nc, js
 }
 
+// StartProcess starts a second process of the bus's services on a
+// connection of its own, as a second `docaxis serve` on a cluster runs:
+// stop stops it (once, however often it is called); so does the test's
+// end.
+func (b *Bus) StartProcess(t testing.TB) (svc *bus.Service, stop func()) {
+	t.Helper()
+	nc, _ := b.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Trust: b.Trust, Logger: Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(svc.Stop) }
+	t.Cleanup(stop)
+	return svc, stop
+}
+
 // URL is the client URL of the bus.
 func (b *Bus) URL() string { return "nats://" + b.Listen }
 
