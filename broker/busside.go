@@ -10,6 +10,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -47,6 +48,20 @@ func (c *Client) AgencyBus(agency string) (string, bool) {
 // bus's own view, where a move or a deletion just made counts.
 func (c *Client) ReadAgency(ctx context.Context, code string) (*Agency, error) {
 	return c.readAgency(ctx, code)
+}
+
+// VerifyFresh verifies raw as Verifier().Verify does, and once more after
+// reading its sender's directory entry again when the signature is refused
+// as a system's that the bindings in hand do not cover: a binding made a
+// moment ago counts (the receive path does the same, verifyCopy).
+func (c *Client) VerifyFresh(ctx context.Context, raw []byte) (*envelope.Signed, error) {
+	sg, err := c.verifier.Verify(raw)
+	if errors.Is(err, signing.ErrNotServed) {
+		if e, perr := envelope.Peek(raw); perr == nil && c.dir.refresh(ctx, e.From) {
+			sg, err = c.verifier.Verify(raw)
+		}
+	}
+	return sg, err
 }
 
 // CheckRoutable refuses an agency nothing may be sent to: deleted,

@@ -357,17 +357,26 @@ func (d *directory) settle(ctx context.Context, from string, recorded, inHand ti
 	return nil
 }
 
-// forget drops code's cached entry so that the next lookup reads it from
-// the bus, and reports whether there was a cache to drop (an agency's
-// client; the bus's own follows the directory).
-func (d *directory) forget(ctx context.Context, code string) bool {
-	v := d.view
-	if v == nil {
+// refresh reads code's entry from the bus again, so that a change made a
+// moment ago (a binding to a system) counts before the client's copy of
+// it would, and reports whether it read a newer one: an agency's client
+// drops its cached entry and reads it by key; the bus's own, which follows
+// the directory, applies the entry read from the bucket as its watch will.
+func (d *directory) refresh(ctx context.Context, code string) bool {
+	if v := d.view; v != nil {
+		d.mu.Lock()
+		delete(v.fetched, code)
+		d.mu.Unlock()
+		_, _, err := v.entry(ctx, code, true)
+		return err == nil
+	}
+	e, err := d.kv.Get(ctx, record.DirectoryKey(code))
+	if err != nil {
 		return false
 	}
-	d.mu.Lock()
-	delete(v.fetched, code)
-	d.mu.Unlock()
-	_, _, err := v.entry(ctx, code, true)
-	return err == nil
+	if a, ok := d.lookup(code); ok && a.Version >= e.Revision() {
+		return false // nothing newer than the copy in hand
+	}
+	d.apply(e, d.log)
+	return true
 }

@@ -57,7 +57,7 @@ func (m *Mailbox) verifyCopy(ctx context.Context, in copyInHand) (*envelope.Sign
 		return s, err
 	}
 	err = m.c.judgeStored(s, in.header, s.Envelope.From, in.recorded)
-	if errors.Is(err, signing.ErrNotServed) && m.c.dir.forget(ctx, s.Envelope.From) {
+	if errors.Is(err, signing.ErrNotServed) && m.c.dir.refresh(ctx, s.Envelope.From) {
 		// The cached entry may predate the binding: read it again once.
 		err = m.c.judgeStored(s, in.header, s.Envelope.From, in.recorded)
 	}

@@ -155,7 +155,7 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 	if _, err := s.serves(ctx, req.system, from); err != nil {
 		return record.ErrorAnswer(err)
 	}
-	sg, err := s.c.Verifier().Verify(m.Data)
+	sg, err := s.c.VerifyFresh(ctx, m.Data)
 	if err != nil {
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeForbidden, "%v", err))
 	}
