@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -145,7 +146,10 @@ func (s *jsStore) Put(ctx context.Context, r io.Reader, opts PutOptions) (obj Ob
 	)
 	defer func() {
 		if err != nil {
-			s.abandon(ctx, chunkSubj, pending)
+			// In the background: the caller hears of the failure at once,
+			// not after the chunks in flight were answered (up to
+			// ackTimeout in a failover, well past the caller's deadline).
+			go s.abandon(ctx, chunkSubj, pending)
 		}
 	}()
 	// settle waits for the oldest acknowledgement.
@@ -218,7 +222,7 @@ func (s *jsStore) Put(ctx context.Context, r io.Reader, opts PutOptions) (obj Ob
 	}
 	if !won {
 		// Same bytes stored before: keep one copy.
-		s.abandon(ctx, chunkSubj, nil)
+		go s.abandon(ctx, chunkSubj, nil)
 	}
 	return Object{Key: key, SHA256: sum, Size: size, ModTime: modTime}, nil
 }
@@ -282,7 +286,8 @@ func (s *jsStore) claim(ctx context.Context, info *jetstream.ObjectInfo) (bool, 
 
 // abandon waits for the chunks still in flight, so none lands after the
 // purge, then purges the chunks of an upload that will not be kept. It runs
-// even if ctx is done: a cancelled upload must not leave its chunks behind.
+// even if ctx is done (a cancelled upload must not leave its chunks
+// behind), in the background of the Put that gave up the upload.
 func (s *jsStore) abandon(ctx context.Context, chunkSubj string, pending []inflight) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
@@ -360,7 +365,9 @@ func (s *jsStore) wrap(op, key string, err error) error {
 		return fmt.Errorf("%w: %s (bucket %s)", ErrNotFound, key, s.bucket)
 	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrTimeout),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoStreamResponse),
-		errors.Is(err, nats.ErrNoResponders):
+		errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrDisconnected),
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrStaleConnection),
+		errors.As(err, new(*net.OpError)): // the connection broke under a write
 		return fmt.Errorf("%w: %s %s: %v", ErrUnavailable, op, key, err)
 	}
 	return fmt.Errorf("%s %s in bucket %s: %w", op, key, s.bucket, err)

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -116,9 +117,10 @@ func TestJetStreamConformance(t *testing.T) {
 	})
 }
 
-// TestJetStreamUnavailable: a store whose server is gone reports
-// ErrUnavailable, not a bare NATS error.
-func TestJetStreamUnavailable(t *testing.T) {
+// storeServerGone returns a store whose server went away after it was
+// opened.
+func storeServerGone(t *testing.T) storage.Store {
+	t.Helper()
 	url, srv := natstest.Start(t)
 	_, js := natstest.Connect(t, url)
 	s, err := storage.NewJetStream(t.Context(), js, storage.JetStreamConfig{})
@@ -127,12 +129,42 @@ func TestJetStreamUnavailable(t *testing.T) {
 	}
 	srv.Shutdown()
 	srv.WaitForShutdown()
+	return s
+}
+
+// TestJetStreamUnavailable: a store whose server is gone reports
+// ErrUnavailable, not a bare NATS error.
+func TestJetStreamUnavailable(t *testing.T) {
+	s := storeServerGone(t)
 	// While the client reconnects a request is never answered: the caller's
 	// deadline is what turns that into ErrUnavailable.
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	_, err = s.Stat(ctx, storage.Key(strings.Repeat("0", 64)))
+	_, err := s.Stat(ctx, storage.Key(strings.Repeat("0", 64)))
 	if !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("Stat with the server down: err = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestJetStreamPutGivesUpAtTheDeadline: a Put whose chunks are never
+// answered (the server went away) fails when the caller's deadline passes,
+// not when the cleanup of its chunks gives up (issue 18: a send whose
+// upload met a failover answered 35 s after its 5 s deadline).
+func TestJetStreamPutGivesUpAtTheDeadline(t *testing.T) {
+	s := storeServerGone(t)
+	const deadline = 2 * time.Second
+	ctx, cancel := context.WithTimeout(t.Context(), deadline)
+	defer cancel()
+	data := storagetest.Bytes(7, 1<<20)
+	start := time.Now()
+	_, err := s.Put(ctx, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data))})
+	took := time.Since(start)
+	if !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Put with the server down: err = %v, want ErrUnavailable", err)
+	}
+	// The cleanup waits up to 35 s for the chunks in flight; the caller
+	// must not.
+	if took > deadline+5*time.Second {
+		t.Errorf("Put returned %s after its %s deadline", took-deadline, deadline)
 	}
 }
