@@ -14,6 +14,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
@@ -87,24 +88,41 @@ func sendUntilStored(ctx context.Context, c *broker.Client, e *envelope.Envelope
 	}
 }
 
-// waitMailboxSettled waits until the mailbox consumer has nothing pending
-// nor unacknowledged: nothing more can reach the application. On timeout
-// it says what is left and where the test's goroutines are, and the test
-// goes on to report which envelopes went wrong.
+// waitMailboxSettled waits until the mailbox consumer has delivered the
+// last copy stored for agency and has nothing pending nor unacknowledged:
+// nothing more can reach the application. The last copy counts: a
+// consumer led from a replica a moment behind the record reports nothing
+// pending for a copy stored an instant before. On timeout it says what is
+// left and where the test's goroutines are, and the test goes on to
+// report which envelopes went wrong.
 func waitMailboxSettled(t *testing.T, c *broker.Client, agency string, d time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	lastCopy, err := failover.Do(ctx, failover.Policy{}, func(ctx context.Context) (uint64, error) {
+		s, err := c.JetStream().Stream(ctx, record.Stream)
+		if err != nil {
+			return 0, err
+		}
+		msg, err := s.GetLastMsgForSubject(ctx, record.MailboxFilter(agency))
+		if err != nil {
+			return 0, err
+		}
+		return msg.Sequence, nil
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Fatalf("last copy stored for %s: %v", agency, err)
+	}
 	var last error
 	for {
 		cons, err := c.JetStream().Consumer(ctx, record.Stream, record.MailboxDurable(agency))
 		if err == nil {
 			info := cons.CachedInfo()
-			if info.NumPending == 0 && info.NumAckPending == 0 {
+			if info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream >= lastCopy {
 				return
 			}
-			err = fmt.Errorf("%d pending, %d unacknowledged (ack floor #%d, delivered #%d, %d redelivered)",
-				info.NumPending, info.NumAckPending, info.AckFloor.Stream, info.Delivered.Stream, info.NumRedelivered)
+			err = fmt.Errorf("%d pending, %d unacknowledged (ack floor #%d, delivered #%d, last copy #%d, %d redelivered)",
+				info.NumPending, info.NumAckPending, info.AckFloor.Stream, info.Delivered.Stream, lastCopy, info.NumRedelivered)
 		}
 		last = err
 		select {
@@ -119,30 +137,32 @@ func waitMailboxSettled(t *testing.T, c *broker.Client, agency string, d time.Du
 }
 
 // recordSeqs maps each envelope id addressed to agency by from to its
-// sequences in the record.
+// sequences in the record, read message by message (the next on the
+// subject from a sequence on), each read asked again through a failover.
 func recordSeqs(t *testing.T, c *broker.Client, to, from string) map[string][]uint64 {
 	t.Helper()
 	ctx := ctxT(t)
-	s, err := c.JetStream().Stream(ctx, record.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{record.DocSubject(to, from)}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string][]uint64{}
-	for n := storedCopies(t, c, to, from); n > 0; n-- {
-		msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
-		if err != nil {
-			t.Logf("reading the record: %v", err)
+	subject := record.DocSubject(to, from)
+	for seq := uint64(1); ; {
+		msg, err := failover.Do(ctx, failover.Policy{Patience: 30 * time.Second}, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+			s, err := c.JetStream().Stream(ctx, record.Stream)
+			if err != nil {
+				return nil, err
+			}
+			return s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		})
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return out
 		}
-		meta, _ := msg.Metadata()
-		id := msg.Headers().Get(record.HeaderEnvelope)
-		out[id] = append(out[id], meta.Sequence.Stream)
+		if err != nil {
+			t.Logf("reading the record from #%d: %v", seq, err)
+			return out
+		}
+		id := msg.Header.Get(record.HeaderEnvelope)
+		out[id] = append(out[id], msg.Sequence)
+		seq = msg.Sequence + 1
 	}
-	return out
 }
 
 // storedCopies counts the copies in the record addressed to agency by from.
@@ -267,6 +287,9 @@ func TestClusterLeaderKilledLosesNothing(t *testing.T) {
 			}
 			t.Errorf("envelope %s handed to the application %d times; record sequences %v; send attempts %v; outcomes %+v",
 				id, n, seqs[id], attempts[id], app.outcomesOf(id))
+			if tr, err := cl.Client().Tracking(ctxT(t), id, ngheAn); err == nil {
+				t.Logf("envelope %s: tracked %s at record #%d, history %+v", id, tr.State, tr.Seq, tr.History)
+			}
 		}
 	}
 	for id := range calls {
