@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/docaxis/docaxis/broker/failover"
 )
 
 // ErrWithdrawn: the agency was served by a bus that left the federation;
@@ -24,6 +26,35 @@ func (a *Agency) ServedBy(system string) error {
 		return fmt.Errorf("agency %s: %w: deleted", a.Code, ErrInactive)
 	}
 	return nil
+}
+
+// Served judges system acting for agency code from a read of the
+// directory (a and err as LookupAgency or ReadAgency return them), the one
+// rule every entry point of a system applies: nil when it may
+// (ServedBy); a refusal wrapping ErrNotServed or ErrInactive when the
+// directory says no, an unknown agency included (a system is not told an
+// agency of another system from an unknown one); the read's error wrapped
+// in failover.ErrUnavailable when the directory could not be read now
+// (a failover), which is no refusal: asking again passes.
+func Served(a *Agency, err error, system, code string) error {
+	switch err := DirectoryRead(err, ErrUnknownAgency); {
+	case errors.Is(err, ErrUnknownAgency):
+		return fmt.Errorf("%w: system %s, agency %s", ErrNotServed, system, code)
+	case err != nil:
+		return fmt.Errorf("read agency %s: %w", code, err)
+	}
+	return a.ServedBy(system)
+}
+
+// DirectoryRead classifies a failed read of the directory: err itself when
+// the directory says no (err is unknown: ErrUnknownAgency,
+// ErrUnknownSystem), else err wrapped in failover.ErrUnavailable: the
+// directory could not be read now, and asking again passes.
+func DirectoryRead(err, unknown error) error {
+	if err == nil || errors.Is(err, unknown) || errors.Is(err, failover.ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", failover.ErrUnavailable, err)
 }
 
 // checkRoutable refuses an agency whose bus left the federation, naming

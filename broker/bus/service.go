@@ -140,10 +140,10 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 		fc.Logger = cfg.Logger
 	}
 	if fc.SystemServes == nil {
-		fc.SystemServes = func(ctx context.Context, id, agency string) bool {
+		fc.SystemServes = func(ctx context.Context, id, agency string) error {
 			// From the bucket, not the cache: a move just made counts.
 			a, err := c.ReadAgency(ctx, agency)
-			return err == nil && a.ServedBy(id) == nil
+			return broker.Served(a, err, id, agency)
 		}
 	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)

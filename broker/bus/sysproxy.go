@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
@@ -103,7 +104,7 @@ func (s *sysService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 		return record.ErrorAnswer(err)
 	}
 	if _, err := s.c.LookupSystem(ctx, req.system); err != nil {
-		return record.ErrorAnswer(refusalOr(err, broker.ErrUnknownSystem, "%v", err))
+		return record.ErrorAnswer(refusalOr(broker.DirectoryRead(err, broker.ErrUnknownSystem)))
 	}
 	switch req.op {
 	case record.SysOpPublish:
@@ -119,24 +120,21 @@ func (s *sysService) handle(ctx context.Context, m *nats.Msg) *nats.Msg {
 // the directory: the bus's own view, read from the bucket.
 func (s *sysService) serves(ctx context.Context, system, agency string) (*broker.Agency, error) {
 	a, err := s.c.ReadAgency(ctx, agency)
-	if err != nil {
-		return nil, refusalOr(err, broker.ErrUnknownAgency, "%v: system %s, agency %s", broker.ErrNotServed, system, agency)
-	}
-	if err := a.ServedBy(system); err != nil {
-		return nil, record.ServiceErrorf(record.CodeForbidden, "%v", err)
+	if err := broker.Served(a, err, system, agency); err != nil {
+		return nil, refusalOr(err)
 	}
 	return a, nil
 }
 
-// refusalOr answers a failed read of the directory: a refusal (format and
-// args) when the directory says no (err is refused), "unavailable" when it
-// could not be read now (a failover), which the system's client asks again
-// through rather than taking for a refusal.
-func refusalOr(err, refused error, format string, args ...any) error {
-	if errors.Is(err, refused) {
-		return record.ServiceErrorf(record.CodeForbidden, format, args...)
+// refusalOr answers a system the directory does not let act
+// (broker.Served, broker.DirectoryRead): a refusal when the directory says
+// no, "unavailable" when it could not be read now (a failover), which the
+// system's client asks again through rather than taking for a refusal.
+func refusalOr(err error) error {
+	if errors.Is(err, failover.ErrUnavailable) {
+		return record.ServiceErrorf(record.CodeUnavailable, "the directory cannot be read now: %v", err)
 	}
-	return record.ServiceErrorf(record.CodeUnavailable, "the directory cannot be read now: %v", err)
+	return record.ServiceErrorf(record.CodeForbidden, "%v", err)
 }
 
 // publish checks a copy or status the system sends for one of its

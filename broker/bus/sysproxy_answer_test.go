@@ -25,10 +25,11 @@ func TestSystemServiceRefusesOnlyOnTheDirectory(t *testing.T) {
 		{"system not registered", fmt.Errorf("%w S: removed", broker.ErrUnknownSystem), broker.ErrUnknownSystem, record.CodeForbidden},
 		{"directory read timed out", fmt.Errorf("look up agency X: %w", context.DeadlineExceeded), broker.ErrUnknownAgency, record.CodeUnavailable},
 		{"no leader", fmt.Errorf("look up agency X: %w", nats.ErrNoResponders), broker.ErrUnknownAgency, record.CodeUnavailable},
+		{"system read timed out", fmt.Errorf("look up system S: %w", context.DeadlineExceeded), broker.ErrUnknownSystem, record.CodeUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var se *record.ServiceError
-			if err := bus.RefusalOr(tc.err, tc.refused, "%v", broker.ErrNotServed); !errors.As(err, &se) || se.Code != tc.want {
+			if err := bus.RefusalOr(broker.DirectoryRead(tc.err, tc.refused)); !errors.As(err, &se) || se.Code != tc.want {
 				t.Fatalf("answer %v, want code %s", err, tc.want)
 			}
 		})

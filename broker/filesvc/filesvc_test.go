@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
@@ -628,5 +630,50 @@ func TestQueueGroup(t *testing.T) {
 		if err := roundTrip(10 + i); err != nil {
 			t.Fatalf("after one service stopped: %v", err)
 		}
+	}
+}
+
+// TestSystemReadsForItsAgencies: a document system reads what an agency it
+// serves holds; the directory's "no" is a refusal, a directory that could
+// not be read now is not (the system's client asks again).
+func TestSystemReadsForItsAgencies(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		answer  error
+		checked []string
+	)
+	e := start(t, filesvc.Config{SystemServes: func(_ context.Context, id, agency string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		checked = append(checked, id+" "+agency)
+		return answer
+	}})
+	ctx := bustest.Context(t, time.Minute)
+	obj := e.putDirect(t, bytes.NewReader(storagetest.Bytes(3, 10<<10)))
+	e.grant(t, obj.SHA256, agencyB)
+	sys := e.store(t, "=sys-a")
+	for _, tc := range []struct {
+		name   string
+		answer error
+		want   error
+	}{
+		{"served", nil, nil},
+		{"not served", fmt.Errorf("%w: system sys-a, agency %s", filesvc.ErrForbidden, agencyB), filesvc.ErrForbidden},
+		{"directory unreadable", fmt.Errorf("read agency %s: %w: %w", agencyB, failover.ErrUnavailable, nats.ErrNoResponders), storage.ErrUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			answer, checked = tc.answer, nil
+			mu.Unlock()
+			_, err := sys.Stat(ctx, obj.Key)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("Stat as system sys-a: err = %v, want %v", err, tc.want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(checked, []string{"sys-a " + agencyB}) {
+				t.Errorf("directory asked %q, want only about the holder %s", checked, agencyB)
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/ratelimit"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
@@ -55,10 +56,12 @@ type Config struct {
 	// QueueGroup shared by the service processes. Default QueueGroup.
 	QueueGroup string
 	// SystemServes, when set, tells whether document system id (a caller
-	// acting as "="+id) serves agency now. A system may then read what any
-	// agency it serves may read: mail stored before an agency came to it
-	// was granted to the agency and its former system only.
-	SystemServes func(ctx context.Context, id, agency string) bool
+	// acting as "="+id) serves agency now: nil when it does, an error
+	// wrapping failover.ErrUnavailable when the directory could not be
+	// read now (broker.Served). A system may then read what any agency it
+	// serves may read: mail stored before an agency came to it was granted
+	// to the agency and its former system only.
+	SystemServes func(ctx context.Context, id, agency string) error
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -368,7 +371,9 @@ func (s *Service) checkAccess(ctx context.Context, req request) error {
 
 // servedHolder reports whether an agency that system serves now holds a
 // ref to the attachment sha (it sent, received or uploaded it): the few
-// holders of one attachment are listed, not the system's agencies.
+// holders of one attachment are listed, not the system's agencies. A
+// holder the directory could not be read for is no refusal: without
+// another holder served, the answer is that error.
 func (s *Service) servedHolder(ctx context.Context, system, sha string) (bool, error) {
 	keys, err := s.refs.ListKeysFiltered(ctx, sha+".>")
 	if err != nil {
@@ -376,13 +381,21 @@ func (s *Service) servedHolder(ctx context.Context, system, sha string) (bool, e
 	}
 	defer keys.Stop()
 	found := false
+	var unread error
 	for k := range keys.Keys() {
 		token, _, _ := strings.Cut(strings.TrimPrefix(k, sha+"."), ".")
 		code := envelope.CodeFromToken(token)
 		if found || strings.HasPrefix(code, "=") || envelope.CheckNonStandardCode(code) != nil {
 			continue // drain the lister
 		}
-		found = s.cfg.SystemServes(ctx, system, code)
+		err := s.cfg.SystemServes(ctx, system, code)
+		found = err == nil
+		if errors.Is(err, failover.ErrUnavailable) {
+			unread = err
+		}
+	}
+	if !found && unread != nil {
+		return false, unread
 	}
 	return found, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
@@ -95,7 +96,8 @@ func classify(err error) *Error {
 	case errors.Is(err, envelope.ErrUnknownState):
 		return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error(), Err: err}
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, broker.ErrTimestamping), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrConnectionClosed),
-		errors.Is(err, nats.ErrNoResponders), errors.Is(err, context.DeadlineExceeded), errors.Is(err, broker.ErrRecordUnread):
+		errors.Is(err, nats.ErrNoResponders), errors.Is(err, context.DeadlineExceeded), errors.Is(err, broker.ErrRecordUnread),
+		errors.Is(err, failover.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: err.Error(), Err: err}
 	case errors.Is(err, broker.ErrUnverified), errors.Is(err, broker.ErrAttachment),
 		errors.Is(err, envelope.ErrInvalid), errors.Is(err, envelope.ErrInvalidCode),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/ratelimit"
 )
 
@@ -437,19 +438,19 @@ func (s *Server) systemAgency(r *http.Request, sys string) (string, error) {
 	}
 	ctx := r.Context()
 	if _, err := s.c.LookupSystem(ctx, sys); err != nil {
-		if errors.Is(err, broker.ErrUnknownSystem) {
+		if err = broker.DirectoryRead(err, broker.ErrUnknownSystem); errors.Is(err, broker.ErrUnknownSystem) {
 			return "", &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: fmt.Sprintf("%v: its tokens no longer work", err), Err: ErrTokenRevoked}
 		}
-		return "", err
+		return "", err // the directory cannot be read now: no refusal
 	}
 	if as == "" {
 		return "", apiError(http.StatusBadRequest, CodeBadRequest, "the token is document system %s's: name the agency it acts for with ?as=CODE or the %s header", sys, AsHeader)
 	}
 	a, err := s.c.LookupAgency(ctx, as)
-	if err != nil && !errors.Is(err, broker.ErrUnknownAgency) {
-		return "", err // the directory cannot be read now: no refusal
-	}
-	if err != nil || a.ServedBy(sys) != nil {
+	if err := broker.Served(a, err, sys, as); err != nil {
+		if errors.Is(err, failover.ErrUnavailable) {
+			return "", err // the directory cannot be read now: no refusal
+		}
 		// An agency of another system is not told from an unknown one.
 		return "", apiError(http.StatusForbidden, CodeForbidden, "document system %s does not serve agency %q", sys, as)
 	}

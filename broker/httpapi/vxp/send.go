@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/envelope/edxml"
 )
@@ -131,13 +132,10 @@ func (s *Server) served(ctx context.Context, sys, code string) *Error {
 		return fail(CodeBadRequest, "sendEdoc: the edXML names no From/OrganId")
 	}
 	a, err := s.c.LookupAgency(ctx, code)
-	switch {
-	case errors.Is(err, broker.ErrUnknownAgency):
-		return &Error{Code: CodeForbidden, Desc: fmt.Sprintf("sendEdoc: agency %s is not served by system %s", code, sys), Err: broker.ErrNotServed}
-	case err != nil:
-		return classify("sendEdoc: look up agency "+code, err)
-	}
-	if err := a.ServedBy(sys); err != nil {
+	if err := broker.Served(a, err, sys, code); err != nil {
+		if errors.Is(err, failover.ErrUnavailable) {
+			return classify("sendEdoc: look up agency "+code, err)
+		}
 		return &Error{Code: CodeForbidden, Desc: "sendEdoc: " + err.Error(), Err: err}
 	}
 	return nil

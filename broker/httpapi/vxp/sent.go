@@ -2,11 +2,13 @@ package vxp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/envelope/edxml"
 )
@@ -56,7 +58,11 @@ func (s *Server) sentItems(ctx context.Context, sys, id string) ([]map[string]st
 		return nil, notFound
 	}
 	// Only the sender's system follows it; anyone else is told nothing.
-	if a, err := s.c.LookupAgency(ctx, st.Sender); err != nil || a.ServedBy(sys) != nil {
+	a, err := s.c.LookupAgency(ctx, st.Sender)
+	if err := broker.Served(a, err, sys, st.Sender); err != nil {
+		if errors.Is(err, failover.ErrUnavailable) {
+			return nil, classify("getSentEdocList: look up agency "+st.Sender, err)
+		}
 		return nil, notFound
 	}
 	notation := ""
