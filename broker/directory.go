@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -245,24 +246,58 @@ func (d *directory) known(code string) bool {
 // certificate of its own and no system), its system's, or none (a
 // directory-only entry: mail stored for it waits in the record until a
 // mailbox serves it). Non-standard codes must be flagged NonStandard.
+// What it keeps of the entry it replaces (certificate, bindings, time
+// added) is what the bucket holds when it writes: a change made
+// meanwhile is read again, never overwritten.
 func (c *Client) RegisterAgency(ctx context.Context, a Agency) error {
-	prev, err := c.currentAgency(ctx, a.Code)
-	if err != nil {
-		return err
-	}
-	if err := c.checkAgency(ctx, &a, prev, nil, nil); err != nil {
-		return err
-	}
-	if prev == nil || prev.Bus != a.Bus || !prev.Withdrawn.IsZero() {
-		check, err := c.claims(ctx)
+	return c.registerAgency(ctx, a, nil)
+}
+
+// ErrEntryChanged: a directory entry changed since it was read
+// (RegisterAgencyAt).
+var ErrEntryChanged = errors.New("directory entry changed meanwhile")
+
+// RegisterAgencyAt is RegisterAgency for an entry made from one read at
+// version (Agency.Version; 0 when there was none): it writes only if the
+// entry is still that one, and fails with ErrEntryChanged otherwise, so
+// that a change derived from a read (a system's binding added to the
+// ones read) never drops one made meanwhile. Read again and retry.
+func (c *Client) RegisterAgencyAt(ctx context.Context, a Agency, version uint64) error {
+	return c.registerAgency(ctx, a, &version)
+}
+
+// maxEntryRaces bounds how often RegisterAgency reads an entry again that
+// changed under it.
+const maxEntryRaces = 8
+
+func (c *Client) registerAgency(ctx context.Context, a Agency, version *uint64) error {
+	for race := 0; ; race++ {
+		prev, err := c.currentAgency(ctx, a.Code)
 		if err != nil {
 			return err
 		}
-		if err := check(a.Code); err != nil {
+		if version != nil && (prev == nil && *version != 0 || prev != nil && prev.Version != *version) {
+			return fmt.Errorf("register %s: %w", a.Code, ErrEntryChanged)
+		}
+		next := a // checkAgency fills it from prev: from a again after a race
+		if err := c.checkAgency(ctx, &next, prev, nil, nil); err != nil {
 			return err
 		}
+		if prev == nil || prev.Bus != next.Bus || !prev.Withdrawn.IsZero() {
+			check, err := c.claims(ctx)
+			if err != nil {
+				return err
+			}
+			if err := check(next.Code); err != nil {
+				return err
+			}
+		}
+		err = c.putAgencies(ctx, []Agency{next}, map[string]*Agency{next.Code: prev}, true)
+		if version == nil && errors.Is(err, ErrEntryChanged) && race < maxEntryRaces {
+			continue
+		}
+		return err
 	}
-	return c.putAgencies(ctx, []Agency{a}, map[string]*Agency{a.Code: prev})
 }
 
 // currentAgency reads code's entry from the bucket (nil when there is none).
@@ -433,8 +468,9 @@ func (a *Agency) endpoint(bus string) string {
 
 // putAgencies writes checked entries and moves their mail: the new
 // mailbox serves an agency before its entry says so (a sender reads the
-// entry first), the old one stops after.
-func (c *Client) putAgencies(ctx context.Context, list []Agency, prev map[string]*Agency) error {
+// entry first), the old one stops after. With cas, one entry is written
+// only over prev's (else ErrEntryChanged).
+func (c *Client) putAgencies(ctx context.Context, list []Agency, prev map[string]*Agency, cas bool) error {
 	bus := c.Bus()
 	type change struct{ add, remove, catchUp []string }
 	systems := map[string]*change{}
@@ -482,7 +518,7 @@ func (c *Client) putAgencies(ctx context.Context, list []Agency, prev map[string
 			return err
 		}
 	}
-	if err := c.writeEntries(ctx, list); err != nil {
+	if err := c.writeEntries(ctx, list, prev, cas); err != nil {
 		return err
 	}
 	for id, ch := range systems {
@@ -501,7 +537,7 @@ func (c *Client) putAgencies(ctx context.Context, list []Agency, prev map[string
 }
 
 // writeEntries puts the entries in the directory, many at a time.
-func (c *Client) writeEntries(ctx context.Context, list []Agency) error {
+func (c *Client) writeEntries(ctx context.Context, list []Agency, prev map[string]*Agency, cas bool) error {
 	const window = 512
 	futures := make([]jetstream.PubAckFuture, 0, window)
 	wait := func() error {
@@ -523,7 +559,25 @@ func (c *Client) writeEntries(ctx context.Context, list []Agency) error {
 			return err
 		}
 		if len(list) == 1 {
-			if _, err := c.dir.kv.Put(ctx, record.DirectoryKey(list[i].Code), b); err != nil {
+			// With cas (RegisterAgency): written over the entry it was
+			// made from only.
+			key := record.DirectoryKey(list[i].Code)
+			if !cas {
+				_, err = c.dir.kv.Put(ctx, key, b)
+			} else {
+				// The bus's client and the CLI's (by key) alike: the
+				// server checks the key's last revision (0: none).
+				var rev uint64
+				if p := prev[list[i].Code]; p != nil {
+					rev = p.Version
+				}
+				_, err = c.js.Publish(ctx, c.dir.direct.subject(key), b,
+					jetstream.WithExpectStream(record.KVStream(record.DirectoryBucket)), jetstream.WithExpectLastSequencePerSubject(rev))
+				if bucket.Conflict(err) {
+					err = ErrEntryChanged
+				}
+			}
+			if err != nil {
 				return fmt.Errorf("register %s in the directory: %w", list[i].Code, err)
 			}
 			break
@@ -689,12 +743,10 @@ func (c *Client) LookupAgency(ctx context.Context, code string) (*Agency, error)
 	return c.readAgency(ctx, code)
 }
 
-// readAgency reads code's entry from the bucket itself, for decisions
-// that must not act on a cached certificate (revocation).
+// readAgency reads code's entry from the bucket itself, with its version,
+// for decisions that must not act on a cached entry (revocation, a change
+// written over the entry read: RegisterAgencyAt).
 func (c *Client) readAgency(ctx context.Context, code string) (*Agency, error) {
-	if c.dir.view != nil {
-		return c.LookupAgency(ctx, code)
-	}
 	e, err := c.dir.kv.Get(ctx, record.DirectoryKey(code))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("%w %s: not registered on this bus (docaxis agency add %s)", ErrUnknownAgency, code, code)
@@ -706,5 +758,6 @@ func (c *Client) readAgency(ctx context.Context, code string) (*Agency, error) {
 	if err := json.Unmarshal(e.Value(), &a); err != nil {
 		return nil, fmt.Errorf("look up agency %s: %w", code, err)
 	}
+	a.Version = e.Revision()
 	return &a, nil
 }

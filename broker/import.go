@@ -201,7 +201,7 @@ func (c *Client) ImportAgencies(ctx context.Context, lines []ImportLine, o Impor
 	slices.SortFunc(res.Errors, func(a, b *ImportError) int { return a.Line - b.Line })
 	for i := 0; i < len(out); i += o.Chunk {
 		j := min(i+o.Chunk, len(out))
-		if err := c.putAgencies(ctx, out[i:j], prev); err != nil {
+		if err := c.putAgencies(ctx, out[i:j], prev, false); err != nil {
 			return res, fmt.Errorf("import: %d of %d entries written: %w", i, len(out), err)
 		}
 		if o.Progress != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
@@ -120,22 +121,49 @@ type ServedAgency struct {
 // system registering its own): no key of its own, a binding to the system
 // signed by the home's CA when it comes to the system.
 func (o *Operator) AddServedAgency(ctx context.Context, req ServedAgency) (*broker.Agency, error) {
-	a := req.Agency
-	if a.System == "" {
-		return nil, fmt.Errorf("register %s: %w: no system serves it", a.Code, broker.ErrInvalidEntry)
+	if req.Agency.System == "" {
+		return nil, fmt.Errorf("register %s: %w: no system serves it", req.Agency.Code, broker.ErrInvalidEntry)
 	}
-	prev, err := o.c.LookupAgency(ctx, a.Code)
+	// Read from the bucket and written only over what was read: a binding
+	// added meanwhile (another process, a move) is never dropped.
+	for race := 0; ; race++ {
+		a, version, err := o.servedEntry(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		err = o.c.RegisterAgencyAt(ctx, a, version)
+		if errors.Is(err, broker.ErrEntryChanged) && race < maxEntryRaces {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &a, nil
+	}
+}
+
+// maxEntryRaces bounds how often AddServedAgency reads an entry again that
+// changed under it.
+const maxEntryRaces = 8
+
+// servedEntry makes req's entry from the one registered now, and tells
+// that one's version (0: none).
+func (o *Operator) servedEntry(ctx context.Context, req ServedAgency) (broker.Agency, uint64, error) {
+	a := req.Agency
+	prev, err := o.c.ReadAgency(ctx, a.Code)
 	switch {
 	case errors.Is(err, broker.ErrUnknownAgency):
 		prev = nil
 	case err != nil:
-		return nil, err
+		return a, 0, err
 	case req.Stay && prev.System != a.System:
-		return nil, fmt.Errorf("%w: agency %s is registered and not served by system %s", ErrOtherSystem, a.Code, a.System)
+		return a, 0, fmt.Errorf("%w: agency %s is registered and not served by system %s", ErrOtherSystem, a.Code, a.System)
 	}
 	a.Bindings = nil
+	var version uint64
 	if prev != nil {
-		a.Bindings = prev.Bindings
+		version = prev.Version
+		a.Bindings = slices.Clone(prev.Bindings)
 		if a.Name == "" {
 			a.Name = prev.Name
 		}
@@ -146,14 +174,11 @@ func (o *Operator) AddServedAgency(ctx context.Context, req ServedAgency) (*brok
 	if prev == nil || prev.System != a.System {
 		raw, err := o.SignBinding(signing.Binding{Agency: a.Code, System: a.System})
 		if err != nil {
-			return nil, err
+			return a, 0, err
 		}
 		a.Bindings = append(a.Bindings, raw)
 	}
-	if err := o.c.RegisterAgency(ctx, a); err != nil {
-		return nil, err
-	}
-	return &a, nil
+	return a, version, nil
 }
 
 // SignBinding signs b with the home's CA: the binding of an agency to a

@@ -3,9 +3,11 @@ package operations_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,5 +183,47 @@ func TestAdmitMember(t *testing.T) {
 	}
 	if _, err := op.AdmitMember(ctx, operations.MemberRequest{ID: "VN", CA: caOf("CA").Cert, Codes: codes("*.*.*.H9*"), Creds: xxCreds}); err == nil {
 		t.Fatal("the national admitted itself")
+	}
+}
+
+// TestAddServedAgencyConcurrently: operators moving one agency between
+// systems at once each add their binding to what the directory holds when
+// they write: none is dropped by a write made from an older read (a
+// system's signatures of its time with the agency would no longer verify).
+func TestAddServedAgencyConcurrently(t *testing.T) {
+	b := bustest.Start(t, bustest.WithAuth())
+	ctx := ctxT(t)
+	const code = "000.01.00.H41"
+	systems := []string{"sys-1", "sys-2", "sys-3", "sys-4", "sys-5", "sys-6"}
+	setup := operations.New(adminClient(t, b), b.Keystore, operations.WithAuthority(b.Auth))
+	for _, id := range systems {
+		if _, err := setup.AddSystem(ctx, operations.SystemRequest{ID: id, Name: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(systems))
+	for _, id := range systems {
+		// An operator process each, as several CLI runs are.
+		op := operations.New(adminClient(t, b), b.Keystore, operations.WithAuthority(b.Auth))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := op.AddServedAgency(ctx, operations.ServedAgency{Agency: broker.Agency{Code: code, Name: "Sở", System: id}}); err != nil {
+				errs <- fmt.Errorf("move to %s: %w", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got, err := b.Service.Client.ReadAgency(ctx, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Bindings) != len(systems) || !slices.Contains(systems, got.System) {
+		t.Fatalf("after %d moves the entry is served by %q with %d bindings, want one per move", len(systems), got.System, len(got.Bindings))
 	}
 }
