@@ -54,7 +54,11 @@ func (o *Operator) AdmitMember(ctx context.Context, req MemberRequest) (*Admissi
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	st, err := federation.QueryStatus(qctx, o.c.Conn())
 	cancel()
-	if err == nil && st.Role != "national" {
+	switch {
+	case err != nil:
+		// Nothing is admitted on a bus that may be a member.
+		return nil, fmt.Errorf("admit bus %s: cannot tell that bus %s is the national bus: %w", member, national, err)
+	case st.Role != "national":
 		return nil, fmt.Errorf("bus %s is a member of %s: admit members on the national bus", national, st.National)
 	}
 	own, ownErr := o.ks.CACert()

@@ -184,6 +184,19 @@ func TestAdmitMember(t *testing.T) {
 	if _, err := op.AdmitMember(ctx, operations.MemberRequest{ID: "VN", CA: caOf("CA").Cert, Codes: codes("*.*.*.H9*"), Creds: xxCreds}); err == nil {
 		t.Fatal("the national admitted itself")
 	}
+
+	// A bus whose federation service does not answer cannot tell that it
+	// is the national bus: nothing is admitted.
+	vn.Fed.Stop()
+	vn.Fed = nil
+	qnCreds := filepath.Join(dir, "QN", "uplink.creds")
+	_, err = op.AdmitMember(ctx, operations.MemberRequest{ID: "QN", CA: caOf("CA QN").Cert, Codes: codes("*.*.*.H4*"), Creds: qnCreds})
+	if !errors.Is(err, federation.ErrNotRunning) {
+		t.Fatalf("admitted without the federation service's word: %v", err)
+	}
+	if exists(qnCreds) || vn.Auth.HasLink("QN") {
+		t.Fatal("an admission refused for want of the federation service left credentials")
+	}
 }
 
 // TestAddServedAgencyConcurrently: operators moving one agency between
