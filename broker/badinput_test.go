@@ -306,6 +306,57 @@ func TestRedeliveryHandsOverOnce(t *testing.T) {
 	}
 }
 
+// A copy whose every delivery went unanswered (the recipient's process
+// died with it each time) is quarantined, and its sender told, at the
+// delivery after the last: the server does not drop it without a word.
+func TestDeliveriesUnansweredQuarantine(t *testing.T) {
+	defer func(d time.Duration) { broker.MailboxAckWait = d }(broker.MailboxAckWait)
+	broker.MailboxAckWait = time.Second
+	bus := threeAgencies(t)
+	sender := bus.Client(govOffice)
+	res, err := sender.Send(ctxT(t), envelope.New(govOffice, []string{ngheAn}, "Giao mãi không xong"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := bus.Client(ngheAn)
+	cons, err := rc.JetStream().Consumer(ctxT(t), record.Stream, record.MailboxDurable(ngheAn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= broker.MaxDeliver; n++ {
+		// A plain fetch without ack: the process died on receipt.
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, ok := <-batch.Messages()
+		if !ok {
+			t.Fatalf("delivery %d never came: %v", n, batch.Error())
+		}
+		if meta, err := msg.Metadata(); err != nil || meta.NumDelivered != uint64(n) {
+			t.Fatalf("delivery %d: %+v %v", n, meta, err)
+		}
+	}
+	mb, err := rc.Mailbox(ctxT(t), ngheAn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handled := 0
+	if _, err := mb.Fetch(ctxT(t), 1, 10*time.Second, func(context.Context, *broker.Delivery) error { handled++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if handled != 0 {
+		t.Fatalf("handed to the application after %d unanswered deliveries", broker.MaxDeliver)
+	}
+	tr := waitState(t, sender, res.ID, ngheAn, envelope.StateInvalid)
+	if !strings.Contains(tr.Reason, "without an answer") {
+		t.Fatalf("reason = %q", tr.Reason)
+	}
+	if q := quarantined(t, sender, ngheAn); len(q) != 1 || q[0].Header.Get(record.HeaderEnvelope) != res.ID {
+		t.Fatalf("quarantine = %+v", q)
+	}
+}
+
 func TestHandlerErrorsRetryThenQuarantine(t *testing.T) {
 	bus := threeAgencies(t)
 	res, err := bus.Client(govOffice).Send(ctxT(t), envelope.New(govOffice, []string{ngheAn}, "Lỗi ứng dụng"))

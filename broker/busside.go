@@ -131,6 +131,9 @@ func (c *Client) EnsureMailboxes(ctx context.Context) error {
 		if !s.Removed.IsZero() {
 			continue
 		}
+		if err := c.updateSystemMailboxes(ctx, s.ID); err != nil {
+			return fmt.Errorf("bring system mailboxes up to date: %w", err)
+		}
 		have, err := c.systemFilters(ctx, s.ID)
 		if err != nil {
 			return err
@@ -158,6 +161,26 @@ func (c *Client) EnsureMailboxes(ctx context.Context) error {
 	// tracker answers for statuses; a consumer each was what stopped a bus
 	// at a few thousand agencies.
 	return c.dropStatusBoxes(ctx)
+}
+
+// updateSystemMailboxes brings system id's mailbox and transfer consumers,
+// when made by an earlier version, to this version's settings.
+func (c *Client) updateSystemMailboxes(ctx context.Context, id string) error {
+	for _, name := range []string{SystemDurable(id), TransferDurable(id)} {
+		cons, err := c.js.Consumer(ctx, record.Stream, name)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("mailbox of system %s: %w", id, err)
+		}
+		if cfg := cons.CachedInfo().Config; mailboxOutdated(cfg) {
+			if _, err := updateMailbox(ctx, c.js, cfg); err != nil {
+				return fmt.Errorf("mailbox of system %s: %w", id, err)
+			}
+		}
+	}
+	return nil
 }
 
 // dropStatusBoxes deletes the status-box consumers earlier versions made

@@ -25,7 +25,9 @@ import (
 // verified envelope. Returning nil acknowledges the envelope and sends the
 // signed delivered receipt; an error wrapping ErrReject refuses it for good
 // (invalid receipt, quarantine); any other error redelivers it later with
-// back-off, up to MaxDeliver times, then quarantines it.
+// back-off, up to MaxDeliver times, then quarantines it (so does a copy
+// delivered MaxDeliver times without an answer: a recipient that died
+// with it each time).
 type Handler func(ctx context.Context, d *Delivery) error
 
 // Delivery is one verified envelope handed to the application.
@@ -371,6 +373,13 @@ func (m *Mailbox) process(ctx context.Context, in arrival, h Handler) Outcome {
 		_ = msg.NakWithDelay(time.Second)
 		out.Error, out.Retry = "check received marker: "+err.Error(), true
 		return m.report(out)
+	}
+	if meta.NumDelivered > MaxDeliver {
+		// Every delivery before went unanswered: the recipient died with
+		// the copy each time, or lost it in a failover. The server hands
+		// it over without end (MailboxConsumerConfig); here it stops,
+		// where the sender and the operator hear of it.
+		return m.refuse(ctx, msg, meta, s, fmt.Errorf("delivered %d times without an answer from the recipient", meta.NumDelivered-1))
 	}
 	d := &Delivery{Envelope: e, Signed: s, Digest: s.Digest(), Seq: meta.Sequence.Stream, NumDelivered: meta.NumDelivered, Recipient: m.agency, mb: m}
 	// A slow application or a large attachment must not look like a dead

@@ -26,10 +26,29 @@ func MailboxConsumerConfig(agency string) jetstream.ConsumerConfig {
 		// are lost in a failover, would go to another worker meanwhile.
 		// Retries are spaced by the mailbox (NakWithDelay); a dead
 		// recipient's envelopes come back after AckWait.
-		AckWait:       MailboxAckWait,
-		MaxDeliver:    MaxDeliver,
+		AckWait: MailboxAckWait,
+		// The server never gives up on a copy: past MaxDeliver it would
+		// drop one whose last delivery went unanswered (a recipient that
+		// died with it) without a word, and nothing would quarantine it.
+		// The mailbox bounds the deliveries itself (Mailbox.process).
+		MaxDeliver:    -1,
 		MaxAckPending: 10000,
 	}
+}
+
+// mailboxOutdated tells a mailbox consumer made with other settings than
+// this version's (an earlier version's BackOff or MaxDeliver).
+func mailboxOutdated(cfg jetstream.ConsumerConfig) bool {
+	want := MailboxConsumerConfig("")
+	return len(cfg.BackOff) > 0 || cfg.AckWait != want.AckWait || cfg.MaxDeliver != want.MaxDeliver
+}
+
+// updateMailbox brings a mailbox consumer made by an earlier version to
+// this version's settings, keeping its filters.
+func updateMailbox(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	want := MailboxConsumerConfig("")
+	cfg.BackOff, cfg.AckWait, cfg.MaxDeliver = nil, want.AckWait, want.MaxDeliver
+	return js.UpdateConsumer(ctx, record.Stream, cfg)
 }
 
 // MailboxAckWait is how long a delivered envelope may go without an ack
@@ -37,18 +56,18 @@ func MailboxConsumerConfig(agency string) jetstream.ConsumerConfig {
 // progress acks while it works, so a slow handler is not affected.
 var MailboxAckWait = 30 * time.Second
 
-// MaxDeliver bounds redelivery; after the last attempt a message goes to
-// the quarantine with its reason.
+// MaxDeliver bounds the deliveries of a copy: after the last attempt, or
+// a delivery past it (every one before went unanswered), it goes to the
+// quarantine with its reason.
 const MaxDeliver = 6
 
 // EnsureMailbox creates the agency's mailbox consumer if it is missing.
 func EnsureMailbox(ctx context.Context, js jetstream.JetStream, agency string) (jetstream.Consumer, error) {
 	cfg := MailboxConsumerConfig(agency)
 	c, err := js.Consumer(ctx, record.Stream, cfg.Durable)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) || (err == nil &&
-		(len(c.CachedInfo().Config.BackOff) > 0 || c.CachedInfo().Config.AckWait != cfg.AckWait)) {
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || (err == nil && mailboxOutdated(c.CachedInfo().Config)) {
 		// Missing, or made with other settings (earlier versions had a
-		// BackOff): bring it to this version's.
+		// BackOff, then a MaxDeliver): bring it to this version's.
 		c, err = js.CreateOrUpdateConsumer(ctx, record.Stream, cfg)
 	}
 	if err != nil {

@@ -495,3 +495,38 @@ func TestSystemCredentialAfterRemove(t *testing.T) {
 		t.Fatalf("serve by a removed system: %+v %v", res, err)
 	}
 }
+
+// A bus home kept by an earlier version, whose mailbox consumers let the
+// server give up on a copy after MaxDeliver deliveries, is brought to
+// deliveries without end (the mailbox bounds them) when serve starts.
+func TestUpgradeMailboxesDeliverWithoutEnd(t *testing.T) {
+	bus := bustest.Start(t, bustest.WithAuth())
+	bus.AddAgency(ngheAn, "UBND tỉnh Nghệ An")
+	addSystem(t, bus, "qlvb")
+	serveAgencies(t, bus, "qlvb", servedCode(1))
+	names := []string{record.MailboxDurable(ngheAn), broker.SystemDurable("qlvb")}
+	ctx := ctxT(t)
+	js := bus.Service.Client.JetStream()
+	for _, name := range names {
+		cons, err := js.Consumer(ctx, record.Stream, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := cons.CachedInfo().Config
+		cfg.MaxDeliver = broker.MaxDeliver // as an earlier version made it
+		if _, err := js.UpdateConsumer(ctx, record.Stream, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bus.Restart()
+	js = bus.Service.Client.JetStream()
+	for _, name := range names {
+		cons, err := js.Consumer(ctx, record.Stream, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg := cons.CachedInfo().Config; cfg.MaxDeliver != -1 || cfg.AckWait != broker.MailboxAckWait {
+			t.Errorf("consumer %s after the upgrade: MaxDeliver %d, AckWait %s", name, cfg.MaxDeliver, cfg.AckWait)
+		}
+	}
+}
