@@ -571,6 +571,11 @@ func (c *Client) writeEntries(ctx context.Context, list []Agency, prev map[strin
 				if p := prev[list[i].Code]; p != nil {
 					rev = p.Version
 				}
+				if k, ok := c.dir.kv.(*directKV); ok && k.readOnly != nil {
+					// An agency's credentials: said at once, as Put does,
+					// not by a publish the server drops.
+					return fmt.Errorf("register %s in the directory: %w", list[i].Code, k.readOnly)
+				}
 				_, err = c.js.Publish(ctx, c.dir.direct.subject(key), b,
 					jetstream.WithExpectStream(record.KVStream(record.DirectoryBucket)), jetstream.WithExpectLastSequencePerSubject(rev))
 				if bucket.Conflict(err) {
