@@ -7,6 +7,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Tracker internals for black-box tests.
@@ -67,3 +68,13 @@ func (s *Service) RateVerdict(ctx context.Context, seq uint64) (refused bool, er
 
 // RefusalOr is how the system service answers a failed directory read.
 var RefusalOr = refusalOr
+
+// CopyMayBePending is the tracker's judgement of a status stored at seq
+// and delivered n times, about envelope of from reporter to sender, whose
+// pair is not tracked yet (tracker_order.go).
+func (t *Tracker) CopyMayBePending(ctx context.Context, seq, n uint64, sender, reporter, of string) bool {
+	return t.copyMayBePending(ctx, &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: seq}, NumDelivered: n}, sender, reporter, of)
+}
+
+// CopyPendingDeliveries bounds the looks at a status ahead of its copy.
+var CopyPendingDeliveries = copyPendingDeliveries

@@ -53,6 +53,11 @@ type Tracker struct {
 	stopSweep context.CancelFunc
 	sweepWG   sync.WaitGroup
 	observers atomic.Pointer[[]func(t *broker.Tracking, prev envelope.State)]
+	// floor is the tracker consumer's ack floor as read at floorAt
+	// (tracker_order.go).
+	floorMu sync.Mutex
+	floor   uint64
+	floorAt time.Time
 }
 
 // NewTracker returns a tracker; verifier checks copies and statuses before
@@ -120,7 +125,11 @@ func (t *Tracker) Start(ctx context.Context) error {
 			for msg := range ch {
 				if err := t.handle(context.Background(), cache, msg); err != nil {
 					if errors.Is(err, errCopyPending) { // tracker_order.go
-						_ = msg.NakWithDelay(copyPendingDelay)
+						var n uint64
+						if meta, merr := msg.Metadata(); merr == nil {
+							n = meta.NumDelivered
+						}
+						_ = msg.NakWithDelay(copyPendingDelay(n))
 						continue
 					}
 					t.log.Warn("tracker: retry later", "subject", msg.Subject(), "err", err)
@@ -377,7 +386,7 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 	pending := false
 	_, err = t.update(ctx, cache, record.TrackKey(sender, st.Of, reporter), false, func(tr *broker.Tracking, exists bool) (bool, error) {
 		if !exists || tr.Seq == 0 {
-			if pending = t.copyMayBePending(ctx, meta); pending {
+			if pending = t.copyMayBePending(ctx, meta, sender, reporter, st.Of); pending {
 				return false, nil // tracker_order.go
 			}
 			// Only a verified copy makes a pair: a receipt from an agency

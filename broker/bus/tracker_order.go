@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -16,30 +17,102 @@ import (
 // ack wait, while the receipt stored after it is delivered at once. A
 // status for a pair no copy has made yet is then asked for again a little
 // later, for as long as the copy may still be on its way, rather than
-// dropped; past that, it is what it always was, a status for an envelope
-// never sent to the reporter.
+// dropped; past that, or when no copy of its envelope is in flight, it is
+// what it always was, a status for an envelope never sent to the reporter.
 
 // errCopyPending: the status's pair is not tracked yet; try it later.
 var errCopyPending = errors.New("status ahead of its copy")
 
-// copyPendingDelay spaces the attempts of a status ahead of its copy.
-const copyPendingDelay = time.Second
+// copyPendingDelays space the looks at a status ahead of its copy. They
+// double, so that a few looks (each a read of the tracking bucket and of
+// the record) cover the tracker's ack wait (30 s), past which a copy in a
+// dead tracker's hands has been delivered again: 1+2+4+8+8+8+8 = 39 s.
+var copyPendingDelays = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second, 8 * time.Second, 8 * time.Second}
 
-// copyPendingDeliveries bounds them: past the tracker's ack wait (30 s),
-// a copy in a dead tracker's hands has been delivered again.
-const copyPendingDeliveries = 45
+// copyPendingDeliveries bounds the looks: the first and one after each
+// delay.
+var copyPendingDeliveries = uint64(len(copyPendingDelays) + 1)
 
-// copyMayBePending tells whether a status delivered as meta says may still
-// be ahead of its copy: some message before it in the record is not
-// acknowledged yet (the copy precedes its status). When everything before
-// it is done, the status is an orphan and is dropped at once.
-func (t *Tracker) copyMayBePending(ctx context.Context, meta *jetstream.MsgMetadata) bool {
+// copyPendingDelay is the wait before the next look at a status delivered
+// n times.
+func copyPendingDelay(n uint64) time.Duration {
+	return copyPendingDelays[min(max(n, 1)-1, uint64(len(copyPendingDelays)-1))]
+}
+
+// floorTTL is how long the tracker consumer's ack floor, read once, serves
+// every worker's look.
+const floorTTL = 200 * time.Millisecond
+
+// maxCopyScan bounds the copies from a sender to a reporter read while
+// looking for the one a status is about; past it, the copy may be there.
+const maxCopyScan = 64
+
+// copyMayBePending tells whether a status about envelope of, from reporter
+// to sender, delivered as meta says, may still be ahead of its copy: a
+// copy of that envelope from sender to reporter is in the record before
+// it and not acknowledged by the tracker yet (past its ack floor). Only
+// such a copy can still make the pair; a status without one is an orphan,
+// dropped at once, whatever else is still in flight (orphans no longer
+// wait on each other).
+func (t *Tracker) copyMayBePending(ctx context.Context, meta *jetstream.MsgMetadata, sender, reporter, of string) bool {
 	if meta.NumDelivered >= copyPendingDeliveries {
 		return false
 	}
-	cons, err := t.js.Consumer(ctx, record.Stream, record.TrackerDurable)
+	floor, err := t.ackFloor(ctx)
 	if err != nil {
 		return true // cannot tell: ask again later
 	}
-	return cons.CachedInfo().AckFloor.Stream+1 < meta.Sequence.Stream
+	if floor+1 >= meta.Sequence.Stream {
+		return false
+	}
+	found, err := t.copyBetween(ctx, record.DocSubject(reporter, sender), of, floor+1, meta.Sequence.Stream)
+	return err != nil || found
+}
+
+// copyBetween tells whether a copy on subject in the record from sequence
+// from up to (not with) to is about envelope id, as its payload says
+// (unverified: it only decides to look again later).
+func (t *Tracker) copyBetween(ctx context.Context, subject, id string, from, to uint64) (bool, error) {
+	st, err := t.js.Stream(ctx, record.Stream)
+	if err != nil {
+		return false, err
+	}
+	for seq, n := from, 0; seq < to; n++ {
+		if n == maxCopyScan {
+			return true, nil
+		}
+		msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if msg.Sequence >= to {
+			return false, nil
+		}
+		if key, err := envelope.RouteKey(msg.Data); err == nil && key == id {
+			return true, nil
+		}
+		seq = msg.Sequence + 1
+	}
+	return false, nil
+}
+
+// ackFloor reads the tracker consumer's ack floor, at most once a floorTTL
+// for all the workers: one consumer info per floorTTL, however many
+// statuses are ahead of (or without) their copy. An older floor is only
+// lower: a status looks again, never is dropped early.
+func (t *Tracker) ackFloor(ctx context.Context) (uint64, error) {
+	t.floorMu.Lock()
+	defer t.floorMu.Unlock()
+	if time.Since(t.floorAt) < floorTTL {
+		return t.floor, nil
+	}
+	cons, err := t.js.Consumer(ctx, record.Stream, record.TrackerDurable)
+	if err != nil {
+		return 0, err
+	}
+	t.floor, t.floorAt = cons.CachedInfo().AckFloor.Stream, time.Now()
+	return t.floor, nil
 }

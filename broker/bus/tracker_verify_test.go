@@ -431,3 +431,55 @@ func TestServiceStartsWithoutDeadline(t *testing.T) {
 	}
 	svc.Stop()
 }
+
+// A status whose pair no copy has made yet is looked at again only while
+// a copy of its envelope, from its sender to its reporter, is in the
+// record before it and not yet handled by the tracker (in a dead tracker's
+// hands); a status about an envelope with no such copy is an orphan at
+// once, and the looks are bounded.
+func TestStatusAheadOfItsCopy(t *testing.T) {
+	b := bustest.Start(t)
+	const sender, reporter = govOffice, ngheAn
+	b.AddAgency(sender, "Văn phòng Chính phủ")
+	b.AddAgency(reporter, "UBND tỉnh Nghệ An")
+	// What the tracker has not acknowledged stays after its floor.
+	b.Service.Tracker.Stop()
+	seal := func(code string, e *envelope.Envelope) []byte {
+		id := b.Identity(code)
+		raw, err := envelope.Seal(e, id.Key, id.Chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	c := b.Service.Client
+	e := envelope.New(sender, []string{reporter}, "Công văn")
+	publishSeq(t, c, record.DocSubject(reporter, sender), seal(sender, e))
+	// Another sender's copy to the reporter, of another envelope.
+	other := envelope.New(reporter, []string{sender}, "Trả lời")
+	publishSeq(t, c, record.DocSubject(sender, reporter), seal(reporter, other))
+	ahead := publishSeq(t, c, record.StatusSubject(sender, reporter), seal(reporter, envelope.NewStatus(reporter, sender, e.ID, envelope.StateDelivered)))
+	orphanID := envelope.NewID()
+	orphan := publishSeq(t, c, record.StatusSubject(sender, reporter), seal(reporter, envelope.NewStatus(reporter, sender, orphanID, envelope.StateDelivered)))
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		name     string
+		seq, n   uint64
+		of       string
+		sender   string
+		reporter string
+		want     bool
+	}{
+		{"its copy in flight", ahead, 1, e.ID, sender, reporter, true},
+		{"its copy in flight, looked at before", ahead, bus.CopyPendingDeliveries - 1, e.ID, sender, reporter, true},
+		{"looked at long enough", ahead, bus.CopyPendingDeliveries, e.ID, sender, reporter, false},
+		{"no copy of its envelope", orphan, 1, orphanID, sender, reporter, false},
+		{"a copy the other way only", orphan, 1, other.ID, sender, reporter, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := b.Service.Tracker.CopyMayBePending(ctx, tc.seq, tc.n, tc.sender, tc.reporter, tc.of); got != tc.want {
+				t.Fatalf("may be pending = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
