@@ -1,6 +1,7 @@
 package bucket_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -77,10 +78,15 @@ func TestOpen(t *testing.T) {
 	})
 
 	t.Run("a bad name is no failover", func(t *testing.T) {
-		// Answered at once with the cause, not asked again until ctx ends.
-		_, err := bucket.Open(ctx, js, jetstream.KeyValueConfig{Bucket: "bad.name"})
+		// Answered with the cause, not asked again until ctx ends.
+		octx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		_, err := bucket.Open(octx, js, jetstream.KeyValueConfig{Bucket: "bad.name"})
 		if !errors.Is(err, jetstream.ErrInvalidBucketName) {
 			t.Fatalf("err = %v, want %v", err, jetstream.ErrInvalidBucketName)
+		}
+		if octx.Err() != nil {
+			t.Fatalf("a bad name was asked again until the deadline: %v", err)
 		}
 	})
 }
