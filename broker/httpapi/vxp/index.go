@@ -16,6 +16,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bucket"
+	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
@@ -83,11 +84,15 @@ type index struct {
 
 func openIndex(ctx context.Context, c *broker.Client, log *slog.Logger) (*index, error) {
 	js := c.JetStream()
-	// A new index has the replicas of the record.
-	replicas := 1
-	if st, serr := js.Stream(ctx, record.Stream); serr == nil {
-		replicas = st.CachedInfo().Config.Replicas
+	// A new index has the replicas of the record: read through a failover,
+	// not guessed (one replica on a cluster) when the read fails.
+	st, err := failover.Do(ctx, failover.Policy{}, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.Stream(ctx, record.Stream)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("VXP index: replicas of %s: %w", record.Stream, err)
 	}
+	replicas := st.CachedInfo().Config.Replicas
 	kv, err := bucket.Open(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "docaxis VXP API: documents and statuses waiting for each document system, documents each sent",
