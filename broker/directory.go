@@ -250,36 +250,37 @@ func (d *directory) known(code string) bool {
 // added) is what the bucket holds when it writes: a change made
 // meanwhile is read again, never overwritten.
 func (c *Client) RegisterAgency(ctx context.Context, a Agency) error {
-	return c.registerAgency(ctx, a, nil)
+	return c.UpdateAgency(ctx, a.Code, func(*Agency) (Agency, error) { return a, nil })
 }
 
-// ErrEntryChanged: a directory entry changed since it was read
-// (RegisterAgencyAt).
+// ErrEntryChanged: a directory entry kept changing while UpdateAgency
+// wrote it.
 var ErrEntryChanged = errors.New("directory entry changed meanwhile")
 
-// RegisterAgencyAt is RegisterAgency for an entry made from one read at
-// version (Agency.Version; 0 when there was none): it writes only if the
-// entry is still that one, and fails with ErrEntryChanged otherwise, so
-// that a change derived from a read (a system's binding added to the
-// ones read) never drops one made meanwhile. Read again and retry.
-func (c *Client) RegisterAgencyAt(ctx context.Context, a Agency, version uint64) error {
-	return c.registerAgency(ctx, a, &version)
-}
-
-// maxEntryRaces bounds how often RegisterAgency reads an entry again that
+// maxEntryRaces bounds how often UpdateAgency reads an entry again that
 // changed under it.
 const maxEntryRaces = 8
 
-func (c *Client) registerAgency(ctx context.Context, a Agency, version *uint64) error {
-	for race := 0; ; race++ {
-		prev, err := c.currentAgency(ctx, a.Code)
+// UpdateAgency registers, as RegisterAgency does, the entry change makes
+// from code's entry as the bucket holds it now (nil when there is none),
+// and writes it only over that one: when the entry changed meanwhile,
+// change is called again with the new one, so that an entry made from a
+// read (a system's binding added to the ones read) never drops a change
+// made meanwhile. An error of change is returned as it is; ErrEntryChanged
+// when the entry kept changing.
+func (c *Client) UpdateAgency(ctx context.Context, code string, change func(prev *Agency) (Agency, error)) error {
+	for range maxEntryRaces {
+		prev, err := c.currentAgency(ctx, code)
 		if err != nil {
 			return err
 		}
-		if version != nil && (prev == nil && *version != 0 || prev != nil && prev.Version != *version) {
-			return fmt.Errorf("register %s: %w", a.Code, ErrEntryChanged)
+		next, err := change(prev)
+		if err != nil {
+			return err
 		}
-		next := a // checkAgency fills it from prev: from a again after a race
+		if next.Code != code {
+			return fmt.Errorf("register %s: %w: the entry made is %q's", code, ErrInvalidEntry, next.Code)
+		}
 		if err := c.checkAgency(ctx, &next, prev, nil, nil); err != nil {
 			return err
 		}
@@ -292,12 +293,11 @@ func (c *Client) registerAgency(ctx context.Context, a Agency, version *uint64) 
 				return err
 			}
 		}
-		err = c.putAgencies(ctx, []Agency{next}, map[string]*Agency{next.Code: prev}, true)
-		if version == nil && errors.Is(err, ErrEntryChanged) && race < maxEntryRaces {
-			continue
+		if err := c.putAgencies(ctx, []Agency{next}, map[string]*Agency{code: prev}, true); !errors.Is(err, ErrEntryChanged) {
+			return err
 		}
-		return err
 	}
+	return fmt.Errorf("register %s: %w", code, ErrEntryChanged)
 }
 
 // currentAgency reads code's entry from the bucket (nil when there is none).
@@ -749,20 +749,12 @@ func (c *Client) LookupAgency(ctx context.Context, code string) (*Agency, error)
 }
 
 // readAgency reads code's entry from the bucket itself, with its version,
-// for decisions that must not act on a cached entry (revocation, a change
-// written over the entry read: RegisterAgencyAt).
+// for decisions that must not act on a cached entry (revocation, a system
+// acting for an agency moved a moment ago).
 func (c *Client) readAgency(ctx context.Context, code string) (*Agency, error) {
-	e, err := c.dir.kv.Get(ctx, record.DirectoryKey(code))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	a, err := c.currentAgency(ctx, code)
+	if err == nil && a == nil {
 		return nil, fmt.Errorf("%w %s: not registered on this bus (docaxis agency add %s)", ErrUnknownAgency, code, code)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("look up agency %s: %w", code, err)
-	}
-	var a Agency
-	if err := json.Unmarshal(e.Value(), &a); err != nil {
-		return nil, fmt.Errorf("look up agency %s: %w", code, err)
-	}
-	a.Version = e.Revision()
-	return &a, nil
+	return a, err
 }

@@ -124,45 +124,29 @@ func (o *Operator) AddServedAgency(ctx context.Context, req ServedAgency) (*brok
 	if req.Agency.System == "" {
 		return nil, fmt.Errorf("register %s: %w: no system serves it", req.Agency.Code, broker.ErrInvalidEntry)
 	}
-	// Read from the bucket and written only over what was read: a binding
-	// added meanwhile (another process, a move) is never dropped.
-	for race := 0; ; race++ {
-		a, version, err := o.servedEntry(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		err = o.c.RegisterAgencyAt(ctx, a, version)
-		if errors.Is(err, broker.ErrEntryChanged) && race < maxEntryRaces {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return &a, nil
+	// Made from the entry the bucket holds and written only over it: a
+	// binding added meanwhile (another process, a move) is never dropped.
+	var made broker.Agency
+	err := o.c.UpdateAgency(ctx, req.Agency.Code, func(prev *broker.Agency) (broker.Agency, error) {
+		var err error
+		made, err = o.servedEntry(req, prev)
+		return made, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return &made, nil
 }
 
-// maxEntryRaces bounds how often AddServedAgency reads an entry again that
-// changed under it.
-const maxEntryRaces = 8
-
-// servedEntry makes req's entry from the one registered now, and tells
-// that one's version (0: none).
-func (o *Operator) servedEntry(ctx context.Context, req ServedAgency) (broker.Agency, uint64, error) {
+// servedEntry makes req's entry from prev, the one registered now (nil:
+// none).
+func (o *Operator) servedEntry(req ServedAgency, prev *broker.Agency) (broker.Agency, error) {
 	a := req.Agency
-	prev, err := o.c.ReadAgency(ctx, a.Code)
-	switch {
-	case errors.Is(err, broker.ErrUnknownAgency):
-		prev = nil
-	case err != nil:
-		return a, 0, err
-	case req.Stay && prev.System != a.System:
-		return a, 0, fmt.Errorf("%w: agency %s is registered and not served by system %s", ErrOtherSystem, a.Code, a.System)
+	if req.Stay && prev != nil && prev.System != a.System {
+		return a, fmt.Errorf("%w: agency %s is registered and not served by system %s", ErrOtherSystem, a.Code, a.System)
 	}
 	a.Bindings = nil
-	var version uint64
 	if prev != nil {
-		version = prev.Version
 		a.Bindings = slices.Clone(prev.Bindings)
 		if a.Name == "" {
 			a.Name = prev.Name
@@ -174,11 +158,11 @@ func (o *Operator) servedEntry(ctx context.Context, req ServedAgency) (broker.Ag
 	if prev == nil || prev.System != a.System {
 		raw, err := o.SignBinding(signing.Binding{Agency: a.Code, System: a.System})
 		if err != nil {
-			return a, 0, err
+			return a, err
 		}
 		a.Bindings = append(a.Bindings, raw)
 	}
-	return a, version, nil
+	return a, nil
 }
 
 // SignBinding signs b with the home's CA: the binding of an agency to a
