@@ -94,7 +94,7 @@ func decodeLeaderGet(stream string, data []byte) (*jetstream.RawStreamMsg, error
 // leader; found is false when the key has no value (never put, deleted or
 // purged).
 func (c *Client) leaderKey(ctx context.Context, bucket, key string) (value []byte, found bool, err error) {
-	m, err := c.leaderGet(ctx, record.KVStream(bucket), leaderGetRequest{LastFor: "$KV." + bucket + "." + key})
+	m, err := c.leaderGet(ctx, record.KVStream(bucket), leaderGetRequest{LastFor: record.KVSubject(bucket, key)})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, false, nil
 	}

@@ -75,7 +75,7 @@ func (c *Client) statusFromLeader(ctx context.Context, id, viewer string) (*Docu
 		role, pattern = "recipient", record.TrackKey(sender, id, viewer)
 	}
 	ds := &DocumentStatus{ID: id, Sender: sender}
-	subject := "$KV." + record.TrackBucket + "." + pattern
+	subject := record.KVSubject(record.TrackBucket, pattern)
 	for seq := uint64(1); ; {
 		m, err := c.leaderGet(ctx, record.KVStream(record.TrackBucket), leaderGetRequest{Seq: seq, NextFor: subject})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -88,7 +88,7 @@ func (c *Client) statusFromLeader(ctx context.Context, id, viewer string) (*Docu
 		if op := m.Header.Get("KV-Operation"); op != "" || len(m.Data) == 0 {
 			continue // a deleted or purged pair
 		}
-		t, err := decodeTrackingAt(strings.TrimPrefix(m.Subject, "$KV."+record.TrackBucket+"."), m.Data, m.Sequence)
+		t, err := decodeTrackingAt(strings.TrimPrefix(m.Subject, record.KVSubject(record.TrackBucket, "")), m.Data, m.Sequence)
 		if err != nil {
 			return nil, "", err
 		}

@@ -33,7 +33,9 @@ import (
 // only for a pair such a copy made. Anything else is logged and left in
 // the record, where the recipient's side quarantines it.
 type Tracker struct {
-	js   jetstream.JetStream
+	js jetstream.JetStream
+	// rec is the record stream, read by copyMayBePending (tracker_order.go).
+	rec  jetstream.Stream
 	kv   jetstream.KeyValue
 	refs jetstream.KeyValue
 	ids  jetstream.KeyValue
@@ -77,6 +79,11 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, verifier *signing.V
 		}
 		*b.kv = kv
 	}
+	rec, err := js.Stream(ctx, record.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("tracker: open stream %s: %w", record.Stream, err)
+	}
+	t.rec = rec
 	if t.log == nil {
 		t.log = slog.Default()
 	}

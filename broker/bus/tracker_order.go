@@ -73,15 +73,11 @@ func (t *Tracker) copyMayBePending(ctx context.Context, meta *jetstream.MsgMetad
 // from up to (not with) to is about envelope id, as its payload says
 // (unverified: it only decides to look again later).
 func (t *Tracker) copyBetween(ctx context.Context, subject, id string, from, to uint64) (bool, error) {
-	st, err := t.js.Stream(ctx, record.Stream)
-	if err != nil {
-		return false, err
-	}
 	for seq, n := from, 0; seq < to; n++ {
 		if n == maxCopyScan {
 			return true, nil
 		}
-		msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		msg, err := t.rec.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return false, nil
 		}
