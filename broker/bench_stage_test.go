@@ -3,7 +3,6 @@ package broker_test
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,15 +19,6 @@ import (
 // and system CPU per envelope, which a machine shared with other work
 // distorts far less than wall time.
 
-// perfCPU is the process's user+system CPU time so far.
-func perfCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // perfMsgs counts the messages the server took in and sent out.
 func perfMsgs(b *testing.B, bus *bustest.Bus) int64 {
 	v, err := bus.Server.NATS().Varz(nil)
@@ -43,9 +33,9 @@ func perfMsgs(b *testing.B, bus *bustest.Bus) int64 {
 // op.
 func perfMeasure(b *testing.B, bus *bustest.Bus, fn func()) {
 	b.ResetTimer()
-	cpu, msgs := perfCPU(b), perfMsgs(b, bus)
+	cpu, msgs := bustest.CPU(b), perfMsgs(b, bus)
 	fn()
-	used, sent := perfCPU(b)-cpu, perfMsgs(b, bus)-msgs
+	used, sent := bustest.CPU(b)-cpu, perfMsgs(b, bus)-msgs
 	b.StopTimer()
 	b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-us/op")
 	b.ReportMetric(float64(sent)/float64(b.N), "msgs/op")

@@ -8,12 +8,12 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/bus"
+	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -187,7 +187,7 @@ func BenchmarkReplayVerify(b *testing.B) {
 	}
 	var total, verify time.Duration
 	var shares float64
-	cpu0 := cpuTime()
+	cpu0 := bustest.CPU(b)
 	b.ResetTimer()
 	for range b.N {
 		n := 0
@@ -209,7 +209,7 @@ func BenchmarkReplayVerify(b *testing.B) {
 		shares += st.VerifyShare()
 	}
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := bustest.CPU(b) - cpu0
 	// The machine is shared: CPU time per record tells what two idle cores
 	// would do, wall time what this run got.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(bb.n*b.N), "cpu-µs/record")
@@ -217,13 +217,4 @@ func BenchmarkReplayVerify(b *testing.B) {
 	b.ReportMetric(float64(bb.n*b.N)/total.Seconds(), "records/s")
 	b.ReportMetric(100*shares/float64(b.N), "%verify")
 	b.ReportMetric(float64(verify.Nanoseconds())/float64(bb.n*b.N), "verify-ns/record")
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -111,23 +111,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Target: "embedded", Replicas: max(cfg.Replicas, 1)}
 	url := cfg.URL
 	if url == "" {
-		// Authentication on, as `docaxis serve` runs: the agencies take
-		// the paths their own credentials allow.
-		a, err := auth.Open(filepath.Join(cfg.Dir, "nats"))
+		u, stop, err := startEmbedded(&cfg)
 		if err != nil {
 			return nil, err
 		}
-		admin, err := a.AdminCreds()
-		if err != nil {
-			return nil, err
-		}
-		cfg.Auth, cfg.NATSOptions = a, append(cfg.NATSOptions, nats.UserCredentials(admin))
-		srv, err := bus.StartServer(bus.ServerConfig{Dir: filepath.Join(cfg.Dir, "data"), Listen: "127.0.0.1:0", Name: "docaxis-bench", Configure: a.Configure})
-		if err != nil {
-			return nil, err
-		}
-		defer srv.Shutdown()
-		url = srv.ClientURL()
+		defer stop()
+		url = u
 	} else {
 		res.Target = url
 		cleanup, err := claimCluster(ctx, cfg)
@@ -144,6 +133,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Ratio = res.RoundtripsPerSec / res.RawPerSec
 	return res, nil
+}
+
+// startEmbedded starts the embedded server in cfg.Dir with
+// authentication on, as `docaxis serve` runs it (the agencies take the
+// paths their own credentials allow), and sets cfg's authority and admin
+// credentials.
+func startEmbedded(cfg *Config) (url string, stop func(), err error) {
+	a, err := auth.Open(filepath.Join(cfg.Dir, "nats"))
+	if err != nil {
+		return "", nil, err
+	}
+	admin, err := a.AdminCreds()
+	if err != nil {
+		return "", nil, err
+	}
+	cfg.Auth, cfg.NATSOptions = a, append(cfg.NATSOptions, nats.UserCredentials(admin))
+	srv, err := bus.StartServer(bus.ServerConfig{Dir: filepath.Join(cfg.Dir, "data"), Listen: "127.0.0.1:0", Name: "docaxis-bench", Configure: a.Configure})
+	if err != nil {
+		return "", nil, err
+	}
+	return srv.ClientURL(), srv.Shutdown, nil
 }
 
 // agencyClient connects as the agency of id, with its own credentials
@@ -164,6 +174,14 @@ func agencyClient(ctx context.Context, url string, cfg Config, id *signing.Ident
 		opts = append(opts, broker.WithAgencyCredentials(creds), broker.WithNATSOptions(cfg.AgencyNATSOptions...))
 	}
 	return broker.Connect(ctx, url, opts...)
+}
+
+// document is the i-th envelope a run sends.
+func document(i int) *envelope.Envelope {
+	e := envelope.New(sender, []string{recipient}, fmt.Sprintf("Công văn số %d về việc đo hiệu năng", i))
+	e.Body = "Nội dung công văn mẫu dùng cho đo hiệu năng trục liên thông văn bản."
+	e.Document = &envelope.Document{CodeNumber: fmt.Sprint(i), CodeNotation: "VPCP-TTĐT", Type: "CV"}
+	return e
 }
 
 func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error {
@@ -237,13 +255,7 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 	go func() { consumeDone <- mb.Consume(cctx, func(context.Context, *broker.Delivery) error { return nil }) }()
 	defer func() { cancel(); <-consumeDone }()
 
-	body := "Nội dung công văn mẫu dùng cho đo hiệu năng trục liên thông văn bản."
-	newEnv := func(i int) *envelope.Envelope {
-		e := envelope.New(sender, []string{recipient}, fmt.Sprintf("Công văn số %d về việc đo hiệu năng", i))
-		e.Body = body
-		e.Document = &envelope.Document{CodeNumber: fmt.Sprint(i), CodeNotation: "VPCP-TTĐT", Type: "CV"}
-		return e
-	}
+	newEnv := document
 	// Sizes for the raw comparison.
 	probe, err := ids[sender].Seal(newEnv(0))
 	if err != nil {
