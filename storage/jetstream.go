@@ -122,8 +122,9 @@ var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return
 // buffer is reused only once the server has answered, since the publisher
 // may resend it.
 type inflight struct {
-	ack jetstream.PubAckFuture
-	buf *[]byte
+	ack   jetstream.PubAckFuture
+	buf   *[]byte
+	chunk uint32 // its index in the object
 }
 
 // Put streams r as chunks under a fresh NUID while hashing it, then
@@ -137,12 +138,13 @@ type inflight struct {
 // under a content address.
 func (s *jsStore) Put(ctx context.Context, r io.Reader, opts PutOptions) (obj Object, err error) {
 	id := nuid.Next()
-	chunkSubj := fmt.Sprintf("$O.%s.C.%s", s.bucket, id)
+	chunkSubj := chunkSubject(s.bucket, id)
 	hr := newHashingReader(r, opts.Progress)
 	var (
 		pending []inflight
 		size    int64
 		chunks  uint32
+		index   []uint64 // jsreader.go
 	)
 	defer func() {
 		if err != nil {
@@ -156,7 +158,10 @@ func (s *jsStore) Put(ctx context.Context, r io.Reader, opts PutOptions) (obj Ob
 	settle := func() error {
 		p := pending[0]
 		select {
-		case <-p.ack.Ok():
+		case ack := <-p.ack.Ok():
+			if p.chunk%chunkStride == 0 {
+				index = append(index, ack.Sequence)
+			}
 		case err := <-p.ack.Err():
 			return s.wrap("put chunk of", "upload "+id, err)
 		case <-ctx.Done():
@@ -178,7 +183,7 @@ func (s *jsStore) Put(ctx context.Context, r io.Reader, opts PutOptions) (obj Ob
 				chunkPool.Put(buf)
 				return Object{}, s.wrap("put chunk of", "upload "+id, err)
 			}
-			pending = append(pending, inflight{ack: ack, buf: buf})
+			pending = append(pending, inflight{ack: ack, buf: buf, chunk: chunks})
 			size += int64(n)
 			chunks++
 		} else {
@@ -208,6 +213,7 @@ func (s *jsStore) Put(ctx context.Context, r io.Reader, opts PutOptions) (obj Ob
 		ObjectMeta: jetstream.ObjectMeta{
 			Name:        key,
 			Description: opts.MediaType,
+			Metadata:    map[string]string{chunkIndexKey: encodeChunkIndex(index)},
 			Opts:        &jetstream.ObjectMetaOptions{ChunkSize: chunkSize},
 		},
 		Bucket: s.bucket,
@@ -307,16 +313,20 @@ func (s *jsStore) Get(ctx context.Context, key string) (io.ReadCloser, Object, e
 	if err != nil {
 		return nil, Object{}, err
 	}
-	res, err := s.obs.Get(ctx, key)
+	info, err := s.obs.GetInfo(ctx, key)
 	if err != nil {
 		return nil, Object{}, s.wrap("get", key, err)
 	}
-	info, err := res.Info()
-	if err != nil {
-		res.Close()
-		return nil, Object{}, s.wrap("get", key, err)
+	obj := Object{Key: key, SHA256: sum, Size: int64(info.Size), ModTime: info.ModTime}
+	if info.NUID == "" || info.Opts != nil && info.Opts.Link != nil {
+		// A link, or meta not of an upload: the object store's own reader.
+		res, err := s.obs.Get(ctx, key)
+		if err != nil {
+			return nil, Object{}, s.wrap("get", key, err)
+		}
+		return res, obj, nil
 	}
-	return res, Object{Key: key, SHA256: sum, Size: int64(info.Size), ModTime: info.ModTime}, nil
+	return &objectReader{s: s, ctx: ctx, info: info}, obj, nil
 }
 
 func (s *jsStore) Stat(ctx context.Context, key string) (Object, error) {

@@ -3,8 +3,11 @@ package storage_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -167,4 +170,105 @@ func TestJetStreamPutGivesUpAtTheDeadline(t *testing.T) {
 	if took > deadline+5*time.Second {
 		t.Errorf("Put returned %s after its %s deadline", took-deadline, deadline)
 	}
+}
+
+// TestJetStreamSeek: a reader seeks by the chunk index Put records, for an
+// upload whose chunks are interleaved with another's in the stream, and
+// the server then sends only the chunks from the indexed one before the
+// offset, not the object from its first byte (a resumed download of a
+// large attachment). An object written by another client has no index:
+// Seek fails, and the reader still reads it from the start.
+func TestJetStreamSeek(t *testing.T) {
+	url, srv := natstest.Start(t)
+	_, js := natstest.Connect(t, url)
+	ctx := t.Context()
+	s, err := storage.NewJetStream(ctx, js, storage.JetStreamConfig{Bucket: "SEEK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const chunk = 128 << 10
+	const n = 160*chunk + 37 // three index entries, a short last chunk
+	data := storagetest.Bytes(11, n)
+	other := storagetest.Bytes(12, 100*chunk)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // interleaves its chunks with data's
+		defer wg.Done()
+		if _, err := s.Put(ctx, bytes.NewReader(other), storage.PutOptions{Size: int64(len(other))}); err != nil {
+			t.Errorf("Put other: %v", err)
+		}
+	}()
+	obj, err := s.Put(ctx, bytes.NewReader(data), storage.PutOptions{Size: n})
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := func() int64 {
+		v, err := srv.Varz(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.OutMsgs
+	}
+	for _, off := range []int64{0, 1, chunk - 1, chunk, 64 * chunk, 64*chunk + 5, 130*chunk + 17, 160 * chunk, n - 1, n} {
+		t.Run(fmt.Sprint(off), func(t *testing.T) {
+			rc, _, err := s.Get(ctx, obj.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			sk, ok := rc.(io.Seeker)
+			if !ok {
+				t.Fatalf("reader %T cannot seek", rc)
+			}
+			before := sent()
+			if got, err := sk.Seek(off, io.SeekStart); err != nil || got != off {
+				t.Fatalf("Seek(%d) = %d, %v", off, got, err)
+			}
+			got, err := io.ReadAll(rc)
+			if err != nil {
+				t.Fatalf("read from %d: %v", off, err)
+			}
+			if !bytes.Equal(got, data[off:]) {
+				t.Fatalf("read from %d: %d bytes, not the object's last %d", off, len(got), n-off)
+			}
+			// From the indexed chunk on, plus what the consumer reads ahead
+			// and the API's answers; well below the object's 161 chunks.
+			fromIndex := 161 - (off/chunk/64)*64
+			if off > 0 && off < n {
+				if d := sent() - before; d > fromIndex+20 {
+					t.Errorf("Seek(%d): the server sent %d messages, want about %d chunks", off, d, fromIndex)
+				}
+			}
+			if _, err := sk.Seek(0, io.SeekStart); err == nil {
+				t.Errorf("Seek after reading: no error")
+			}
+		})
+	}
+
+	t.Run("no index", func(t *testing.T) {
+		obs, err := js.ObjectStore(ctx, "SEEK")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Written again by nats.go's own Put, under the name this store
+		// gave it.
+		sum := sha256.Sum256(other)
+		key := storage.Key(hex.EncodeToString(sum[:]))
+		if _, err := obs.Put(ctx, jetstream.ObjectMeta{Name: key}, bytes.NewReader(other)); err != nil {
+			t.Fatal(err)
+		}
+		rc, _, err := s.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		if _, err := rc.(io.Seeker).Seek(chunk, io.SeekStart); err == nil {
+			t.Fatal("Seek on an object without a chunk index: no error")
+		}
+		got, err := io.ReadAll(rc)
+		if err != nil || !bytes.Equal(got, other) {
+			t.Fatalf("read after the failed Seek: %d bytes, %v; want the whole object", len(got), err)
+		}
+	})
 }

@@ -25,6 +25,7 @@ type faultStore struct {
 	at    int64
 	stall time.Duration // 0: fail with errFault instead
 	fired atomic.Bool
+	seeks atomic.Int32 // seeks the store's reader made
 	mu    sync.Mutex
 	gets  int
 }
@@ -69,6 +70,21 @@ func (r *faultReader) Read(p []byte) (int, error) {
 	return k, err
 }
 
+// Seek passes on to the store's reader, which the service asks to seek
+// when it resumes a download.
+func (r *faultReader) Seek(offset int64, whence int) (int64, error) {
+	sk, ok := r.ReadCloser.(io.Seeker)
+	if !ok {
+		return 0, errors.ErrUnsupported
+	}
+	n, err := sk.Seek(offset, whence)
+	if err == nil {
+		r.n = n
+		r.f.seeks.Add(1)
+	}
+	return n, err
+}
+
 // A download whose chunk does not come in time, or whose store read fails
 // on the service's side, resumes where it was and completes; only a bus
 // that answers nothing over several attempts fails it.
@@ -77,14 +93,21 @@ func TestGetResumes(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		stall time.Duration
+		// embedded: the bus's own store, which seeks to the resumed
+		// offset instead of reading the bytes before it.
+		embedded bool
 	}{
-		{"SlowChunk", 1500 * time.Millisecond},
-		{"StoreTimedOut", 0},
+		{"SlowChunk", 1500 * time.Millisecond, false},
+		{"StoreTimedOut", 0, false},
+		{"EmbeddedStoreSeeks", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			gen := newGenStore()
 			fs := &faultStore{Store: gen, at: 3<<20 + 1234, stall: tc.stall}
 			e := startBacked(t, filesvc.Config{}, fs)
+			if tc.embedded {
+				fs.Store = e.bus.Service.Client.Store()
+			}
 			ctx := bustest.Context(t, time.Minute)
 			s := e.store(t, agencyA, filesvc.WithTimeout(500*time.Millisecond))
 			h := sha256.New()
@@ -92,7 +115,9 @@ func TestGetResumes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Put: %v", err)
 			}
-			gen.register(obj, 4)
+			if !tc.embedded {
+				gen.register(obj, 4)
+			}
 			e.grant(t, obj.SHA256, agencyA)
 			rc, _, err := s.Get(ctx, obj.Key)
 			if err != nil {
@@ -105,6 +130,9 @@ func TestGetResumes(t *testing.T) {
 			}
 			if !fs.fired.Load() || fs.getCount() < 2 {
 				t.Fatalf("fault fired %v, %d store reads: want the fault and a resumed read", fs.fired.Load(), fs.getCount())
+			}
+			if tc.embedded && fs.seeks.Load() == 0 {
+				t.Errorf("the resumed read of the embedded store did not seek")
 			}
 		})
 	}
