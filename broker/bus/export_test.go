@@ -78,3 +78,7 @@ func (t *Tracker) CopyMayBePending(ctx context.Context, seq, n uint64, sender, r
 
 // CopyPendingDeliveries bounds the looks at a status ahead of its copy.
 var CopyPendingDeliveries = copyPendingDeliveries
+
+// GateJudgedTo is the last record sequence the service's publish-rate gate
+// judged.
+func GateJudgedTo(s *Service) uint64 { return s.gate.judgedTo() }

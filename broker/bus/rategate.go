@@ -709,6 +709,14 @@ func (g *rateGate) judgeHere(ctx context.Context, seq uint64) (rateJudgement, er
 	}
 }
 
+// judgedTo is the last record sequence this process's gate judged (0 if
+// it never judged): every copy up to it is in the record.
+func (g *rateGate) judgedTo() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.last
+}
+
 // stored reads the verdict of a copy judged before this process started
 // or evicted from memory.
 func (g *rateGate) stored(ctx context.Context, seq uint64) (rateJudgement, error) {
