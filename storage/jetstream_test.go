@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/docaxis/docaxis/storage"
@@ -271,4 +274,128 @@ func TestJetStreamSeek(t *testing.T) {
 			t.Fatalf("read after the failed Seek: %d bytes, %v; want the whole object", len(got), err)
 		}
 	})
+}
+
+// TestJetStreamSlowReader: a reader paced by a slow consumer (the
+// attachment service sends only as fast as the client's window allows)
+// reads the whole object, however long that takes past the JetStream
+// context's request timeout. The object store's own reader failed there
+// ("nats: timeout"), and the download resumed every timeout.
+func TestJetStreamSlowReader(t *testing.T) {
+	url, _ := natstest.Start(t)
+	nc, _ := natstest.Connect(t, url)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := storage.NewJetStream(t.Context(), js, storage.JetStreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := storagetest.Bytes(13, 20<<17) // 20 chunks
+	obj, err := s.Put(t.Context(), bytes.NewReader(data), storage.PutOptions{Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{0, 5<<17 + 3} {
+		rc, _, err := s.Get(context.WithoutCancel(t.Context()), obj.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if off > 0 {
+			if _, err := rc.(io.Seeker).Seek(off, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []byte
+		buf := make([]byte, 1<<17)
+		for {
+			n, err := rc.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("from byte %d: read failed after %d bytes: %v", off, len(got), err)
+			}
+			time.Sleep(100 * time.Millisecond) // 2 s for the object: twice the timeout
+		}
+		rc.Close()
+		if !bytes.Equal(got, data[off:]) {
+			t.Fatalf("from byte %d: read %d bytes, not the object's", off, len(got))
+		}
+	}
+}
+
+// TestJetStreamMetaDisagrees: an object whose meta and chunks disagree on
+// its size (a meta rewritten behind the store's back) fails the read with
+// ErrSizeMismatch at its last chunk: it neither hangs waiting for bytes
+// that never come nor returns bytes past the size.
+func TestJetStreamMetaDisagrees(t *testing.T) {
+	url, _ := natstest.Start(t)
+	_, js := natstest.Connect(t, url)
+	ctx := t.Context()
+	s, err := storage.NewJetStream(ctx, js, storage.JetStreamConfig{Bucket: "META"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := js.ObjectStore(ctx, "META")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		delta     int64
+		dropIndex bool
+	}{
+		{"LongerIndexed", 100, false},
+		{"ShorterIndexed", -100, false},
+		{"LongerUnindexed", 100, true},
+		{"ShorterUnindexed", -100, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := storagetest.Bytes(uint64(20+len(tc.name)), 3<<17+500)
+			obj, err := s.Put(ctx, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := obs.GetInfo(ctx, obj.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info.Size = uint64(int64(info.Size) + tc.delta)
+			if tc.dropIndex {
+				info.Metadata = nil
+			}
+			meta, err := json.Marshal(info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := nats.NewMsg("$O.META.M." + base64.URLEncoding.EncodeToString([]byte(obj.Key)))
+			m.Data = meta
+			m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+			if _, err := js.PublishMsg(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			rc, _, err := s.Get(boundedContext(t), obj.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			got, err := io.ReadAll(rc)
+			if !errors.Is(err, storage.ErrSizeMismatch) {
+				t.Fatalf("read %d bytes, err = %v; want ErrSizeMismatch", len(got), err)
+			}
+			if int64(len(got)) > int64(len(data))+tc.delta {
+				t.Fatalf("read %d bytes of an object of %d", len(got), int64(len(data))+tc.delta)
+			}
+		})
+	}
+}
+
+// boundedContext bounds a read that must not hang.
+func boundedContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }

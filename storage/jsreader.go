@@ -2,11 +2,14 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -67,60 +70,102 @@ func chunkIndex(info *jetstream.ObjectInfo) []uint64 {
 	return seqs
 }
 
-// objectReader reads one object: from its first byte through the object
-// store (which checks the object's digest at the end), or, after Seek,
-// from the chunk index (the bytes read are checked by whoever holds the
-// object's SHA-256, as a resumed download's client does). Neither starts
-// before the first Read.
+// objectReader reads one object's chunks with an ordered consumer, from
+// the first or, after Seek, from the indexed chunk before the offset. It
+// reads for as long as its reader takes: the object store's own reader
+// fails once the JetStream context's request timeout has passed since the
+// Get (10 s for the bus's client), while the attachment service reads only
+// as fast as the client's window lets it send. A read from the first byte
+// checks the object's digest at the end, as the object store's does; a
+// read from an offset is checked by whoever holds the object's SHA-256 (a
+// resumed download's client hashed the bytes before it).
 type objectReader struct {
 	s    *jsStore
 	ctx  context.Context
 	info *jetstream.ObjectInfo
 
-	whole io.ReadCloser // read from the first byte
-
-	// After Seek.
-	seeked     bool
+	started    bool
 	it         jetstream.MessagesContext
-	next       int64 // index of the next chunk to come
+	uniform    bool      // chunks of chunkSize but the last (Put's)
+	digest     hash.Hash // from the first byte only
+	next       int64     // index of the next chunk to come
 	skipChunks int64
 	skipBytes  int64
 	pos        int64
 	buf        []byte
 }
 
-func (o *objectReader) Read(p []byte) (int, error) {
-	if !o.seeked {
-		if o.whole == nil {
-			res, err := o.s.obs.Get(o.ctx, o.info.Name)
-			if err != nil {
-				return 0, o.s.wrap("get", o.info.Name, err)
-			}
-			o.whole = res
-		}
-		return o.whole.Read(p)
+func newObjectReader(s *jsStore, ctx context.Context, info *jetstream.ObjectInfo) *objectReader {
+	return &objectReader{s: s, ctx: ctx, info: info, uniform: chunkIndex(info) != nil}
+}
+
+// open starts the chunks at the one with index first, stored at seq (0:
+// the first of the upload).
+func (o *objectReader) open(first int64, seq uint64) error {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{chunkSubject(o.s.bucket, o.info.NUID)}}
+	if seq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq
 	}
+	cons, err := o.s.stream.OrderedConsumer(o.ctx, cfg)
+	if err != nil {
+		return o.s.wrap("get", o.info.Name, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(8)) // 1 MiB ahead
+	if err != nil {
+		return o.s.wrap("get", o.info.Name, err)
+	}
+	o.started, o.it, o.next = true, it, first
+	return nil
+}
+
+func (o *objectReader) Read(p []byte) (int, error) {
 	size := int64(o.info.Size)
-	for len(o.buf) == 0 {
-		if o.pos >= size {
+	if !o.started {
+		if size == 0 {
 			return 0, io.EOF
 		}
-		msg, err := o.it.Next(jetstream.NextContext(o.ctx))
+		if err := o.open(0, 0); err != nil {
+			return 0, err
+		}
+		o.digest = sha256.New()
+	}
+	for len(o.buf) == 0 {
+		if o.pos >= size {
+			return 0, o.end()
+		}
+		msg, err := o.nextChunk()
+		if err != nil {
+			return 0, err
+		}
+		data := msg.Data()
+		want := int64(len(data))
+		if o.uniform {
+			want = chunkSize
+			if o.next == int64(o.info.Chunks)-1 {
+				want = size - o.next*chunkSize
+			}
+		}
+		// Where the chunk ends: past the object, or short of it with no
+		// chunk to come (meta and chunks disagree), is no object.
+		upTo := o.next*chunkSize + int64(len(data))
+		if !o.uniform {
+			upTo = o.pos + int64(len(data))
+		}
+		meta, err := msg.Metadata()
 		if err != nil {
 			return 0, o.s.wrap("get", o.info.Name, err)
 		}
-		data := msg.Data()
-		want := int64(chunkSize)
-		if o.next == int64(o.info.Chunks)-1 {
-			want = size - o.next*chunkSize
-		}
-		if int64(len(data)) != want {
-			return 0, fmt.Errorf("%w: %s: chunk %d has %d bytes, want %d", ErrSizeMismatch, o.info.Name, o.next, len(data), want)
+		if int64(len(data)) != want || upTo > size || upTo < size && meta.NumPending == 0 {
+			return 0, fmt.Errorf("%w: %s: chunk %d of %d bytes ends at byte %d of %d (%d chunks to come)",
+				ErrSizeMismatch, o.info.Name, o.next, len(data), upTo, size, meta.NumPending)
 		}
 		o.next++
 		if o.skipChunks > 0 {
 			o.skipChunks--
 			continue
+		}
+		if o.digest != nil {
+			o.digest.Write(data)
 		}
 		o.buf, o.skipBytes = data[o.skipBytes:], 0
 	}
@@ -128,6 +173,30 @@ func (o *objectReader) Read(p []byte) (int, error) {
 	o.buf = o.buf[n:]
 	o.pos += int64(n)
 	return n, nil
+}
+
+// chunkWait bounds the wait for the next chunk: a stream that delivers
+// nothing that long is unavailable (the caller resumes later), not slow.
+const chunkWait = 30 * time.Second
+
+func (o *objectReader) nextChunk() (jetstream.Msg, error) {
+	ctx, cancel := context.WithTimeout(o.ctx, chunkWait)
+	defer cancel()
+	msg, err := o.it.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		return nil, o.s.wrap("get", o.info.Name, err)
+	}
+	return msg, nil
+}
+
+// end is what a read past the last byte returns: io.EOF, or
+// ErrDigestMismatch when the object was read whole and its bytes are not
+// those its meta describes.
+func (o *objectReader) end() error {
+	if o.digest != nil && o.info.Digest != "" && jetstream.GetObjectDigestValue(o.digest) != o.info.Digest {
+		return fmt.Errorf("%w: %s: its chunks do not match the digest of its meta", ErrDigestMismatch, o.info.Name)
+	}
+	return io.EOF
 }
 
 // Seek positions the reader at offset from the start, before the first
@@ -138,7 +207,7 @@ func (o *objectReader) Seek(offset int64, whence int) (int64, error) {
 	switch {
 	case whence != io.SeekStart:
 		return 0, fmt.Errorf("storage: seek %s: only from the start", o.info.Name)
-	case o.whole != nil || o.seeked:
+	case o.started:
 		return 0, fmt.Errorf("storage: seek %s: only before the first read", o.info.Name)
 	case offset < 0 || offset > size:
 		return 0, fmt.Errorf("storage: seek %s: offset %d outside its %d bytes", o.info.Name, offset, size)
@@ -146,7 +215,7 @@ func (o *objectReader) Seek(offset int64, whence int) (int64, error) {
 		return 0, nil
 	}
 	if offset == size {
-		o.seeked, o.pos = true, size
+		o.started, o.pos = true, size
 		return offset, nil
 	}
 	index := chunkIndex(o.info)
@@ -155,20 +224,9 @@ func (o *objectReader) Seek(offset int64, whence int) (int64, error) {
 	}
 	k := offset / chunkSize
 	j := k / chunkStride
-	cons, err := o.s.stream.OrderedConsumer(o.ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{chunkSubject(o.s.bucket, o.info.NUID)},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    index[j],
-	})
-	if err != nil {
-		return 0, o.s.wrap("seek", o.info.Name, err)
+	if err := o.open(j*chunkStride, index[j]); err != nil {
+		return 0, err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(8)) // 1 MiB ahead
-	if err != nil {
-		return 0, o.s.wrap("seek", o.info.Name, err)
-	}
-	o.seeked, o.it = true, it
-	o.next = j * chunkStride
 	o.skipChunks, o.skipBytes = k-o.next, offset%chunkSize
 	o.pos = offset
 	return offset, nil
@@ -177,9 +235,6 @@ func (o *objectReader) Seek(offset int64, whence int) (int64, error) {
 func (o *objectReader) Close() error {
 	if o.it != nil {
 		o.it.Stop()
-	}
-	if o.whole != nil {
-		return o.whole.Close()
 	}
 	return nil
 }
