@@ -325,6 +325,26 @@ func TestJetStreamSlowReader(t *testing.T) {
 			t.Fatalf("from byte %d: read %d bytes, not the object's", off, len(got))
 		}
 	}
+	// A read's consumer goes soon after the read: not one per download
+	// for 5 minutes.
+	stream, err := js.Stream(t.Context(), "OBJ_"+storage.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		info, err := stream.Info(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Consumers == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d consumers of finished reads left on the store's stream", info.State.Consumers)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // TestJetStreamMetaDisagrees: an object whose meta and chunks disagree on

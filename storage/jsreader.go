@@ -102,7 +102,10 @@ func newObjectReader(s *jsStore, ctx context.Context, info *jetstream.ObjectInfo
 // open starts the chunks at the one with index first, stored at seq (0:
 // the first of the upload).
 func (o *objectReader) open(first int64, seq uint64) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{chunkSubject(o.s.bucket, o.info.NUID)}}
+	// Removed by the server soon after the read ends (the default leaves
+	// every download's consumer on the stream for 5 minutes); a reader
+	// idle past it is recreated where it was, as ordered consumers are.
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{chunkSubject(o.s.bucket, o.info.NUID)}, InactiveThreshold: chunkWait}
 	if seq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq
 	}
