@@ -213,7 +213,6 @@ func (s *jsStore) Put(ctx context.Context, r io.Reader, opts PutOptions) (obj Ob
 		ObjectMeta: jetstream.ObjectMeta{
 			Name:        key,
 			Description: opts.MediaType,
-			Metadata:    map[string]string{chunkIndexKey: encodeChunkIndex(index)},
 			Opts:        &jetstream.ObjectMetaOptions{ChunkSize: chunkSize},
 		},
 		Bucket: s.bucket,
@@ -221,6 +220,9 @@ func (s *jsStore) Put(ctx context.Context, r io.Reader, opts PutOptions) (obj Ob
 		Size:   uint64(size),
 		Chunks: chunks,
 		Digest: jetstream.GetObjectDigestValue(hr.h),
+	}
+	if len(index) > 0 {
+		info.Metadata = map[string]string{chunkIndexKey: encodeChunkIndex(index)}
 	}
 	won, modTime, err := s.claim(ctx, info)
 	if err != nil {
