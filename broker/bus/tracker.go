@@ -131,12 +131,9 @@ func (t *Tracker) Start(ctx context.Context) error {
 			defer t.wg.Done()
 			for msg := range ch {
 				if err := t.handle(context.Background(), cache, msg); err != nil {
-					if errors.Is(err, errCopyPending) { // tracker_order.go
-						var n uint64
-						if meta, merr := msg.Metadata(); merr == nil {
-							n = meta.NumDelivered
-						}
-						_ = msg.NakWithDelay(copyPendingDelay(n))
+					var pending copyPending // tracker_order.go
+					if errors.As(err, &pending) {
+						_ = msg.NakWithDelay(pending.delay)
 						continue
 					}
 					t.log.Warn("tracker: retry later", "subject", msg.Subject(), "err", err)
@@ -417,7 +414,7 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 		return true, nil
 	})
 	if err == nil && pending {
-		return errCopyPending
+		return copyPending{copyPendingDelay(meta.NumDelivered)}
 	}
 	return err
 }

@@ -20,8 +20,11 @@ import (
 // dropped; past that, or when no copy of its envelope is in flight, it is
 // what it always was, a status for an envelope never sent to the reporter.
 
-// errCopyPending: the status's pair is not tracked yet; try it later.
-var errCopyPending = errors.New("status ahead of its copy")
+// copyPending: the status's pair is not tracked yet; look again after
+// delay, which its deliveries so far decide (copyPendingDelay).
+type copyPending struct{ delay time.Duration }
+
+func (copyPending) Error() string { return "status ahead of its copy" }
 
 // copyPendingDelays space the looks at a status ahead of its copy. They
 // double, so that a few looks (each a read of the tracking bucket and of

@@ -483,3 +483,80 @@ func TestStatusAheadOfItsCopy(t *testing.T) {
 		})
 	}
 }
+
+// A status whose copy is in another tracker's hands (one that took it and
+// died, say) is asked for again later, not dropped: the pair it reports on
+// is tracked when the copy comes back, and the status counts then.
+func TestStatusAheadOfItsCopyCountsWhenItComes(t *testing.T) {
+	b := bustest.Start(t)
+	const sender, reporter = govOffice, ngheAn
+	b.AddAgency(sender, "Văn phòng Chính phủ")
+	b.AddAgency(reporter, "UBND tỉnh Nghệ An")
+	b.Service.Tracker.Stop()
+	ctx := ctxT(t)
+	c := b.Service.Client
+	seal := func(code string, e *envelope.Envelope) []byte {
+		id := b.Identity(code)
+		raw, err := envelope.Seal(e, id.Key, id.Chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	naked := make(chan uint64, 16)
+	sub, err := c.Conn().Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED."+record.Stream+"."+record.TrackerDurable, func(m *nats.Msg) {
+		var adv struct {
+			StreamSeq uint64 `json:"stream_seq"`
+		}
+		if json.Unmarshal(m.Data, &adv) == nil {
+			naked <- adv.StreamSeq
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	e := envelope.New(sender, []string{reporter}, "Công văn")
+	publishSeq(t, c, record.DocSubject(reporter, sender), seal(sender, e))
+	receipt := publishSeq(t, c, record.StatusSubject(sender, reporter), seal(reporter, envelope.NewStatus(reporter, sender, e.ID, envelope.StateDelivered)))
+
+	// The other tracker takes the copy and holds it.
+	cons, err := c.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copyMsg jetstream.Msg
+	for msg := range held.Messages() {
+		copyMsg = msg
+	}
+	if copyMsg == nil || !strings.HasPrefix(copyMsg.Subject(), record.DocSubject(reporter, sender)) {
+		t.Fatalf("fetched %v, want the copy", copyMsg)
+	}
+
+	if err := b.Service.Tracker.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case seq := <-naked:
+		if seq != receipt {
+			t.Fatalf("record #%d asked for again, want the receipt #%d", seq, receipt)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receipt ahead of its copy was not asked for again")
+	}
+	if _, err := c.Tracking(ctx, e.ID, reporter); !errors.Is(err, broker.ErrNotFound) {
+		t.Fatalf("the pair is tracked before its copy: %v", err)
+	}
+	// The other tracker gives the copy back.
+	if err := copyMsg.Nak(); err != nil {
+		t.Fatal(err)
+	}
+	if tr := waitState(t, c, e.ID, reporter, envelope.StateDelivered); len(tr.History) == 0 {
+		t.Fatalf("delivered without the receipt's event: %+v", tr)
+	}
+}
