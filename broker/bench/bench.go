@@ -65,13 +65,38 @@ type Result struct {
 	P90ms            float64 `json:"p90_ms"`
 	P99ms            float64 `json:"p99_ms"`
 	MaxMs            float64 `json:"max_ms"`
-	EnvelopeBytes    int     `json:"envelope_bytes"`
-	ReceiptBytes     int     `json:"receipt_bytes"`
-	KeyType          string  `json:"key_type"`
-	Target           string  `json:"target"` // "embedded" or the cluster's URLs
-	Replicas         int     `json:"replicas"`
-	CPUs             int     `json:"cpus"`
-	GoVersion        string  `json:"go_version"`
+	// Stages: how long after its send the latency phase's envelopes
+	// reached each stage of their round trip, to see where its time goes.
+	Stages        []StageLatency `json:"stages"`
+	EnvelopeBytes int            `json:"envelope_bytes"`
+	ReceiptBytes  int            `json:"receipt_bytes"`
+	KeyType       string         `json:"key_type"`
+	Target        string         `json:"target"` // "embedded" or the cluster's URLs
+	Replicas      int            `json:"replicas"`
+	CPUs          int            `json:"cpus"`
+	GoVersion     string         `json:"go_version"`
+}
+
+// StageLatency is how long after their send the envelopes of the latency
+// phase reached one stage of their round trip, in ms.
+type StageLatency struct {
+	Stage string  `json:"stage"`
+	P50ms float64 `json:"p50_ms"`
+	P90ms float64 `json:"p90_ms"`
+	P99ms float64 `json:"p99_ms"`
+}
+
+// The stages of a round trip, in the order of Result.Stages: the send
+// returned (the copy is stored), the recipient's handler was called, the
+// bus tracked the copy as sent, and the bus tracked the receipt (the round
+// trip's end, the latency of P50ms and the others).
+var stageNames = [...]string{"stored", "received", "sent", "delivered"}
+
+// trip is one envelope of the latency phase: its send, and how long after
+// it it reached each stage.
+type trip struct {
+	start time.Time
+	at    [len(stageNames)]time.Duration
 }
 
 const (
@@ -209,23 +234,37 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 
 	// The sender's tracking reaching "delivered" ends a round trip.
 	var mu sync.Mutex
-	started := map[string]time.Time{}
+	trips := map[string]*trip{} // the latency phase's envelopes
 	var latencies []time.Duration
+	// reached notes the first time the latency phase's envelope id reached
+	// stage i, and returns how long after its send.
+	reached := func(id string, i int) (time.Duration, bool) {
+		now := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		tr, ok := trips[id]
+		if !ok || tr.at[i] != 0 {
+			return 0, false
+		}
+		tr.at[i] = now.Sub(tr.start)
+		return tr.at[i], true
+	}
 	var delivered atomic.Int64
 	doneAll := make(chan struct{}, 1)
 	var target atomic.Int64
 	target.Store(int64(cfg.N))
 	svc.Tracker.Observe(func(t *broker.Tracking, prev envelope.State) {
+		if t.State == envelope.StateSent {
+			reached(t.Envelope, 2)
+		}
 		if t.State != envelope.StateDelivered || prev == envelope.StateDelivered {
 			return
 		}
-		now := time.Now()
-		mu.Lock()
-		if s, ok := started[t.Envelope]; ok {
-			latencies = append(latencies, now.Sub(s))
-			delete(started, t.Envelope)
+		if d, ok := reached(t.Envelope, 3); ok {
+			mu.Lock()
+			latencies = append(latencies, d)
+			mu.Unlock()
 		}
-		mu.Unlock()
 		if delivered.Add(1) == target.Load() {
 			doneAll <- struct{}{}
 		}
@@ -252,7 +291,12 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	consumeDone := make(chan error, 1)
-	go func() { consumeDone <- mb.Consume(cctx, func(context.Context, *broker.Delivery) error { return nil }) }()
+	go func() {
+		consumeDone <- mb.Consume(cctx, func(_ context.Context, d *broker.Delivery) error {
+			reached(d.Envelope.ID, 1)
+			return nil
+		})
+	}()
 	defer func() { cancel(); <-consumeDone }()
 
 	newEnv := document
@@ -320,12 +364,14 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 		<-tick.C
 		e := newEnv(i)
 		mu.Lock()
-		started[e.ID] = time.Now()
+		trips[e.ID] = &trip{start: time.Now()}
 		mu.Unlock()
 		lwg.Add(1)
 		go func() {
 			defer lwg.Done()
-			if _, err := sc.Send(ctx, e); err != nil {
+			_, err := sc.Send(ctx, e)
+			reached(e.ID, 0)
+			if err != nil {
 				select {
 				case errc <- err:
 				default:
@@ -354,13 +400,30 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 		}
 	}
 	mu.Lock()
-	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
-	pct := func(p float64) float64 {
-		return float64(latencies[int(p*float64(len(latencies)-1))]) / float64(time.Millisecond)
-	}
+	defer mu.Unlock()
+	pct := percentiles(latencies)
 	res.P50ms, res.P90ms, res.P99ms, res.MaxMs = pct(0.50), pct(0.90), pct(0.99), pct(1)
-	mu.Unlock()
+	for i, name := range stageNames {
+		var ds []time.Duration
+		for _, tr := range trips {
+			if tr.at[i] != 0 {
+				ds = append(ds, tr.at[i])
+			}
+		}
+		if len(ds) > 0 {
+			pct := percentiles(ds)
+			res.Stages = append(res.Stages, StageLatency{Stage: name, P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99)})
+		}
+	}
 	return nil
+}
+
+// percentiles sorts ds (not empty) and returns its percentiles in ms.
+func percentiles(ds []time.Duration) func(p float64) float64 {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return func(p float64) float64 {
+		return float64(ds[int(p*float64(len(ds)-1))]) / float64(time.Millisecond)
+	}
 }
 
 // raw measures plain JetStream with the same message sizes: per round trip

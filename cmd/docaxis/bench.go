@@ -65,6 +65,9 @@ messages of the same sizes, and the send→receipt latency at an offered rate.`,
 		fmt.Fprintf(w, "raw JetStream:      %d in %.2fs = %.0f/s (envelope %d B, receipt %d B)\n", res.N, res.RawSeconds, res.RawPerSec, res.EnvelopeBytes, res.ReceiptBytes)
 		fmt.Fprintf(w, "ratio vs JetStream: %.3f\n", res.Ratio)
 		fmt.Fprintf(w, "latency at %.0f/s offered (%d envelopes): p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", res.Rate, res.LatencyN, res.P50ms, res.P90ms, res.P99ms, res.MaxMs)
+		for _, st := range res.Stages {
+			fmt.Fprintf(w, "  %-10s after the send: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms\n", st.Stage, st.P50ms, st.P90ms, st.P99ms)
+		}
 		return nil
 	},
 }

@@ -35,4 +35,20 @@ func TestBenchCommand(t *testing.T) {
 			t.Errorf("%s = %v in %+v", name, v, res)
 		}
 	}
+	// Each envelope of the latency phase reaches every stage; its
+	// handler is called before its receipt is sent, and the receipt
+	// tracked ends its round trip.
+	want := []string{"stored", "received", "sent", "delivered"}
+	if len(res.Stages) != len(want) {
+		t.Fatalf("stages %+v, want %v", res.Stages, want)
+	}
+	for i, st := range res.Stages {
+		if st.Stage != want[i] || !(st.P50ms > 0) || st.P50ms > st.P99ms {
+			t.Errorf("stage %d: %+v, want %s", i, st, want[i])
+		}
+	}
+	if received, delivered := res.Stages[1], res.Stages[3]; received.P50ms > delivered.P50ms || received.P99ms > delivered.P99ms ||
+		delivered.P50ms != res.P50ms || delivered.P99ms != res.P99ms {
+		t.Errorf("received %+v, delivered %+v, round trip p50 %v p99 %v", received, delivered, res.P50ms, res.P99ms)
+	}
 }
