@@ -53,6 +53,7 @@ type receiver struct {
 	requests atomic.Int32
 	mu       sync.Mutex
 	events   []alerts.Event
+	read     int // events next has returned
 	got      chan struct{}
 }
 
@@ -83,17 +84,26 @@ func newReceiver(t *testing.T) *receiver {
 	return r
 }
 
-// next waits for the next event the receiver took.
+// next waits for the next event the receiver took, in the order it took
+// them: one check may send two.
 func (r *receiver) next(t *testing.T) alerts.Event {
 	t.Helper()
-	select {
-	case <-r.got:
-	case <-ctxT(t).Done():
-		t.Fatal("webhook received nothing")
+	deadline := ctxT(t)
+	for {
+		r.mu.Lock()
+		if r.read < len(r.events) {
+			e := r.events[r.read]
+			r.read++
+			r.mu.Unlock()
+			return e
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.got:
+		case <-deadline.Done():
+			t.Fatal("webhook received nothing")
+		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.events[len(r.events)-1]
 }
 
 func check(t *testing.T, m *alerts.Manager) []alerts.Event {
