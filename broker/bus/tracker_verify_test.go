@@ -432,19 +432,16 @@ func TestServiceStartsWithoutDeadline(t *testing.T) {
 	svc.Stop()
 }
 
-// A status whose pair no copy has made yet is looked at again only while
-// a copy of its envelope, from its sender to its reporter, is in the
-// record before it and not yet handled by the tracker (in a dead tracker's
-// hands); a status about an envelope with no such copy is an orphan at
-// once, and the looks are bounded.
-func TestStatusAheadOfItsCopy(t *testing.T) {
-	b := bustest.Start(t)
-	const sender, reporter = govOffice, ngheAn
-	b.AddAgency(sender, "Văn phòng Chính phủ")
-	b.AddAgency(reporter, "UBND tỉnh Nghệ An")
-	// What the tracker has not acknowledged stays after its floor.
+// trackerStopped starts a bus with govOffice and ngheAn and stops its
+// tracker: what it has not acknowledged stays after its floor. seal signs
+// an envelope as one of the two.
+func trackerStopped(t *testing.T) (b *bustest.Bus, seal func(code string, e *envelope.Envelope) []byte) {
+	t.Helper()
+	b = bustest.Start(t)
+	b.AddAgency(govOffice, "Văn phòng Chính phủ")
+	b.AddAgency(ngheAn, "UBND tỉnh Nghệ An")
 	b.Service.Tracker.Stop()
-	seal := func(code string, e *envelope.Envelope) []byte {
+	return b, func(code string, e *envelope.Envelope) []byte {
 		id := b.Identity(code)
 		raw, err := envelope.Seal(e, id.Key, id.Chain)
 		if err != nil {
@@ -452,6 +449,16 @@ func TestStatusAheadOfItsCopy(t *testing.T) {
 		}
 		return raw
 	}
+}
+
+// A status whose pair no copy has made yet is looked at again only while
+// a copy of its envelope, from its sender to its reporter, is in the
+// record before it and not yet handled by the tracker (in a dead tracker's
+// hands); a status about an envelope with no such copy is an orphan at
+// once, and the looks are bounded.
+func TestStatusAheadOfItsCopy(t *testing.T) {
+	b, seal := trackerStopped(t)
+	const sender, reporter = govOffice, ngheAn
 	c := b.Service.Client
 	e := envelope.New(sender, []string{reporter}, "Công văn")
 	publishSeq(t, c, record.DocSubject(reporter, sender), seal(sender, e))
@@ -488,21 +495,10 @@ func TestStatusAheadOfItsCopy(t *testing.T) {
 // died, say) is asked for again later, not dropped: the pair it reports on
 // is tracked when the copy comes back, and the status counts then.
 func TestStatusAheadOfItsCopyCountsWhenItComes(t *testing.T) {
-	b := bustest.Start(t)
+	b, seal := trackerStopped(t)
 	const sender, reporter = govOffice, ngheAn
-	b.AddAgency(sender, "Văn phòng Chính phủ")
-	b.AddAgency(reporter, "UBND tỉnh Nghệ An")
-	b.Service.Tracker.Stop()
 	ctx := ctxT(t)
 	c := b.Service.Client
-	seal := func(code string, e *envelope.Envelope) []byte {
-		id := b.Identity(code)
-		raw, err := envelope.Seal(e, id.Key, id.Chain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
 	naked := make(chan uint64, 16)
 	sub, err := c.Conn().Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED."+record.Stream+"."+record.TrackerDurable, func(m *nats.Msg) {
 		var adv struct {
