@@ -328,7 +328,7 @@ func (s *jsStore) Get(ctx context.Context, key string) (io.ReadCloser, Object, e
 		}
 		return res, obj, nil
 	}
-	return newObjectReader(s, ctx, info), obj, nil
+	return newObjectReader(ctx, s, info), obj, nil
 }
 
 func (s *jsStore) Stat(ctx context.Context, key string) (Object, error) {

@@ -87,7 +87,7 @@ type objectReader struct {
 
 	started    bool
 	it         jetstream.MessagesContext
-	uniform    bool      // chunks of chunkSize but the last (Put's)
+	index      []uint64  // chunkIndex: Put's chunks, of chunkSize but the last
 	digest     hash.Hash // from the first byte only
 	next       int64     // index of the next chunk to come
 	skipChunks int64
@@ -96,8 +96,8 @@ type objectReader struct {
 	buf        []byte
 }
 
-func newObjectReader(s *jsStore, ctx context.Context, info *jetstream.ObjectInfo) *objectReader {
-	return &objectReader{s: s, ctx: ctx, info: info, uniform: chunkIndex(info) != nil}
+func newObjectReader(ctx context.Context, s *jsStore, info *jetstream.ObjectInfo) *objectReader {
+	return &objectReader{s: s, ctx: ctx, info: info, index: chunkIndex(info)}
 }
 
 // open starts the chunks at the one with index first, stored at seq (0:
@@ -143,7 +143,7 @@ func (o *objectReader) Read(p []byte) (int, error) {
 		}
 		data := msg.Data()
 		want := int64(len(data))
-		if o.uniform {
+		if o.index != nil {
 			want = chunkSize
 			if o.next == int64(o.info.Chunks)-1 {
 				want = size - o.next*chunkSize
@@ -152,7 +152,7 @@ func (o *objectReader) Read(p []byte) (int, error) {
 		// Where the chunk ends: past the object, or short of it with no
 		// chunk to come (meta and chunks disagree), is no object.
 		upTo := o.next*chunkSize + int64(len(data))
-		if !o.uniform {
+		if o.index == nil {
 			upTo = o.pos + int64(len(data))
 		}
 		meta, err := msg.Metadata()
@@ -222,13 +222,12 @@ func (o *objectReader) Seek(offset int64, whence int) (int64, error) {
 		o.started, o.pos = true, size
 		return offset, nil
 	}
-	index := chunkIndex(o.info)
-	if index == nil {
+	if o.index == nil {
 		return 0, fmt.Errorf("storage: seek %s: %w", o.info.Name, errNotSeekable)
 	}
 	k := offset / chunkSize
 	j := k / chunkStride
-	if err := o.open(j*chunkStride, index[j]); err != nil {
+	if err := o.open(j*chunkStride, o.index[j]); err != nil {
 		return 0, err
 	}
 	o.skipChunks, o.skipBytes = k-o.next, offset%chunkSize
