@@ -439,59 +439,18 @@ func raw(ctx context.Context, url string, cfg Config, res *Result) error {
 	if err != nil {
 		return err
 	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RAWBENCH", Subjects: []string{"rawbench.>"}, Storage: jetstream.FileStorage, Replicas: max(cfg.Replicas, 1)}); err != nil {
-		return err
-	}
-	defer js.DeleteStream(context.WithoutCancel(ctx), "RAWBENCH")
-	mk := func(name, subj string) (jetstream.Consumer, error) {
-		return js.CreateOrUpdateConsumer(ctx, "RAWBENCH", jetstream.ConsumerConfig{Durable: name, FilterSubject: subj, AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 10000})
-	}
-	envCons, err := mk("env", "rawbench.env")
-	if err != nil {
-		return err
-	}
-	rcptCons, err := mk("rcpt", "rawbench.rcpt")
-	if err != nil {
-		return err
-	}
-	// A loaded machine stalls the publisher longer than the default
-	// 200 ms: that is a slower figure, not a failed run.
-	stallWait := jetstream.WithStallWait(time.Minute)
 	envData := make([]byte, res.EnvelopeBytes)
 	rcptData := make([]byte, res.ReceiptBytes)
-	var got atomic.Int64
-	done := make(chan struct{})
-	c1, err := envCons.Consume(func(m jetstream.Msg) {
-		if _, err := js.PublishAsync("rawbench.rcpt", rcptData, stallWait); err == nil {
-			_ = m.Ack()
-		}
-	}, jetstream.PullMaxMessages(512))
+	took, err := pipeline{
+		stream:   "RAWBENCH",
+		envelope: func(int) ([]byte, error) { return envData, nil },
+		answer:   func(jetstream.Msg) ([]byte, error) { return rcptData, nil },
+		receipt:  func(jetstream.Msg) error { return nil },
+	}.run(ctx, js, cfg.N, cfg.Replicas)
 	if err != nil {
 		return err
 	}
-	defer c1.Stop()
-	c2, err := rcptCons.Consume(func(m jetstream.Msg) {
-		_ = m.Ack()
-		if got.Add(1) == int64(cfg.N) {
-			close(done)
-		}
-	}, jetstream.PullMaxMessages(512))
-	if err != nil {
-		return err
-	}
-	defer c2.Stop()
-	start := time.Now()
-	for i := 0; i < cfg.N; i++ {
-		if _, err := js.PublishAsync("rawbench.env", envData, stallWait); err != nil {
-			return err
-		}
-	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		return fmt.Errorf("raw bench: %d of %d", got.Load(), cfg.N)
-	}
-	res.RawSeconds = time.Since(start).Seconds()
+	res.RawSeconds = took.Seconds()
 	res.RawPerSec = float64(cfg.N) / res.RawSeconds
 	return nil
 }

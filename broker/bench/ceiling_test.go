@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,8 +74,8 @@ func BenchmarkCeiling(b *testing.B) {
 	}
 }
 
-// bare runs cfg.N bare round trips (see BenchmarkCeiling), pipelined as
-// raw is: the sender signs and publishes without waiting, the recipient
+// bare runs cfg.N bare round trips (see BenchmarkCeiling) through raw's
+// pipeline: the sender signs and publishes without waiting, the recipient
 // verifies each copy and publishes its signed receipt, the sender's side
 // verifies the receipt and writes the pair's tracking entry.
 func bare(ctx context.Context, url string, cfg Config) (float64, error) {
@@ -101,105 +100,40 @@ func bare(ctx context.Context, url string, cfg Config) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BAREBENCH", Subjects: []string{"barebench.>"}, Storage: jetstream.FileStorage}); err != nil {
-		return 0, err
-	}
-	defer js.DeleteStream(context.WithoutCancel(ctx), "BAREBENCH")
 	const track = "BARETRACK"
 	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: track, Storage: jetstream.FileStorage}); err != nil {
 		return 0, err
 	}
 	defer js.DeleteKeyValue(context.WithoutCancel(ctx), track)
-	mk := func(name, subj string) (jetstream.Consumer, error) {
-		return js.CreateOrUpdateConsumer(ctx, "BAREBENCH", jetstream.ConsumerConfig{Durable: name, FilterSubject: subj, AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 10000})
-	}
-	envCons, err := mk("env", "barebench.env")
-	if err != nil {
-		return 0, err
-	}
-	rcptCons, err := mk("rcpt", "barebench.rcpt")
-	if err != nil {
-		return 0, err
-	}
 	stallWait := jetstream.WithStallWait(time.Minute)
-	failed := make(chan error, 1)
-	fail := func(err error) {
-		select {
-		case failed <- err:
-		default:
-		}
-	}
-	c1, err := envCons.Consume(func(m jetstream.Msg) {
-		s, err := envelope.Open(m.Data())
-		if err != nil {
-			fail(fmt.Errorf("bare: open copy: %w", err))
-			return
-		}
-		rcpt := envelope.NewStatus(recipient, sender, s.Envelope.ID, envelope.StateDelivered)
-		rcpt.Status.Digest = s.Digest()
-		rb, err := to.Seal(rcpt)
-		if err != nil {
-			fail(err)
-			return
-		}
-		if _, err := js.PublishAsync("barebench.rcpt", rb, stallWait); err != nil {
-			fail(err)
-			return
-		}
-		_ = m.Ack()
-	}, jetstream.PullMaxMessages(512))
+	took, err := pipeline{
+		stream:   "BAREBENCH",
+		envelope: func(i int) ([]byte, error) { return from.Seal(document(i)) },
+		answer: func(m jetstream.Msg) ([]byte, error) {
+			s, err := envelope.Open(m.Data())
+			if err != nil {
+				return nil, fmt.Errorf("open copy: %w", err)
+			}
+			rcpt := envelope.NewStatus(recipient, sender, s.Envelope.ID, envelope.StateDelivered)
+			rcpt.Status.Digest = s.Digest()
+			return to.Seal(rcpt)
+		},
+		receipt: func(m jetstream.Msg) error {
+			s, err := envelope.Open(m.Data())
+			if err != nil {
+				return fmt.Errorf("open receipt: %w", err)
+			}
+			st := s.Envelope.Status
+			entry, err := json.Marshal(map[string]any{"envelope": st.Of, "sender": sender, "recipient": recipient, "state": st.State, "at": s.Envelope.Created})
+			if err != nil {
+				return err
+			}
+			_, err = js.PublishAsync(record.KVSubject(track, sender+"."+st.Of+"."+recipient), entry, stallWait)
+			return err
+		},
+	}.run(ctx, js, cfg.N, cfg.Replicas)
 	if err != nil {
 		return 0, err
 	}
-	defer c1.Stop()
-	var got atomic.Int64
-	done := make(chan struct{})
-	c2, err := rcptCons.Consume(func(m jetstream.Msg) {
-		s, err := envelope.Open(m.Data())
-		if err != nil {
-			fail(fmt.Errorf("bare: open receipt: %w", err))
-			return
-		}
-		st := s.Envelope.Status
-		entry, err := json.Marshal(map[string]any{"envelope": st.Of, "sender": sender, "recipient": recipient, "state": st.State, "at": s.Envelope.Created})
-		if err != nil {
-			fail(err)
-			return
-		}
-		if _, err := js.PublishAsync(record.KVSubject(track, sender+"."+st.Of+"."+recipient), entry, stallWait); err != nil {
-			fail(err)
-			return
-		}
-		_ = m.Ack()
-		if got.Add(1) == int64(cfg.N) {
-			close(done)
-		}
-	}, jetstream.PullMaxMessages(512))
-	if err != nil {
-		return 0, err
-	}
-	defer c2.Stop()
-	start := time.Now()
-	for i := 0; i < cfg.N; i++ {
-		raw, err := from.Seal(document(i))
-		if err != nil {
-			return 0, err
-		}
-		if _, err := js.PublishAsync("barebench.env", raw, stallWait); err != nil {
-			return 0, err
-		}
-	}
-	select {
-	case <-done:
-	case err := <-failed:
-		return 0, err
-	case <-time.After(5 * time.Minute):
-		return 0, fmt.Errorf("bare bench: %d of %d", got.Load(), cfg.N)
-	}
-	select { // the last tracking writes stored
-	case <-js.PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		return 0, fmt.Errorf("bare bench: tracking writes not stored")
-	}
-	return float64(cfg.N) / time.Since(start).Seconds(), nil
+	return float64(cfg.N) / took.Seconds(), nil
 }
