@@ -235,10 +235,14 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 	// The sender's tracking reaching "delivered" ends a round trip.
 	var mu sync.Mutex
 	trips := map[string]*trip{} // the latency phase's envelopes
+	var timing atomic.Bool      // the latency phase has begun
 	var latencies []time.Duration
 	// reached notes the first time the latency phase's envelope id reached
 	// stage i, and returns how long after its send.
 	reached := func(id string, i int) (time.Duration, bool) {
+		if !timing.Load() {
+			return 0, false // the throughput phase: no lock on its way
+		}
 		now := time.Now()
 		mu.Lock()
 		defer mu.Unlock()
@@ -352,10 +356,8 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 	res.RoundtripsPerSec = float64(cfg.N) / res.Seconds
 
 	// Latency at an offered rate: send→sender sees delivered.
-	mu.Lock()
-	latencies = latencies[:0]
-	mu.Unlock()
 	target.Store(-1) // the latency phase counts by its own list
+	timing.Store(true)
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
