@@ -149,33 +149,8 @@ func (r *Reader) Export(ctx context.Context, o ExportOptions, w io.Writer) (*Man
 		m.Attachments = append(m.Attachments, ManifestAttachment{File: name, SHA256: sum, Size: a.a.Size, Name: a.a.Name, Records: a.records})
 	}
 	// SHA256SUMS lets `sha256sum -c` check every file, the manifest too.
-	mj, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("export: encode manifest: %w", err)
-	}
-	sums := map[string]string{ManifestFile: sha256hex(mj)}
-	for k, v := range m.Files {
-		sums[k] = v
-	}
-	names := make([]string, 0, len(sums))
-	for k := range sums {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var sb strings.Builder
-	for _, n := range names {
-		fmt.Fprintf(&sb, "%s  %s\n", sums[n], n)
-	}
-	if err := bw.write(ManifestFile, mj); err != nil {
-		return nil, err
-	}
-	if err := bw.write(SumsFile, []byte(sb.String())); err != nil {
-		return nil, err
-	}
-	delete(m.Files, ManifestFile)
-	delete(m.Files, SumsFile)
-	if err := bw.zw.Close(); err != nil {
-		return nil, fmt.Errorf("export: finish zip: %w", err)
+	if err := finishBundle(bw, m); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
 	}
 	return m, nil
 }
