@@ -38,40 +38,11 @@ func (s *Service) followDirectory(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch the directory: %w", err)
 	}
-	ready := make(chan struct{})
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer w.Stop()
-		initial := true
-		for {
-			select {
-			case <-s.ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					if initial {
-						initial = false
-						if s.book.settle() {
-							s.bindingsChanged()
-						}
-						close(ready)
-					}
-					continue
-				}
-				s.applyEntry(e)
-			}
+	return s.follow(ctx, "the directory", w, s.applyEntry, following{loaded: func() {
+		if s.book.settle() {
+			s.bindingsChanged()
 		}
-	}()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("load the directory: %w", ctx.Err())
-	}
+	}})
 }
 
 func (s *Service) applyEntry(e jetstream.KeyValueEntry) {

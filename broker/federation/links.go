@@ -318,41 +318,7 @@ func (s *Service) watchBuses(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch the federation's buses: %w", err)
 	}
-	ready := make(chan struct{})
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer w.Stop()
-		tick := time.NewTicker(linkSyncInterval)
-		defer tick.Stop()
-		initial := true
-		for {
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-tick.C:
-				s.resyncLinks()
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					if initial {
-						initial = false
-						close(ready)
-					}
-					continue
-				}
-				s.busEntry(e)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("load the federation's buses: %w", ctx.Err())
-	}
+	return s.follow(ctx, "the federation's buses", w, s.busEntry, following{every: linkSyncInterval, tick: s.resyncLinks})
 }
 
 func (s *Service) busEntry(e jetstream.KeyValueEntry) {
