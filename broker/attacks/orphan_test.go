@@ -1,13 +1,12 @@
 package attacks_test
 
 import (
-	"encoding/json"
 	"sync"
 	"testing"
 
+	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
-	"github.com/nats-io/nats.go"
 )
 
 // H99 floods G22 with signed statuses about envelopes never sent to it,
@@ -22,20 +21,11 @@ func TestTrackingOrphanStatusFlood(t *testing.T) {
 		mu    sync.Mutex
 		looks = map[uint64]int{}
 	)
-	sub, err := a.admin.Conn().Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED."+record.Stream+"."+record.TrackerDurable, func(m *nats.Msg) {
-		var adv struct {
-			StreamSeq uint64 `json:"stream_seq"`
-		}
-		if json.Unmarshal(m.Data, &adv) == nil {
-			mu.Lock()
-			looks[adv.StreamSeq]++
-			mu.Unlock()
-		}
+	bustest.OnTrackerNak(t, a.admin.Conn(), func(seq uint64) {
+		mu.Lock()
+		looks[seq]++
+		mu.Unlock()
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
 	nc, _ := a.raw(attacker)
 	seqs := make([]uint64, 0, orphans)
 	for range orphans {

@@ -500,18 +500,7 @@ func TestStatusAheadOfItsCopyCountsWhenItComes(t *testing.T) {
 	ctx := ctxT(t)
 	c := b.Service.Client
 	naked := make(chan uint64, 16)
-	sub, err := c.Conn().Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED."+record.Stream+"."+record.TrackerDurable, func(m *nats.Msg) {
-		var adv struct {
-			StreamSeq uint64 `json:"stream_seq"`
-		}
-		if json.Unmarshal(m.Data, &adv) == nil {
-			naked <- adv.StreamSeq
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	bustest.OnTrackerNak(t, c.Conn(), func(seq uint64) { naked <- seq })
 
 	e := envelope.New(sender, []string{reporter}, "Công văn")
 	publishSeq(t, c, record.DocSubject(reporter, sender), seal(sender, e))
