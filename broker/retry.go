@@ -7,8 +7,6 @@ import (
 
 	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/envelope"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Riding through a failover (package failover): the client asks again
@@ -62,15 +60,6 @@ func retry[T any](ctx context.Context, c *Client, fn func(ctx context.Context) (
 func retryDo(ctx context.Context, c *Client, fn func(ctx context.Context) error) error {
 	_, err := retry(ctx, c, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
 	return err
-}
-
-// publishRetry publishes msg (which carries its dedup id) to the record,
-// asking again through a failover; a copy stored by an attempt whose ack
-// was lost comes back as a duplicate of itself.
-func (c *Client) publishRetry(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	return retry(ctx, c, func(ctx context.Context) (*jetstream.PubAck, error) {
-		return c.js.PublishMsg(ctx, msg, opts...)
-	})
 }
 
 // publishEnvelopeRetry is publishEnvelope through a failover: the same

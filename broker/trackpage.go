@@ -91,32 +91,6 @@ func (c *Client) readTrackPage(ctx context.Context, pattern string, after uint64
 	}
 }
 
-// readTrackAll reads every page of pattern; for the bus's own client,
-// where the number of matches is small (one envelope's pairs).
-func (c *Client) readTrackAll(ctx context.Context, pattern string) ([]*Tracking, error) {
-	var out []*Tracking
-	seen := map[string]int{}
-	for after := uint64(0); ; {
-		page, err := c.readTrackPage(ctx, pattern, after, trackPageLimit, trackPageBytes)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range page.Entries {
-			k := record.TrackKey(t.Sender, t.Envelope, t.Recipient)
-			if i, ok := seen[k]; ok {
-				out[i] = t // written again while paging: the later is newer
-				continue
-			}
-			seen[k] = len(out)
-			out = append(out, t)
-		}
-		if page.Next == 0 {
-			return out, nil
-		}
-		after = page.Next
-	}
-}
-
 // Page sizes of tracking reads: entries per page, and bytes, well under
 // the 1 MiB a NATS message may carry.
 var (

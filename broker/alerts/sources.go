@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -122,5 +121,3 @@ type LinksFunc func(ctx context.Context) ([]Link, error)
 
 // Links implements Links.
 func (f LinksFunc) Links(ctx context.Context) ([]Link, error) { return f(ctx) }
-
-var errNoDisk = errors.New("disk usage not available on this system")

@@ -1,9 +1,7 @@
 package attacks_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -148,15 +146,6 @@ func (a *arena) do(code, method, path string, body io.Reader, header ...string) 
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, b
-}
-
-// doJSON is do with a JSON body.
-func (a *arena) doJSON(code, method, path string, v any) (*http.Response, []byte) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	return a.do(code, method, path, bytes.NewReader(b), "Content-Type", "application/json")
 }
 
 // violations collects the permission errors the server reported.

@@ -13,7 +13,6 @@ import (
 	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 )
 
 // FedBus is a test bus in a federation: its own directory, store, CA and
@@ -236,13 +235,4 @@ func (f *FedBus) RemoveMember(member string) *federation.Removal {
 		f.t.Fatal(err)
 	}
 	return r
-}
-
-// extraAdminOptions are the bus's own connection options without its
-// credentials (TLS settings a test added).
-func (f *FedBus) extraAdminOptions() []nats.Option {
-	if f.Bus.extraOptions == nil {
-		return nil
-	}
-	return f.Bus.extraOptions(f.Bus)
 }

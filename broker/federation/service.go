@@ -484,7 +484,7 @@ func (s *Service) loopDone(ctx context.Context, js jetstream.JetStream, stream s
 	cc.AckWait = loopAckWait
 	cc.MaxDeliver = -1
 	cc.MaxAckPending = 256
-	return s.run(ctx, js, stream, cc.Durable, "", func(ctx context.Context) (jetstream.Consumer, error) {
+	return s.run(ctx, true, js, stream, cc.Durable, "", func(ctx context.Context) (jetstream.Consumer, error) {
 		if cur, err := js.Consumer(ctx, stream, cc.Durable); err == nil {
 			// Deliver policy and start cannot change: keep the ones it has.
 			info := cur.CachedInfo()
@@ -498,7 +498,7 @@ func (s *Service) loopDone(ctx context.Context, js jetstream.JetStream, stream s
 // consumer, on the national), binding to it again whenever the link comes
 // back.
 func (s *Service) attach(bus string, js jetstream.JetStream, stream, durable string, h handler) error {
-	return s.run(nil, js, stream, durable, bus, func(ctx context.Context) (jetstream.Consumer, error) {
+	return s.run(s.ctx, false, js, stream, durable, bus, func(ctx context.Context) (jetstream.Consumer, error) {
 		return js.Consumer(ctx, stream, durable)
 	}, h, nil)
 }
@@ -513,9 +513,9 @@ func loopName(stream, durable, bus string) string {
 }
 
 // run starts a loop over the consumer open returns (one of bus's when bus
-// is set). With ctx set, open is called once before run returns (and its
-// error returned); without, the loop calls it until it succeeds.
-func (s *Service) run(ctx context.Context, js jetstream.JetStream, stream, durable, bus string,
+// is set). With openNow, open is called once with ctx before run returns
+// (and its error returned); without, the loop calls it until it succeeds.
+func (s *Service) run(ctx context.Context, openNow bool, js jetstream.JetStream, stream, durable, bus string,
 	open func(context.Context) (jetstream.Consumer, error), h handler, done func(jetstream.Msg)) error {
 	name := loopName(stream, durable, bus)
 	remote := bus != ""
@@ -529,7 +529,7 @@ func (s *Service) run(ctx context.Context, js jetstream.JetStream, stream, durab
 	s.loops[name] = st
 	s.mu.Unlock()
 	var cons jetstream.Consumer
-	if ctx != nil {
+	if openNow {
 		var err error
 		if cons, err = open(ctx); err != nil {
 			s.mu.Lock()
