@@ -966,4 +966,63 @@ func TestFederationLinkAttacks(t *testing.T) {
 			return nil
 		})
 	})
+
+	// The same backdating with a second entry of H41's own, dated back a
+	// minute after the first: it is no witness, the national's clock is.
+	t.Run("BackdatedTraceTwoEntriesOfItsOwn", func(t *testing.T) {
+		ctx := linkCtx(t)
+		id := a.backdatedBusID()
+		before := linkQuarantined(t, a.cvn)
+		now := time.Now()
+		expired, err := a.h41.CA.Issue(attacker2, cast[attacker2], signing.IssueOptions{NotBefore: now.Add(-30 * 24 * time.Hour), Validity: 20 * 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := envelope.New(attacker2, []string{victimRecipient}, "Ký lùi ngày, hai dấu vết")
+		back.Created = now.Add(-10*24*time.Hour - time.Hour)
+		raw, err := expired.Seal(back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyID := back.ID + "." + envelope.Token(victimRecipient)
+		m := &nats.Msg{Subject: "axis.fedout." + linkVictim + ".doc." + envelope.Token(victimRecipient) + "." + envelope.Token(attacker2), Data: raw, Header: nats.Header{}}
+		m.Header.Set(jetstream.MsgIDHeader, copyID)
+		m.Header.Set(record.HeaderEnvelope, back.ID)
+		at := now.Add(-10*24*time.Hour - 30*time.Minute)
+		first, err := id.AppendHop(m.Header, nil, at, back.ID, copyID, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := id.AppendHop(m.Header, []federation.Hop{first}, at.Add(time.Minute), back.ID, copyID, raw); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.c41.JetStream().PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the backdated copy refused by the national", func() error {
+			if linkQuarantined(t, a.cvn) == before {
+				return fmt.Errorf("nothing quarantined")
+			}
+			return nil
+		})
+		list, err := a.cvn.QuarantineList(ctx, "federation")
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := false
+		for _, q := range list {
+			if q.Envelope == back.ID {
+				refused = true
+				if !strings.Contains(q.Reason, "before it was recorded") {
+					t.Fatalf("quarantined for %q", q.Reason)
+				}
+			}
+		}
+		if !refused {
+			t.Fatalf("the backdated copy is not in the national's quarantine: %+v", list)
+		}
+		if _, err := a.c14.Status(ctx, back.ID); err == nil {
+			t.Fatalf("the backdated envelope is on H14's record")
+		}
+	})
 }

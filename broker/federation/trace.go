@@ -163,9 +163,10 @@ func VerifyTrace(h nats.Header, raw []byte, copyID string, trustFor func(bus str
 // entry says when, but the origin signs it and may choose it: a hostile
 // bus would date its agencies' envelopes back, before their certificates
 // were revoked or expired. So a bus takes that time only within maxOutage
-// before the first other bus that saw the copy, the witness: the next
-// entry (the national bus, whose time every bus trusts), or, on the bus
-// taking the copy from its origin, this bus's own clock now. A link down
+// before the witness: the national bus's entry (its time every bus
+// trusts), or, where there is none (on the national, taking the copy from
+// its origin), this bus's own clock now. Never another entry: the origin
+// may sign a second entry of its own, dated back as well. A link down
 // longer than maxOutage makes an honest copy count as recorded that much
 // later. The national bus's own entries are taken as they are.
 func recordedTime(hops []Hop, national string, now time.Time, maxOutage time.Duration) time.Time {
@@ -174,8 +175,11 @@ func recordedTime(hops []Hop, national string, now time.Time, maxOutage time.Dur
 		return minTime(t, now)
 	}
 	witness := now
-	if len(hops) > 1 {
-		witness = hops[1].At
+	for _, h := range hops[1:] {
+		if h.Bus == national {
+			witness = h.At
+			break
+		}
 	}
 	if floor := witness.Add(-maxOutage); t.Before(floor) {
 		t = floor

@@ -82,7 +82,8 @@ func TestTraceTampering(t *testing.T) {
 }
 
 // A receiving bus believes an origin's first trace entry only within the
-// bound before the first other bus that saw the copy.
+// bound before the national's entry, or before its own clock where the
+// national has not seen the copy yet.
 func TestRecordedTime(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	const outage = 72 * time.Hour
@@ -98,6 +99,10 @@ func TestRecordedTime(t *testing.T) {
 		"at the destination, the national witnessed": {[]federation.Hop{hop("HN", -240*time.Hour), hop("VN", -100*time.Hour)}, now.Add(-100*time.Hour - outage)},
 		"at the destination, within the bound":       {[]federation.Hop{hop("HN", -101*time.Hour), hop("VN", -100*time.Hour)}, now.Add(-101 * time.Hour)},
 		"from the national itself":                   {[]federation.Hop{hop("VN", -240*time.Hour)}, now.Add(-240 * time.Hour)},
+		// The origin's own second entry is no witness: dated back with the first.
+		"at the national, two entries of the origin": {[]federation.Hop{hop("HN", -240*time.Hour), hop("HN", -239*time.Hour)}, now.Add(-outage)},
+		"at the destination, two of the origin":      {[]federation.Hop{hop("HN", -240*time.Hour), hop("HN", -239*time.Hour), hop("VN", -time.Hour)}, now.Add(-time.Hour - outage)},
+		"another member's entry is no witness":       {[]federation.Hop{hop("HN", -240*time.Hour), hop("SL", -239*time.Hour)}, now.Add(-outage)},
 	} {
 		if got := federation.RecordedTime(c.hops, "VN", now, outage); !got.Equal(c.want) {
 			t.Errorf("%s: %s, want %s", name, got, c.want)
