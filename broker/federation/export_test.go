@@ -5,6 +5,7 @@ var (
 	AppendHop    = appendHop
 	RecordedTime = recordedTime
 	ParseChunk   = parseChunk
+	RetryDelay   = retryDelay
 )
 
 // ParseFedSubject parses a federation subject of prefix ("axis.fedout.",

@@ -135,3 +135,19 @@ func TestFederationQuarantineRetry(t *testing.T) {
 		t.Fatalf("forged envelope in DN's record (%d)", n)
 	}
 }
+
+// A delivery count from a member's ack subject may be anything: every
+// value gives a delay, the first ones spaced, the rest the longest.
+func TestRetryDelay(t *testing.T) {
+	for _, c := range []struct {
+		attempt uint64
+		want    time.Duration
+	}{
+		{0, time.Second}, {1, time.Second}, {2, 2 * time.Second}, {6, time.Minute}, {7, time.Minute},
+		{1 << 63, time.Minute}, {^uint64(0), time.Minute},
+	} {
+		if got := federation.RetryDelay(c.attempt); got != c.want {
+			t.Errorf("after delivery %d: %s, want %s", c.attempt, got, c.want)
+		}
+	}
+}

@@ -445,6 +445,13 @@ const maxAttempts = 40
 // retryDelays space those retries.
 var retryDelays = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute}
 
+// retryDelay is the wait after the attempt-th delivery. The count comes
+// from the message's ack subject, which a member writes for what the
+// national pulls from it: any value must give a delay.
+func retryDelay(attempt uint64) time.Duration {
+	return retryDelays[min(max(attempt, 1), uint64(len(retryDelays)))-1]
+}
+
 // backpressureDelay caps the wait before a message that found no room is
 // looked at again.
 const backpressureDelay = 2 * time.Second
@@ -633,13 +640,20 @@ var errDrop = errors.New("dropped")
 
 func (s *Service) handle(name string, st *loopState, msg jetstream.Msg, h handler) {
 	meta, err := msg.Metadata()
-	if err == nil && (meta.Stream != st.stream || meta.Consumer != st.durable || (meta.Domain != "" && st.bus != "" && meta.Domain != st.bus)) {
+	switch {
+	case err != nil:
+	case meta.Stream != st.stream || meta.Consumer != st.durable || (meta.Domain != "" && st.bus != "" && meta.Domain != st.bus):
 		err = fmt.Errorf("delivered for consumer %s of stream %s", meta.Consumer, meta.Stream)
+	case meta.NumDelivered == 0 || meta.Sequence.Stream == 0 || meta.Sequence.Consumer == 0:
+		// What a server never sends: the first delivery is number 1,
+		// and sequences start at 1.
+		err = fmt.Errorf("delivery %d of stream sequence %d, consumer sequence %d", meta.NumDelivered, meta.Sequence.Stream, meta.Sequence.Consumer)
 	}
 	if err != nil {
 		// Not a delivery of this loop's consumer (a member may answer a
-		// pull with made-up messages): nothing to acknowledge it with, as
-		// the acknowledgement would go where it says.
+		// pull with made-up messages, its ack subject included): nothing
+		// to acknowledge it with, as the acknowledgement would go where it
+		// says.
 		s.log.Warn("federation: message ignored", "consumer", name, "subject", msg.Subject(), "err", err)
 		return
 	}
@@ -683,7 +697,7 @@ func (s *Service) handle(name string, st *loopState, msg jetstream.Msg, h handle
 	case errors.Is(err, errBackpressure):
 		// Looked at again soon: room comes as the other side takes.
 		s.log.Debug("federation: waiting for room", "consumer", name, "subject", msg.Subject(), "err", err)
-		_ = msg.NakWithDelay(min(retryDelays[min(int(meta.NumDelivered), len(retryDelays))-1], backpressureDelay))
+		_ = msg.NakWithDelay(min(retryDelay(meta.NumDelivered), backpressureDelay))
 	case errors.Is(err, ErrRefused) || meta.NumDelivered >= maxAttempts:
 		s.log.Warn("federation: message refused, quarantined", "consumer", name, "subject", msg.Subject(), "seq", meta.Sequence.Stream, "err", err)
 		if qerr := s.quarantine(ctx, name, msg, meta, err); qerr != nil {
@@ -698,7 +712,7 @@ func (s *Service) handle(name string, st *loopState, msg jetstream.Msg, h handle
 		}
 	default:
 		s.log.Info("federation: retry later", "consumer", name, "subject", msg.Subject(), "seq", meta.Sequence.Stream, "attempt", meta.NumDelivered, "err", err)
-		_ = msg.NakWithDelay(retryDelays[min(int(meta.NumDelivered), len(retryDelays))-1])
+		_ = msg.NakWithDelay(retryDelay(meta.NumDelivered))
 	}
 }
 
