@@ -80,6 +80,15 @@ const (
 	HeaderOriginStream = record.HeaderOriginStream
 )
 
+// uplinkOriginPrefix + member is the origin stream of a quarantine entry
+// for a message the national pulled from member over its link: no stream
+// of the national keeps it (the member's OutStream is the member's), so
+// the entry is the message, and a retry hands the entry itself to the
+// relay, which checks it end to end as the first time.
+const uplinkOriginPrefix = "link:"
+
+func uplinkOrigin(member string) string { return uplinkOriginPrefix + member }
+
 // Message kinds in federation subjects.
 const (
 	kindDoc    = record.KindDoc

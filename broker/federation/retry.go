@@ -104,6 +104,9 @@ func (s *Service) retry(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("quarantine seq %d is on %s, not the federation's", seq, entry.Subject)
 	}
 	stream := entry.Header.Get(HeaderOriginStream)
+	if member, ok := strings.CutPrefix(stream, uplinkOriginPrefix); ok {
+		return s.retryFromLink(ctx, qs, entry, member)
+	}
 	h, err := s.handlerFor(stream)
 	if err != nil {
 		return fmt.Errorf("quarantine seq %d: %w", seq, err)
@@ -134,6 +137,46 @@ func (s *Service) retry(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("re-driven, but not removed from quarantine: %w", err)
 	}
 	s.log.Info("federation: quarantined message re-driven", "quarantine_seq", seq, "stream", stream, "seq", oseq)
+	return nil
+}
+
+// retryFromLink re-drives an entry of a message the national pulled from
+// member over its link: the entry is the message, with the headers the
+// member sent it with (its quarantine headers taken off, its message id
+// put back), and the relay checks it end to end, trace and signature, as
+// when it first came.
+func (s *Service) retryFromLink(ctx context.Context, qs jetstream.Stream, entry *jetstream.RawStreamMsg, member string) error {
+	if !s.National() {
+		return fmt.Errorf("quarantine seq %d: only the national bus takes messages over a member's link", entry.Sequence)
+	}
+	s.mu.Lock()
+	_, known := s.members[member]
+	s.mu.Unlock()
+	if !known {
+		return fmt.Errorf("quarantine seq %d: bus %s is not a member of the federation", entry.Sequence, member)
+	}
+	h := nats.Header{}
+	for k, v := range entry.Header {
+		switch k {
+		case record.HeaderReason, record.HeaderOriginSubject, record.HeaderOriginSeq, record.HeaderDeliveries,
+			record.HeaderAgency, record.HeaderOriginStream, record.HeaderOriginMsgID, jetstream.MsgIDHeader:
+			continue
+		}
+		h[k] = append([]string(nil), v...)
+	}
+	if id := entry.Header.Get(record.HeaderOriginMsgID); id != "" {
+		h.Set(jetstream.MsgIDHeader, id)
+	}
+	oseq, _ := strconv.ParseUint(entry.Header.Get(record.HeaderOriginSeq), 10, 64)
+	m := &jetstream.RawStreamMsg{Subject: entry.Header.Get(record.HeaderOriginSubject), Sequence: max(oseq, 1), Header: h, Data: entry.Data, Time: entry.Time}
+	meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.Sequence}, NumDelivered: 1, Stream: OutStream, Timestamp: entry.Time}
+	if err := s.relay(member)(ctx, storedMsg{m}, meta); err != nil {
+		return fmt.Errorf("bus %s's %s: %w", member, m.Subject, err)
+	}
+	if err := qs.DeleteMsg(ctx, entry.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("re-driven, but not removed from quarantine: %w", err)
+	}
+	s.log.Info("federation: quarantined message re-driven", "quarantine_seq", entry.Sequence, "member", member, "subject", m.Subject)
 	return nil
 }
 

@@ -151,3 +151,70 @@ func TestRetryDelay(t *testing.T) {
 		}
 	}
 }
+
+// What the national refuses from a member sits in no stream of the
+// national (it pulled it over the link): its quarantine entry is the only
+// copy, and a retry re-drives the entry itself through the relay, which
+// checks it again end to end. A tampered entry stays refused.
+func TestFederationQuarantineRetryFromLink(t *testing.T) {
+	f := startFederation(t)
+	ctx := ctxT(t)
+	e := envelope.New(hanoi, []string{danangDoJ}, "Liên tỉnh, bị giữ lại")
+	if _, err := f.chn.Send(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, f.cdn, danangDoJ, 1)
+	out, err := f.chn.JetStream().Stream(ctx, federation.OutStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := out.GetLastMsgForSubject(ctx, "axis.fedout.DN.doc."+envelope.Token(danangDoJ)+"."+envelope.Token(hanoi))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entryOf := func(m *jetstream.RawStreamMsg) broker.Quarantined {
+		t.Helper()
+		if err := f.vn.Fed.QuarantineFromLink(ctx, "HN", m, errors.New("held for the test")); err != nil {
+			t.Fatal(err)
+		}
+		var got broker.Quarantined
+		eventually(t, "the entry in the national's quarantine", func() error {
+			list, err := f.cvn.QuarantineList(ctx, "federation")
+			if err != nil {
+				return err
+			}
+			for _, q := range list {
+				if q.Envelope == e.ID && q.Seq > got.Seq {
+					got = q
+				}
+			}
+			if got.Seq == 0 {
+				return fmt.Errorf("not yet: %d entries", len(list))
+			}
+			return nil
+		})
+		return got
+	}
+
+	q := entryOf(sent)
+	if err := federation.Retry(ctx, f.cvn, q.Seq); err != nil {
+		t.Fatalf("retry of a member's message from its entry: %v", err)
+	}
+	if _, err := f.cvn.QuarantineEntry(ctx, strconv.FormatUint(q.Seq, 10)); !errors.Is(err, broker.ErrNotQuarantined) {
+		t.Fatalf("entry after retry: %v", err)
+	}
+	if n := recordCount(t, f.cdn, record.DocSubject(danangDoJ, hanoi)); n != 1 {
+		t.Fatalf("%d copies in DN's record, want the one (the relay keeps its message id)", n)
+	}
+
+	tampered := *sent
+	tampered.Sequence++ // another entry: its id names the member's sequence
+	tampered.Data = []byte(strings.Replace(string(sent.Data), "e", "f", 1))
+	q = entryOf(&tampered)
+	if err := federation.Retry(ctx, f.cvn, q.Seq); !errors.Is(err, federation.ErrRetry) {
+		t.Fatalf("retry of a tampered entry: %v", err)
+	}
+	if _, err := f.cvn.QuarantineEntry(ctx, strconv.FormatUint(q.Seq, 10)); err != nil {
+		t.Fatalf("the tampered entry is gone: %v", err)
+	}
+}

@@ -700,7 +700,7 @@ func (s *Service) handle(name string, st *loopState, msg jetstream.Msg, h handle
 		_ = msg.NakWithDelay(min(retryDelay(meta.NumDelivered), backpressureDelay))
 	case errors.Is(err, ErrRefused) || meta.NumDelivered >= maxAttempts:
 		s.log.Warn("federation: message refused, quarantined", "consumer", name, "subject", msg.Subject(), "seq", meta.Sequence.Stream, "err", err)
-		if qerr := s.quarantine(ctx, name, msg, meta, err); qerr != nil {
+		if qerr := s.quarantine(ctx, name, st, msg, meta, err); qerr != nil {
 			s.log.Warn("federation: quarantine failed, retrying later", "consumer", name, "err", qerr)
 			_ = msg.NakWithDelay(10 * time.Second)
 			return
@@ -718,12 +718,18 @@ func (s *Service) handle(name string, st *loopState, msg jetstream.Msg, h handle
 
 // quarantine keeps a refused message, with its headers (the trace) and the
 // reason, in the bus's quarantine under the agency "federation".
-func (s *Service) quarantine(ctx context.Context, loop string, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error) error {
-	_, err := record.WriteQuarantine(ctx, s.js, record.Quarantine{
+func (s *Service) quarantine(ctx context.Context, loop string, st *loopState, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error) error {
+	q := record.Quarantine{
 		Box: record.FederationBox, Data: msg.Data(), Reason: cause.Error(), Header: msg.Headers(),
 		OriginSubject: msg.Subject(), OriginStream: meta.Stream, OriginSeq: meta.Sequence.Stream, Deliveries: meta.NumDelivered,
 		MsgID: record.FederationQuarantineMsgID(loop, meta.Sequence.Stream),
-	})
+	}
+	if st.bus != "" {
+		// Taken over a link: the sequence is the member's (informational),
+		// and the entry is the only copy on this bus (retry.go).
+		q.OriginStream, q.OriginMsgID = uplinkOrigin(st.bus), msg.Headers().Get(jetstream.MsgIDHeader)
+	}
+	_, err := record.WriteQuarantine(ctx, s.js, q)
 	if err != nil {
 		return fmt.Errorf("quarantine federation message: %w", err)
 	}

@@ -79,6 +79,9 @@ const (
 	// HeaderOriginStream names the stream a quarantined federation message
 	// was taken from.
 	HeaderOriginStream = "Docaxis-Origin-Stream"
+	// HeaderOriginMsgID keeps, on a quarantine entry, the message id the
+	// message was taken with (an entry's own Nats-Msg-Id is its dedup id).
+	HeaderOriginMsgID = "Docaxis-Origin-Msg-Id"
 	// HeaderTrace holds one signed trace entry per bus a copy from another
 	// bus crossed, in order (a compact JWS each).
 	HeaderTrace = "Docaxis-Trace"

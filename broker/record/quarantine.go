@@ -38,6 +38,10 @@ type Quarantine struct {
 	OriginSubject string
 	OriginStream  string
 	OriginSeq     uint64
+	// OriginMsgID, when set, is the message id the message was taken
+	// with (HeaderOriginMsgID): where no stream of this bus keeps the
+	// message, the entry is all a retry has.
+	OriginMsgID string
 	// Deliveries is how many times it was delivered before.
 	Deliveries uint64
 	// MsgID is the entry's dedup id: writing the same entry again is a
@@ -68,6 +72,10 @@ func WriteQuarantine(ctx context.Context, js jetstream.Publisher, q Quarantine) 
 	m.Header.Del(HeaderOriginStream)
 	if q.OriginStream != "" {
 		m.Header.Set(HeaderOriginStream, q.OriginStream)
+	}
+	m.Header.Del(HeaderOriginMsgID)
+	if q.OriginMsgID != "" {
+		m.Header.Set(HeaderOriginMsgID, q.OriginMsgID)
 	}
 	m.Header.Del(HeaderEnvelope)
 	if id := EnvelopeIDOf(q.Data); id != "" {

@@ -33,6 +33,7 @@ func TestWriteQuarantine(t *testing.T) {
 	forged.Set(record.HeaderReason, "all is fine")
 	forged.Set(record.HeaderEnvelope, "00000000-0000-7000-8000-000000000000")
 	forged.Set(record.HeaderOriginStream, "AXIS_TOKENS")
+	forged.Set(record.HeaderOriginMsgID, "forged-origin")
 	forged.Set(record.HeaderAgency, "000.00.00.H14")
 	forged.Set(jetstream.MsgIDHeader, "forged")
 	forged.Set("Nats-Expected-Stream", "AXIS")
@@ -55,6 +56,7 @@ func TestWriteQuarantine(t *testing.T) {
 				record.HeaderReason: "signature: bad", record.HeaderOriginSubject: "axis.doc.000_00_00_H14.000_00_00_G22",
 				record.HeaderOriginSeq: "7", record.HeaderDeliveries: "3", record.HeaderAgency: "000.00.00.H14",
 				record.HeaderEnvelope: "", record.HeaderOriginStream: "", jetstream.MsgIDHeader: "q.7.000_00_00_H14",
+				record.HeaderOriginMsgID: "",
 			},
 		},
 		{
@@ -65,7 +67,19 @@ func TestWriteQuarantine(t *testing.T) {
 			wantHeader: map[string]string{
 				record.HeaderAgency: record.FederationBox, record.HeaderOriginStream: "AXIS_FED_IN",
 				record.HeaderEnvelope: id, record.HeaderOriginSeq: "9", jetstream.MsgIDHeader: "fq.in_b1.9",
-				"Nats-Expected-Stream": record.QuarantineStream, // ours, not the forged one
+				"Nats-Expected-Stream":   record.QuarantineStream, // ours, not the forged one
+				record.HeaderOriginMsgID: "",                      // none given: the forged one is gone
+			},
+			trace: 2,
+		},
+		{
+			name: "federation, taken over a link",
+			q: record.Quarantine{Box: record.FederationBox, Data: payload, Reason: "refused", Header: forged,
+				OriginSubject: "axis.fedout.b2.doc.x.y", OriginStream: "link:b1", OriginSeq: 4, Deliveries: 1,
+				OriginMsgID: id + ".x", MsgID: record.FederationQuarantineMsgID("b1:AXIS_FED_OUT/fed_up", 4)},
+			wantHeader: map[string]string{
+				record.HeaderOriginStream: "link:b1", record.HeaderOriginMsgID: id + ".x",
+				jetstream.MsgIDHeader: "fq.b1:AXIS_FED_OUT/fed_up.4",
 			},
 			trace: 2,
 		},
