@@ -62,6 +62,7 @@ type entry struct {
 	Updated time.Time `json:"updated,omitzero"`
 
 	key string
+	rev uint64 // the revision read: a change is written only over it
 }
 
 // sentRecord remembers a document a system sent through sendEdoc, for
@@ -172,6 +173,50 @@ func servedOf(cfg jetstream.ConsumerConfig) []string {
 		}
 	}
 	return out
+}
+
+// serves tells whether system sys serves agency code now. An agency that
+// moved to another system has its mail read there (by its transfer
+// consumer), not by its old system, as in broker.Mailbox's
+// processForSystem; an unknown one is no system's. A directory that
+// cannot be read now is an error (failover.ErrUnavailable), no answer. A
+// deleted agency's mail stays its system's to take, as
+// broker.Client.Identity has it.
+func (x *index) serves(ctx context.Context, sys, code string) (bool, error) {
+	a, err := x.c.LookupAgency(ctx, code)
+	switch err := broker.DirectoryRead(err, broker.ErrUnknownAgency); {
+	case errors.Is(err, broker.ErrUnknownAgency):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("system %s, agency %s: %w", sys, code, err)
+	}
+	return a.System == sys, nil
+}
+
+// serving keeps the entries of list whose agency the system still serves
+// and takes the others off its list: they wait for the agency's new system
+// now, which lists them from its transfer consumer.
+func (x *index) serving(ctx context.Context, sys string, list []entry) ([]entry, error) {
+	served := map[string]bool{}
+	out := list[:0]
+	for _, e := range list {
+		ok, known := served[e.To]
+		if !known {
+			var err error
+			if ok, err = x.serves(ctx, sys, e.To); err != nil {
+				return nil, err
+			}
+			served[e.To] = ok
+		}
+		if ok {
+			out = append(out, e)
+			continue
+		}
+		if err := x.remove(ctx, e); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // statusConsumer keeps the system's status consumer filtering the

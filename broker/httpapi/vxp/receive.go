@@ -41,6 +41,9 @@ func (s *Server) waiting(ctx context.Context, c *caller) ([]entry, string, *Erro
 		return nil, "", classify("list what waits", err)
 	}
 	list, err := s.index.list(ctx, c.System, typ)
+	if err == nil {
+		list, err = s.index.serving(ctx, c.System, list)
+	}
 	if err != nil {
 		return nil, "", classify("list what waits", err)
 	}
@@ -109,13 +112,17 @@ func docID(p Params) (string, *Error) {
 }
 
 // entryOf returns what waits for the system under docId. A document of
-// another system, or none, is the same answer.
+// another system, or none, is the same answer; so is one indexed for the
+// system before its agency moved to another (serving).
 func (s *Server) entryOf(ctx context.Context, c *caller) ([]entry, *Error) {
 	id, e := docID(c.Params)
 	if e != nil {
 		return nil, e
 	}
 	list, err := s.index.find(ctx, c.System, id)
+	if err == nil {
+		list, err = s.index.serving(ctx, c.System, list)
+	}
 	if err != nil {
 		return nil, classify("find "+id, err)
 	}

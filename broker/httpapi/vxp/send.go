@@ -106,6 +106,9 @@ func (s *Server) received(ctx context.Context, c *caller, organ string, st *edxm
 		return nil, fail(CodeNotFound, "sendEdoc: status 01 answers document %q, not sent through this bus", docID)
 	}
 	entries, err := s.index.find(ctx, c.System, id)
+	if err == nil {
+		entries, err = s.index.serving(ctx, c.System, entries)
+	}
 	if err != nil {
 		return nil, classify("sendEdoc", err)
 	}

@@ -1,0 +1,63 @@
+package vxp_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/docaxis/docaxis/broker/httpapi/vxp"
+	"github.com/docaxis/docaxis/envelope"
+)
+
+// An agency moves from system A to system B (the operator serves it by
+// B) with a document A had listed and not yet taken: A can no longer
+// read it, download it or acknowledge it (which would sign the delivered
+// receipt with B's key); it is not listed for A any more, and B takes it.
+func TestMovedAgencyNotReadableByItsOldSystem(t *testing.T) {
+	b := newBench(t, false)
+	b.bus.AddAgency(native, "Văn phòng Chính phủ")
+	a := b.sdk("sys.a", b.addSystem("sys.a", provincial))
+	bb := b.sdk("sys.b", b.addSystem("sys.b"))
+	ctx := ctxT(t)
+	res, err := b.bus.Client(native).Send(ctx, envelope.New(native, []string{provincial}, "Công văn trước khi chuyển"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, b.admin, res.ID, provincial, envelope.StateSent)
+	if items := list(mustOK(t, "list A", a.call("getReceivedEdocList", listEdoc, nil))); len(items) != 1 {
+		t.Fatalf("A lists %v, want the document", items)
+	}
+
+	b.serve("sys.b", provincial)
+	if got, err := b.admin.LookupAgency(ctx, provincial); err != nil || got.System != "sys.b" {
+		t.Fatalf("move: %+v %v", got, err)
+	}
+	for _, tc := range []struct {
+		op     string
+		status string
+	}{
+		{"getEdoc", ""},
+		{"downloadEdoc", ""},
+		{"updateStatus", "processing"},
+		{"updateStatus", "done"},
+	} {
+		h := map[string]any{"docId": res.ID}
+		if tc.status != "" {
+			h["status"] = tc.status
+		}
+		mustFail(t, "A's "+strings.TrimSpace(tc.op+" "+tc.status)+" after the move", a.call(tc.op, h, []byte("{}")), vxp.CodeNotFound)
+	}
+	if items := list(mustOK(t, "list A", a.call("getReceivedEdocList", listEdoc, nil))); len(items) != 0 {
+		t.Errorf("A still lists %v after the move", items)
+	}
+	if tr, err := b.admin.Tracking(ctx, res.ID, provincial); err != nil || tr.State != envelope.StateSent {
+		t.Fatalf("after A's attempts: %+v %v, want still sent", tr, err)
+	}
+
+	items := list(mustOK(t, "list B", bb.call("getReceivedEdocList", listEdoc, nil)))
+	if len(items) != 1 || items[0]["docId"] != res.ID {
+		t.Fatalf("B lists %v, want %s", items, res.ID)
+	}
+	mustOK(t, "getEdoc B", bb.call("getEdoc", map[string]any{"docId": res.ID}, []byte("{}")))
+	mustOK(t, "done B", bb.call("updateStatus", map[string]any{"status": "done", "docId": res.ID}, []byte("{}")))
+	waitState(t, b.admin, res.ID, provincial, envelope.StateDelivered)
+}
