@@ -323,8 +323,32 @@ func (x *index) indexDoc(ctx context.Context, sys string, msg jetstream.Msg) err
 		x.log.Warn("vxp: copy refused", "system", sys, "agency", to, "envelope", se.Envelope.ID, "err", err)
 		return nil
 	}
+	// Handed over already (done here before its entry went, or by the
+	// agency's earlier system or mailbox when it moved here and the
+	// transfer consumer reads its mail again): not listed again, as the
+	// mailbox skips it (broker.Mailbox's process).
+	if handed, err := x.received(ctx, to, se.Envelope.ID); err != nil || handed {
+		return err
+	}
 	e := entry{Type: TypeEdoc, ID: se.Envelope.ID, Seq: se.Seq, To: to, From: se.Envelope.From, Stored: se.Stored.UTC()}
 	return x.create(ctx, waitKey(sys, e.Type, e.ID, e.To), e)
+}
+
+// received tells whether envelope id was handed to agency's application:
+// its received marker (record.ReceivedKey) exists. The marker is read as
+// the mailbox reads it, through a failover; a read that fails otherwise
+// than "no marker" is no answer.
+func (x *index) received(ctx context.Context, agency, id string) (bool, error) {
+	_, err := broker.Retry(ctx, x.c, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
+		return x.c.ReceivedMarkers().Get(ctx, record.ReceivedKey(agency, id))
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("received marker of %s for %s: %w", id, agency, err)
 }
 
 // indexStatus indexes a status or receipt for one of the system's

@@ -61,3 +61,40 @@ func TestMovedAgencyNotReadableByItsOldSystem(t *testing.T) {
 	mustOK(t, "done B", bb.call("updateStatus", map[string]any{"status": "done", "docId": res.ID}, []byte("{}")))
 	waitState(t, b.admin, res.ID, provincial, envelope.StateDelivered)
 }
+
+// An agency's mail that its system took and acknowledged stays taken when
+// the agency moves to another system: the new system's transfer consumer
+// reads the agency's mail again from the start of the record, and what
+// was handed over before (its received marker) is not listed again. Mail
+// not taken yet is.
+func TestMovedAgencyHistoryNotListedAgain(t *testing.T) {
+	b := newBench(t, false)
+	b.bus.AddAgency(native, "Văn phòng Chính phủ")
+	a := b.sdk("sys.a", b.addSystem("sys.a", provincial))
+	bb := b.sdk("sys.b", b.addSystem("sys.b"))
+	ctx := ctxT(t)
+	g := b.bus.Client(native)
+	taken, err := g.Send(ctx, envelope.New(native, []string{provincial}, "Đã nhận từ lâu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, b.admin, taken.ID, provincial, envelope.StateSent)
+	list(mustOK(t, "list A", a.call("getReceivedEdocList", listEdoc, nil)))
+	mustOK(t, "getEdoc A", a.call("getEdoc", map[string]any{"docId": taken.ID}, []byte("{}")))
+	mustOK(t, "done A", a.call("updateStatus", map[string]any{"status": "done", "docId": taken.ID}, []byte("{}")))
+	waitState(t, b.admin, taken.ID, provincial, envelope.StateDelivered)
+	waiting, err := g.Send(ctx, envelope.New(native, []string{provincial}, "Chưa nhận"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, b.admin, waiting.ID, provincial, envelope.StateSent)
+
+	b.serve("sys.b", provincial)
+	items := list(mustOK(t, "list B", bb.call("getReceivedEdocList", listEdoc, nil)))
+	if len(items) != 1 || items[0]["docId"] != waiting.ID {
+		t.Errorf("B lists %v, want only %s (%s was delivered before the move)", items, waiting.ID, taken.ID)
+	}
+	if n := mustOK(t, "count B", bb.call("countReceiveEdoc", listEdoc, []byte("{}")))["count"]; n != float64(1) {
+		t.Errorf("B counts %v, want 1", n)
+	}
+}
