@@ -334,6 +334,23 @@ func (x *index) indexDoc(ctx context.Context, sys string, msg jetstream.Msg) err
 	return x.create(ctx, waitKey(sys, e.Type, e.ID, e.To), e)
 }
 
+// markReceived writes the received marker of envelope id for agency. A
+// status has no receive path of its own (no receipt answers it): the
+// marker is the record that the agency's system took it, read back by
+// received as a document's is.
+func (x *index) markReceived(ctx context.Context, agency, id string) error {
+	mark, err := json.Marshal(map[string]time.Time{"at": time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	if _, err := broker.Retry(ctx, x.c, func(ctx context.Context) (uint64, error) {
+		return x.c.ReceivedMarkers().Put(ctx, record.ReceivedKey(agency, id), mark)
+	}); err != nil {
+		return fmt.Errorf("received marker of %s for %s: %w", id, agency, err)
+	}
+	return nil
+}
+
 // received tells whether envelope id was handed to agency's application:
 // its received marker (record.ReceivedKey) exists. The marker is read as
 // the mailbox reads it, through a failover; a read that fails otherwise
@@ -374,6 +391,14 @@ func (x *index) indexStatus(ctx context.Context, sys string, msg jetstream.Msg) 
 	st := s.Envelope
 	if st.Kind != envelope.KindStatus || st.Status == nil || st.Status.State.Code() == "" || !slices.Contains(st.To, to) {
 		return nil
+	}
+	// Taken already (updateStatus done marks it, see markReceived): not
+	// listed again when redelivered, nor for the agency's next system,
+	// whose status consumer reads its statuses from the start. A status
+	// taken before the marker was written (an earlier version) has none
+	// and is listed again for the next system.
+	if handed, err := x.received(ctx, to, st.ID); err != nil || handed {
+		return err
 	}
 	e := entry{Type: TypeStatus, ID: st.ID, Seq: meta.Sequence.Stream, To: to, From: st.From, Of: st.Status.Of,
 		Code: st.Status.State.Code(), Stored: meta.Timestamp.UTC()}

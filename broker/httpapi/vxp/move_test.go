@@ -1,8 +1,13 @@
 package vxp_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
 
 	"github.com/docaxis/docaxis/broker/httpapi/vxp"
 	"github.com/docaxis/docaxis/envelope"
@@ -96,5 +101,48 @@ func TestMovedAgencyHistoryNotListedAgain(t *testing.T) {
 	}
 	if n := mustOK(t, "count B", bb.call("countReceiveEdoc", listEdoc, []byte("{}")))["count"]; n != float64(1) {
 		t.Errorf("B counts %v, want 1", n)
+	}
+}
+
+// The same for statuses: one the agency's system took (updateStatus done)
+// before the agency moved is not listed again for its new system, whose
+// status consumer reads the agency's statuses from the start; one it had
+// not taken is.
+func TestMovedAgencyStatusesNotListedAgain(t *testing.T) {
+	b := newBench(t, false)
+	b.bus.AddAgency(native, "Văn phòng Chính phủ")
+	a := b.sdk("sys.a", b.addSystem("sys.a", provincial))
+	bb := b.sdk("sys.b", b.addSystem("sys.b"))
+	ctx := ctxT(t)
+	g := b.bus.Client(native)
+	file := testdata(t, "edoc.edxml", edocFrom, provincial, edocTo, native)
+	id := fmt.Sprint(mustOK(t, "sendEdoc", a.sendEdoc(map[string]any{"from": provincial, "servicetype": "eDoc", "messagetype": "edoc"}, file))["DocId"])
+	mb, err := g.Mailbox(ctx, native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for got := false; !got && ctx.Err() == nil; {
+		if _, err := mb.Fetch(ctx, 10, 2*time.Second, func(_ context.Context, d *broker.Delivery) error {
+			got = got || d.Envelope.ID == id
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitState(t, b.admin, id, native, envelope.StateDelivered)
+	taken := list(mustOK(t, "status list A", a.call("getReceivedEdocList", listStatus, nil)))
+	if len(taken) != 1 {
+		t.Fatalf("A lists statuses %v, want the delivered one", taken)
+	}
+	mustOK(t, "done A", a.call("updateStatus", map[string]any{"status": "done", "docId": taken[0]["docId"]}, []byte("{}")))
+	if _, err := g.Mark(ctx, native, id, envelope.StateAccepted, broker.MarkOptions{Note: "Đã tiếp nhận"}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, b.admin, id, native, envelope.StateAccepted)
+
+	b.serve("sys.b", provincial)
+	again := list(mustOK(t, "status list B", bb.call("getReceivedEdocList", listStatus, nil)))
+	if len(again) != 1 || again[0]["docId"] == taken[0]["docId"] || !strings.Contains(fmt.Sprint(again[0]["status_desc"]), "status 03") {
+		t.Errorf("B lists statuses %v, want only the acceptance (03); A took %v before the move", again, taken[0]["docId"])
 	}
 }

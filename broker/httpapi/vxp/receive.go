@@ -258,11 +258,16 @@ func (s *Server) updateStatus(ctx context.Context, _ http.ResponseWriter, _ *htt
 	return ok(fmt.Sprintf("%s: %s", list[0].ID, status)), nil
 }
 
-// done acknowledges a waiting document for its agency (a status only
-// leaves the list) and removes it from the list. A document that fails
+// done acknowledges a waiting document for its agency (a status is only
+// marked received) and removes it from the list. A document that fails
 // the recipient's checks is refused by the receive path (invalid receipt,
 // quarantine) and leaves the list too.
 func (s *Server) done(ctx context.Context, w entry) *Error {
+	if w.Type == TypeStatus {
+		if err := s.index.markReceived(ctx, w.To, w.ID); err != nil {
+			return classify("updateStatus", err)
+		}
+	}
 	if w.Type == TypeEdoc {
 		_, err := s.c.Acknowledge(ctx, w.To, w.ID)
 		if err != nil && !errors.Is(err, broker.ErrUnverified) {
