@@ -12,7 +12,8 @@
 // (broker.Client.Acknowledge).
 //
 // One file per concept: auth.go (signature), headers.go (the lenient
-// parameter decoding), agencies.go, send.go, receive.go (the received
-// list, getEdoc, updateStatus), index.go (what waits for each system),
-// sent.go, status codes and answers in answer.go, the server in server.go.
+// parameter decoding), agencies.go, send.go, calls.go (a signed sendEdoc
+// call sends once), receive.go (the received list, getEdoc,
+// updateStatus), index.go (what waits for each system), sent.go, status
+// codes and answers in answer.go, the server in server.go.
 package vxp

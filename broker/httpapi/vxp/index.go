@@ -2,8 +2,6 @@ package vxp
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -520,24 +518,4 @@ func (x *index) sent(ctx context.Context, sys string, n int) ([]sentRecord, erro
 		}
 	}
 	return out, nil
-}
-
-func callKey(sys string, signed []byte) string {
-	sum := sha256.Sum256(signed)
-	return "call." + envelope.Token(sys) + "." + hex.EncodeToString(sum[:16])
-}
-
-// recordCall remembers the DocId a signed sendEdoc call produced.
-func (x *index) recordCall(ctx context.Context, sys string, signed []byte, id string) error {
-	_, err := x.kv.Put(ctx, callKey(sys, signed), []byte(id))
-	return err
-}
-
-// replayed returns the DocId of an earlier identical signed call.
-func (x *index) replayed(ctx context.Context, sys string, signed []byte) (string, bool) {
-	e, err := x.kv.Get(ctx, callKey(sys, signed))
-	if err != nil {
-		return "", false
-	}
-	return string(e.Value()), true
 }

@@ -44,14 +44,26 @@ func (s *Server) sendEdoc(ctx context.Context, _ http.ResponseWriter, r *http.Re
 	if err != nil {
 		return nil, classify("sendEdoc", err)
 	}
-	// The SDK resends a POST on an I/O error, and a captured request can
-	// be replayed (no freshness in the protocol): the same signed call
-	// sends nothing twice and answers with the first DocId.
-	if id, found := s.index.replayed(ctx, c.System, c.Signed); found {
+	// The same signed call sends nothing twice and answers with the first
+	// DocId (calls.go): its claim is taken before anything is sent.
+	id, claim, err := s.index.claimCall(ctx, c.System, c.Signed)
+	if errors.Is(err, errCallPending) {
+		return nil, &Error{Code: CodeInternal, Desc: "sendEdoc: " + err.Error(), Err: err}
+	}
+	if err != nil {
+		return nil, classify("sendEdoc", err)
+	}
+	if claim == nil {
 		a := ok("sent already (the same signed call): " + id)
 		a["DocId"] = id
 		return a, nil
 	}
+	sent := false
+	defer func() {
+		if !sent {
+			s.index.releaseCall(ctx, claim)
+		}
+	}()
 	m, err := edxml.ParseReaderAt(tmp, size)
 	if err != nil {
 		return nil, classify("sendEdoc: edXML", err)
@@ -80,8 +92,11 @@ func (s *Server) sendEdoc(ctx context.Context, _ http.ResponseWriter, r *http.Re
 	if err != nil {
 		return nil, classify("sendEdoc", err)
 	}
-	if err := s.index.recordCall(ctx, c.System, c.Signed, res.ID); err != nil {
-		s.log.Warn("vxp: sendEdoc call not remembered against retries", "envelope", res.ID, "err", err)
+	sent = true
+	if err := s.index.recordCall(ctx, claim, res.ID); err != nil {
+		// The claim stays: identical calls are told to ask again, and
+		// send only once it is stale (calls.go).
+		s.log.Error("vxp: sendEdoc call sent but its DocId not remembered", "envelope", res.ID, "err", err)
 	}
 	if res.Kind == "document" {
 		if err := s.index.recordSent(ctx, c.System, sentRecord{ID: res.ID, From: organ, At: time.Now().UTC()}); err != nil {
