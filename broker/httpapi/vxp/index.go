@@ -264,8 +264,13 @@ func (x *index) statusConsumer(ctx context.Context, sys string, served []string)
 }
 
 // fetch hands every message cons holds now to index, acknowledging each
-// on the consumer once indexed.
+// on the consumer once indexed. One that index fails on (the directory or
+// a marker not read now, a refusal not made) is asked for again later, as
+// the mailbox does (a nak with a delay), and the others go on: one message
+// failing again and again holds no other back. A message that comes back
+// within the same drain is left for the next.
 func (x *index) fetch(ctx context.Context, sys string, cons jetstream.Consumer, index func(context.Context, string, jetstream.Msg) error) error {
+	failed := map[uint64]bool{}
 	for {
 		batch, err := cons.FetchNoWait(128)
 		if err != nil {
@@ -274,9 +279,19 @@ func (x *index) fetch(ctx context.Context, sys string, cons jetstream.Consumer, 
 		n := 0
 		for msg := range batch.Messages() {
 			n++
+			var seq uint64
+			if meta, err := msg.Metadata(); err == nil {
+				seq = meta.Sequence.Stream
+			}
+			if failed[seq] {
+				_ = msg.NakWithDelay(time.Second)
+				continue
+			}
 			if err := index(ctx, sys, msg); err != nil {
-				_ = msg.Nak()
-				return err
+				failed[seq] = true
+				_ = msg.NakWithDelay(time.Second)
+				x.log.Warn("vxp: message not indexed now, asked for again later", "system", sys, "subject", msg.Subject(), "seq", seq, "err", err)
+				continue
 			}
 			if err := msg.DoubleAck(ctx); err != nil {
 				return fmt.Errorf("acknowledge on the consumer of system %s: %w", sys, err)
@@ -305,8 +320,11 @@ func (x *index) indexDoc(ctx context.Context, sys string, msg jetstream.Msg) err
 		return nil
 	}
 	to := envelope.CodeFromToken(parts[2])
-	if a, err := x.c.LookupAgency(ctx, to); err != nil || a.System != sys {
-		return nil // moved to another system: its transfer consumer reads it
+	// Not served here (any more): its new system's transfer consumer
+	// reads it. Only the directory's answer drops it: a directory not
+	// read now is asked again later.
+	if served, err := x.serves(ctx, sys, to); err != nil || !served {
+		return err
 	}
 	se, err := x.c.ReadEnvelope(ctx, meta.Sequence.Stream)
 	if err != nil {
@@ -317,7 +335,13 @@ func (x *index) indexDoc(ctx context.Context, sys string, msg jetstream.Msg) err
 		return nil
 	}
 	if se.Err != nil {
+		// Refused (the error wraps ErrUnverified), or found and taken as
+		// another copy of the id; any other failure left the sender
+		// unanswered: refused again later.
 		_, err := x.c.Acknowledge(ctx, to, se.Envelope.ID)
+		if err != nil && !errors.Is(err, broker.ErrUnverified) {
+			return fmt.Errorf("refuse copy #%d for %s: %w", se.Seq, to, err)
+		}
 		x.log.Warn("vxp: copy refused", "system", sys, "agency", to, "envelope", se.Envelope.ID, "err", err)
 		return nil
 	}
@@ -378,8 +402,8 @@ func (x *index) indexStatus(ctx context.Context, sys string, msg jetstream.Msg) 
 		return nil
 	}
 	to := envelope.CodeFromToken(parts[2])
-	if a, err := x.c.LookupAgency(ctx, to); err != nil || a.System != sys {
-		return nil
+	if served, err := x.serves(ctx, sys, to); err != nil || !served {
+		return err
 	}
 	s, err := x.c.Verifier().Verify(msg.Data())
 	if err != nil {
