@@ -470,7 +470,7 @@ func (x *index) read(ctx context.Context, filter string) ([]entry, error) {
 		if err := json.Unmarshal(kve.Value(), &e); err != nil {
 			return nil, fmt.Errorf("read %s: %w", k, err)
 		}
-		e.key = k
+		e.key, e.rev = k, kve.Revision()
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
@@ -493,15 +493,50 @@ func (x *index) keys(ctx context.Context, filter string) ([]string, error) {
 	return keys, nil
 }
 
+// update writes e over the revision it was read at: an entry taken off
+// the list meanwhile (done) is not brought back (the error wraps
+// errNotWaiting), and one changed meanwhile is not overwritten (a
+// conflict, bucket.Conflict).
 func (x *index) update(ctx context.Context, e entry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	if _, err := x.kv.Put(ctx, e.key, b); err != nil {
-		return fmt.Errorf("update %s %s: %w", e.Type, e.ID, err)
+	_, err = x.kv.Update(ctx, e.key, b, e.rev)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if bucket.Conflict(err) {
+		if _, gerr := x.kv.Get(ctx, e.key); errors.Is(gerr, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("update %s %s: %w (done meanwhile)", e.Type, e.ID, errNotWaiting)
+		}
+	}
+	return fmt.Errorf("update %s %s: %w", e.Type, e.ID, err)
+}
+
+// change applies fn to e and writes it (update), reading it again and
+// applying fn anew while another change comes between.
+func (x *index) change(ctx context.Context, e entry, fn func(*entry)) error {
+	for {
+		fn(&e)
+		err := x.update(ctx, e)
+		if err == nil || !bucket.Conflict(err) {
+			return err
+		}
+		kve, err := x.kv.Get(ctx, e.key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("update %s %s: %w (done meanwhile)", e.Type, e.ID, errNotWaiting)
+		}
+		if err != nil {
+			return fmt.Errorf("update %s %s: %w", e.Type, e.ID, err)
+		}
+		key := e.key
+		e = entry{}
+		if err := json.Unmarshal(kve.Value(), &e); err != nil {
+			return fmt.Errorf("read %s: %w", key, err)
+		}
+		e.key, e.rev = key, kve.Revision()
+	}
 }
 
 func (x *index) remove(ctx context.Context, e entry) error {

@@ -127,9 +127,13 @@ func (s *Server) entryOf(ctx context.Context, c *caller) ([]entry, *Error) {
 		return nil, classify("find "+id, err)
 	}
 	if len(list) == 0 {
-		return nil, &Error{Code: CodeNotFound, Desc: fmt.Sprintf("document %s is not waiting for system %s (list with getReceivedEdocList; done ones are gone)", id, c.System), Err: errNotWaiting}
+		return nil, notWaiting(id, c.System)
 	}
 	return list, nil
+}
+
+func notWaiting(id, sys string) *Error {
+	return &Error{Code: CodeNotFound, Desc: fmt.Sprintf("document %s is not waiting for system %s (list with getReceivedEdocList; done ones are gone)", id, sys), Err: errNotWaiting}
 }
 
 // getEdoc answers with the edXML, base64 in data. The answer streams:
@@ -239,6 +243,7 @@ func (s *Server) updateStatus(ctx context.Context, _ http.ResponseWriter, _ *htt
 	if e != nil {
 		return nil, e
 	}
+	kept := 0
 	for _, w := range list {
 		if status == "done" {
 			if e := s.done(ctx, w); e != nil {
@@ -246,14 +251,23 @@ func (s *Server) updateStatus(ctx context.Context, _ http.ResponseWriter, _ *htt
 			}
 			continue
 		}
-		w.Status = status
-		if status == "fail" {
-			w.Fails++
+		err := s.index.change(ctx, w, func(w *entry) {
+			w.Status = status
+			if status == "fail" {
+				w.Fails++
+			}
+			w.Updated = nowUTC()
+		})
+		if errors.Is(err, errNotWaiting) {
+			continue // done meanwhile: it stays off the list
 		}
-		w.Updated = nowUTC()
-		if err := s.index.update(ctx, w); err != nil {
+		if err != nil {
 			return nil, classify("updateStatus", err)
 		}
+		kept++
+	}
+	if status != "done" && kept == 0 {
+		return nil, notWaiting(list[0].ID, c.System)
 	}
 	return ok(fmt.Sprintf("%s: %s", list[0].ID, status)), nil
 }
