@@ -194,7 +194,14 @@ func classify(what string, err error) *Error {
 		return e
 	case errors.As(err, &mbe):
 		return &Error{Code: CodeTooLarge, Desc: fmt.Sprintf("%s: body over %d bytes", what, mbe.Limit), Err: err}
-	case errors.Is(err, broker.ErrLimit), errors.Is(err, broker.ErrRateLimited):
+	case errors.Is(err, broker.ErrRateLimited):
+		// A refusal for now, which the same call passes later: neither
+		// PROTOCOL.md nor the code table has one for a rate, so it is the
+		// temporary failure on the bus's side (as a failover or a time-out
+		// is), not 413, which says the call never passes. Before ErrLimit,
+		// which it wraps.
+		return &Error{Code: CodeInternal, Desc: what + ": " + err.Error() + "; ask again later", Err: err}
+	case errors.Is(err, broker.ErrLimit):
 		return &Error{Code: CodeTooLarge, Desc: what + ": " + err.Error(), Err: err}
 	case errors.Is(err, broker.ErrNotFound), errors.Is(err, broker.ErrUnknownAgency):
 		return &Error{Code: CodeNotFound, Desc: what + ": " + err.Error(), Err: err}
