@@ -352,7 +352,16 @@ func (m *Mailbox) process(ctx context.Context, in arrival, h Handler) Outcome {
 	}
 	e := s.Envelope
 	out := Outcome{ID: e.ID, From: e.From, Subject: e.Subject}
-	if rec, err := m.received(ctx, e.ID); err == nil {
+	rec, err := m.received(ctx, e.ID)
+	if err == nil && rec.Digest != "" && rec.Digest != s.Digest() {
+		// Another envelope with this id was handed over: not this copy
+		// again, and not to be acknowledged as if it were.
+		if out, decided := m.idConflict(ctx, msg, meta, s); decided {
+			return out
+		}
+		err = jetstream.ErrKeyNotFound // the copy the id is bound to: handed over
+	}
+	if err == nil {
 		// Handed to the application before a crash or a failed receipt
 		// that came ahead of the ack: finish the receipt, do not hand over
 		// again.
@@ -421,6 +430,34 @@ func (m *Mailbox) process(ctx context.Context, in arrival, h Handler) Outcome {
 	out.Verified = true
 	out.Delivery = d
 	return m.report(out)
+}
+
+// idConflictLooks bounds how often a copy whose id another handed-over
+// envelope carries is looked at before the bus has tracked either.
+const idConflictLooks = 5
+
+// idConflict judges a copy whose envelope id was handed over before with
+// other bytes: one of the two reuses the other's id (an agency may sign
+// any id, and publish into a mailbox it writes to). The bus binds an id to
+// the sender of its first verified copy and tracks only that sender's
+// pairs, so the tracking of this recipient's pair names the rightful
+// copy: that one is handed over (decided false), even after the other; any
+// other is refused, so that neither is acknowledged unseen. Until the bus
+// has tracked the pair, the copy is looked at again later.
+func (m *Mailbox) idConflict(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, s *envelope.Signed) (Outcome, bool) {
+	e := s.Envelope
+	tr, err := m.c.Tracking(ctx, e.ID, m.agency)
+	switch {
+	case err == nil && tr.Sender == e.From && (tr.Digest == "" || tr.Digest == s.Digest()):
+		return Outcome{}, false
+	case err == nil:
+		return m.refuse(ctx, msg, meta, s, fmt.Errorf("%w: envelope id %s is %s's, and another envelope with it was handed over before", ErrReject, e.ID, tr.Sender)), true
+	case errors.Is(err, ErrNotFound) && meta.NumDelivered >= idConflictLooks:
+		return m.refuse(ctx, msg, meta, s, fmt.Errorf("%w: envelope id %s was handed over before with other bytes, and the bus tracks no copy of it for %s", ErrReject, e.ID, m.agency)), true
+	}
+	_ = msg.NakWithDelay(time.Second)
+	return m.report(Outcome{ID: e.ID, From: e.From, Subject: e.Subject, Retry: true,
+		Error: fmt.Sprintf("envelope id %s handed over before with other bytes; which copy it belongs to is not known yet: %v", e.ID, err)}), true
 }
 
 // attachmentsWhenGranted runs attachments, waiting a little for access:

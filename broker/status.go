@@ -12,13 +12,15 @@ import (
 )
 
 // receiptNamespace derives receipt ids: the receipt for (envelope,
-// recipient, state) always has the same id, so a redelivered envelope's
-// receipt is deduplicated like the first.
+// sender, recipient, state) always has the same id, so a redelivered
+// envelope's receipt is deduplicated like the first. The sender counts:
+// another agency's envelope reusing the id must not take the rightful
+// receipt's message id (idConflict).
 var receiptNamespace = uuid.MustParse("6f1c1d1e-8a55-4b7e-9a3c-64d0c6d2a9b1")
 
 func (m *Mailbox) receipt(ctx context.Context, e *envelope.Envelope, state envelope.State, digest, reason string, details map[string]any) error {
 	st := envelope.NewStatus(m.agency, e.From, e.ID, state)
-	st.ID = uuid.NewSHA1(receiptNamespace, []byte(e.ID+"|"+m.agency+"|"+string(state))).String()
+	st.ID = uuid.NewSHA1(receiptNamespace, []byte(e.ID+"|"+e.From+"|"+m.agency+"|"+string(state))).String()
 	st.Status.Digest = digest
 	st.Status.Reason = reason
 	st.Status.Details = details

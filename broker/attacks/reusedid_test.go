@@ -1,0 +1,103 @@
+package attacks_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docaxis/docaxis/broker"
+	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/envelope"
+)
+
+// H99, a co-recipient of G22's envelope, learns its id from its own copy,
+// signs an envelope of its own with that id and puts it in H14's mailbox.
+// The received marker is H14's per envelope id, so before, whichever copy
+// H14 handed over first shadowed the other: the other was acknowledged as
+// a redelivery, unseen, and its receipt (same message id) dropped. Now the
+// bus's tracking decides: G22's copy, the one the id is bound to, is
+// handed over in either order; H99's is refused when it comes second.
+func TestReusedIDCannotShadowTheRightfulCopy(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		// genuineFailsOnce: H14's application fails G22's copy once, so
+		// H99's copy is handed over first.
+		genuineFailsOnce bool
+	}{
+		{"ForgeryHandedOverFirst", true},
+		{"ForgeryComesSecond", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := newArena(t)
+			ctx := ctxT(t)
+			res, err := a.client(victimSender).Send(ctx, envelope.New(victimSender, []string{victimRecipient, attacker}, "Công văn thật"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := res.ID
+			if _, err := a.admin.WaitState(ctx, id, victimRecipient, envelope.StateSent); err != nil {
+				t.Fatal(err)
+			}
+			if got := trackReceive(t, a.client(attacker), attacker); len(got) != 1 || got[0] != id {
+				t.Fatalf("H99's mailbox: %v", got)
+			}
+			forged := envelope.New(attacker, []string{victimRecipient}, "Giả: công văn trước đã bị hủy")
+			forged.ID = id
+			nc, _ := a.raw(attacker)
+			trackPublish(t, nc, record.DocSubject(victimRecipient, attacker), a.trackSeal(attacker, forged))
+
+			var (
+				mu         sync.Mutex
+				handed     = map[string]int{} // sender -> times handed over
+				refused    = map[string]int{}
+				failedOnce bool
+			)
+			mb, err := a.client(victimRecipient).Mailbox(ctx, victimRecipient, broker.OnOutcome(func(o broker.Outcome) {
+				mu.Lock()
+				defer mu.Unlock()
+				if o.Quarantined {
+					refused[o.From]++
+				}
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "G22's copy handed to H14's application", func() error {
+				fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				defer cancel()
+				_, err := mb.Fetch(fctx, 10, time.Second, func(_ context.Context, d *broker.Delivery) error {
+					mu.Lock()
+					defer mu.Unlock()
+					if d.Envelope.From == victimSender && c.genuineFailsOnce && !failedOnce {
+						failedOnce = true
+						return errors.New("DMS database busy, try again")
+					}
+					handed[d.Envelope.From]++
+					return nil
+				})
+				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					return err
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if handed[victimSender] == 0 {
+					return errors.New("not yet")
+				}
+				return nil
+			})
+			if _, err := a.admin.WaitState(ctx, id, victimRecipient, envelope.StateDelivered); err != nil {
+				t.Fatalf("G22's pair for H14 after its copy was handed over: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if handed[victimSender] != 1 {
+				t.Errorf("G22's copy handed over %d times", handed[victimSender])
+			}
+			if !c.genuineFailsOnce && (handed[attacker] != 0 || refused[attacker] != 1) {
+				t.Errorf("H99's copy, second with G22's id: handed over %d times, refused %d times; want refused once", handed[attacker], refused[attacker])
+			}
+		})
+	}
+}
