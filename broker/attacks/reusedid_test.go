@@ -3,6 +3,8 @@ package attacks_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,5 +101,89 @@ func TestReusedIDCannotShadowTheRightfulCopy(t *testing.T) {
 				t.Errorf("H99's copy, second with G22's id: handed over %d times, refused %d times; want refused once", handed[attacker], refused[attacker])
 			}
 		})
+	}
+}
+
+// H99 puts into H14's mailbox a copy claiming to be G22's envelope (G22's
+// id, "from" G22), which H14 refuses with a signed invalid receipt to
+// G22, as it must: the sender hears of every refused copy. That receipt
+// names the bytes it refused, not G22's copy: the bus does not count it on
+// G22's pair (before, the pair went "invalid" on H99's word).
+func TestInvalidReceiptForOtherBytesDoesNotCount(t *testing.T) {
+	a := newArena(t)
+	ctx := ctxT(t)
+	res, err := a.client(victimSender).Send(ctx, envelope.New(victimSender, []string{victimRecipient, attacker}, "Công văn thật"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.ID
+	if _, err := a.admin.WaitState(ctx, id, victimRecipient, envelope.StateSent); err != nil {
+		t.Fatal(err)
+	}
+	forged := envelope.New(victimSender, []string{victimRecipient}, "Giả danh")
+	forged.ID = id
+	nc, _ := a.raw(attacker)
+	trackPublish(t, nc, record.DocSubject(victimRecipient, attacker), a.trackSeal(attacker, forged))
+
+	var (
+		mu         sync.Mutex
+		failedOnce bool
+		refused    int
+		handed     int
+	)
+	mb, err := a.client(victimRecipient).Mailbox(ctx, victimRecipient, broker.OnOutcome(func(o broker.Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		if o.Quarantined {
+			refused++
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both copies handled", func() error {
+		fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		_, err := mb.Fetch(fctx, 10, time.Second, func(_ context.Context, d *broker.Delivery) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if !failedOnce {
+				failedOnce = true // G22's copy comes back after the forgery
+				return errors.New("DMS database busy, try again")
+			}
+			handed++
+			return nil
+		})
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if handed == 0 || refused == 0 {
+			return fmt.Errorf("handed over %d, refused %d", handed, refused)
+		}
+		return nil
+	})
+	tr, err := a.admin.WaitState(ctx, id, victimRecipient, envelope.StateDelivered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the invalid receipt for the forgery judged", func() error {
+		tr, err = a.admin.Tracking(ctx, id, victimRecipient)
+		if err != nil {
+			return err
+		}
+		if len(tr.Refused) == 0 {
+			return errors.New("no refused event yet")
+		}
+		return nil
+	})
+	for _, ev := range tr.History {
+		if ev.State == envelope.StateInvalid {
+			t.Fatalf("G22's pair counted H14's invalid receipt for H99's bytes: %+v", tr.History)
+		}
+	}
+	if !strings.Contains(tr.Refused[0].Reason, "other bytes") {
+		t.Fatalf("refused for %q", tr.Refused[0].Reason)
 	}
 }

@@ -401,6 +401,12 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 		if seen(tr.History, e.ID) {
 			return false, nil // the same signed status seen again
 		}
+		if (st.State == envelope.StateDelivered || st.State == envelope.StateInvalid) && st.Digest != "" && tr.Digest != "" && st.Digest != tr.Digest {
+			// A receipt for other bytes: another envelope reusing the id
+			// (or an unsigned one claiming it) reached the recipient, not
+			// this pair's copy.
+			return refuseEvent(tr, ev, fmt.Errorf("%s receipt for other bytes (SHA-256 %s) than the copy tracked (%s)", st.State, st.Digest, tr.Digest)), nil
+		}
 		if err := envelope.CheckTransition(tr.State, st.State); err != nil {
 			return refuseEvent(tr, ev, err), nil
 		}
