@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -264,6 +265,116 @@ func TestBundleTamperingIsNamed(t *testing.T) {
 			}
 			if tt.file != "" && p.File != tt.file {
 				t.Errorf("names file %q, want %q: %v", p.File, tt.file, err)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// bundleLinks decodes links.jsonl.
+func bundleLinks(t *testing.T, b []byte) []audit.Link {
+	t.Helper()
+	var out []audit.Link
+	for _, ln := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var l audit.Link
+		if err := json.Unmarshal(ln, &l); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// encodeLinks writes links as links.jsonl.
+func encodeLinks(ls []audit.Link) []byte {
+	var b bytes.Buffer
+	for _, l := range ls {
+		j, _ := json.Marshal(l)
+		b.Write(j)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// cutLinks keeps the bundle's links and records keep accepts, and fixes the
+// manifest's record list and link span to match.
+func (bf *bundleFiles) cutLinks(t *testing.T, keep func(seq uint64) bool) {
+	t.Helper()
+	var recs []audit.ManifestRecord
+	for _, r := range bf.m.Records {
+		if keep(r.Seq) {
+			recs = append(recs, r)
+		} else {
+			bf.remove(r.File)
+		}
+	}
+	bf.m.Records = recs
+	var ls []audit.Link
+	for _, l := range bundleLinks(t, bf.data[audit.LinksFile]) {
+		if keep(l.Seq) {
+			ls = append(ls, l)
+		}
+	}
+	bf.data[audit.LinksFile] = encodeLinks(ls)
+	bf.m.Links.Count, bf.m.Links.First, bf.m.Links.Last = len(ls), ls[0].Seq, ls[len(ls)-1].Seq
+}
+
+// setCheckpoint replaces the bundle's checkpoint of role by cp.
+func (bf *bundleFiles) setCheckpoint(role string, cp *audit.SignedCheckpoint) {
+	var cps []audit.ManifestCheckpoint
+	for _, c := range bf.m.Checkpoints {
+		if c.Role == role {
+			bf.remove(c.File)
+			continue
+		}
+		cps = append(cps, c)
+	}
+	if cp != nil {
+		name := fmt.Sprintf("checkpoints/%020d.jws", cp.Seq)
+		bf.names = append(bf.names, name)
+		bf.data[name] = cp.Raw
+		cps = append(cps, audit.ManifestCheckpoint{File: name, Role: role, Seq: cp.Seq, Head: cp.Head, Time: cp.Time})
+	}
+	bf.m.Checkpoints = cps
+}
+
+// The first records of a range cut together with their links, the anchor
+// removed or replaced by a genuine later checkpoint: the chain no longer
+// starts before the range, and verify must say so.
+func TestBundleStartOfRangeCutIsNamed(t *testing.T) {
+	ab := startAuditBus(t)
+	ab.send(govOffice, ngheAn)
+	ab.checkpoint() // the anchor
+	time.Sleep(20 * time.Millisecond)
+	since := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	ab.send(govOffice, ngheAn) // the record cut
+	ab.send(sonLa, ngheAn)
+	later := ab.checkpoint() // genuine, inside the range
+	ab.send(ngheAn, govOffice)
+	var buf bytes.Buffer
+	if _, err := ab.reader().Export(ctxT(t), audit.ExportOptions{Query: audit.Query{Since: since}}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	pin := audit.VerifyOptions{Roots: []*x509.Certificate{ab.CA.Cert}, RequireCoverage: true}
+	if _, err := verifyBytes(buf.Bytes(), pin); err != nil {
+		t.Fatalf("untouched: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		anchor *audit.SignedCheckpoint
+	}{
+		{"anchor removed", nil},
+		{"later checkpoint as anchor", later},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bf := unpack(t, buf.Bytes())
+			bf.cutLinks(t, func(seq uint64) bool { return seq >= later.Seq })
+			bf.setCheckpoint("anchor", tt.anchor)
+			_, err := verifyBytes(bf.pack(t, true), pin)
+			var p *audit.Problem
+			if !errors.Is(err, audit.ErrChainBroken) || !errors.As(err, &p) || p.Seq != later.Seq || p.File != audit.LinksFile {
+				t.Fatalf("err = %v, want %v at seq %d of %s", err, audit.ErrChainBroken, later.Seq, audit.LinksFile)
 			}
 			t.Log(err)
 		})

@@ -470,11 +470,32 @@ func (v *bundleVerifier) checkCheckpoints() {
 			anchored = true
 		}
 	}
-	if len(v.order) > 0 && !anchored {
-		first := v.links[v.order[0]]
-		if first.Prev != GenesisHash {
-			v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("the chain in the bundle starts at seq %d and no checkpoint anchors that start: a record removed right before it would not show", first.Seq))
+	if len(v.order) > 0 && !v.evidence() {
+		v.checkAnchor(anchored)
+	}
+}
+
+// checkAnchor: the links of a range bundle must start where nothing of the
+// range can have been cut before them, at the chain's start or at the head
+// of a valid checkpoint stored before the range. Otherwise the first links
+// and their records could have been removed, and a later genuine
+// checkpoint passed off as the anchor.
+func (v *bundleVerifier) checkAnchor(anchored bool) {
+	first := v.links[v.order[0]]
+	if first.Prev == GenesisHash {
+		return
+	}
+	if !anchored {
+		v.problem(first.Seq, LinksFile, ErrChainBroken, "the chain in the bundle starts at seq %d, which is neither the head of a valid signed checkpoint of the bundle nor the chain's start: links and records before it may have been removed", first.Seq)
+		return
+	}
+	if since := v.m.Query.Since; !first.Time.Before(since) {
+		start := "the chain's start"
+		if !since.IsZero() {
+			start = since.UTC().Format(time.RFC3339Nano)
 		}
+		v.problem(first.Seq, LinksFile, ErrChainBroken, "the chain in the bundle starts at seq %d (a checkpoint's head, stored %s), not before the range's start (%s): records of the range stored before it may have been removed with their links",
+			first.Seq, first.Time.UTC().Format(time.RFC3339Nano), start)
 	}
 }
 
