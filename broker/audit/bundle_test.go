@@ -380,3 +380,52 @@ func TestBundleStartOfRangeCutIsNamed(t *testing.T) {
 		})
 	}
 }
+
+// The end of a closed range cut after a genuine checkpoint inside it: no
+// checkpoint covers a link past the range's end any more, so the range is
+// not covered (an error with --require-checkpoint). An open range is never
+// proven at its end, and the report says so.
+func TestBundleEndOfRangeCutIsNamed(t *testing.T) {
+	ab := startAuditBus(t)
+	since := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	ab.send(govOffice, ngheAn)
+	inside := ab.checkpoint()
+	ab.send(sonLa, ngheAn) // the record cut
+	time.Sleep(20 * time.Millisecond)
+	until := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	ab.send(ngheAn, govOffice)
+	export := func(q audit.Query) []byte {
+		var buf bytes.Buffer
+		m, err := ab.reader().Export(ctxT(t), audit.ExportOptions{Query: q}, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.Covered {
+			t.Fatalf("export of %+v not covered: %v", q, m.Warnings)
+		}
+		return buf.Bytes()
+	}
+	closed := export(audit.Query{Since: since, Until: until})
+	pin := audit.VerifyOptions{Roots: []*x509.Certificate{ab.CA.Cert}, RequireCoverage: true}
+	if rep, err := verifyBytes(closed, pin); err != nil || !rep.Covered || len(rep.Notes) != 0 {
+		t.Fatalf("untouched: %v, covered %v, notes %q", err, rep.Covered, rep.Notes)
+	}
+	bf := unpack(t, closed)
+	bf.cutLinks(t, func(seq uint64) bool { return seq <= inside.Seq })
+	bf.setCheckpoint("closing", inside)
+	cut := bf.pack(t, true)
+	if _, err := verifyBytes(cut, pin); !errors.Is(err, audit.ErrNotCovered) {
+		t.Errorf("cut, --require-checkpoint: err = %v, want %v", err, audit.ErrNotCovered)
+	}
+	rep, err := verifyBytes(cut, audit.VerifyOptions{Roots: pin.Roots})
+	if err != nil || rep.Covered || len(rep.Notes) != 1 || !strings.HasPrefix(rep.Notes[0], "NOT COVERED: ") {
+		t.Errorf("cut: err %v, covered %v, notes %q; want NOT COVERED", err, rep.Covered, rep.Notes)
+	}
+
+	rep, err = verifyBytes(export(audit.Query{Since: since}), pin)
+	if err != nil || !rep.Covered || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "the range has no end") {
+		t.Errorf("open range: err %v, covered %v, notes %q; want a note that its end is not proven", err, rep.Covered, rep.Notes)
+	}
+}

@@ -232,7 +232,7 @@ func (r *Reader) exportChain(ctx context.Context, bw *bundleWriter, m *Manifest,
 	// that every link before it is here) to the next checkpoint, which
 	// covers all of it. Without Until: to the end, the last checkpoint.
 	var closing []byte
-	var closingSeq, lastInRangeLink uint64
+	var closingSeq, lastInRangeLink, endSeq uint64 // endSeq: the first link at or after Until
 	passedEnd := false
 	for {
 		msg, err := src.next(ctx)
@@ -270,6 +270,9 @@ func (r *Reader) exportChain(ctx context.Context, bw *bundleWriter, m *Manifest,
 		m.Links.Last = l.Seq
 		switch {
 		case !q.Until.IsZero() && !l.Time.Before(q.Until):
+			if !passedEnd {
+				endSeq = l.Seq
+			}
 			passedEnd = true
 		case !l.Time.Before(q.Since):
 			lastInRangeLink = l.Seq
@@ -305,13 +308,15 @@ func (r *Reader) exportChain(ctx context.Context, bw *bundleWriter, m *Manifest,
 			m.Certificates = append(m.Certificates, ManifestCertificate{File: AuditCAFile, Role: "audit", Fingerprint: envelope.Fingerprint(cp.Chain[0])})
 		}
 	}
-	m.Covered = closing != nil && closingSeq >= max(lastInRangeLink, lastInRange)
+	// A range with an end is covered only once a checkpoint covers a link
+	// past it, as audit verify judges it.
+	m.Covered = closing != nil && closingSeq >= max(lastInRangeLink, lastInRange) && (q.Until.IsZero() || (passedEnd && closingSeq >= endSeq))
 	switch {
-	case !m.Covered:
+	case closing == nil || closingSeq < max(lastInRangeLink, lastInRange):
 		m.Warnings = append(m.Warnings, fmt.Sprintf("%v: no signed checkpoint covers the chain through seq %d yet (the bus signs one every interval; export again later)",
 			ErrNotCovered, max(lastInRangeLink, lastInRange)))
-	case !q.Until.IsZero() && !passedEnd:
-		m.Warnings = append(m.Warnings, "the chain does not reach past the end of the range yet: records stored later in the range may follow")
+	case !m.Covered:
+		m.Warnings = append(m.Warnings, fmt.Sprintf("%v: the chain does not reach past the end of the range under a signed checkpoint yet: records stored later in the range may follow (export again later)", ErrNotCovered))
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ type Manifest struct {
 	Certificates []ManifestCertificate `json:"certificates"`
 	Attachments  []ManifestAttachment  `json:"attachments,omitempty"`
 	// Covered is true when a signed checkpoint covers the last link of the
-	// range.
+	// range and, when the range has an end, a link stored at or after it.
 	Covered  bool     `json:"covered"`
 	Warnings []string `json:"warnings,omitempty"`
 	// Files maps every other file of the bundle (all but manifest.json and

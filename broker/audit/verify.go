@@ -32,8 +32,9 @@ type VerifyOptions struct {
 	// used (and its fingerprint reported, to compare with the one published
 	// by the operator).
 	Roots []*x509.Certificate
-	// RequireCoverage makes a range whose end no signed checkpoint covers
-	// a problem instead of a warning.
+	// RequireCoverage makes a range whose end no valid signed checkpoint
+	// covers a problem instead of a note: its last link, and for a range
+	// with an end a link stored at or after it.
 	RequireCoverage bool
 	// Workers checking signatures in parallel (default GOMAXPROCS).
 	Workers int
@@ -63,7 +64,9 @@ type Report struct {
 	FirstLink       uint64 `json:"first_link,omitempty"`
 	LastLink        uint64 `json:"last_link,omitempty"`
 	Checkpoints     int    `json:"checkpoints"`
-	// Covered is true when a valid checkpoint covers the range's last link;
+	// Covered is true when a valid checkpoint covers the range's last link
+	// and, when the range has an end, a link stored at or after it (which
+	// proves that nothing of the range was cut after the last record);
 	// CoveredThrough is the highest sequence a valid checkpoint covers.
 	Covered        bool     `json:"covered"`
 	CoveredThrough uint64   `json:"covered_through,omitempty"`
@@ -676,18 +679,21 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 	return nil
 }
 
-// checkCompleteness: every link of the range must have its record.
+// checkCompleteness: every link of the range must have its record, and a
+// valid checkpoint must cover the range's last link and, for a range with
+// an end, a link stored at or after that end: only such a link proves that
+// no record of the range after the bundle's last one was cut with its link.
 func (v *bundleVerifier) checkCompleteness() {
 	have := map[uint64]bool{}
 	for _, mr := range v.m.Records {
 		have[mr.Seq] = true
 	}
-	var lastInRange uint64
-	passedEnd := false
+	until := v.m.Query.Until
+	var lastInRange, endSeq uint64 // endSeq: the first link stored at or after until
 	for _, seq := range v.order {
 		l := v.links[seq]
-		if !v.m.Query.Until.IsZero() && !l.Time.Before(v.m.Query.Until) {
-			passedEnd = true
+		if !until.IsZero() && endSeq == 0 && !l.Time.Before(until) {
+			endSeq = seq
 		}
 		if !v.inRange(l) {
 			continue
@@ -701,17 +707,26 @@ func (v *bundleVerifier) checkCompleteness() {
 	for _, mr := range v.m.Records {
 		lastInRange = max(lastInRange, mr.Seq)
 	}
-	v.rep.Covered = v.rep.CoveredThrough != 0 && v.rep.CoveredThrough >= lastInRange
-	if !v.rep.Covered {
-		msg := fmt.Sprintf("no valid signed checkpoint covers the range through seq %d (covered through %d): the records after the last checkpoint rest on the bundle alone", lastInRange, v.rep.CoveredThrough)
-		if v.o.RequireCoverage {
-			v.problem(0, "", ErrNotCovered, "%s", msg)
-		} else {
-			v.rep.Notes = append(v.rep.Notes, "NOT COVERED: "+msg)
-		}
+	var msg string
+	switch {
+	case v.rep.CoveredThrough == 0 || v.rep.CoveredThrough < lastInRange:
+		msg = fmt.Sprintf("no valid signed checkpoint covers the range through seq %d (covered through %d): the records after the last checkpoint rest on the bundle alone", lastInRange, v.rep.CoveredThrough)
+	case !until.IsZero() && endSeq == 0:
+		msg = fmt.Sprintf("the chain in the bundle ends at seq %d, before the range's end %s: records of the range stored after it may have been removed with their links",
+			v.rep.LastLink, until.UTC().Format(time.RFC3339Nano))
+	case !until.IsZero() && v.rep.CoveredThrough < endSeq:
+		msg = fmt.Sprintf("no valid signed checkpoint covers seq %d, the first link at or after the range's end %s (covered through %d): records of the range stored after seq %d may have been removed with their links",
+			endSeq, until.UTC().Format(time.RFC3339Nano), v.rep.CoveredThrough, v.rep.CoveredThrough)
 	}
-	if !v.m.Query.Until.IsZero() && !passedEnd {
-		v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("the chain in the bundle ends at seq %d, before the end of the range: records stored later in the range may exist", v.rep.LastLink))
+	v.rep.Covered = msg == ""
+	switch {
+	case !v.rep.Covered && v.o.RequireCoverage:
+		v.problem(0, "", ErrNotCovered, "%s", msg)
+	case !v.rep.Covered:
+		v.rep.Notes = append(v.rep.Notes, "NOT COVERED: "+msg)
+	case until.IsZero():
+		v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("the range has no end: the bundle proves the record through seq %d, the last link a valid checkpoint covers; records stored after it are not proven absent (export with --until and verify with --require-checkpoint to prove a range's end)",
+			v.rep.CoveredThrough))
 	}
 }
 
