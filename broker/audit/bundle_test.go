@@ -4,13 +4,20 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -428,4 +435,120 @@ func TestBundleEndOfRangeCutIsNamed(t *testing.T) {
 	if err != nil || !rep.Covered || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "the range has no end") {
 		t.Errorf("open range: err %v, covered %v, notes %q; want a note that its end is not proven", err, rep.Covered, rep.Notes)
 	}
+}
+
+// addSignedRecord appends to the bundle a document from govOffice to ngheAn
+// signed with key and chain, its link, a checkpoint of the audit key over
+// it (an insider holding the audit key), and chain as an agency
+// certificate the manifest binds to govOffice. It returns the record's
+// seq and the certificate's file.
+func (bf *bundleFiles) addSignedRecord(t *testing.T, ab *auditBus, key crypto.Signer, chain []*x509.Certificate) (uint64, string) {
+	t.Helper()
+	links := bundleLinks(t, bf.data[audit.LinksFile])
+	last := links[len(links)-1]
+	e := envelope.New(govOffice, []string{ngheAn}, "Forged by the operator")
+	payload, _ := json.Marshal(e)
+	raw, err := envelope.Sign(payload, key, chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, subj := last.Seq+1, "axis.doc."+envelope.Token(ngheAn)+"."+envelope.Token(govOffice)
+	l := audit.NewLink(last.Hash, seq, time.Now(), subj, raw)
+	bf.data[audit.LinksFile] = encodeLinks(append(links, l))
+	bf.m.Links.Count, bf.m.Links.Last = len(links)+1, seq
+	rf := audit.RecordFile(seq)
+	bf.names = append(bf.names, rf)
+	bf.data[rf] = raw
+	bf.m.Records = append(bf.m.Records, audit.ManifestRecord{Seq: seq, File: rf, Subject: subj, Stored: l.Time, Digest: l.Digest,
+		ID: e.ID, Type: "document", From: govOffice, To: ngheAn, Verified: true})
+	fp := envelope.Fingerprint(chain[0])
+	cf := "certs/agency-" + envelope.Token(govOffice) + "-" + fp[:16] + ".pem"
+	bf.names = append(bf.names, cf)
+	bf.data[cf] = signing.EncodeCerts(chain...)
+	bf.m.Certificates = append(bf.m.Certificates, audit.ManifestCertificate{File: cf, Role: "agency", Agency: govOffice, Fingerprint: fp})
+	cp, err := ab.key.Sign(audit.Checkpoint{Seq: seq, Head: l.Hash, Time: time.Now(), Reason: "request"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf.setCheckpoint("closing", cp)
+	return seq, cf
+}
+
+// The manifest is not signed: it binds a certificate that names no agency
+// (imported) to one, but never a certificate of the bus's own services,
+// and a record that rests on such a binding is named in the report.
+func TestBundleManifestBindsNoServiceCertificate(t *testing.T) {
+	ab, b, _ := historyBundle(t)
+	issue := func(p signing.Purpose, subject string) (crypto.Signer, []*x509.Certificate) {
+		k, chain, err := signing.IssueKey(ab.CA, p, subject, signing.KeyECDSA, signing.IssueOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k, chain
+	}
+	system, err := ab.CA.IssueSystem("dms1", "DMS", signing.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := audit.VerifyOptions{Roots: []*x509.Certificate{ab.CA.Cert}, RequireCoverage: true}
+	for _, tt := range []struct {
+		name  string
+		key   func() (crypto.Signer, []*x509.Certificate)
+		bound bool // the binding holds (on the bus's word)
+	}{
+		{"audit key", func() (crypto.Signer, []*x509.Certificate) { return ab.key.Signer, ab.key.Chain }, false},
+		{"time-stamping key", func() (crypto.Signer, []*x509.Certificate) { return issue(signing.PurposeTimeStamping, "") }, false},
+		{"bus key", func() (crypto.Signer, []*x509.Certificate) { return issue(signing.PurposeBus, "HN") }, false},
+		{"TLS server key", func() (crypto.Signer, []*x509.Certificate) { return issue(signing.PurposeTLS, "") }, false},
+		{"document system key", func() (crypto.Signer, []*x509.Certificate) { return system.Key, system.Chain }, false},
+		{"imported agency key", func() (crypto.Signer, []*x509.Certificate) { return importedCert(t, ab.CA) }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bf := unpack(t, b)
+			key, chain := tt.key()
+			seq, cf := bf.addSignedRecord(t, ab, key, chain)
+			rep, err := verifyBytes(bf.pack(t, true), pin)
+			res := rep.Results[len(rep.Results)-1]
+			if res.Seq != seq {
+				t.Fatalf("last result is seq %d, want %d", res.Seq, seq)
+			}
+			if tt.bound {
+				if err != nil || !res.Verified || rep.BusBound != 1 || !slices.ContainsFunc(rep.Notes, func(n string) bool {
+					return strings.HasPrefix(n, fmt.Sprintf("seq %d: ", seq)) && strings.Contains(n, "the bus's word")
+				}) {
+					t.Fatalf("err %v, verified %v, bus-bound %d, notes %q: want verified, on the bus's word", err, res.Verified, rep.BusBound, rep.Notes)
+				}
+				return
+			}
+			if err == nil || res.Verified || rep.BusBound != 0 {
+				t.Fatalf("err %v, verified %v: a record signed with a %s verifies as %s's", err, res.Verified, tt.name, govOffice)
+			}
+			if !slices.ContainsFunc(rep.Problems, func(p *audit.Problem) bool { return p.File == cf && errors.Is(p, audit.ErrCertificate) }) {
+				t.Errorf("no certificate problem names %s: %v", cf, rep.Problems)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// importedCert is a certificate from ca that names no agency, as one
+// imported with agency add --import-cert.
+func importedCert(t *testing.T, ca *signing.CA) (crypto.Signer, []*x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "imported signer"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, []*x509.Certificate{leaf, ca.Cert}
 }

@@ -7,12 +7,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -22,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 )
@@ -56,6 +59,10 @@ type Report struct {
 	Records int           `json:"records"`
 	// Verified counts records whose signature and certificate chain hold.
 	Verified int `json:"verified"`
+	// BusBound counts the verified records whose certificate names no
+	// agency (imported): that it is the sender's rests on the manifest,
+	// the bus's word, and a note names each.
+	BusBound int `json:"bus_bound,omitempty"`
 	// RecordedInvalid counts records that were already invalid when the
 	// bus stored them (the bundle says so and the check agrees): they are
 	// faithful copies of bad input, not tampering.
@@ -514,6 +521,7 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 	trust := signing.NewTrust(v.roots...)
 	bound := map[string]bool{}
 	agencyCerts := map[string]string{} // leaf fingerprint -> agency
+	busBound := map[string]string{}    // leaf fingerprint -> agency only the manifest binds
 	seen := map[string]bool{}
 	once := func(mc ManifestCertificate) bool {
 		if seen[mc.File] {
@@ -546,10 +554,16 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 			if mc.Agency != "" && a != mc.Agency {
 				v.problem(0, mc.File, ErrCertificate, "certificate binds agency %s, the manifest says %s", a, mc.Agency)
 			}
+		} else if what := serviceCertificate(chain[0]); what != "" && mc.Agency != "" {
+			// The manifest is not signed: it must not make a key of the
+			// bus's own services sign as an agency.
+			v.problem(0, mc.File, ErrCertificate, "is a %s certificate, the manifest binds it to agency %s: it can never sign for an agency", what, mc.Agency)
 		} else if mc.Agency != "" {
-			// An imported certificate the operator bound to an agency.
+			// An imported certificate the operator bound to an agency: the
+			// binding is the bus's word (its directory), not the CA's.
 			trust.Bind(mc.Agency, chain[0])
 			bound[mc.Agency] = true
+			busBound[fp] = mc.Agency
 		}
 		if err := trust.VerifyChain(chain, chain[0].NotBefore.Add(time.Second)); err != nil {
 			v.problem(0, mc.File, ErrCertificate, "%v", err)
@@ -657,6 +671,11 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 		v.rep.Records++
 		v.rep.Results = append(v.rep.Results, RecordResult{Seq: r.Seq, File: mr.File, ID: r.ID, From: r.From, To: r.To, Type: r.Type,
 			Stored: r.Stored, Recorded: r.Recorded, Verified: r.Verified, Reason: r.Reason})
+		if fp := r.SignerCert; r.Verified && busBound[fp] != "" {
+			v.rep.BusBound++
+			v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("seq %d: signed with certificate %s (%q), which names no agency: that it is agency %s's rests on the bus's word (the manifest, from its directory), not on the CA",
+				r.Seq, fp, r.Signer, busBound[fp]))
+		}
 		switch {
 		case r.Verified:
 			v.rep.Verified++
@@ -748,6 +767,32 @@ func (v *bundleVerifier) checkAttachments() {
 		}
 		v.rep.Attachments++
 	}
+}
+
+// serviceCertificate says what a certificate of one of the bus's own
+// services is (CA, audit, time-stamping, TLS server, document system,
+// bus), "" for any
+// other: such a certificate never signs as an agency, whatever the
+// manifest binds it to.
+func serviceCertificate(c *x509.Certificate) string {
+	switch {
+	case c.IsCA:
+		return "CA"
+	case IsAuditCertificate(c),
+		// Either mark alone is enough here (IsAuditCertificate wants both).
+		slices.ContainsFunc(c.URIs, func(u *url.URL) bool { return u.String() == AuditURI }),
+		slices.ContainsFunc(c.UnknownExtKeyUsage, func(o asn1.ObjectIdentifier) bool { return o.Equal(OIDExtKeyUsageAudit) }):
+		return "audit"
+	case slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageTimeStamping):
+		return "time-stamping"
+	case slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}):
+		return "TLS server"
+	case signing.SystemOf(c) != "":
+		return "document system"
+	case federation.BusOf(c) != "":
+		return "bus"
+	}
+	return ""
 }
 
 func timeOrStored(t time.Time) string {

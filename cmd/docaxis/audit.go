@@ -398,6 +398,9 @@ func printVerifyReport(w io.Writer, file string, rep *audit.Report) {
 	fmt.Fprintf(w, "bundle %s (%s), %s\n", file, rep.Format, rng)
 	fmt.Fprintf(w, "trust root SHA-256: %s\n", strings.Join(rep.CAFingerprints, ", "))
 	fmt.Fprintf(w, "records: %d, %d verified, %d on record as invalid\n", rep.Records, rep.Verified, rep.RecordedInvalid)
+	if rep.BusBound > 0 {
+		fmt.Fprintf(w, "records verified with a certificate that names no agency, bound to it on the bus's word only: %d (see the notes)\n", rep.BusBound)
+	}
 	fmt.Fprintf(w, "chain: %d links, seq %d to %d\n", rep.Links, rep.FirstLink, rep.LastLink)
 	cov := "the range is covered"
 	if !rep.Covered {
