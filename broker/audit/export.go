@@ -197,25 +197,12 @@ func (r *Reader) exportChain(ctx context.Context, bw *bundleWriter, m *Manifest,
 		m.Warnings = append(m.Warnings, "the audit chain is empty")
 		return nil
 	}
-	// The first link of the range tells which checkpoint came before it.
 	startAudit := info.State.FirstSeq
-	var anchor *jetstream.RawStreamMsg
-	first, err := firstLinkFrom(ctx, r.js, q.Since, lastAudit)
+	anchor, err := anchorBefore(ctx, r.js, as, q.Since, lastAudit)
 	if err != nil {
 		return err
 	}
-	var cpSeq uint64
-	if first != nil {
-		cpSeq = headerUint(first.Header, HeaderLastCheckpoint)
-	} else if last, err := lastMsg(ctx, as, CheckpointSubject); err != nil {
-		return err
-	} else if last != nil {
-		cpSeq = last.Sequence
-	}
-	if cpSeq != 0 {
-		if anchor, err = as.GetMsg(ctx, cpSeq); err != nil {
-			return fmt.Errorf("read anchor checkpoint at %s seq %d: %w", StreamName, cpSeq, err)
-		}
+	if anchor != nil {
 		startAudit = headerUint(anchor.Header, HeaderHeadSeq)
 	}
 	src, err := openSeqSource(ctx, r.js, startAudit, lastAudit)
@@ -329,6 +316,32 @@ func rawOf(m *jetstream.RawStreamMsg) []byte {
 }
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// anchorBefore returns the checkpoint that anchors the links of records
+// stored from since on: the last one written before the first such link
+// (the last one of all when there is none), nil when there is none.
+func anchorBefore(ctx context.Context, js jetstream.JetStream, as jetstream.Stream, since time.Time, lastAudit uint64) (*jetstream.RawStreamMsg, error) {
+	first, err := firstLinkFrom(ctx, js, since, lastAudit)
+	if err != nil {
+		return nil, err
+	}
+	var cpSeq uint64
+	if first != nil {
+		cpSeq = headerUint(first.Header, HeaderLastCheckpoint)
+	} else if last, err := lastMsg(ctx, as, CheckpointSubject); err != nil {
+		return nil, err
+	} else if last != nil {
+		cpSeq = last.Sequence
+	}
+	if cpSeq == 0 {
+		return nil, nil
+	}
+	anchor, err := as.GetMsg(ctx, cpSeq)
+	if err != nil {
+		return nil, fmt.Errorf("read anchor checkpoint at %s seq %d: %w", StreamName, cpSeq, err)
+	}
+	return anchor, nil
+}
 
 // firstLinkFrom returns the first link of a record stored at or after
 // since, nil if there is none.

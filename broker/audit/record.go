@@ -26,6 +26,7 @@ const (
 	ChainMismatch = "mismatch" // its link says other bytes, subject or time
 	ChainMissing  = "missing"  // the chain has a link, the record is gone
 	ChainUnlinked = "unlinked" // inside the chain's span, yet no link names it
+	ChainBroken   = "broken"   // its link matches, the chain before it is broken
 	ChainNone     = "none"     // the bus has no audit chain
 	ChainSkipped  = "skipped"  // not checked (Query.SkipChain)
 )

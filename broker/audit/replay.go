@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,9 +73,18 @@ type Stats struct {
 	// Missing counts records the chain names that are gone from the stream.
 	Missing uint64 `json:"missing"`
 	// Pending counts records stored after the chain's head.
-	Pending  uint64 `json:"pending"`
-	FirstSeq uint64 `json:"first_seq,omitempty"`
-	LastSeq  uint64 `json:"last_seq,omitempty"`
+	Pending uint64 `json:"pending"`
+	// Broken counts breaks of the audit chain: a link whose hash is not its
+	// content's, whose prev is not the hash of the link before it (links
+	// removed, inserted or changed), or a start no valid checkpoint
+	// anchors. A record whose link follows a break fails (ChainBroken).
+	Broken uint64 `json:"broken"`
+	// CoveredThrough is the last link a valid checkpoint read along the
+	// chain covers; ChainNotes says what the check of the chain found.
+	CoveredThrough uint64   `json:"covered_through,omitempty"`
+	ChainNotes     []string `json:"chain_notes,omitempty"`
+	FirstSeq       uint64   `json:"first_seq,omitempty"`
+	LastSeq        uint64   `json:"last_seq,omitempty"`
 	// Read counts messages fetched from the record stream: with a start
 	// time it is the records from there on, never the history before.
 	Read    uint64        `json:"read"`
@@ -124,7 +134,7 @@ func (r *Reader) Replay(ctx context.Context, q Query, fn func(*Record) error) (*
 	defer src.stop()
 	var links *linkCursor
 	if !q.SkipChain {
-		links, err = openLinks(ctx, r.js, q.Since)
+		links, err = openLinks(ctx, r.js, q.Since, r.cfg.Verifier.Trust.Roots())
 		if err != nil && !errors.Is(err, ErrNoChain) {
 			return nil, err
 		}
@@ -233,6 +243,10 @@ func (r *Reader) Replay(ctx context.Context, q Query, fn func(*Record) error) (*
 			switch {
 			case l != nil:
 				rec.checkLink(l)
+				if err := links.breaks[l.Seq]; err != nil && rec.Chain == ChainLinked {
+					rec.Chain = ChainBroken
+					rec.fail(err)
+				}
 				if rec.Chain == ChainLinked && !l.Recorded.IsZero() && !l.Recorded.Equal(rec.Recorded) {
 					// The chain says when the bus counted it recorded, and
 					// the chain is what an export carries: judge by it.
@@ -264,6 +278,15 @@ func (r *Reader) Replay(ctx context.Context, q Query, fn func(*Record) error) (*
 		end := func(l *Link) bool { return l.Seq > src.lastSeq || (!q.Until.IsZero() && !l.Time.Before(q.Until)) }
 		if err := links.rest(ctx, end, onMissing); err != nil {
 			return st, err
+		}
+		// The checkpoint covering the last record may come after it.
+		if err := links.cover(ctx, st.LastSeq); err != nil {
+			return st, err
+		}
+		st.Broken, st.CoveredThrough = links.broken, links.coveredThrough
+		st.ChainNotes = links.notes
+		if st.LastSeq > links.coveredThrough && st.LastSeq <= links.head {
+			st.ChainNotes = append(st.ChainNotes, fmt.Sprintf("no valid signed checkpoint covers the chain after seq %d: the records after it rest on the stream alone (not checkpointed yet)", links.coveredThrough))
 		}
 	}
 	st.Read = src.fetched
@@ -384,17 +407,33 @@ func openRecords(ctx context.Context, js jetstream.JetStream, q Query) (*msgSour
 	return openSource(ctx, js, RecordStream, filters, q.Since, q.Until, info.State.LastSeq)
 }
 
-// linkCursor walks the chain's links in order alongside the records.
+// linkCursor walks the chain's links in order alongside the records, and
+// checks the chain as it goes: each link's hash, its prev against the link
+// before it, its start at a valid checkpoint's head (or the chain's
+// start), and the checkpoints it passes.
 type linkCursor struct {
 	src  *msgSource
 	next *Link
 	head uint64 // seq of the last link read
+	// last is the last link read; anchor the checkpoint the first link
+	// read must be the head of (nil: the first link must be the chain's).
+	last   *Link
+	anchor *SignedCheckpoint
+	roots  []*x509.Certificate
+	// What the check found: the break before each link (by seq), the
+	// breaks and other findings in order, and the last link a valid
+	// checkpoint read along covers.
+	breaks         map[uint64]error
+	broken         uint64
+	notes          []string
+	coveredThrough uint64
 }
 
-// openLinks opens the links of records stored from since on. A link is
-// written after its record, so every link of a record stored at or after
-// since is at or after since in the audit stream.
-func openLinks(ctx context.Context, js jetstream.JetStream, since time.Time) (*linkCursor, error) {
+// openLinks opens the chain from the checkpoint that anchors the links of
+// records stored from since on (from the chain's start when none does). A
+// link is written after its record, so every link of a record stored at
+// or after since follows that checkpoint. roots verify the checkpoints.
+func openLinks(ctx context.Context, js jetstream.JetStream, since time.Time, roots []*x509.Certificate) (*linkCursor, error) {
 	as, err := auditStream(ctx, js)
 	if err != nil {
 		return nil, err
@@ -403,28 +442,107 @@ func openLinks(ctx context.Context, js jetstream.JetStream, since time.Time) (*l
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", StreamName, err)
 	}
-	src, err := openSource(ctx, js, StreamName, []string{LinkSubject}, since, time.Time{}, info.State.LastSeq)
-	if err != nil {
+	c := &linkCursor{roots: roots, breaks: map[uint64]error{}}
+	from := info.State.FirstSeq
+	if info.State.LastSeq != 0 {
+		a, err := anchorBefore(ctx, js, as, since, info.State.LastSeq)
+		if err != nil {
+			return nil, err
+		}
+		if a != nil {
+			from = headerUint(a.Header, HeaderHeadSeq)
+			if c.anchor, err = VerifyCheckpoint(a.Data, roots); err != nil {
+				c.breakAt(0, fmt.Errorf("%w: the checkpoint at %s seq %d that anchors the replay does not verify: %w", ErrCheckpoint, StreamName, a.Sequence, err))
+			}
+		}
+	}
+	if c.src, err = openSeqSource(ctx, js, from, info.State.LastSeq); err != nil {
 		return nil, err
 	}
-	return &linkCursor{src: src}, nil
+	return c, nil
+}
+
+// breakAt notes a break of the chain before link seq.
+func (c *linkCursor) breakAt(seq uint64, err error) {
+	c.broken++
+	c.notes = append(c.notes, err.Error())
+	if _, ok := c.breaks[seq]; !ok && seq != 0 {
+		c.breaks[seq] = err
+	}
+}
+
+// check checks l against the link read before it (or the anchor).
+func (c *linkCursor) check(l *Link) {
+	switch {
+	case !l.Valid():
+		c.breakAt(l.Seq, fmt.Errorf("%w: the link of seq %d has hash %s, its content hashes to %s", ErrChainBroken, l.Seq, l.Hash, l.ComputeHash()))
+	case c.last == nil && c.anchor != nil && (l.Seq != c.anchor.Seq || l.Hash != c.anchor.Head):
+		c.breakAt(l.Seq, fmt.Errorf("%w: the chain read starts at seq %d (hash %s), the anchor checkpoint signed head %s for seq %d",
+			ErrChainBroken, l.Seq, l.Hash, c.anchor.Head, c.anchor.Seq))
+	case c.last == nil && c.anchor == nil && l.Prev != GenesisHash:
+		c.breakAt(l.Seq, fmt.Errorf("%w: the chain read starts at seq %d, which is neither the chain's start nor the head of a valid checkpoint: links removed before it would not show",
+			ErrChainBroken, l.Seq))
+	case c.last == nil:
+	case l.Prev != c.last.Hash:
+		c.breakAt(l.Seq, fmt.Errorf("%w: between seq %d and seq %d: prev is %s, the link before hashes to %s (links removed, inserted or changed)",
+			ErrChainBroken, c.last.Seq, l.Seq, l.Prev, c.last.Hash))
+	case l.Seq <= c.last.Seq:
+		c.breakAt(l.Seq, fmt.Errorf("%w: seq %d after seq %d (out of order)", ErrChainBroken, l.Seq, c.last.Seq))
+	}
+}
+
+// checkpoint checks a checkpoint read after c.last: a valid one whose
+// head is c.last covers the chain through it.
+func (c *linkCursor) checkpoint(m *streamMsg) {
+	cp, err := VerifyCheckpoint(m.data, c.roots)
+	switch {
+	case err != nil:
+		c.notes = append(c.notes, fmt.Sprintf("the checkpoint at %s seq %d does not verify: %v", StreamName, m.seq, err))
+	case c.last == nil || cp.Seq != c.last.Seq:
+		// Not about the links read.
+	case cp.Head != c.last.Hash:
+		c.breakAt(c.last.Seq, fmt.Errorf("%w: the checkpoint at %s seq %d signed head %s for seq %d, the link of seq %d hashes to %s",
+			ErrChainBroken, StreamName, m.seq, cp.Head, cp.Seq, cp.Seq, c.last.Hash))
+	default:
+		c.coveredThrough = cp.Seq
+	}
 }
 
 func (c *linkCursor) read(ctx context.Context) (*Link, error) {
 	if c.next != nil {
 		return c.next, nil
 	}
-	m, err := c.src.next(ctx)
-	if err != nil || m == nil {
-		return nil, err
+	for {
+		m, err := c.src.next(ctx)
+		if err != nil || m == nil {
+			return nil, err
+		}
+		if m.subject == CheckpointSubject {
+			c.checkpoint(m)
+			continue
+		}
+		var l Link
+		if err := json.Unmarshal(m.data, &l); err != nil {
+			return nil, fmt.Errorf("decode link at %s seq %d: %w", StreamName, m.seq, err)
+		}
+		c.check(&l)
+		c.next, c.last = &l, &l
+		c.head = l.Seq
+		return c.next, nil
 	}
-	var l Link
-	if err := json.Unmarshal(m.data, &l); err != nil {
-		return nil, fmt.Errorf("decode link at %s seq %d: %w", StreamName, m.seq, err)
+}
+
+// cover reads on until a valid checkpoint covers link seq or the chain
+// read ends.
+func (c *linkCursor) cover(ctx context.Context, seq uint64) error {
+	for c.coveredThrough < seq {
+		c.next = nil
+		l, err := c.read(ctx)
+		if err != nil || l == nil {
+			return err
+		}
 	}
-	c.next = &l
-	c.head = l.Seq
-	return c.next, nil
+	return nil
 }
 
 // seek returns the link of record seq (nil if none), passing the links

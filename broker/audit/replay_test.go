@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -241,4 +243,79 @@ func exportAndVerify(t *testing.T, ab *auditBus, o audit.ExportOptions) *audit.R
 		t.Fatalf("report %+v", rep)
 	}
 	return rep
+}
+
+// A record removed together with its link (stream AXIS_AUDIT written again
+// without it): the next link's prev no longer matches, and the replay
+// must name the break, fail the record after it and count it.
+func TestReplayNamesBrokenChain(t *testing.T) {
+	ab := startAuditBus(t)
+	for range 3 {
+		ab.send(govOffice, ngheAn)
+	}
+	ab.checkpoint()
+	recs, st := replayAll(t, ab.reader(), audit.Query{})
+	if len(recs) != 3 || st.Failed != 0 || st.Broken != 0 || st.CoveredThrough != 3 || len(st.ChainNotes) != 0 {
+		t.Fatalf("untouched: %d records, stats %+v", len(recs), *st)
+	}
+	ab.stopChainer()
+	ctx := ctxT(t)
+	js := ab.js0(t)
+	rs, err := js.Stream(ctx, audit.RecordStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.DeleteMsg(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	as, err := js.Stream(ctx, audit.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := as.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []*nats.Msg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := as.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject == audit.LinkSubject {
+			var l audit.Link
+			if err := json.Unmarshal(m.Data, &l); err != nil {
+				t.Fatal(err)
+			}
+			if l.Seq == 2 {
+				continue
+			}
+		}
+		h := nats.Header{}
+		for k, v := range m.Header {
+			if !strings.HasPrefix(k, "Nats-Expected") {
+				h[k] = v
+			}
+		}
+		msgs = append(msgs, &nats.Msg{Subject: m.Subject, Header: h, Data: m.Data})
+	}
+	if err := js.DeleteStream(ctx, audit.StreamName); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, info.Config); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, st = replayAll(t, ab.reader(), audit.Query{})
+	if len(recs) != 2 || st.Broken != 1 || st.Failed != 1 || len(st.ChainNotes) != 1 {
+		t.Fatalf("record 2 and its link removed: %d records, stats %+v", len(recs), *st)
+	}
+	if r := recs[1]; r.Seq != 3 || r.Verified || r.Chain != audit.ChainBroken || !errors.Is(r.Err(), audit.ErrChainBroken) {
+		t.Errorf("seq %d: verified %v, chain %s, reason %q; want seq 3 failed as %s", r.Seq, r.Verified, r.Chain, r.Reason, audit.ChainBroken)
+	}
+	t.Log(st.ChainNotes[0])
 }

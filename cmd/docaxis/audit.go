@@ -64,7 +64,11 @@ chain and revocations at the created time) and checked against its link in
 the audit chain, with verified true/false and the reason. --agency keeps that agency's traffic in both
 directions. The replay reads through an ephemeral consumer: live mailboxes
 are not affected. A record that fails does not change the exit status; the
-summary on stderr counts them.`,
+summary on stderr counts them. The audit chain is checked as it is read
+(each link's hash, its prev against the link before, its start at a valid
+signed checkpoint, the checkpoints along it): a break fails the record
+after it, is named on stderr and makes the exit status 1; the links no
+checkpoint covers yet are named too.`,
 	Args: cobra.NoArgs,
 	RunE: runAuditReplay,
 }
@@ -294,6 +298,14 @@ func runAuditReplay(cmd *cobra.Command, _ []string) error {
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "%d records: %d verified, %d failed (%d missing from the record), %d not yet chained; %.0f records/s\n",
 		st.Records, st.Verified, st.Failed, st.Missing, st.Pending, st.RecordsPerSecond())
+	for _, n := range st.ChainNotes {
+		fmt.Fprintln(cmd.ErrOrStderr(), "chain:", n)
+	}
+	if st.Broken > 0 {
+		// Unlike a record on record as invalid, a broken chain is
+		// tampering with the record itself.
+		return &exitError{code: 1, err: fmt.Errorf("%w: %d breaks, first: %s", audit.ErrChainBroken, st.Broken, st.ChainNotes[0])}
+	}
 	return nil
 }
 
