@@ -552,3 +552,86 @@ func importedCert(t *testing.T, ca *signing.CA) (crypto.Signer, []*x509.Certific
 	}
 	return key, []*x509.Certificate{leaf, ca.Cert}
 }
+
+// A bundle exported with attachments must hold every attachment its
+// verified envelopes list: one removed with its manifest entry is named,
+// one the export said it could not include is noted.
+func TestBundleMissingAttachmentIsNamed(t *testing.T) {
+	ab := startAuditBus(t)
+	text := "Kế hoạch kiểm tra năm 2026"
+	if _, err := ab.Client(govOffice).Send(ctxT(t), envelope.New(govOffice, []string{ngheAn}, "Kế hoạch"),
+		broker.File{Name: "kehoach.txt", Reader: strings.NewReader(text), Size: int64(len(text))}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	m, err := ab.reader().Export(ctxT(t), audit.ExportOptions{Attachments: true}, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Attachments) != 1 {
+		t.Fatalf("attachments %+v, warnings %v", m.Attachments, m.Warnings)
+	}
+	a := m.Attachments[0]
+	if rep, err := verifyBytes(buf.Bytes(), audit.VerifyOptions{RequireCoverage: true}); err != nil || rep.Attachments != 1 {
+		t.Fatalf("untouched: %v, %d attachments", err, rep.Attachments)
+	}
+	for _, tt := range []struct {
+		name    string
+		warning string // the manifest's warning about it
+		want    error
+	}{
+		{"removed", "", audit.ErrBundle},
+		{"not included at export", fmt.Sprintf("attachment %s (%s) not included: object not found", a.Name, a.SHA256), nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bf := unpack(t, buf.Bytes())
+			bf.remove(a.File)
+			bf.m.Attachments = nil
+			if tt.warning != "" {
+				bf.m.Warnings = append(bf.m.Warnings, tt.warning)
+			}
+			rep, err := verifyBytes(bf.pack(t, true), audit.VerifyOptions{RequireCoverage: true})
+			if !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if tt.want == nil && !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, a.SHA256) }) {
+				t.Errorf("notes %q name no attachment %s", rep.Notes, a.SHA256)
+			}
+		})
+	}
+}
+
+// A link's recorded time is earlier than its stored time, or absent: the
+// chainer never writes a later one, which would move the window the
+// signature is judged in.
+func TestBundleRecordedAfterStoredIsNamed(t *testing.T) {
+	ab, b, _ := historyBundle(t)
+	bf := unpack(t, b)
+	links := bundleLinks(t, bf.data[audit.LinksFile])
+	// Rewritten from the changed link on and checkpointed again, as an
+	// insider holding the audit key would.
+	l := &links[1]
+	l.Recorded = l.Time.Add(time.Hour)
+	l.Hash = l.ComputeHash()
+	for i := 2; i < len(links); i++ {
+		links[i].Prev = links[i-1].Hash
+		links[i].Hash = links[i].ComputeHash()
+	}
+	bf.data[audit.LinksFile] = encodeLinks(links)
+	for i := range bf.m.Records {
+		if bf.m.Records[i].Seq == l.Seq {
+			bf.m.Records[i].Recorded = l.Recorded
+		}
+	}
+	last := links[len(links)-1]
+	cp, err := ab.key.Sign(audit.Checkpoint{Seq: last.Seq, Head: last.Hash, Time: time.Now(), Reason: "request"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf.setCheckpoint("closing", cp)
+	_, err = verifyBytes(bf.pack(t, true), audit.VerifyOptions{})
+	var p *audit.Problem
+	if !errors.As(err, &p) || !errors.Is(err, audit.ErrChainBroken) || p.Seq != l.Seq || !strings.Contains(err.Error(), "not before its stored time") {
+		t.Fatalf("err = %v, want %v naming seq %d's recorded time", err, audit.ErrChainBroken, l.Seq)
+	}
+}

@@ -397,6 +397,13 @@ func (v *bundleVerifier) checkLinks() {
 		if !l.Valid() {
 			v.problem(l.Seq, LinksFile, ErrChainBroken, "line %d: link of seq %d has hash %s, its content hashes to %s", line, l.Seq, l.Hash, l.ComputeHash())
 		}
+		if !l.Recorded.IsZero() && !l.Recorded.Before(l.Time) {
+			// The chainer sets a recorded time only when it is earlier
+			// (Link.WithRecorded): a later one would move the window the
+			// signature is judged in.
+			v.problem(l.Seq, LinksFile, ErrChainBroken, "line %d: link of seq %d says recorded %s, not before its stored time %s",
+				line, l.Seq, l.Recorded.UTC().Format(time.RFC3339Nano), l.Time.UTC().Format(time.RFC3339Nano))
+		}
 		if prev != nil && v.evidence() && l.Prev != prev.Hash && l.Seq > prev.Seq+1 {
 			// A new segment of an evidence package: it must start at an
 			// anchor checkpoint's head (checked with the checkpoints).
@@ -766,6 +773,31 @@ func (v *bundleVerifier) checkAttachments() {
 			}
 		}
 		v.rep.Attachments++
+	}
+	if !v.m.Query.Attachments {
+		return
+	}
+	// A bundle exported with attachments holds every attachment its
+	// verified envelopes list, unless the bus could not read one: then the
+	// manifest's warnings name it, and the missing file is only noted.
+	held := map[string]bool{}
+	for _, a := range v.m.Attachments {
+		held[a.SHA256] = true
+	}
+	for _, mr := range v.m.Records {
+		e := v.envs[mr.Seq]
+		if e == nil {
+			continue
+		}
+		for _, a := range e.Attachments {
+			switch {
+			case held[a.SHA256]:
+			case slices.ContainsFunc(v.m.Warnings, func(w string) bool { return strings.Contains(w, a.SHA256) }):
+				v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("seq %d: attachment %q (SHA-256 %s) is not in the bundle: the bus could not include it at export", mr.Seq, a.Name, a.SHA256))
+			default:
+				v.problem(mr.Seq, mr.File, ErrBundle, "the envelope lists attachment %q (SHA-256 %s), which the bundle, exported with attachments, does not hold and the manifest does not say why", a.Name, a.SHA256)
+			}
+		}
 	}
 }
 
