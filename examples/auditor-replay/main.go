@@ -103,6 +103,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("replay: %w", err)
 	}
 	fmt.Fprintf(stdout, "replayed %d records: %d verified, %d failed, %d missing\n", st.Records, st.Verified, st.Failed, st.Missing)
+	for _, n := range st.ChainNotes {
+		fmt.Fprintln(stdout, "chain:", n)
+	}
+	if st.Broken > 0 {
+		// Records removed, inserted or changed with their links: the
+		// record itself was tampered with, whatever verified.
+		return fmt.Errorf("replay: the audit chain is broken in %d places", st.Broken)
+	}
 
 	// 2. Export the same range as evidence.
 	f, err := os.Create(*out)
