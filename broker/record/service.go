@@ -135,10 +135,33 @@ func ErrorAnswer(err error) *nats.Msg {
 // (_INBOX_<token>., what agencies connect with) or the bus's (_INBOX.): an
 // agency cannot have the bus answer into another agency's inbox.
 func ReplyAllowed(reply, token string) bool {
-	rest, ok := strings.CutPrefix(reply, "_INBOX_"+token+".")
-	if !ok {
-		rest, ok = strings.CutPrefix(reply, "_INBOX.")
-	}
+	return inboxUnder(reply, "_INBOX_"+token+".") || inboxUnder(reply, BusInboxPrefix)
+}
+
+// BusInboxPrefix starts the reply subjects of the bus's own processes and
+// tools (nats.go's default: they set no custom inbox prefix).
+const BusInboxPrefix = "_INBOX."
+
+// BusReply accepts the reply subject of a request from the bus's own
+// processes (an inbox under BusInboxPrefix), the only requesters of the
+// bus-internal subjects (RateJudgeSubject, the federation's, the audit
+// chainer's). Anything else came from elsewhere: above all a consumer's
+// delivery, which an agency can send to any subject of the account with a
+// pull request (CONSUMER.MSG.NEXT of its own mailbox) whose reply subject
+// it chooses; no permission applies to where the server delivers. Such a
+// delivery always carries the consumer's ack subject ("$JS.ACK.") as reply.
+func BusReply(reply string) bool { return inboxUnder(reply, BusInboxPrefix) }
+
+// Published reports whether m can be a message the bus published to
+// subscribers (an event, or the server's own status such as "no
+// responders"): those carry no reply subject, while a consumer's delivery
+// pulled onto the subject by an agency (see BusReply) always carries one.
+func Published(m *nats.Msg) bool { return m.Reply == "" }
+
+// inboxUnder accepts a well-formed reply subject under prefix: tokens not
+// empty, no wildcards or spaces, not over-long.
+func inboxUnder(reply, prefix string) bool {
+	rest, ok := strings.CutPrefix(reply, prefix)
 	if !ok || rest == "" || len(reply) > 256 || strings.ContainsAny(reply, "*> \t\r\n") {
 		return false
 	}
