@@ -229,16 +229,34 @@ func (c *Client) svcWatch(ctx context.Context, agency string) (<-chan *Tracking,
 			if err != nil {
 				return
 			}
-			var t Tracking
-			if err := json.Unmarshal(msg.Data, &t); err != nil || (t.Sender != agency && t.Recipient != agency) {
+			t, ok := trackEvent(msg, agency)
+			if !ok {
 				continue
 			}
-			if !emit(&t) {
+			if !emit(t) {
 				return
 			}
 		}
 	}()
 	return out, nil
+}
+
+// trackEvent decodes an event of one of agency's pairs, as the tracking
+// service publishes it: no reply subject, the envelope header, the pair
+// the agency's. Anything else on the subject is not the bus's word and is
+// dropped: above all a consumer's delivery, which any agency can pull
+// onto this subject (its own mailbox, a pull request whose reply subject
+// it chooses, see record.Published) with the bytes it stored there.
+func trackEvent(m *nats.Msg, agency string) (*Tracking, bool) {
+	if !record.Published(m) {
+		return nil, false
+	}
+	var t Tracking
+	if err := json.Unmarshal(m.Data, &t); err != nil || !envelope.IsID(t.Envelope) ||
+		m.Header.Get(record.HeaderEnvelope) != t.Envelope || (t.Sender != agency && t.Recipient != agency) {
+		return nil, false
+	}
+	return &t, true
 }
 
 // waitStatePoll is how often WaitState of an agency client asks again in
@@ -280,9 +298,9 @@ func (c *Client) svcWaitState(ctx context.Context, id, recipient string, state e
 		}
 		select {
 		case msg := <-events:
-			var t Tracking
-			if json.Unmarshal(msg.Data, &t) == nil && t.Envelope == id && t.Recipient == recipient && (last == nil || t.Revision > last.Revision) {
-				last = &t
+			t, ok := trackEvent(msg, c.opts.agency)
+			if ok && t.Envelope == id && t.Recipient == recipient && (last == nil || t.Revision > last.Revision) {
+				last = t
 			}
 		case <-tick.C:
 			_ = check()
