@@ -640,9 +640,11 @@ func (g *rateGate) askJudge(ctx context.Context, seq uint64) (rateJudgement, err
 	return rateJudgement{owner: a.Owner, known: a.Known, refused: a.Refused, reason: a.Reason}, nil
 }
 
-// answer answers another process's judgement request.
+// answer answers another process's judgement request. Only the bus's
+// processes ask (record.BusReply): anything else on the subject, such as
+// a consumer's delivery an agency pulled there, is dropped unanswered.
 func (g *rateGate) answer(m *nats.Msg) {
-	if m.Reply == "" {
+	if !record.BusReply(m.Reply) {
 		return
 	}
 	reply := func(a rateAnswer) {

@@ -576,8 +576,12 @@ func (s *Service) failure(ctx context.Context, req request, err error) error {
 // the transfer's channel, which the window keeps from filling.
 func (s *Service) onFrame(m *nats.Msg) {
 	if m.Header.Get(hdrStatus) == noResponders && len(m.Data) == 0 {
-		// See transfer.subject. Only the transfer's own agency could
-		// forge this, and it could cancel anyway.
+		// See transfer.subject. The server's status carries no reply;
+		// a consumer's delivery pulled onto this subject by any agency
+		// (headers of its choice, see record.Published) always does.
+		if !record.Published(m) {
+			return
+		}
 		id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 		s.mu.Lock()
 		t := s.transfers[id]
