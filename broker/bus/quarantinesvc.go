@@ -49,8 +49,11 @@ const (
 	// quarantineRecent bounds the copies remembered as quarantined, and
 	// the old copies remembered as belonging to the agency that asked.
 	quarantineRecent = 16384
-	// quarantineWorkers bounds the requests handled at once.
-	quarantineWorkers = 16
+	// quarantineWorkers bounds the requests handled at once,
+	// quarantinePerAgency those of one agency (a mailbox checks its copies
+	// concurrently): beyond, the answer is "unavailable, retry".
+	quarantineWorkers   = 16
+	quarantinePerAgency = 8
 )
 
 // quarantineRequest is a decoded request.
@@ -137,7 +140,7 @@ type quarantineService struct {
 // startQuarantineService subscribes the service on nc (the bus's own
 // connection).
 func startQuarantineService(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, gate *rateGate, log *slog.Logger) (*quarantineService, error) {
-	s := &quarantineService{js: js, gate: gate, log: log, work: newWorkers(quarantineWorkers), recent: map[string]uint64{}}
+	s := &quarantineService{js: js, gate: gate, log: log, work: newWorkers(quarantineWorkers, quarantinePerAgency), recent: map[string]uint64{}}
 	var err error
 	s.sub, err = nc.QueueSubscribe(record.QuarantineServicePrefix+"*", quarantineQueue, s.onRequest)
 	if err != nil {
@@ -166,7 +169,7 @@ func (s *quarantineService) onRequest(m *nats.Msg) {
 		return
 	}
 	arrived := time.Now()
-	s.work.run(func() {
+	err := s.work.runAs(token, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		answer := s.handle(ctx, m, arrived)
@@ -174,6 +177,10 @@ func (s *quarantineService) onRequest(m *nats.Msg) {
 			s.log.Warn("quarantine service: answer not sent", "subject", m.Subject, "err", err)
 		}
 	})
+	if errors.Is(err, errRequesterBusy) {
+		_ = m.RespondMsg(record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable,
+			"%d requests of %s in hand already; retry later", quarantinePerAgency, record.Cut(token, 64))))
+	}
 }
 
 // handle answers m, which came in at arrived.
@@ -276,6 +283,25 @@ func (s *quarantineService) recordEndAfter(ctx context.Context, seq uint64, arri
 	return s.recordEnd, nil
 }
 
+// ownCopy checks that the record message at req.seq is a copy in the
+// requester's mailbox, reading it once (then remembered), before any
+// wait: the read is what a flood of checks about other sequences costs,
+// counted as a quarantine request is.
+func (s *quarantineService) ownCopy(ctx context.Context, req quarantineRequest) error {
+	key := "owner." + strconv.FormatUint(req.seq, 10) + "." + envelope.Token(req.agency)
+	if _, ok := s.seen(key); ok {
+		return nil
+	}
+	if err := s.allow(req.agency); err != nil {
+		return err
+	}
+	if _, err := s.mailboxCopy(ctx, req.agency, req.seq); err != nil {
+		return err
+	}
+	s.remember(key, req.seq)
+	return nil
+}
+
 // check answers whether the bus admitted the copy at req.seq of the
 // requester's mailbox under the publish rate.
 func (s *quarantineService) check(ctx context.Context, req quarantineRequest, arrived time.Time) *nats.Msg {
@@ -285,9 +311,12 @@ func (s *quarantineService) check(ctx context.Context, req quarantineRequest, ar
 		return a
 	}
 	// A check waits for the gate's verdict holding a worker: it must not
-	// wait for a copy that was not in the record when it was asked. A
-	// copy this process's gate judged is in the record: no need to read
-	// its end (with one serve, nearly every check under load).
+	// wait for what the gate will not judge soon, a copy not in the
+	// record when it was asked or a sequence that is no copy at all (the
+	// gate follows document copies only: a status's sequence past the
+	// last copy would wait until the next copy comes). A copy this
+	// process's gate judged is in the record: no need to read its end or
+	// the copy (with one serve, nearly every check under load).
 	if req.seq > s.gate.judgedTo() {
 		end, err := s.recordEndAfter(ctx, req.seq, arrived)
 		if err != nil {
@@ -296,6 +325,9 @@ func (s *quarantineService) check(ctx context.Context, req quarantineRequest, ar
 		if req.seq > end {
 			return record.ErrorAnswer(record.ServiceErrorf(record.CodeNotFound, "no copy #%d in the mailbox of %s", req.seq, req.agency))
 		}
+		if err := s.ownCopy(ctx, req); err != nil {
+			return record.ErrorAnswer(err)
+		}
 	}
 	j, err := s.gate.judgement(ctx, req.seq)
 	if err != nil {
@@ -303,17 +335,8 @@ func (s *quarantineService) check(ctx context.Context, req quarantineRequest, ar
 	}
 	if !j.known {
 		// An old copy: read once who it belongs to, then remember.
-		key := "owner." + strconv.FormatUint(req.seq, 10) + "." + envelope.Token(req.agency)
-		if _, ok := s.seen(key); !ok {
-			// Reading the record is what a flood of checks about other
-			// copies would cost: counted as a quarantine request is.
-			if err := s.allow(req.agency); err != nil {
-				return record.ErrorAnswer(err)
-			}
-			if _, err := s.mailboxCopy(ctx, req.agency, req.seq); err != nil {
-				return record.ErrorAnswer(err)
-			}
-			s.remember(key, req.seq)
+		if err := s.ownCopy(ctx, req); err != nil {
+			return record.ErrorAnswer(err)
 		}
 	} else if j.owner != envelope.Token(req.agency) {
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeNotFound, "no copy #%d in the mailbox of %s", req.seq, req.agency))

@@ -27,8 +27,11 @@ import (
 const (
 	sysSvcQueue = "docaxis-sys"
 
-	// sysSvcWorkers bounds the requests handled at once.
-	sysSvcWorkers = 64
+	// sysSvcWorkers bounds the requests handled at once, sysSvcPerSystem
+	// those of one system (a forwarded check may wait for the rate gate):
+	// beyond, the answer is "unavailable, retry".
+	sysSvcWorkers   = 64
+	sysSvcPerSystem = 32
 )
 
 type sysService struct {
@@ -39,7 +42,7 @@ type sysService struct {
 }
 
 func startSystemService(ctx context.Context, c *broker.Client, log *slog.Logger) (*sysService, error) {
-	s := &sysService{c: c, log: log, work: newWorkers(sysSvcWorkers)}
+	s := &sysService{c: c, log: log, work: newWorkers(sysSvcWorkers, sysSvcPerSystem)}
 	var err error
 	if s.sub, err = c.Conn().QueueSubscribe(record.SystemServicePrefix+"*.*", sysSvcQueue, s.onRequest); err != nil {
 		return nil, fmt.Errorf("start system service: %w", err)
@@ -65,13 +68,17 @@ func (s *sysService) onRequest(m *nats.Msg) {
 		s.log.Warn("system service: request dropped, reply subject outside the requester's inbox", "subject", record.Cut(m.Subject, 128), "reply", record.Cut(m.Reply, 128))
 		return
 	}
-	s.work.run(func() {
+	err := s.work.runAs(token, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := m.RespondMsg(s.handle(ctx, m)); err != nil {
 			s.log.Warn("system service: answer not sent", "subject", m.Subject, "err", err)
 		}
 	})
+	if errors.Is(err, errRequesterBusy) {
+		_ = m.RespondMsg(record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable,
+			"%d requests of %s in hand already; retry later", sysSvcPerSystem, record.Cut(token, 64))))
+	}
 }
 
 // sysRequest is a decoded request.
