@@ -182,12 +182,26 @@ func (s *Server) readMeta(ctx context.Context, part *multipart.Part, agency stri
 	if err := e.Validate(envelope.AllowCodes(s.known(ctx))); err != nil {
 		return nil, false, err
 	}
-	for _, to := range e.To {
-		if _, err := s.c.LookupAgency(ctx, to); err != nil {
-			return nil, false, err
-		}
+	if err := s.checkRecipients(ctx, e.To); err != nil {
+		return nil, false, err
 	}
 	return e, chosen, nil
+}
+
+// checkRecipients refuses, before any file part streams in, recipients
+// the directory does not know or that take no mail (suspended, deleted,
+// withdrawn): Send refuses them too, but only after the upload.
+func (s *Server) checkRecipients(ctx context.Context, to []string) error {
+	for _, code := range to {
+		a, err := s.c.LookupAgency(ctx, code)
+		if err != nil {
+			return err
+		}
+		if err := a.CheckRoutable(); err != nil {
+			return err // it names the agency and why
+		}
+	}
+	return nil
 }
 
 // known tells registered codes, so that non-standard ones validate.
@@ -228,10 +242,8 @@ func (s *Server) readSigned(ctx context.Context, part *multipart.Part, agency st
 	if sv.Envelope.From != agency {
 		return nil, apiError(http.StatusForbidden, CodeForbidden, "part 'signed': envelope is from %s but the token belongs to %s", sv.Envelope.From, agency)
 	}
-	for _, to := range sv.Envelope.To {
-		if _, err := s.c.LookupAgency(ctx, to); err != nil {
-			return nil, err
-		}
+	if err := s.checkRecipients(ctx, sv.Envelope.To); err != nil {
+		return nil, err
 	}
 	return sv, nil
 }

@@ -26,10 +26,11 @@ const (
 	CodeMethodNotAllowed ErrorCode = "method_not_allowed"     // 405
 	CodeBadRequest       ErrorCode = "bad_request"            // 400: malformed request (JSON, parts, parameters)
 	CodeUnsupportedMedia ErrorCode = "unsupported_media_type" // 415
-	CodeTooLarge         ErrorCode = "too_large"              // 413: request, attachment or attachment count over the limit
-	CodeRateLimited      ErrorCode = "rate_limited"           // 429
+	CodeTooLarge         ErrorCode = "too_large"              // 413: request, attachment or attachment count over the limit, or over the bus's limits
+	CodeRateLimited      ErrorCode = "rate_limited"           // 429: over the request rate or the bus's publish rate (see Retry-After)
 	CodeInvalidEnvelope  ErrorCode = "invalid_envelope"       // 422: the envelope fails validation or verification
 	CodeUnknownAgency    ErrorCode = "unknown_agency"         // 422: a recipient is not on this bus
+	CodeInactiveAgency   ErrorCode = "inactive_agency"        // 422: a recipient takes no mail (suspended, deleted, or its bus left the federation)
 	CodeNoIdentity       ErrorCode = "no_identity"            // 422: the server holds no key to sign for the agency
 	CodeConflict         ErrorCode = "conflict"               // 409: state change not allowed from the current state
 	CodeIDTaken          ErrorCode = "id_taken"               // 409: the envelope id belongs to another sender
@@ -88,6 +89,13 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error(), Err: err}
 	case errors.Is(err, broker.ErrUnknownAgency):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnknownAgency, Message: err.Error(), Err: err}
+	case errors.Is(err, broker.ErrInactive), errors.Is(err, broker.ErrWithdrawn):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInactiveAgency, Message: err.Error(), Err: err}
+	case errors.Is(err, broker.ErrRateLimited):
+		// Before ErrLimit, which it wraps: the same request passes later.
+		return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: err.Error(), Err: err}
+	case errors.Is(err, broker.ErrLimit):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: err.Error(), Err: err}
 	case errors.Is(err, signing.ErrNoIdentity):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeNoIdentity, Err: err,
 			Message: err.Error() + " (post an envelope the DMS signed itself, part 'signed')"}

@@ -377,6 +377,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 {
 		s.log.Warn("http request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "err", err)
 	}
+	if errors.Is(err, broker.ErrRateLimited) {
+		// The bus's publish rate, with a burst of as many: one more
+		// envelope may go after 1/rate seconds.
+		wait := time.Second
+		if rate := s.c.Limits().PublishRate; rate > 0 {
+			wait = max(wait, time.Duration(float64(time.Second)/rate))
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	}
 	writeError(w, e)
 }
 
