@@ -139,6 +139,17 @@ func (c *Client) SendSigned(ctx context.Context, raw []byte) (*SendResult, error
 			return nil, fmt.Errorf("%w: %s: stored object is %d bytes with SHA-256 %s, manifest says %d bytes %s",
 				ErrAttachment, a.Name, obj.Size, obj.SHA256, a.Size, a.SHA256)
 		}
+		// Knowing a hash is not holding the bytes. An agency's own client
+		// cannot read the access records; its attachment service and the
+		// tracker judge it instead.
+		if c.opts.agency != "" {
+			continue
+		}
+		if ok, err := c.Holds(ctx, a.SHA256, s.Envelope.From); err != nil {
+			return nil, fmt.Errorf("send signed envelope %s: %w", s.Envelope.ID, err)
+		} else if !ok {
+			return nil, fmt.Errorf("%w: %s: %s never uploaded, sent or received those bytes (SHA-256 %s)", ErrAttachment, a.Name, s.Envelope.From, a.SHA256)
+		}
 	}
 	return c.publishEnvelopeRetry(ctx, s.Envelope, raw)
 }
