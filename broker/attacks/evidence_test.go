@@ -1,14 +1,18 @@
 package attacks_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +24,7 @@ import (
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/broker/tsa"
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -272,5 +277,66 @@ func TestTimestampingNotWritableByAgencies(t *testing.T) {
 	}
 	if st := ea.ts.Status(); st.Refusing {
 		t.Fatalf("refusing: %+v", st)
+	}
+}
+
+// H99 lists G22's attachment (by its hash) in a signed envelope of its
+// own: the HTTP API refuses to send it, and published straight on the bus
+// with H99's own credentials it gets H99 no bytes in the evidence package
+// either: the attachment is left out, and the manifest says so.
+func TestEvidenceLeavesOutAttachmentsNotHeld(t *testing.T) {
+	ea := newEvidenceArena(t)
+	ctx := ctxT(t)
+	_, secret := ea.victimSend()
+	sum := sha256.Sum256([]byte(secret))
+	hexSum := hex.EncodeToString(sum[:])
+	e := envelope.New(attacker, []string{attacker2}, "Xin tệp của người khác")
+	e.Attachments = []envelope.Attachment{{Name: "x.txt", MediaType: "text/plain", Size: int64(len(secret)), SHA256: hexSum, Key: storage.Key(hexSum)}}
+	raw, err := ea.bus.Identity(attacker).Seal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := httpPostTo(t, ea.api.URL, ea.tok[attacker], httpPart{name: "signed", data: raw}); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("HTTP send of bytes never held: %d %s", resp.StatusCode, body)
+	}
+	nc, _ := ea.raw(attacker)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, record.DocSubject(attacker2, attacker), raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ea.admin.WaitState(ctx, e.ID, attacker2, envelope.StateSent); err != nil {
+		t.Fatal(err)
+	}
+	ea.sealed()
+	resp, body := ea.get(attacker, "/v1/envelopes/"+e.ID+"/evidence?attachments=1")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("evidence: %d %s", resp.StatusCode, body)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m audit.Manifest
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		if bytes.Contains(data, []byte(secret)) {
+			t.Fatalf("evidence package for %s holds %s's attachment it never held, as %s", attacker, victimSender, f.Name)
+		}
+		if f.Name == audit.ManifestFile {
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(m.Attachments) != 0 || !slices.ContainsFunc(m.Warnings, func(w string) bool { return strings.Contains(w, hexSum) && strings.Contains(w, "not included") }) {
+		t.Fatalf("manifest: attachments %+v, warnings %q", m.Attachments, m.Warnings)
 	}
 }

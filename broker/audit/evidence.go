@@ -46,6 +46,11 @@ type EvidenceOptions struct {
 	Agency string
 	// Attachments includes the document's attachments.
 	Attachments bool
+	// MayRead, when set, says whether the agency asking may read the
+	// attachment whose SHA-256 is sum (a listing in a signed envelope is
+	// no proof of holding the bytes); one it may not is left out, with a
+	// warning in the manifest.
+	MayRead func(ctx context.Context, sum string) (bool, error)
 	// TSARoots are the roots the bus trusts for time-stamps; written to
 	// certs/tsa-ca.pem.
 	TSARoots []*x509.Certificate
@@ -85,6 +90,7 @@ func (r *Reader) Evidence(ctx context.Context, o EvidenceOptions, w io.Writer) (
 	bw := &bundleWriter{zw: zip.NewWriter(w), files: m.Files}
 	certs := map[string][]*x509.Certificate{}
 	atts := map[string]*ManifestAttachment{}
+	withheld := map[string]bool{} // attachments the asking agency may not read
 	var attOrder []string
 	for _, rec := range recs {
 		name := RecordFile(rec.Seq)
@@ -102,6 +108,20 @@ func (r *Reader) Evidence(ctx context.Context, o EvidenceOptions, w io.Writer) (
 		}
 		if o.Attachments && rec.Verified && rec.Envelope != nil && rec.Type == "document" {
 			for _, a := range rec.Envelope.Attachments {
+				if withheld[a.SHA256] {
+					continue
+				}
+				if atts[a.SHA256] == nil && o.MayRead != nil {
+					ok, err := o.MayRead(ctx, a.SHA256)
+					if err != nil {
+						return nil, fmt.Errorf("evidence: attachment %s: %w", a.Name, err)
+					}
+					if !ok {
+						withheld[a.SHA256] = true
+						m.Warnings = append(m.Warnings, fmt.Sprintf("attachment %s (%s) not included: %s may not read it (its sender never held those bytes)", a.Name, a.SHA256, o.Agency))
+						continue
+					}
+				}
 				if atts[a.SHA256] == nil {
 					atts[a.SHA256] = &ManifestAttachment{File: "attachments/" + a.SHA256, SHA256: a.SHA256, Size: a.Size, Name: a.Name}
 					attOrder = append(attOrder, a.SHA256)

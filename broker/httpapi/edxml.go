@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/docaxis/docaxis/broker"
@@ -72,6 +74,13 @@ func (s *Server) getEdXML(w http.ResponseWriter, r *http.Request, agency string)
 		s.fail(w, r, err)
 		return
 	}
+	// The rule of GET .../attachments/{name}: listing a hash in a signed
+	// envelope is no proof of holding the bytes. An export that left such
+	// an attachment out would pass for the whole document, so none is made.
+	if err := s.mayReadAll(ctx, agency, id, doc.Attachments); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.edxml"`, id))
 	// Attachments stream from the store, verified; an error past the first
@@ -79,6 +88,26 @@ func (s *Server) getEdXML(w http.ResponseWriter, r *http.Request, agency string)
 	if err := edxml.Write(w, doc, func(att envelope.Attachment) (io.ReadCloser, error) { return s.c.OpenAttachment(ctx, att) }); err != nil {
 		s.log.Warn("edXML export cut short", "envelope", id, "err", err)
 	}
+}
+
+// mayReadAll refuses (403) when agency may not read one of atts, the
+// attachments of envelope id, naming them.
+func (s *Server) mayReadAll(ctx context.Context, agency, id string, atts []envelope.Attachment) error {
+	var unheld []string
+	for _, att := range atts {
+		ok, err := s.c.MayRead(ctx, att.SHA256, agency)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			unheld = append(unheld, strconv.Quote(att.Name))
+		}
+	}
+	if len(unheld) > 0 {
+		return apiError(http.StatusForbidden, CodeForbidden, "envelope %s lists attachments %s may not read (their sender never held those bytes): %s; no edXML is made of it, GET /v1/envelopes/%s has the envelope",
+			id, agency, strings.Join(unheld, ", "), id)
+	}
+	return nil
 }
 
 // edxmlStatus is one status in edXML, as GET .../edxml/statuses lists them.

@@ -43,7 +43,11 @@ func (s *Server) getEvidence(w http.ResponseWriter, r *http.Request, agency stri
 		return
 	}
 	defer func() { f.Close(); os.Remove(f.Name()) }()
-	_, err = s.cfg.Evidence.Evidence(r.Context(), audit.EvidenceOptions{ID: id, Agency: agency, Attachments: atts == "1" || atts == "true"}, f)
+	o := audit.EvidenceOptions{ID: id, Agency: agency, Attachments: atts == "1" || atts == "true"}
+	// The rule of GET .../attachments/{name}: an attachment the agency may
+	// not read is left out, and the manifest's warnings say so.
+	o.MayRead = func(ctx context.Context, sum string) (bool, error) { return s.c.MayRead(ctx, sum, agency) }
+	_, err = s.cfg.Evidence.Evidence(r.Context(), o, f)
 	if errors.Is(err, audit.ErrNoDocument) {
 		writeError(w, apiError(http.StatusNotFound, CodeNotFound, "no document %q for %s", truncate(id, 64), agency))
 		return
