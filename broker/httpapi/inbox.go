@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -185,6 +186,23 @@ func (s *Server) postStatus(w http.ResponseWriter, r *http.Request, agency strin
 	writeJSON(w, http.StatusAccepted, statusResult{ID: st.ID, Of: id, State: state, Code: state.Code()})
 }
 
+// eventsPing spaces an event stream's pings and the checks that its token
+// still gives it the agency (tests shorten it).
+var eventsPing = 15 * time.Second
+
+// stillAllowed tells whether token still acts for agency in r. A refusal
+// ends the stream; a check that could not be made now (the directory or
+// the token store unreachable) does not.
+func (s *Server) stillAllowed(r *http.Request, token, agency string) bool {
+	a, err := s.identify(r, token)
+	var ae *Error
+	if errors.As(err, &ae) && ae.Status < http.StatusInternalServerError {
+		s.log.Info("event stream ended: its token no longer gives the agency", "agency", agency, "err", err)
+		return false
+	}
+	return err != nil || a == agency
+}
+
 // getEvents streams, as Server-Sent Events, the tracking of every document
 // the agency sent or received: first the current state of each, then every
 // change as it happens. Each event is "tracking" with the pair's tracking
@@ -225,8 +243,9 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, agency string
 		return
 	}
 	_ = sw.Flush()
-	ping := time.NewTicker(15 * time.Second)
+	ping := time.NewTicker(eventsPing)
 	defer ping.Stop()
+	token, _ := bearer(r)
 	for {
 		select {
 		case t, ok := <-ch:
@@ -247,6 +266,11 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, agency string
 				return
 			}
 		case <-ping.C:
+			// A stream outlives no refusal its request would get now: the
+			// token revoked, or the system no longer serving the agency.
+			if !s.stillAllowed(r, token, agency) {
+				return
+			}
 			// Keeps idle connections (and proxies) from timing out.
 			if _, err := fmt.Fprint(sw, ": ping\n\n"); err != nil {
 				return

@@ -321,20 +321,10 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, agency st
 			writeError(w, apiError(http.StatusUnauthorized, CodeUnauthorized, "missing 'Authorization: Bearer TOKEN' header (make a token with: docaxis agency token CODE)"))
 			return
 		}
-		agency, err := s.auth.Authenticate(r.Context(), token)
-		switch {
-		case errors.Is(err, ErrInvalidToken), errors.Is(err, ErrTokenRevoked):
-			writeError(w, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: err.Error(), Err: err})
+		agency, err := s.identify(r, token)
+		if err != nil {
+			s.fail(w, r, err)
 			return
-		case err != nil:
-			s.fail(w, r, fmt.Errorf("check token: %w", err))
-			return
-		}
-		if sys := broker.SystemOfActor(agency); sys != "" {
-			if agency, err = s.systemAgency(r, sys); err != nil {
-				s.fail(w, r, err)
-				return
-			}
 		}
 		if rec, ok := w.(*recorder); ok {
 			rec.agency = agency
@@ -347,6 +337,23 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, agency st
 		}
 		h(w, r, agency)
 	}
+}
+
+// identify returns the agency token acts for in request r: the token's
+// own, or for a document system's token the agency ?as= names, which the
+// system must serve. A refusal is an *Error (401, 400 or 403).
+func (s *Server) identify(r *http.Request, token string) (string, error) {
+	agency, err := s.auth.Authenticate(r.Context(), token)
+	switch {
+	case errors.Is(err, ErrInvalidToken), errors.Is(err, ErrTokenRevoked):
+		return "", &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: err.Error(), Err: err}
+	case err != nil:
+		return "", fmt.Errorf("check token: %w", err)
+	}
+	if sys := broker.SystemOfActor(agency); sys != "" {
+		return s.systemAgency(r, sys)
+	}
+	return agency, nil
 }
 
 // tokenKey holds, in a request's context, the hash of the token that
