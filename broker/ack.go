@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -191,7 +192,7 @@ func (c *Client) pendingCopy(ctx context.Context, agency string, msg *jetstream.
 		if _, err := c.received.Get(ctx, refusedKey(agency, msg.Sequence)); err == nil {
 			return true, se, nil
 		}
-		return false, se, nil
+		return false, se, c.markListed(ctx, agency, id, msg.Sequence)
 	}
 	rs, _ := record.ParseSubject(msg.Subject)
 	from := rs.From
@@ -202,6 +203,11 @@ func (c *Client) pendingCopy(ctx context.Context, agency string, msg *jetstream.
 		var t Tracking
 		if json.Unmarshal(e.Value(), &t) == nil && t.State == envelope.StateInvalid {
 			return true, se, nil
+		}
+	} else if errors.Is(err, jetstream.ErrKeyNotFound) {
+		// Not tracked yet: acknowledging it at once finds it by the mark.
+		if err := c.markListed(ctx, agency, id, msg.Sequence); err != nil {
+			return false, nil, err
 		}
 	}
 	// A copy the bus refused for the publish rate is not deliverable.
@@ -320,13 +326,72 @@ func (c *Client) refuseCopy(ctx context.Context, m *Mailbox, se *StoredEnvelope,
 	return cause
 }
 
+// listedKey marks, in the received-marker bucket, that a listing of
+// agency's mailbox (Pending) showed a copy of envelope id that the
+// tracking does not name: one that does not verify, or not tracked yet.
+// Its value is the copy's record sequence.
+func listedKey(agency, id string) string { return envelope.Token(agency) + ".listed-" + id }
+
+// markListed records listedKey for the bus's own client, which alone
+// acknowledges by findCopy's index; an agency's client reads its mailbox.
+func (c *Client) markListed(ctx context.Context, agency, id string, seq uint64) error {
+	if c.track == nil {
+		return nil
+	}
+	if _, err := c.received.Put(ctx, listedKey(agency, id), []byte(strconv.FormatUint(seq, 10))); err != nil {
+		return fmt.Errorf("mark copy #%d of %s listed for %s: %w", seq, id, agency, err)
+	}
+	return nil
+}
+
 // findCopy locates agency's copy of envelope id: through its tracking
 // when the tracker has recorded it, otherwise by reading the mailbox.
+// The bus's own client reads it only where the copy can be: at the
+// sequence a listing marked (listedKey), or among the copies from the
+// sender the id is bound to; an id none of them knows is not in the
+// mailbox, and is answered at once (an agency that only uses HTTP never
+// moves its consumer's ack floor, so a scan would read its whole history).
 func (c *Client) findCopy(ctx context.Context, agency, id string) (*StoredEnvelope, error) {
 	if t, err := c.Tracking(ctx, id, agency); err == nil && t.Seq > 0 {
 		return c.ReadEnvelope(ctx, t.Seq)
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
+	}
+	notFound := func() error { return fmt.Errorf("%w: %s in the mailbox of %s", ErrNotFound, id, agency) }
+	filter := record.MailboxFilter(agency)
+	var from uint64 // the first sequence the copy can be at
+	if c.track != nil {
+		if e, err := c.received.Get(ctx, listedKey(agency, id)); err == nil {
+			if seq, perr := strconv.ParseUint(string(e.Value()), 10, 64); perr == nil {
+				se, err := c.ReadEnvelope(ctx, seq)
+				if err == nil && se.Recipient() == agency && se.Envelope != nil && se.Envelope.ID == id {
+					return se, nil
+				}
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					return nil, err
+				}
+			}
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("check listed marker of %s for %s: %w", id, agency, err)
+		}
+		sender, err := c.EnvelopeSender(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			return nil, notFound()
+		}
+		if err != nil {
+			return nil, err
+		}
+		// Bound, and agency's copy not tracked (yet): the copies of one
+		// send are stored together, and each names every recipient.
+		filter = record.DocSubject(agency, sender)
+		if first, err := c.firstCopy(ctx, id); err != nil {
+			return nil, err
+		} else if first != nil {
+			if first.Verified() && !slices.Contains(first.Envelope.To, agency) {
+				return nil, notFound()
+			}
+			from = first.Seq
+		}
 	}
 	st, err := c.js.Stream(ctx, record.Stream)
 	if err != nil {
@@ -340,11 +405,10 @@ func (c *Client) findCopy(ctx context.Context, agency, id string) (*StoredEnvelo
 	if err != nil {
 		return nil, fmt.Errorf("mailbox of %s: %w", agency, err)
 	}
-	filter := record.MailboxFilter(agency)
-	for seq := info.AckFloor.Stream + 1; ; {
+	for seq := max(info.AckFloor.Stream+1, from); ; {
 		msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, fmt.Errorf("%w: %s in the mailbox of %s", ErrNotFound, id, agency)
+			return nil, notFound()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read mailbox of %s from #%d: %w", agency, seq, err)
@@ -354,4 +418,30 @@ func (c *Client) findCopy(ctx context.Context, agency, id string) (*StoredEnvelo
 			return c.storedOf(msg)
 		}
 	}
+}
+
+// firstCopy reads the tracked copy of envelope id with the lowest record
+// sequence, or nil when none is tracked.
+func (c *Client) firstCopy(ctx context.Context, id string) (*StoredEnvelope, error) {
+	ds, _, err := c.StatusFor(ctx, id, "")
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var seq uint64
+	for _, t := range ds.Recipients {
+		if t.Seq > 0 && (seq == 0 || t.Seq < seq) {
+			seq = t.Seq
+		}
+	}
+	if seq == 0 {
+		return nil, nil
+	}
+	se, err := c.ReadEnvelope(ctx, seq)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return se, err
 }
