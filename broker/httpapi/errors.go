@@ -91,11 +91,6 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnknownAgency, Message: err.Error(), Err: err}
 	case errors.Is(err, broker.ErrInactive), errors.Is(err, broker.ErrWithdrawn):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInactiveAgency, Message: err.Error(), Err: err}
-	case errors.Is(err, broker.ErrRateLimited):
-		// Before ErrLimit, which it wraps: the same request passes later.
-		return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: err.Error(), Err: err}
-	case errors.Is(err, broker.ErrLimit):
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: err.Error(), Err: err}
 	case errors.Is(err, signing.ErrNoIdentity):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeNoIdentity, Err: err,
 			Message: err.Error() + " (post an envelope the DMS signed itself, part 'signed')"}
@@ -114,6 +109,13 @@ func classify(err error) *Error {
 		errors.Is(err, signing.ErrUntrusted), errors.Is(err, signing.ErrExpired),
 		errors.Is(err, signing.ErrRevoked), errors.Is(err, signing.ErrAgencyMismatch):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidEnvelope, Message: err.Error(), Err: err}
+	// After ErrUnverified: a copy the bus refused for its sender's rate is
+	// refused for good, not this request for now.
+	case errors.Is(err, broker.ErrRateLimited):
+		// Before ErrLimit, which it wraps: the same request passes later.
+		return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: err.Error(), Err: err}
+	case errors.Is(err, broker.ErrLimit):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: err.Error(), Err: err}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error(), Err: err}
 }

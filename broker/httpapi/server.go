@@ -384,7 +384,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 {
 		s.log.Warn("http request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "err", err)
 	}
-	if errors.Is(err, broker.ErrRateLimited) {
+	if e.Code == CodeRateLimited && errors.Is(err, broker.ErrRateLimited) {
 		// The bus's publish rate, with a burst of as many: one more
 		// envelope may go after 1/rate seconds.
 		wait := time.Second
