@@ -196,7 +196,19 @@ func (s *Server) edxmlOf(ctx context.Context, e entry) (func(io.Writer) error, *
 			return nil, classify("getEdoc "+e.ID, se.Err)
 		}
 		if write := s.original(ctx, se.Envelope); write != nil {
-			return write, nil
+			return write, nil // the sender's own edXML, its files in it
+		}
+		// Listing a file's hash in a signed envelope is no proof of
+		// holding its bytes: only files the sender held reach the
+		// recipient, as on every other way out (GET .../attachments).
+		for _, a := range se.Envelope.Attachments {
+			ok, err := s.c.MayRead(ctx, a.SHA256, e.To)
+			if err != nil {
+				return nil, classify("getEdoc "+e.ID, err)
+			}
+			if !ok {
+				return nil, fail(CodeForbidden, "getEdoc %s: it lists attachment %q, whose bytes its sender never held: no edXML is made of it (updateStatus fail, or done to refuse it)", e.ID, a.Name)
+			}
 		}
 		return func(w io.Writer) error { return edxml.Write(w, se.Envelope, open) }, nil
 	}
