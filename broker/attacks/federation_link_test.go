@@ -921,31 +921,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if _, err := a.c14.WaitState(ctx, late.ID, victimRecipient, envelope.StateSent); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the backdated copy refused by the national", func() error {
-			if linkQuarantined(t, a.cvn) == before {
-				return fmt.Errorf("nothing quarantined")
-			}
-			return nil
-		})
-		list, err := a.cvn.QuarantineList(ctx, "federation")
-		if err != nil {
-			t.Fatal(err)
-		}
-		refusedBack := false
-		for _, q := range list {
-			if q.Envelope == back.ID {
-				refusedBack = true
-				if !strings.Contains(q.Reason, "before it was recorded") {
-					t.Fatalf("quarantined for %q", q.Reason)
-				}
-			}
-		}
-		if !refusedBack {
-			t.Fatalf("the backdated copy is not in the national's quarantine: %+v", list)
-		}
-		if _, err := a.c14.Status(ctx, back.ID); err == nil {
-			t.Fatalf("the backdated envelope is on H14's record")
-		}
+		a.refusedAsBackdated(t, ctx, before, back.ID)
 		// The copy within the bound verifies on H14, judged two hours back.
 		var ok atomic.Bool
 		mb, err := a.h14.Client(victimRecipient).Mailbox(ctx, victimRecipient, broker.OnOutcome(func(o broker.Outcome) {
@@ -999,30 +975,38 @@ func TestFederationLinkAttacks(t *testing.T) {
 		if _, err := a.c41.JetStream().PublishMsg(ctx, m); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the backdated copy refused by the national", func() error {
-			if linkQuarantined(t, a.cvn) == before {
-				return fmt.Errorf("nothing quarantined")
-			}
-			return nil
-		})
-		list, err := a.cvn.QuarantineList(ctx, "federation")
-		if err != nil {
-			t.Fatal(err)
-		}
-		refused := false
-		for _, q := range list {
-			if q.Envelope == back.ID {
-				refused = true
-				if !strings.Contains(q.Reason, "before it was recorded") {
-					t.Fatalf("quarantined for %q", q.Reason)
-				}
-			}
-		}
-		if !refused {
-			t.Fatalf("the backdated copy is not in the national's quarantine: %+v", list)
-		}
-		if _, err := a.c14.Status(ctx, back.ID); err == nil {
-			t.Fatalf("the backdated envelope is on H14's record")
-		}
+		a.refusedAsBackdated(t, ctx, before, back.ID)
 	})
+}
+
+// refusedAsBackdated waits until the national has quarantined more than
+// before, and checks that envelope id is among it, refused as dated back
+// past the bound, and not on H14's record.
+func (a *linkArena) refusedAsBackdated(t *testing.T, ctx context.Context, before uint64, id string) {
+	t.Helper()
+	eventually(t, "the backdated copy refused by the national", func() error {
+		if linkQuarantined(t, a.cvn) == before {
+			return fmt.Errorf("nothing quarantined")
+		}
+		return nil
+	})
+	list, err := a.cvn.QuarantineList(ctx, "federation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := false
+	for _, q := range list {
+		if q.Envelope == id {
+			refused = true
+			if !strings.Contains(q.Reason, "before it was recorded") {
+				t.Fatalf("quarantined for %q", q.Reason)
+			}
+		}
+	}
+	if !refused {
+		t.Fatalf("the backdated copy is not in the national's quarantine: %+v", list)
+	}
+	if _, err := a.c14.Status(ctx, id); err == nil {
+		t.Fatalf("the backdated envelope is on H14's record")
+	}
 }

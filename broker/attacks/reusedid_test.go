@@ -34,14 +34,7 @@ func TestReusedIDCannotShadowTheRightfulCopy(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			a := newArena(t)
 			ctx := ctxT(t)
-			res, err := a.client(victimSender).Send(ctx, envelope.New(victimSender, []string{victimRecipient, attacker}, "Công văn thật"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := res.ID
-			if _, err := a.admin.WaitState(ctx, id, victimRecipient, envelope.StateSent); err != nil {
-				t.Fatal(err)
-			}
+			id := sentToBoth(t, a)
 			if got := trackReceive(t, a.client(attacker), attacker); len(got) != 1 || got[0] != id {
 				t.Fatalf("H99's mailbox: %v", got)
 			}
@@ -112,14 +105,7 @@ func TestReusedIDCannotShadowTheRightfulCopy(t *testing.T) {
 func TestInvalidReceiptForOtherBytesDoesNotCount(t *testing.T) {
 	a := newArena(t)
 	ctx := ctxT(t)
-	res, err := a.client(victimSender).Send(ctx, envelope.New(victimSender, []string{victimRecipient, attacker}, "Công văn thật"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := res.ID
-	if _, err := a.admin.WaitState(ctx, id, victimRecipient, envelope.StateSent); err != nil {
-		t.Fatal(err)
-	}
+	id := sentToBoth(t, a)
 	forged := envelope.New(victimSender, []string{victimRecipient}, "Giả danh")
 	forged.ID = id
 	nc, _ := a.raw(attacker)
@@ -186,4 +172,19 @@ func TestInvalidReceiptForOtherBytesDoesNotCount(t *testing.T) {
 	if !strings.Contains(tr.Refused[0].Reason, "other bytes") {
 		t.Fatalf("refused for %q", tr.Refused[0].Reason)
 	}
+}
+
+// sentToBoth sends G22's envelope to H14 and H99 (who learns its id) and
+// returns its id once H14's copy is tracked.
+func sentToBoth(t *testing.T, a *arena) string {
+	t.Helper()
+	ctx := ctxT(t)
+	res, err := a.client(victimSender).Send(ctx, envelope.New(victimSender, []string{victimRecipient, attacker}, "Công văn thật"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.admin.WaitState(ctx, res.ID, victimRecipient, envelope.StateSent); err != nil {
+		t.Fatal(err)
+	}
+	return res.ID
 }
