@@ -100,26 +100,16 @@ func (c *Client) MayRead(ctx context.Context, sum, agency string) (bool, error) 
 // Holds reports whether agency holds the attachment whose SHA-256 is sum:
 // it, or the document system serving it, uploaded it or sent or received
 // an envelope listing it. The tracker grants recipients access by the same
-// rule (bus.Tracker.holds); SendSigned checks it first, so that an envelope
+// rule (record.Holds); SendSigned checks it first, so that an envelope
 // listing bytes its sender never held is not published at all.
 func (c *Client) Holds(ctx context.Context, sum, agency string) (bool, error) {
 	kv, err := c.fileRefs(ctx)
 	if err != nil {
 		return false, err
 	}
-	keys := []string{record.FileRefKey(sum, agency), record.UploadRefKey(sum, agency)}
-	if a, err := c.LookupAgency(ctx, agency); err == nil && a.System != "" {
-		keys = append(keys, record.FileRefKey(sum, record.SystemActor(a.System)), record.UploadRefKey(sum, record.SystemActor(a.System)))
+	system := ""
+	if a, err := c.LookupAgency(ctx, agency); err == nil {
+		system = a.System
 	}
-	for _, k := range keys {
-		_, err := kv.Get(ctx, k)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
-		default:
-			return false, fmt.Errorf("check whether %s holds attachment %s: %w", agency, sum, err)
-		}
-	}
-	return false, nil
+	return record.Holds(ctx, kv, sum, agency, system)
 }

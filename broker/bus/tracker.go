@@ -589,23 +589,11 @@ func (t *Tracker) holds(ctx context.Context, sum, agency string) (bool, error) {
 	if t.remote != nil && t.remote(agency) {
 		return true, nil
 	}
-	keys := []string{record.FileRefKey(sum, agency), record.UploadRefKey(sum, agency)}
+	system := ""
 	if t.systemOf != nil {
-		if sys := t.systemOf(agency); sys != "" {
-			keys = append(keys, record.FileRefKey(sum, record.SystemActor(sys)), record.UploadRefKey(sum, record.SystemActor(sys)))
-		}
+		system = t.systemOf(agency)
 	}
-	for _, k := range keys {
-		_, err := t.refs.Get(ctx, k)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
-		default:
-			return false, fmt.Errorf("check attachment access %s: %w", k, err)
-		}
-	}
-	return false, nil
+	return record.Holds(ctx, t.refs, sum, agency, system)
 }
 
 // readers are who may read the attachments of a copy from `from` to `to`:
