@@ -326,19 +326,13 @@ func (c *Client) refuseCopy(ctx context.Context, m *Mailbox, se *StoredEnvelope,
 	return cause
 }
 
-// listedKey marks, in the received-marker bucket, that a listing of
-// agency's mailbox (Pending) showed a copy of envelope id that the
-// tracking does not name: one that does not verify, or not tracked yet.
-// Its value is the copy's record sequence.
-func listedKey(agency, id string) string { return envelope.Token(agency) + ".listed-" + id }
-
-// markListed records listedKey for the bus's own client, which alone
+// markListed records record.ListedKey for the bus's own client, which alone
 // acknowledges by findCopy's index; an agency's client reads its mailbox.
 func (c *Client) markListed(ctx context.Context, agency, id string, seq uint64) error {
 	if c.track == nil {
 		return nil
 	}
-	if _, err := c.received.Put(ctx, listedKey(agency, id), []byte(strconv.FormatUint(seq, 10))); err != nil {
+	if _, err := c.received.Put(ctx, record.ListedKey(agency, id), []byte(strconv.FormatUint(seq, 10))); err != nil {
 		return fmt.Errorf("mark copy #%d of %s listed for %s: %w", seq, id, agency, err)
 	}
 	return nil
@@ -347,7 +341,7 @@ func (c *Client) markListed(ctx context.Context, agency, id string, seq uint64) 
 // findCopy locates agency's copy of envelope id: through its tracking
 // when the tracker has recorded it, otherwise by reading the mailbox.
 // The bus's own client reads it only where the copy can be: at the
-// sequence a listing marked (listedKey), or among the copies from the
+// sequence a listing marked (record.ListedKey), or among the copies from the
 // sender the id is bound to; an id none of them knows is not in the
 // mailbox, and is answered at once (an agency that only uses HTTP never
 // moves its consumer's ack floor, so a scan would read its whole history).
@@ -361,7 +355,7 @@ func (c *Client) findCopy(ctx context.Context, agency, id string) (*StoredEnvelo
 	filter := record.MailboxFilter(agency)
 	var from uint64 // the first sequence the copy can be at
 	if c.track != nil {
-		if e, err := c.received.Get(ctx, listedKey(agency, id)); err == nil {
+		if e, err := c.received.Get(ctx, record.ListedKey(agency, id)); err == nil {
 			if seq, perr := strconv.ParseUint(string(e.Value()), 10, 64); perr == nil {
 				se, err := c.ReadEnvelope(ctx, seq)
 				if err == nil && se.Recipient() == agency && se.Envelope != nil && se.Envelope.ID == id {

@@ -141,6 +141,13 @@ func TrackKey(sender, id, recipient string) string {
 // ReceivedKey records that recipient handed envelope id to its application.
 func ReceivedKey(recipient, id string) string { return envelope.Token(recipient) + "." + id }
 
+// ListedKey marks, in ReceivedBucket, that a listing of recipient's
+// mailbox by the bus's HTTP API showed a copy of envelope id the tracking
+// does not name (one that does not verify, or not tracked yet); its value
+// is the copy's record sequence, checked before use (it is in the
+// recipient's own key space).
+func ListedKey(recipient, id string) string { return envelope.Token(recipient) + ".listed-" + id }
+
 // FileRefKey records that agency may read the attachment whose SHA-256 is
 // sum: it sent or received an envelope listing it.
 func FileRefKey(sum, agency string) string { return sum + "." + envelope.Token(agency) }
