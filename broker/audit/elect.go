@@ -9,7 +9,6 @@ import (
 
 	"github.com/docaxis/docaxis/broker/lease"
 	"github.com/docaxis/docaxis/broker/record"
-	"github.com/nats-io/nats.go"
 )
 
 // LeaseDuty names the audit chainer's lease (see package lease): one
@@ -50,13 +49,7 @@ func (c *Chainer) lead(ctx context.Context) {
 			return
 		}
 	}
-	sub, err := c.js.Conn().Subscribe(RequestSubject, func(m *nats.Msg) {
-		// Only the bus's own processes and tools ask: a consumer's
-		// delivery an agency pulled onto the subject is no request.
-		if record.BusReply(m.Reply) {
-			c.serveRequest(m)
-		}
-	})
+	sub, err := c.js.Conn().Subscribe(RequestSubject, record.FromBus(c.serveRequest))
 	if err != nil {
 		c.log.Error("audit chainer: subscribe", "subject", RequestSubject, "err", err)
 	}

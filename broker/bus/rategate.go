@@ -205,7 +205,7 @@ func (g *rateGate) lead(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	} else {
-		sub, err := g.c.Conn().Subscribe(record.RateJudgeSubject, g.answer)
+		sub, err := g.c.Conn().Subscribe(record.RateJudgeSubject, record.FromBus(g.answer))
 		if err != nil {
 			g.log.Error("rate gate: subscribe", "subject", record.RateJudgeSubject, "err", err)
 		}
@@ -640,13 +640,9 @@ func (g *rateGate) askJudge(ctx context.Context, seq uint64) (rateJudgement, err
 	return rateJudgement{owner: a.Owner, known: a.Known, refused: a.Refused, reason: a.Reason}, nil
 }
 
-// answer answers another process's judgement request. Only the bus's
-// processes ask (record.BusReply): anything else on the subject, such as
-// a consumer's delivery an agency pulled there, is dropped unanswered.
+// answer answers another process's judgement request (only the bus's
+// processes ask: record.FromBus).
 func (g *rateGate) answer(m *nats.Msg) {
-	if !record.BusReply(m.Reply) {
-		return
-	}
 	reply := func(a rateAnswer) {
 		b, _ := json.Marshal(a)
 		_ = m.Respond(b)

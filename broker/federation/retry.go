@@ -54,7 +54,7 @@ func Retry(ctx context.Context, c *broker.Client, seq uint64) error {
 
 // startRetry answers retry requests until the service stops.
 func (s *Service) startRetry() error {
-	sub, err := s.nc.QueueSubscribe(RetrySubject, "docaxis-federation-retry", s.answerRetry)
+	sub, err := s.nc.QueueSubscribe(RetrySubject, "docaxis-federation-retry", record.FromBus(s.answerRetry))
 	if err != nil {
 		return fmt.Errorf("start federation: %w", err)
 	}
@@ -63,13 +63,6 @@ func (s *Service) startRetry() error {
 }
 
 func (s *Service) answerRetry(m *nats.Msg) {
-	// Only the bus's own tools ask (record.BusReply): a consumer's
-	// delivery an agency pulled onto the subject, whose body it chose,
-	// must not re-drive anything.
-	if !record.BusReply(m.Reply) {
-		s.log.Warn("federation: retry request dropped, reply subject not the bus's", "reply", record.Cut(m.Reply, 128))
-		return
-	}
 	a := nats.NewMsg("")
 	seq, err := strconv.ParseUint(string(m.Data), 10, 64)
 	if err != nil || seq == 0 {

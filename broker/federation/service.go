@@ -216,7 +216,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		s.Stop()
 		return nil, err
 	}
-	if s.statSub, err = s.nc.Subscribe(StatusSubject, s.answerStatus); err != nil {
+	if s.statSub, err = s.nc.Subscribe(StatusSubject, record.FromBus(s.answerStatus)); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("start federation: %w", err)
 	}

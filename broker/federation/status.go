@@ -8,7 +8,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -244,9 +243,6 @@ func (s *Service) sourceState(ctx context.Context, l *Link, stream string) {
 }
 
 func (s *Service) answerStatus(m *nats.Msg) {
-	if !record.BusReply(m.Reply) {
-		return // not the bus's own tools asking (see answerRetry)
-	}
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	st, err := s.Status(ctx)

@@ -152,6 +152,17 @@ const BusInboxPrefix = "_INBOX."
 // delivery always carries the consumer's ack subject ("$JS.ACK.") as reply.
 func BusReply(reply string) bool { return inboxUnder(reply, BusInboxPrefix) }
 
+// FromBus wraps the handler of a bus-internal subject: it is called only
+// for requests of the bus's own processes (BusReply), and anything else is
+// dropped unanswered. Every bus-internal subscription goes through it.
+func FromBus(h nats.MsgHandler) nats.MsgHandler {
+	return func(m *nats.Msg) {
+		if BusReply(m.Reply) {
+			h(m)
+		}
+	}
+}
+
 // Published reports whether m can be a message the bus published to
 // subscribers (an event, or the server's own status such as "no
 // responders"): those carry no reply subject, while a consumer's delivery
