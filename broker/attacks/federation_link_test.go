@@ -895,20 +895,11 @@ func TestFederationLinkAttacks(t *testing.T) {
 		id := a.backdatedBusID()
 		before := linkQuarantined(t, a.cvn)
 		now := time.Now()
-		expired, err := a.h41.CA.Issue(attacker2, cast[attacker2], signing.IssueOptions{NotBefore: now.Add(-30 * 24 * time.Hour), Validity: 20 * 24 * time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
 		good, err := a.h41.CA.Issue(attacker2, cast[attacker2], signing.IssueOptions{NotBefore: now.Add(-30 * 24 * time.Hour), Validity: 60 * 24 * time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
-		back := envelope.New(attacker2, []string{victimRecipient}, "Ký lùi ngày")
-		back.Created = now.Add(-10*24*time.Hour - time.Hour)
-		rawBack, err := expired.Seal(back)
-		if err != nil {
-			t.Fatal(err)
-		}
+		back, rawBack := a.backdatedEnvelope(t, now, "Ký lùi ngày")
 		a.inject(ctx, id, back, rawBack, linkVictim, victimRecipient, now.Add(-10*24*time.Hour-30*time.Minute))
 		late := envelope.New(attacker2, []string{victimRecipient}, "Gửi sau khi mất kết nối hai giờ")
 		late.Created = now.Add(-2*time.Hour - time.Minute)
@@ -950,16 +941,7 @@ func TestFederationLinkAttacks(t *testing.T) {
 		id := a.backdatedBusID()
 		before := linkQuarantined(t, a.cvn)
 		now := time.Now()
-		expired, err := a.h41.CA.Issue(attacker2, cast[attacker2], signing.IssueOptions{NotBefore: now.Add(-30 * 24 * time.Hour), Validity: 20 * 24 * time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		back := envelope.New(attacker2, []string{victimRecipient}, "Ký lùi ngày, hai dấu vết")
-		back.Created = now.Add(-10*24*time.Hour - time.Hour)
-		raw, err := expired.Seal(back)
-		if err != nil {
-			t.Fatal(err)
-		}
+		back, raw := a.backdatedEnvelope(t, now, "Ký lùi ngày, hai dấu vết")
 		copyID := back.ID + "." + envelope.Token(victimRecipient)
 		m := &nats.Msg{Subject: "axis.fedout." + linkVictim + ".doc." + envelope.Token(victimRecipient) + "." + envelope.Token(attacker2), Data: raw, Header: nats.Header{}}
 		m.Header.Set(jetstream.MsgIDHeader, copyID)
@@ -977,6 +959,23 @@ func TestFederationLinkAttacks(t *testing.T) {
 		}
 		a.refusedAsBackdated(t, ctx, before, back.ID)
 	})
+}
+
+// backdatedEnvelope is an envelope of H41's agency created ten days
+// before now and signed with a certificate that expired then.
+func (a *linkArena) backdatedEnvelope(t *testing.T, now time.Time, subject string) (*envelope.Envelope, []byte) {
+	t.Helper()
+	expired, err := a.h41.CA.Issue(attacker2, cast[attacker2], signing.IssueOptions{NotBefore: now.Add(-30 * 24 * time.Hour), Validity: 20 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := envelope.New(attacker2, []string{victimRecipient}, subject)
+	back.Created = now.Add(-10*24*time.Hour - time.Hour)
+	raw, err := expired.Seal(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return back, raw
 }
 
 // refusedAsBackdated waits until the national has quarantined more than

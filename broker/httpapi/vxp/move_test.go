@@ -18,10 +18,7 @@ import (
 // read it, download it or acknowledge it (which would sign the delivered
 // receipt with B's key); it is not listed for A any more, and B takes it.
 func TestMovedAgencyNotReadableByItsOldSystem(t *testing.T) {
-	b := newBench(t, false)
-	b.bus.AddAgency(native, "Văn phòng Chính phủ")
-	a := b.sdk("sys.a", b.addSystem("sys.a", provincial))
-	bb := b.sdk("sys.b", b.addSystem("sys.b"))
+	b, a, bb := moveBench(t)
 	ctx := ctxT(t)
 	res, err := b.bus.Client(native).Send(ctx, envelope.New(native, []string{provincial}, "Công văn trước khi chuyển"))
 	if err != nil {
@@ -73,10 +70,7 @@ func TestMovedAgencyNotReadableByItsOldSystem(t *testing.T) {
 // was handed over before (its received marker) is not listed again. Mail
 // not taken yet is.
 func TestMovedAgencyHistoryNotListedAgain(t *testing.T) {
-	b := newBench(t, false)
-	b.bus.AddAgency(native, "Văn phòng Chính phủ")
-	a := b.sdk("sys.a", b.addSystem("sys.a", provincial))
-	bb := b.sdk("sys.b", b.addSystem("sys.b"))
+	b, a, bb := moveBench(t)
 	ctx := ctxT(t)
 	g := b.bus.Client(native)
 	taken, err := g.Send(ctx, envelope.New(native, []string{provincial}, "Đã nhận từ lâu"))
@@ -109,10 +103,7 @@ func TestMovedAgencyHistoryNotListedAgain(t *testing.T) {
 // status consumer reads the agency's statuses from the start; one it had
 // not taken is.
 func TestMovedAgencyStatusesNotListedAgain(t *testing.T) {
-	b := newBench(t, false)
-	b.bus.AddAgency(native, "Văn phòng Chính phủ")
-	a := b.sdk("sys.a", b.addSystem("sys.a", provincial))
-	bb := b.sdk("sys.b", b.addSystem("sys.b"))
+	b, a, bb := moveBench(t)
 	ctx := ctxT(t)
 	g := b.bus.Client(native)
 	file := testdata(t, "edoc.edxml", edocFrom, provincial, edocTo, native)
@@ -145,4 +136,14 @@ func TestMovedAgencyStatusesNotListedAgain(t *testing.T) {
 	if len(again) != 1 || again[0]["docId"] == taken[0]["docId"] || !strings.Contains(fmt.Sprint(again[0]["status_desc"]), "status 03") {
 		t.Errorf("B lists statuses %v, want only the acceptance (03); A took %v before the move", again, taken[0]["docId"])
 	}
+}
+
+// moveBench is a bus with the native agency, system sys.a serving the
+// provincial agency (a), and system sys.b serving none yet (bb), where
+// the tests move the provincial agency.
+func moveBench(t *testing.T) (*bench, *sdk, *sdk) {
+	t.Helper()
+	b := newBench(t, false)
+	b.bus.AddAgency(native, "Văn phòng Chính phủ")
+	return b, b.sdk("sys.a", b.addSystem("sys.a", provincial)), b.sdk("sys.b", b.addSystem("sys.b"))
 }
