@@ -107,9 +107,15 @@ func (c *Client) Holds(ctx context.Context, sum, agency string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// The system serving it holds what it holds; a directory not read
+	// now is no answer (a refusal would be for good).
 	system := ""
-	if a, err := c.LookupAgency(ctx, agency); err == nil {
+	a, err := c.LookupAgency(ctx, agency)
+	switch {
+	case err == nil:
 		system = a.System
+	case !errors.Is(err, ErrUnknownAgency):
+		return false, fmt.Errorf("check whether %s holds attachment %s: %w", agency, sum, err)
 	}
 	return record.Holds(ctx, kv, sum, agency, system)
 }

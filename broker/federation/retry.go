@@ -150,7 +150,7 @@ func (s *Service) retryFromLink(ctx context.Context, qs jetstream.Stream, entry 
 		return fmt.Errorf("quarantine seq %d: only the national bus takes messages over a member's link", entry.Sequence)
 	}
 	s.mu.Lock()
-	_, known := s.members[member]
+	known := s.members[member]
 	s.mu.Unlock()
 	if !known {
 		return fmt.Errorf("quarantine seq %d: bus %s is not a member of the federation", entry.Sequence, member)
