@@ -11,6 +11,7 @@ import (
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The one receive path. Every way of receiving a copy — the mailbox
@@ -116,3 +117,36 @@ type refusal struct{ error }
 
 func (r refusal) Unwrap() error        { return r.error }
 func (r refusal) Is(target error) bool { return target == ErrReject }
+
+// HandedOver tells whether envelope id was handed to agency's application
+// (its received marker exists), read through a failover as the mailbox
+// reads it; a read that fails otherwise than "no marker" is no answer. The
+// compatibility API lists nothing handed over before.
+func (c *Client) HandedOver(ctx context.Context, agency, id string) (bool, error) {
+	_, err := retry(ctx, c, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
+		return c.received.Get(ctx, record.ReceivedKey(agency, id))
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("received marker of %s for %s: %w", id, agency, err)
+}
+
+// MarkHandedOver writes agency's received marker of envelope id, for what
+// has no receive path of its own: a status a document system took through
+// the compatibility API (no receipt answers a status).
+func (c *Client) MarkHandedOver(ctx context.Context, agency, id string) error {
+	mark, err := json.Marshal(receivedRecord{At: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	if _, err := retry(ctx, c, func(ctx context.Context) (uint64, error) {
+		return c.received.Put(ctx, record.ReceivedKey(agency, id), mark)
+	}); err != nil {
+		return fmt.Errorf("received marker of %s for %s: %w", id, agency, err)
+	}
+	return nil
+}

@@ -349,45 +349,11 @@ func (x *index) indexDoc(ctx context.Context, sys string, msg jetstream.Msg) err
 	// agency's earlier system or mailbox when it moved here and the
 	// transfer consumer reads its mail again): not listed again, as the
 	// mailbox skips it (broker.Mailbox's process).
-	if handed, err := x.received(ctx, to, se.Envelope.ID); err != nil || handed {
+	if handed, err := x.c.HandedOver(ctx, to, se.Envelope.ID); err != nil || handed {
 		return err
 	}
 	e := entry{Type: TypeEdoc, ID: se.Envelope.ID, Seq: se.Seq, To: to, From: se.Envelope.From, Stored: se.Stored.UTC()}
 	return x.create(ctx, waitKey(sys, e.Type, e.ID, e.To), e)
-}
-
-// markReceived writes the received marker of envelope id for agency. A
-// status has no receive path of its own (no receipt answers it): the
-// marker is the record that the agency's system took it, read back by
-// received as a document's is.
-func (x *index) markReceived(ctx context.Context, agency, id string) error {
-	mark, err := json.Marshal(map[string]time.Time{"at": time.Now().UTC()})
-	if err != nil {
-		return err
-	}
-	if _, err := broker.Retry(ctx, x.c, func(ctx context.Context) (uint64, error) {
-		return x.c.ReceivedMarkers().Put(ctx, record.ReceivedKey(agency, id), mark)
-	}); err != nil {
-		return fmt.Errorf("received marker of %s for %s: %w", id, agency, err)
-	}
-	return nil
-}
-
-// received tells whether envelope id was handed to agency's application:
-// its received marker (record.ReceivedKey) exists. The marker is read as
-// the mailbox reads it, through a failover; a read that fails otherwise
-// than "no marker" is no answer.
-func (x *index) received(ctx context.Context, agency, id string) (bool, error) {
-	_, err := broker.Retry(ctx, x.c, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
-		return x.c.ReceivedMarkers().Get(ctx, record.ReceivedKey(agency, id))
-	})
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return false, nil
-	}
-	return false, fmt.Errorf("received marker of %s for %s: %w", id, agency, err)
 }
 
 // indexStatus indexes a status or receipt for one of the system's
@@ -414,12 +380,12 @@ func (x *index) indexStatus(ctx context.Context, sys string, msg jetstream.Msg) 
 	if st.Kind != envelope.KindStatus || st.Status == nil || st.Status.State.Code() == "" || !slices.Contains(st.To, to) {
 		return nil
 	}
-	// Taken already (updateStatus done marks it, see markReceived): not
+	// Taken already (updateStatus done marks it: broker.Client.MarkHandedOver): not
 	// listed again when redelivered, nor for the agency's next system,
 	// whose status consumer reads its statuses from the start. A status
 	// taken before the marker was written (an earlier version) has none
 	// and is listed again for the next system.
-	if handed, err := x.received(ctx, to, st.ID); err != nil || handed {
+	if handed, err := x.c.HandedOver(ctx, to, st.ID); err != nil || handed {
 		return err
 	}
 	e := entry{Type: TypeStatus, ID: st.ID, Seq: meta.Sequence.Stream, To: to, From: st.From, Of: st.Status.Of,

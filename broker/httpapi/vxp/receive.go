@@ -290,7 +290,7 @@ func (s *Server) updateStatus(ctx context.Context, _ http.ResponseWriter, _ *htt
 // quarantine) and leaves the list too.
 func (s *Server) done(ctx context.Context, w entry) *Error {
 	if w.Type == TypeStatus {
-		if err := s.index.markReceived(ctx, w.To, w.ID); err != nil {
+		if err := s.c.MarkHandedOver(ctx, w.To, w.ID); err != nil {
 			return classify("updateStatus", err)
 		}
 	}
