@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/internal/freeport"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/docaxis/docaxis/storage/miniotest"
 	"github.com/docaxis/docaxis/storage/s3"
@@ -97,12 +97,10 @@ func startMinio(t *testing.T) *minioProc {
 		}
 		t.Skip(msg)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	endpoint, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	endpoint := l.Addr().String()
-	l.Close()
 	m := &minioProc{t: t, bin: bin, endpoint: endpoint, dir: filepath.Join(t.TempDir(), "minio")}
 	m.start()
 	t.Cleanup(m.kill)

@@ -6,7 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"net"
+	"github.com/docaxis/docaxis/internal/freeport"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,12 +56,11 @@ func printedCommands(t *testing.T, path string) []string {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func TestExamplesAsPrinted(t *testing.T) {

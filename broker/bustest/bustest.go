@@ -5,6 +5,7 @@ package bustest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -100,8 +101,10 @@ func Start(t testing.TB, opts ...Option) *Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The port is kept across restarts: one below the ephemeral range, which
+	// no outgoing connection takes while the bus is down.
 	b := &Bus{t: t, Dir: dir, Keystore: ks, CA: ca, Trust: signing.NewTrust(ca.Cert), ids: map[string]*signing.Identity{},
-		Config: bus.ServerConfig{Dir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}}
+		Config: bus.ServerConfig{Dir: filepath.Join(dir, "data"), Listen: fmt.Sprintf("127.0.0.1:%d", freePort(t))}}
 	for _, o := range opts {
 		o(b)
 	}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docaxis/docaxis/broker/bus"
+	"github.com/docaxis/docaxis/internal/freeport"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -230,14 +230,13 @@ func (c *Cluster) waitMetaLeader() {
 	}
 }
 
-// freePort asks the kernel for a free loopback port; it is released before
-// the server binds it, which on a test host is a negligible race.
+// freePort picks a loopback port no outgoing connection can take before
+// the node binds it (freeport).
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }

@@ -35,7 +35,7 @@ type FedBus struct {
 // configuration adjusted by fed (limits, waits).
 func StartNationalWith(t testing.TB, id string, fed func(*federation.Config), opts ...Option) *FedBus {
 	t.Helper()
-	f := &FedBus{ID: id, National: id, t: t, fedConfig: fed}
+	f := &FedBus{ID: id, National: id, t: t, fedConfig: fed, leafPort: freePort(t)}
 	opts = append([]Option{WithAuth(), f.configure(func(_ *Bus, o *federation.ServerOptions) { o.LeafListen = f.leafListen() })}, opts...)
 	f.Bus = Start(t, opts...)
 	f.rememberLeafPort()

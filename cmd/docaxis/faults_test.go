@@ -28,6 +28,7 @@ import (
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/internal/freeport"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/docaxis/docaxis/storage/natstest"
@@ -183,12 +184,11 @@ func (s *faultServe) client(ctx context.Context, code string) *broker.Client {
 
 func faultFreePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // ambiguous tells whether a failed send may still have stored its

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docaxis/docaxis/internal/freeport"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -226,16 +227,15 @@ func (s *Server) waitLive() error {
 	}
 }
 
-// freePort asks the kernel for a free loopback port. The port is released
-// before MinIO binds it; a collision in between is unlikely on a test host.
+// freePort picks a loopback port no outgoing connection can take before
+// MinIO binds it (freeport).
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatalf("miniotest: find a free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // syncBuffer collects the server's output for error messages.
