@@ -341,6 +341,10 @@ func (c *Client) checkAgency(ctx context.Context, a, prev *Agency, lookup func(c
 		if bound := signing.AgencyOf(certs[0]); bound != "" && bound != a.Code {
 			return fmt.Errorf("register %s: %w: certificate is bound to %s", a.Code, signing.ErrAgencyMismatch, bound)
 		}
+		// The audit key registered as an agency's would sign "from" it.
+		if what := signing.ServiceOf(certs[0]); what != "" {
+			return fmt.Errorf("register %s: %w: %w (%s certificate %s)", a.Code, ErrInvalidEntry, signing.ErrServiceCertificate, what, certs[0].Subject)
+		}
 	}
 	switch a.State {
 	case "", StateActive, StateSuspended:

@@ -14,6 +14,9 @@ var (
 	ErrAgencyMismatch = errors.New("certificate does not belong to the sending agency")
 	// ErrStaleCRL: a CRL older (by number) than the one in force for its CA.
 	ErrStaleCRL = errors.New("CRL older than the one in force")
+	// ErrServiceCertificate: a certificate of one of the bus's own services
+	// (ServiceOf) offered as an agency's.
+	ErrServiceCertificate = errors.New("certificate is a bus service's, not an agency's")
 	// ErrNoIdentity: no key is held for that agency.
 	ErrNoIdentity = errors.New("no signing identity for agency")
 )

@@ -63,6 +63,43 @@ func TestIssuePurposes(t *testing.T) {
 	}
 }
 
+// TestServiceOf: every purpose but an agency's is a service's, and so is
+// the CA; a certificate issued elsewhere for signing is not.
+func TestServiceOf(t *testing.T) {
+	ca, err := signing.NewCA("service CA", 365*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		p       signing.Purpose
+		subject string
+		want    string
+	}{
+		{signing.PurposeAgency, codeA, ""},
+		{signing.PurposeSystem, "dms-01", "document system"},
+		{signing.PurposeBus, "HN", "bus"},
+		{signing.PurposeAudit, "", "audit"},
+		{signing.PurposeTLS, "", "TLS server"},
+		{signing.PurposeTimeStamping, "", "time-stamping"},
+	} {
+		t.Run(tt.p.String(), func(t *testing.T) {
+			_, chain, err := signing.IssueKey(ca, tt.p, tt.subject, signing.KeyECDSA, signing.IssueOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := signing.ServiceOf(chain[0]); got != tt.want {
+				t.Errorf("ServiceOf = %q, want %q", got, tt.want)
+			}
+			if got := signing.ServiceOf(chain[1]); got != "CA" {
+				t.Errorf("ServiceOf(CA) = %q", got)
+			}
+		})
+	}
+	if got := signing.BusOf(ca.Cert); got != "" {
+		t.Errorf("BusOf(CA) = %q", got)
+	}
+}
+
 func TestIssuePurposeRefuses(t *testing.T) {
 	ca := sharedCA(t)
 	rsaKey := identity(t, codeA, signing.KeyRSA).Key

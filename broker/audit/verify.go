@@ -7,14 +7,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -24,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docaxis/docaxis/broker/federation"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 )
@@ -561,7 +558,7 @@ func (v *bundleVerifier) checkRecords(ctx context.Context) error {
 			if mc.Agency != "" && a != mc.Agency {
 				v.problem(0, mc.File, ErrCertificate, "certificate binds agency %s, the manifest says %s", a, mc.Agency)
 			}
-		} else if what := serviceCertificate(chain[0]); what != "" && mc.Agency != "" {
+		} else if what := signing.ServiceOf(chain[0]); what != "" && mc.Agency != "" {
 			// The manifest is not signed: it must not make a key of the
 			// bus's own services sign as an agency.
 			v.problem(0, mc.File, ErrCertificate, "is a %s certificate, the manifest binds it to agency %s: it can never sign for an agency", what, mc.Agency)
@@ -799,32 +796,6 @@ func (v *bundleVerifier) checkAttachments() {
 			}
 		}
 	}
-}
-
-// serviceCertificate says what a certificate of one of the bus's own
-// services is (CA, audit, time-stamping, TLS server, document system,
-// bus), "" for any
-// other: such a certificate never signs as an agency, whatever the
-// manifest binds it to.
-func serviceCertificate(c *x509.Certificate) string {
-	switch {
-	case c.IsCA:
-		return "CA"
-	case IsAuditCertificate(c),
-		// Either mark alone is enough here (IsAuditCertificate wants both).
-		slices.ContainsFunc(c.URIs, func(u *url.URL) bool { return u.String() == AuditURI }),
-		slices.ContainsFunc(c.UnknownExtKeyUsage, func(o asn1.ObjectIdentifier) bool { return o.Equal(OIDExtKeyUsageAudit) }):
-		return "audit"
-	case slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageTimeStamping):
-		return "time-stamping"
-	case slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}):
-		return "TLS server"
-	case signing.SystemOf(c) != "":
-		return "document system"
-	case federation.BusOf(c) != "":
-		return "bus"
-	}
-	return ""
 }
 
 func timeOrStored(t time.Time) string {

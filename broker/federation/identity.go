@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/x509"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/docaxis/docaxis/signing"
@@ -26,16 +25,6 @@ type BusIdentity struct {
 	Chain []*x509.Certificate
 }
 
-// BusOf returns the bus a certificate binds, or "".
-func BusOf(c *x509.Certificate) string {
-	for _, u := range c.URIs {
-		if s := u.String(); strings.HasPrefix(s, BusURIPrefix) {
-			return strings.TrimPrefix(s, BusURIPrefix)
-		}
-	}
-	return ""
-}
-
 // LoadBusIdentity loads the identity of bus from dir (bus.key, bus.crt),
 // issuing it from ca (signing.PurposeBus: ECDSA P-256, two years) on first
 // use, or again when the stored one is for another bus, another CA, or has
@@ -48,7 +37,7 @@ func LoadBusIdentity(dir, bus string, ca *signing.CA) (*BusIdentity, error) {
 	key, chain, err := files.OpenIssued(ca,
 		func(key crypto.Signer, chain []*x509.Certificate) bool {
 			ek, ok := key.(*ecdsa.PrivateKey)
-			return ok && ek.Curve == elliptic.P256() && BusOf(chain[0]) == bus && len(chain) > 1 && chain[len(chain)-1].Equal(ca.Cert)
+			return ok && ek.Curve == elliptic.P256() && signing.BusOf(chain[0]) == bus && len(chain) > 1 && chain[len(chain)-1].Equal(ca.Cert)
 		},
 		func() (crypto.Signer, []*x509.Certificate, error) {
 			return signing.IssueKey(ca, signing.PurposeBus, bus, signing.KeyECDSA, signing.IssueOptions{})

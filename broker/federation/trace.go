@@ -136,7 +136,7 @@ func VerifyTrace(h nats.Header, raw []byte, copyID string, trustFor func(bus str
 		if err := t.VerifyChain(hop.chain, hop.At); err != nil {
 			return hops, fmt.Errorf("%w: entry %d (bus %s): %w", ErrTrace, i+1, hop.Bus, err)
 		}
-		if got := BusOf(hop.chain[0]); got != hop.Bus {
+		if got := signing.BusOf(hop.chain[0]); got != hop.Bus {
 			return hops, fmt.Errorf("%w: entry %d claims bus %s, its certificate binds bus %q", ErrTrace, i+1, hop.Bus, got)
 		}
 		if hop.Digest != digest || hop.Copy != copyID {

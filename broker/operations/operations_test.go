@@ -2,6 +2,7 @@ package operations_test
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -130,6 +131,60 @@ func TestAddAgencyOutsideBinding(t *testing.T) {
 	}
 	if _, err := op.AddAgency(ctx, operations.AgencyRequest{Agency: broker.Agency{Code: "000.00.00.H51", Name: "UBND H51"}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAddAgencyRefusesServiceCertificate: `agency add --import-key
+// --import-cert` with a key of one of the bus's own services (the audit
+// key would then sign "from" the agency) is refused by the directory
+// write, and nothing is kept for the code.
+func TestAddAgencyRefusesServiceCertificate(t *testing.T) {
+	b := bustest.Start(t, bustest.WithAuth())
+	ctx := ctxT(t)
+	op := operations.New(adminClient(t, b), b.Keystore, operations.WithAuthority(b.Auth))
+	for i, tt := range []struct {
+		p       signing.Purpose
+		subject string
+	}{
+		{signing.PurposeAudit, ""},
+		{signing.PurposeSystem, "dms-01"},
+		{signing.PurposeBus, "HN"},
+		{signing.PurposeTLS, ""},
+		{signing.PurposeTimeStamping, ""},
+		{0, ""}, // the CA itself
+	} {
+		name := tt.p.String()
+		if tt.p == 0 {
+			name = "CA"
+		}
+		t.Run(name, func(t *testing.T) {
+			code := fmt.Sprintf("000.00.%02d.H42", i)
+			key, chain := b.CA.Key, []*x509.Certificate{b.CA.Cert}
+			if tt.p != 0 {
+				var err error
+				if key, chain, err = signing.IssueKey(b.CA, tt.p, tt.subject, signing.KeyECDSA, signing.IssueOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			imported, err := signing.NewIdentity(code, key, chain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = op.AddAgency(ctx, operations.AgencyRequest{Agency: broker.Agency{Code: code, Name: "imported"}, Import: imported})
+			if !errors.Is(err, signing.ErrServiceCertificate) || !errors.Is(err, broker.ErrInvalidEntry) {
+				t.Fatalf("registered with a %s certificate: %v", name, err)
+			}
+			t.Log(err)
+			if _, err := op.Client().LookupAgency(ctx, code); err == nil {
+				t.Error("the code is in the directory")
+			}
+			if _, err := b.Keystore.Identity(code); !errors.Is(err, signing.ErrNoIdentity) {
+				t.Errorf("a key was kept: %v", err)
+			}
+			if exists(operations.AgencyCredsPath(b.Keystore.Dir, code)) {
+				t.Error("credentials were issued")
+			}
+		})
 	}
 }
 

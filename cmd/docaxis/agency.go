@@ -36,7 +36,9 @@ var agencyAddCmd = &cobra.Command{
 	Long: `Register an agency on the bus. Without --import-key, a key (ECDSA P-256 by
 default) and a certificate from the development CA under --home are issued;
 the certificate binds the agency code. With --import-key and --import-cert, an
-existing key and certificate chain (RSA, ECDSA or Ed25519) are used instead.`,
+existing key and certificate chain (RSA, ECDSA or Ed25519) are used instead;
+a certificate of one of the bus's own services (CA, audit, time-stamping, TLS
+server, document system, bus) is refused.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		code := args[0]
