@@ -492,12 +492,17 @@ func (c *linkCursor) check(l *Link) {
 }
 
 // checkpoint checks a checkpoint read after c.last: a valid one whose
-// head is c.last covers the chain through it.
+// head is c.last covers the chain through it. The chainer stores a
+// checkpoint after the link it signs, so one signed for a later link
+// than c.last says links were removed between them.
 func (c *linkCursor) checkpoint(m *streamMsg) {
 	cp, err := VerifyCheckpoint(m.data, c.roots)
 	switch {
 	case err != nil:
 		c.notes = append(c.notes, fmt.Sprintf("the checkpoint at %s seq %d does not verify: %v", StreamName, m.seq, err))
+	case c.last != nil && cp.Seq > c.last.Seq:
+		c.breakAt(0, fmt.Errorf("%w: the checkpoint at %s seq %d signed head %s for seq %d, but the chain before it ends at seq %d (links removed)",
+			ErrChainBroken, StreamName, m.seq, cp.Head, cp.Seq, c.last.Seq))
 	case c.last == nil || cp.Seq != c.last.Seq:
 		// Not about the links read.
 	case cp.Head != c.last.Hash:

@@ -2,7 +2,6 @@ package audit_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -11,9 +10,9 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/audit/audittest"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -259,56 +258,8 @@ func TestReplayNamesBrokenChain(t *testing.T) {
 		t.Fatalf("untouched: %d records, stats %+v", len(recs), *st)
 	}
 	ab.stopChainer()
-	ctx := ctxT(t)
-	js := ab.js0(t)
-	rs, err := js.Stream(ctx, audit.RecordStream)
-	if err != nil {
+	if err := audittest.CutRecord(ctxT(t), ab.js0(t), 2); err != nil {
 		t.Fatal(err)
-	}
-	if err := rs.DeleteMsg(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
-	as, err := js.Stream(ctx, audit.StreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := as.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []*nats.Msg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := as.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Subject == audit.LinkSubject {
-			var l audit.Link
-			if err := json.Unmarshal(m.Data, &l); err != nil {
-				t.Fatal(err)
-			}
-			if l.Seq == 2 {
-				continue
-			}
-		}
-		h := nats.Header{}
-		for k, v := range m.Header {
-			if !strings.HasPrefix(k, "Nats-Expected") {
-				h[k] = v
-			}
-		}
-		msgs = append(msgs, &nats.Msg{Subject: m.Subject, Header: h, Data: m.Data})
-	}
-	if err := js.DeleteStream(ctx, audit.StreamName); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.CreateStream(ctx, info.Config); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		if _, err := js.PublishMsg(ctx, m); err != nil {
-			t.Fatal(err)
-		}
 	}
 	recs, st = replayAll(t, ab.reader(), audit.Query{})
 	if len(recs) != 2 || st.Broken != 1 || st.Failed != 1 || len(st.ChainNotes) != 1 {
@@ -318,4 +269,26 @@ func TestReplayNamesBrokenChain(t *testing.T) {
 		t.Errorf("seq %d: verified %v, chain %s, reason %q; want seq 3 failed as %s", r.Seq, r.Verified, r.Chain, r.Reason, audit.ChainBroken)
 	}
 	t.Log(st.ChainNotes[0])
+}
+
+// The last record cut with its link: no link is left whose prev shows it,
+// but the checkpoint the chainer stored after that link signs it, and the
+// replay names the chain before it as cut short.
+func TestReplayNamesCutAtTheEnd(t *testing.T) {
+	ab := startAuditBus(t)
+	for range 3 {
+		ab.send(govOffice, ngheAn)
+	}
+	ab.checkpoint()
+	ab.stopChainer()
+	if err := audittest.CutRecord(ctxT(t), ab.js0(t), 3); err != nil {
+		t.Fatal(err)
+	}
+	recs, st := replayAll(t, ab.reader(), audit.Query{})
+	if len(recs) != 2 || st.Broken != 1 || !slices.ContainsFunc(st.ChainNotes, func(n string) bool {
+		return strings.Contains(n, "for seq 3, but the chain before it ends at seq 2")
+	}) {
+		t.Fatalf("record 3 and its link removed: %d records, stats %+v", len(recs), *st)
+	}
+	t.Log(st.ChainNotes)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/audit/audittest"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/envelope"
 )
@@ -122,6 +123,20 @@ func TestAuditCommands(t *testing.T) {
 	if _, _, err := runCLI(t, "audit", "verify", bomb); !errors.As(err, &le) || le.Entry != audit.ManifestFile || le.Limit != "EntrySize" {
 		t.Fatalf("verify of a zip bomb: %v", err)
 	}
+
+	// Record 2 cut from the bus's record with its link: replay exits 1,
+	// naming the break, though every record left verifies.
+	if _, err := ch.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := audittest.CutRecord(ctx, bus.Service.Client.JetStream(), 2); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runCLI(t, append([]string{"audit", "replay", "--since", "1h"}, global...)...)
+	if !errors.As(err, &ee) || ee.code != 1 || !errors.Is(err, audit.ErrChainBroken) || !strings.Contains(err.Error(), "between seq 1 and seq 3") {
+		t.Fatalf("replay over a cut record: %v\n%s%s", err, out, errOut)
+	}
+	t.Log(err)
 }
 
 // writeBomb writes a zip whose manifest.json declares a GiB of zeros in a

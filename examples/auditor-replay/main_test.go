@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/audit"
+	"github.com/docaxis/docaxis/broker/audit/audittest"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/envelope"
 )
@@ -51,5 +52,19 @@ func TestAuditorReplay(t *testing.T) {
 	}
 	if strings.Contains(got, "000.00.00.H14 ") {
 		t.Errorf("Sơn La's traffic in Nghệ An's replay:\n%s", got)
+	}
+
+	// Nghệ An's second document cut from the record with its link: the
+	// auditor's run fails, whatever verified.
+	if _, err := ch.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := audittest.CutRecord(ctx, bus.Service.Client.JetStream(), 3); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	err = run(ctx, []string{"--home", bus.Keystore.Dir, "--server", bus.URL(), "--since", "1h", "--agency", "000.00.00.H41", "--out", out}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "audit chain is broken in 1 places") || !strings.Contains(stdout.String(), "chain: audit chain broken") {
+		t.Fatalf("run over a cut record: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
 }
