@@ -11,6 +11,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -105,7 +106,7 @@ func (s *Service) retry(ctx context.Context, seq uint64) error {
 	}
 	stream := entry.Header.Get(HeaderOriginStream)
 	if member, ok := strings.CutPrefix(stream, uplinkOriginPrefix); ok {
-		return s.retryFromLink(ctx, qs, entry, member)
+		return s.retryFromLink(ctx, qs, entry, member, entry.Header.Get(record.HeaderOriginMsgID))
 	}
 	h, err := s.handlerFor(stream)
 	if err != nil {
@@ -121,12 +122,18 @@ func (s *Service) retry(ctx context.Context, seq uint64) error {
 	}
 	orig, err := st.GetMsg(ctx, oseq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		if member, id := s.linkEntryOfOld(entry, stream); member != "" {
+			return s.retryFromLink(ctx, qs, entry, member, id)
+		}
 		return fmt.Errorf("%w: quarantine seq %d points to %s #%d, which is gone (past the stream's retention?)", broker.ErrNotInRecord, seq, stream, oseq)
 	}
 	if err != nil {
 		return err
 	}
 	if orig.Subject != entry.Header.Get(record.HeaderOriginSubject) || !bytes.Equal(orig.Data, entry.Data) {
+		if member, id := s.linkEntryOfOld(entry, stream); member != "" {
+			return s.retryFromLink(ctx, qs, entry, member, id)
+		}
 		return fmt.Errorf("%w: quarantine seq %d differs from %s #%d on %s", broker.ErrNotInRecord, seq, stream, oseq, orig.Subject)
 	}
 	meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: oseq}, NumDelivered: 1, Stream: stream, Timestamp: orig.Time}
@@ -140,12 +147,38 @@ func (s *Service) retry(ctx context.Context, seq uint64) error {
 	return nil
 }
 
+// linkEntryOfOld tells an entry the national wrote, before entries named
+// the link (uplinkOrigin), for a copy it refused from a member: it names
+// the national's own OutStream and the member's sequence, and its copy's
+// trace starts with a member. It returns the member and the copy's message
+// id (which such an entry did not keep, but which a copy's kind, envelope
+// and addressee make), or "" for any other entry.
+func (s *Service) linkEntryOfOld(entry *jetstream.RawStreamMsg, stream string) (member, msgID string) {
+	if !s.National() || stream != OutStream || entry.Header.Get(record.HeaderOriginMsgID) != "" {
+		return "", ""
+	}
+	fs, err := parseFedSubject(outPrefix, entry.Header.Get(record.HeaderOriginSubject))
+	if err != nil || (fs.Kind != kindDoc && fs.Kind != kindStatus) {
+		return "", ""
+	}
+	e, err := envelope.Peek(entry.Data)
+	if err != nil {
+		return "", ""
+	}
+	id := record.CopyMsgID(fs.Kind, e.ID, fs.A)
+	hops, err := VerifyTrace(entry.Header, entry.Data, id, s.book.trustFor)
+	if err != nil || len(hops) == 0 || hops[0].Bus == s.bus {
+		return "", ""
+	}
+	return hops[0].Bus, id
+}
+
 // retryFromLink re-drives an entry of a message the national pulled from
 // member over its link: the entry is the message, with the headers the
-// member sent it with (its quarantine headers taken off, its message id
-// put back), and the relay checks it end to end, trace and signature, as
-// when it first came.
-func (s *Service) retryFromLink(ctx context.Context, qs jetstream.Stream, entry *jetstream.RawStreamMsg, member string) error {
+// member sent it with (its quarantine headers taken off, msgID, the
+// message id it came with, put back), and the relay checks it end to end,
+// trace and signature, as when it first came.
+func (s *Service) retryFromLink(ctx context.Context, qs jetstream.Stream, entry *jetstream.RawStreamMsg, member, msgID string) error {
 	if !s.National() {
 		return fmt.Errorf("quarantine seq %d: only the national bus takes messages over a member's link", entry.Sequence)
 	}
@@ -164,8 +197,8 @@ func (s *Service) retryFromLink(ctx context.Context, qs jetstream.Stream, entry 
 		}
 		h[k] = append([]string(nil), v...)
 	}
-	if id := entry.Header.Get(record.HeaderOriginMsgID); id != "" {
-		h.Set(jetstream.MsgIDHeader, id)
+	if msgID != "" {
+		h.Set(jetstream.MsgIDHeader, msgID)
 	}
 	oseq, _ := strconv.ParseUint(entry.Header.Get(record.HeaderOriginSeq), 10, 64)
 	m := &jetstream.RawStreamMsg{Subject: entry.Header.Get(record.HeaderOriginSubject), Sequence: max(oseq, 1), Header: h, Data: entry.Data, Time: entry.Time}

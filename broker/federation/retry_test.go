@@ -207,6 +207,35 @@ func TestFederationQuarantineRetryFromLink(t *testing.T) {
 		t.Fatalf("%d copies in DN's record, want the one (the relay keeps its message id)", n)
 	}
 
+	// An entry as the national wrote one before entries named the link:
+	// the national's own OutStream, the member's sequence (which the
+	// national's OutStream does not hold), no message id.
+	if _, err := record.WriteQuarantine(ctx, f.cvn.JetStream(), record.Quarantine{
+		Box: record.FederationBox, Data: sent.Data, Reason: "refused by an older version", Header: sent.Header,
+		OriginSubject: sent.Subject, OriginStream: federation.OutStream, OriginSeq: sent.Sequence + 100, Deliveries: 1,
+		MsgID: record.FederationQuarantineMsgID("old-uplink-HN", sent.Sequence),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var old broker.Quarantined
+	eventually(t, "the old entry in the national's quarantine", func() error {
+		list, err := f.cvn.QuarantineList(ctx, "federation")
+		if err != nil || len(list) != 1 || list[0].Envelope != e.ID {
+			return fmt.Errorf("entries %+v: %v", list, err)
+		}
+		old = list[0]
+		return nil
+	})
+	if err := federation.Retry(ctx, f.cvn, old.Seq); err != nil {
+		t.Fatalf("retry of an entry written before entries named the link: %v", err)
+	}
+	if _, err := f.cvn.QuarantineEntry(ctx, strconv.FormatUint(old.Seq, 10)); !errors.Is(err, broker.ErrNotQuarantined) {
+		t.Fatalf("old entry after retry: %v", err)
+	}
+	if n := recordCount(t, f.cdn, record.DocSubject(danangDoJ, hanoi)); n != 1 {
+		t.Fatalf("%d copies in DN's record after the old entry's retry, want the one", n)
+	}
+
 	tampered := *sent
 	tampered.Sequence++ // another entry: its id names the member's sequence
 	tampered.Data = []byte(strings.Replace(string(sent.Data), "e", "f", 1))
