@@ -100,7 +100,7 @@ var (
 	redeliveredDesc = prometheus.NewDesc("docaxis_mailbox_redelivered",
 		"Envelopes of an agency's mailbox currently being redelivered.", []string{"agency"}, nil)
 	quarantineDesc = prometheus.NewDesc("docaxis_quarantine_messages",
-		"Messages in quarantine, by agency.", []string{"agency"}, nil)
+		"Messages in quarantine, by agency (for recipient codes the directory does not hold: agency \"unregistered\").", []string{"agency"}, nil)
 )
 
 func (c *jsCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -148,18 +148,53 @@ func (c *jsCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	// Every agency with a mailbox of its own (0 when nothing is held),
-	// and any other agency with something in quarantine.
+	// and any other agency of the directory with something in quarantine.
+	// A box is named by the recipient of the copy held, which the sender
+	// chose: what is held for codes no directory holds is summed under
+	// unregisteredLabel, or an agency publishing to made-up recipients
+	// would choose how many series every scrape carries.
 	counts := map[string]uint64{}
 	for code := range own {
 		counts[code] = 0
 	}
+	var registered map[string]bool // read once, when a box needs it
 	prefix := record.QuarantinePrefix
 	for subject, n := range info.State.Subjects {
-		if token, ok := strings.CutPrefix(subject, prefix); ok {
-			counts[envelope.CodeFromToken(token)] = n
+		token, ok := strings.CutPrefix(subject, prefix)
+		if !ok {
+			continue
 		}
+		code := envelope.CodeFromToken(token)
+		if !own[code] && code != broker.FederationQuarantine {
+			if registered == nil {
+				registered = c.registered(ctx)
+			}
+			if !registered[code] {
+				code = unregisteredLabel
+			}
+		}
+		counts[code] += n
 	}
 	for code, n := range counts {
 		ch <- prometheus.MustNewConstMetric(quarantineDesc, prometheus.GaugeValue, float64(n), code)
 	}
+}
+
+// unregisteredLabel labels what the quarantine holds for codes the
+// directory does not hold (no agency code has this form).
+const unregisteredLabel = "unregistered"
+
+// registered is the set of the directory's agency codes (empty when the
+// directory cannot be read: every box then counts as unregistered).
+func (c *jsCollector) registered(ctx context.Context) map[string]bool {
+	set := map[string]bool{}
+	list, err := c.m.svc.Client.Agencies(ctx)
+	if err != nil {
+		c.m.log.Warn("metrics: directory", "err", err)
+		return set
+	}
+	for _, a := range list {
+		set[a.Code] = true
+	}
+	return set
 }
