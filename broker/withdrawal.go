@@ -42,6 +42,10 @@ func Served(a *Agency, err error, system, code string) error {
 		return fmt.Errorf("%w: system %s, agency %s", ErrNotServed, system, code)
 	case err != nil:
 		return fmt.Errorf("read agency %s: %w", code, err)
+	case a.Code != code:
+		// Found by its key (dots as underscores): another spelling is not
+		// the agency's name, whatever entry it reaches.
+		return fmt.Errorf("%w: system %s, agency %q (the agency's code is %s)", ErrNotServed, system, code, a.Code)
 	}
 	return a.ServedBy(system)
 }

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -113,4 +114,31 @@ func servedBy(t *testing.T, e *env, id, code string) {
 		a, err := e.client.LookupAgency(ctx, code)
 		return err == nil && a.System == id
 	})
+}
+
+// A document system names the agency it acts for by its code: the key
+// form of the code (dots as underscores) finds the same directory entry,
+// and must not pass as another name of the agency (a request acting as
+// "000_00_00_H96" under a rate bucket of its own).
+func TestSystemActsOnlyForAnAgencyByItsCode(t *testing.T) {
+	e := newEnv(t)
+	const served = "000.00.00.H96"
+	servedBy(t, e, "dms", served)
+	tok, _, err := e.tokens.Create(ctxT(t), broker.SystemActor("dms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.tok["dms"] = tok
+	for _, c := range []struct {
+		as   string
+		want int
+	}{
+		{served, http.StatusOK},
+		{"000_00_00_H96", http.StatusForbidden},
+		{" " + served, http.StatusOK}, // spaces around a code are trimmed
+	} {
+		if res := e.do("GET", "/v1/me?as="+url.QueryEscape(c.as), "dms", nil); res.StatusCode != c.want {
+			t.Errorf("as %q: %d %s, want %d", c.as, res.StatusCode, res.body, c.want)
+		}
+	}
 }
