@@ -17,8 +17,12 @@ import (
 // the envelope.
 const DocIDBucket = record.DocIDsBucket
 
-func docIDKey(docID string) string {
-	sum := sha256.Sum256([]byte(docID))
+// docIDKey is the key of the external document docID sent by agency
+// sender. A DocumentId is printed on the document, so any agency can put
+// it on one of its own: keyed by the id alone, the last to send it would
+// take the first sender's statuses, recalls and updates.
+func docIDKey(sender, docID string) string {
+	sum := sha256.Sum256([]byte(sender + "\x00" + docID))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -30,27 +34,27 @@ func (c *Client) docIDs(ctx context.Context) (jetstream.KeyValue, error) {
 	return kv, nil
 }
 
-// RememberDocumentID records that the external document docID travels as
-// envelope id.
-func (c *Client) RememberDocumentID(ctx context.Context, docID, id string) error {
+// RememberDocumentID records that the external document docID, sent by
+// agency sender, travels as envelope id.
+func (c *Client) RememberDocumentID(ctx context.Context, sender, docID, id string) error {
 	kv, err := c.docIDs(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Put(ctx, docIDKey(docID), []byte(id)); err != nil {
+	if _, err := kv.Put(ctx, docIDKey(sender, docID), []byte(id)); err != nil {
 		return fmt.Errorf("remember document id %q: %w", docID, err)
 	}
 	return nil
 }
 
-// ResolveDocumentID returns the envelope an external document id was sent
-// as.
-func (c *Client) ResolveDocumentID(ctx context.Context, docID string) (string, bool) {
+// ResolveDocumentID returns the envelope agency sender sent the external
+// document docID as (edXML statuses name the sender in ResponseFor/OrganId).
+func (c *Client) ResolveDocumentID(ctx context.Context, sender, docID string) (string, bool) {
 	kv, err := c.docIDs(ctx)
 	if err != nil {
 		return "", false
 	}
-	e, err := kv.Get(ctx, docIDKey(docID))
+	e, err := kv.Get(ctx, docIDKey(sender, docID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) || err != nil {
 		return "", false
 	}

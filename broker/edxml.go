@@ -33,7 +33,13 @@ var ErrEdXMLSender = errors.New("edXML message is not from the sending agency")
 // status becomes a signed status on the envelope it answers, found by its
 // DocumentId.
 func (c *Client) SendEdXML(ctx context.Context, as string, m *edxml.Message) (*EdXMLResult, error) {
-	opts := edxml.ImportOptions{ResolveRef: func(docID string) (string, bool) { return c.ResolveDocumentID(ctx, docID) }}
+	// A document's revoke, update or replace names a document of its own
+	// sender; a status names the document's sender in ResponseFor/OrganId.
+	sender := as
+	if m.IsStatus() {
+		sender = m.Status().MessageHeader.ResponseFor.OrganID
+	}
+	opts := edxml.ImportOptions{ResolveRef: func(docID string) (string, bool) { return c.ResolveDocumentID(ctx, sender, docID) }}
 	res := &EdXMLResult{Warnings: append([]string(nil), m.Warnings...)}
 	if m.IsStatus() {
 		st, err := edxml.StatusToEnvelope(m.Status(), opts)
@@ -93,7 +99,7 @@ func (c *Client) SendEdXML(ctx context.Context, as string, m *edxml.Message) (*E
 		return nil, err
 	}
 	if e.Document != nil && e.Document.DocumentID != "" {
-		if err := c.RememberDocumentID(ctx, e.Document.DocumentID, sent.ID); err != nil {
+		if err := c.RememberDocumentID(ctx, e.From, e.Document.DocumentID, sent.ID); err != nil {
 			res.Warnings = append(res.Warnings, err.Error())
 		}
 	}

@@ -113,7 +113,7 @@ func (s *Server) sendEdoc(ctx context.Context, _ http.ResponseWriter, r *http.Re
 // done is.
 func (s *Server) received(ctx context.Context, c *caller, organ string, st *edxml.Status) (answer, *Error) {
 	docID := st.MessageHeader.ResponseFor.DocumentID
-	id, found := s.c.ResolveDocumentID(ctx, docID)
+	id, found := s.c.ResolveDocumentID(ctx, st.MessageHeader.ResponseFor.OrganID, docID)
 	if !found && envelope.IsID(strings.ToLower(docID)) {
 		id = strings.ToLower(docID)
 	}
