@@ -55,8 +55,28 @@ func (c *Client) ResolveDocumentID(ctx context.Context, sender, docID string) (s
 		return "", false
 	}
 	e, err := kv.Get(ctx, docIDKey(sender, docID))
-	if errors.Is(err, jetstream.ErrKeyNotFound) || err != nil {
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return c.resolveDocumentIDOfOld(ctx, kv, sender, docID)
+	}
+	if err != nil {
 		return "", false
 	}
 	return string(e.Value()), true
+}
+
+// resolveDocumentIDOfOld reads what a bus remembered before document ids
+// were kept per sender: keyed by the id alone, the last sender's. It
+// answers only when the envelope there is bound to sender (the tracking's
+// binding, which only the bus's own client reads).
+func (c *Client) resolveDocumentIDOfOld(ctx context.Context, kv jetstream.KeyValue, sender, docID string) (string, bool) {
+	sum := sha256.Sum256([]byte(docID))
+	e, err := kv.Get(ctx, hex.EncodeToString(sum[:]))
+	if err != nil {
+		return "", false
+	}
+	id := string(e.Value())
+	if bound, err := c.EnvelopeSender(ctx, id); err != nil || bound != sender {
+		return "", false
+	}
+	return id, true
 }

@@ -58,7 +58,18 @@ func withLimits(l httpapi.Limits) envOption { return func(c *httpapi.Config) { c
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	bus := bustest.Start(t)
+	return newEnvOn(t, bustest.Start(t), opts...)
+}
+
+// newAuthEnv is newEnv on a bus with authentication on, the server holding
+// the bus's own credentials as `docaxis serve` does.
+func newAuthEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	return newEnvOn(t, bustest.Start(t, bustest.WithAuth()), opts...)
+}
+
+func newEnvOn(t *testing.T, bus *bustest.Bus, opts ...envOption) *env {
+	t.Helper()
 	ctx := ctxT(t)
 	for code, name := range agencyNames {
 		id := bus.AddAgency(code, name)
@@ -70,7 +81,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	}
 	// The server holds no identities of its own: it loads them from the
 	// keystore, as `docaxis serve` does.
-	c, err := broker.Connect(ctx, bus.URL(), broker.WithKeystore(bus.Keystore), broker.WithTrust(bus.Trust), broker.WithLogger(bustest.Logger()))
+	c, err := broker.Connect(ctx, bus.URL(), broker.WithKeystore(bus.Keystore), broker.WithTrust(bus.Trust), broker.WithLogger(bustest.Logger()),
+		broker.WithNATSOptions(bus.AdminOptions()...))
 	if err != nil {
 		t.Fatal(err)
 	}
