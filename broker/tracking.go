@@ -56,6 +56,41 @@ type Event struct {
 	Staff  *envelope.Staff `json:"staff,omitempty"`
 	Status string          `json:"status,omitempty"` // id of the signed status envelope
 	Seq    uint64          `json:"seq,omitempty"`
+	// Recorded is when the bus recorded a status (its record message's
+	// time). At is the created time the reporter signed into it, which
+	// the verifier lets it date back (signing.MaxBackdate): what the bus
+	// measures by (delivery times, retention) counts from Recorded.
+	Recorded time.Time `json:"recorded,omitzero"`
+}
+
+// RecordedAt is when the bus recorded ev, an event of t: its Recorded
+// time or, on an entry written before that was kept, its At but never
+// before the copy was recorded (a reporter's claim cannot go further
+// back).
+func (t *Tracking) RecordedAt(ev Event) time.Time {
+	if !ev.Recorded.IsZero() {
+		return ev.Recorded
+	}
+	for _, e := range t.History {
+		if e.State == envelope.StateSent {
+			if ev.At.Before(e.At) {
+				return e.At
+			}
+			break
+		}
+	}
+	return ev.At
+}
+
+// Reached is when the bus recorded the pair's first event of state st
+// (RecordedAt), zero if it has none.
+func (t *Tracking) Reached(st envelope.State) time.Time {
+	for _, e := range t.History {
+		if e.State == st {
+			return t.RecordedAt(e)
+		}
+	}
+	return time.Time{}
 }
 
 // DocumentStatus is an envelope's tracking across all its recipients.

@@ -42,15 +42,9 @@ func (p *pending) add(id string, at time.Time) {
 	}
 }
 
-// stateAt returns when t first reached st, zero if never.
-func stateAt(t *broker.Tracking, st envelope.State) time.Time {
-	for _, e := range t.History {
-		if e.State == st {
-			return e.At
-		}
-	}
-	return time.Time{}
-}
+// stateAt returns when the bus recorded t's first event of state st,
+// zero if never (not the time a recipient's status claims).
+func stateAt(t *broker.Tracking, st envelope.State) time.Time { return t.Reached(st) }
 
 // checkTracking finds copies not delivered and not answered, per
 // recipient: one alert per agency, not one per document, so a recipient

@@ -386,7 +386,8 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 		return nil
 	}
 	st := e.Status
-	ev := broker.Event{State: st.State, Code: st.State.Code(), At: e.Created, By: reporter, Note: st.Note, Reason: st.Reason, Staff: st.Staff, Status: e.ID, Seq: meta.Sequence.Stream}
+	ev := broker.Event{State: st.State, Code: st.State.Code(), At: e.Created, By: reporter, Note: st.Note, Reason: st.Reason, Staff: st.Staff, Status: e.ID,
+		Seq: meta.Sequence.Stream, Recorded: meta.Timestamp.UTC()}
 	pending := false
 	_, err = t.update(ctx, cache, record.TrackKey(sender, st.Of, reporter), false, func(tr *broker.Tracking, exists bool) (bool, error) {
 		if !exists || tr.Seq == 0 {

@@ -184,15 +184,10 @@ func sentAt(t *broker.Tracking) time.Time {
 	return t.Created
 }
 
-// reached returns when the pair first reached state, or zero.
-func reached(t *broker.Tracking, st envelope.State) time.Time {
-	for _, e := range t.History {
-		if e.State == st {
-			return e.At
-		}
-	}
-	return time.Time{}
-}
+// reached returns when the bus recorded the pair's first event of state
+// st, or zero: never the time the recipient's status claims, which it may
+// date back.
+func reached(t *broker.Tracking, st envelope.State) time.Time { return t.Reached(st) }
 
 // Add counts one pair when it is in range.
 func (b *Builder) Add(t *broker.Tracking) {

@@ -62,12 +62,13 @@ func sentAt(t *broker.Tracking) time.Time {
 	return t.Created
 }
 
-// deliveredAt is when the recipient's side answered the copy: its
-// receipt, or its refusal as invalid; zero while it has not.
+// deliveredAt is when the bus recorded the recipient's answer to the
+// copy: its receipt, or its refusal as invalid; zero while it has not.
+// Not the time the answer claims: the recipient may date it back.
 func deliveredAt(t *broker.Tracking) time.Time {
 	for _, e := range t.History {
 		if e.State == envelope.StateDelivered || e.State == envelope.StateInvalid {
-			return e.At
+			return t.RecordedAt(e)
 		}
 	}
 	return time.Time{}
@@ -82,14 +83,15 @@ func statusSeqs(t *broker.Tracking, before time.Time) (seqs []uint64, last time.
 			if e.Seq == 0 || e.Seq == t.Seq || e.State == envelope.StateSent || e.State == envelope.StateRecallRequested {
 				continue
 			}
-			if !before.IsZero() && e.At.After(before) {
+			at := t.RecordedAt(e) // not the time the reporter claims
+			if !before.IsZero() && at.After(before) {
 				continue
 			}
 			if !slices.Contains(seqs, e.Seq) {
 				seqs = append(seqs, e.Seq)
 			}
-			if e.At.After(last) {
-				last = e.At
+			if at.After(last) {
+				last = at
 			}
 		}
 	}
