@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -323,14 +325,20 @@ func tarOf(es []entry) []byte {
 	return buf.Bytes()
 }
 
-// editManifest rewrites the manifest (last entry) with fn.
+// editManifest rewrites the manifest (last entry) with fn, and seals it
+// again (its SHA-256 over its bytes with the value as zeros), so that
+// what fn changed is what is refused.
 func editManifest(es []entry, fn func(m map[string]any)) []entry {
 	out := append([]entry(nil), es...)
 	last := &out[len(out)-1]
 	var m map[string]any
 	_ = json.Unmarshal(last.data, &m)
 	fn(m)
-	last.data, _ = json.Marshal(m)
+	zeros := strings.Repeat("0", 64)
+	m["sha256"] = zeros
+	b, _ := json.Marshal(m)
+	sum := sha256.Sum256(b)
+	last.data = bytes.Replace(b, []byte(zeros), []byte(hex.EncodeToString(sum[:])), 1)
 	return out
 }
 

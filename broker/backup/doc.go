@@ -7,8 +7,9 @@
 // quarantine, the audit chain, every KV bucket and the embedded attachment
 // store, with their consumers: each agency's mailbox keeps its place), the
 // objects of an external attachment store (S3), and last a manifest that
-// lists every entry with its size and SHA-256. A truncated archive lacks
-// the manifest; a damaged one fails a digest. Restore checks all of it
+// lists every entry with its size and SHA-256, sealed with its own (it
+// holds the streams' configuration). A truncated archive lacks the
+// manifest; a damaged one fails a digest. Restore checks all of it
 // before it writes anything.
 //
 // One point in time: the record (stream AXIS) is the point. What is

@@ -1,7 +1,12 @@
 package backup
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -32,10 +37,18 @@ type header struct {
 	Format  int       `json:"format"`
 	Created time.Time `json:"created"`
 	Tool    string    `json:"tool"`
+	// Sealed: the manifest carries its own SHA-256 (Manifest.SHA256).
+	// Archives written before it was sealed lack both.
+	Sealed bool `json:"sealed,omitempty"`
 }
 
 // Manifest lists every entry of an archive.
 type Manifest struct {
+	// SHA256 is the hex SHA-256 of the manifest's bytes with this value
+	// written as zeros: the streams' configuration and state, which no
+	// entry's digest covers and restore hands the server as they are, are
+	// checked too. First, so that it is the first 64 zeros written.
+	SHA256  string    `json:"sha256,omitempty"`
 	Format  int       `json:"format"`
 	Created time.Time `json:"created"`
 	// Version of the docaxis that wrote it.
@@ -68,4 +81,31 @@ type Entry struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
 	Mode   uint32 `json:"mode,omitempty"`
+}
+
+// unsealed stands for the manifest's own digest while it is computed.
+var unsealed = strings.Repeat("0", sha256.Size*2)
+
+// seal encodes m with its SHA256 set (see Manifest.SHA256).
+func seal(m *Manifest) ([]byte, error) {
+	m.SHA256 = unsealed
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	m.SHA256 = hex.EncodeToString(sum[:])
+	return bytes.Replace(b, []byte(unsealed), []byte(m.SHA256), 1), nil
+}
+
+// checkSeal checks the manifest m decoded from b against its SHA256.
+func checkSeal(m *Manifest, b []byte) error {
+	if len(m.SHA256) != len(unsealed) || strings.Trim(m.SHA256, "0123456789abcdef") != "" || !bytes.Contains(b, []byte(m.SHA256)) {
+		return fmt.Errorf("%w: manifest's SHA-256 %q", ErrDamaged, m.SHA256)
+	}
+	sum := sha256.Sum256(bytes.Replace(b, []byte(m.SHA256), []byte(unsealed), 1))
+	if got := hex.EncodeToString(sum[:]); got != m.SHA256 {
+		return fmt.Errorf("%w: manifest has SHA-256 %s, it says %s (a stream's configuration or state changed)", ErrDamaged, got, m.SHA256)
+	}
+	return nil
 }

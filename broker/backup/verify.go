@@ -80,6 +80,9 @@ func Verify(r io.Reader) (*Manifest, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%w: the archive ends after %d entries without its manifest (cut off while written or copied)", ErrTruncated, len(seen))
 	}
+	if hdr.Sealed && m.SHA256 == "" {
+		return nil, fmt.Errorf("%w: the header says the manifest is sealed, the manifest has no SHA-256", ErrDamaged)
+	}
 	if m.Format != hdr.Format {
 		return nil, fmt.Errorf("%w: manifest says format %d, header %d", ErrDamaged, m.Format, hdr.Format)
 	}
@@ -175,6 +178,11 @@ func readManifest(r io.Reader, size int64) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%w: manifest: %w", ErrDamaged, err)
+	}
+	if m.SHA256 != "" {
+		if err := checkSeal(&m, b); err != nil {
+			return nil, err
+		}
 	}
 	return &m, nil
 }

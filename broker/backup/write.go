@@ -108,7 +108,7 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 		bw.total.Add(f.size)
 	}
 
-	hdr, _ := json.Marshal(header{Format: FormatVersion, Created: now, Tool: "docaxis " + src.Version})
+	hdr, _ := json.Marshal(header{Format: FormatVersion, Created: now, Tool: "docaxis " + src.Version, Sealed: true})
 	if err := bw.raw(headerName, hdr); err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 		}
 	}
 	m.Entries = bw.entries
-	mb, err := json.MarshalIndent(m, "", "  ")
+	mb, err := seal(m)
 	if err != nil {
 		return nil, fmt.Errorf("backup: manifest: %w", err)
 	}
