@@ -125,6 +125,7 @@ func restore(ctx context.Context, r io.Reader, m *Manifest, t Target) error {
 	for _, s := range m.Streams {
 		streams[s.Entry] = s
 	}
+	restored := map[string]bool{}
 	tr := tar.NewReader(r)
 	for {
 		th, err := tr.Next()
@@ -138,6 +139,10 @@ func restore(ctx context.Context, r io.Reader, m *Manifest, t Target) error {
 		if !ok {
 			continue // header and manifest
 		}
+		if restored[th.Name] {
+			return fmt.Errorf("%w: %s twice (the archive changed while restored)", ErrDamaged, th.Name)
+		}
+		restored[th.Name] = true
 		h := sha256.New()
 		src := &hashCounter{r: io.TeeReader(tr, h), rs: rs}
 		switch {
@@ -158,6 +163,13 @@ func restore(ctx context.Context, r io.Reader, m *Manifest, t Target) error {
 		}
 		if sum := hex.EncodeToString(h.Sum(nil)); sum != e.SHA256 {
 			return fmt.Errorf("%w: %s changed while restored (SHA-256 %s, manifest %s)", ErrDamaged, th.Name, sum, e.SHA256)
+		}
+	}
+	// The archive verified whole; read again, it may have been cut
+	// since: a home without some of its streams is no restore.
+	for _, e := range m.Entries {
+		if !restored[e.Name] {
+			return fmt.Errorf("%w: %s is listed in the manifest but was not there when restored (the archive changed while restored)", ErrTruncated, e.Name)
 		}
 	}
 	if err := rs.start(); err != nil {
