@@ -42,10 +42,6 @@ func (p *pending) add(id string, at time.Time) {
 	}
 }
 
-// stateAt returns when the bus recorded t's first event of state st,
-// zero if never (not the time a recipient's status claims).
-func stateAt(t *broker.Tracking, st envelope.State) time.Time { return t.Reached(st) }
-
 // checkTracking finds copies not delivered and not answered, per
 // recipient: one alert per agency, not one per document, so a recipient
 // that stopped fetching is one alert however much waits for it.
@@ -60,7 +56,7 @@ func (m *Manager) checkTracking(ctx context.Context, now time.Time, out *checked
 		}
 		switch t.State {
 		case envelope.StateSent:
-			at := stateAt(t, envelope.StateSent)
+			at := t.Reached(envelope.StateSent)
 			if m.cfg.on(RuleNotDelivered) && !at.IsZero() && now.Sub(at) >= m.cfg.NotDelivered {
 				p := undelivered[t.Recipient]
 				if p == nil {
@@ -70,7 +66,7 @@ func (m *Manager) checkTracking(ctx context.Context, now time.Time, out *checked
 				p.add(t.Envelope, at)
 			}
 		case envelope.StateDelivered:
-			at := stateAt(t, envelope.StateDelivered)
+			at := t.Reached(envelope.StateDelivered)
 			if m.cfg.on(RuleNotAnswered) && !at.IsZero() && now.Sub(at) >= m.cfg.NotAnswered {
 				p := unanswered[t.Recipient]
 				if p == nil {

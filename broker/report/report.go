@@ -184,11 +184,6 @@ func sentAt(t *broker.Tracking) time.Time {
 	return t.Created
 }
 
-// reached returns when the bus recorded the pair's first event of state
-// st, or zero: never the time the recipient's status claims, which it may
-// date back.
-func reached(t *broker.Tracking, st envelope.State) time.Time { return t.Reached(st) }
-
 // Add counts one pair when it is in range.
 func (b *Builder) Add(t *broker.Tracking) {
 	at := sentAt(t)
@@ -220,14 +215,14 @@ func (b *Builder) once(row, id string) bool {
 
 func (a *acc) received(t *broker.Tracking) {
 	a.row.Received++
-	if d := reached(t, envelope.StateDelivered); !d.IsZero() {
+	if d := t.Reached(envelope.StateDelivered); !d.IsZero() {
 		a.row.Delivered++
 		a.times = append(a.times, d.Sub(sentAt(t)).Seconds())
 	}
-	if !reached(t, envelope.StateRejected).IsZero() {
+	if !t.Reached(envelope.StateRejected).IsZero() {
 		a.row.Rejected++
 	}
-	if !reached(t, envelope.StateInvalid).IsZero() {
+	if !t.Reached(envelope.StateInvalid).IsZero() {
 		a.row.Invalid++
 	}
 	if t.Overdue {
