@@ -157,7 +157,10 @@ func (r *Retention) Plan(ctx context.Context) (*Plan, error) {
 		key := t.Sender + "/" + t.Envelope
 		list, ok := manifests[key]
 		if !ok {
-			list = r.manifest(ctx, t)
+			var err error
+			if list, err = r.manifest(ctx, t); err != nil {
+				return err
+			}
 			manifests[key] = list
 		}
 		from := time.Time{}
@@ -233,14 +236,15 @@ func (r *Retention) planStatuses(ctx context.Context, p *Plan, t *broker.Trackin
 // manifest reads the attachments of the envelope t tracks, from its copy
 // in the record, when the copy is the one the bus verified (its digest is
 // the pair's). A copy gone or not matching lists nothing: retention then
-// removes no bytes for it.
-func (r *Retention) manifest(ctx context.Context, t *broker.Tracking) []envelope.Attachment {
+// removes no bytes for it. A copy that cannot be read now fails the plan.
+func (r *Retention) manifest(ctx context.Context, t *broker.Tracking) ([]envelope.Attachment, error) {
 	se, err := r.bus.ReadEnvelope(ctx, t.Seq)
-	if err != nil || se.Signed == nil || se.Envelope == nil || t.Digest == "" || se.Signed.Digest() != t.Digest {
-		if err != nil && !errors.Is(err, broker.ErrNotFound) {
-			r.log.Warn("retention: manifest not read", "envelope", t.Envelope, "seq", t.Seq, "err", err)
-		}
-		return nil
+	if err != nil && !errors.Is(err, broker.ErrNotFound) {
+		// Not "lists nothing": bytes it lists would look unneeded.
+		return nil, fmt.Errorf("read the attachment list of %s (record #%d): %w", t.Envelope, t.Seq, err)
 	}
-	return se.Envelope.Attachments
+	if err != nil || se.Signed == nil || se.Envelope == nil || t.Digest == "" || se.Signed.Digest() != t.Digest {
+		return nil, nil
+	}
+	return se.Envelope.Attachments, nil
 }
