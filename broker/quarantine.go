@@ -80,8 +80,10 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 		return out, nil
 	}
 	// The server drops the consumer soon after the listing: listings
-	// polled in a loop must not pile up consumers.
-	cons, err := c.js.OrderedConsumer(ctx, record.QuarantineStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, InactiveThreshold: 10 * time.Second})
+	// polled in a loop must not pile up consumers. Headers only: an entry
+	// is described by its headers, and an agency can fill the quarantine
+	// with copies of a MiB each.
+	cons, err := c.js.OrderedConsumer(ctx, record.QuarantineStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, InactiveThreshold: 10 * time.Second, HeadersOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("read quarantine: %w", err)
 	}
@@ -98,7 +100,8 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 			if err != nil {
 				continue
 			}
-			out = append(out, quarantinedOf(msg.Subject(), msg.Headers(), len(msg.Data()), meta.Sequence.Stream, meta.Timestamp))
+			size, _ := strconv.Atoi(msg.Headers().Get(nats.MsgSize)) // the stored entry's, sent in place of its data
+			out = append(out, quarantinedOf(msg.Subject(), msg.Headers(), size, meta.Sequence.Stream, meta.Timestamp))
 			if meta.Sequence.Stream >= last {
 				return out, nil
 			}

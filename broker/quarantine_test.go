@@ -277,3 +277,32 @@ func TestQuarantineRetryAmbiguousEnvelope(t *testing.T) {
 		t.Fatalf("retry by id once one entry is left: %v", err)
 	}
 }
+
+// A listing describes entries by their headers: it does not carry their
+// bytes, which an agency publishing over the rate chooses (a MiB each).
+func TestQuarantineListCarriesNoEntryBytes(t *testing.T) {
+	bus := threeAgencies(t)
+	ctx := ctxT(t)
+	admin := bus.Service.Client
+	big := bytes.Repeat([]byte("x"), 512<<10)
+	for i := range 4 {
+		if _, err := record.WriteQuarantine(ctx, admin.JetStream(), record.Quarantine{Box: ngheAn, Data: big, Reason: "test",
+			OriginSubject: record.DocSubject(ngheAn, govOffice), OriginSeq: uint64(i + 1), MsgID: record.QuarantineMsgID(uint64(i+1), ngheAn)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc := admin.Conn()
+	before := nc.Stats().InBytes
+	list, err := admin.QuarantineList(ctx, ngheAn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := nc.Stats().InBytes - before
+	if len(list) != 4 || list[0].Size != len(big) || list[0].Agency != ngheAn {
+		t.Fatalf("list = %+v", list)
+	}
+	if read >= uint64(len(big)) {
+		t.Fatalf("listing 4 entries of %d bytes read %d bytes", len(big), read)
+	}
+	t.Logf("listing 4 entries of %d bytes read %d bytes", len(big), read)
+}
