@@ -285,7 +285,9 @@ func AgencyPermissions(agency string) jwt.Permissions {
 		// whose API would list every key and let consumers be made or
 		// deleted, the bus's own included.
 		record.TrackServicePrefix + t + ".>",
-		// Idempotent receive markers of its own mailbox, by key.
+		// Idempotent receive markers of its own mailbox, by key. A raw
+		// publish carries any header: the bucket's stream takes no
+		// rollup (bus.Setup), or "Nats-Rollup: all" would purge it.
 		"$JS.API.DIRECT.GET." + record.KVStream(record.ReceivedBucket) + "." + record.KVSubject(record.ReceivedBucket, record.ReceivedKey(agency, "*")),
 		record.KVSubject(record.ReceivedBucket, record.ReceivedKey(agency, "*")),
 	}

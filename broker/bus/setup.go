@@ -91,11 +91,44 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 		{Bucket: record.TrackBucket, Description: "docaxis tracking: latest state per (envelope, recipient)", History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.Retention},
 	}
 	for _, kc := range kvs {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+		var err error
+		if kc.Bucket == record.ReceivedBucket {
+			err = setupNoRollup(ctx, js, kc)
+		} else {
+			_, err = js.CreateOrUpdateKeyValue(ctx, kc)
+		}
+		if err != nil {
 			return fmt.Errorf("set up bucket %s: %w", kc.Bucket, err)
 		}
 	}
 	return nil
+}
+
+// setupNoRollup sets up a bucket whose stream takes no rollup: agencies
+// publish their received markers straight to its subjects (AgencyPermissions),
+// headers included, which NATS permissions do not look at, and a
+// "Nats-Rollup: all" on an agency's own key would purge every agency's
+// markers. The bus only puts markers there, never purges one.
+// CreateOrUpdateKeyValue would turn rollups on again at every start (for a
+// moment, but an agency may be connected then), so it only creates the
+// bucket, while it is still empty; after that Setup updates the stream's
+// configuration itself.
+func setupNoRollup(ctx context.Context, js jetstream.JetStream, kc jetstream.KeyValueConfig) error {
+	name := record.KVStream(kc.Bucket)
+	s, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err = js.CreateKeyValue(ctx, kc); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return err
+		}
+		s, err = js.Stream(ctx, name)
+	}
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", name, err)
+	}
+	sc := s.CachedInfo().Config
+	sc.Description, sc.MaxMsgsPerSubject, sc.MaxAge, sc.Replicas = kc.Description, int64(kc.History), kc.TTL, kc.Replicas
+	sc.AllowRollup = false
+	return createStream(ctx, js, sc)
 }
 
 // createStream creates or updates a stream through a failover (package
