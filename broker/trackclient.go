@@ -293,7 +293,7 @@ func (c *Client) svcWaitState(ctx context.Context, id, recipient string, state e
 	tick := time.NewTicker(waitStatePoll)
 	defer tick.Stop()
 	for {
-		if last != nil && last.State == state {
+		if last != nil && last.reached(state) {
 			return last, nil
 		}
 		select {

@@ -82,6 +82,11 @@ func (t *Tracking) RecordedAt(ev Event) time.Time {
 	return ev.At
 }
 
+// reached tells whether the pair is at state or went through it.
+func (t *Tracking) reached(st envelope.State) bool {
+	return t.State == st || !t.Reached(st).IsZero()
+}
+
 // Reached is when the bus recorded the pair's first event of state st
 // (RecordedAt), zero if it has none.
 func (t *Tracking) Reached(st envelope.State) time.Time {
@@ -273,7 +278,9 @@ func (c *Client) Watch(ctx context.Context, agency string) (<-chan *Tracking, er
 }
 
 // WaitState waits until the tracking of (id, recipient) reaches state or
-// ctx ends.
+// ctx ends. A state the pair went through before the call counts: a
+// recipient quick to go on (delivered, then accepted at once) must not
+// leave its sender waiting for a state it will never see again.
 func (c *Client) WaitState(ctx context.Context, id, recipient string, state envelope.State) (*Tracking, error) {
 	if c.opts.agency != "" {
 		return c.svcWaitState(ctx, id, recipient, state)
@@ -304,7 +311,7 @@ func (c *Client) WaitState(ctx context.Context, id, recipient string, state enve
 				continue
 			}
 			last = t
-			if t.State == state {
+			if t.reached(state) {
 				return t, nil
 			}
 		case <-ctx.Done():
