@@ -63,15 +63,20 @@ func retryDo(ctx context.Context, c *Client, fn func(ctx context.Context) error)
 }
 
 // publishEnvelopeRetry is publishEnvelope through a failover: the same
-// signed bytes with the same dedup ids, so each copy is stored once. An
+// signed bytes with the same dedup ids, so each copy is stored once; a
+// recipient the bus tracks a copy for already (storedCopies) gets none. An
 // attempt after the first that finds every copy stored is a success: the
 // copies are the ones an earlier attempt stored (a resent id is refused
 // before, by checkIDFree, or by the first attempt).
 func (c *Client) publishEnvelopeRetry(ctx context.Context, e *envelope.Envelope, raw []byte) (*SendResult, error) {
+	stored, err := c.storedCopies(ctx, e)
+	if err != nil {
+		return nil, err
+	}
 	attempt := 0
 	res, err := retry(ctx, c, func(ctx context.Context) (*SendResult, error) {
 		attempt++
-		return c.publishEnvelope(ctx, e, raw)
+		return c.publishEnvelope(ctx, e, raw, stored)
 	})
 	if attempt > 1 && errors.Is(err, ErrDuplicate) {
 		return res, nil

@@ -2,6 +2,9 @@ package broker_test
 
 import (
 	"context"
+	"errors"
+	"github.com/docaxis/docaxis/broker/record"
+	"github.com/nats-io/nats.go/jetstream"
 	"testing"
 	"time"
 
@@ -35,7 +38,7 @@ func TestReviewWaitStateSeesAStateReachedBeforeTheWait(t *testing.T) {
 	}
 	waitState(t, sender, res.ID, ngheAn, envelope.StateAccepted)
 
-	for name, c := range map[string]*broker.Client{"agency client": sender, "bus client": bus.Service.Client} {
+	for name, c := range map[string]*broker.Client{"agency client": sender, "bus client": bus.Client(govOffice, ngheAn)} {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		tr, err := c.WaitState(wctx, res.ID, ngheAn, envelope.StateDelivered)
 		cancel()
@@ -46,5 +49,70 @@ func TestReviewWaitStateSeesAStateReachedBeforeTheWait(t *testing.T) {
 		if tr.Reached(envelope.StateDelivered).IsZero() {
 			t.Errorf("%s: tracking returned has no delivered event: %+v", name, tr.History)
 		}
+	}
+}
+
+// Sending an envelope id again stores nothing twice (Send's promise), also
+// once the record's dedup window has passed since the first send: an
+// application retrying a send it believes failed, hours later, must not
+// put a second copy with the same id in the recipient's mailbox.
+func TestReviewSendAgainAfterTheDedupWindowStoresNothingTwice(t *testing.T) {
+	bus := bustest.Start(t, bustest.WithAuth())
+	bus.AddAgency(govOffice, "Văn phòng Chính phủ")
+	bus.AddAgency(ngheAn, "UBND tỉnh Nghệ An")
+	ctx := ctxT(t)
+	_, js := bus.Connect(t)
+	st, err := js.Stream(ctx, record.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The window the deployment sets (two hours by default), made short.
+	cfg := st.CachedInfo().Config
+	cfg.Duplicates = time.Second
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	creds, ks := addSystem(t, bus, "dms-a")
+	serveAgencies(t, bus, "dms-a", servedCode(1))
+	senders := map[string]struct {
+		c    *broker.Client
+		from string
+	}{
+		"agency client": {bus.Client(govOffice), govOffice},
+		"bus client":    {bus.Client(govOffice, ngheAn), govOffice},
+		"system client": {systemClient(t, bus, creds, ks), servedCode(1)},
+	}
+	for name, s := range senders {
+		t.Run(name, func(t *testing.T) {
+			sender := s.c
+			e := envelope.New(s.from, []string{ngheAn}, "Gửi lại sau cửa sổ chống trùng")
+			res, err := sender.Send(ctx, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, bus.Service.Client, res.ID, ngheAn, envelope.StateSent)
+			time.Sleep(2 * cfg.Duplicates) // past the window
+			_, err = sender.Send(ctx, e)
+			if !errors.Is(err, broker.ErrDuplicate) {
+				t.Errorf("sending %s again after the dedup window: err = %v, want ErrDuplicate", res.ID, err)
+			}
+			copies := 0
+			for seq := uint64(1); ; seq++ {
+				msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(record.MailboxFilter(ngheAn)))
+				if errors.Is(err, jetstream.ErrMsgNotFound) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				seq = msg.Sequence
+				if msg.Header.Get(record.HeaderEnvelope) == res.ID {
+					copies++
+				}
+			}
+			if copies != 1 {
+				t.Errorf("mailbox of %s holds %d copies of %s, want 1", ngheAn, copies, res.ID)
+			}
+		})
 	}
 }

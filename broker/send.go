@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/docaxis/docaxis/broker/record"
@@ -192,9 +193,19 @@ func (c *Client) checkRecipients(ctx context.Context, e *envelope.Envelope) erro
 
 // publishEnvelope fans one signed envelope out to its recipients' mailboxes
 // with per-recipient dedup ids, publishing asynchronously and waiting for
-// every ack.
-func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw []byte) (*SendResult, error) {
+// every ack. Recipients in stored hold a copy already (storedCopies) and
+// get none again.
+func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw []byte, stored map[string]bool) (*SendResult, error) {
 	res := &SendResult{ID: e.ID, Digest: envelope.Digest(raw), Recipients: e.To, Signed: raw}
+	var to []string
+	for _, r := range e.To {
+		if !stored[r] {
+			to = append(to, r)
+		}
+	}
+	if len(to) == 0 {
+		return res, fmt.Errorf("%w: %s", ErrDuplicate, e.ID)
+	}
 	subjectFor := func(to string) string {
 		if e.Kind == envelope.KindStatus {
 			return record.StatusSubject(to, e.From)
@@ -205,7 +216,7 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 		// A system's copies go through the bus, which checks that the
 		// system serves e.From.
 		dups := 0
-		for _, to := range e.To {
+		for _, to := range to {
 			msg := &nats.Msg{Subject: subjectFor(to), Data: raw, Header: nats.Header{}}
 			msg.Header.Set(jetstream.MsgIDHeader, record.DocMsgID(e.ID, to))
 			ack, err := c.publishRecord(ctx, msg)
@@ -216,13 +227,13 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 				dups++
 			}
 		}
-		if dups == len(e.To) {
+		if dups == len(to) {
 			return res, fmt.Errorf("%w: %s", ErrDuplicate, e.ID)
 		}
 		return res, nil
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(e.To))
-	for _, to := range e.To {
+	futures := make([]jetstream.PubAckFuture, 0, len(to))
+	for _, to := range to {
 		msg := &nats.Msg{Subject: subjectFor(to), Data: raw, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, record.DocMsgID(e.ID, to))
 		msg.Header.Set(record.HeaderEnvelope, e.ID)
@@ -241,7 +252,7 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 				dups++
 			}
 		case err := <-f.Err():
-			errs = append(errs, fmt.Errorf("send %s to %s: %w", e.ID, e.To[i], err))
+			errs = append(errs, fmt.Errorf("send %s to %s: %w", e.ID, to[i], err))
 		case <-ctx.Done():
 			return nil, fmt.Errorf("send %s: %w (some copies may be stored; sending again is safe)", e.ID, ctx.Err())
 		}
@@ -249,8 +260,45 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w (sending again with the same id is safe)", errors.Join(errs...))
 	}
-	if dups == len(e.To) {
+	if dups == len(to) {
 		return res, fmt.Errorf("%w: %s", ErrDuplicate, e.ID)
 	}
 	return res, nil
+}
+
+// storedCopies lists the recipients of e that hold a copy of it already: a
+// pair the bus tracks for e's id and sender. The record's dedup ids stop a
+// resent copy only within its duplicate window (two hours by default); an
+// application sending the same envelope again later, believing the first
+// send failed, would put a second copy with that id in each mailbox, which
+// the recipient then refuses (another envelope with a handed-over id) and
+// its sender hears "invalid" of a document that was delivered.
+func (c *Client) storedCopies(ctx context.Context, e *envelope.Envelope) (map[string]bool, error) {
+	if !envelope.IsID(e.ID) || SystemOfActor(c.opts.agency) != "" {
+		// A system's copies go through the bus, which checks there.
+		return nil, nil
+	}
+	ds, err := retry(ctx, c, func(ctx context.Context) (*DocumentStatus, error) { return c.Status(ctx, e.ID) })
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if errors.Is(err, ErrTrackingUnavailable) {
+		// No tracking service to ask (the bus's service restarting): the
+		// dedup ids still stop a copy resent within their window.
+		c.opts.logger.Warn("send: copies stored before not checked", "envelope", e.ID, "err", err)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("send %s: check the copies stored before: %w", e.ID, err)
+	}
+	if ds.Sender != e.From {
+		return nil, nil // another sender's id: refused elsewhere (checkIDFree, the tracker)
+	}
+	stored := map[string]bool{}
+	for _, t := range ds.Recipients {
+		if t.Seq > 0 && slices.Contains(e.To, t.Recipient) {
+			stored[t.Recipient] = true
+		}
+	}
+	return stored, nil
 }
