@@ -274,8 +274,9 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 // the recipient then refuses (another envelope with a handed-over id) and
 // its sender hears "invalid" of a document that was delivered.
 func (c *Client) storedCopies(ctx context.Context, e *envelope.Envelope) (map[string]bool, error) {
-	if !envelope.IsID(e.ID) || SystemOfActor(c.opts.agency) != "" {
-		// A system's copies go through the bus, which checks there.
+	if !envelope.IsID(e.ID) || SystemOfActor(c.opts.agency) != "" || !record.MayOutliveDedup(e.Created, time.Now()) {
+		// A system's copies go through the bus, which checks there; an
+		// envelope created within the window is stopped by the dedup ids.
 		return nil, nil
 	}
 	ds, err := retry(ctx, c, func(ctx context.Context) (*DocumentStatus, error) { return c.Status(ctx, e.ID) })

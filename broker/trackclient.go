@@ -263,15 +263,15 @@ func trackEvent(m *nats.Msg, agency string) (*Tracking, bool) {
 // case an event was lost (events are at most once).
 var waitStatePoll = 5 * time.Second
 
-func (c *Client) svcWaitState(ctx context.Context, id, recipient string, state envelope.State) (*Tracking, error) {
+func (c *Client) svcWaitTracking(ctx context.Context, id, recipient, want string, done func(*Tracking) bool) (*Tracking, error) {
 	events := make(chan *nats.Msg, 256)
 	sub, err := c.nc.ChanSubscribe(record.TrackEventSubject(c.opts.agency), events)
 	if err != nil {
-		return nil, fmt.Errorf("wait for %s of %s at %s: %w", state, id, recipient, err)
+		return nil, fmt.Errorf("wait for %s of %s at %s: %w", want, id, recipient, err)
 	}
 	defer sub.Unsubscribe()
 	if err := c.flush(ctx); err != nil {
-		return nil, fmt.Errorf("wait for %s of %s at %s: %w", state, id, recipient, err)
+		return nil, fmt.Errorf("wait for %s of %s at %s: %w", want, id, recipient, err)
 	}
 	var last *Tracking
 	check := func() error {
@@ -293,7 +293,7 @@ func (c *Client) svcWaitState(ctx context.Context, id, recipient string, state e
 	tick := time.NewTicker(waitStatePoll)
 	defer tick.Stop()
 	for {
-		if last != nil && last.reached(state) {
+		if last != nil && done(last) {
 			return last, nil
 		}
 		select {
@@ -306,7 +306,7 @@ func (c *Client) svcWaitState(ctx context.Context, id, recipient string, state e
 			_ = check()
 		case <-ctx.Done():
 			if last != nil {
-				return last, fmt.Errorf("%s for %s is %s, not %s: %w", id, recipient, last.State, state, ctx.Err())
+				return last, fmt.Errorf("%s for %s is %s, not %s: %w", id, recipient, last.State, want, ctx.Err())
 			}
 			return nil, fmt.Errorf("no tracking for %s at %s: %w", id, recipient, ctx.Err())
 		}

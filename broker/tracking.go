@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -282,8 +283,24 @@ func (c *Client) Watch(ctx context.Context, agency string) (<-chan *Tracking, er
 // recipient quick to go on (delivered, then accepted at once) must not
 // leave its sender waiting for a state it will never see again.
 func (c *Client) WaitState(ctx context.Context, id, recipient string, state envelope.State) (*Tracking, error) {
+	return c.waitTracking(ctx, id, recipient, string(state), func(t *Tracking) bool { return t.reached(state) })
+}
+
+// WaitStatus waits until the tracking of (id, recipient) has applied the
+// signed status statusID (Event.Status) or ctx ends: what a recipient
+// that just marked a state waits for, since the pair may have been in
+// that state before (processing again after a refused recall).
+func (c *Client) WaitStatus(ctx context.Context, id, recipient, statusID string) (*Tracking, error) {
+	return c.waitTracking(ctx, id, recipient, "status "+statusID+" applied", func(t *Tracking) bool {
+		return slices.ContainsFunc(t.History, func(e Event) bool { return e.Status == statusID })
+	})
+}
+
+// waitTracking waits until the tracking of (id, recipient) meets done
+// (want says what, for errors) or ctx ends.
+func (c *Client) waitTracking(ctx context.Context, id, recipient, want string, done func(*Tracking) bool) (*Tracking, error) {
 	if c.opts.agency != "" {
-		return c.svcWaitState(ctx, id, recipient, state)
+		return c.svcWaitTracking(ctx, id, recipient, want, done)
 	}
 	// The pair is keyed by the id's bound sender; until the first copy is
 	// tracked there is none, so watch every sender's key for it and keep
@@ -311,12 +328,12 @@ func (c *Client) WaitState(ctx context.Context, id, recipient string, state enve
 				continue
 			}
 			last = t
-			if t.reached(state) {
+			if done(t) {
 				return t, nil
 			}
 		case <-ctx.Done():
 			if last != nil {
-				return last, fmt.Errorf("%s for %s is %s, not %s: %w", id, recipient, last.State, state, ctx.Err())
+				return last, fmt.Errorf("%s for %s is %s, not %s: %w", id, recipient, last.State, want, ctx.Err())
 			}
 			return nil, fmt.Errorf("no tracking for %s at %s: %w", id, recipient, ctx.Err())
 		}

@@ -32,7 +32,7 @@ func (c *BusConfig) defaults() {
 		c.Retention = 10 * 365 * 24 * time.Hour
 	}
 	if c.DuplicateWindow == 0 {
-		c.DuplicateWindow = 2 * time.Hour
+		c.DuplicateWindow = record.DuplicateWindow
 	}
 }
 

@@ -183,12 +183,14 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 		}
 		// A copy the recipient holds already is not stored again, also
 		// past the record's dedup window (broker's storedCopies).
-		if t, err := s.c.Tracking(ctx, e.ID, to); err == nil && t.Seq > 0 && t.Sender == from {
-			a := nats.NewMsg("")
-			a.Data, _ = json.Marshal(jetstream.PubAck{Stream: record.Stream, Sequence: t.Seq, Duplicate: true})
-			return a
-		} else if err != nil && !errors.Is(err, broker.ErrNotFound) {
-			return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "check the copies of %s stored before: %v", e.ID, err))
+		if record.MayOutliveDedup(e.Created, time.Now()) {
+			if t, err := s.c.Tracking(ctx, e.ID, to); err == nil && t.Seq > 0 && t.Sender == from {
+				a := nats.NewMsg("")
+				a.Data, _ = json.Marshal(jetstream.PubAck{Stream: record.Stream, Sequence: t.Seq, Duplicate: true})
+				return a
+			} else if err != nil && !errors.Is(err, broker.ErrNotFound) {
+				return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "check the copies of %s stored before: %v", e.ID, err))
+			}
 		}
 	}
 	out := &nats.Msg{Subject: subject, Data: m.Data, Header: nats.Header{}}

@@ -181,7 +181,7 @@ func (s *Server) postStatus(w http.ResponseWriter, r *http.Request, agency strin
 		return
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.TrackWait)
-	_, _ = s.c.WaitState(wctx, id, agency, state)
+	_, _ = s.c.WaitStatus(wctx, id, agency, st.ID)
 	cancel()
 	writeJSON(w, http.StatusAccepted, statusResult{ID: st.ID, Of: id, State: state, Code: state.Code()})
 }

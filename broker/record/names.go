@@ -3,6 +3,7 @@ package record
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docaxis/docaxis/envelope"
 )
@@ -170,6 +171,17 @@ const DirectoryAgencyPrefix = "agency."
 
 // DirectoryKey is the directory key of an agency.
 func DirectoryKey(code string) string { return DirectoryAgencyPrefix + envelope.Token(code) }
+
+// DuplicateWindow is how long the record remembers a message id: a copy
+// published again within it is stored once (Nats-Msg-Id).
+const DuplicateWindow = 2 * time.Hour
+
+// MayOutliveDedup reports whether an envelope created at created can be
+// sent again after the record forgot the ids of its first copies: its
+// first send came after its creation, so one created less than a quarter
+// of the window ago (clocks may differ by minutes) is still remembered,
+// and a sender need not ask which copies the bus holds.
+func MayOutliveDedup(created, now time.Time) bool { return now.Sub(created) >= DuplicateWindow/4 }
 
 // DocMsgID is the message id (the dedup key) of the copy of envelope id
 // for recipient to.

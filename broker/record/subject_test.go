@@ -3,6 +3,7 @@ package record_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docaxis/docaxis/broker/record"
 )
@@ -95,4 +96,23 @@ func FuzzParseSubject(f *testing.F) {
 			t.Fatalf("ParseSubject(%q) = %+v, which formats as %q", subject, s, back)
 		}
 	})
+}
+
+func TestMayOutliveDedup(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		age  time.Duration
+		want bool
+	}{
+		{0, false},
+		{-time.Hour, false}, // created "later": a clock ahead
+		{record.DuplicateWindow/4 - time.Second, false},
+		{record.DuplicateWindow / 4, true},
+		{record.DuplicateWindow, true},
+		{48 * time.Hour, true},
+	} {
+		if got := record.MayOutliveDedup(now.Add(-c.age), now); got != c.want {
+			t.Errorf("created %s before: %v, want %v", c.age, got, c.want)
+		}
+	}
 }

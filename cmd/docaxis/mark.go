@@ -46,7 +46,7 @@ var markCmd = &cobra.Command{
 		// Wait for the tracker so that a status read right after shows it.
 		ctx, cancel := context.WithTimeout(cmd.Context(), f.wait)
 		defer cancel()
-		t, werr := c.WaitState(ctx, args[0], f.as, state)
+		t, werr := c.WaitStatus(ctx, args[0], f.as, st.ID)
 		if f.json {
 			if t == nil {
 				return printJSON(cmd, st)
