@@ -53,6 +53,11 @@ func (s *Service) forward(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 	if err := checkCopy(kind, e, a, b); err != nil {
 		return err
 	}
+	if kind == kindDoc {
+		if err := s.checkHeld(ctx, e); err != nil {
+			return err
+		}
+	}
 	id := record.CopyMsgID(kind, e.ID, a)
 	if got := msg.Headers().Get(jetstream.MsgIDHeader); got != "" && got != id {
 		return refused("copy %s of envelope %s is recorded with message id %s", id, e.ID, got)
@@ -76,6 +81,26 @@ func (s *Service) forward(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 		}
 	}
 	s.stats.forwarded(target.Bus)
+	return nil
+}
+
+// checkHeld refuses a document listing an attachment its sender never
+// held (uploaded, sent or received; broker.Client.Holds). Listing a hash
+// in a signed envelope is no proof of holding the bytes: an agency
+// publishing straight on the bus could otherwise have another agency's
+// bytes pushed from this bus's store to an accomplice on another bus,
+// whose bus grants its recipients what a remote sender lists.
+func (s *Service) checkHeld(ctx context.Context, e *envelope.Envelope) error {
+	for _, att := range e.Attachments {
+		ok, err := s.c.Holds(ctx, att.SHA256, e.From)
+		if err != nil {
+			return fmt.Errorf("envelope %s: %w", e.ID, err)
+		}
+		if !ok {
+			return refused("envelope %s: attachment %s: %s never uploaded, sent or received those bytes (SHA-256 %s)",
+				e.ID, att.Name, e.From, att.SHA256)
+		}
+	}
 	return nil
 }
 
