@@ -119,3 +119,30 @@ func (c *Client) Holds(ctx context.Context, sum, agency string) (bool, error) {
 	}
 	return record.Holds(ctx, kv, sum, agency, system)
 }
+
+// ReferredByOthers reports whether anything but agency's own upload refers
+// to the attachment whose SHA-256 is sum: an envelope listing it, or an
+// upload of the same bytes by another agency or system. The store keeps
+// one object for the same bytes: an object a refused request of agency's
+// put may also be what another agency stored or sent meanwhile, and only
+// when nothing else refers to it is it agency's to remove.
+func (c *Client) ReferredByOthers(ctx context.Context, sum, agency string) (bool, error) {
+	kv, err := c.fileRefs(ctx)
+	if err != nil {
+		return false, err
+	}
+	lister, err := kv.ListKeysFiltered(ctx, sum+".>")
+	if err != nil {
+		return false, fmt.Errorf("list references to attachment %s: %w", sum, err)
+	}
+	defer lister.Stop()
+	own, others := record.UploadRefKey(sum, agency), false
+	for k := range lister.Keys() {
+		others = others || k != own // drain the lister
+	}
+	// The lister ends early, without a word, when ctx does.
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("list references to attachment %s: %w", sum, err)
+	}
+	return others, nil
+}

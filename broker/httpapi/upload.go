@@ -18,7 +18,9 @@ import (
 // upload is what one POST put in the attachment store. The store is
 // content-addressed: an object this request did not create may be
 // another envelope's attachment, so a failed request removes only the
-// objects it created, and none that another request in flight holds.
+// objects it created, none that another request in flight holds, and
+// none that another upload or an envelope refers to (the same bytes put
+// by another agency while this request ran).
 type upload struct {
 	s       *Server
 	agency  string // who uploads: its possession of the bytes is recorded
@@ -114,6 +116,15 @@ func (u *upload) finish(ctx context.Context, sent bool) {
 	for _, k := range u.created {
 		if u.s.held.count(k) > 1 {
 			continue // another request in flight put the same bytes
+		}
+		// Stored after this request began is not stored by it: another
+		// agency may have put the same bytes meanwhile, and sent them.
+		sum, _ := storage.CheckKey(k)
+		if shared, err := u.s.c.ReferredByOthers(ctx, sum, u.agency); err != nil || shared {
+			if err != nil {
+				u.s.log.Warn("keep attachment of a refused request: cannot tell whether others refer to it", "key", k, "err", err)
+			}
+			continue
 		}
 		if err := u.s.c.Store().Delete(ctx, k); err != nil {
 			u.s.log.Warn("remove attachment of a refused request", "key", k, "err", err)
