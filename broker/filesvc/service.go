@@ -565,11 +565,15 @@ func (s *Service) failure(ctx context.Context, req request, err error) error {
 		return errorf(codeDigestMismatch, "%s: %v", what, err)
 	case errors.Is(err, storage.ErrSizeMismatch):
 		return errorf(codeSizeMismatch, "%s: %v", what, err)
-	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return errorf(codeUnavailable, "%s: store unavailable: %v", what, err)
+	}
+	// The store's own words name where the bus keeps attachments (an S3
+	// endpoint, its bucket, blob names): for the bus's log, not agencies.
+	if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("attachment service: store unavailable", "op", req.op, "key", req.key, "agency", req.agency, "err", err)
+		return errorf(codeUnavailable, "%s: attachment store unavailable; retry later", what)
 	}
 	s.log.Warn("attachment service: store failed", "op", req.op, "key", req.key, "agency", req.agency, "err", err)
-	return errorf(codeInternal, "%s: %v", what, err)
+	return errorf(codeInternal, "%s: the attachment store failed (the bus's log has the cause)", what)
 }
 
 // onFrame routes a message of a transfer. It never blocks: chunks go to
