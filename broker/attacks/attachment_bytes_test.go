@@ -18,8 +18,6 @@ import (
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // H99, an agency of the national bus, lists in a signed envelope of its
@@ -70,15 +68,7 @@ func TestFederationForwardsNoAttachmentTheSenderNeverHeld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(vn.URL(), nats.UserCredentials(vn.AgencyCreds(attacker)), nats.CustomInboxPrefix("_INBOX_"+envelope.Token(attacker)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := vn.AgencyConnect(t, attacker)
 	if _, err := js.Publish(ctx, record.DocSubject(attacker2, attacker), raw); err != nil {
 		t.Fatal(err)
 	}

@@ -98,13 +98,7 @@ func (a *arena) client(code string) *broker.Client { return a.bus.Client(code) }
 func (a *arena) raw(code string) (*nats.Conn, *violations) {
 	a.t.Helper()
 	v := &violations{errs: make(chan error, 64)}
-	nc, err := nats.Connect(a.bus.URL(), nats.UserCredentials(a.bus.AgencyCreds(code)),
-		nats.CustomInboxPrefix("_INBOX_"+envelope.Token(code)),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { v.add(err) }))
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	a.t.Cleanup(nc.Close)
+	nc, _ := a.bus.AgencyConnect(a.t, code, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { v.add(err) }))
 	return nc, v
 }
 

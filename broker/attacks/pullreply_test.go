@@ -13,7 +13,6 @@ import (
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // An agency may pull its own mailbox (CONSUMER.MSG.NEXT), and the server
@@ -31,15 +30,7 @@ import (
 func pullOnto(t *testing.T, b *bustest.Bus, admin *broker.Client, code, subject string, h nats.Header, data []byte, n int) {
 	t.Helper()
 	ctx := ctxT(t)
-	nc, err := nats.Connect(b.URL(), nats.UserCredentials(b.AgencyCreds(code)), nats.CustomInboxPrefix("_INBOX_"+envelope.Token(code)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := b.AgencyConnect(t, code)
 	for range n {
 		m := &nats.Msg{Subject: record.DocSubject(code, code), Header: h, Data: data}
 		if _, err := js.PublishMsg(ctx, m); err != nil {

@@ -185,6 +185,24 @@ func (b *Bus) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	return nc, js
 }
 
+// AgencyConnect opens a plain nats.go connection with code's credentials
+// (WithAuth), as an agency's own program opens it, closed when the test
+// ends, and its JetStream context; opts are added (an error handler).
+func (b *Bus) AgencyConnect(t testing.TB, code string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	opts = append([]nats.Option{nats.UserCredentials(b.AgencyCreds(code)), nats.CustomInboxPrefix(auth.InboxPrefix(code))}, opts...)
+	nc, err := nats.Connect(b.URL(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
 // StartProcess starts a second process of the bus's services on a
 // connection of its own, as a second `docaxis serve` on a cluster runs:
 // stop stops it (once, however often it is called); so does the test's

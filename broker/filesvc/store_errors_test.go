@@ -10,7 +10,6 @@ import (
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/filesvc"
 	"github.com/docaxis/docaxis/broker/record"
-	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/docaxis/docaxis/storage/miniotest"
 	"github.com/docaxis/docaxis/storage/s3"
@@ -53,11 +52,7 @@ func TestS3FailureNotToldToAgencies(t *testing.T) {
 	}
 	defer svc.Stop()
 
-	nc, err := nats.Connect(bus.URL(), nats.UserCredentials(bus.AgencyCreds(agency)), nats.CustomInboxPrefix("_INBOX_"+envelope.Token(agency)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, _ := bus.AgencyConnect(t, agency)
 	store := filesvc.NewStore(nc, agency)
 	if _, err := store.Put(ctx, strings.NewReader("trước khi S3 ngừng"), storage.PutOptions{Size: -1}); err != nil {
 		t.Fatal(err)

@@ -13,9 +13,6 @@ import (
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/metrics"
 	"github.com/docaxis/docaxis/broker/record"
-	"github.com/docaxis/docaxis/envelope"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // An agency with its own NATS credentials may publish a copy to any
@@ -35,16 +32,7 @@ func TestMetricsLabelsOnlyAgenciesOfTheDirectory(t *testing.T) {
 	if err := bus.Service.Client.SetLimits(ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(bus.URL(), nats.UserCredentials(bus.AgencyCreds(attacker)),
-		nats.CustomInboxPrefix("_INBOX_"+envelope.Token(attacker)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := bus.AgencyConnect(t, attacker)
 	const copies = 20
 	made := make([]string, copies)
 	for i := range made {
