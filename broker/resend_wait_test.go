@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"testing"
 	"time"
@@ -129,4 +130,30 @@ func TestSendAgainAfterTheDedupWindowStoresNothingTwice(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A document system's copy whose message id another agency's message took
+// first is not stored: the bus's system proxy, which publishes it, tells
+// the system so instead of answering "duplicate" (attacks'
+// TestCopyMessageIDTakenByACoRecipient for an agency's and the bus's
+// client).
+func TestSystemCopyMessageIDTaken(t *testing.T) {
+	bus := bustest.Start(t, bustest.WithAuth())
+	bus.AddAgency(ngheAn, "UBND tỉnh Nghệ An")
+	bus.AddAgency(sonLa, "UBND tỉnh Sơn La")
+	ctx := ctxT(t)
+	creds, ks := addSystem(t, bus, "dms-a")
+	serveAgencies(t, bus, "dms-a", servedCode(1))
+	e := envelope.New(servedCode(1), []string{ngheAn, sonLa}, "Bản sao bị chiếm mã")
+	_, js := bus.AgencyConnect(t, ngheAn)
+	squat := &nats.Msg{Subject: record.DocSubject(govOffice, ngheAn), Data: []byte("chiếm chỗ"), Header: nats.Header{}}
+	squat.Header.Set(jetstream.MsgIDHeader, record.DocMsgID(e.ID, sonLa))
+	if _, err := js.PublishMsg(ctx, squat); err != nil {
+		t.Fatal(err)
+	}
+	_, err := systemClient(t, bus, creds, ks).Send(ctx, e)
+	if !errors.Is(err, broker.ErrIDTaken) {
+		t.Fatalf("the system's send answered %v, want ErrIDTaken for %s's copy", err, sonLa)
+	}
+	t.Log(err)
 }

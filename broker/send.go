@@ -245,11 +245,13 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 	}
 	dups := 0
 	var errs []error
+	dupAt := map[string]uint64{}
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
 				dups++
+				dupAt[to[i]] = ack.Sequence
 			}
 		case err := <-f.Err():
 			errs = append(errs, fmt.Errorf("send %s to %s: %w", e.ID, to[i], err))
@@ -259,6 +261,15 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w (sending again with the same id is safe)", errors.Join(errs...))
+	}
+	if e.Kind != envelope.KindStatus {
+		for _, r := range to {
+			if seq, ok := dupAt[r]; ok {
+				if err := c.duplicateCopy(ctx, e, r, subjectFor(r), seq); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	if dups == len(to) {
 		return res, fmt.Errorf("%w: %s", ErrDuplicate, e.ID)
@@ -302,4 +313,53 @@ func (c *Client) storedCopies(ctx context.Context, e *envelope.Envelope) (map[st
 		}
 	}
 	return stored, nil
+}
+
+// duplicateCopy judges the copy of e for to that the record answered as a
+// duplicate of its message seq: the copy an earlier attempt stored, or a
+// message of another agency that took the copy's message id first (the
+// record deduplicates ids across the whole stream, and NATS permissions
+// do not look at headers; a co-recipient learns the envelope id from its
+// own copy). Then the copy was not stored, and the sender is told
+// (ErrIDTaken) instead of hearing its document went out. An agency's
+// client cannot read the record: the bus's tracking service looks.
+func (c *Client) duplicateCopy(ctx context.Context, e *envelope.Envelope, to, subject string, seq uint64) error {
+	var err error
+	if c.opts.agency == "" {
+		err = c.CheckDuplicate(ctx, subject, seq)
+	} else {
+		_, err = c.trackCall(ctx, record.TrackOpCopy, TrackRequest{ID: e.ID, Recipient: to, Seq: seq})
+		if errors.Is(err, ErrTrackingUnavailable) {
+			// No one to ask (a bus of an earlier version): as before.
+			c.opts.logger.Warn("send: a copy answered as a duplicate not checked", "envelope", e.ID, "recipient", to, "err", err)
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("send %s to %s: %w", e.ID, to, err)
+	}
+	return nil
+}
+
+// CheckDuplicate judges a message published on subject that the record
+// answered as a duplicate of its message seq: nil when seq is on subject
+// (the same publisher's earlier message), ErrIDTaken when another
+// publisher's message took the id. Only the bus's own client reads the
+// record.
+func (c *Client) CheckDuplicate(ctx context.Context, subject string, seq uint64) error {
+	st, err := c.js.Stream(ctx, record.Stream)
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", record.Stream, err)
+	}
+	m, err := st.GetMsg(ctx, seq)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil // removed since: nothing tells it was another's
+	case err != nil:
+		return fmt.Errorf("read record message #%d: %w", seq, err)
+	case m.Subject != subject:
+		// Not named: the other message is not the publisher's to know of.
+		return fmt.Errorf("publish on %s: %w: its message id belongs to another message of the record (#%d), so it was not stored; send the document again under a new envelope id", subject, ErrIDTaken, seq)
+	}
+	return nil
 }

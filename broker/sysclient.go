@@ -80,6 +80,8 @@ func systemAnswerError(a *nats.Msg) error {
 		return fmt.Errorf("%w: %s", ErrPermission, text)
 	case record.CodeUnavailable:
 		return fmt.Errorf("the bus's system service: %w: %s", failover.ErrUnavailable, text)
+	case record.CodeIDTaken:
+		return answerError{text: text, sentinel: ErrIDTaken}
 	default:
 		return fmt.Errorf("the bus's system service: %s: %s", code, text)
 	}

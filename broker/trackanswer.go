@@ -71,6 +71,13 @@ func (c *Client) AnswerTracking(ctx context.Context, agency, op string, req Trac
 		return rep, nil
 	case record.TrackOpStatuses:
 		return c.trackStatuses(ctx, agency, req, limit, budget)
+	case record.TrackOpCopy:
+		// Only about agency's own subject: the answer tells nothing of
+		// another's message but that it is not agency's copy.
+		if err := c.CheckDuplicate(ctx, record.DocSubject(req.Recipient, agency), req.Seq); err != nil {
+			return nil, err
+		}
+		return &TrackReply{}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown operation %q", ErrTrackRequest, op)
 }

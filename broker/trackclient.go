@@ -52,6 +52,8 @@ func (c *Client) trackCall(ctx context.Context, op string, req TrackRequest) (*T
 			return &rep, nil
 		case record.CodeNotFound:
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, req.ID)
+		case record.CodeIDTaken:
+			return nil, answerError{text: rep.Message, sentinel: ErrIDTaken}
 		case record.CodeBadRequest:
 			return nil, fmt.Errorf("tracking %s: %w: %s", op, ErrTrackRequest, rep.Message)
 		case record.CodeRateLimited, record.CodeUnavailable:
@@ -369,3 +371,13 @@ func (c *Client) svcStatuses(ctx context.Context, id string) ([]RecordedStatus, 
 	}
 	return out, nil
 }
+
+// answerError is a service's answer whose text already says what its
+// sentinel says.
+type answerError struct {
+	text     string
+	sentinel error
+}
+
+func (e answerError) Error() string { return e.text }
+func (e answerError) Unwrap() error { return e.sentinel }

@@ -18,6 +18,8 @@ type TrackRequest struct {
 	Recipient string `json:"recipient,omitempty"`
 	After     uint64 `json:"after,omitempty"`
 	Limit     int    `json:"limit,omitempty"`
+	// Seq is the record message a copy was deduplicated against (copy).
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // TrackReply is the body of a tracking answer.

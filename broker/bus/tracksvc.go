@@ -106,8 +106,15 @@ func decodeTrackRequest(subject string, data []byte) (agency, op string, req bro
 			return agency, op, req, fmt.Errorf("%w: recipient: %v", broker.ErrTrackRequest, err)
 		}
 	case record.TrackOpSent, record.TrackOpReceived:
+	case record.TrackOpCopy:
+		if !envelope.IsID(req.ID) || req.Seq == 0 {
+			return agency, op, req, fmt.Errorf("%w: want an envelope id and a record sequence, got %q and %d", broker.ErrTrackRequest, req.ID, req.Seq)
+		}
+		if err := envelope.CheckNonStandardCode(req.Recipient); err != nil {
+			return agency, op, req, fmt.Errorf("%w: recipient: %v", broker.ErrTrackRequest, err)
+		}
 	default:
-		return agency, op, req, fmt.Errorf("%w: unknown operation %q (ping, status, tracking, sent, received, statuses)", broker.ErrTrackRequest, op)
+		return agency, op, req, fmt.Errorf("%w: unknown operation %q (ping, status, tracking, sent, received, statuses, copy)", broker.ErrTrackRequest, op)
 	}
 	return agency, op, req, nil
 }
@@ -232,6 +239,8 @@ func (s *trackService) onRequest(m *nats.Msg) {
 		if err != nil {
 			rep = &broker.TrackReply{Error: record.CodeUnavailable, Message: err.Error()}
 			switch {
+			case errors.Is(err, broker.ErrIDTaken):
+				rep = &broker.TrackReply{Error: record.CodeIDTaken, Message: err.Error()}
 			case errors.Is(err, broker.ErrNotFound):
 				rep = &broker.TrackReply{Error: record.CodeNotFound, Message: fmt.Errorf("%w: %s", broker.ErrNotFound, req.ID).Error()}
 			case errors.Is(err, broker.ErrRecordUnread):

@@ -89,6 +89,8 @@ const (
 	CodeRateLimited = "rate-limited"
 	CodeUnavailable = "unavailable"
 	CodeForbidden   = "forbidden"
+	// CodeIDTaken: a copy's message id belongs to another message.
+	CodeIDTaken = "id-taken"
 )
 
 // The system service's operations (SystemServiceSubject).
@@ -202,6 +204,9 @@ const (
 	TrackOpSent     = "sent"
 	TrackOpReceived = "received"
 	TrackOpStatuses = "statuses"
+	// TrackOpCopy asks whether record message Seq is the requester's copy
+	// for Recipient (a publish the record answered as a duplicate).
+	TrackOpCopy = "copy"
 	// TrackBusy is the message of a CodeUnavailable answer that asks to
 	// retry.
 	TrackBusy = "tracking service busy; retry"
