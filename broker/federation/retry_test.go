@@ -247,3 +247,35 @@ func TestFederationQuarantineRetryFromLink(t *testing.T) {
 		t.Fatalf("the tampered entry is gone: %v", err)
 	}
 }
+
+// A local agency's message holding the message id of a copy that comes
+// over federation (the record deduplicates ids across the whole stream)
+// must not make the copy pass for stored: the receiving bus refuses it
+// into its quarantine, where the operator sees why.
+func TestFederationCopyWhoseIDIsTakenIsQuarantined(t *testing.T) {
+	f := startFederation(t)
+	ctx := ctxT(t)
+	e := envelope.New(hanoi, []string{danangDoJ}, "Bản sao liên tỉnh bị chiếm mã")
+	_, js := f.dn.AgencyConnect(t, danang)
+	squat := &nats.Msg{Subject: record.DocSubject(danangDoJ, danang), Data: []byte("chiếm chỗ"), Header: nats.Header{}}
+	squat.Header.Set(jetstream.MsgIDHeader, record.DocMsgID(e.ID, danangDoJ))
+	if _, err := js.PublishMsg(ctx, squat); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.chn.Send(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the copy in DN's federation quarantine", func() error {
+		list, err := f.cdn.QuarantineList(ctx, "federation")
+		if err != nil {
+			return err
+		}
+		for _, q := range list {
+			if q.Envelope == e.ID && strings.Contains(q.Reason, "message id") {
+				t.Log(q.Reason)
+				return nil
+			}
+		}
+		return fmt.Errorf("not there: %+v", list)
+	})
+}
