@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -25,9 +26,9 @@ import (
 // verified envelope. Returning nil acknowledges the envelope and sends the
 // signed delivered receipt; an error wrapping ErrReject refuses it for good
 // (invalid receipt, quarantine); any other error redelivers it later with
-// back-off, up to MaxDeliver times, then quarantines it (so does a copy
-// delivered MaxDeliver times without an answer: a recipient that died
-// with it each time).
+// back-off, up to MaxDeliver times, then quarantines it; so is a panic in
+// it (ErrHandlerPanic). A copy delivered MaxDeliver times without an
+// answer (a recipient that died with it each time) is quarantined too.
 type Handler func(ctx context.Context, d *Delivery) error
 
 // Delivery is one verified envelope handed to the application.
@@ -403,7 +404,7 @@ func (m *Mailbox) process(ctx context.Context, in arrival, h Handler) Outcome {
 		}
 		return m.refuse(ctx, msg, meta, s, err)
 	}
-	if err := h(ctx, d); err != nil {
+	if err := m.handle(ctx, h, d); err != nil {
 		if errors.Is(err, ErrReject) {
 			return m.refuse(ctx, msg, meta, s, err)
 		}
@@ -430,6 +431,26 @@ func (m *Mailbox) process(ctx context.Context, in arrival, h Handler) Outcome {
 	out.Verified = true
 	out.Delivery = d
 	return m.report(out)
+}
+
+// ErrHandlerPanic: the application's handler panicked on a delivery.
+var ErrHandlerPanic = errors.New("handler panicked")
+
+// handle calls the application's handler. A panic in it is this copy's
+// failure, retried with back-off and quarantined after MaxDeliver like
+// any other error, not the end of the process: a document that trips a
+// bug of the application would otherwise stop its whole mailbox at every
+// restart.
+// The panic and its stack go to the recipient's log only: the error may
+// end up in the invalid receipt its sender reads.
+func (m *Mailbox) handle(ctx context.Context, h Handler, d *Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.c.opts.logger.Error("mailbox: the application's handler panicked", "envelope", d.Envelope.ID, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w on envelope %s (the recipient's log has the cause)", ErrHandlerPanic, d.Envelope.ID)
+		}
+	}()
+	return h(ctx, d)
 }
 
 // idConflictLooks bounds how often a copy whose id another handed-over

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -156,4 +157,48 @@ func TestSystemCopyMessageIDTaken(t *testing.T) {
 		t.Fatalf("the system's send answered %v, want ErrIDTaken for %s's copy", err, sonLa)
 	}
 	t.Log(err)
+}
+
+// A handler that panics on one document is that copy's failure, retried
+// later, not the end of the process: the mailbox goes on with the next
+// copy, and the failed one is handed over once the handler takes it.
+func TestHandlerPanicIsTheCopysFailure(t *testing.T) {
+	bus := threeAgencies(t)
+	ctx := ctxT(t)
+	poison, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Văn bản làm ứng dụng hỏng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Văn bản kế tiếp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := bus.Client(ngheAn).Mailbox(ctx, ngheAn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	panicked, handed := 0, map[string]int{}
+	handler := func(_ context.Context, d *broker.Delivery) error {
+		if d.Envelope.ID == poison.ID && panicked == 0 {
+			panicked++
+			panic("index out of range [3] with length 3")
+		}
+		handed[d.Envelope.ID]++
+		return nil
+	}
+	bustest.Eventually(t, 30*time.Second, "both handed over", func() error {
+		if _, err := mb.Fetch(ctx, 2, time.Second, handler); err != nil {
+			return err
+		}
+		if handed[poison.ID] != 1 || handed[next.ID] != 1 {
+			return fmt.Errorf("handed over %v", handed)
+		}
+		return nil
+	})
+	if panicked != 1 {
+		t.Fatalf("the handler panicked %d times", panicked)
+	}
+	if _, err := bus.Service.Client.WaitState(ctx, poison.ID, ngheAn, envelope.StateDelivered); err != nil {
+		t.Fatal(err)
+	}
 }
