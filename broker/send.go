@@ -243,14 +243,12 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 		}
 		futures = append(futures, f)
 	}
-	dups := 0
 	var errs []error
-	dupAt := map[string]uint64{}
+	dupAt := map[string]uint64{} // recipient: the record message its copy duplicated
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
-				dups++
 				dupAt[to[i]] = ack.Sequence
 			}
 		case err := <-f.Err():
@@ -271,7 +269,7 @@ func (c *Client) publishEnvelope(ctx context.Context, e *envelope.Envelope, raw 
 			}
 		}
 	}
-	if dups == len(to) {
+	if len(dupAt) == len(to) {
 		return res, fmt.Errorf("%w: %s", ErrDuplicate, e.ID)
 	}
 	return res, nil
@@ -326,7 +324,7 @@ func (c *Client) storedCopies(ctx context.Context, e *envelope.Envelope) (map[st
 func (c *Client) duplicateCopy(ctx context.Context, e *envelope.Envelope, to, subject string, seq uint64) error {
 	var err error
 	if c.opts.agency == "" {
-		err = c.CheckDuplicate(ctx, subject, seq)
+		err = c.checkDuplicate(ctx, subject, seq)
 	} else {
 		_, err = c.trackCall(ctx, record.TrackOpCopy, TrackRequest{ID: e.ID, Recipient: to, Seq: seq})
 		if errors.Is(err, ErrTrackingUnavailable) {
@@ -341,12 +339,30 @@ func (c *Client) duplicateCopy(ctx context.Context, e *envelope.Envelope, to, su
 	return nil
 }
 
-// CheckDuplicate judges a message published on subject that the record
+// StoreCopy stores msg, an envelope's copy or a status, in the record as
+// the bus's own client does for others (the system proxy, the
+// federation's ingest), and judges a copy the record answers as a
+// duplicate (checkDuplicate): ErrIDTaken when another publisher's message
+// holds its id, and so it was not stored.
+func (c *Client) StoreCopy(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	ack, err := c.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(record.Stream))
+	if err != nil {
+		return nil, fmt.Errorf("store %s in %s: %w", msg.Subject, record.Stream, err)
+	}
+	if rs, ok := record.ParseSubject(msg.Subject); ack.Duplicate && ok && rs.Kind == record.KindDoc {
+		if err := c.checkDuplicate(ctx, msg.Subject, ack.Sequence); err != nil {
+			return nil, err
+		}
+	}
+	return ack, nil
+}
+
+// checkDuplicate judges a message published on subject that the record
 // answered as a duplicate of its message seq: nil when seq is on subject
 // (the same publisher's earlier message), ErrIDTaken when another
 // publisher's message took the id. Only the bus's own client reads the
 // record.
-func (c *Client) CheckDuplicate(ctx context.Context, subject string, seq uint64) error {
+func (c *Client) checkDuplicate(ctx context.Context, subject string, seq uint64) error {
 	st, err := c.js.Stream(ctx, record.Stream)
 	if err != nil {
 		return fmt.Errorf("open stream %s: %w", record.Stream, err)

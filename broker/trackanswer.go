@@ -74,7 +74,7 @@ func (c *Client) AnswerTracking(ctx context.Context, agency, op string, req Trac
 	case record.TrackOpCopy:
 		// Only about agency's own subject: the answer tells nothing of
 		// another's message but that it is not agency's copy.
-		if err := c.CheckDuplicate(ctx, record.DocSubject(req.Recipient, agency), req.Seq); err != nil {
+		if err := c.checkDuplicate(ctx, record.DocSubject(req.Recipient, agency), req.Seq); err != nil {
 			return nil, err
 		}
 		return &TrackReply{}, nil

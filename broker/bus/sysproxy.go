@@ -200,17 +200,13 @@ func (s *sysService) publish(ctx context.Context, req sysRequest, m *nats.Msg) *
 	} else if e.Status != nil {
 		out.Header.Set(record.HeaderEnvelope, e.Status.Of)
 	}
-	ack, err := s.c.JetStream().PublishMsg(ctx, out, jetstream.WithExpectStream(record.Stream))
+	// Another agency's message may have taken the copy's id first.
+	ack, err := s.c.StoreCopy(ctx, out)
+	if errors.Is(err, broker.ErrIDTaken) {
+		return record.ErrorAnswer(record.ServiceErrorf(record.CodeIDTaken, "%v", err))
+	}
 	if err != nil {
 		return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "publish %s: %v", subject, err))
-	}
-	if ack.Duplicate && kind == record.KindDoc {
-		// Another agency's message may have taken the copy's id first.
-		if err := s.c.CheckDuplicate(ctx, subject, ack.Sequence); errors.Is(err, broker.ErrIDTaken) {
-			return record.ErrorAnswer(record.ServiceErrorf(record.CodeIDTaken, "%v", err))
-		} else if err != nil {
-			return record.ErrorAnswer(record.ServiceErrorf(record.CodeUnavailable, "%v", err))
-		}
 	}
 	a := nats.NewMsg("")
 	a.Data, _ = json.Marshal(ack)

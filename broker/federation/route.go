@@ -268,19 +268,13 @@ func (s *Service) ingest(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	if _, err := appendHop(out.Header, s.id, hops, time.Now(), e.ID, id, msg.Data()); err != nil {
 		return err
 	}
-	ack, err := s.js.PublishMsg(ctx, out, jetstream.WithExpectStream(record.Stream))
-	if err != nil {
-		return fmt.Errorf("store %s in %s: %w", out.Subject, record.Stream, err)
-	}
-	if ack.Duplicate && fs.Kind == kindDoc {
-		// The record deduplicates ids across the whole stream: a local
-		// agency's message may hold the copy's id, and then the copy was
-		// not stored and must not pass for delivered (broker.CheckDuplicate).
-		if err := s.c.CheckDuplicate(ctx, subject, ack.Sequence); errors.Is(err, broker.ErrIDTaken) {
-			return refused("copy %s of envelope %s: %w", id, e.ID, err)
-		} else if err != nil {
-			return err
-		}
+	// The record deduplicates ids across the whole stream: a local
+	// agency's message may hold the copy's id, and then the copy was not
+	// stored and must not pass for delivered.
+	if _, err := s.c.StoreCopy(ctx, out); errors.Is(err, broker.ErrIDTaken) {
+		return refused("copy %s of envelope %s: %w", id, e.ID, err)
+	} else if err != nil {
+		return err
 	}
 	s.stats.ingested(hops[0].Bus)
 	return nil
