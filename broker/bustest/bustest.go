@@ -173,16 +173,7 @@ func (b *Bus) AgencyCreds(code string) string {
 // the test ends, and its JetStream context.
 func (b *Bus) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(b.URL(), b.AdminOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
+	return b.connect(t, b.AdminOptions())
 }
 
 // AgencyConnect opens a plain nats.go connection with code's credentials
@@ -190,7 +181,12 @@ func (b *Bus) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 // ends, and its JetStream context; opts are added (an error handler).
 func (b *Bus) AgencyConnect(t testing.TB, code string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	opts = append([]nats.Option{nats.UserCredentials(b.AgencyCreds(code)), nats.CustomInboxPrefix(auth.InboxPrefix(code))}, opts...)
+	return b.connect(t, append([]nats.Option{nats.UserCredentials(b.AgencyCreds(code)), nats.CustomInboxPrefix(auth.InboxPrefix(code))}, opts...))
+}
+
+// connect opens a connection with opts, closed when the test ends.
+func (b *Bus) connect(t testing.TB, opts []nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
 	nc, err := nats.Connect(b.URL(), opts...)
 	if err != nil {
 		t.Fatal(err)
