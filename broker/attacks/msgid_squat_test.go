@@ -1,8 +1,12 @@
 package attacks_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/record"
@@ -58,5 +62,72 @@ func TestCopyMessageIDTakenByACoRecipient(t *testing.T) {
 				t.Fatalf("the send answered %v, but %s's copy was never stored (tracking: %v)", err, victimRecipient, terr)
 			}
 		})
+	}
+}
+
+// The tracking service's copy operation reads a record message for an
+// agency: it answers only whether the message is the asker's own copy
+// for the recipient it names, tells nothing of whose it is otherwise,
+// refuses malformed questions, and is not reachable on another agency's
+// subject.
+func TestTrackCopyOperationTellsNothingOfOthers(t *testing.T) {
+	a := newArena(t)
+	ctx := ctxT(t)
+	victimID, _ := a.victimSend()
+	victimCopy, err := a.admin.Tracking(ctx, victimID, victimRecipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := a.client(attacker).Send(ctx, envelope.New(attacker, []string{attacker2}, "Của chính mình"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownCopy, err := a.admin.WaitState(ctx, own.ID, attacker2, envelope.StateSent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, v := a.raw(attacker)
+	ask := func(subject, body string) (*broker.TrackReply, error) {
+		m, err := nc.Request(subject, []byte(body), 2*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		var rep broker.TrackReply
+		if err := json.Unmarshal(m.Data, &rep); err != nil {
+			t.Fatalf("answer %q: %v", m.Data, err)
+		}
+		return &rep, nil
+	}
+	mine := record.TrackServiceSubject(attacker, record.TrackOpCopy)
+	for _, c := range []struct {
+		name, body, want string
+	}{
+		{"its own copy", fmt.Sprintf(`{"id":%q,"recipient":%q,"seq":%d}`, own.ID, attacker2, ownCopy.Seq), ""},
+		{"the victim's copy", fmt.Sprintf(`{"id":%q,"recipient":%q,"seq":%d}`, victimID, victimRecipient, victimCopy.Seq), record.CodeIDTaken},
+		{"no sequence", fmt.Sprintf(`{"id":%q,"recipient":%q}`, victimID, victimRecipient), record.CodeBadRequest},
+		{"not an id", fmt.Sprintf(`{"id":"x","recipient":%q,"seq":1}`, victimRecipient), record.CodeBadRequest},
+		{"unknown field", fmt.Sprintf(`{"id":%q,"recipient":%q,"seq":1,"subject":"axis.doc.>"}`, victimID, victimRecipient), record.CodeBadRequest},
+	} {
+		rep, err := ask(mine, c.body)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if rep.Error != c.want {
+			t.Errorf("%s: answered %q (%s), want %q", c.name, rep.Error, rep.Message, c.want)
+		}
+		// The id is the asker's own words; whose message it is is not.
+		for _, secret := range []string{victimSender, envelope.Token(victimSender)} {
+			if strings.Contains(rep.Message, secret) {
+				t.Errorf("%s: the answer names %s: %s", c.name, secret, rep.Message)
+			}
+		}
+	}
+	// The victim's own subject is not the attacker's to ask on.
+	if _, err := ask(record.TrackServiceSubject(victimSender, record.TrackOpCopy),
+		fmt.Sprintf(`{"id":%q,"recipient":%q,"seq":%d}`, victimID, victimRecipient, victimCopy.Seq)); err == nil {
+		t.Error("asked on the victim's subject and got an answer")
+	}
+	if !v.saw(t, record.TrackServiceSubject(victimSender, record.TrackOpCopy)) {
+		t.Error("no permission violation for the victim's subject")
 	}
 }

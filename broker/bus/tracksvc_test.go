@@ -18,6 +18,7 @@ func FuzzDecodeTrackRequest(f *testing.F) {
 	f.Add("axis.svc.track.000_00_00_G22.tracking", []byte(`{"id":"0190c5c4-8a5e-7cc1-b6a6-0d7c3a3f6f10","recipient":"000.00.00.H14"}`))
 	f.Add("axis.svc.track.*.ping", []byte(`{}`))
 	f.Add("axis.svc.track.000_00_00_G22.received", []byte(`{"limit":-1}{}`))
+	f.Add("axis.svc.track.000_00_00_G22.copy", []byte(`{"id":"0190c5c4-8a5e-7cc1-b6a6-0d7c3a3f6f10","recipient":"000.00.00.H14","seq":7}`))
 	f.Fuzz(func(t *testing.T, subject string, data []byte) {
 		agency, op, err := bus.DecodeTrackRequest(subject, data)
 		if err != nil {
