@@ -299,11 +299,7 @@ func TestEvidenceLeavesOutAttachmentsNotHeld(t *testing.T) {
 	if resp, body := httpPostTo(t, ea.api.URL, ea.tok[attacker], httpPart{name: "signed", data: raw}); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("HTTP send of bytes never held: %d %s", resp.StatusCode, body)
 	}
-	nc, _ := ea.raw(attacker)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := ea.bus.AgencyConnect(t, attacker)
 	if _, err := js.Publish(ctx, record.DocSubject(attacker2, attacker), raw); err != nil {
 		t.Fatal(err)
 	}
