@@ -131,7 +131,7 @@ func (c *Client) ReferredByOthers(ctx context.Context, sum, agency string) (bool
 	if err != nil {
 		return false, err
 	}
-	lister, err := kv.ListKeysFiltered(ctx, sum+".>")
+	lister, err := kv.ListKeysFiltered(ctx, record.FileRefsOf(sum))
 	if err != nil {
 		return false, fmt.Errorf("list references to attachment %s: %w", sum, err)
 	}

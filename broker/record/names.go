@@ -162,6 +162,10 @@ func UploadRefKey(sum, agency string) string { return FileRefKey(sum, agency) + 
 
 const uploadRefSuffix = ".up"
 
+// FileRefsOf is the filter of every key, an envelope's or an upload's,
+// that refers to the attachment whose SHA-256 is sum.
+func FileRefsOf(sum string) string { return sum + ".>" }
+
 // IsUploadRefKey tells an upload's key (UploadRefKey) from an envelope's
 // (FileRefKey) in the attachment access bucket.
 func IsUploadRefKey(key string) bool { return strings.HasSuffix(key, uploadRefSuffix) }
