@@ -8,6 +8,8 @@ require (
 	github.com/nats-io/nuid v1.0.1
 )
 
+require filippo.io/nistec v0.0.4 // indirect
+
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync/atomic"
 )
 
 // Supported algorithms. The key decides: ECDSA P-256 and P-384 sign ES256
@@ -226,7 +227,7 @@ func signBytes(alg string, key crypto.Signer, input []byte) ([]byte, error) {
 	return nil, fmt.Errorf("algorithm %s not supported", alg)
 }
 
-func verifyBytes(alg string, pub crypto.PublicKey, input, sig []byte) error {
+func verifyBytes(alg string, pub crypto.PublicKey, input, sig []byte, fast *p256Table) error {
 	want, err := AlgorithmFor(pub)
 	if err != nil {
 		return malformed("x5c[0]: %v", err)
@@ -260,6 +261,12 @@ func verifyBytes(alg string, pub crypto.PublicKey, input, sig []byte) error {
 			return &Error{Err: ErrBadSignature, Detail: fmt.Sprintf("ECDSA signature is %d bytes, want %d", len(sig), 2*size)}
 		}
 		_, d := hashFor(alg, input)
+		if fast != nil && alg == ES256 {
+			if !fast.verify(d, sig) {
+				return bad()
+			}
+			break
+		}
 		r := new(big.Int).SetBytes(sig[:size])
 		s := new(big.Int).SetBytes(sig[size:])
 		if !ecdsa.Verify(k, d, r, s) {
@@ -284,6 +291,21 @@ var headerParams = map[string]bool{"alg": true, "typ": true, "cty": true, "kid":
 type parsedHeader struct {
 	hdr   Header
 	chain []*x509.Certificate
+
+	// For an ES256 header: its key's name in p256Tables, and how often
+	// the cached header was verified (p256TableAfter).
+	isP256 bool
+	p256ID [32]byte
+	uses   atomic.Uint64
+}
+
+// table returns the P-256 table to verify the cached header's signatures
+// with, once it has been used often enough; nil otherwise.
+func (ph *parsedHeader) table() *p256Table {
+	if !ph.isP256 || ph.uses.Add(1) < p256TableAfter {
+		return nil
+	}
+	return p256TableFor(ph.p256ID, ph.chain[0].PublicKey.(*ecdsa.PublicKey))
 }
 
 // parsedHeaders caches parsedHeader by header segment. A signer's header
@@ -355,7 +377,11 @@ func Open(raw []byte, opts ...OpenOption) (*Signed, error) {
 	if err != nil {
 		return nil, malformed("signature: %v", err)
 	}
-	if err := verifyBytes(ph.hdr.Alg, ph.chain[0].PublicKey, raw[:last], sig); err != nil {
+	var fast *p256Table
+	if cached {
+		fast = ph.table()
+	}
+	if err := verifyBytes(ph.hdr.Alg, ph.chain[0].PublicKey, raw[:last], sig, fast); err != nil {
 		return nil, err
 	}
 	if !cached && len(hseg) <= maxCachedHeader {
@@ -400,6 +426,9 @@ func parseHeader(hseg []byte) (*parsedHeader, error) {
 	}
 	if ph.chain, err = parseChain(h.X5c); err != nil {
 		return nil, err
+	}
+	if h.Alg == ES256 {
+		ph.p256ID, ph.isP256 = p256KeyID(ph.chain[0].PublicKey)
 	}
 	return ph, nil
 }
