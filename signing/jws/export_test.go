@@ -37,3 +37,9 @@ func P256Tabled(pub *ecdsa.PublicKey) bool {
 // P256TableAfter is how many Opens of one header come before its key
 // gets a table.
 const P256TableAfter = p256TableAfter
+
+// P256Mult gives u·Q from the key's table, as an uncompressed point.
+func P256Mult(pub *ecdsa.PublicKey, u *[32]byte) []byte {
+	id, _ := p256KeyID(pub)
+	return p256TableFor(id, pub).mult(u).Bytes()
+}

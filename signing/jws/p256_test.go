@@ -12,6 +12,8 @@ import (
 	"math/big"
 	"testing"
 
+	"filippo.io/nistec"
+
 	"github.com/docaxis/docaxis/signing/jws"
 )
 
@@ -181,4 +183,49 @@ func fuzzP256Key(tb testing.TB) *ecdsa.PrivateKey {
 		tb.Fatal(err)
 	}
 	return key
+}
+
+// TestP256TableMultiples holds the table's u·Q to the plain
+// multiplication for scalars whose signed digits carry from window to
+// window, or sit at the bounds of a digit.
+func TestP256TableMultiples(t *testing.T) {
+	key := fuzzP256Key(t)
+	pub, err := key.PublicKey.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := nistec.NewP256Point().SetBytes(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := func(b byte) (u [32]byte) {
+		for i := range u {
+			u[i] = b
+		}
+		return u
+	}
+	nMinus1 := new(big.Int).Sub(p256N, big.NewInt(1))
+	var scalars [][32]byte
+	for _, b := range []byte{0x00, 0xff, 0x20, 0x1f, 0x3f, 0x40, 0x80, 0x7f, 0x55, 0xaa, 0x82, 0x08} {
+		scalars = append(scalars, fill(b))
+	}
+	for _, v := range []*big.Int{big.NewInt(1), big.NewInt(31), big.NewInt(32), big.NewInt(33), big.NewInt(63), big.NewInt(64), nMinus1, p256N} {
+		var u [32]byte
+		v.FillBytes(u[:])
+		scalars = append(scalars, u)
+	}
+	for i := 0; i < 200; i++ {
+		var u [32]byte
+		rand.Read(u[:])
+		scalars = append(scalars, u)
+	}
+	for _, u := range scalars {
+		want, err := nistec.NewP256Point().ScalarMult(q, u[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := jws.P256Mult(&key.PublicKey, &u); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("u = %x: the table gives %x, the plain multiplication %x", u, got, want.Bytes())
+		}
+	}
 }
