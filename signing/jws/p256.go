@@ -6,8 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math/big"
+	"sync/atomic"
+	"time"
 
 	"filippo.io/nistec"
+
+	"github.com/docaxis/docaxis/broker/ratelimit"
 )
 
 // p256Table holds multiples of one P-256 public key Q, table[i][j] =
@@ -39,6 +43,17 @@ var p256Tables = newLRU(256)
 // before its key gets a table.
 const p256TableAfter = 16
 
+// p256Builds bounds how many tables are built a second. When more keys are
+// in steady use than p256Tables keeps, tables would be evicted and built
+// again over and over, each build costing a dozen verifications; with the
+// bound, the first 256 keys get theirs at once and then at most 50 a
+// second (about 2 % of a core) do, whatever the pattern of signers.
+var (
+	p256Builds    ratelimit.Limiter
+	p256BuildRate = ratelimit.Rate{PerSecond: 50, Burst: 256}
+	p256Built     atomic.Uint64 // tables built, for the tests
+)
+
 // p256Order is the order n of the P-256 group.
 var p256Order = elliptic.P256().Params().N
 
@@ -56,15 +71,20 @@ func p256KeyID(pub any) (id [32]byte, ok bool) {
 }
 
 // p256TableFor returns the table of a P-256 key, building it when no table
-// is kept; nil when the key is not a valid P-256 key.
+// is kept; nil when the key is not a valid P-256 key or the builds of this
+// second are spent.
 func p256TableFor(id [32]byte, pub *ecdsa.PublicKey) *p256Table {
 	if v, ok := p256Tables.get(id); ok {
 		return v.(*p256Table)
+	}
+	if _, ok := p256Builds.Take("", p256BuildRate, time.Now()); !ok {
+		return nil
 	}
 	b, err := pub.Bytes()
 	if err != nil {
 		return nil
 	}
+	p256Built.Add(1)
 	t, err := newP256Table(b)
 	if err != nil {
 		return nil
