@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/backup"
@@ -90,6 +92,13 @@ func busWithTraffic(t *testing.T, n int) (*bustest.Bus, []string, envelope.Attac
 // writeBackup backs up b into a file and returns its path.
 func writeBackup(t *testing.T, b *bustest.Bus) string {
 	t.Helper()
+	return writeBackupTo(t, b)
+}
+
+// writeBackupTo backs up b into a file encrypted to recipients (none:
+// plain) and returns its path.
+func writeBackupTo(t *testing.T, b *bustest.Bus, recipients ...age.Recipient) string {
+	t.Helper()
 	nc, err := nats.Connect(b.URL(), b.AdminOptions()...)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +112,7 @@ func writeBackup(t *testing.T, b *bustest.Bus) string {
 	defer f.Close()
 	var last, total int64
 	m, err := backup.Write(ctxT(t), f, backup.Source{Conn: nc, Home: filepath.Join(b.Dir, "home"), Version: "test",
-		Progress: func(d, tot int64) { last, total = d, tot }})
+		Progress: func(d, tot int64) { last, total = d, tot }, Recipients: recipients})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,8 @@
 // lists every entry with its size and SHA-256, sealed with its own (it
 // holds the streams' configuration). A truncated archive lacks the
 // manifest; a damaged one fails a digest. Restore checks all of it
-// before it writes anything.
+// before it writes anything. An archive may be encrypted to age
+// recipients as a whole (encrypt.go); Open reads either kind.
 //
 // One point in time: the record (stream AXIS) is the point. What is
 // derived from the record (the audit chain, tracking, envelope ids,

@@ -16,4 +16,7 @@ var (
 	// ErrSnapshot: the bus refused or broke off a stream snapshot or
 	// restore.
 	ErrSnapshot = errors.New("stream snapshot")
+	// ErrEncrypted: the archive is encrypted, and no identity given opens
+	// it.
+	ErrEncrypted = errors.New("backup encrypted")
 )

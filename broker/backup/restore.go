@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"filippo.io/age"
+
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/record"
@@ -37,6 +39,8 @@ type Target struct {
 	Store storage.Store
 	// Progress, when set, is called with the bytes restored and the total.
 	Progress func(done, total int64)
+	// Identities open an encrypted archive (Open).
+	Identities []age.Identity
 }
 
 // Restore checks the archive at path whole (Verify), then writes it into
@@ -49,18 +53,22 @@ func Restore(ctx context.Context, path string, t Target) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	defer f.Close()
-	m, err := Verify(f)
+	// Read twice: checked whole first, then written. An encrypted archive
+	// is decrypted again for the second pass, which checks every entry
+	// against the manifest again (a file changed in between is refused).
+	f, err := Open(path, t.Identities...)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w; nothing was written", path, err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+	m, err := Verify(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: %w; nothing was written", path, err)
 	}
+	if f, err = Open(path, t.Identities...); err != nil {
+		return nil, fmt.Errorf("restore %s: %w; nothing was written", path, err)
+	}
+	defer f.Close()
 	if err := restore(ctx, f, m, t); err != nil {
 		cleanHome(t.Home, created)
 		return nil, fmt.Errorf("restore %s into %s: %w; what was written is removed", path, t.Home, err)

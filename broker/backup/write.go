@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -66,6 +68,9 @@ type Source struct {
 	// Progress, when set, is called with the bytes done and the bytes
 	// expected so far (the total grows as objects are listed).
 	Progress func(done, total int64)
+	// Recipients, when set, are who the archive is encrypted to
+	// (encrypt.go); restoring it then needs one of their identities.
+	Recipients []age.Recipient
 }
 
 // Write writes a backup of the running bus to w and returns its manifest.
@@ -73,6 +78,13 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 	js, err := jetstream.New(src.Conn)
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
+	}
+	var enc io.WriteCloser
+	if len(src.Recipients) > 0 {
+		if enc, err = encryptTo(w, src.Recipients); err != nil {
+			return nil, err
+		}
+		w = enc
 	}
 	now := time.Now().UTC()
 	bw := &writer{tw: tar.NewWriter(w), now: now, progress: src.Progress}
@@ -142,6 +154,11 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 	}
 	if err := bw.tw.Close(); err != nil {
 		return nil, fmt.Errorf("backup: finish archive: %w", err)
+	}
+	if enc != nil {
+		if err := enc.Close(); err != nil { // the last, marked chunk
+			return nil, fmt.Errorf("backup: finish encrypted archive: %w", err)
+		}
 	}
 	bw.report()
 	return m, nil

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/docaxis/docaxis/broker/backup"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -14,8 +16,11 @@ import (
 )
 
 var backupFlags struct {
-	out  string
-	json bool
+	out            string
+	json           bool
+	recipients     []string
+	recipientsFile string
+	identities     []string
 }
 
 var backupCmd = &cobra.Command{
@@ -28,7 +33,13 @@ attachment store, each mailbox's position), the objects of the S3 store with
 digests. Run it on the bus's machine with the bus's home: the archive holds
 private keys (it is written with mode 0600; keep it as safe as the home).
 
-Restore with: docaxis restore FILE --home NEW_HOME`,
+With --recipient (an age public key, "age1...", from 'docaxis backup keygen'
+or age-keygen) or --recipients-file, the archive is encrypted to those
+recipients, so a copy kept away from the bus gives nothing away: keep the
+identity (the private key file) off the bus's machine, and give it to
+restore with --identity.
+
+Restore with: docaxis restore FILE --home NEW_HOME [--identity KEY_FILE]`,
 	Args: cobra.NoArgs,
 	RunE: runBackup,
 }
@@ -38,9 +49,13 @@ var backupVerifyCmd = &cobra.Command{
 	Short: "check a backup without restoring it",
 	Args:  cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
-		f, err := os.Open(args[0])
+		ids, err := backupIdentities()
 		if err != nil {
 			return err
+		}
+		f, err := backup.Open(args[0], ids...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", args[0], identityHint(err))
 		}
 		defer f.Close()
 		m, err := backup.Verify(f)
@@ -51,11 +66,103 @@ var backupVerifyCmd = &cobra.Command{
 	},
 }
 
+var backupKeygenCmd = &cobra.Command{
+	Use:   "keygen --out FILE",
+	Short: "make an age key pair for encrypted backups: the identity to FILE, the recipient on stdout",
+	Long: `Make an age X25519 key pair for 'docaxis backup --recipient'. The identity
+(private key) is written to --out with mode 0600 and must not exist; the
+recipient (public key, "age1...") is printed. Make it where the backups are
+kept or on the operator's machine, not on the bus's: whoever holds the
+identity can read every backup encrypted to it. Files of age-keygen work
+the same.`,
+	Args: cobra.NoArgs,
+	RunE: runBackupKeygen,
+}
+
+func runBackupKeygen(cmd *cobra.Command, _ []string) error {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return fmt.Errorf("generate key: %w", err)
+	}
+	f, err := os.OpenFile(backupFlags.out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	_, werr := fmt.Fprintf(f, "# created: %s by docaxis backup keygen\n# public key: %s\n%s\n",
+		time.Now().UTC().Format(time.RFC3339), id.Recipient(), id)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(backupFlags.out)
+		return fmt.Errorf("--out: %w", werr)
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), id.Recipient())
+	return nil
+}
+
+// backupRecipients reads --recipient and --recipients-file.
+func backupRecipients() ([]age.Recipient, error) {
+	var rs []age.Recipient
+	for _, s := range backupFlags.recipients {
+		r, err := age.ParseX25519Recipient(s)
+		if err != nil {
+			return nil, fmt.Errorf("--recipient %q: %w (want an age public key, age1...)", s, err)
+		}
+		rs = append(rs, r)
+	}
+	if backupFlags.recipientsFile != "" {
+		f, err := os.Open(backupFlags.recipientsFile)
+		if err != nil {
+			return nil, fmt.Errorf("--recipients-file: %w", err)
+		}
+		defer f.Close()
+		more, err := age.ParseRecipients(f)
+		if err != nil {
+			return nil, fmt.Errorf("--recipients-file %s: %w", backupFlags.recipientsFile, err)
+		}
+		rs = append(rs, more...)
+	}
+	return rs, nil
+}
+
+// identityHint names the flag when an archive is encrypted.
+func identityHint(err error) error {
+	if errors.Is(err, backup.ErrEncrypted) {
+		return fmt.Errorf("%w (--identity FILE)", err)
+	}
+	return err
+}
+
+// backupIdentities reads the files of --identity.
+func backupIdentities() ([]age.Identity, error) {
+	var ids []age.Identity
+	for _, path := range backupFlags.identities {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("--identity: %w", err)
+		}
+		more, err := age.ParseIdentities(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("--identity %s: %w", path, err)
+		}
+		ids = append(ids, more...)
+	}
+	return ids, nil
+}
+
 func init() {
 	backupCmd.Flags().StringVar(&backupFlags.out, "out", "", "archive to write (must not exist)")
 	_ = backupCmd.MarkFlagRequired("out")
 	backupCmd.PersistentFlags().BoolVar(&backupFlags.json, "json", false, "print the summary as JSON")
+	backupCmd.Flags().StringArrayVar(&backupFlags.recipients, "recipient", nil, "encrypt the archive to this age public key (age1...; repeat for several)")
+	backupCmd.Flags().StringVar(&backupFlags.recipientsFile, "recipients-file", "", "encrypt the archive to the age public keys in FILE (one a line)")
+	backupVerifyCmd.Flags().StringArrayVar(&backupFlags.identities, "identity", nil, "age identity (key file) that opens an encrypted archive")
+	backupKeygenCmd.Flags().StringVar(&backupFlags.out, "out", "", "file for the identity (must not exist)")
+	_ = backupKeygenCmd.MarkFlagRequired("out")
 	backupCmd.AddCommand(backupVerifyCmd)
+	backupCmd.AddCommand(backupKeygenCmd)
 	rootCmd.AddCommand(backupCmd)
 }
 
@@ -64,6 +171,10 @@ func runBackup(cmd *cobra.Command, _ []string) error {
 	out := backupFlags.out
 	if _, err := os.Stat(out); err == nil {
 		return fmt.Errorf("--out %s exists: choose a new name", out)
+	}
+	recipients, err := backupRecipients()
+	if err != nil {
+		return err
 	}
 	creds, err := adminCreds()
 	if err != nil {
@@ -104,7 +215,7 @@ func runBackup(cmd *cobra.Command, _ []string) error {
 	}()
 	bar := newGrowingBar(cmd, "backup", backupFlags.json)
 	m, err := backup.Write(ctx, f, backup.Source{Conn: nc, Home: flagHome, Store: store, TempDir: filepath.Dir(out),
-		Version: buildInfo().Version, Progress: bar})
+		Version: buildInfo().Version, Progress: bar, Recipients: recipients})
 	if err != nil {
 		return err
 	}
@@ -133,6 +244,7 @@ type backupSummary struct {
 	Streams    int       `json:"streams"`
 	Messages   uint64    `json:"messages"`
 	Entries    int       `json:"entries"`
+	Encrypted  bool      `json:"encrypted"`
 	Home       string    `json:"home,omitempty"`
 }
 
@@ -142,6 +254,7 @@ func printBackupSummary(cmd *cobra.Command, action, file string, m *backup.Manif
 	if fi, err := os.Stat(file); err == nil {
 		s.Bytes = fi.Size()
 	}
+	s.Encrypted, _ = backup.IsEncrypted(file)
 	for _, st := range m.Streams {
 		s.Messages += st.Messages
 	}
@@ -151,8 +264,12 @@ func printBackupSummary(cmd *cobra.Command, action, file string, m *backup.Manif
 	if backupFlags.json {
 		return printJSON(cmd, s)
 	}
-	_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s, record through sequence %d (%s), %d streams, %d messages, %d entries\n",
-		action, file, human(s.Bytes), s.RecordSeq, s.RecordTime.Format(time.RFC3339), s.Streams, s.Messages, s.Entries)
+	enc := ""
+	if s.Encrypted {
+		enc = " (encrypted)"
+	}
+	_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s%s, record through sequence %d (%s), %d streams, %d messages, %d entries\n",
+		action, file, human(s.Bytes), enc, s.RecordSeq, s.RecordTime.Format(time.RFC3339), s.Streams, s.Messages, s.Entries)
 	return err
 }
 

@@ -184,13 +184,27 @@ func TestBackupRestoreUnderTraffic(t *testing.T) {
 	case err := <-trafficDone:
 		t.Fatalf("traffic: %v", err)
 	}
-	archive := filepath.Join(dir, "backup", "bus.tar")
+	// Encrypted to a key pair made away from the bus, as an operator who
+	// keeps backups off the machine does.
+	archive := filepath.Join(dir, "backup", "bus.tar.age")
 	if err := os.MkdirAll(filepath.Dir(archive), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	identity := filepath.Join(dir, "backup", "backup.key")
+	kg, err := exec.Command(bin, "backup", "keygen", "--out", identity).Output()
+	if err != nil {
+		t.Fatalf("backup keygen: %v", err)
+	}
+	recipientKey := strings.TrimSpace(string(kg))
+	if fi, err := os.Stat(identity); err != nil || fi.Mode().Perm() != 0o600 || !strings.HasPrefix(recipientKey, "age1") {
+		t.Fatalf("backup keygen: identity %v, %v; recipient %q", fi, err, recipientKey)
+	}
 	var sum backupSummary
-	if err := json.Unmarshal([]byte(s1.run("backup", "--out", archive, "--json")), &sum); err != nil {
+	if err := json.Unmarshal([]byte(s1.run("backup", "--out", archive, "--recipient", recipientKey, "--json")), &sum); err != nil {
 		t.Fatal(err)
+	}
+	if !sum.Encrypted {
+		t.Fatalf("backup summary %+v: not encrypted", sum)
 	}
 	close(trafficStop)
 	if err := <-trafficDone; err != nil {
@@ -202,18 +216,39 @@ func TestBackupRestoreUnderTraffic(t *testing.T) {
 	if sum.RecordSeq == 0 || sum.Streams < 5 {
 		t.Fatalf("backup summary %+v", sum)
 	}
-	// A second backup to the same file is refused.
+	// A second backup to the same file is refused; one without
+	// --recipient is plain, and verifies without an identity.
 	if _, err := exec.Command(bin, "--home", s1.home, "--server", s1.url(), "backup", "--out", archive).Output(); err == nil {
 		t.Error("backup over an existing archive was not refused")
 	}
+	plain := filepath.Join(dir, "backup", "plain.tar")
+	s1.run("backup", "--out", plain)
+	if out := s1.run("backup", "verify", plain); !strings.HasPrefix(out, "verified "+plain) || strings.Contains(out, "encrypted") {
+		t.Errorf("backup verify of a plain archive: %s", out)
+	}
 	stop1()
 
+	// The encrypted archive: verified and restored with the identity only.
+	if out, err := exec.Command(bin, "backup", "verify", archive).CombinedOutput(); err == nil || !strings.Contains(string(out), "identity") {
+		t.Fatalf("backup verify of an encrypted archive without its identity: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "backup", "verify", archive, "--identity", identity).CombinedOutput(); err != nil || !strings.Contains(string(out), "(encrypted)") {
+		t.Fatalf("backup verify --identity: %v\n%s", err, out)
+	}
+	noKey := filepath.Join(dir, "home-nokey")
+	if out, err := exec.Command(bin, "--home", noKey, "restore", archive).CombinedOutput(); err == nil || !strings.Contains(string(out), "encrypted") {
+		t.Fatalf("restore of an encrypted archive without its identity: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(noKey); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused restore created %s: %v", noKey, err)
+	}
+
 	// Restore: refused over the old home, accepted into a new one.
-	if out, err := exec.Command(bin, "--home", s1.home, "restore", archive).CombinedOutput(); err == nil || !strings.Contains(string(out), "not empty") {
+	if out, err := exec.Command(bin, "--home", s1.home, "restore", archive, "--identity", identity).CombinedOutput(); err == nil || !strings.Contains(string(out), "not empty") {
 		t.Fatalf("restore over a home in use: %v\n%s", err, out)
 	}
 	s2 := &faultServe{t: t, bin: bin, home: filepath.Join(dir, "home2"), listen: faultFreePort(t)}
-	if out, err := exec.Command(bin, "--home", s2.home, "restore", archive).CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "--home", s2.home, "restore", archive, "--identity", identity).CombinedOutput(); err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}
 	opsServe(t, bin, opsConfig(t, s2.home, s2.listen))

@@ -10,14 +10,15 @@ import (
 // `docaxis restore`: a backup into a fresh home (see backup.go).
 
 var restoreCmd = &cobra.Command{
-	Use:   "restore FILE --home DIR",
+	Use:   "restore FILE --home DIR [--identity KEY_FILE]",
 	Short: "restore a backup into a fresh home (checked whole before anything is written)",
 	Long: `Restore a backup made by 'docaxis backup' into --home, which must be missing
 or empty. The archive is checked whole first (format version, every entry's
 SHA-256, nothing missing): a damaged, cut-off or newer backup is refused
 before anything is written. The first 'docaxis serve' on the restored home
 rebuilds tracking from the record and links the audit chain up to it.
-With --s3, attachments of an S3 store go to that store.`,
+With --s3, attachments of an S3 store go to that store. An encrypted backup
+(backup --recipient) needs --identity, the key file it was encrypted to.`,
 	Args: cobra.ExactArgs(1),
 	RunE: runRestore,
 }
@@ -28,10 +29,14 @@ func runRestore(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	bar := newGrowingBar(cmd, "restore", backupFlags.json)
-	m, err := backup.Restore(ctx, args[0], backup.Target{Home: flagHome, Store: store, Progress: bar})
+	ids, err := backupIdentities()
 	if err != nil {
 		return err
+	}
+	bar := newGrowingBar(cmd, "restore", backupFlags.json)
+	m, err := backup.Restore(ctx, args[0], backup.Target{Home: flagHome, Store: store, Progress: bar, Identities: ids})
+	if err != nil {
+		return identityHint(err)
 	}
 	if err := printBackupSummary(cmd, "restored", args[0], m); err != nil {
 		return err
@@ -44,5 +49,6 @@ func runRestore(cmd *cobra.Command, args []string) error {
 
 func init() {
 	restoreCmd.Flags().BoolVar(&backupFlags.json, "json", false, "print the summary as JSON")
+	restoreCmd.Flags().StringArrayVar(&backupFlags.identities, "identity", nil, "age identity (key file) that opens an encrypted archive")
 	rootCmd.AddCommand(restoreCmd)
 }
