@@ -43,6 +43,13 @@ type Config struct {
 	// IdleTimeout: a transfer whose client stays silent that long is
 	// abandoned; it also bounds each store call of a stat. Default 1 min.
 	IdleTimeout time.Duration
+	// MinRate, in bytes per second: an upload slower than that on average,
+	// once it has run for IdleTimeout, is abandoned and what it staged is
+	// removed. Without it, a client sending a chunk now and then, just
+	// inside IdleTimeout, would keep a transfer slot and the bytes staged
+	// so far for as long as it liked, up to MaxSize per transfer. Default
+	// 16 KiB/s (a tenth of a slow 1 Mbit/s line); negative: no bound.
+	MinRate float64
 	// DrainTimeout bounds how long Stop lets transfers in flight finish
 	// before it answers them "unavailable". Default 30 s.
 	DrainTimeout time.Duration
@@ -73,6 +80,7 @@ const (
 	DefaultRatePerSecond = 50
 	DefaultWindow        = 8
 	DefaultIdleTimeout   = time.Minute
+	DefaultMinRate       = 16 << 10
 	DefaultDrainTimeout  = 30 * time.Second
 	// stopGrace bounds the wait, after the drain, for aborted transfers
 	// to clean up (a failed upload purges its chunks).
@@ -101,6 +109,9 @@ func (c *Config) defaults() {
 	c.Window = min(c.Window, maxWindow)
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MinRate == 0 {
+		c.MinRate = DefaultMinRate
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout
@@ -705,6 +716,8 @@ type putReader struct {
 	seq int64
 	n   int64
 	eof bool
+	// waited is the time spent waiting for the client's chunks.
+	waited time.Duration
 }
 
 func (r *putReader) Read(p []byte) (int, error) {
@@ -712,7 +725,9 @@ func (r *putReader) Read(p []byte) (int, error) {
 		if r.eof {
 			return 0, io.EOF
 		}
+		waitFrom := time.Now()
 		f, err := r.t.next(r.s.cfg.IdleTimeout)
+		r.waited += time.Since(waitFrom)
 		if err != nil {
 			return 0, err
 		}
@@ -731,6 +746,9 @@ func (r *putReader) Read(p []byte) (int, error) {
 		if r.n > r.s.cfg.MaxSize {
 			return 0, r.fail(errorf(codeTooLarge, "put: more than %d bytes, the most the attachment service takes", r.s.cfg.MaxSize))
 		}
+		if err := r.checkRate(); err != nil {
+			return 0, r.fail(err)
+		}
 		r.cur = f.data
 	}
 	n := copy(p, r.cur)
@@ -742,6 +760,19 @@ func (r *putReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// checkRate refuses an upload that, once the service has waited for its
+// client IdleTimeout in all, has come slower than Config.MinRate (see
+// there). Only the time spent waiting for the client counts: a store that
+// is slow to take the bytes does not make its client look slow.
+func (r *putReader) checkRate() *wireError {
+	floor := r.s.cfg.MinRate
+	if floor <= 0 || r.waited < r.s.cfg.IdleTimeout || float64(r.n) >= floor*r.waited.Seconds() {
+		return nil
+	}
+	return errorf(codeUnavailable, "put: %d bytes in %s of waiting for them, slower than the %.0f bytes a second the attachment service requires; transfer %s abandoned",
+		r.n, r.waited.Round(time.Millisecond), floor, r.t.id)
 }
 
 // fail ends the transfer with err, so that the dispatcher drops what the

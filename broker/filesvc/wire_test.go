@@ -222,3 +222,40 @@ func TestBadInput(t *testing.T) {
 	}
 	e.waitNoLeftovers(t)
 }
+
+// TestTricklingUploadAbandoned: an upload kept alive with a chunk now and
+// then, each just inside IdleTimeout, is abandoned once it has come slower
+// than MinRate, and what it staged is removed; a steady upload under the
+// same settings goes through.
+func TestTricklingUploadAbandoned(t *testing.T) {
+	e := start(t, filesvc.Config{IdleTimeout: 300 * time.Millisecond, MinRate: 64 << 10, RatePerSecond: -1})
+	ctx := bustest.Context(t, time.Minute)
+	r := rawClient{t: t, nc: e.connect(t, agencyA)}
+	sub, subj := r.open(envelope.Token(agencyA))
+	chunk := bytes.Repeat([]byte("x"), 1024)
+	var ans *nats.Msg
+	for seq := 1; seq <= 40 && ans == nil; seq++ {
+		r.chunk(sub, subj, seq, chunk)
+		// Each chunk is acknowledged, until the one past the bound.
+		m := r.next(sub)
+		if m.Header.Get("Axis-File-Msg") != "ack" {
+			ans = m
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // 10 KiB/s, inside the idle timeout
+	}
+	if ans == nil {
+		t.Fatal("a 10 KiB/s upload was never abandoned under a 64 KiB/s minimum")
+	}
+	wantError(t, "trickling upload", ans, "unavailable", "slower than the 65536 bytes a second", "abandoned")
+	e.waitNoLeftovers(t)
+
+	// Steady: 2 MiB as fast as the client sends.
+	obj, err := e.store(t, agencyA).Put(ctx, bytes.NewReader(bytes.Repeat([]byte("y"), 2<<20)), storage.PutOptions{Size: 2 << 20})
+	if err != nil {
+		t.Fatalf("a steady upload under the same minimum: %v", err)
+	}
+	if obj.Size != 2<<20 {
+		t.Fatalf("stored %d bytes", obj.Size)
+	}
+}

@@ -75,6 +75,8 @@ var serveFlags struct {
 	retention time.Duration
 	logLevel  string
 	limits    broker.Limits
+	// attachmentMinRate is filesvc.Config.MinRate.
+	attachmentMinRate float64
 }
 
 var serveCmd = &cobra.Command{
@@ -101,6 +103,7 @@ func init() {
 	f.IntVar(&serveFlags.limits.MaxAttachments, "max-attachments", d.MaxAttachments, "most attachments per envelope")
 	f.Int64Var(&serveFlags.limits.MaxAttachmentSize, "max-attachment-size", d.MaxAttachmentSize, "largest attachment in bytes")
 	f.Float64Var(&serveFlags.limits.PublishRate, "max-rate", 0, "envelopes per second per agency (0: no limit)")
+	f.Float64Var(&serveFlags.attachmentMinRate, "attachment-min-rate", filesvc.DefaultMinRate, "slowest upload, in bytes per second, the attachment service keeps (0 or less: any)")
 	rootCmd.AddCommand(serveCmd)
 }
 
@@ -164,7 +167,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		Trust:  trust,
 		Logger: log,
 		Store:  store,
-		Files:  filesvc.Config{MaxSize: serveFlags.limits.MaxAttachmentSize},
+		Files:  filesvc.Config{MaxSize: serveFlags.limits.MaxAttachmentSize, MinRate: minRate(serveFlags.attachmentMinRate)},
 	})
 	cancel()
 	if err != nil {
@@ -227,4 +230,13 @@ func openServeStore(ctx context.Context, cmd *cobra.Command, log *slog.Logger) (
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// minRate maps --attachment-min-rate to filesvc.Config.MinRate, where zero
+// means the default and a negative value no bound.
+func minRate(v float64) float64 {
+	if v <= 0 {
+		return -1
+	}
+	return v
 }
