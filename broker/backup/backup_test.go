@@ -99,6 +99,13 @@ func writeBackup(t *testing.T, b *bustest.Bus) string {
 // plain) and returns its path.
 func writeBackupTo(t *testing.T, b *bustest.Bus, recipients ...age.Recipient) string {
 	t.Helper()
+	return writeBackupWith(t, b, backup.Source{Recipients: recipients})
+}
+
+// writeBackupWith backs up b into a file with src's encryption and signer
+// and returns its path.
+func writeBackupWith(t *testing.T, b *bustest.Bus, src backup.Source) string {
+	t.Helper()
 	nc, err := nats.Connect(b.URL(), b.AdminOptions()...)
 	if err != nil {
 		t.Fatal(err)
@@ -111,8 +118,9 @@ func writeBackupTo(t *testing.T, b *bustest.Bus, recipients ...age.Recipient) st
 	}
 	defer f.Close()
 	var last, total int64
-	m, err := backup.Write(ctxT(t), f, backup.Source{Conn: nc, Home: filepath.Join(b.Dir, "home"), Version: "test",
-		Progress: func(d, tot int64) { last, total = d, tot }, Recipients: recipients})
+	src.Conn, src.Home, src.Version = nc, filepath.Join(b.Dir, "home"), "test"
+	src.Progress = func(d, tot int64) { last, total = d, tot }
+	m, err := backup.Write(ctxT(t), f, src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,9 @@
 // holds the streams' configuration). A truncated archive lacks the
 // manifest; a damaged one fails a digest. Restore checks all of it
 // before it writes anything. An archive may be encrypted to age
-// recipients as a whole (encrypt.go); Open reads either kind.
+// recipients as a whole (encrypt.go); Open reads either kind. Its manifest
+// may be signed by the bus's audit key (signature.go), which a restore
+// given the bus's CA requires.
 //
 // One point in time: the record (stream AXIS) is the point. What is
 // derived from the record (the audit chain, tracking, envelope ids,

@@ -3,6 +3,7 @@ package backup
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,7 +13,9 @@ import (
 
 // FormatVersion of the archives this package writes. Restore refuses a
 // higher one: its layout may mean what this version does not know.
-const FormatVersion = 1
+// Format 2 adds the manifest's signature (signature.go); an archive
+// without one is still written as format 1, which earlier versions read.
+const FormatVersion = 2
 
 // Names of the entries that are not content.
 const (
@@ -40,6 +43,8 @@ type header struct {
 	// Sealed: the manifest carries its own SHA-256 (Manifest.SHA256).
 	// Archives written before it was sealed lack both.
 	Sealed bool `json:"sealed,omitempty"`
+	// Signed: manifest.jws signs the manifest (signature.go).
+	Signed bool `json:"signed,omitempty"`
 }
 
 // Manifest lists every entry of an archive.
@@ -60,6 +65,13 @@ type Manifest struct {
 	RecordTime time.Time `json:"record_time"`
 	Streams    []Stream  `json:"streams"`
 	Entries    []Entry   `json:"entries"`
+
+	// SignedBy is the chain of the key that signed the manifest, set by
+	// Verify when the signature holds (nil: unsigned). Trust in it is
+	// CheckSigner's to establish.
+	SignedBy []*x509.Certificate `json:"-"`
+	// caCert is the CA certificate the archive restores, read by Verify.
+	caCert *x509.Certificate
 }
 
 // Stream is one stream's snapshot: its configuration and state as the bus

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,11 @@ type Target struct {
 	Progress func(done, total int64)
 	// Identities open an encrypted archive (Open).
 	Identities []age.Identity
+	// TrustCA, when set, is the CA of the bus the archive must come from:
+	// an archive not signed by that bus's audit key, or that would restore
+	// another CA, is refused before anything is written
+	// (Manifest.CheckSigner).
+	TrustCA *x509.Certificate
 }
 
 // Restore checks the archive at path whole (Verify), then writes it into
@@ -62,6 +68,9 @@ func Restore(ctx context.Context, path string, t Target) (*Manifest, error) {
 	}
 	m, err := Verify(f)
 	f.Close()
+	if err == nil && t.TrustCA != nil {
+		err = m.CheckSigner(t.TrustCA)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w; nothing was written", path, err)
 	}

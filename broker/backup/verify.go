@@ -2,6 +2,7 @@ package backup
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +24,7 @@ func Verify(r io.Reader) (*Manifest, error) {
 	seen := map[string]Entry{}
 	var order []string
 	var m *Manifest
+	var mb, sig, caPEM []byte
 	var hdr *header
 	for {
 		th, err := tr.Next()
@@ -47,8 +49,20 @@ func Verify(r io.Reader) (*Manifest, error) {
 			}
 			continue
 		}
+		if th.Name == signatureName {
+			if sig != nil || hdr.Format < signedFormat {
+				return nil, fmt.Errorf("%w: a manifest signature twice, or in a format %d archive", ErrDamaged, hdr.Format)
+			}
+			if th.Size > maxSignatureBytes {
+				return nil, fmt.Errorf("%w: manifest signature of %d bytes", ErrDamaged, th.Size)
+			}
+			if sig, err = io.ReadAll(tr); err != nil {
+				return nil, readErr(err, "read the manifest signature")
+			}
+			continue
+		}
 		if th.Name == manifestName {
-			if m, err = readManifest(tr, th.Size); err != nil {
+			if m, mb, err = readManifest(tr, th.Size); err != nil {
 				return nil, err
 			}
 			continue
@@ -63,9 +77,17 @@ func Verify(r io.Reader) (*Manifest, error) {
 			return nil, fmt.Errorf("%w: more than %d entries", ErrDamaged, maxEntries)
 		}
 		h := sha256.New()
-		n, err := io.Copy(h, tr)
+		var w io.Writer = h
+		var ca bytes.Buffer
+		if th.Name == caCertName && th.Size <= maxCACertBytes {
+			w = io.MultiWriter(h, &ca) // what CheckSigner compares
+		}
+		n, err := io.Copy(w, tr)
 		if err != nil {
 			return nil, readErr(err, "read "+th.Name)
+		}
+		if ca.Len() > 0 {
+			caPEM = ca.Bytes()
 		}
 		sum := hex.EncodeToString(h.Sum(nil))
 		if key, ok := strings.CutPrefix(th.Name, objectPrefix); ok && key != storage.Key(sum) {
@@ -86,6 +108,17 @@ func Verify(r io.Reader) (*Manifest, error) {
 	if m.Format != hdr.Format {
 		return nil, fmt.Errorf("%w: manifest says format %d, header %d", ErrDamaged, m.Format, hdr.Format)
 	}
+	if hdr.Signed && sig == nil {
+		return nil, fmt.Errorf("%w: the header says the manifest is signed, the archive has no signature", ErrDamaged)
+	}
+	if sig != nil {
+		chain, err := checkManifestSignature(sig, mb)
+		if err != nil {
+			return nil, err
+		}
+		m.SignedBy = chain
+	}
+	m.caCert = parseCACert(caPEM)
 	listed := map[string]Entry{}
 	for _, e := range m.Entries {
 		if _, dup := listed[e.Name]; dup {
@@ -167,24 +200,25 @@ func readHeader(r io.Reader, size int64) (*header, error) {
 	return &h, nil
 }
 
-func readManifest(r io.Reader, size int64) (*Manifest, error) {
+// readManifest returns the manifest and its bytes.
+func readManifest(r io.Reader, size int64) (*Manifest, []byte, error) {
 	if size > maxManifestBytes {
-		return nil, fmt.Errorf("%w: manifest of %d bytes", ErrDamaged, size)
+		return nil, nil, fmt.Errorf("%w: manifest of %d bytes", ErrDamaged, size)
 	}
 	b, err := io.ReadAll(r)
 	if err != nil {
-		return nil, readErr(err, "read the manifest")
+		return nil, nil, readErr(err, "read the manifest")
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: manifest: %w", ErrDamaged, err)
+		return nil, nil, fmt.Errorf("%w: manifest: %w", ErrDamaged, err)
 	}
 	if m.SHA256 != "" {
 		if err := checkSeal(&m, b); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return &m, nil
+	return &m, b, nil
 }
 
 // checkEntryName admits only the names Write makes: home files as clean

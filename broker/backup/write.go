@@ -3,7 +3,9 @@ package backup
 import (
 	"archive/tar"
 	"context"
+	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -71,6 +73,11 @@ type Source struct {
 	// Recipients, when set, are who the archive is encrypted to
 	// (encrypt.go); restoring it then needs one of their identities.
 	Recipients []age.Recipient
+	// Signer, with its certificate chain SignerChain, signs the manifest:
+	// the bus's audit key (signature.go). Nil writes an unsigned archive
+	// of format 1.
+	Signer      crypto.Signer
+	SignerChain []*x509.Certificate
 }
 
 // Write writes a backup of the running bus to w and returns its manifest.
@@ -88,7 +95,11 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 	}
 	now := time.Now().UTC()
 	bw := &writer{tw: tar.NewWriter(w), now: now, progress: src.Progress}
-	m := &Manifest{Format: FormatVersion, Created: now, Version: src.Version}
+	format := 1
+	if src.Signer != nil {
+		format = signedFormat
+	}
+	m := &Manifest{Format: format, Created: now, Version: src.Version}
 
 	var infos []*jetstream.StreamInfo
 	lister := js.ListStreams(ctx)
@@ -120,7 +131,7 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 		bw.total.Add(f.size)
 	}
 
-	hdr, _ := json.Marshal(header{Format: FormatVersion, Created: now, Tool: "docaxis " + src.Version, Sealed: true})
+	hdr, _ := json.Marshal(header{Format: format, Created: now, Tool: "docaxis " + src.Version, Sealed: true, Signed: src.Signer != nil})
 	if err := bw.raw(headerName, hdr); err != nil {
 		return nil, err
 	}
@@ -148,6 +159,16 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 	mb, err := seal(m)
 	if err != nil {
 		return nil, fmt.Errorf("backup: manifest: %w", err)
+	}
+	if src.Signer != nil {
+		sig, err := signManifest(mb, src.Signer, src.SignerChain)
+		if err != nil {
+			return nil, fmt.Errorf("backup: sign the manifest: %w", err)
+		}
+		if err := bw.raw(signatureName, sig); err != nil {
+			return nil, err
+		}
+		m.SignedBy = src.SignerChain
 	}
 	if err := bw.raw(manifestName, mb); err != nil {
 		return nil, err

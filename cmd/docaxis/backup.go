@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -9,7 +10,10 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/docaxis/docaxis/broker/audit"
 	"github.com/docaxis/docaxis/broker/backup"
+	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
@@ -21,6 +25,7 @@ var backupFlags struct {
 	recipients     []string
 	recipientsFile string
 	identities     []string
+	ca             string
 }
 
 var backupCmd = &cobra.Command{
@@ -30,8 +35,9 @@ var backupCmd = &cobra.Command{
 record, the quarantine, the audit chain, every bucket, the embedded
 attachment store, each mailbox's position), the objects of the S3 store with
 --s3, and the home's CA, keys and credentials, with a manifest of SHA-256
-digests. Run it on the bus's machine with the bus's home: the archive holds
-private keys (it is written with mode 0600; keep it as safe as the home).
+digests, signed by the bus's audit key. Run it on the bus's machine with the
+bus's home: the archive holds private keys (it is written with mode 0600;
+keep it as safe as the home).
 
 With --recipient (an age public key, "age1...", from 'docaxis backup keygen'
 or age-keygen) or --recipients-file, the archive is encrypted to those
@@ -39,7 +45,9 @@ recipients, so a copy kept away from the bus gives nothing away: keep the
 identity (the private key file) off the bus's machine, and give it to
 restore with --identity.
 
-Restore with: docaxis restore FILE --home NEW_HOME [--identity KEY_FILE]`,
+Restore with: docaxis restore FILE --home NEW_HOME [--identity KEY_FILE]
+[--ca CA_CERT], where CA_CERT is the bus's <home>/ca/ca.crt kept apart from
+the backups: the archive must then be that bus's.`,
 	Args: cobra.NoArgs,
 	RunE: runBackup,
 }
@@ -61,6 +69,15 @@ var backupVerifyCmd = &cobra.Command{
 		m, err := backup.Verify(f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		ca, err := backupTrustCA()
+		if err != nil {
+			return err
+		}
+		if ca != nil {
+			if err := m.CheckSigner(ca); err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
 		}
 		return printBackupSummary(cmd, "verified", args[0], m)
 	},
@@ -126,6 +143,40 @@ func backupRecipients() ([]age.Recipient, error) {
 	return rs, nil
 }
 
+// backupSigner loads the bus's audit key from the home, which signs the
+// archive's manifest.
+func backupSigner() (*audit.Key, error) {
+	ks, err := signing.OpenKeystore(flagHome)
+	if err != nil {
+		return nil, fmt.Errorf("backup: open the home's keys: %w", err)
+	}
+	ca, err := ks.CA()
+	if err != nil {
+		return nil, fmt.Errorf("backup: the home's CA: %w (run it on the bus's machine with --home)", err)
+	}
+	key, err := audit.OpenKey(filepath.Join(ks.Dir, "audit"), ca)
+	if err != nil {
+		return nil, fmt.Errorf("backup: the audit key that signs the archive: %w", err)
+	}
+	return key, nil
+}
+
+// backupTrustCA reads --ca: the CA of the bus an archive must come from.
+func backupTrustCA() (*x509.Certificate, error) {
+	if backupFlags.ca == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(backupFlags.ca)
+	if err != nil {
+		return nil, fmt.Errorf("--ca: %w", err)
+	}
+	certs, err := signing.ParseCerts(b)
+	if err != nil || len(certs) != 1 {
+		return nil, fmt.Errorf("--ca %s: want one CA certificate (PEM): %v", backupFlags.ca, err)
+	}
+	return certs[0], nil
+}
+
 // identityHint names the flag when an archive is encrypted.
 func identityHint(err error) error {
 	if errors.Is(err, backup.ErrEncrypted) {
@@ -159,6 +210,7 @@ func init() {
 	backupCmd.Flags().StringArrayVar(&backupFlags.recipients, "recipient", nil, "encrypt the archive to this age public key (age1...; repeat for several)")
 	backupCmd.Flags().StringVar(&backupFlags.recipientsFile, "recipients-file", "", "encrypt the archive to the age public keys in FILE (one a line)")
 	backupVerifyCmd.Flags().StringArrayVar(&backupFlags.identities, "identity", nil, "age identity (key file) that opens an encrypted archive")
+	backupVerifyCmd.Flags().StringVar(&backupFlags.ca, "ca", "", "PEM file of the bus's CA (its <home>/ca/ca.crt, kept apart): the archive must be signed by that bus")
 	backupKeygenCmd.Flags().StringVar(&backupFlags.out, "out", "", "file for the identity (must not exist)")
 	_ = backupKeygenCmd.MarkFlagRequired("out")
 	backupCmd.AddCommand(backupVerifyCmd)
@@ -173,6 +225,10 @@ func runBackup(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("--out %s exists: choose a new name", out)
 	}
 	recipients, err := backupRecipients()
+	if err != nil {
+		return err
+	}
+	auditKey, err := backupSigner()
 	if err != nil {
 		return err
 	}
@@ -215,7 +271,8 @@ func runBackup(cmd *cobra.Command, _ []string) error {
 	}()
 	bar := newGrowingBar(cmd, "backup", backupFlags.json)
 	m, err := backup.Write(ctx, f, backup.Source{Conn: nc, Home: flagHome, Store: store, TempDir: filepath.Dir(out),
-		Version: buildInfo().Version, Progress: bar, Recipients: recipients})
+		Version: buildInfo().Version, Progress: bar, Recipients: recipients,
+		Signer: auditKey.Signer, SignerChain: auditKey.Chain})
 	if err != nil {
 		return err
 	}
@@ -245,7 +302,12 @@ type backupSummary struct {
 	Messages   uint64    `json:"messages"`
 	Entries    int       `json:"entries"`
 	Encrypted  bool      `json:"encrypted"`
-	Home       string    `json:"home,omitempty"`
+	// SignedBy is the SHA-256 of the certificate of the audit key that
+	// signed the manifest; SignerCA of the CA that issued it (the CA is
+	// trusted only with --ca).
+	SignedBy string `json:"signed_by,omitempty"`
+	SignerCA string `json:"signer_ca,omitempty"`
+	Home     string `json:"home,omitempty"`
 }
 
 func printBackupSummary(cmd *cobra.Command, action, file string, m *backup.Manifest) error {
@@ -255,6 +317,10 @@ func printBackupSummary(cmd *cobra.Command, action, file string, m *backup.Manif
 		s.Bytes = fi.Size()
 	}
 	s.Encrypted, _ = backup.IsEncrypted(file)
+	if len(m.SignedBy) > 0 {
+		s.SignedBy = envelope.Fingerprint(m.SignedBy[0])
+		s.SignerCA = envelope.Fingerprint(m.SignedBy[len(m.SignedBy)-1])
+	}
 	for _, st := range m.Streams {
 		s.Messages += st.Messages
 	}
@@ -267,6 +333,11 @@ func printBackupSummary(cmd *cobra.Command, action, file string, m *backup.Manif
 	enc := ""
 	if s.Encrypted {
 		enc = " (encrypted)"
+	}
+	if s.SignedBy != "" {
+		enc += fmt.Sprintf(", signed by the audit key of CA %s", s.SignerCA)
+	} else {
+		enc += ", not signed"
 	}
 	_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s%s, record through sequence %d (%s), %d streams, %d messages, %d entries\n",
 		action, file, human(s.Bytes), enc, s.RecordSeq, s.RecordTime.Format(time.RFC3339), s.Streams, s.Messages, s.Entries)

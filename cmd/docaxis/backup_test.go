@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/docaxis/docaxis/signing"
 )
 
 // opsServe runs `docaxis serve --config FILE` as its own process, the way
@@ -203,8 +205,16 @@ func TestBackupRestoreUnderTraffic(t *testing.T) {
 	if err := json.Unmarshal([]byte(s1.run("backup", "--out", archive, "--recipient", recipientKey, "--json")), &sum); err != nil {
 		t.Fatal(err)
 	}
-	if !sum.Encrypted {
-		t.Fatalf("backup summary %+v: not encrypted", sum)
+	if !sum.Encrypted || sum.SignedBy == "" {
+		t.Fatalf("backup summary %+v: not encrypted, or not signed", sum)
+	}
+	// The bus's CA certificate, kept apart from the backups, as the
+	// operator keeps it to check that a backup is the bus's own.
+	caCopy := filepath.Join(dir, "kept-apart-ca.crt")
+	if b, err := os.ReadFile(filepath.Join(s1.home, "ca", "ca.crt")); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(caCopy, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	close(trafficStop)
 	if err := <-trafficDone; err != nil {
@@ -232,7 +242,7 @@ func TestBackupRestoreUnderTraffic(t *testing.T) {
 	if out, err := exec.Command(bin, "backup", "verify", archive).CombinedOutput(); err == nil || !strings.Contains(string(out), "identity") {
 		t.Fatalf("backup verify of an encrypted archive without its identity: %v\n%s", err, out)
 	}
-	if out, err := exec.Command(bin, "backup", "verify", archive, "--identity", identity).CombinedOutput(); err != nil || !strings.Contains(string(out), "(encrypted)") {
+	if out, err := exec.Command(bin, "backup", "verify", archive, "--identity", identity, "--ca", caCopy).CombinedOutput(); err != nil || !strings.Contains(string(out), "(encrypted), signed by the audit key of CA") {
 		t.Fatalf("backup verify --identity: %v\n%s", err, out)
 	}
 	noKey := filepath.Join(dir, "home-nokey")
@@ -248,7 +258,11 @@ func TestBackupRestoreUnderTraffic(t *testing.T) {
 		t.Fatalf("restore over a home in use: %v\n%s", err, out)
 	}
 	s2 := &faultServe{t: t, bin: bin, home: filepath.Join(dir, "home2"), listen: faultFreePort(t)}
-	if out, err := exec.Command(bin, "--home", s2.home, "restore", archive, "--identity", identity).CombinedOutput(); err != nil {
+	// Another bus's CA is refused; the bus's own restores.
+	if out, err := exec.Command(bin, "--home", noKey, "restore", archive, "--identity", identity, "--ca", plainCA(t, dir)).CombinedOutput(); err == nil || !strings.Contains(string(out), "not signed by the trusted bus") {
+		t.Fatalf("restore under another bus's CA: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "--home", s2.home, "restore", archive, "--identity", identity, "--ca", caCopy).CombinedOutput(); err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}
 	opsServe(t, bin, opsConfig(t, s2.home, s2.listen))
@@ -336,4 +350,19 @@ func TestBackupRestoreUnderTraffic(t *testing.T) {
 		}
 		break
 	}
+}
+
+// plainCA writes the certificate of a new CA, another bus's, to a file in
+// dir and returns its path.
+func plainCA(t *testing.T, dir string) string {
+	t.Helper()
+	ca, err := signing.NewCA("another bus", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "another-ca.crt")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

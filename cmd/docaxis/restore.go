@@ -18,7 +18,10 @@ SHA-256, nothing missing): a damaged, cut-off or newer backup is refused
 before anything is written. The first 'docaxis serve' on the restored home
 rebuilds tracking from the record and links the audit chain up to it.
 With --s3, attachments of an S3 store go to that store. An encrypted backup
-(backup --recipient) needs --identity, the key file it was encrypted to.`,
+(backup --recipient) needs --identity, the key file it was encrypted to.
+With --ca, the bus's CA certificate kept apart from the backups, an archive
+that bus's audit key did not sign, or that would restore another CA, is
+refused: someone who can write where backups are kept cannot make one.`,
 	Args: cobra.ExactArgs(1),
 	RunE: runRestore,
 }
@@ -33,8 +36,12 @@ func runRestore(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	ca, err := backupTrustCA()
+	if err != nil {
+		return err
+	}
 	bar := newGrowingBar(cmd, "restore", backupFlags.json)
-	m, err := backup.Restore(ctx, args[0], backup.Target{Home: flagHome, Store: store, Progress: bar, Identities: ids})
+	m, err := backup.Restore(ctx, args[0], backup.Target{Home: flagHome, Store: store, Progress: bar, Identities: ids, TrustCA: ca})
 	if err != nil {
 		return identityHint(err)
 	}
@@ -50,5 +57,6 @@ func runRestore(cmd *cobra.Command, args []string) error {
 func init() {
 	restoreCmd.Flags().BoolVar(&backupFlags.json, "json", false, "print the summary as JSON")
 	restoreCmd.Flags().StringArrayVar(&backupFlags.identities, "identity", nil, "age identity (key file) that opens an encrypted archive")
+	restoreCmd.Flags().StringVar(&backupFlags.ca, "ca", "", "PEM file of the bus's CA (its <home>/ca/ca.crt, kept apart): refuse an archive that bus did not sign")
 	rootCmd.AddCommand(restoreCmd)
 }
