@@ -498,6 +498,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(tarOf([]entry{{"docaxis-backup.json", []byte(`{"format":1}`)}, {"manifest.json", []byte(`{"format":1,"streams":[{"name":"AXIS","entry":"streams/AXIS.snap","config":{},"state":{}}],"entries":[{"name":"streams/AXIS.snap","size":0,"sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}]}`)}, {"streams/AXIS.snap", nil}}))
 	f.Add(tarOf([]entry{{"docaxis-backup.json", []byte(`{"format":1}`)}, {"home/../x", nil}, {"manifest.json", []byte(`{}`)}}))
+	f.Add(tarOf([]entry{{"docaxis-backup.json", []byte(`{"format":2,"signed":true}`)}, {"home/ca/ca.crt", []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")}, {"manifest.jws", []byte("eyJhbGciOiJFUzI1NiJ9.e30.AAAA")}, {"manifest.json", []byte(`{"format":2,"streams":[{"name":"AXIS","entry":"streams/AXIS.snap","config":{},"state":{}}],"entries":[{"name":"streams/AXIS.snap","size":0,"sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}]}`)}, {"streams/AXIS.snap", nil}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := backup.Verify(bytes.NewReader(data))
 		if err != nil {
