@@ -244,6 +244,11 @@ func (s *Service) role() string {
 func (s *Service) Stop() {
 	if s.statSub != nil {
 		_ = s.statSub.Unsubscribe()
+		// The server must have dropped the interest before Stop returns:
+		// a status request made after it then hears "no responders" at
+		// once, instead of reaching the gone subscription and waiting out
+		// its timeout (TestAdmitMember saw that under load).
+		_ = s.nc.FlushTimeout(time.Second)
 	}
 	s.cancel()
 	s.wg.Wait()
