@@ -187,8 +187,11 @@ func (a *Authority) AdminCreds() (string, error) {
 // AgencyCreds issues credentials for agency into path (mode 0600) with
 // the permissions of AgencyPermissions, for client connections only.
 func (a *Authority) AgencyCreds(agency, path string) error {
-	_, _, err := a.issueFile(path, a.account, "agency "+agency, AgencyPermissions(agency), clientConnTypes)
-	return err
+	pub, _, err := a.issueFile(path, a.account, "agency "+agency, AgencyPermissions(agency), clientConnTypes)
+	if err != nil {
+		return err
+	}
+	return recordIssued(path, pub)
 }
 
 // issueFile writes credentials for a new user of the account whose key is

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -71,4 +73,69 @@ func userOf(t *testing.T, path string) *jwt.UserClaims {
 		t.Fatal(err)
 	}
 	return uc
+}
+
+// RevokeAgencyCreds revokes the agency's credentials file and every copy
+// issued into it before (handed to a document system, then replaced);
+// credentials issued afterwards are not revoked.
+func TestRevokeAgencyCreds(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "agencies", "G22", "nats.creds")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AgencyCreds("000.00.00.G22", path); err != nil {
+		t.Fatal(err)
+	}
+	handedOut := filepath.Join(dir, "copy-at-the-dms.creds")
+	if b, err := os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(handedOut, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AgencyCreds("000.00.00.G22", path); err != nil { // issued again: the file replaced
+		t.Fatal(err)
+	}
+	current := filepath.Join(dir, "current.creds")
+	if b, err := os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(current, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.creds")
+	if err := a.AgencyCreds("000.00.00.H14", other); err != nil {
+		t.Fatal(err)
+	}
+	n, err := a.RevokeAgencyCreds(path)
+	if err != nil || n != 2 {
+		t.Fatalf("RevokeAgencyCreds = %d, %v; want the 2 users issued into the file", n, err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the revoked file is still there: %v", err)
+	}
+	fresh := filepath.Join(dir, "fresh.creds")
+	if err := a.AgencyCreds("000.00.00.G22", fresh); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := a.accountJWT(jwt.NoLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := jwt.DecodeAccountClaims(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{handedOut: true, current: true, other: false, fresh: false} {
+		uc := userOf(t, p)
+		if got := ac.Revocations.IsRevoked(uc.Subject, time.Unix(uc.IssuedAt, 0)); got != want {
+			t.Errorf("%s revoked = %v, want %v", filepath.Base(p), got, want)
+		}
+	}
+	if _, err := a.RevokeAgencyCreds(filepath.Join(dir, "none.creds")); !os.IsNotExist(err) && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("revoke of credentials never issued: %v", err)
+	}
 }

@@ -49,6 +49,7 @@ func init() {
 
 	agencyCmd.AddCommand(agencyCredsCmd, agencyRevokeCmd)
 	agencyRevokeCmd.Flags().StringVar(&revokeAt, "at", "", "revocation time (RFC 3339; default now)")
+	agencyCredsCmd.Flags().BoolVar(&agencyCredsRevoke, "revoke", false, "revoke the agency's NATS credentials (every copy issued into this home's file) and close its connections")
 }
 
 // homeNATSOptions are the NATS options every command connects with: the
@@ -156,16 +157,40 @@ func issueAgencyCreds(code string) (string, error) {
 	return path, nil
 }
 
+var agencyCredsRevoke bool
+
 var agencyCredsCmd = &cobra.Command{
-	Use:   "creds CODE",
-	Short: "print the path of an agency's NATS credentials file (issued when missing)",
+	Use:   "creds CODE [--revoke]",
+	Short: "print the path of an agency's NATS credentials file (issued when missing), or revoke them",
 	Long: `Prints the path of the credentials file of an agency, usable by any NATS
 client (nats.UserCredentials). Its permissions allow exactly the agency's own
-traffic; see README.md.`,
+traffic; see README.md.
+
+With --revoke, cuts the agency off the bus: its credentials, and every copy
+issued into this home's file before it was replaced, are refused from now
+on, and a running bus closes their connections within seconds. Revoking its
+certificate (agency revoke) makes what it signs invalid; this stops it
+publishing at all, for a compromised key or an agency flooding the bus.
+Run 'docaxis agency creds CODE' again to issue new credentials.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		code := args[0]
 		path := agencyCredsPath(code)
+		if agencyCredsRevoke {
+			a, err := openAuthority()
+			if err != nil {
+				return err
+			}
+			n, err := a.RevokeAgencyCreds(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%s has no NATS credentials in this home (%s): nothing to revoke", code, path)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked the NATS credentials of %s (%d issued): a running bus refuses them and closes their connections within seconds; new ones: docaxis agency creds %s\n", code, n, code)
+			return nil
+		}
 		if _, err := os.Stat(path); err == nil {
 			fmt.Fprintln(cmd.OutOrStdout(), path)
 			return nil
