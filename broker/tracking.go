@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -172,18 +173,10 @@ func (c *Client) Tracking(ctx context.Context, id, recipient string) (*Tracking,
 }
 
 func (c *Client) trackEntries(ctx context.Context, filter string) ([]*Tracking, error) {
-	lister, err := c.track.ListKeysFiltered(ctx, filter)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
+	keys, err := c.trackKeys(ctx, filter) // every key, whatever changes meanwhile (tracklist.go)
 	if err != nil {
-		return nil, fmt.Errorf("list tracking %s: %w", filter, c.explain(err))
+		return nil, err
 	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
-	}
-	_ = lister.Stop()
 	var out []*Tracking
 	for _, k := range keys {
 		e, err := c.track.Get(ctx, k)
@@ -199,6 +192,9 @@ func (c *Client) trackEntries(ctx context.Context, filter string) ([]*Tracking, 
 		}
 		out = append(out, t)
 	}
+	// In the order they were last written, as a reader of the bucket
+	// sees them.
+	slices.SortFunc(out, func(a, b *Tracking) int { return cmp.Compare(a.Revision, b.Revision) })
 	return out, nil
 }
 

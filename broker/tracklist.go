@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -149,24 +150,15 @@ func (c *Client) IDSenders(ctx context.Context, id string) ([]string, error) {
 	return out, nil
 }
 
-// trackKeys lists the tracking keys matching filter, without their values.
+// trackKeys lists the tracking keys matching filter, without their values:
+// every key, whatever changes meanwhile (record.BucketKeys). Tracking
+// entries are never deleted one by one; they age out with the bucket's TTL.
 func (c *Client) trackKeys(ctx context.Context, filter string) ([]string, error) {
-	lister, err := c.track.ListKeysFiltered(ctx, filter)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
+	keys, err := retry(ctx, c, func(ctx context.Context) ([]string, error) {
+		return record.BucketKeys(ctx, c.js, record.TrackBucket, filter)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("list tracking %s: %w", filter, c.explain(err))
-	}
-	defer func() { _ = lister.Stop() }()
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
-	}
-	if err := ctx.Err(); err != nil {
-		// The lister ends early, not with an error, when ctx ends: a cut
-		// listing must not pass for a short one.
-		return nil, fmt.Errorf("list tracking %s: %w", filter, err)
+		return nil, fmt.Errorf("list tracking: %w", c.explain(err))
 	}
 	return keys, nil
 }

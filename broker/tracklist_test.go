@@ -7,6 +7,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
+	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
 
@@ -90,5 +91,62 @@ func TestDocumentIndex(t *testing.T) {
 	}
 	if senders, err := admin.IDSenders(ctx, envelope.NewID()); err != nil || len(senders) != 0 {
 		t.Fatalf("senders of a new id = %v %v", senders, err)
+	}
+}
+
+// TestDocumentIndexWhileEntriesChange: a document whose tracking changes
+// while the index is read is still listed. Reading the keys through a
+// consumer lost it: the bucket keeps one revision per key, so the revision
+// the consumer was to deliver was gone, and the new one came after the
+// consumer had reported all its initial keys (a clerk's page dropped a
+// document it showed a moment before, and no later change brought it
+// back).
+func TestDocumentIndexWhileEntriesChange(t *testing.T) {
+	bus := bustest.Start(t)
+	ctx := ctxT(t)
+	admin := bus.Service.Client
+	kv, err := admin.JetStream().KeyValue(ctx, record.TrackBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, other := envelope.Token(govOffice), envelope.Token(ngheAn)
+	var keys []string
+	for range 300 {
+		k := tok + "." + envelope.NewID() + "." + other
+		if _, err := kv.Put(ctx, k, []byte(`{"state":"sent"}`)); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := kv.Put(ctx, keys[i%len(keys)], []byte(fmt.Sprintf(`{"state":"delivered","n":%d}`, i))); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		if err := <-done; err != nil {
+			t.Errorf("updates: %v", err)
+		}
+	}()
+	for try := range 40 {
+		refs, err := admin.DocumentIndex(ctx, govOffice, broker.BoxSent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(refs) != len(keys) {
+			t.Fatalf("read %d: %d documents listed while their entries changed, want %d", try, len(refs), len(keys))
+		}
 	}
 }

@@ -435,16 +435,11 @@ func (r *Reader) exportCRLs(ctx context.Context, bw *bundleWriter, m *Manifest) 
 	if err != nil {
 		return fmt.Errorf("read revocations: %w", err)
 	}
-	lister, err := kv.ListKeysFiltered(ctx, "crl.*")
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil
-	}
+	// Every CRL, even one updated while the bundle is written (a CRL is
+	// never deleted, only replaced by a newer one).
+	keys, err := record.BucketKeys(ctx, r.js, record.DirectoryBucket, "crl.*")
 	if err != nil {
 		return fmt.Errorf("read revocations: %w", err)
-	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
