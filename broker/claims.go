@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"maps"
 
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,8 +30,7 @@ func (c *Client) CheckClaim(ctx context.Context, code string) error {
 }
 
 // claims returns the per-code claim check of this bus: one read of the
-// bindings (none for the bus's own client, which follows the directory),
-// then a check per code.
+// bindings, then a check per code.
 func (c *Client) claims(ctx context.Context) (func(code string) error, error) {
 	bus := c.Bus()
 	if bus == "" {
@@ -50,43 +48,18 @@ func (c *Client) claims(ctx context.Context) (func(code string) error, error) {
 	}, nil
 }
 
-// applyBus keeps the binding of a bus entry the directory watch saw.
-func (d *directory) applyBus(key string, value []byte, deleted bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.buses == nil {
-		d.buses = map[string]record.BusBinding{}
-	}
-	id := key[len(record.DirectoryBusPrefix):]
-	if deleted {
-		delete(d.buses, id)
-		return
-	}
-	b, err := record.DecodeBusBinding(value)
-	if err != nil || b.ID != id {
-		// Binds nothing: the national writes well-formed entries only.
-		d.log.Warn("directory: bad bus entry", "key", key, "err", err)
-		delete(d.buses, id)
-		return
-	}
-	d.buses[id] = b
-}
-
-// busBindings returns the active buses' bindings: from the bus's client's
-// copy of the directory, or read for an agency's client (which does not
-// follow the bus entries).
+// busBindings returns the active buses' bindings, read from the
+// directory bucket.
 func (d *directory) busBindings(ctx context.Context) (record.Bindings, error) {
-	out := record.Bindings{}
-	if d.view == nil {
-		d.mu.RLock()
-		buses := maps.Clone(d.buses)
-		d.mu.RUnlock()
-		for _, b := range buses {
-			out.Add(b)
-		}
-		return out, nil
+	// Read from the bucket, not from what the directory watch applied so
+	// far: a member bus admitted a moment ago must bind its codes at once
+	// (the national registering one of them right after was let through).
+	kv := d.direct
+	if d.view != nil {
+		kv = d.view.kv
 	}
-	_, err := d.view.kv.batch(ctx, directRequest{MultiLast: []string{d.view.kv.subject(record.DirectoryBusPrefix + ">")}}, func(e *kvEntry) {
+	out := record.Bindings{}
+	_, err := kv.batch(ctx, directRequest{MultiLast: []string{kv.subject(record.DirectoryBusPrefix + ">")}}, func(e *kvEntry) {
 		if e.op != jetstream.KeyValuePut {
 			return
 		}

@@ -87,11 +87,8 @@ type directory struct {
 	bindingsRead map[string]bindingsCopy
 	limits       Limits
 	bus          string // this bus's id in a federation (key "bus"), "" alone
-	// buses: the federation's bus entries as far as the claim check reads
-	// them (record.DirectoryBusKey), by bus id; the bus's client only.
-	buses  map[string]record.BusBinding
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel       context.CancelFunc
+	done         chan struct{}
 }
 
 func openDirectory(ctx context.Context, js jetstream.JetStream, trust *signing.Trust, useRoots bool, log *slog.Logger) (*directory, error) {
@@ -173,8 +170,6 @@ func (d *directory) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 		d.setLimits(l)
 	case strings.HasPrefix(key, CRLPrefix):
 		d.applyRevocation(e, log)
-	case strings.HasPrefix(key, record.DirectoryBusPrefix):
-		d.applyBus(key, e.Value(), e.Operation() != jetstream.KeyValuePut)
 	case key == BusKey && e.Operation() == jetstream.KeyValuePut:
 		d.mu.Lock()
 		d.bus = string(e.Value())
