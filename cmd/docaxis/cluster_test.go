@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -443,10 +444,28 @@ func TestClusterProcesses(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
+			var stuck []string
 			for _, tr := range ts {
 				if sent[tr.Envelope] && tr.State != envelope.StateDelivered {
 					t.Logf("envelope %s: %s at record #%d, history %+v, refused %+v", tr.Envelope, tr.State, tr.Seq, tr.History, tr.Refused)
+					stuck = append(stuck, tr.Envelope)
 				}
+			}
+			// What the record holds about them, and what the serves said
+			// of them or of their tracking: a receipt never stored, or
+			// stored and not counted.
+			for _, id := range stuck {
+				sts, err := busClient.Statuses(ctx, id)
+				t.Logf("envelope %s: statuses on record %+v (err %v)", id, sts, err)
+			}
+			for i, s := range serves {
+				var said []string
+				for _, line := range strings.Split(s.logText(), "\n") {
+					if strings.Contains(line, "tracker") || slices.ContainsFunc(stuck, func(id string) bool { return strings.Contains(line, id) }) {
+						said = append(said, line)
+					}
+				}
+				t.Logf("serve %d, its tracker and the stuck envelopes:\n%s", i+1, lastLines(strings.Join(said, "\n"), 40))
 			}
 			t.Fatalf("not tracked to delivered: %d, e.g. %v (err %v)", len(notDelivered), notDelivered[:min(5, len(notDelivered))], err)
 		}
