@@ -47,20 +47,7 @@ func TestRevokeOutdated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := reopened.accountJWT(jwt.NoLimit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ac, err := jwt.DecodeAccountClaims(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for path, want := range map[string]bool{old: true, fresh: false} {
-		uc := userOf(t, path)
-		if got := ac.Revocations.IsRevoked(uc.Subject, time.Unix(uc.IssuedAt, 0)); got != want {
-			t.Fatalf("%s revoked = %v, want %v", filepath.Base(path), got, want)
-		}
-	}
+	checkRevoked(t, reopened, map[string]bool{old: true, fresh: false})
 	if outdated, _ := reopened.Outdated(); outdated {
 		t.Fatal("still outdated after the upgrade")
 	}
@@ -91,21 +78,11 @@ func TestRevokeAgencyCreds(t *testing.T) {
 	if err := a.AgencyCreds("000.00.00.G22", path); err != nil {
 		t.Fatal(err)
 	}
-	handedOut := filepath.Join(dir, "copy-at-the-dms.creds")
-	if b, err := os.ReadFile(path); err != nil {
-		t.Fatal(err)
-	} else if err := os.WriteFile(handedOut, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	handedOut := copyOf(t, path, filepath.Join(dir, "copy-at-the-dms.creds"))
 	if err := a.AgencyCreds("000.00.00.G22", path); err != nil { // issued again: the file replaced
 		t.Fatal(err)
 	}
-	current := filepath.Join(dir, "current.creds")
-	if b, err := os.ReadFile(path); err != nil {
-		t.Fatal(err)
-	} else if err := os.WriteFile(current, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	current := copyOf(t, path, filepath.Join(dir, "current.creds"))
 	other := filepath.Join(dir, "other.creds")
 	if err := a.AgencyCreds("000.00.00.H14", other); err != nil {
 		t.Fatal(err)
@@ -121,6 +98,16 @@ func TestRevokeAgencyCreds(t *testing.T) {
 	if err := a.AgencyCreds("000.00.00.G22", fresh); err != nil {
 		t.Fatal(err)
 	}
+	checkRevoked(t, a, map[string]bool{handedOut: true, current: true, other: false, fresh: false})
+	if _, err := a.RevokeAgencyCreds(filepath.Join(dir, "none.creds")); !os.IsNotExist(err) && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("revoke of credentials never issued: %v", err)
+	}
+}
+
+// checkRevoked checks, for each credentials file, whether the account JWT
+// a encodes now revokes its user.
+func checkRevoked(t *testing.T, a *Authority, want map[string]bool) {
+	t.Helper()
 	tok, err := a.accountJWT(jwt.NoLimit)
 	if err != nil {
 		t.Fatal(err)
@@ -129,13 +116,23 @@ func TestRevokeAgencyCreds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for p, want := range map[string]bool{handedOut: true, current: true, other: false, fresh: false} {
-		uc := userOf(t, p)
-		if got := ac.Revocations.IsRevoked(uc.Subject, time.Unix(uc.IssuedAt, 0)); got != want {
-			t.Errorf("%s revoked = %v, want %v", filepath.Base(p), got, want)
+	for path, revoked := range want {
+		uc := userOf(t, path)
+		if got := ac.Revocations.IsRevoked(uc.Subject, time.Unix(uc.IssuedAt, 0)); got != revoked {
+			t.Errorf("%s revoked = %v, want %v", filepath.Base(path), got, revoked)
 		}
 	}
-	if _, err := a.RevokeAgencyCreds(filepath.Join(dir, "none.creds")); !os.IsNotExist(err) && !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("revoke of credentials never issued: %v", err)
+}
+
+// copyOf copies the file at from to to and returns to.
+func copyOf(t *testing.T, from, to string) string {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return to
 }
