@@ -9,6 +9,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker/lease"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/broker/responder"
 )
 
 // LeaseDuty names the audit chainer's lease (see package lease): one
@@ -49,7 +50,9 @@ func (c *Chainer) lead(ctx context.Context) {
 			return
 		}
 	}
-	sub, err := c.js.Conn().Subscribe(RequestSubject, record.FromBus(c.serveRequest))
+	sub, err := responder.Listen(ctx, c.js.Conn(), responder.Config{
+		Subject: RequestSubject, Handler: record.FromBus(c.serveRequest),
+	})
 	if err != nil {
 		c.log.Error("audit chainer: subscribe", "subject", RequestSubject, "err", err)
 	}
@@ -58,7 +61,7 @@ func (c *Chainer) lead(ctx context.Context) {
 	defer func() {
 		c.leading.Store(false)
 		if sub != nil {
-			_ = sub.Unsubscribe()
+			sub.Stop()
 		}
 	}()
 	c.run(ctx)

@@ -15,6 +15,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/ratelimit"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/broker/responder"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -121,7 +122,7 @@ type quarantineService struct {
 	gate *rateGate // nil: every copy is admitted
 	log  *slog.Logger
 	lim  ratelimit.Limiter
-	sub  *nats.Subscription
+	sub  *responder.Responder
 	// recent maps copies quarantined lately (record.QuarantineMsgID) to their
 	// entry's sequence, and old copies checked lately to their sequence: a
 	// repeated request is answered without a read.
@@ -142,14 +143,10 @@ type quarantineService struct {
 func startQuarantineService(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, gate *rateGate, log *slog.Logger) (*quarantineService, error) {
 	s := &quarantineService{js: js, gate: gate, log: log, work: newWorkers(quarantineWorkers, quarantinePerAgency), recent: map[string]uint64{}}
 	var err error
-	s.sub, err = nc.QueueSubscribe(record.QuarantineServicePrefix+"*", quarantineQueue, s.onRequest)
+	s.sub, err = responder.Listen(ctx, nc, responder.Config{
+		Subject: record.QuarantineServicePrefix + "*", Queue: quarantineQueue, Handler: s.onRequest,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("start quarantine service: %w", err)
-	}
-	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := nc.FlushWithContext(fctx); err != nil {
-		_ = s.sub.Unsubscribe()
 		return nil, fmt.Errorf("start quarantine service: %w", err)
 	}
 	return s, nil
@@ -157,7 +154,7 @@ func startQuarantineService(ctx context.Context, nc *nats.Conn, js jetstream.Jet
 
 // stop stops taking requests and waits for those in hand.
 func (s *quarantineService) stop() {
-	_ = s.sub.Unsubscribe()
+	s.sub.Stop()
 	s.work.stop()
 }
 

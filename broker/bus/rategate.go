@@ -15,6 +15,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/lease"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/broker/responder"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -205,7 +206,9 @@ func (g *rateGate) lead(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	} else {
-		sub, err := g.c.Conn().Subscribe(record.RateJudgeSubject, record.FromBus(g.answer))
+		sub, err := responder.Listen(ctx, g.c.Conn(), responder.Config{
+			Subject: record.RateJudgeSubject, Handler: record.FromBus(g.answer),
+		})
 		if err != nil {
 			g.log.Error("rate gate: subscribe", "subject", record.RateJudgeSubject, "err", err)
 		}
@@ -214,7 +217,7 @@ func (g *rateGate) lead(ctx context.Context) {
 		<-ctx.Done()
 		g.leading.Store(false)
 		if sub != nil {
-			_ = sub.Unsubscribe()
+			sub.Stop()
 		}
 		// A callback in flight ends before the next term resets what
 		// onCopy uses (the senders' buckets have no lock of their own).

@@ -13,6 +13,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/broker/responder"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,27 +38,23 @@ const (
 type sysService struct {
 	c    *broker.Client
 	log  *slog.Logger
-	sub  *nats.Subscription
+	sub  *responder.Responder
 	work *workers
 }
 
 func startSystemService(ctx context.Context, c *broker.Client, log *slog.Logger) (*sysService, error) {
 	s := &sysService{c: c, log: log, work: newWorkers(sysSvcWorkers, sysSvcPerSystem)}
 	var err error
-	if s.sub, err = c.Conn().QueueSubscribe(record.SystemServicePrefix+"*.*", sysSvcQueue, s.onRequest); err != nil {
-		return nil, fmt.Errorf("start system service: %w", err)
-	}
-	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := c.Conn().FlushWithContext(fctx); err != nil {
-		_ = s.sub.Unsubscribe()
+	if s.sub, err = responder.Listen(ctx, c.Conn(), responder.Config{
+		Subject: record.SystemServicePrefix + "*.*", Queue: sysSvcQueue, Handler: s.onRequest,
+	}); err != nil {
 		return nil, fmt.Errorf("start system service: %w", err)
 	}
 	return s, nil
 }
 
 func (s *sysService) stop() {
-	_ = s.sub.Unsubscribe()
+	s.sub.Stop()
 	s.work.stop()
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/ratelimit"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/broker/responder"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 )
@@ -124,7 +125,7 @@ func decodeTrackRequest(subject string, data []byte) (agency, op string, req bro
 type trackService struct {
 	c       *broker.Client
 	log     *slog.Logger
-	sub     *nats.Subscription
+	sub     *responder.Responder
 	sem     chan struct{}
 	rate    ratelimit.Limiter
 	mu      sync.Mutex // guards busy, and wg.Add against stop
@@ -137,17 +138,15 @@ type trackService struct {
 // client) and publishes the changes tr makes.
 func startTrackService(ctx context.Context, c *broker.Client, tr *Tracker, log *slog.Logger) (*trackService, error) {
 	s := &trackService{c: c, log: log, sem: make(chan struct{}, trackWorkers), busy: map[string]int{}}
-	sub, err := c.Conn().QueueSubscribe(record.TrackServicePrefix+"*.*", trackSvcQueue, s.onRequest)
+	fctx, cancel := context.WithTimeout(ctx, c.Timeout())
+	defer cancel()
+	sub, err := responder.Listen(fctx, c.Conn(), responder.Config{
+		Subject: record.TrackServicePrefix + "*.*", Queue: trackSvcQueue, Handler: s.onRequest,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("start tracking service: %w", err)
 	}
 	s.sub = sub
-	fctx, cancel := context.WithTimeout(ctx, c.Timeout())
-	defer cancel()
-	if err := c.Conn().FlushWithContext(fctx); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("start tracking service: %w", err)
-	}
 	tr.Observe(s.publish)
 	return s, nil
 }
@@ -160,7 +159,7 @@ func (s *trackService) stop() {
 	if was {
 		return
 	}
-	_ = s.sub.Unsubscribe()
+	s.sub.Stop()
 	s.wg.Wait()
 }
 

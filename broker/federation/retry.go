@@ -11,6 +11,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/broker/responder"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -54,12 +55,14 @@ func Retry(ctx context.Context, c *broker.Client, seq uint64) error {
 }
 
 // startRetry answers retry requests until the service stops.
-func (s *Service) startRetry() error {
-	sub, err := s.nc.QueueSubscribe(RetrySubject, "docaxis-federation-retry", record.FromBus(s.answerRetry))
+func (s *Service) startRetry(ctx context.Context) error {
+	sub, err := responder.Listen(ctx, s.nc, responder.Config{
+		Subject: RetrySubject, Queue: "docaxis-federation-retry", Handler: record.FromBus(s.answerRetry),
+	})
 	if err != nil {
 		return fmt.Errorf("start federation: %w", err)
 	}
-	context.AfterFunc(s.ctx, func() { _ = sub.Unsubscribe() })
+	s.retrySub = sub
 	return nil
 }
 

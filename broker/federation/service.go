@@ -12,6 +12,7 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/auth"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/broker/responder"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats-server/v2/server"
@@ -126,7 +127,9 @@ type Service struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	statSub *nats.Subscription
+	statSub *responder.Responder
+	// retrySub answers operators' retries of quarantined messages.
+	retrySub *responder.Responder
 
 	mu      sync.Mutex
 	loops   map[string]*loopState // consumer loops running, by name
@@ -216,11 +219,13 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		s.Stop()
 		return nil, err
 	}
-	if s.statSub, err = s.nc.Subscribe(StatusSubject, record.FromBus(s.answerStatus)); err != nil {
+	if s.statSub, err = responder.Listen(ctx, s.nc, responder.Config{
+		Subject: StatusSubject, Handler: record.FromBus(s.answerStatus),
+	}); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("start federation: %w", err)
 	}
-	if err := s.startRetry(); err != nil {
+	if err := s.startRetry(ctx); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -243,12 +248,12 @@ func (s *Service) role() string {
 // Stop stops moving messages after the ones in hand.
 func (s *Service) Stop() {
 	if s.statSub != nil {
-		_ = s.statSub.Unsubscribe()
-		// The server must have dropped the interest before Stop returns:
-		// a status request made after it then hears "no responders" at
-		// once, instead of reaching the gone subscription and waiting out
-		// its timeout (TestAdmitMember saw that under load).
-		_ = s.nc.FlushTimeout(time.Second)
+		// A status request after Stop hears "no responders" at once
+		// (TestAdmitMember asks right after stopping).
+		s.statSub.Stop()
+	}
+	if s.retrySub != nil {
+		s.retrySub.Stop()
 	}
 	s.cancel()
 	s.wg.Wait()

@@ -18,6 +18,7 @@ import (
 	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/ratelimit"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/broker/responder"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/storage"
 	"github.com/nats-io/nats.go"
@@ -142,7 +143,7 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	reqSub, xferSub *nats.Subscription
+	reqSub, xferSub *responder.Responder
 
 	mu        sync.Mutex
 	stopping  bool
@@ -206,20 +207,19 @@ func Serve(ctx context.Context, nc *nats.Conn, store storage.Store, refs jetstre
 	// blocks (it hands chunks to bounded channels), so the subscription's
 	// backlog stays short, and a generous limit avoids dropping chunks in
 	// a burst of many transfers.
-	s.xferSub, err = nc.Subscribe(subjectPrefix+"*."+transferToken+"."+s.inst+".*", s.onFrame)
+	s.xferSub, err = responder.Listen(ctx, nc, responder.Config{
+		Subject: subjectPrefix + "*." + transferToken + "." + s.inst + ".*", Handler: s.onFrame,
+		PendingBytes: 256 << 20,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("start attachment service: subscribe to transfers: %w", err)
+		return nil, fmt.Errorf("start attachment service: transfers: %w: %v", storage.ErrUnavailable, err)
 	}
-	_ = s.xferSub.SetPendingLimits(-1, 256<<20)
-	s.reqSub, err = nc.QueueSubscribe(subjectPrefix+"*.*", cfg.QueueGroup, s.onRequest)
+	s.reqSub, err = responder.Listen(ctx, nc, responder.Config{
+		Subject: subjectPrefix + "*.*", Queue: cfg.QueueGroup, Handler: s.onRequest,
+	})
 	if err != nil {
-		s.xferSub.Unsubscribe()
-		return nil, fmt.Errorf("start attachment service: subscribe to requests: %w", err)
-	}
-	if err := nc.FlushWithContext(ctx); err != nil {
-		s.xferSub.Unsubscribe()
-		s.reqSub.Unsubscribe()
-		return nil, fmt.Errorf("start attachment service: %w: %v", storage.ErrUnavailable, err)
+		s.xferSub.Stop()
+		return nil, fmt.Errorf("start attachment service: requests: %w: %v", storage.ErrUnavailable, err)
 	}
 	s.log.Info("attachment service started", "instance", s.inst, "max_size", cfg.MaxSize,
 		"max_concurrent", cfg.MaxConcurrent, "rate", cfg.RatePerSecond)
@@ -235,7 +235,7 @@ func (s *Service) Stop() {
 		s.stopping = true
 		s.mu.Unlock()
 		// Drain: requests already delivered are answered "unavailable".
-		_ = s.reqSub.Drain()
+		s.reqSub.Drain()
 		done := make(chan struct{})
 		go func() { s.wg.Wait(); close(done) }()
 		drain := s.cfg.DrainTimeout
@@ -258,7 +258,7 @@ func (s *Service) Stop() {
 			}
 		}
 		s.cancel(errorf(codeUnavailable, "attachment service stopped"))
-		_ = s.xferSub.Unsubscribe()
+		s.xferSub.Stop()
 		// The last answers should leave before the caller closes nc.
 		_ = s.nc.FlushTimeout(time.Second)
 		s.log.Info("attachment service stopped", "instance", s.inst)
