@@ -47,19 +47,24 @@ const jsErrNoMessageFound jetstream.ErrorCode = 10037
 // the last on a subject filter, or the next at or after req.Seq on one.
 // Nothing matching is jetstream.ErrMsgNotFound.
 func (c *Client) leaderGet(ctx context.Context, stream string, req leaderGetRequest) (*jetstream.RawStreamMsg, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.timeout)
 		defer cancel()
 	}
-	subject := "$JS.API.STREAM.MSG.GET." + stream
-	msg, err := c.nc.RequestWithContext(ctx, subject, body)
+	m, err := leaderGet(ctx, c.nc, stream, req)
+	return m, c.explain(err)
+}
+
+func leaderGet(ctx context.Context, nc *nats.Conn, stream string, req leaderGetRequest) (*jetstream.RawStreamMsg, error) {
+	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, fmt.Errorf("read %s from its leader: %w", stream, c.explain(err))
+		return nil, err
+	}
+	subject := "$JS.API.STREAM.MSG.GET." + stream
+	msg, err := nc.RequestWithContext(ctx, subject, body)
+	if err != nil {
+		return nil, fmt.Errorf("read %s from its leader: %w", stream, err)
 	}
 	return decodeLeaderGet(stream, msg.Data)
 }
@@ -94,15 +99,30 @@ func decodeLeaderGet(stream string, data []byte) (*jetstream.RawStreamMsg, error
 // leader; found is false when the key has no value (never put, deleted or
 // purged).
 func (c *Client) leaderKey(ctx context.Context, bucket, key string) (value []byte, found bool, err error) {
-	m, err := c.leaderGet(ctx, record.KVStream(bucket), leaderGetRequest{LastFor: record.KVSubject(bucket, key)})
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.timeout)
+		defer cancel()
+	}
+	value, _, found, err = LeaderKey(ctx, c.nc, bucket, key)
+	return value, found, c.explain(err)
+}
+
+// LeaderKey reads the value of key in bucket, and its revision, through
+// the bucket's leader, on nc: what the cluster acknowledged, where a
+// jetstream.KeyValue.Get may be answered by a replica still catching up.
+// found is false when the key has no value (never put, deleted or
+// purged). ctx must have a deadline.
+func LeaderKey(ctx context.Context, nc *nats.Conn, bucket, key string) (value []byte, revision uint64, found bool, err error) {
+	m, err := leaderGet(ctx, nc, record.KVStream(bucket), leaderGetRequest{LastFor: record.KVSubject(bucket, key)})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	if op := m.Header.Get("KV-Operation"); op != "" || len(m.Data) == 0 {
-		return nil, false, nil
+		return nil, m.Sequence, false, nil
 	}
-	return m.Data, true, nil
+	return m.Data, m.Sequence, true, nil
 }

@@ -73,7 +73,7 @@ var RefusalOr = refusalOr
 // and delivered n times, about envelope of from reporter to sender, whose
 // pair is not tracked yet (tracker_order.go).
 func (t *Tracker) CopyMayBePending(ctx context.Context, seq, n uint64, sender, reporter, of string) bool {
-	return t.copyMayBePending(ctx, &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: seq}, NumDelivered: n}, sender, reporter, of)
+	return t.copyMayBePending(ctx, &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: seq}, NumDelivered: n}, 0, false, sender, reporter, of)
 }
 
 // CopyPendingDeliveries bounds the looks at a status ahead of its copy.
@@ -82,3 +82,11 @@ var CopyPendingDeliveries = copyPendingDeliveries
 // GateJudgedTo is the last record sequence the service's publish-rate gate
 // judged.
 func GateJudgedTo(s *Service) uint64 { return s.gate.judgedTo() }
+
+// OnStatusUntracked makes the tracker call fn when a status's pair was
+// read and not found, before judging whether it is an orphan, until the
+// test ends.
+func OnStatusUntracked(t interface{ Cleanup(func()) }, fn func(seq uint64)) {
+	testHookStatusUntracked = fn
+	t.Cleanup(func() { testHookStatusUntracked = nil })
+}

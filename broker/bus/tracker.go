@@ -291,7 +291,7 @@ func (t *Tracker) onDocument(ctx context.Context, cache *entryCache, raw []byte,
 	if e.Document != nil {
 		due = e.Document.DueDate
 	}
-	_, err = t.update(ctx, cache, record.TrackKey(from, e.ID, to), true, func(tr *broker.Tracking, exists bool) (bool, error) {
+	_, err = t.update(ctx, cache, record.TrackKey(from, e.ID, to), true, false, func(tr *broker.Tracking, exists bool) (bool, error) {
 		if exists && tr.Subject != "" {
 			return false, nil // a redelivered copy
 		}
@@ -341,37 +341,47 @@ func (t *Tracker) bind(ctx context.Context, cache *entryCache, id, sender string
 // onBusiness records on the referenced envelope's tracking that it was
 // updated, replaced, or asked to be recalled.
 func (t *Tracker) onBusiness(ctx context.Context, cache *entryCache, e *envelope.Envelope, to string, at time.Time, meta *jetstream.MsgMetadata) error {
-	_, err := t.update(ctx, cache, record.TrackKey(e.From, e.Refers, to), false, func(tr *broker.Tracking, exists bool) (bool, error) {
-		if !exists {
-			return false, nil
-		}
-		switch e.Kind {
-		case envelope.KindUpdate:
-			if slices.Contains(tr.UpdatedBy, e.ID) {
+	// A pair not found is read again through the bucket's leader before
+	// the envelope is let go: the first read may come from a replica
+	// behind it.
+	missing := false
+	update := func(leader bool) error {
+		_, err := t.update(ctx, cache, record.TrackKey(e.From, e.Refers, to), false, leader, func(tr *broker.Tracking, exists bool) (bool, error) {
+			if missing = !exists; missing {
 				return false, nil
 			}
-			tr.UpdatedBy = append(tr.UpdatedBy, e.ID)
-		case envelope.KindReplace:
-			if slices.Contains(tr.ReplacedBy, e.ID) {
-				return false, nil
+			switch e.Kind {
+			case envelope.KindUpdate:
+				if slices.Contains(tr.UpdatedBy, e.ID) {
+					return false, nil
+				}
+				tr.UpdatedBy = append(tr.UpdatedBy, e.ID)
+			case envelope.KindReplace:
+				if slices.Contains(tr.ReplacedBy, e.ID) {
+					return false, nil
+				}
+				tr.ReplacedBy = append(tr.ReplacedBy, e.ID)
+			case envelope.KindRevoke:
+				// As a status: once per signed revoke, and only where the
+				// state machine allows a recall (not after done, rejected or
+				// a recall answered).
+				ev := broker.Event{State: envelope.StateRecallRequested, Code: envelope.StateRecallRequested.Code(), At: at, By: e.From, Reason: e.Reason, Status: e.ID, Seq: meta.Sequence.Stream}
+				if seen(tr.History, e.ID) {
+					return false, nil
+				}
+				if err := envelope.CheckTransition(tr.State, ev.State); err != nil {
+					return refuseEvent(tr, ev, err), nil
+				}
+				t.apply(tr, ev)
 			}
-			tr.ReplacedBy = append(tr.ReplacedBy, e.ID)
-		case envelope.KindRevoke:
-			// As a status: once per signed revoke, and only where the
-			// state machine allows a recall (not after done, rejected or
-			// a recall answered).
-			ev := broker.Event{State: envelope.StateRecallRequested, Code: envelope.StateRecallRequested.Code(), At: at, By: e.From, Reason: e.Reason, Status: e.ID, Seq: meta.Sequence.Stream}
-			if seen(tr.History, e.ID) {
-				return false, nil
-			}
-			if err := envelope.CheckTransition(tr.State, ev.State); err != nil {
-				return refuseEvent(tr, ev, err), nil
-			}
-			t.apply(tr, ev)
-		}
-		return true, nil
-	})
-	return err
+			return true, nil
+		})
+		return err
+	}
+	if err := update(false); err != nil || !missing {
+		return err
+	}
+	return update(true)
 }
 
 func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, hdr nats.Header, sender, reporter string, meta *jetstream.MsgMetadata) error {
@@ -388,43 +398,72 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 	st := e.Status
 	ev := broker.Event{State: st.State, Code: st.State.Code(), At: e.Created, By: reporter, Note: st.Note, Reason: st.Reason, Staff: st.Staff, Status: e.ID,
 		Seq: meta.Sequence.Stream, Recorded: meta.Timestamp.UTC()}
-	pending := false
-	_, err = t.update(ctx, cache, record.TrackKey(sender, st.Of, reporter), false, func(tr *broker.Tracking, exists bool) (bool, error) {
-		if !exists || tr.Seq == 0 {
-			if pending = t.copyMayBePending(ctx, meta, sender, reporter, st.Of); pending {
-				return false, nil // tracker_order.go
+	key := record.TrackKey(sender, st.Of, reporter)
+	// An orphan is dropped for good, so it is decided on the leader's word
+	// only, read after the ack floor (tracker_order.go): the first pass
+	// reads the entry as cheaply as any update, and only a status that
+	// looks like an orphan there is read again.
+	var floor uint64
+	pending, leader, recheck := false, false, false
+	for pass := 0; pass < 2; pass++ {
+		_, err = t.update(ctx, cache, key, false, leader, func(tr *broker.Tracking, exists bool) (bool, error) {
+			if !exists || tr.Seq == 0 {
+				if testHookStatusUntracked != nil {
+					testHookStatusUntracked(meta.Sequence.Stream)
+				}
+				if pending = t.copyMayBePending(ctx, meta, floor, leader, sender, reporter, st.Of); pending {
+					return false, nil // tracker_order.go
+				}
+				if !leader {
+					recheck = true
+					return false, nil
+				}
+				// Only a verified copy makes a pair: a receipt from an agency
+				// the sender never wrote to must not make it a recipient.
+				t.log.Warn("tracker: status for an envelope never sent to the reporter", "seq", meta.Sequence.Stream, "envelope", st.Of, "sender", sender, "reporter", reporter, "state", st.State)
+				return false, nil
 			}
-			// Only a verified copy makes a pair: a receipt from an agency
-			// the sender never wrote to must not make it a recipient.
-			t.log.Warn("tracker: status for an envelope never sent to the reporter", "seq", meta.Sequence.Stream, "envelope", st.Of, "sender", sender, "reporter", reporter, "state", st.State)
-			return false, nil
+			if seen(tr.History, e.ID) {
+				return false, nil // the same signed status seen again
+			}
+			if (st.State == envelope.StateDelivered || st.State == envelope.StateInvalid) && st.Digest != "" && tr.Digest != "" && st.Digest != tr.Digest {
+				// A receipt for other bytes: another envelope reusing the id
+				// (or an unsigned one claiming it) reached the recipient, not
+				// this pair's copy.
+				return refuseEvent(tr, ev, fmt.Errorf("%s receipt for other bytes (SHA-256 %s) than the copy tracked (%s)", st.State, st.Digest, tr.Digest)), nil
+			}
+			if err := envelope.CheckTransition(tr.State, st.State); err != nil {
+				return refuseEvent(tr, ev, err), nil
+			}
+			if tr.State == st.State && st.State == envelope.StateDelivered {
+				return false, nil // a receipt for a redelivered copy
+			}
+			if st.State == envelope.StateDelivered && st.Details != nil {
+				tr.Details = st.Details
+			}
+			t.apply(tr, ev)
+			return true, nil
+		})
+		if err != nil || !recheck {
+			break
 		}
-		if seen(tr.History, e.ID) {
-			return false, nil // the same signed status seen again
+		// The first read may have come from a replica behind the leader,
+		// or before the copy's tracker wrote the pair and acknowledged the
+		// copy: the floor first, then the leader's entry.
+		if floor, err = t.ackFloor(ctx); err != nil {
+			break
 		}
-		if (st.State == envelope.StateDelivered || st.State == envelope.StateInvalid) && st.Digest != "" && tr.Digest != "" && st.Digest != tr.Digest {
-			// A receipt for other bytes: another envelope reusing the id
-			// (or an unsigned one claiming it) reached the recipient, not
-			// this pair's copy.
-			return refuseEvent(tr, ev, fmt.Errorf("%s receipt for other bytes (SHA-256 %s) than the copy tracked (%s)", st.State, st.Digest, tr.Digest)), nil
-		}
-		if err := envelope.CheckTransition(tr.State, st.State); err != nil {
-			return refuseEvent(tr, ev, err), nil
-		}
-		if tr.State == st.State && st.State == envelope.StateDelivered {
-			return false, nil // a receipt for a redelivered copy
-		}
-		if st.State == envelope.StateDelivered && st.Details != nil {
-			tr.Details = st.Details
-		}
-		t.apply(tr, ev)
-		return true, nil
-	})
+		leader, recheck = true, false
+	}
 	if err == nil && pending {
 		return copyPending{copyPendingDelay(meta.NumDelivered)}
 	}
 	return err
 }
+
+// testHookStatusUntracked, when set by a test, is called when a status's
+// pair was read and not found, before judging whether it is an orphan.
+var testHookStatusUntracked func(seq uint64)
 
 // maxRefused bounds the refused statuses kept on a pair.
 const maxRefused = 50
@@ -468,24 +507,23 @@ func (t *Tracker) apply(tr *broker.Tracking, ev broker.Event) {
 // never lose each other's changes. The worker's cache saves the read when
 // it wrote the entry last; a stale cache fails the revision check and the
 // entry is read again. likelyNew skips the read for a first write.
-func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, likelyNew bool, fn func(tr *broker.Tracking, exists bool) (bool, error)) (*broker.Tracking, error) {
+func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, likelyNew, leader bool, fn func(tr *broker.Tracking, exists bool) (bool, error)) (*broker.Tracking, error) {
 	for attempt := 0; attempt < 10; attempt++ {
 		var tr broker.Tracking
 		var rev uint64
 		exists := false
-		if c, ok := cache.get(key); ok && attempt == 0 {
+		if c, ok := cache.get(key); ok && attempt == 0 && !leader {
 			tr, rev, exists = cloneTracking(c.tr), c.rev, true
 		} else if !likelyNew || attempt > 0 {
-			e, err := t.kv.Get(ctx, key)
-			switch {
-			case err == nil:
-				if err := json.Unmarshal(e.Value(), &tr); err != nil {
+			value, r, found, err := t.read(ctx, key, leader)
+			if err != nil {
+				return nil, fmt.Errorf("read tracking %s: %w", key, err)
+			}
+			if found {
+				if err := json.Unmarshal(value, &tr); err != nil {
 					return nil, fmt.Errorf("decode tracking %s: %w", key, err)
 				}
-				rev, exists = e.Revision(), true
-			case errors.Is(err, jetstream.ErrKeyNotFound):
-			default:
-				return nil, fmt.Errorf("read tracking %s: %w", key, err)
+				rev, exists = r, true
 			}
 		}
 		prev := tr.State
@@ -521,6 +559,28 @@ func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, lik
 	}
 	return nil, fmt.Errorf("write tracking %s: too many concurrent updates", key)
 }
+
+// read reads a tracking entry: from any replica (a direct get), or from
+// the bucket's leader when leader is set.
+func (t *Tracker) read(ctx context.Context, key string, leader bool) (value []byte, rev uint64, found bool, err error) {
+	if leader {
+		lctx, cancel := context.WithTimeout(ctx, leaderReadTimeout)
+		defer cancel()
+		return broker.LeaderKey(lctx, t.js.Conn(), record.TrackBucket, key)
+	}
+	e, err := t.kv.Get(ctx, key)
+	switch {
+	case err == nil:
+		return e.Value(), e.Revision(), true, nil
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, 0, false, nil
+	}
+	return nil, 0, false, err
+}
+
+// leaderReadTimeout bounds a read through a bucket's leader; past it the
+// message is looked at again later.
+const leaderReadTimeout = 10 * time.Second
 
 type cachedEntry struct {
 	tr  broker.Tracking

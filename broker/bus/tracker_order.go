@@ -57,13 +57,20 @@ const maxCopyScan = 64
 // such a copy can still make the pair; a status without one is an orphan,
 // dropped at once, whatever else is still in flight (orphans no longer
 // wait on each other).
-func (t *Tracker) copyMayBePending(ctx context.Context, meta *jetstream.MsgMetadata, sender, reporter, of string) bool {
+//
+// The floor must be read before the pair was (haveFloor): a copy
+// acknowledged after the read of its pair, and before a floor read after
+// it, would be neither in the pair nor past the floor. Without haveFloor
+// the floor is read here, and only "pending" can be trusted.
+func (t *Tracker) copyMayBePending(ctx context.Context, meta *jetstream.MsgMetadata, floor uint64, haveFloor bool, sender, reporter, of string) bool {
 	if meta.NumDelivered >= copyPendingDeliveries {
 		return false
 	}
-	floor, err := t.ackFloor(ctx)
-	if err != nil {
-		return true // cannot tell: ask again later
+	if !haveFloor {
+		var err error
+		if floor, err = t.ackFloor(ctx); err != nil {
+			return true // cannot tell: ask again later
+		}
 	}
 	if floor+1 >= meta.Sequence.Stream {
 		return false

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -491,6 +492,28 @@ func TestStatusAheadOfItsCopy(t *testing.T) {
 	}
 }
 
+// takeFromTracker fetches the next message from the tracker's consumer, as
+// another tracker would, and checks it is on subject.
+func takeFromTracker(t *testing.T, c *broker.Client, subject string) jetstream.Msg {
+	t.Helper()
+	cons, err := c.JetStream().Consumer(ctxT(t), record.Stream, record.TrackerDurable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m jetstream.Msg
+	for msg := range held.Messages() {
+		m = msg
+	}
+	if m == nil || m.Subject() != subject {
+		t.Fatalf("fetched %v, want a message on %s", m, subject)
+	}
+	return m
+}
+
 // A status whose copy is in another tracker's hands (one that took it and
 // died, say) is asked for again later, not dropped: the pair it reports on
 // is tracked when the copy comes back, and the status counts then.
@@ -507,21 +530,7 @@ func TestStatusAheadOfItsCopyCountsWhenItComes(t *testing.T) {
 	receipt := publishSeq(t, c, record.StatusSubject(sender, reporter), seal(reporter, envelope.NewStatus(reporter, sender, e.ID, envelope.StateDelivered)))
 
 	// The other tracker takes the copy and holds it.
-	cons, err := c.JetStream().Consumer(ctx, record.Stream, record.TrackerDurable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var copyMsg jetstream.Msg
-	for msg := range held.Messages() {
-		copyMsg = msg
-	}
-	if copyMsg == nil || !strings.HasPrefix(copyMsg.Subject(), record.DocSubject(reporter, sender)) {
-		t.Fatalf("fetched %v, want the copy", copyMsg)
-	}
+	copyMsg := takeFromTracker(t, c, record.DocSubject(reporter, sender))
 
 	if err := b.Service.Tracker.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -543,5 +552,79 @@ func TestStatusAheadOfItsCopyCountsWhenItComes(t *testing.T) {
 	}
 	if tr := waitState(t, c, e.ID, reporter, envelope.StateDelivered); len(tr.History) == 0 {
 		t.Fatalf("delivered without the receipt's event: %+v", tr)
+	}
+}
+
+// A status read as an orphan while its copy's tracker (another process)
+// writes the pair and acknowledges the copy still counts: it is dropped
+// only on the word of the bucket's leader, read after the ack floor. Read
+// the other way round, the floor counts the copy as handled while the read
+// of the pair came before its write, and the receipt was lost (a pair left
+// "sent" for good; seen in TestClusterProcesses).
+func TestStatusCountsWhenItsPairIsWrittenMeanwhile(t *testing.T) {
+	b, seal := trackerStopped(t)
+	const sender, reporter = govOffice, ngheAn
+	ctx := ctxT(t)
+	c := b.Service.Client
+
+	e := envelope.New(sender, []string{reporter}, "Công văn")
+	signedCopy := seal(sender, e)
+	copySeq := publishSeq(t, c, record.DocSubject(reporter, sender), signedCopy)
+	receipt := publishSeq(t, c, record.StatusSubject(sender, reporter), seal(reporter, envelope.NewStatus(reporter, sender, e.ID, envelope.StateDelivered)))
+
+	// The other tracker takes the copy.
+	copyMsg := takeFromTracker(t, c, record.DocSubject(reporter, sender))
+
+	untracked, goOn := make(chan uint64, 1), make(chan struct{})
+	var once sync.Once
+	bus.OnStatusUntracked(t, func(seq uint64) {
+		once.Do(func() {
+			untracked <- seq
+			<-goOn
+		})
+	})
+	if err := b.Service.Tracker.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case seq := <-untracked:
+		if seq != receipt {
+			t.Fatalf("record #%d read untracked, want the receipt #%d", seq, receipt)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receipt was not handled")
+	}
+	// Meanwhile the other tracker binds the id, writes the pair, as it
+	// does, and acknowledges the copy.
+	ids, err := c.JetStream().KeyValue(ctx, record.IDsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ids.Create(ctx, e.ID, []byte(sender)); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := c.JetStream().KeyValue(ctx, record.TrackBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC()
+	pair, err := json.Marshal(broker.Tracking{
+		Envelope: e.ID, Sender: sender, Recipient: reporter, Kind: e.Kind, Subject: e.Subject, Created: e.Created,
+		Digest: envelope.Digest(signedCopy), Seq: copySeq, State: envelope.StateSent, Updated: at,
+		History: []broker.Event{{State: envelope.StateSent, At: at, By: sender, Seq: copySeq}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, record.TrackKey(sender, e.ID, reporter), pair); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyMsg.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitTracked(t, c, copySeq)
+	close(goOn)
+	if tr := waitState(t, c, e.ID, reporter, envelope.StateDelivered); len(tr.History) != 2 {
+		t.Fatalf("delivered with history %+v, want sent then the receipt", tr.History)
 	}
 }
