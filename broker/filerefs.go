@@ -117,7 +117,7 @@ func (c *Client) Holds(ctx context.Context, sum, agency string) (bool, error) {
 	case !errors.Is(err, ErrUnknownAgency):
 		return false, fmt.Errorf("check whether %s holds attachment %s: %w", agency, sum, err)
 	}
-	return record.Holds(ctx, kv, sum, agency, system)
+	return record.Holds(ctx, kv, LeaderCheck(c.nc, record.FileRefsBucket, c.opts.timeout), sum, agency, system)
 }
 
 // ReferredByOthers reports whether anything but agency's own upload refers

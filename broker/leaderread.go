@@ -126,3 +126,14 @@ func LeaderKey(ctx context.Context, nc *nats.Conn, bucket, key string) (value []
 	}
 	return m.Data, m.Sequence, true, nil
 }
+
+// LeaderCheck is a record.KeyCheck that reads bucket's keys through its
+// leader on nc, each within timeout.
+func LeaderCheck(nc *nats.Conn, bucket string, timeout time.Duration) record.KeyCheck {
+	return func(ctx context.Context, key string) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		_, _, found, err := LeaderKey(ctx, nc, bucket, key)
+		return found, err
+	}
+}

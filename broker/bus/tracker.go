@@ -654,7 +654,7 @@ func (t *Tracker) holds(ctx context.Context, sum, agency string) (bool, error) {
 	if t.systemOf != nil {
 		system = t.systemOf(agency)
 	}
-	return record.Holds(ctx, t.refs, sum, agency, system)
+	return record.Holds(ctx, t.refs, broker.LeaderCheck(t.js.Conn(), record.FileRefsBucket, leaderReadTimeout), sum, agency, system)
 }
 
 // readers are who may read the attachments of a copy from `from` to `to`:

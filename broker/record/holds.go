@@ -14,7 +14,12 @@ import (
 // received an envelope listing it (FileRefKey). Listing a hash in a signed
 // envelope is no proof of holding the bytes: the tracker grants recipients
 // access, and a signed envelope is published, only by this rule.
-func Holds(ctx context.Context, refs jetstream.KeyValue, sum, agency, system string) (bool, error) {
+//
+// Any replica of refs may answer its reads, one still behind the leader
+// too, and a "no" is acted on for good (no access granted, a send
+// refused): when confirm is set, a "no" is read again with it, as the
+// bucket's leader has it.
+func Holds(ctx context.Context, refs jetstream.KeyValue, confirm KeyCheck, sum, agency, system string) (bool, error) {
 	keys := []string{FileRefKey(sum, agency), UploadRefKey(sum, agency)}
 	if system != "" {
 		keys = append(keys, FileRefKey(sum, SystemActor(system)), UploadRefKey(sum, SystemActor(system)))
@@ -29,5 +34,21 @@ func Holds(ctx context.Context, refs jetstream.KeyValue, sum, agency, system str
 			return false, fmt.Errorf("check whether %s holds attachment %s: %w", agency, sum, err)
 		}
 	}
+	if confirm == nil {
+		return false, nil
+	}
+	for _, k := range keys {
+		found, err := confirm(ctx, k)
+		if err != nil {
+			return false, fmt.Errorf("check whether %s holds attachment %s: %w", agency, sum, err)
+		}
+		if found {
+			return true, nil
+		}
+	}
 	return false, nil
 }
+
+// KeyCheck tells whether key has a value in a bucket, read some other way
+// than the bucket's KeyValue (through its leader, say).
+type KeyCheck func(ctx context.Context, key string) (bool, error)
