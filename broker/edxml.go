@@ -27,11 +27,16 @@ type EdXMLResult struct {
 // ErrEdXMLSender: the file's From is not the agency sending it.
 var ErrEdXMLSender = errors.New("edXML message is not from the sending agency")
 
+// edxmlStatusWait bounds how long SendEdXML waits for a status it sent to
+// be tracked (the status is sent whether or not it is, by then).
+const edxmlStatusWait = 3 * time.Second
+
 // SendEdXML sends an edXML message as agency as: a document becomes an
 // envelope signed now, its attachments and the original file stored (so its
 // XML signature stays checkable) and its edXML DocumentId remembered; a
 // status becomes a signed status on the envelope it answers, found by its
-// DocumentId.
+// DocumentId. A status returns once the tracker has applied it (for a few
+// seconds at most), so that the next one is judged from a state that has it.
 func (c *Client) SendEdXML(ctx context.Context, as string, m *edxml.Message) (*EdXMLResult, error) {
 	// A document's revoke, update or replace names a document of its own
 	// sender; a status names the document's sender in ResponseFor/OrganId.
@@ -56,6 +61,12 @@ func (c *Client) SendEdXML(ctx context.Context, as string, m *edxml.Message) (*E
 		if err != nil {
 			return nil, err
 		}
+		// Read-your-writes, as the HTTP API's own status route: a status
+		// sent right after this one (accepted, then processing) is judged
+		// from a state that has this one, not refused for the tracker's lag.
+		wctx, cancel := context.WithTimeout(ctx, edxmlStatusWait)
+		_, _ = c.WaitStatus(wctx, st.Status.Of, as, sent.ID)
+		cancel()
 		res.Kind, res.ID, res.Of, res.State = "status", sent.ID, st.Status.Of, st.Status.State
 		return res, nil
 	}

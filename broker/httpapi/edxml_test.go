@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -85,5 +86,44 @@ func TestEdXMLInAndOut(t *testing.T) {
 	}
 	if len(list) != 2 || list[0].Code != "01" || list[1].Code != "03" || !strings.Contains(list[1].EdXML, docID) {
 		t.Fatalf("statuses %+v", list)
+	}
+}
+
+// An edXML status answered 201 is tracked by then, as the JSON status
+// route's: the next status, sent at once, is judged from a state that has
+// it (accepted, then processing), not refused for the tracker's lag. The
+// tracker is stopped while the first status is sent and started again a
+// moment later.
+func TestEdXMLStatusesOneAfterAnother(t *testing.T) {
+	e := newAuthEnv(t)
+	const docID = "000.00.00.G22,2026/12/05,21/VPCP-TTĐT"
+	doc := envelope.New(govOffice, []string{ngheAn}, "Về việc báo cáo tình hình")
+	doc.Document = &envelope.Document{CodeNumber: "21", CodeNotation: "VPCP-TTĐT", DocumentID: docID, PromulgationDate: "2026-12-05"}
+	res := e.do("POST", "/v1/edxml", govOffice, edxmlBody(t, doc), "Content-Type", "application/xml")
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("send edXML: %d %s", res.StatusCode, res.body)
+	}
+	var sent struct{ ID string }
+	res.json(t, &sent)
+	if res := e.do("POST", "/v1/inbox/"+sent.ID+"/ack", ngheAn, nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("ack: %d %s", res.StatusCode, res.body)
+	}
+	tracker := e.bus.Service.Tracker
+	tracker.Stop()
+	restarted := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		restarted <- tracker.Start(context.Background())
+	}()
+	for _, state := range []envelope.State{envelope.StateAccepted, envelope.StateProcessing} {
+		st := envelope.NewStatus(ngheAn, govOffice, envelope.NewID(), state)
+		st.Extra = map[string]string{edxml.KeyResponseForDocumentID: docID}
+		res := e.do("POST", "/v1/edxml", ngheAn, edxmlBody(t, st), "Content-Type", "application/xml")
+		if res.StatusCode != http.StatusCreated {
+			t.Fatalf("send edXML status %s: %d %s", state, res.StatusCode, res.body)
+		}
+	}
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
 	}
 }
