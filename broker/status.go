@@ -51,6 +51,9 @@ type MarkOptions struct {
 // done, or the answers to a recall) on envelope id as recipient agency
 // as. The status is a signed message to the sender; the transition is
 // checked against the current state first, and again by the tracker.
+// Mark returns once the status is stored, before the tracker applies it:
+// to mark the same copy again at once (accepted, then processing), wait
+// for it with WaitStatus first, or the next check sees the state before it.
 func (c *Client) Mark(ctx context.Context, as, id string, state envelope.State, o MarkOptions) (*envelope.Envelope, error) {
 	if !state.Business() {
 		return nil, fmt.Errorf("mark %s: %q is set by the bus, not by a clerk (accepted, rejected, assigned, processing, done, recall-accepted, recall-refused)", id, state)
