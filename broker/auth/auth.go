@@ -171,16 +171,21 @@ func (a *Authority) Configure(o *server.Options) error {
 // subjects).
 var clientConnTypes = []string{jwt.ConnectionTypeStandard}
 
+// adminConnTypes are the bus's own: a client connection, or one in
+// process to the embedded server (docaxis serve's services), which only
+// code running in the server's process can open.
+var adminConnTypes = []string{jwt.ConnectionTypeStandard, jwt.ConnectionTypeInProcess}
+
 // AdminCreds returns the path of the bus's own credentials (all
 // permissions in the AXIS account, client connections only), creating
 // them on first use. Credentials written by an earlier version, which
 // allowed any connection type, are issued again.
 func (a *Authority) AdminCreds() (string, error) {
 	path := filepath.Join(a.dir, "admin.creds")
-	if uc, err := readUserClaims(path); err == nil && slices.Equal([]string(uc.AllowedConnectionTypes), clientConnTypes) {
+	if uc, err := readUserClaims(path); err == nil && slices.Equal([]string(uc.AllowedConnectionTypes), adminConnTypes) {
 		return path, nil
 	}
-	_, _, err := a.issueFile(path, a.account, "docaxis-admin", jwt.Permissions{}, clientConnTypes)
+	_, _, err := a.issueFile(path, a.account, "docaxis-admin", jwt.Permissions{}, adminConnTypes)
 	return path, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -241,28 +242,44 @@ func TestLeafConnections(t *testing.T) {
 }
 
 // Credentials of an earlier version's bus user, which allowed any
-// connection type, are issued again.
+// connection type or client connections only, are issued again: the bus's
+// own connect as clients or in process to the embedded server, never as
+// a leaf node.
 func TestAdminCredsUpgrade(t *testing.T) {
-	dir := t.TempDir()
-	a, err := auth.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldCreds(t, dir, filepath.Join(dir, "admin.creds"))
-	path, err := a.AdminCreds()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(path)
-	tok, err := jwt.ParseDecoratedJWT(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uc, err := jwt.DecodeUserClaims(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := uc.AllowedConnectionTypes; len(got) != 1 || got[0] != jwt.ConnectionTypeStandard {
-		t.Fatalf("bus credentials allow %v", got)
+	for _, tc := range []struct {
+		name  string
+		write func(t *testing.T, a *auth.Authority, dir, path string)
+	}{
+		{"any connection type", func(t *testing.T, _ *auth.Authority, dir, path string) { oldCreds(t, dir, path) }},
+		{"client connections only", func(t *testing.T, a *auth.Authority, _, path string) {
+			if err := a.AgencyCreds("000.00.00.G22", path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			a, err := auth.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.write(t, a, dir, filepath.Join(dir, "admin.creds"))
+			path, err := a.AdminCreds()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(path)
+			tok, err := jwt.ParseDecoratedJWT(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			uc, err := jwt.DecodeUserClaims(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := []string(uc.AllowedConnectionTypes), []string{jwt.ConnectionTypeStandard, jwt.ConnectionTypeInProcess}; !slices.Equal(got, want) {
+				t.Fatalf("bus credentials allow %v, want %v", got, want)
+			}
+		})
 	}
 }

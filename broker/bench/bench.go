@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,10 @@ type Config struct {
 	// AgencyNATSOptions are the agencies' connection options besides
 	// their credentials (TLS) when Auth is set.
 	AgencyNATSOptions []nats.Option
+
+	// busOptions connect the bus's own services: in process to the
+	// embedded server, as docaxis serve does.
+	busOptions []nats.Option
 }
 
 // Result of a run.
@@ -178,6 +183,7 @@ func startEmbedded(cfg *Config) (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
+	cfg.busOptions = []nats.Option{nats.InProcessServer(srv.NATS())}
 	return srv.ClientURL(), srv.Shutdown, nil
 }
 
@@ -221,7 +227,7 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 			return err
 		}
 	}
-	nc, err := nats.Connect(url, cfg.NATSOptions...)
+	nc, err := nats.Connect(url, append(slices.Clone(cfg.NATSOptions), cfg.busOptions...)...)
 	if err != nil {
 		return err
 	}
