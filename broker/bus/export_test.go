@@ -90,3 +90,6 @@ func OnStatusUntracked(t interface{ Cleanup(func()) }, fn func(seq uint64)) {
 	testHookStatusUntracked = fn
 	t.Cleanup(func() { testHookStatusUntracked = nil })
 }
+
+// SetupTransient tells the failures Setup asks again after.
+var SetupTransient = setupTransient

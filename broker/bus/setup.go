@@ -95,7 +95,9 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 		if kc.Bucket == record.ReceivedBucket {
 			err = setupNoRollup(ctx, js, kc)
 		} else {
-			_, err = js.CreateOrUpdateKeyValue(ctx, kc)
+			_, err = failover.Do(ctx, failover.Policy{Transient: setupTransient}, func(ctx context.Context) (jetstream.KeyValue, error) {
+				return js.CreateOrUpdateKeyValue(ctx, kc)
+			})
 		}
 		if err != nil {
 			return fmt.Errorf("set up bucket %s: %w", kc.Bucket, err)
@@ -117,7 +119,10 @@ func setupNoRollup(ctx context.Context, js jetstream.JetStream, kc jetstream.Key
 	name := record.KVStream(kc.Bucket)
 	s, err := js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		if _, err = js.CreateKeyValue(ctx, kc); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+		_, err = failover.Do(ctx, failover.Policy{Transient: setupTransient}, func(ctx context.Context) (jetstream.KeyValue, error) {
+			return js.CreateKeyValue(ctx, kc)
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
 			return err
 		}
 		s, err = js.Stream(ctx, name)
@@ -132,16 +137,22 @@ func setupNoRollup(ctx context.Context, js jetstream.JetStream, kc jetstream.Key
 }
 
 // createStream creates or updates a stream through a failover (package
-// failover), and asks again too when the server answers "error creating
-// store for stream" (err_code 10049): seen when another process sets up
-// the same stream at the same moment on a server that has just started;
-// the second ask finds the stream made.
+// failover), as every bucket Setup makes.
 func createStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
-	_, err := failover.Do(ctx, failover.Policy{Transient: func(err error) bool {
-		var apiErr *jetstream.APIError
-		return failover.Transient(err) || (errors.As(err, &apiErr) && apiErr.ErrorCode == errCreatingStore)
-	}}, func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, sc) })
+	_, err := failover.Do(ctx, failover.Policy{Transient: setupTransient},
+		func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, sc) })
 	return err
+}
+
+// setupTransient: what Setup asks again after. A cluster's failures that
+// pass by themselves (failover.Transient), among them "no suitable peers
+// for placement" while a cluster just started has not yet seen every peer
+// online; and "error creating store for stream" (err_code 10049), seen
+// when another process sets up the same stream at the same moment on a
+// server that has just started: the second ask finds the stream made.
+func setupTransient(err error) bool {
+	var apiErr *jetstream.APIError
+	return failover.Transient(err) || (errors.As(err, &apiErr) && apiErr.ErrorCode == errCreatingStore)
 }
 
 // errCreatingStore is the server's "error creating store for stream".

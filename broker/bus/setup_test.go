@@ -10,6 +10,7 @@ import (
 	"github.com/docaxis/docaxis/broker/bus"
 	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The record stream takes more than the server's default 1,000 consumers
@@ -51,5 +52,32 @@ func TestRecordStreamConsumerLimit(t *testing.T) {
 	}
 	if info, err = st.Info(ctx); err != nil || info.State.Consumers <= 1000 {
 		t.Fatalf("record stream holds %d consumers (%v), want more than 1,000", info.State.Consumers, err)
+	}
+}
+
+// Setup asks again, for every stream and bucket, after what a cluster that
+// has just started answers for a moment: "no suitable peers for placement,
+// peer offline" while the meta leader has not yet seen every peer online
+// (CI saw `set up bucket AXIS_FILEREFS: ... peer offline` fail a bench
+// against a new cluster), and "error creating store" when two processes
+// set a stream up at once. What the request itself is refused for is not
+// asked again. (A one-off offline peer cannot be made here on demand: a
+// cluster that has seen all its peers places a bucket with one of them
+// down.)
+func TestSetupAsksAgainWhileAClusterForms(t *testing.T) {
+	for _, tc := range []struct {
+		code jetstream.ErrorCode
+		want bool
+	}{
+		{10005, true},  // no suitable peers for placement
+		{10008, true},  // JetStream system temporarily unavailable
+		{10049, true},  // error creating store for stream
+		{10058, false}, // stream name already in use with a different configuration
+		{10052, false}, // replicas > 1 not supported in non-clustered mode
+	} {
+		err := fmt.Errorf("set up bucket X: %w", &jetstream.APIError{Code: 500, ErrorCode: tc.code, Description: "test"})
+		if got := bus.SetupTransient(err); got != tc.want {
+			t.Errorf("err_code %d: asked again = %v, want %v", tc.code, got, tc.want)
+		}
 	}
 }
