@@ -62,11 +62,11 @@ func NewJetStream(ctx context.Context, js jetstream.JetStream, cfg JetStreamConf
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: object store %s: %v", ErrUnavailable, cfg.Bucket, err)
+		return nil, fmt.Errorf("%w: object store %s: %w", ErrUnavailable, cfg.Bucket, err)
 	}
 	stream, err := js.Stream(ctx, "OBJ_"+cfg.Bucket)
 	if err != nil {
-		return nil, fmt.Errorf("%w: stream of object store %s: %v", ErrUnavailable, cfg.Bucket, err)
+		return nil, fmt.Errorf("%w: stream of object store %s: %w", ErrUnavailable, cfg.Bucket, err)
 	}
 	pub, err := jetstream.New(js.Conn(), jetstream.WithPublishAsyncTimeout(ackTimeout))
 	if err != nil {

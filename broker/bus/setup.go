@@ -78,7 +78,9 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 	}
 	// The embedded attachment store lives in the same system; creating it
 	// here gives it the bus's replication.
-	if _, err := storage.NewJetStream(ctx, js, storage.JetStreamConfig{Replicas: cfg.Replicas}); err != nil {
+	if _, err := failover.Do(ctx, failover.Policy{Transient: setupTransient}, func(ctx context.Context) (storage.Store, error) {
+		return storage.NewJetStream(ctx, js, storage.JetStreamConfig{Replicas: cfg.Replicas})
+	}); err != nil {
 		return err
 	}
 	kvs := []jetstream.KeyValueConfig{
