@@ -99,13 +99,8 @@ func decodeLeaderGet(stream string, data []byte) (*jetstream.RawStreamMsg, error
 // leader; found is false when the key has no value (never put, deleted or
 // purged).
 func (c *Client) leaderKey(ctx context.Context, bucket, key string) (value []byte, found bool, err error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.opts.timeout)
-		defer cancel()
-	}
-	value, _, found, err = LeaderKey(ctx, c.nc, bucket, key)
-	return value, found, c.explain(err)
+	value, _, found, err = leaderValue(c.leaderGet(ctx, record.KVStream(bucket), lastOfKey(bucket, key)))
+	return value, found, err
 }
 
 // LeaderKey reads the value of key in bucket, and its revision, through
@@ -114,7 +109,16 @@ func (c *Client) leaderKey(ctx context.Context, bucket, key string) (value []byt
 // found is false when the key has no value (never put, deleted or
 // purged). ctx must have a deadline.
 func LeaderKey(ctx context.Context, nc *nats.Conn, bucket, key string) (value []byte, revision uint64, found bool, err error) {
-	m, err := leaderGet(ctx, nc, record.KVStream(bucket), leaderGetRequest{LastFor: record.KVSubject(bucket, key)})
+	return leaderValue(leaderGet(ctx, nc, record.KVStream(bucket), lastOfKey(bucket, key)))
+}
+
+func lastOfKey(bucket, key string) leaderGetRequest {
+	return leaderGetRequest{LastFor: record.KVSubject(bucket, key)}
+}
+
+// leaderValue is the value of a key and its revision, from the last
+// message on its subject as a leader's get answered it.
+func leaderValue(m *jetstream.RawStreamMsg, err error) (value []byte, revision uint64, found bool, _ error) {
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, 0, false, nil
 	}

@@ -177,9 +177,10 @@ var clientConnTypes = []string{jwt.ConnectionTypeStandard}
 var adminConnTypes = []string{jwt.ConnectionTypeStandard, jwt.ConnectionTypeInProcess}
 
 // AdminCreds returns the path of the bus's own credentials (all
-// permissions in the AXIS account, client connections only), creating
-// them on first use. Credentials written by an earlier version, which
-// allowed any connection type, are issued again.
+// permissions in the AXIS account, client and in-process connections),
+// creating them on first use. Credentials written by an earlier version,
+// which allowed any connection type or client connections only, are
+// issued again.
 func (a *Authority) AdminCreds() (string, error) {
 	path := filepath.Join(a.dir, "admin.creds")
 	if uc, err := readUserClaims(path); err == nil && slices.Equal([]string(uc.AllowedConnectionTypes), adminConnTypes) {

@@ -78,7 +78,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 	}
 	// The embedded attachment store lives in the same system; creating it
 	// here gives it the bus's replication.
-	if _, err := failover.Do(ctx, failover.Policy{Transient: setupTransient}, func(ctx context.Context) (storage.Store, error) {
+	if _, err := failover.Do(ctx, setupPolicy, func(ctx context.Context) (storage.Store, error) {
 		return storage.NewJetStream(ctx, js, storage.JetStreamConfig{Replicas: cfg.Replicas})
 	}); err != nil {
 		return err
@@ -97,7 +97,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg BusConfig) error {
 		if kc.Bucket == record.ReceivedBucket {
 			err = setupNoRollup(ctx, js, kc)
 		} else {
-			_, err = failover.Do(ctx, failover.Policy{Transient: setupTransient}, func(ctx context.Context) (jetstream.KeyValue, error) {
+			_, err = failover.Do(ctx, setupPolicy, func(ctx context.Context) (jetstream.KeyValue, error) {
 				return js.CreateOrUpdateKeyValue(ctx, kc)
 			})
 		}
@@ -121,7 +121,7 @@ func setupNoRollup(ctx context.Context, js jetstream.JetStream, kc jetstream.Key
 	name := record.KVStream(kc.Bucket)
 	s, err := js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = failover.Do(ctx, failover.Policy{Transient: setupTransient}, func(ctx context.Context) (jetstream.KeyValue, error) {
+		_, err = failover.Do(ctx, setupPolicy, func(ctx context.Context) (jetstream.KeyValue, error) {
 			return js.CreateKeyValue(ctx, kc)
 		})
 		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
@@ -141,10 +141,14 @@ func setupNoRollup(ctx context.Context, js jetstream.JetStream, kc jetstream.Key
 // createStream creates or updates a stream through a failover (package
 // failover), as every bucket Setup makes.
 func createStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
-	_, err := failover.Do(ctx, failover.Policy{Transient: setupTransient},
+	_, err := failover.Do(ctx, setupPolicy,
 		func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, sc) })
 	return err
 }
+
+// setupPolicy is how Setup asks again, for every stream, bucket and store
+// it makes.
+var setupPolicy = failover.Policy{Transient: setupTransient}
 
 // setupTransient: what Setup asks again after. A cluster's failures that
 // pass by themselves (failover.Transient), among them "no suitable peers

@@ -341,47 +341,39 @@ func (t *Tracker) bind(ctx context.Context, cache *entryCache, id, sender string
 // onBusiness records on the referenced envelope's tracking that it was
 // updated, replaced, or asked to be recalled.
 func (t *Tracker) onBusiness(ctx context.Context, cache *entryCache, e *envelope.Envelope, to string, at time.Time, meta *jetstream.MsgMetadata) error {
-	// A pair not found is read again through the bucket's leader before
-	// the envelope is let go: the first read may come from a replica
-	// behind it.
-	missing := false
-	update := func(leader bool) error {
-		_, err := t.update(ctx, cache, record.TrackKey(e.From, e.Refers, to), false, leader, func(tr *broker.Tracking, exists bool) (bool, error) {
-			if missing = !exists; missing {
+	return t.updateConfirmed(ctx, cache, record.TrackKey(e.From, e.Refers, to), nil, func(tr *broker.Tracking, exists, leader bool) (bool, error) {
+		if !exists {
+			if !leader {
+				return false, errPairMissing
+			}
+			return false, nil
+		}
+		switch e.Kind {
+		case envelope.KindUpdate:
+			if slices.Contains(tr.UpdatedBy, e.ID) {
 				return false, nil
 			}
-			switch e.Kind {
-			case envelope.KindUpdate:
-				if slices.Contains(tr.UpdatedBy, e.ID) {
-					return false, nil
-				}
-				tr.UpdatedBy = append(tr.UpdatedBy, e.ID)
-			case envelope.KindReplace:
-				if slices.Contains(tr.ReplacedBy, e.ID) {
-					return false, nil
-				}
-				tr.ReplacedBy = append(tr.ReplacedBy, e.ID)
-			case envelope.KindRevoke:
-				// As a status: once per signed revoke, and only where the
-				// state machine allows a recall (not after done, rejected or
-				// a recall answered).
-				ev := broker.Event{State: envelope.StateRecallRequested, Code: envelope.StateRecallRequested.Code(), At: at, By: e.From, Reason: e.Reason, Status: e.ID, Seq: meta.Sequence.Stream}
-				if seen(tr.History, e.ID) {
-					return false, nil
-				}
-				if err := envelope.CheckTransition(tr.State, ev.State); err != nil {
-					return refuseEvent(tr, ev, err), nil
-				}
-				t.apply(tr, ev)
+			tr.UpdatedBy = append(tr.UpdatedBy, e.ID)
+		case envelope.KindReplace:
+			if slices.Contains(tr.ReplacedBy, e.ID) {
+				return false, nil
 			}
-			return true, nil
-		})
-		return err
-	}
-	if err := update(false); err != nil || !missing {
-		return err
-	}
-	return update(true)
+			tr.ReplacedBy = append(tr.ReplacedBy, e.ID)
+		case envelope.KindRevoke:
+			// As a status: once per signed revoke, and only where the
+			// state machine allows a recall (not after done, rejected or
+			// a recall answered).
+			ev := broker.Event{State: envelope.StateRecallRequested, Code: envelope.StateRecallRequested.Code(), At: at, By: e.From, Reason: e.Reason, Status: e.ID, Seq: meta.Sequence.Stream}
+			if seen(tr.History, e.ID) {
+				return false, nil
+			}
+			if err := envelope.CheckTransition(tr.State, ev.State); err != nil {
+				return refuseEvent(tr, ev, err), nil
+			}
+			t.apply(tr, ev)
+		}
+		return true, nil
+	})
 }
 
 func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, hdr nats.Header, sender, reporter string, meta *jetstream.MsgMetadata) error {
@@ -398,63 +390,51 @@ func (t *Tracker) onStatus(ctx context.Context, cache *entryCache, raw []byte, h
 	st := e.Status
 	ev := broker.Event{State: st.State, Code: st.State.Code(), At: e.Created, By: reporter, Note: st.Note, Reason: st.Reason, Staff: st.Staff, Status: e.ID,
 		Seq: meta.Sequence.Stream, Recorded: meta.Timestamp.UTC()}
-	key := record.TrackKey(sender, st.Of, reporter)
 	// An orphan is dropped for good, so it is decided on the leader's word
-	// only, read after the ack floor (tracker_order.go): the first pass
-	// reads the entry as cheaply as any update, and only a status that
-	// looks like an orphan there is read again.
+	// only, read after the ack floor (tracker_order.go).
 	var floor uint64
-	pending, leader, recheck := false, false, false
-	for pass := 0; pass < 2; pass++ {
-		_, err = t.update(ctx, cache, key, false, leader, func(tr *broker.Tracking, exists bool) (bool, error) {
-			if !exists || tr.Seq == 0 {
-				if testHookStatusUntracked != nil {
-					testHookStatusUntracked(meta.Sequence.Stream)
-				}
-				if pending = t.copyMayBePending(ctx, meta, floor, leader, sender, reporter, st.Of); pending {
-					return false, nil // tracker_order.go
-				}
-				if !leader {
-					recheck = true
-					return false, nil
-				}
-				// Only a verified copy makes a pair: a receipt from an agency
-				// the sender never wrote to must not make it a recipient.
-				t.log.Warn("tracker: status for an envelope never sent to the reporter", "seq", meta.Sequence.Stream, "envelope", st.Of, "sender", sender, "reporter", reporter, "state", st.State)
-				return false, nil
-			}
-			if seen(tr.History, e.ID) {
-				return false, nil // the same signed status seen again
-			}
-			if (st.State == envelope.StateDelivered || st.State == envelope.StateInvalid) && st.Digest != "" && tr.Digest != "" && st.Digest != tr.Digest {
-				// A receipt for other bytes: another envelope reusing the id
-				// (or an unsigned one claiming it) reached the recipient, not
-				// this pair's copy.
-				return refuseEvent(tr, ev, fmt.Errorf("%s receipt for other bytes (SHA-256 %s) than the copy tracked (%s)", st.State, st.Digest, tr.Digest)), nil
-			}
-			if err := envelope.CheckTransition(tr.State, st.State); err != nil {
-				return refuseEvent(tr, ev, err), nil
-			}
-			if tr.State == st.State && st.State == envelope.StateDelivered {
-				return false, nil // a receipt for a redelivered copy
-			}
-			if st.State == envelope.StateDelivered && st.Details != nil {
-				tr.Details = st.Details
-			}
-			t.apply(tr, ev)
-			return true, nil
-		})
-		if err != nil || !recheck {
-			break
-		}
-		// The first read may have come from a replica behind the leader,
-		// or before the copy's tracker wrote the pair and acknowledged the
-		// copy: the floor first, then the leader's entry.
-		if floor, err = t.ackFloor(ctx); err != nil {
-			break
-		}
-		leader, recheck = true, false
+	readFloor := func(ctx context.Context) (err error) {
+		floor, err = t.ackFloor(ctx)
+		return err
 	}
+	pending := false
+	err = t.updateConfirmed(ctx, cache, record.TrackKey(sender, st.Of, reporter), readFloor, func(tr *broker.Tracking, exists, leader bool) (bool, error) {
+		if !exists || tr.Seq == 0 {
+			if testHookStatusUntracked != nil {
+				testHookStatusUntracked(meta.Sequence.Stream)
+			}
+			if pending = t.copyMayBePending(ctx, meta, floor, leader, sender, reporter, st.Of); pending {
+				return false, nil // tracker_order.go
+			}
+			if !leader {
+				return false, errPairMissing
+			}
+			// Only a verified copy makes a pair: a receipt from an agency
+			// the sender never wrote to must not make it a recipient.
+			t.log.Warn("tracker: status for an envelope never sent to the reporter", "seq", meta.Sequence.Stream, "envelope", st.Of, "sender", sender, "reporter", reporter, "state", st.State)
+			return false, nil
+		}
+		if seen(tr.History, e.ID) {
+			return false, nil // the same signed status seen again
+		}
+		if (st.State == envelope.StateDelivered || st.State == envelope.StateInvalid) && st.Digest != "" && tr.Digest != "" && st.Digest != tr.Digest {
+			// A receipt for other bytes: another envelope reusing the id
+			// (or an unsigned one claiming it) reached the recipient, not
+			// this pair's copy.
+			return refuseEvent(tr, ev, fmt.Errorf("%s receipt for other bytes (SHA-256 %s) than the copy tracked (%s)", st.State, st.Digest, tr.Digest)), nil
+		}
+		if err := envelope.CheckTransition(tr.State, st.State); err != nil {
+			return refuseEvent(tr, ev, err), nil
+		}
+		if tr.State == st.State && st.State == envelope.StateDelivered {
+			return false, nil // a receipt for a redelivered copy
+		}
+		if st.State == envelope.StateDelivered && st.Details != nil {
+			tr.Details = st.Details
+		}
+		t.apply(tr, ev)
+		return true, nil
+	})
 	if err == nil && pending {
 		return copyPending{copyPendingDelay(meta.NumDelivered)}
 	}
@@ -558,6 +538,33 @@ func (t *Tracker) update(ctx context.Context, cache *entryCache, key string, lik
 		}
 	}
 	return nil, fmt.Errorf("write tracking %s: too many concurrent updates", key)
+}
+
+// errPairMissing: fn of updateConfirmed would let its message go, for a
+// pair it did not find.
+var errPairMissing = errors.New("tracking pair not found")
+
+// updateConfirmed is update for a message that lets go of a pair it does
+// not find: fn says so with errPairMissing, and the pair is read again
+// through the bucket's leader (the first read may be the worker's cache,
+// or a replica behind the leader), after settle when set, and fn called
+// again with leader set, where a missing pair is the leader's word.
+func (t *Tracker) updateConfirmed(ctx context.Context, cache *entryCache, key string, settle func(context.Context) error, fn func(tr *broker.Tracking, exists, leader bool) (bool, error)) error {
+	_, err := t.update(ctx, cache, key, false, false, func(tr *broker.Tracking, exists bool) (bool, error) {
+		return fn(tr, exists, false)
+	})
+	if !errors.Is(err, errPairMissing) {
+		return err
+	}
+	if settle != nil {
+		if err := settle(ctx); err != nil {
+			return err
+		}
+	}
+	_, err = t.update(ctx, cache, key, false, true, func(tr *broker.Tracking, exists bool) (bool, error) {
+		return fn(tr, exists, true)
+	})
+	return err
 }
 
 // read reads a tracking entry: from any replica (a direct get), or from

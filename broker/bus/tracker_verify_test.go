@@ -514,6 +514,23 @@ func takeFromTracker(t *testing.T, c *broker.Client, subject string) jetstream.M
 	return m
 }
 
+// startTrackerUntil starts the bus's tracker and waits until seqs reports
+// the receipt's record sequence, what says having done what.
+func startTrackerUntil(t *testing.T, b *bustest.Bus, seqs <-chan uint64, receipt uint64, what string) {
+	t.Helper()
+	if err := b.Service.Tracker.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case seq := <-seqs:
+		if seq != receipt {
+			t.Fatalf("record #%d %s, want the receipt #%d", seq, what, receipt)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the receipt #%d was not %s", receipt, what)
+	}
+}
+
 // A status whose copy is in another tracker's hands (one that took it and
 // died, say) is asked for again later, not dropped: the pair it reports on
 // is tracked when the copy comes back, and the status counts then.
@@ -532,17 +549,7 @@ func TestStatusAheadOfItsCopyCountsWhenItComes(t *testing.T) {
 	// The other tracker takes the copy and holds it.
 	copyMsg := takeFromTracker(t, c, record.DocSubject(reporter, sender))
 
-	if err := b.Service.Tracker.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case seq := <-naked:
-		if seq != receipt {
-			t.Fatalf("record #%d asked for again, want the receipt #%d", seq, receipt)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the receipt ahead of its copy was not asked for again")
-	}
+	startTrackerUntil(t, b, naked, receipt, "asked for again")
 	if _, err := c.Tracking(ctx, e.ID, reporter); !errors.Is(err, broker.ErrNotFound) {
 		t.Fatalf("the pair is tracked before its copy: %v", err)
 	}
@@ -583,17 +590,7 @@ func TestStatusCountsWhenItsPairIsWrittenMeanwhile(t *testing.T) {
 			<-goOn
 		})
 	})
-	if err := b.Service.Tracker.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case seq := <-untracked:
-		if seq != receipt {
-			t.Fatalf("record #%d read untracked, want the receipt #%d", seq, receipt)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the receipt was not handled")
-	}
+	startTrackerUntil(t, b, untracked, receipt, "read untracked")
 	// Meanwhile the other tracker binds the id, writes the pair, as it
 	// does, and acknowledges the copy.
 	ids, err := c.JetStream().KeyValue(ctx, record.IDsBucket)
