@@ -276,6 +276,7 @@ func (c *Client) Acknowledge(ctx context.Context, agency, id string, opts ...Mai
 				return nil, fmt.Errorf("acknowledge %s as %s: send receipt: %w", id, agency, err)
 			}
 		}
+		c.waitDelivered(ctx, o.ackWait, id, agency)
 		return ack, nil
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("acknowledge %s as %s: check received marker: %w", id, agency, err)
@@ -300,7 +301,19 @@ func (c *Client) Acknowledge(ctx context.Context, agency, id string, opts ...Mai
 		return nil, fmt.Errorf("acknowledge %s as %s: %w", id, agency, err)
 	}
 	ack.Envelope = s.Envelope
+	c.waitDelivered(ctx, o.ackWait, id, agency)
 	return ack, nil
+}
+
+// waitDelivered waits, for d at most, until (id, agency) is tracked as
+// delivered (see WaitDelivered).
+func (c *Client) waitDelivered(ctx context.Context, d time.Duration, id, agency string) {
+	if d <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	_, _ = c.WaitState(ctx, id, agency, envelope.StateDelivered)
 }
 
 // refuseCopy does for a copy that fails the recipient's checks what the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bustest"
@@ -144,4 +145,56 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// A copy is acknowledged by id (as the HTTP API does with the bus's own
+// client) and the agency, on its own credentials, marks it accepted, then
+// processing, one right after the other, while the bus's tracker lags
+// (stopped during each step, started again 300 ms later). With
+// WaitDelivered and MarkOptions.Wait each step is judged from the state
+// the one before it left; without them the first mark finds the pair
+// still sent.
+func TestAcknowledgeAndMarkWaitForTheTracker(t *testing.T) {
+	bus := bustest.Start(t, bustest.WithAuth())
+	bus.AddAgency(govOffice, "Văn phòng Chính phủ")
+	bus.AddAgency(ngheAn, "UBND tỉnh Nghệ An")
+	ctx := ctxT(t)
+	res, err := bus.Client(govOffice).Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Về việc lập kế hoạch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcpt, byID := bus.Client(ngheAn), bus.Client(govOffice, ngheAn)
+	if _, err := rcpt.WaitState(ctx, res.ID, ngheAn, envelope.StateSent); err != nil {
+		t.Fatal(err)
+	}
+	const wait = 10 * time.Second
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"acknowledge", func() error {
+			_, err := byID.Acknowledge(ctx, ngheAn, res.ID, broker.WaitDelivered(wait))
+			return err
+		}},
+		{"accepted", func() error {
+			_, err := rcpt.Mark(ctx, ngheAn, res.ID, envelope.StateAccepted, broker.MarkOptions{Wait: wait})
+			return err
+		}},
+		{"processing", func() error {
+			_, err := rcpt.Mark(ctx, ngheAn, res.ID, envelope.StateProcessing, broker.MarkOptions{Wait: wait})
+			return err
+		}},
+	}
+	for _, step := range steps {
+		restarted := bus.LagTracker(t, 300*time.Millisecond)
+		err := step.do()
+		restarted()
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+	}
+	tr, err := rcpt.Tracking(ctx, res.ID, ngheAn)
+	if err != nil || tr.State != envelope.StateProcessing {
+		t.Fatalf("tracking after the steps: %+v, %v", tr, err)
+	}
 }

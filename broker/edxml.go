@@ -57,16 +57,13 @@ func (c *Client) SendEdXML(ctx context.Context, as string, m *edxml.Message) (*E
 		if st.Status.Of == "" {
 			return nil, fmt.Errorf("%w: the status answers a document not sent through this bus (ResponseFor DocumentId unknown)", ErrNotFound)
 		}
-		sent, err := c.Mark(ctx, as, st.Status.Of, st.Status.State, MarkOptions{Note: st.Status.Note, Staff: st.Status.Staff})
-		if err != nil {
-			return nil, err
-		}
 		// Read-your-writes, as the HTTP API's own status route: a status
 		// sent right after this one (accepted, then processing) is judged
 		// from a state that has this one, not refused for the tracker's lag.
-		wctx, cancel := context.WithTimeout(ctx, edxmlStatusWait)
-		_, _ = c.WaitStatus(wctx, st.Status.Of, as, sent.ID)
-		cancel()
+		sent, err := c.Mark(ctx, as, st.Status.Of, st.Status.State, MarkOptions{Note: st.Status.Note, Staff: st.Status.Staff, Wait: edxmlStatusWait})
+		if err != nil {
+			return nil, err
+		}
 		res.Kind, res.ID, res.Of, res.State = "status", sent.ID, st.Status.Of, st.Status.State
 		return res, nil
 	}

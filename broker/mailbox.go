@@ -115,12 +115,23 @@ type mailboxOptions struct {
 	// requirePDF an unsigned or broken PDF makes the envelope invalid.
 	noPDFCheck bool
 	requirePDF bool
+	// ackWait bounds Acknowledge's wait for its receipt to be tracked.
+	ackWait time.Duration
 }
 
 // AttachmentCheck inspects a saved attachment (e.g. a PDF's signatures).
 // It returns details for the delivered receipt; an error wrapping
 // ErrReject makes the envelope invalid.
 type AttachmentCheck func(ctx context.Context, a envelope.Attachment, path string) (details any, err error)
+
+// WaitDelivered makes Acknowledge return once the bus has tracked the
+// envelope as delivered to the agency, for d at most (the receipt is sent
+// either way, and a wait that runs out is no error), so that a business
+// status marked right after is judged from delivered. A Mailbox ignores
+// it.
+func WaitDelivered(d time.Duration) MailboxOption {
+	return func(o *mailboxOptions) { o.ackWait = d }
+}
 
 // SaveAttachments writes each attachment to DIR/<envelope id>/<name>,
 // verified, before the handler runs.

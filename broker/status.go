@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
@@ -45,15 +46,20 @@ func (c *Client) publishStatus(ctx context.Context, st *envelope.Envelope, raw [
 type MarkOptions struct {
 	Note  string
 	Staff *envelope.Staff
+	// Wait, when positive, makes Mark return once the bus has applied the
+	// status, for Wait at most: the status is stored either way, and a
+	// wait that runs out is no error (the tracker catches up later).
+	Wait time.Duration
 }
 
 // Mark sets a business status (accepted, rejected, assigned, processing,
 // done, or the answers to a recall) on envelope id as recipient agency
 // as. The status is a signed message to the sender; the transition is
 // checked against the current state first, and again by the tracker.
-// Mark returns once the status is stored, before the tracker applies it:
-// to mark the same copy again at once (accepted, then processing), wait
-// for it with WaitStatus first, or the next check sees the state before it.
+// Without o.Wait, Mark returns once the status is stored, before the
+// tracker applies it: a status marked at once after (accepted, then
+// processing) may then be judged from the state before this one. A caller
+// that marks again, or answers a reader who will look, sets o.Wait.
 func (c *Client) Mark(ctx context.Context, as, id string, state envelope.State, o MarkOptions) (*envelope.Envelope, error) {
 	if !state.Business() {
 		return nil, fmt.Errorf("mark %s: %q is set by the bus, not by a clerk (accepted, rejected, assigned, processing, done, recall-accepted, recall-refused)", id, state)
@@ -78,6 +84,11 @@ func (c *Client) Mark(ctx context.Context, as, id string, state envelope.State, 
 	}
 	if err := c.publishStatus(ctx, st, raw); err != nil {
 		return nil, err
+	}
+	if o.Wait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, o.Wait)
+		_, _ = c.WaitStatus(wctx, id, as, st.ID)
+		cancel()
 	}
 	return st, nil
 }

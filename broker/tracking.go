@@ -89,6 +89,12 @@ func (t *Tracking) reached(st envelope.State) bool {
 	return t.State == st || !t.Reached(st).IsZero()
 }
 
+// Applied tells whether the pair's history has the signed status statusID
+// (Event.Status).
+func (t *Tracking) Applied(statusID string) bool {
+	return slices.ContainsFunc(t.History, func(e Event) bool { return e.Status == statusID })
+}
+
 // Reached is when the bus recorded the pair's first event of state st
 // (RecordedAt), zero if it has none.
 func (t *Tracking) Reached(st envelope.State) time.Time {
@@ -287,9 +293,7 @@ func (c *Client) WaitState(ctx context.Context, id, recipient string, state enve
 // that just marked a state waits for, since the pair may have been in
 // that state before (processing again after a refused recall).
 func (c *Client) WaitStatus(ctx context.Context, id, recipient, statusID string) (*Tracking, error) {
-	return c.waitTracking(ctx, id, recipient, "status "+statusID+" applied", func(t *Tracking) bool {
-		return slices.ContainsFunc(t.History, func(e Event) bool { return e.Status == statusID })
-	})
+	return c.waitTracking(ctx, id, recipient, "status "+statusID+" applied", func(t *Tracking) bool { return t.Applied(statusID) })
 }
 
 // waitTracking waits until the tracking of (id, recipient) meets done

@@ -51,6 +51,27 @@ func WaitTracked(t testing.TB, c *broker.Client, seq uint64) {
 	}
 }
 
+// LagTracker stops the bus's tracker and starts it again after d, as a
+// tracker behind its consumer is: what is stored meanwhile is applied
+// late. restarted waits for the restart (the test fails if it failed);
+// call it before the test ends.
+func (b *Bus) LagTracker(t testing.TB, d time.Duration) (restarted func()) {
+	t.Helper()
+	tracker := b.Service.Tracker
+	tracker.Stop()
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(d)
+		done <- tracker.Start(context.Background())
+	}()
+	return func() {
+		t.Helper()
+		if err := <-done; err != nil {
+			t.Fatalf("restart the tracker: %v", err)
+		}
+	}
+}
+
 // Impostors are identities for code that the bus must not take: one
 // issued by a CA it does not trust, and one its own CA issued whose
 // validity ended a day ago.

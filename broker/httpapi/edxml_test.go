@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -108,13 +107,7 @@ func TestEdXMLStatusesOneAfterAnother(t *testing.T) {
 	if res := e.do("POST", "/v1/inbox/"+sent.ID+"/ack", ngheAn, nil); res.StatusCode != http.StatusOK {
 		t.Fatalf("ack: %d %s", res.StatusCode, res.body)
 	}
-	tracker := e.bus.Service.Tracker
-	tracker.Stop()
-	restarted := make(chan error, 1)
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		restarted <- tracker.Start(context.Background())
-	}()
+	restarted := e.bus.LagTracker(t, 300*time.Millisecond)
 	for _, state := range []envelope.State{envelope.StateAccepted, envelope.StateProcessing} {
 		st := envelope.NewStatus(ngheAn, govOffice, envelope.NewID(), state)
 		st.Extra = map[string]string{edxml.KeyResponseForDocumentID: docID}
@@ -123,7 +116,5 @@ func TestEdXMLStatusesOneAfterAnother(t *testing.T) {
 			t.Fatalf("send edXML status %s: %d %s", state, res.StatusCode, res.body)
 		}
 	}
-	if err := <-restarted; err != nil {
-		t.Fatal(err)
-	}
+	restarted()
 }

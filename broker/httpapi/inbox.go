@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -91,17 +92,12 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, agency string) 
 		writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, "%q is not an envelope id (a UUID in canonical form)", id))
 		return
 	}
-	ack, err := s.c.Acknowledge(ctx, agency, id, s.cfg.Receive...)
+	// Read-your-writes: once this answers, status shows delivered and a
+	// business status may follow at once.
+	ack, err := s.c.Acknowledge(ctx, agency, id, append(slices.Clip(s.cfg.Receive), broker.WaitDelivered(s.cfg.TrackWait))...)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if !ack.Duplicate {
-		// Read-your-writes: once this answers, status shows delivered and a
-		// business status may follow at once.
-		wctx, cancel := context.WithTimeout(ctx, s.cfg.TrackWait)
-		_, _ = s.c.WaitState(wctx, id, agency, envelope.StateDelivered)
-		cancel()
 	}
 	writeJSON(w, http.StatusOK, ackResult{ID: id, State: envelope.StateDelivered, Digest: ack.Digest, Seq: ack.Seq, At: ack.At, Duplicate: ack.Duplicate})
 }
@@ -175,14 +171,11 @@ func (s *Server) postStatus(w http.ResponseWriter, r *http.Request, agency strin
 		writeError(w, &Error{Status: http.StatusConflict, Code: CodeConflict, Message: msg, Err: err})
 		return
 	}
-	st, err := s.c.Mark(ctx, agency, id, state, broker.MarkOptions{Note: req.Note, Staff: req.Staff})
+	st, err := s.c.Mark(ctx, agency, id, state, broker.MarkOptions{Note: req.Note, Staff: req.Staff, Wait: s.cfg.TrackWait})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	wctx, cancel := context.WithTimeout(ctx, s.cfg.TrackWait)
-	_, _ = s.c.WaitStatus(wctx, id, agency, st.ID)
-	cancel()
 	writeJSON(w, http.StatusAccepted, statusResult{ID: st.ID, Of: id, State: state, Code: state.Code()})
 }
 

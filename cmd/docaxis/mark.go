@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -39,21 +38,21 @@ var markCmd = &cobra.Command{
 		if f.department != "" || f.staff != "" || f.email != "" || f.phone != "" {
 			o.Staff = &envelope.Staff{Department: f.department, Name: f.staff, Email: f.email, Phone: f.phone}
 		}
+		// Wait for the tracker so that a status read right after shows it.
+		o.Wait = f.wait
 		st, err := c.Mark(cmd.Context(), f.as, args[0], state, o)
 		if err != nil {
 			return err
 		}
-		// Wait for the tracker so that a status read right after shows it.
-		ctx, cancel := context.WithTimeout(cmd.Context(), f.wait)
-		defer cancel()
-		t, werr := c.WaitStatus(ctx, args[0], f.as, st.ID)
+		t, terr := c.Tracking(cmd.Context(), args[0], f.as)
+		applied := terr == nil && t.Applied(st.ID)
 		if f.json {
-			if t == nil {
+			if terr != nil {
 				return printJSON(cmd, st)
 			}
 			return printJSON(cmd, t)
 		}
-		if werr != nil {
+		if !applied {
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s by %s: sent (status %s), not yet applied\n", args[0], state, f.as, st.ID)
 			return nil
 		}
