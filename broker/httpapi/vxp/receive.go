@@ -295,7 +295,7 @@ func (s *Server) done(ctx context.Context, w entry) *Error {
 		}
 	}
 	if w.Type == TypeEdoc {
-		_, err := s.c.Acknowledge(ctx, w.To, w.ID)
+		_, err := s.c.Acknowledge(ctx, w.To, w.ID, broker.WaitDelivered(s.cfg.TrackWait))
 		if err != nil && !errors.Is(err, broker.ErrUnverified) {
 			return classify("acknowledge "+w.ID+" for "+w.To, err)
 		}

@@ -134,7 +134,7 @@ func (s *Server) received(ctx context.Context, c *caller, organ string, st *edxm
 			}
 		}
 	}
-	if _, err := s.c.Acknowledge(ctx, organ, id); err != nil {
+	if _, err := s.c.Acknowledge(ctx, organ, id, broker.WaitDelivered(s.cfg.TrackWait)); err != nil {
 		return nil, classify("sendEdoc: status 01 on "+id, err)
 	}
 	a := ok("received " + id)

@@ -40,6 +40,12 @@ type Config struct {
 	// MaxSentItems bounds getSentEdocList without a docId (default 500
 	// documents, the latest).
 	MaxSentItems int
+	// TrackWait bounds how long a document's acknowledgement (status 01,
+	// updateStatus done) waits for the bus to track it as delivered, so
+	// that the status the system sends next is judged from delivered
+	// (default 3 s, as sendEdoc's statuses wait to be applied; the
+	// acknowledgement stands either way).
+	TrackWait time.Duration
 	// Registerer gets the operation metrics (nil: none).
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -84,6 +90,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.MaxSentItems <= 0 {
 		cfg.MaxSentItems = 500
+	}
+	if cfg.TrackWait <= 0 {
+		cfg.TrackWait = 3 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
