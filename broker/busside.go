@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/docaxis/docaxis/broker/record"
@@ -193,7 +192,7 @@ func (c *Client) dropStatusBoxes(ctx context.Context) error {
 	lister := st.ConsumerNames(ctx)
 	var names []string
 	for name := range lister.Name() {
-		if strings.HasPrefix(name, "sbox_") {
+		if record.IsStatusDurable(name) {
 			names = append(names, name)
 		}
 	}

@@ -139,11 +139,12 @@ func (d *directory) stop() {
 
 func (d *directory) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 	key := e.Key()
+	code, isAgency := record.DirectoryAgencyOf(key)
 	switch {
-	case strings.HasPrefix(key, "agency."):
+	case isAgency:
 		if e.Operation() != jetstream.KeyValuePut {
 			d.mu.Lock()
-			delete(d.agencies, envelope.CodeFromToken(strings.TrimPrefix(key, "agency.")))
+			delete(d.agencies, code)
 			d.mu.Unlock()
 			return
 		}

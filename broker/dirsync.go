@@ -35,14 +35,15 @@ func (c *Client) DirectoryChanges(ctx context.Context, since uint64) (*Directory
 	systems := map[string]System{}
 	err := c.dir.scan(ctx, ">", since, func(key string, rev uint64, value []byte) {
 		out.Version = max(out.Version, rev)
+		_, isAgency := record.DirectoryAgencyOf(key)
 		switch {
-		case len(key) > 7 && key[:7] == "agency.":
+		case isAgency:
 			var a Agency
 			if json.Unmarshal(value, &a) == nil && record.DirectoryKey(a.Code) == key {
 				a.Version = rev
 				agencies[a.Code] = a
 			}
-		case len(key) > 7 && key[:7] == "system.":
+		case record.IsDirectorySystemKey(key):
 			var s System
 			if json.Unmarshal(value, &s) == nil && systemKey(s.ID) == key {
 				s.Version = rev

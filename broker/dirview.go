@@ -287,7 +287,7 @@ func trim(m map[string]time.Time, n int) {
 // an explicit listing pays for the whole directory.
 func (v *agencyView) list(ctx context.Context) ([]Agency, error) {
 	latest := map[string]*kvEntry{}
-	filter := v.kv.subject("agency.*")
+	filter := v.kv.subject(record.DirectoryAgencyFilter)
 	for seq := uint64(0); ; {
 		n := 0
 		end, err := v.kv.batch(ctx, directRequest{Seq: seq, NextFor: filter, Batch: 256}, func(e *kvEntry) {

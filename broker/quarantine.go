@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/broker/record"
-	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -116,7 +115,8 @@ func (c *Client) QuarantineList(ctx context.Context, agency string) ([]Quarantin
 // names: entries written before the quarantine was the bus's alone carry
 // headers their agency chose, but only ever on its own subject.
 func quarantinedOf(subject string, h nats.Header, size int, seq uint64, at time.Time) Quarantined {
-	q := Quarantined{Seq: seq, Agency: envelope.CodeFromToken(strings.TrimPrefix(subject, record.QuarantinePrefix)),
+	agency, _ := record.QuarantineAgency(subject)
+	q := Quarantined{Seq: seq, Agency: agency,
 		Envelope: h.Get(record.HeaderEnvelope), Reason: h.Get(record.HeaderReason), Subject: h.Get(record.HeaderOriginSubject), Time: at.UTC(), Size: size}
 	q.Deliveries, _ = strconv.Atoi(h.Get(record.HeaderDeliveries))
 	q.OriginSeq, _ = strconv.ParseUint(h.Get(record.HeaderOriginSeq), 10, 64)

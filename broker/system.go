@@ -59,7 +59,7 @@ func CheckSystemID(id string) error {
 	return nil
 }
 
-func systemKey(id string) string { return "system." + envelope.Token(id) }
+func systemKey(id string) string { return record.DirectorySystemKey(id) }
 
 // SystemDurable is the mailbox consumer of a system: one for all the
 // agencies it serves (a filter subject each).
@@ -141,7 +141,7 @@ func (c *Client) LookupSystem(ctx context.Context, id string) (*System, error) {
 // Systems lists the systems, removed ones included, sorted by id.
 func (c *Client) Systems(ctx context.Context) ([]System, error) {
 	var out []System
-	err := c.dir.scan(ctx, "system.*", 0, func(key string, rev uint64, value []byte) {
+	err := c.dir.scan(ctx, record.DirectorySystemFilter, 0, func(key string, rev uint64, value []byte) {
 		var s System
 		if json.Unmarshal(value, &s) == nil && systemKey(s.ID) == key {
 			s.Version = rev
@@ -195,15 +195,7 @@ func (c *Client) systemFilters(ctx context.Context, id string) ([]string, error)
 }
 
 func agenciesOfFilters(cfg jetstream.ConsumerConfig) []string {
-	var out []string
-	for _, f := range append([]string{cfg.FilterSubject}, cfg.FilterSubjects...) {
-		if t, ok := strings.CutPrefix(f, record.DocPrefix); ok {
-			if t, ok = strings.CutSuffix(t, ".*"); ok && !strings.HasPrefix(t, "=") {
-				out = append(out, envelope.CodeFromToken(t))
-			}
-		}
-	}
-	return out
+	return record.MailboxAgencies(append([]string{cfg.FilterSubject}, cfg.FilterSubjects...)...)
 }
 
 // syncSystemMailbox brings system id's mailbox to serve its agencies plus

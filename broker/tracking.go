@@ -213,7 +213,7 @@ func (c *Client) Sent(ctx context.Context, agency string) ([]*Tracking, error) {
 		}
 		return c.svcList(ctx, record.TrackOpSent)
 	}
-	return c.trackEntries(ctx, envelope.Token(agency)+".*.*")
+	return c.trackEntries(ctx, record.TrackKeyFilter(agency, "", ""))
 }
 
 // Received lists the tracking of every envelope addressed to agency.
@@ -224,7 +224,7 @@ func (c *Client) Received(ctx context.Context, agency string) ([]*Tracking, erro
 		}
 		return c.svcList(ctx, record.TrackOpReceived)
 	}
-	return c.trackEntries(ctx, "*.*."+envelope.Token(agency))
+	return c.trackEntries(ctx, record.TrackKeyFilter("", "", agency))
 }
 
 // Watch streams the current state, then every change, of the documents
@@ -236,10 +236,9 @@ func (c *Client) Watch(ctx context.Context, agency string) (<-chan *Tracking, er
 	if c.opts.agency != "" {
 		return c.svcWatch(ctx, agency)
 	}
-	tok := envelope.Token(agency)
 	out := make(chan *Tracking, 64)
 	var wg sync.WaitGroup
-	for _, filter := range []string{tok + ".*.*", "*.*." + tok} {
+	for _, filter := range []string{record.TrackKeyFilter(agency, "", ""), record.TrackKeyFilter("", "", agency)} {
 		w, err := c.track.Watch(ctx, filter)
 		if err != nil {
 			return nil, fmt.Errorf("watch tracking of %s: %w", agency, err)
@@ -305,7 +304,7 @@ func (c *Client) waitTracking(ctx context.Context, id, recipient, want string, d
 	// The pair is keyed by the id's bound sender; until the first copy is
 	// tracked there is none, so watch every sender's key for it and keep
 	// only pairs made by a copy of the bound sender.
-	w, err := c.track.Watch(ctx, "*."+id+"."+envelope.Token(recipient))
+	w, err := c.track.Watch(ctx, record.TrackKeyFilter("", id, recipient))
 	if err != nil {
 		return nil, err
 	}

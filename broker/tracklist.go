@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
@@ -50,11 +49,11 @@ func (c *Client) DocumentIndex(ctx context.Context, agency string, box Box) ([]D
 	var filters []string
 	switch box {
 	case BoxSent:
-		filters = []string{tok + ".*.*"}
+		filters = []string{record.TrackKeyFilter(agency, "", "")}
 	case BoxReceived:
-		filters = []string{"*.*." + tok}
+		filters = []string{record.TrackKeyFilter("", "", agency)}
 	case BoxAll, "":
-		filters = []string{tok + ".*.*", "*.*." + tok}
+		filters = []string{record.TrackKeyFilter(agency, "", ""), record.TrackKeyFilter("", "", agency)}
 	default:
 		return nil, fmt.Errorf("list documents of %s: box %q: want sent, received or all", agency, box)
 	}
@@ -66,7 +65,7 @@ func (c *Client) DocumentIndex(ctx context.Context, agency string, box Box) ([]D
 			return nil, err
 		}
 		for _, k := range keys {
-			sender, id, recipient, ok := splitTrackKey(k)
+			sender, id, recipient, ok := record.SplitTrackKey(k)
 			if !ok {
 				continue
 			}
@@ -132,13 +131,13 @@ func (c *Client) IDSenders(ctx context.Context, id string) ([]string, error) {
 	if !envelope.IsID(id) {
 		return nil, fmt.Errorf("%q is not an envelope id (a UUID)", id)
 	}
-	keys, err := c.trackKeys(ctx, "*."+id+".*")
+	keys, err := c.trackKeys(ctx, record.TrackKeyFilter("", id, ""))
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, k := range keys {
-		sender, kid, _, ok := splitTrackKey(k)
+		sender, kid, _, ok := record.SplitTrackKey(k)
 		if !ok || kid != id {
 			continue
 		}
@@ -161,13 +160,4 @@ func (c *Client) trackKeys(ctx context.Context, filter string) ([]string, error)
 		return nil, fmt.Errorf("list tracking: %w", c.explain(err))
 	}
 	return keys, nil
-}
-
-// splitTrackKey splits <sender>.<envelope id>.<recipient> (agency tokens).
-func splitTrackKey(k string) (sender, id, recipient string, ok bool) {
-	parts := strings.Split(k, ".")
-	if len(parts) != 3 || parts[0] == "" || parts[2] == "" || !envelope.IsID(parts[1]) {
-		return "", "", "", false
-	}
-	return parts[0], parts[1], parts[2], true
 }

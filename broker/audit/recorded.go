@@ -10,7 +10,6 @@ import (
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/record"
-	"github.com/docaxis/docaxis/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -83,7 +82,7 @@ func (d *busDirectory) recordedAt(ctx context.Context, header, from string, stor
 	if err != nil || bus == "" {
 		return stored, err
 	}
-	serving, err := d.get(ctx, "agency."+envelope.Token(from), agencyBus)
+	serving, err := d.get(ctx, record.DirectoryKey(from), agencyBus)
 	if err != nil {
 		return stored, err
 	}

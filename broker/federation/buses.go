@@ -14,7 +14,6 @@ import (
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bucket"
 	"github.com/docaxis/docaxis/broker/record"
-	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -356,7 +355,7 @@ func withdrawCA(ctx context.Context, kv jetstream.KeyValue, bus string, ca *x509
 
 // withdrawAgencies marks the directory entries of bus's agencies withdrawn.
 func withdrawAgencies(ctx context.Context, kv jetstream.KeyValue, bus string, at time.Time) ([]string, error) {
-	lister, err := kv.ListKeysFiltered(ctx, "agency.*")
+	lister, err := kv.ListKeysFiltered(ctx, record.DirectoryAgencyFilter)
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
 		return []string{}, nil
 	}
@@ -629,4 +628,4 @@ func crlKID(key string) (string, bool) {
 	return kid, true
 }
 
-func agencyKey(code string) string { return "agency." + envelope.Token(code) }
+func agencyKey(code string) string { return record.DirectoryKey(code) }

@@ -57,8 +57,8 @@ func (s *Service) applyEntry(e jetstream.KeyValueEntry) {
 			return
 		}
 		s.applyBus(ctx, id, e.Value())
-	case strings.HasPrefix(key, "agency."):
-		code := envelope.CodeFromToken(strings.TrimPrefix(key, "agency."))
+	case record.IsDirectoryAgencyKey(key):
+		code, _ := record.DirectoryAgencyOf(key)
 		if !put {
 			s.mu.Lock()
 			was := s.local[code]
@@ -219,7 +219,7 @@ func (s *Service) reannounce(ctx context.Context) {
 // set or changed): the binding, not the order of arrival, decides. The
 // bus the code is bound to announces it again and takes it.
 func (s *Service) reconcileCodes(ctx context.Context) {
-	lister, err := s.dir.ListKeysFiltered(ctx, "agency.*")
+	lister, err := s.dir.ListKeysFiltered(ctx, record.DirectoryAgencyFilter)
 	if err != nil {
 		if !errors.Is(err, jetstream.ErrNoKeysFound) {
 			s.log.Warn("federation: reconcile codes", "err", err)
@@ -298,8 +298,8 @@ func (s *Service) announced(ctx context.Context, member string, fs fedSubject, m
 	}
 	switch fs.A {
 	case "agency":
-		key := "agency." + fs.B
 		code := envelope.CodeFromToken(fs.B)
+		key := record.DirectoryKey(code)
 		cur, err := s.lookup(ctx, code)
 		if err != nil && !errors.Is(err, broker.ErrUnknownAgency) {
 			return err
@@ -426,7 +426,7 @@ func (s *Service) dirsync(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 		return fmt.Errorf("directory sync %s: %w", key, err)
 	}
 	switch {
-	case strings.HasPrefix(key, "agency."):
+	case record.IsDirectoryAgencyKey(key):
 		if local != nil {
 			if la, err := decodeAgency(local.Value()); err == nil && (la.Bus == s.bus || la.Bus == "") {
 				if del {

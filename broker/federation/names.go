@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
@@ -115,7 +116,7 @@ func linkSubject(member, dir string) string { return linkPrefix + member + "." +
 
 // memberDirKeys are the directory keys (prefixes) the national bus passes
 // on to its members: the entries each member copies in (dirsync).
-var memberDirKeys = []string{"agency.", busKeyPrefix, "crl."}
+var memberDirKeys = []string{record.DirectoryAgencyPrefix, busKeyPrefix, broker.CRLPrefix}
 
 // fedSubject is a parsed federation subject:
 //

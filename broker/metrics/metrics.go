@@ -8,7 +8,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/docaxis/docaxis/broker"
@@ -122,13 +121,12 @@ func (c *jsCollector) Collect(ch chan<- prometheus.Metric) {
 		lister := st.ListConsumers(ctx)
 		for info := range lister.Info() {
 			var label string
-			switch name := info.Name; {
-			case strings.HasPrefix(name, "mbox_"):
-				label = envelope.CodeFromToken(strings.TrimPrefix(name, "mbox_"))
+			if agency, ok := record.MailboxOfDurable(info.Name); ok {
+				label = agency
 				own[label] = true
-			case strings.HasPrefix(name, "sys_"):
-				label = broker.SystemActor(envelope.CodeFromToken(strings.TrimPrefix(name, "sys_")))
-			default:
+			} else if sys, ok := record.SystemOfDurable(info.Name); ok {
+				label = broker.SystemActor(sys)
+			} else {
 				continue
 			}
 			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(info.NumPending+uint64(info.NumAckPending)), label)
@@ -158,13 +156,11 @@ func (c *jsCollector) Collect(ch chan<- prometheus.Metric) {
 		counts[code] = 0
 	}
 	var registered map[string]bool // read once, when a box needs it
-	prefix := record.QuarantinePrefix
 	for subject, n := range info.State.Subjects {
-		token, ok := strings.CutPrefix(subject, prefix)
+		code, ok := record.QuarantineAgency(subject)
 		if !ok {
 			continue
 		}
-		code := envelope.CodeFromToken(token)
 		if !own[code] && code != broker.FederationQuarantine {
 			if registered == nil {
 				registered = c.registered(ctx)

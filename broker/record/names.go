@@ -104,6 +104,20 @@ func StatusSubject(sender, reporter string) string {
 // MailboxFilter matches every envelope addressed to agency.
 func MailboxFilter(agency string) string { return DocPrefix + envelope.Token(agency) + ".*" }
 
+// MailboxAgencies returns the agencies whose mailbox filters
+// (MailboxFilter) are among filters, in their order; other filters, a
+// document system's own actor's included, name none.
+func MailboxAgencies(filters ...string) []string {
+	var out []string
+	for _, f := range filters {
+		t, ok := strings.CutPrefix(f, DocPrefix)
+		if t, ok = strings.CutSuffix(t, ".*"); ok && plainToken(t) && !strings.HasPrefix(t, SystemActorPrefix) {
+			out = append(out, envelope.CodeFromToken(t))
+		}
+	}
+	return out
+}
+
 // StatusFilter matches every status addressed to agency (as sender).
 func StatusFilter(agency string) string { return StatusPrefix + envelope.Token(agency) + ".*" }
 
@@ -123,10 +137,40 @@ func AgencyFilters(agency string) []string {
 func RecordFilters() []string { return []string{DocPrefix + ">", StatusPrefix + ">"} }
 
 // MailboxDurable is the durable consumer of an agency's mailbox.
-func MailboxDurable(agency string) string { return "mbox_" + envelope.Token(agency) }
+func MailboxDurable(agency string) string { return mailboxDurablePrefix + envelope.Token(agency) }
 
-// StatusDurable is the durable consumer of an agency's status box.
-func StatusDurable(agency string) string { return "sbox_" + envelope.Token(agency) }
+// StatusDurable is the durable consumer of an agency's status box
+// (earlier versions; the bus removes them).
+func StatusDurable(agency string) string { return statusDurablePrefix + envelope.Token(agency) }
+
+const (
+	mailboxDurablePrefix  = "mbox_"
+	statusDurablePrefix   = "sbox_"
+	systemDurablePrefix   = "sys_"
+	transferDurablePrefix = "xfer_"
+)
+
+// MailboxOfDurable returns the agency whose mailbox consumer is named
+// name (MailboxDurable).
+func MailboxOfDurable(name string) (agency string, ok bool) {
+	return codeAfter(name, mailboxDurablePrefix)
+}
+
+// SystemOfDurable returns the document system whose mailbox consumer is
+// named name (SystemDurable).
+func SystemOfDurable(name string) (id string, ok bool) { return codeAfter(name, systemDurablePrefix) }
+
+// IsStatusDurable tells a status box's consumer (StatusDurable).
+func IsStatusDurable(name string) bool { _, ok := codeAfter(name, statusDurablePrefix); return ok }
+
+// codeAfter returns the agency code whose token follows prefix in s.
+func codeAfter(s, prefix string) (string, bool) {
+	tok, ok := strings.CutPrefix(s, prefix)
+	if !ok || tok == "" {
+		return "", false
+	}
+	return envelope.CodeFromToken(tok), true
+}
 
 // QuarantineSubject is where messages an agency could not process go.
 func QuarantineSubject(agency string) string { return QuarantinePrefix + envelope.Token(agency) }
@@ -134,9 +178,38 @@ func QuarantineSubject(agency string) string { return QuarantinePrefix + envelop
 // QuarantineFilter matches every quarantine entry.
 const QuarantineFilter = QuarantinePrefix + ">"
 
+// QuarantineAgency returns the agency whose quarantine subject is subject
+// (QuarantineSubject).
+func QuarantineAgency(subject string) (agency string, ok bool) {
+	return codeAfter(subject, QuarantinePrefix)
+}
+
 // TrackKey is the tracking key of (envelope, recipient).
 func TrackKey(sender, id, recipient string) string {
 	return envelope.Token(sender) + "." + id + "." + envelope.Token(recipient)
+}
+
+// SplitTrackKey splits a tracking key (TrackKey) into the sender's token,
+// the envelope id and the recipient's token (envelope.Token).
+func SplitTrackKey(key string) (senderToken, id, recipientToken string, ok bool) {
+	parts := strings.Split(key, ".")
+	if len(parts) != 3 || parts[0] == "" || parts[2] == "" || !envelope.IsID(parts[1]) {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
+}
+
+// TrackKeyFilter matches the tracking keys of sender, envelope id and
+// recipient; an empty one matches any.
+func TrackKeyFilter(sender, id, recipient string) string {
+	orAny := func(s string) string {
+		if s == "" {
+			return "*"
+		}
+		return s
+	}
+	tok := func(code string) string { return orAny(envelope.Token(code)) }
+	return tok(sender) + "." + orAny(id) + "." + tok(recipient)
 }
 
 // ReceivedKey records that recipient handed envelope id to its application.
@@ -175,6 +248,30 @@ const DirectoryAgencyPrefix = "agency."
 
 // DirectoryKey is the directory key of an agency.
 func DirectoryKey(code string) string { return DirectoryAgencyPrefix + envelope.Token(code) }
+
+// DirectoryAgencyFilter matches the directory key of every agency.
+const DirectoryAgencyFilter = DirectoryAgencyPrefix + "*"
+
+// DirectoryAgencyOf returns the agency whose directory key is key
+// (DirectoryKey).
+func DirectoryAgencyOf(key string) (code string, ok bool) {
+	return codeAfter(key, DirectoryAgencyPrefix)
+}
+
+// IsDirectoryAgencyKey tells an agency's directory key.
+func IsDirectoryAgencyKey(key string) bool { _, ok := DirectoryAgencyOf(key); return ok }
+
+// DirectorySystemPrefix starts the directory key of every document system.
+const DirectorySystemPrefix = "system."
+
+// DirectorySystemKey is the directory key of document system id.
+func DirectorySystemKey(id string) string { return DirectorySystemPrefix + envelope.Token(id) }
+
+// DirectorySystemFilter matches the directory key of every document system.
+const DirectorySystemFilter = DirectorySystemPrefix + "*"
+
+// IsDirectorySystemKey tells a document system's directory key.
+func IsDirectorySystemKey(key string) bool { _, ok := codeAfter(key, DirectorySystemPrefix); return ok }
 
 // DuplicateWindow is how long the record remembers a message id: a copy
 // published again within it is stored once (Nats-Msg-Id).
@@ -225,13 +322,13 @@ func FederationQuarantineMsgID(loop string, seq uint64) string {
 
 // SystemDurable is the mailbox consumer of a system: one for all the
 // agencies it serves (a filter subject each).
-func SystemDurable(id string) string { return "sys_" + envelope.Token(id) }
+func SystemDurable(id string) string { return systemDurablePrefix + envelope.Token(id) }
 
 // TransferDurable is the consumer through which a system catches up with
 // the mail stored for agencies that came to it from elsewhere (another
 // system, their own mailbox, or no mailbox at all). The bus removes it
 // once drained.
-func TransferDurable(id string) string { return "xfer_" + envelope.Token(id) }
+func TransferDurable(id string) string { return transferDurablePrefix + envelope.Token(id) }
 
 // ValidKey is nats.go's rule for keys: letters, digits and -/_=. in
 // non-empty dot-separated parts; above all, no wildcard that would turn a

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -162,15 +161,7 @@ func (x *index) drain(ctx context.Context, sys string) error {
 
 // servedOf reads the agencies a system's mailbox serves from its filters.
 func servedOf(cfg jetstream.ConsumerConfig) []string {
-	var out []string
-	for _, f := range append([]string{cfg.FilterSubject}, cfg.FilterSubjects...) {
-		if t, ok := strings.CutPrefix(f, record.DocPrefix); ok {
-			if t, ok = strings.CutSuffix(t, ".*"); ok && !strings.HasPrefix(t, "=") {
-				out = append(out, envelope.CodeFromToken(t))
-			}
-		}
-	}
-	return out
+	return record.MailboxAgencies(append([]string{cfg.FilterSubject}, cfg.FilterSubjects...)...)
 }
 
 // serves tells whether system sys serves agency code now. An agency that
@@ -315,11 +306,11 @@ func (x *index) indexDoc(ctx context.Context, sys string, msg jetstream.Msg) err
 	if err != nil {
 		return err
 	}
-	parts := strings.Split(msg.Subject(), ".")
-	if len(parts) != 4 || parts[1] != "doc" {
+	subj, ok := record.ParseSubject(msg.Subject())
+	if !ok || subj.Kind != record.KindDoc {
 		return nil
 	}
-	to := envelope.CodeFromToken(parts[2])
+	to := subj.To
 	// Not served here (any more): its new system's transfer consumer
 	// reads it. Only the directory's answer drops it: a directory not
 	// read now is asked again later.
@@ -363,11 +354,11 @@ func (x *index) indexStatus(ctx context.Context, sys string, msg jetstream.Msg) 
 	if err != nil {
 		return err
 	}
-	parts := strings.Split(msg.Subject(), ".")
-	if len(parts) != 4 || parts[1] != "status" {
+	subj, ok := record.ParseSubject(msg.Subject())
+	if !ok || subj.Kind != record.KindStatus {
 		return nil
 	}
-	to := envelope.CodeFromToken(parts[2])
+	to := subj.To
 	if served, err := x.serves(ctx, sys, to); err != nil || !served {
 		return err
 	}
