@@ -14,6 +14,7 @@ import (
 	"github.com/docaxis/docaxis/broker/failover"
 	"github.com/docaxis/docaxis/broker/lease"
 	"github.com/docaxis/docaxis/broker/record"
+	"github.com/docaxis/docaxis/signing/jws"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -595,11 +596,7 @@ func (c *Chainer) lastCheckpoint(ctx context.Context) (*SignedCheckpoint, error)
 func parseCheckpointPayload(raw []byte) (*Checkpoint, error) {
 	// The chainer reads back its own checkpoints: the signature was checked
 	// when it was made; only the payload matters here.
-	parts := splitJWS(raw)
-	if parts == nil {
-		return nil, errors.New("not a JWS compact serialisation")
-	}
-	pj, err := b64.DecodeString(string(parts[1]))
+	pj, err := jws.Payload(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -79,15 +78,4 @@ func VerifyCheckpoint(raw []byte, roots []*x509.Certificate) (*SignedCheckpoint,
 		return nil, bad("audit certificate %q at %s: %v", leaf.Subject.CommonName, cp.Time.Format(time.RFC3339), err)
 	}
 	return &SignedCheckpoint{Checkpoint: cp, Raw: raw, Chain: chain}, nil
-}
-
-var b64 = base64.RawURLEncoding.Strict()
-
-// splitJWS returns the three parts of a compact JWS, nil if it is not one.
-func splitJWS(raw []byte) [][]byte {
-	parts := bytes.Split(bytes.TrimSpace(raw), []byte{'.'})
-	if len(parts) != 3 {
-		return nil
-	}
-	return parts
 }

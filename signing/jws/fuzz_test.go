@@ -31,7 +31,8 @@ func checkOpenError(t *testing.T, got *jws.Signed, err error) {
 }
 
 // FuzzOpen: Open never panics, fails only with a documented error, and
-// what it accepts it accepts again the same way (the header cache).
+// what it accepts it accepts again the same way (the header cache), with
+// the payload Payload reads without the signature.
 func FuzzOpen(f *testing.F) {
 	for _, s := range signers(f) {
 		raw, err := jws.Sign([]byte(`{"a":1}`), s.key, s.chain, jws.ContentType("x"), jws.KeyID())
@@ -44,10 +45,19 @@ func FuzzOpen(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		// Payload, which skips the signature, reads what Open reads.
+		payload, perr := jws.Payload(raw)
+		var je *jws.Error
+		if perr != nil && !errors.As(perr, &je) {
+			t.Fatalf("Payload error is not a *jws.Error: %v", perr)
+		}
 		got, err := jws.Open(raw)
 		if err != nil {
 			checkOpenError(t, got, err)
 			return
+		}
+		if perr != nil || !bytes.Equal(payload, got.Payload) {
+			t.Fatalf("Open gives payload %q, Payload %q, %v", got.Payload, payload, perr)
 		}
 		if !bytes.Equal(got.Raw, raw) || len(got.Chain) == 0 || len(got.Chain) > jws.MaxChain || len(got.Header.X5c) != len(got.Chain) {
 			t.Fatalf("Open succeeded with an incomplete result: %+v", got)

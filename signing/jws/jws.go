@@ -467,6 +467,26 @@ func checkHeaderParams(hj []byte) error {
 	return nil
 }
 
+// Payload returns the payload of the compact JWS raw without checking its
+// signature: only for a statement its reader signed itself and keeps where
+// no one else writes (the audit chain reading back its own checkpoints),
+// never for what another party sent (Open).
+func Payload(raw []byte) ([]byte, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > MaxSize {
+		return nil, &Error{Err: ErrTooLarge, Detail: fmt.Sprintf("%d bytes, at most %d", len(raw), MaxSize)}
+	}
+	if bytes.Count(raw, []byte{'.'}) != 2 {
+		return nil, malformed("want three base64url parts separated by '.'")
+	}
+	first, last := bytes.IndexByte(raw, '.'), bytes.LastIndexByte(raw, '.')
+	p, err := decodeSegment(raw[first+1 : last])
+	if err != nil {
+		return nil, malformed("payload: %v", err)
+	}
+	return p, nil
+}
+
 // DecodeSegment decodes one base64url part of a compact serialisation
 // strictly (no padding, no line breaks, no stray bits).
 func DecodeSegment(seg []byte) ([]byte, error) { return decodeSegment(seg) }

@@ -204,3 +204,31 @@ func TestDecodeSegment(t *testing.T) {
 		}
 	}
 }
+
+// Payload reads a compact JWS's payload without its signature (for a
+// statement its reader signed itself), as strictly as Open reads it.
+func TestPayload(t *testing.T) {
+	s := signers(t)[0]
+	payload := []byte(`{"seq":7}`)
+	raw, err := jws.Sign(payload, s.key, s.chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := jws.Payload(append(raw, '\n')); err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("Payload = %q, %v", got, err)
+	}
+	parts := strings.Split(string(raw), ".")
+	for name, in := range map[string]string{
+		"two parts":           parts[0] + "." + parts[1],
+		"four parts":          string(raw) + ".x",
+		"padding":             parts[0] + "." + parts[1] + "=." + parts[2],
+		"line break":          parts[0] + "." + parts[1][:2] + "\n" + parts[1][2:] + "." + parts[2],
+		"standard base64":     parts[0] + ".e3+0." + parts[2],
+		"empty":               "",
+		"over the size limit": parts[0] + "." + strings.Repeat("e", jws.MaxSize) + "." + parts[2],
+	} {
+		if got, err := jws.Payload([]byte(in)); err == nil {
+			t.Errorf("%s: Payload = %q", name, got)
+		}
+	}
+}
