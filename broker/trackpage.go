@@ -50,7 +50,7 @@ func (c *Client) readTrackPage(ctx context.Context, pattern string, after uint64
 		return nil, fmt.Errorf("read tracking %s: %w", pattern, err)
 	}
 	defer sub.Unsubscribe()
-	if err := c.nc.PublishRequest("$JS.API.DIRECT.GET.KV_"+record.TrackBucket, inbox, req); err != nil {
+	if err := c.nc.PublishRequest("$JS.API.DIRECT.GET."+record.KVStream(record.TrackBucket), inbox, req); err != nil {
 		return nil, fmt.Errorf("read tracking %s: %w", pattern, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.timeout)

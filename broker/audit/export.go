@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 	"github.com/docaxis/docaxis/signing"
@@ -437,7 +438,7 @@ func (r *Reader) exportCRLs(ctx context.Context, bw *bundleWriter, m *Manifest) 
 	}
 	// Every CRL, even one updated while the bundle is written (a CRL is
 	// never deleted, only replaced by a newer one).
-	keys, err := record.BucketKeys(ctx, r.js, record.DirectoryBucket, "crl.*")
+	keys, err := record.BucketKeys(ctx, r.js, record.DirectoryBucket, broker.CRLPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("read revocations: %w", err)
 	}
@@ -447,7 +448,7 @@ func (r *Reader) exportCRLs(ctx context.Context, bw *bundleWriter, m *Manifest) 
 		if err != nil {
 			return fmt.Errorf("read revocation list %s: %w", k, err)
 		}
-		name := "crl/" + strings.TrimPrefix(k, "crl.") + ".crl"
+		name := "crl/" + strings.TrimPrefix(k, broker.CRLPrefix) + ".crl"
 		if err := bw.write(name, e.Value()); err != nil {
 			return err
 		}
