@@ -54,6 +54,8 @@ type Config struct {
 	// busOptions connect the bus's own services: in process to the
 	// embedded server, as docaxis serve does.
 	busOptions []nats.Option
+	// embedded is the embedded server (nil on an external cluster).
+	embedded *bus.Server
 }
 
 // Result of a run.
@@ -183,7 +185,7 @@ func startEmbedded(cfg *Config) (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	cfg.busOptions = []nats.Option{nats.InProcessServer(srv.NATS())}
+	cfg.busOptions, cfg.embedded = []nats.Option{nats.InProcessServer(srv.NATS())}, srv
 	return srv.ClientURL(), srv.Shutdown, nil
 }
 
@@ -232,7 +234,13 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 		return err
 	}
 	defer nc.Close()
-	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Bus: bus.BusConfig{Replicas: cfg.Replicas}, Trust: trust, Logger: cfg.Log})
+	svcCfg := bus.ServiceConfig{Bus: bus.BusConfig{Replicas: cfg.Replicas}, Trust: trust, Logger: cfg.Log}
+	if cfg.embedded != nil {
+		if svcCfg.Interest, err = cfg.embedded.Interest(nc); err != nil {
+			return err
+		}
+	}
+	svc, err := bus.StartService(ctx, nc, svcCfg)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // ServerConfig configures the embedded NATS server.
@@ -81,6 +82,32 @@ func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 
 // NATS returns the underlying server.
 func (s *Server) NATS() *server.Server { return s.ns }
+
+// Interest returns a func that tells whether a subscription in the
+// account of nc matches a subject now, on this server or beyond it
+// (routes, gateways, leaf nodes; the server keeps their interest too): a
+// publisher may skip a message nobody would get, which the server would
+// drop anyway. nc must be connected to this server.
+func (s *Server) Interest(nc *nats.Conn) (func(subject string) bool, error) {
+	cid, err := nc.GetClientID()
+	if err != nil {
+		return nil, fmt.Errorf("interest: client id: %w", err)
+	}
+	cz, err := s.ns.Connz(&server.ConnzOptions{CID: cid, Username: true}) // Username: the account too
+	if err != nil {
+		return nil, fmt.Errorf("interest: connection %d: %w", cid, err)
+	}
+	if len(cz.Conns) != 1 {
+		return nil, fmt.Errorf("interest: connection %d is not a client of this server", cid)
+	}
+	acc := s.ns.GlobalAccount() // Connz names every account but this one
+	if name := cz.Conns[0].Account; name != "" {
+		if acc, err = s.ns.LookupAccount(name); err != nil {
+			return nil, fmt.Errorf("interest: account %s: %w", name, err)
+		}
+	}
+	return acc.SubscriptionInterest, nil
+}
 
 // Shutdown stops the server and waits until it has stopped, so that its
 // store directory can be removed safely afterwards.

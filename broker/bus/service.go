@@ -29,6 +29,10 @@ type ServiceConfig struct {
 	// through; NoFiles runs the bus without it (tests that run their own).
 	Files   filesvc.Config
 	NoFiles bool
+	// Interest, when set, tells whether anyone subscribes to a subject
+	// now (Server.Interest, with an embedded server): tracking events of a
+	// pair nobody watches are then not published at all.
+	Interest func(subject string) bool
 }
 
 // Service is what `docaxis serve` runs next to (or against) NATS: the
@@ -100,7 +104,7 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	svc.Tracker = tr
 	// The tracking service first: it publishes the changes the tracker
 	// makes from its start on.
-	if svc.track, err = startTrackService(ctx, c, tr, cfg.Logger); err != nil {
+	if svc.track, err = startTrackService(ctx, c, tr, cfg.Interest, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if err := tr.Start(ctx); err != nil {

@@ -123,21 +123,23 @@ func decodeTrackRequest(subject string, data []byte) (agency, op string, req bro
 // trackService is the bus side: it runs in `docaxis serve` with the bus's
 // own client.
 type trackService struct {
-	c       *broker.Client
-	log     *slog.Logger
-	sub     *responder.Responder
-	sem     chan struct{}
-	rate    ratelimit.Limiter
-	mu      sync.Mutex // guards busy, and wg.Add against stop
-	busy    map[string]int
-	wg      sync.WaitGroup
-	stopped atomic.Bool
+	c   *broker.Client
+	log *slog.Logger
+	// interest skips events nobody subscribes to (nil: publish all).
+	interest func(subject string) bool
+	sub      *responder.Responder
+	sem      chan struct{}
+	rate     ratelimit.Limiter
+	mu       sync.Mutex // guards busy, and wg.Add against stop
+	busy     map[string]int
+	wg       sync.WaitGroup
+	stopped  atomic.Bool
 }
 
 // startTrackService answers agencies' tracking requests with c (the bus's
 // client) and publishes the changes tr makes.
-func startTrackService(ctx context.Context, c *broker.Client, tr *Tracker, log *slog.Logger) (*trackService, error) {
-	s := &trackService{c: c, log: log, sem: make(chan struct{}, trackWorkers), busy: map[string]int{}}
+func startTrackService(ctx context.Context, c *broker.Client, tr *Tracker, interest func(string) bool, log *slog.Logger) (*trackService, error) {
+	s := &trackService{c: c, log: log, interest: interest, sem: make(chan struct{}, trackWorkers), busy: map[string]int{}}
 	fctx, cancel := context.WithTimeout(ctx, c.Timeout())
 	defer cancel()
 	sub, err := responder.Listen(fctx, c.Conn(), responder.Config{
@@ -168,12 +170,19 @@ func (s *trackService) publish(t *broker.Tracking, _ envelope.State) {
 	if s.stopped.Load() {
 		return
 	}
-	data, err := json.Marshal(t)
-	if err != nil {
-		return
-	}
+	var data []byte
 	for _, who := range []string{t.Sender, t.Recipient} {
-		msg := &nats.Msg{Subject: record.TrackEventSubject(who), Data: data, Header: nats.Header{}}
+		subject := record.TrackEventSubject(who)
+		if s.interest != nil && !s.interest(subject) {
+			continue
+		}
+		if data == nil {
+			var err error
+			if data, err = json.Marshal(t); err != nil {
+				return
+			}
+		}
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 		msg.Header.Set(record.HeaderEnvelope, t.Envelope)
 		if err := s.c.Conn().PublishMsg(msg); err != nil {
 			s.log.Warn("tracking event not published", "envelope", t.Envelope, "agency", who, "err", err)

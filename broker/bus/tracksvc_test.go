@@ -1,12 +1,15 @@
 package bus_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docaxis/docaxis/broker"
 	"github.com/docaxis/docaxis/broker/bus"
+	"github.com/docaxis/docaxis/broker/bustest"
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
 )
@@ -65,5 +68,56 @@ func TestDecodeTrackRequest(t *testing.T) {
 		if (err == nil) != tt.ok {
 			t.Errorf("%s %s: %v", tt.subject, tt.body, err)
 		}
+	}
+}
+
+// With tracking events published only where someone subscribes (serve's
+// embedded server, and bustest's), a watcher on its own credentials still
+// gets every change, and the server's interest follows its subscription.
+func TestTrackingEventsOnlyWhereWatched(t *testing.T) {
+	b := bustest.Start(t, bustest.WithAuth())
+	b.AddAgency(govOffice, "Văn phòng Chính phủ")
+	b.AddAgency(ngheAn, "UBND tỉnh Nghệ An")
+	nc, _ := b.Connect(t)
+	interest, err := b.Server.Interest(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	senderEvents, recipientEvents := record.TrackEventSubject(govOffice), record.TrackEventSubject(ngheAn)
+	if interest(senderEvents) {
+		t.Fatalf("interest in %s before anyone watches", senderEvents)
+	}
+	ctx := ctxT(t)
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	sender := b.Client(govOffice)
+	events, err := sender.Watch(wctx, govOffice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !interest(senderEvents) || interest(recipientEvents) {
+		t.Fatalf("interest while %s watches: %v for it, %v for %s", govOffice, interest(senderEvents), interest(recipientEvents), ngheAn)
+	}
+	res, err := sender.Send(ctx, envelope.New(govOffice, []string{ngheAn}, "Về việc theo dõi văn bản"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiveAll(t, b.Client(ngheAn), ngheAn)
+	for tr := range events {
+		if tr.Envelope == res.ID && tr.State == envelope.StateDelivered {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the watcher did not see %s delivered", res.ID)
+	}
+	stop()
+	for range events {
+	}
+	for interest(senderEvents) {
+		if ctx.Err() != nil {
+			t.Fatalf("interest in %s after the watch ended", senderEvents)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -130,7 +130,12 @@ func (b *Bus) start() {
 	b.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Trust: b.Trust, Logger: Logger(), NoFiles: b.noFiles})
+	// As docaxis serve runs it: events nobody watches are not published.
+	interest, err := srv.Interest(nc)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Trust: b.Trust, Logger: Logger(), NoFiles: b.noFiles, Interest: interest})
 	if err != nil {
 		b.t.Fatal(err)
 	}

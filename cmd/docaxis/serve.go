@@ -164,13 +164,21 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		cancel()
 		return err
 	}
-	svc, err := bus.StartService(sctx, nc, bus.ServiceConfig{
+	sc := bus.ServiceConfig{
 		Bus:    bus.BusConfig{Replicas: replicas, Retention: serveFlags.retention},
 		Trust:  trust,
 		Logger: log,
 		Store:  store,
 		Files:  filesvc.Config{MaxSize: serveFlags.limits.MaxAttachmentSize, MinRate: minRate(serveFlags.attachmentMinRate)},
-	})
+	}
+	if env.Server != nil {
+		// Tracking events nobody watches are not published.
+		if sc.Interest, err = env.Server.Interest(nc); err != nil {
+			cancel()
+			return err
+		}
+	}
+	svc, err := bus.StartService(sctx, nc, sc)
 	cancel()
 	if err != nil {
 		return err
