@@ -110,8 +110,9 @@ func MailboxFilter(agency string) string { return DocPrefix + envelope.Token(age
 func MailboxAgencies(filters ...string) []string {
 	var out []string
 	for _, f := range filters {
-		t, ok := strings.CutPrefix(f, DocPrefix)
-		if t, ok = strings.CutSuffix(t, ".*"); ok && plainToken(t) && !strings.HasPrefix(t, SystemActorPrefix) {
+		rest, ok := strings.CutPrefix(f, DocPrefix)
+		t, ok2 := strings.CutSuffix(rest, ".*")
+		if ok && ok2 && plainToken(t) && !strings.HasPrefix(t, SystemActorPrefix) {
 			out = append(out, envelope.CodeFromToken(t))
 		}
 	}
