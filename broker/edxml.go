@@ -27,17 +27,34 @@ type EdXMLResult struct {
 // ErrEdXMLSender: the file's From is not the agency sending it.
 var ErrEdXMLSender = errors.New("edXML message is not from the sending agency")
 
-// edxmlStatusWait bounds how long SendEdXML waits for a status it sent to
-// be tracked (the status is sent whether or not it is, by then).
+// edxmlStatusWait is how long SendEdXML waits for a status it sent to be
+// applied unless EdXMLStatusWait says otherwise (the status is sent
+// whether or not it is, by then).
 const edxmlStatusWait = 3 * time.Second
+
+// EdXMLOption configures SendEdXML.
+type EdXMLOption func(*edxmlOptions)
+
+type edxmlOptions struct{ statusWait time.Duration }
+
+// EdXMLStatusWait bounds how long SendEdXML waits for a status it sent to
+// be applied (MarkOptions.Wait; default 3 s, 0 or less: no wait).
+func EdXMLStatusWait(d time.Duration) EdXMLOption {
+	return func(o *edxmlOptions) { o.statusWait = d }
+}
 
 // SendEdXML sends an edXML message as agency as: a document becomes an
 // envelope signed now, its attachments and the original file stored (so its
 // XML signature stays checkable) and its edXML DocumentId remembered; a
 // status becomes a signed status on the envelope it answers, found by its
-// DocumentId. A status returns once the tracker has applied it (for a few
-// seconds at most), so that the next one is judged from a state that has it.
-func (c *Client) SendEdXML(ctx context.Context, as string, m *edxml.Message) (*EdXMLResult, error) {
+// DocumentId. A status returns once the tracker has applied it (for
+// EdXMLStatusWait at most), so that the next one is judged from a state
+// that has it.
+func (c *Client) SendEdXML(ctx context.Context, as string, m *edxml.Message, options ...EdXMLOption) (*EdXMLResult, error) {
+	o := edxmlOptions{statusWait: edxmlStatusWait}
+	for _, opt := range options {
+		opt(&o)
+	}
 	// A document's revoke, update or replace names a document of its own
 	// sender; a status names the document's sender in ResponseFor/OrganId.
 	sender := as
@@ -60,7 +77,7 @@ func (c *Client) SendEdXML(ctx context.Context, as string, m *edxml.Message) (*E
 		// Read-your-writes, as the HTTP API's own status route: a status
 		// sent right after this one (accepted, then processing) is judged
 		// from a state that has this one, not refused for the tracker's lag.
-		sent, err := c.Mark(ctx, as, st.Status.Of, st.Status.State, MarkOptions{Note: st.Status.Note, Staff: st.Status.Staff, Wait: edxmlStatusWait})
+		sent, err := c.Mark(ctx, as, st.Status.Of, st.Status.State, MarkOptions{Note: st.Status.Note, Staff: st.Status.Staff, Wait: o.statusWait})
 		if err != nil {
 			return nil, err
 		}

@@ -191,11 +191,7 @@ func (c *Client) systemFilters(ctx context.Context, id string) ([]string, error)
 	if err != nil {
 		return nil, fmt.Errorf("mailbox of system %s: %w", id, err)
 	}
-	return agenciesOfFilters(cons.CachedInfo().Config), nil
-}
-
-func agenciesOfFilters(cfg jetstream.ConsumerConfig) []string {
-	return record.MailboxAgencies(append([]string{cfg.FilterSubject}, cfg.FilterSubjects...)...)
+	return record.MailboxAgencies(cons.CachedInfo().Config), nil
 }
 
 // syncSystemMailbox brings system id's mailbox to serve its agencies plus
@@ -249,7 +245,7 @@ func (c *Client) syncTransfer(ctx context.Context, id string, add, remove []stri
 	if cons, err := c.js.Consumer(ctx, record.Stream, name); err == nil {
 		info, err := cons.Info(ctx)
 		if err == nil && (info.NumPending > 0 || info.NumAckPending > 0) {
-			for _, a := range agenciesOfFilters(info.Config) {
+			for _, a := range record.MailboxAgencies(info.Config) {
 				set[a] = true
 			}
 		}

@@ -51,10 +51,8 @@ type Config struct {
 	// their credentials (TLS) when Auth is set.
 	AgencyNATSOptions []nats.Option
 
-	// busOptions connect the bus's own services: in process to the
-	// embedded server, as docaxis serve does.
-	busOptions []nats.Option
-	// embedded is the embedded server (nil on an external cluster).
+	// embedded is the embedded server (nil on an external cluster): the
+	// bus's own services connect to it in process, as docaxis serve does.
 	embedded *bus.Server
 }
 
@@ -185,7 +183,7 @@ func startEmbedded(cfg *Config) (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	cfg.busOptions, cfg.embedded = []nats.Option{nats.InProcessServer(srv.NATS())}, srv
+	cfg.embedded = srv
 	return srv.ClientURL(), srv.Shutdown, nil
 }
 
@@ -229,18 +227,16 @@ func roundTrips(ctx context.Context, url string, cfg Config, res *Result) error 
 			return err
 		}
 	}
-	nc, err := nats.Connect(url, append(slices.Clone(cfg.NATSOptions), cfg.busOptions...)...)
+	opts := slices.Clone(cfg.NATSOptions)
+	if cfg.embedded != nil {
+		opts = append(opts, nats.InProcessServer(cfg.embedded.NATS()))
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	svcCfg := bus.ServiceConfig{Bus: bus.BusConfig{Replicas: cfg.Replicas}, Trust: trust, Logger: cfg.Log}
-	if cfg.embedded != nil {
-		if svcCfg.Interest, err = cfg.embedded.Interest(nc); err != nil {
-			return err
-		}
-	}
-	svc, err := bus.StartService(ctx, nc, svcCfg)
+	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Bus: bus.BusConfig{Replicas: cfg.Replicas}, Trust: trust, Logger: cfg.Log, Server: cfg.embedded})
 	if err != nil {
 		return err
 	}

@@ -29,10 +29,10 @@ type ServiceConfig struct {
 	// through; NoFiles runs the bus without it (tests that run their own).
 	Files   filesvc.Config
 	NoFiles bool
-	// Interest, when set, tells whether anyone subscribes to a subject
-	// now (Server.Interest, with an embedded server): tracking events of a
-	// pair nobody watches are then not published at all.
-	Interest func(subject string) bool
+	// Server is the embedded server nc is connected to, when the bus runs
+	// one: tracking events of a pair nobody watches are then not published
+	// at all (Server.Interest). Nil on an external cluster.
+	Server *Server
 }
 
 // Service is what `docaxis serve` runs next to (or against) NATS: the
@@ -104,7 +104,13 @@ func StartService(ctx context.Context, nc *nats.Conn, cfg ServiceConfig) (*Servi
 	svc.Tracker = tr
 	// The tracking service first: it publishes the changes the tracker
 	// makes from its start on.
-	if svc.track, err = startTrackService(ctx, c, tr, cfg.Interest, cfg.Logger); err != nil {
+	var interest func(string) bool
+	if cfg.Server != nil {
+		if interest, err = cfg.Server.Interest(nc); err != nil {
+			return nil, err
+		}
+	}
+	if svc.track, err = startTrackService(ctx, c, tr, interest, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if err := tr.Start(ctx); err != nil {

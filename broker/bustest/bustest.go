@@ -131,11 +131,7 @@ func (b *Bus) start() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// As docaxis serve runs it: events nobody watches are not published.
-	interest, err := srv.Interest(nc)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Trust: b.Trust, Logger: Logger(), NoFiles: b.noFiles, Interest: interest})
+	svc, err := bus.StartService(ctx, nc, bus.ServiceConfig{Trust: b.Trust, Logger: Logger(), NoFiles: b.noFiles, Server: srv})
 	if err != nil {
 		b.t.Fatal(err)
 	}

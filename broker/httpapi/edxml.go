@@ -45,7 +45,7 @@ func (s *Server) postEdXML(w http.ResponseWriter, r *http.Request, agency string
 		writeError(w, apiError(http.StatusBadRequest, CodeBadRequest, "%v", err))
 		return
 	}
-	res, err := s.c.SendEdXML(r.Context(), agency, m)
+	res, err := s.c.SendEdXML(r.Context(), agency, m, broker.EdXMLStatusWait(s.cfg.TrackWait))
 	if errors.Is(err, broker.ErrEdXMLSender) {
 		writeError(w, apiError(http.StatusForbidden, CodeForbidden, "%v", err))
 		return

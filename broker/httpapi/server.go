@@ -109,9 +109,9 @@ type Config struct {
 	Title string
 	// Version of the bus, shown in the page's footer ("" shows none).
 	Version string
-	// TrackWait bounds how long a send or an acknowledgement waits for the
-	// tracker to record it, so that the caller reads its own writes
-	// (default 3s).
+	// TrackWait bounds how long a send, an acknowledgement or a status
+	// (JSON or edXML) waits for the tracker to record it, so that the
+	// caller reads its own writes (default 3s).
 	TrackWait time.Duration
 	// Routes adds handlers the bus serves beside the API without a token.
 	// Nothing private belongs here: every client of the listener reaches

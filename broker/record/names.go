@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Streams of the bus.
@@ -105,11 +106,11 @@ func StatusSubject(sender, reporter string) string {
 func MailboxFilter(agency string) string { return DocPrefix + envelope.Token(agency) + ".*" }
 
 // MailboxAgencies returns the agencies whose mailbox filters
-// (MailboxFilter) are among filters, in their order; other filters, a
+// (MailboxFilter) a consumer has, in their order; other filters, a
 // document system's own actor's included, name none.
-func MailboxAgencies(filters ...string) []string {
+func MailboxAgencies(cfg jetstream.ConsumerConfig) []string {
 	var out []string
-	for _, f := range filters {
+	for _, f := range append([]string{cfg.FilterSubject}, cfg.FilterSubjects...) {
 		rest, ok := strings.CutPrefix(f, DocPrefix)
 		t, ok2 := strings.CutSuffix(rest, ".*")
 		if ok && ok2 && plainToken(t) && !strings.HasPrefix(t, SystemActorPrefix) {

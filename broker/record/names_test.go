@@ -6,6 +6,7 @@ import (
 
 	"github.com/docaxis/docaxis/broker/record"
 	"github.com/docaxis/docaxis/envelope"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 const id = "01a24862-9cf6-71c1-a07e-4f77023dac04"
@@ -39,7 +40,7 @@ func TestNamesRoundTrip(t *testing.T) {
 		if !record.IsStatusDurable(record.StatusDurable(code)) || record.IsStatusDurable(record.MailboxDurable(code)) {
 			t.Errorf("IsStatusDurable of %s's consumers", code)
 		}
-		if got := record.MailboxAgencies(record.MailboxFilter(code)); !slices.Equal(got, []string{code}) {
+		if got := record.MailboxAgencies(jetstream.ConsumerConfig{FilterSubject: record.MailboxFilter(code)}); !slices.Equal(got, []string{code}) {
 			t.Errorf("MailboxAgencies(MailboxFilter(%s)) = %v", code, got)
 		}
 	}
@@ -71,7 +72,7 @@ func TestNamesRefused(t *testing.T) {
 		}
 	}
 	filters := []string{"A.*", "axis.A.*", "axis.doc.*.*", "axis.doc.>", "axis.doc.=sys_a.*", "axis.doc.A.B", "axis.status.A.*", "axis.doc..*", "axis.doc.A B.*", "axis.doc.A"}
-	if got := record.MailboxAgencies(filters...); len(got) != 0 {
+	if got := record.MailboxAgencies(jetstream.ConsumerConfig{FilterSubjects: filters}); len(got) != 0 {
 		t.Errorf("MailboxAgencies(%q) = %v, want none", filters, got)
 	}
 }

@@ -170,13 +170,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		Logger: log,
 		Store:  store,
 		Files:  filesvc.Config{MaxSize: serveFlags.limits.MaxAttachmentSize, MinRate: minRate(serveFlags.attachmentMinRate)},
-	}
-	if env.Server != nil {
-		// Tracking events nobody watches are not published.
-		if sc.Interest, err = env.Server.Interest(nc); err != nil {
-			cancel()
-			return err
-		}
+		Server: env.Server,
 	}
 	svc, err := bus.StartService(sctx, nc, sc)
 	cancel()

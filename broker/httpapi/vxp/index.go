@@ -152,16 +152,11 @@ func (x *index) drain(ctx context.Context, sys string) error {
 	if err != nil {
 		return fmt.Errorf("mailbox of system %s: %w", sys, err)
 	}
-	st, err := x.statusConsumer(ctx, sys, servedOf(info.Config))
+	st, err := x.statusConsumer(ctx, sys, record.MailboxAgencies(info.Config))
 	if err != nil || st == nil {
 		return err
 	}
 	return x.fetch(ctx, sys, st, x.indexStatus)
-}
-
-// servedOf reads the agencies a system's mailbox serves from its filters.
-func servedOf(cfg jetstream.ConsumerConfig) []string {
-	return record.MailboxAgencies(append([]string{cfg.FilterSubject}, cfg.FilterSubjects...)...)
 }
 
 // serves tells whether system sys serves agency code now. An agency that

@@ -88,7 +88,7 @@ func (s *Server) sendEdoc(ctx context.Context, _ http.ResponseWriter, r *http.Re
 			return s.received(ctx, c, organ, m.Status())
 		}
 	}
-	res, err := s.c.SendEdXML(ctx, organ, m)
+	res, err := s.c.SendEdXML(ctx, organ, m, broker.EdXMLStatusWait(s.cfg.TrackWait))
 	if err != nil {
 		return nil, classify("sendEdoc", err)
 	}

@@ -41,10 +41,10 @@ type Config struct {
 	// documents, the latest).
 	MaxSentItems int
 	// TrackWait bounds how long a document's acknowledgement (status 01,
-	// updateStatus done) waits for the bus to track it as delivered, so
-	// that the status the system sends next is judged from delivered
-	// (default 3 s, as sendEdoc's statuses wait to be applied; the
-	// acknowledgement stands either way).
+	// updateStatus done), or a status sent with sendEdoc, waits for the
+	// bus to apply it, so that the status the system sends next is judged
+	// from it (default 3 s; the acknowledgement or status stands either
+	// way).
 	TrackWait time.Duration
 	// Registerer gets the operation metrics (nil: none).
 	Registerer prometheus.Registerer
